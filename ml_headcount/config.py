@@ -1,0 +1,147 @@
+"""The one typed settings object.
+
+Defaults are the study's parameters (DESIGN.md §1). Values come, lowest
+priority first, from these defaults, a YAML/TOML/JSON file, environment
+variables (`ML_HEADCOUNT_<SECTION>__<FIELD>`, e.g.
+`ML_HEADCOUNT_EXTRACTION__TOP_N=10`) and explicit keyword arguments. The same
+object is the `cv-keywords` flow's parameter, so the Prefect UI shows and edits
+it. It never holds credentials: those come from the standard AWS / Modal
+environment only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MODEL = "all-MiniLM-L6-v2"
+
+
+class IngestSettings(BaseModel):
+    text_column: str | None = Field(None, description="Column holding the CV text; None = detect from aliases.")
+    label_column: str | None = Field(None, description="Column holding the category; None = detect from aliases.")
+    text_aliases: list[str] = ["cv_text", "profile_summary", "resume", "text", "cv", "content", "summary"]
+    label_aliases: list[str] = ["category", "label", "class", "is_ml_expert", "target"]
+    lowercase: bool = True
+    drop_short_numbers: bool = Field(True, description="The study's rule: drop 1-2 digit numbers.")
+    min_text_chars: int = Field(20, description="Cleaned texts shorter than this are rejected.")
+    limit: int | None = Field(None, description="Keep the first N usable rows (quick runs).")
+
+
+class ExtractionSettings(BaseModel):
+    model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or path.")
+    top_n: int = 30
+    ngram_min: int = 1
+    ngram_max: int = 4
+    use_mmr: bool = True
+    diversity: float = 0.5
+    stop_words: Literal["study", "english", "none"] = "study"
+    extra_stop_words: list[str] = []
+    max_seq_length: int = 256
+    shard_size: int = Field(32, description="CVs per extraction call (and per Modal container call).")
+    batch_size: int = Field(64, description="Sentences per forward pass of the embedding model.")
+    device: str | None = Field(None, description="torch device; None = cuda if available else cpu.")
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> "ExtractionSettings":
+        if not 1 <= self.ngram_min <= self.ngram_max:
+            raise ValueError("need 1 <= ngram_min <= ngram_max")
+        if not 0.0 <= self.diversity <= 1.0:
+            raise ValueError("diversity must be in [0, 1]")
+        if self.top_n < 1 or self.shard_size < 1:
+            raise ValueError("top_n and shard_size must be positive")
+        return self
+
+    def cache_key(self) -> str:
+        """Everything that changes extracted keywords, and nothing else (not shard_size)."""
+        from ml_headcount.keywords import EXTRACTION_VERSION
+
+        relevant = self.model_dump(exclude={"shard_size", "batch_size", "device"})
+        relevant["extraction_version"] = EXTRACTION_VERSION
+        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ScoringSettings(BaseModel):
+    tfidf_ngram_min: int = 1
+    tfidf_ngram_max: int = 4
+    tfidf_max_features: int = 5000
+    tfidf_min_df: int = 2
+    tfidf_max_df: float = 0.85
+    frequency_weight: float = Field(0.5, description="Weight of the frequency share; TF-IDF share gets the rest.")
+    threshold: float = Field(0.6, description="Discriminative keywords score above this.")
+    max_per_category: int = 100
+    min_frequency: int = Field(2, description="A keyword extracted from fewer CVs than this is not scored as discriminative.")
+    list_min_frequency: int = Field(5, description="Keyword lists need this total frequency.")
+    broad_score: float = 0.8
+    broad_specificity: float = 0.7
+    strict_score: float = 0.9
+    strict_specificity: float = 0.8
+
+
+class ClusteringSettings(BaseModel):
+    min_cluster_size: int = 3
+    min_samples: int = 2
+    cluster_selection_method: Literal["eom", "leaf"] = "eom"
+    max_noise_fraction: float = Field(0.5, description="Above this share of noise, fall back to KMeans.")
+    kmeans_max_k: int = 40
+    seed: int = 42
+
+
+class StorageSettings(BaseModel):
+    url: str = Field("./artifacts", description="Local directory or s3://bucket/prefix for every artifact and cache.")
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL.")
+    region: str | None = None
+
+
+class ModalSettings(BaseModel):
+    extraction_gpu: str = "A10G"
+    clustering_gpu: str = "T4"
+    memory_mb: int = 8192
+    cpu: float = 2.0
+    timeout_s: int = 1800
+    max_retries: int = 3
+    max_containers: int = 10
+    verbose: bool = False
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ML_HEADCOUNT_", env_nested_delimiter="__", extra="forbid")
+
+    backend: Literal["local", "modal"] = "local"
+    ingest: IngestSettings = IngestSettings()
+    extraction: ExtractionSettings = ExtractionSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    clustering: ClusteringSettings = ClusteringSettings()
+    storage: StorageSettings = StorageSettings()
+    modal: ModalSettings = ModalSettings()
+
+
+def load_settings(config_file: str | Path | None = None, **overrides) -> Settings:
+    """Defaults < config file < environment < overrides (nested dicts merge)."""
+    from_file = _read_config_file(Path(config_file)) if config_file else {}
+    from_env = Settings().model_dump(exclude_unset=True)  # BaseSettings reads the environment
+    merged = _deep_merge(_deep_merge(from_file, from_env), overrides)
+    return Settings.model_validate(merged)
+
+
+def _read_config_file(path: Path) -> dict:
+    text = path.read_text()
+    if path.suffix == ".toml":
+        return tomllib.loads(text)
+    if path.suffix == ".json":
+        return json.loads(text)
+    return yaml.safe_load(text) or {}
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
