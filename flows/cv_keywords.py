@@ -34,6 +34,18 @@ def _flow_run_name() -> str:
 
 
 @contextmanager
+def model_backend(settings: Settings):
+    """Where the model runs: in-process, or one ephemeral Modal app for the whole flow run."""
+    if settings.backend == "modal":
+        from flows.modal_backend import modal_app_session
+
+        with modal_app_session(settings):
+            yield
+    else:
+        yield
+
+
+@contextmanager
 def _timed(stage: str, timings: dict[str, float]):
     started = time.perf_counter()
     yield
@@ -71,20 +83,21 @@ def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | N
     run = claim_run(store, run_id)
     timings: dict[str, float] = {}
 
-    with _timed("ingest", timings):
-        ingest_summary = clean_cv_table(input_url, settings, run)
+    with model_backend(settings):  # fails here, before any work, when Modal credentials are missing
+        with _timed("ingest", timings):
+            ingest_summary = clean_cv_table(input_url, settings, run)
 
-    with _timed("extract", timings):
-        shards = uncached_extraction_shards(settings, run)
-        extract_uncached_shards(shards, settings, run)
-        keyword_count = run_keywords_table(settings, run)
+        with _timed("extract", timings):
+            shards = uncached_extraction_shards(settings, run)
+            extract_uncached_shards(shards, settings, run)
+            keyword_count = run_keywords_table(settings, run)
 
-    with _timed("score", timings):
-        scores = discriminative_keywords(settings, run)
+        with _timed("score", timings):
+            scores = discriminative_keywords(settings, run)
 
-    with _timed("cluster", timings):
-        clusters = cluster_keywords_on_backend(settings, run)
-        clusters_json(clusters, settings, run)
+        with _timed("cluster", timings):
+            clusters = cluster_keywords_on_backend(settings, run)
+            clusters_json(clusters, settings, run)
 
     cvs_extracted = sum(len(s.cv_ids) for s in shards)
     manifest = {
