@@ -80,6 +80,7 @@ def cluster_keywords_on_backend(settings: Settings, run: RunLayout) -> dict:
 def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | None = None) -> str:
     """Learn which keywords separate the categories of the CVs in `input_url`; returns the run's location."""
     store = ArtifactStore(settings.storage)
+    store.verify()
     run = claim_run(store, run_id)
     timings: dict[str, float] = {}
 

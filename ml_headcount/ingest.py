@@ -89,6 +89,8 @@ def read_table(url: str, storage_options: dict | None = None) -> tuple[pd.DataFr
             data = handle.read()
     except FileNotFoundError as exc:
         raise InputError(f"{url}: file not found") from exc
+    except PermissionError as exc:
+        raise InputError(f"{url}: access denied ({exc}); check the credentials for this location") from exc
     return _parse_table(url, data), hashlib.sha256(data).hexdigest()
 
 

@@ -23,6 +23,10 @@ class StorageError(RuntimeError):
     """Storage that cannot be used (missing bucket, bad credentials, denied access)."""
 
 
+# botocore's standard mode retries 5xx, throttling and connection errors with exponential backoff and full jitter
+S3_RETRIES = {"max_attempts": 8, "mode": "standard"}
+
+
 def storage_options(url: str, settings: StorageSettings) -> dict:
     """fsspec options for a URL; credentials stay in the environment and never enter these."""
     if not url.startswith("s3://"):
@@ -33,7 +37,7 @@ def storage_options(url: str, settings: StorageSettings) -> dict:
         client_kwargs["endpoint_url"] = endpoint
     if settings.region:
         client_kwargs["region_name"] = settings.region
-    return {"client_kwargs": client_kwargs} if client_kwargs else {}
+    return {"client_kwargs": client_kwargs, "config_kwargs": {"retries": S3_RETRIES}}
 
 
 class ArtifactStore:
@@ -47,6 +51,34 @@ class ArtifactStore:
         self.url = url.rstrip("/")
         self.options = storage_options(self.url, settings)
         self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.options)
+
+    def verify(self) -> None:
+        """Fail fast, naming the URL and what to check, when the storage cannot be used."""
+        if self.is_local:
+            Path(self.root).mkdir(parents=True, exist_ok=True)
+            if not os.access(self.root, os.W_OK):
+                raise StorageError(f"{self.url}: directory is not writable")
+            return
+        bucket = self.root.split("/", 1)[0]
+        endpoint = self.options.get("client_kwargs", {}).get("endpoint_url", "the default AWS endpoint")
+        try:
+            self.fs.ls(bucket, refresh=True)
+        except FileNotFoundError as error:
+            raise StorageError(
+                f"{self.url}: bucket {bucket!r} does not exist at {endpoint}; create it, or check the bucket name "
+                "and the endpoint (storage.endpoint_url or AWS_ENDPOINT_URL)"
+            ) from error
+        except PermissionError as error:
+            raise StorageError(
+                f"{self.url}: access denied at {endpoint} ({error}); check the credentials "
+                "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that they may list and write this bucket"
+            ) from error
+        except Exception as error:
+            if type(error).__name__ != "NoCredentialsError":
+                raise
+            raise StorageError(
+                f"{self.url}: no S3 credentials found; set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE"
+            ) from error
 
     def location(self, key: str) -> str:
         """The URL (or local path) a user can open."""

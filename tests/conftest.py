@@ -1,0 +1,95 @@
+"""Shared fixtures: real data from ../shared/data, a real model, a session-wide Prefect server."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+RATED_CVS = SHARED_DATA / "rated_cvs.csv"
+RESUMES = SHARED_DATA / "UpdatedResumeDataSet.csv"
+
+# Set before Prefect is imported anywhere: cached results must not leak between test sessions.
+_PREFECT_TMP = Path(tempfile.mkdtemp(prefix="ml-headcount-prefect-"))
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(_PREFECT_TMP / "storage")
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect server for every flow test in the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def rated_cvs() -> pd.DataFrame:
+    return pd.read_csv(RATED_CVS, usecols=["cv_text", "category"])
+
+
+@pytest.fixture(scope="session")
+def rated_sample_csv(tmp_path_factory, rated_cvs) -> Path:
+    """A class-balanced slice of the hand-rated CVs: 30 ML experts, 30 others."""
+    sample = pd.concat([
+        rated_cvs[rated_cvs["category"] == 1].head(30),
+        rated_cvs[rated_cvs["category"] == 0].head(30),
+    ])
+    path = tmp_path_factory.mktemp("data") / "rated_sample.csv"
+    sample.to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture
+def model_calls(monkeypatch) -> list[list[str]]:
+    """Records what every call of a sentence-transformers model was asked to embed."""
+    from sentence_transformers import SentenceTransformer
+
+    calls: list[list[str]] = []
+    real_encode = SentenceTransformer.encode
+
+    def recording_encode(self, sentences, *args, **kwargs):
+        calls.append([sentences] if isinstance(sentences, str) else list(sentences))
+        return real_encode(self, sentences, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "encode", recording_encode)
+    return calls
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint():
+    """A real S3-compatible server (moto's) on an ephemeral loopback port, with the standard AWS variables set."""
+    from moto.server import ThreadedMotoServer
+
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    endpoint = f"http://{host}:{port}"
+    patch = pytest.MonkeyPatch()
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "ml-headcount-test-key",
+        "AWS_SECRET_ACCESS_KEY": "ml-headcount-test-SECRET",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": endpoint,
+    }.items():
+        patch.setenv(name, value)
+    yield endpoint
+    patch.undo()
+    server.stop()
+
+
+@pytest.fixture
+def bucket(s3_endpoint, request) -> str:
+    """A new, empty bucket for one test."""
+    import s3fs
+
+    name = "t-" + "".join(ch for ch in request.node.name.lower() if ch.isalnum())[:40]
+    s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True).mkdir(name)
+    return name
