@@ -101,14 +101,29 @@ class StorageSettings(BaseModel):
 
 
 class ModalSettings(BaseModel):
-    extraction_gpu: str = "A10G"
-    clustering_gpu: str = "T4"
-    memory_mb: int = 8192
-    cpu: float = 2.0
-    timeout_s: int = 1800
-    max_retries: int = 3
-    max_containers: int = 10
-    verbose: bool = False
+    """Resources of the Modal functions (modal_workers/app.py); see docs/modal.md for what they cost."""
+
+    extraction_gpu: str = Field("A10G", description="Modal GPU string for keyword extraction (one shard per call).")
+    clustering_gpu: str = Field("T4", description="Modal GPU string for keyword clustering (one call per run).")
+    memory_mb: int = Field(8192, description="Memory per container, MiB.")
+    cpu: float = Field(2.0, description="CPU cores per container.")
+    timeout_s: int = Field(1800, description="Limit for one call (one shard), seconds.")
+    max_retries: int = Field(3, ge=0, description="Modal-side retries of a failed call, each shard on its own.")
+    retry_initial_delay_s: float = Field(1.0, ge=0.0, le=60.0, description="Delay before the first retry, seconds.")
+    retry_backoff: float = Field(2.0, ge=1.0, le=10.0, description="Delay multiplier per retry (1 = fixed delay).")
+    retry_max_delay_s: float = Field(60.0, ge=1.0, le=60.0, description="Cap on the delay between retries (Modal allows 1-60 s).")
+    max_containers: int = Field(10, ge=1, description="Most containers extracting at once: bounds the fleet and the bill.")
+    verbose: bool = Field(False, description="Stream Modal's build and container logs (modal.enable_output).")
+
+
+class InboxSettings(BaseModel, extra="forbid"):
+    """Where new CV files arrive and which dataset they join; a misspelt field is an error, not a silent default."""
+
+    url: str = Field("./inbox", description="Local directory or s3://bucket/prefix where new CV files are dropped.")
+    dataset: str = Field("cvs", description="Name of the registered dataset, kept under datasets/<name>/ in storage.")
+    quarantine: str | None = Field(
+        "quarantine", description="Folder inside the inbox that malformed files are moved to; None = leave them and report only."
+    )
 
 
 class Settings(BaseSettings):
@@ -121,6 +136,7 @@ class Settings(BaseSettings):
     clustering: ClusteringSettings = ClusteringSettings()
     storage: StorageSettings = StorageSettings()
     modal: ModalSettings = ModalSettings()
+    inbox: InboxSettings = InboxSettings()
 
 
 def load_settings(config_file: str | Path | None = None, **overrides) -> Settings:

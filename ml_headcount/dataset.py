@@ -1,0 +1,283 @@
+"""The registered dataset: CVs that arrive as files in an inbox, registered once.
+
+Layout in storage, under `datasets/<name>/`:
+
+- `<name>.parquet`: the registered CVs, one row per distinct cleaned text
+  (`cv_id`, `text_hash`, `category`, `text` and where each came from). Append
+  only: a registration adds rows and never changes or drops one. The
+  `cv-keywords` flow reads it with `ml_headcount.ingest` like any CV table.
+- `rejected.parquet`: every input row that did not become a CV, with its reason
+  (unusable, duplicate within its file, or already registered).
+- `files.parquet`: every inbox file processed, keyed by location and sha256, so
+  the same content at the same place is never ingested twice and a file that
+  changed is noticed. Written last for each file: it is the commit record, so a
+  crash before it means the file is simply processed again.
+- `ingestions/<ingestion-id>.json`: what one ingestion found and did.
+
+A malformed file (unreadable, or without a text or label column) is moved to
+the inbox's quarantine folder with a `.reason.txt` beside it and recorded; the
+other files go on. Registrations must not run concurrently (the deployment has
+a concurrency limit of 1): each file's append reads, extends and rewrites the
+tables.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, replace
+from datetime import datetime, timezone
+from pathlib import PurePosixPath
+
+import pandas as pd
+
+from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
+from ml_headcount.ingest import IngestResult, InputError, ingest_table, read_table
+from ml_headcount.storage import ArtifactStore
+
+DATASET_COLUMNS = ["cv_id", "text_hash", "category", "text", "source_file", "source_sha256", "source_row", "ingestion_id"]
+REJECTED_COLUMNS = ["ingestion_id", "source_file", "source_sha256", "source_row", "reason", "column", "raw_category", "raw_text"]
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    key: str  # name inside the inbox
+    location: str  # local path or s3:// URL: the identity recorded in files.parquet
+    sha256: str
+    changed_from: str | None = None  # sha256 recorded earlier for the same location
+
+
+@dataclass(frozen=True)
+class FileOutcome:
+    """One row of files.parquet."""
+
+    file: str
+    sha256: str
+    status: str  # "registered" or "quarantined"
+    ingestion_id: str
+    processed_at: str
+    rows: int = 0
+    registered: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    error: str = ""
+    moved_to: str = ""
+    changed_from: str = ""
+
+
+FILE_COLUMNS = list(FileOutcome.__dataclass_fields__)
+
+
+class Inbox:
+    """The files directly inside a local directory or below an s3:// prefix."""
+
+    def __init__(self, settings: InboxSettings, storage: StorageSettings):
+        # same fsspec access (endpoint, region) as the artifact store, rooted at the inbox
+        self.store = ArtifactStore(storage.model_copy(update={"url": settings.url}))
+        self.quarantine = settings.quarantine
+
+    @property
+    def location(self) -> str:
+        return self.store.location("")
+
+    def keys(self) -> list[str]:
+        """Names of the files waiting, sorted; folders (the quarantine) and hidden files are not inputs."""
+        try:
+            entries = self.store.fs.ls(self.store.root, detail=True, refresh=True)
+        except FileNotFoundError:
+            return []
+        names = (PurePosixPath(e["name"].rstrip("/")).name for e in entries if e["type"] == "file")
+        # a leading dot marks hidden files and the partial files of many copy tools
+        return sorted(n for n in names if not n.startswith("."))
+
+    def sha256(self, key: str) -> str:
+        digest = hashlib.sha256()
+        with self.store.fs.open(self._path(key), "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def move_aside(self, key: str, reason: str, ingestion_id: str) -> str:
+        """Move a malformed file to the quarantine folder, reason beside it; '' when quarantine is off."""
+        if not self.quarantine:
+            return ""
+        target = f"{self.quarantine}/{ingestion_id}/{key}"
+        self.store.write_text(f"{target}.reason.txt", reason + "\n")
+        self.store.fs.mv(self._path(key), self._path(target))
+        return self.store.location(target)
+
+    def _path(self, key: str) -> str:
+        return f"{self.store.root.rstrip('/')}/{key}"
+
+
+class RegisteredDataset:
+    """The tables of one registered dataset in storage (layout in the module docstring)."""
+
+    def __init__(self, store: ArtifactStore, name: str):
+        if not name.strip() or "/" in name:
+            raise ValueError(f"invalid dataset name {name!r}")
+        self.store = store
+        self.name = name
+        self.prefix = f"datasets/{name}"
+        self.cvs_key = f"{self.prefix}/{name}.parquet"
+        self.rejected_key = f"{self.prefix}/rejected.parquet"
+        self.files_key = f"{self.prefix}/files.parquet"
+
+    @property
+    def location(self) -> str:
+        """The CV table a keyword run reads."""
+        return self.store.location(self.cvs_key)
+
+    def cvs(self) -> pd.DataFrame:
+        return self._read(self.cvs_key, DATASET_COLUMNS)
+
+    def rejected(self) -> pd.DataFrame:
+        return self._read(self.rejected_key, REJECTED_COLUMNS)
+
+    def files(self) -> pd.DataFrame:
+        return self._read(self.files_key, FILE_COLUMNS)
+
+    def pending(self, inbox: Inbox) -> list[InboxFile]:
+        """Inbox files whose location and content have not been processed before."""
+        processed = self.files()
+        seen = set(zip(processed["file"], processed["sha256"]))
+        last_sha256 = dict(zip(processed["file"], processed["sha256"]))  # later rows win
+        pending = []
+        for key in inbox.keys():
+            location = inbox.store.location(key)
+            digest = inbox.sha256(key)
+            if (location, digest) not in seen:
+                pending.append(InboxFile(key, location, digest, last_sha256.get(location)))
+        return pending
+
+    def append(self, file: InboxFile, table: pd.DataFrame, result: IngestResult, ingestion_id: str) -> FileOutcome:
+        """Add the file's new CVs and its rejected rows, then record the file."""
+        registered = self.cvs()
+        known = registered.drop_duplicates("text_hash").set_index("text_hash")
+        # CVs that an interrupted earlier attempt at this same file appended: they are this file's, not duplicates
+        earlier_attempt = registered[(registered["source_file"] == file.location) & (registered["source_sha256"] == file.sha256)]
+        is_new = ~result.cvs["text_hash"].isin(known.index)
+        is_earlier = result.cvs["text_hash"].isin(earlier_attempt["text_hash"])
+        new = result.cvs[is_new].assign(source_file=file.location, source_sha256=file.sha256, ingestion_id=ingestion_id)
+        already = result.cvs[~is_new & ~is_earlier]
+
+        def already_registered(row) -> str:
+            first = known.loc[row.text_hash]
+            conflict = "" if first.category == row.category else f" with a different label ({first.category!r} kept)"
+            return f"already registered from {first.source_file} row {first.source_row}{conflict}"
+
+        rejected = pd.concat([
+            result.rejected,
+            pd.DataFrame({
+                "source_row": already["source_row"],
+                "reason": [already_registered(row) for row in already.itertuples()],
+                "column": result.text_column,
+                "raw_category": table[result.label_column].iloc[already["source_row"] - 1].astype(str).to_numpy(),
+                "raw_text": table[result.text_column].iloc[already["source_row"] - 1].astype(str).to_numpy(),
+            }),
+        ]).assign(ingestion_id=ingestion_id, source_file=file.location, source_sha256=file.sha256)
+
+        self.store.write_parquet(self.cvs_key, _append(registered, new[DATASET_COLUMNS]))
+        # a crash before the file is recorded repeats its rows here on the retry; keep them once
+        all_rejected = _append(self.rejected(), rejected[REJECTED_COLUMNS])
+        self.store.write_parquet(
+            self.rejected_key, all_rejected.drop_duplicates(["source_file", "source_sha256", "source_row"])
+        )
+        return self.record(FileOutcome(
+            file=file.location,
+            sha256=file.sha256,
+            status="registered",
+            ingestion_id=ingestion_id,
+            processed_at=_now(),
+            rows=result.input_rows,
+            registered=len(new) + int(is_earlier.sum()),
+            duplicates=result.duplicates + len(already),
+            rejected=len(result.rejected) - result.duplicates,
+            changed_from=file.changed_from or "",
+        ))
+
+    def record(self, outcome: FileOutcome) -> FileOutcome:
+        self.store.write_parquet(self.files_key, _append(self.files(), pd.DataFrame([asdict(outcome)])))
+        return outcome
+
+    def write_ingestion(self, summary: dict) -> str:
+        return self.store.write_json(f"{self.prefix}/ingestions/{summary['ingestion_id']}.json", summary)
+
+    def _read(self, key: str, columns: list[str]) -> pd.DataFrame:
+        if not self.store.exists(key):
+            return pd.DataFrame(columns=columns)
+        return self.store.read_parquet(key)
+
+
+def register_file(
+    dataset: RegisteredDataset, inbox: Inbox, file: InboxFile, settings: IngestSettings, ingestion_id: str
+) -> FileOutcome:
+    """Validate and clean one inbox file with the core pipeline's code and append it; quarantine it if malformed."""
+    # `limit` trims quick keyword runs; a registration keeps every row
+    settings = settings.model_copy(update={"limit": None})
+    try:
+        table, sha256 = read_table(file.location, inbox.store.options)
+        file = replace(file, sha256=sha256)  # the content parsed, should the file have changed since listing
+        result = ingest_table(table, file.location, settings, sha256)
+    except InputError as error:
+        return dataset.record(FileOutcome(
+            file=file.location,
+            sha256=file.sha256,
+            status="quarantined",
+            ingestion_id=ingestion_id,
+            processed_at=_now(),
+            error=str(error),
+            moved_to=inbox.move_aside(file.key, str(error), ingestion_id),
+            changed_from=file.changed_from or "",
+        ))
+    return dataset.append(file, table, result, ingestion_id)
+
+
+def ingestion_summary(
+    ingestion_id: str, inbox: Inbox, dataset: RegisteredDataset, outcomes: list[FileOutcome], keywords_run: dict | None
+) -> dict:
+    """What one ingestion did; `keywords_run` names the keyword run it started, if any."""
+    cvs = dataset.cvs()
+    return {
+        "ingestion_id": ingestion_id,
+        "inbox": inbox.location,
+        "dataset": dataset.location,
+        "files": [asdict(o) for o in outcomes],
+        "registered_cvs": sum(o.registered for o in outcomes),
+        "quarantined_files": sum(o.status == "quarantined" for o in outcomes),
+        "dataset_cvs": len(cvs),
+        "dataset_categories": cvs["category"].value_counts().sort_index().to_dict(),
+        "keywords_run": keywords_run,
+    }
+
+
+def ingestion_markdown(summary: dict) -> str:
+    lines = [
+        f"# Ingestion {summary['ingestion_id']}",
+        "",
+        f"Inbox `{summary['inbox']}` → dataset `{summary['dataset']}`: "
+        f"{summary['registered_cvs']} new CVs, {summary['dataset_cvs']} in total "
+        f"({', '.join(f'{c}: {n}' for c, n in summary['dataset_categories'].items()) or 'empty'}).",
+        "",
+    ]
+    if summary["keywords_run"]:
+        run = summary["keywords_run"]
+        lines += [f"Started a `{run['deployment']}` run on the updated dataset: flow run `{run['flow_run_id']}`.", ""]
+    if not summary["files"]:
+        return "\n".join(lines + ["No new or changed files."]) + "\n"
+    lines += ["| file | status | rows | new CVs | duplicates | rejected | note |", "|---|---|---|---|---|---|---|"]
+    for f in summary["files"]:
+        note = f["error"] or (f"changed (was {f['changed_from'][:12]})" if f["changed_from"] else "")
+        if f["moved_to"]:
+            note += f"; moved to {f['moved_to']}"
+        cells = [PurePosixPath(f["file"]).name, f["status"], f["rows"], f["registered"], f["duplicates"], f["rejected"], note]
+        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def _append(existing: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
+    # concatenating onto an empty frame would turn typed columns into objects
+    return new.reset_index(drop=True) if existing.empty else pd.concat([existing, new], ignore_index=True)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,65 @@
+"""Tasks that produce the registered dataset: the inbox's pending files, each file's registration, the ingestion record."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from ml_headcount.config import Settings
+from ml_headcount.dataset import (
+    FileOutcome,
+    Inbox,
+    InboxFile,
+    RegisteredDataset,
+    ingestion_markdown,
+    ingestion_summary,
+    register_file,
+)
+from ml_headcount.storage import ArtifactStore
+from tasks.policies import IO_RETRIES
+
+
+def inbox_of(settings: Settings) -> Inbox:
+    return Inbox(settings.inbox, settings.storage)
+
+
+def dataset_of(settings: Settings) -> RegisteredDataset:
+    return RegisteredDataset(ArtifactStore(settings.storage), settings.inbox.dataset)
+
+
+@task(name="pending-inbox-files", **IO_RETRIES)
+def pending_inbox_files(settings: Settings) -> list[InboxFile]:
+    """Files in the inbox whose location and content were never processed."""
+    inbox = inbox_of(settings)
+    pending = dataset_of(settings).pending(inbox)
+    get_run_logger().info("%s: %d new or changed files", inbox.location, len(pending))
+    return pending
+
+
+@task(name="file-registration", task_run_name="register {file.key}", **IO_RETRIES)
+def file_registration(file: InboxFile, settings: Settings, ingestion_id: str) -> FileOutcome:
+    """The file's new CVs and rejected rows appended to the dataset, or the file quarantined."""
+    outcome = register_file(dataset_of(settings), inbox_of(settings), file, settings.ingest, ingestion_id)
+    logger = get_run_logger()
+    if file.changed_from:
+        logger.warning("%s changed since it was processed; rows it no longer has stay registered", file.location)
+    if outcome.status == "quarantined":
+        where = f"moved to {outcome.moved_to}" if outcome.moved_to else "left in place"
+        logger.warning("%s is malformed, %s: %s", file.location, where, outcome.error)
+    else:
+        logger.info("%s: %d rows -> %d new CVs, %d duplicates, %d rejected",
+                    file.location, outcome.rows, outcome.registered, outcome.duplicates, outcome.rejected)
+    return outcome
+
+
+@task(name="ingestion-record", **IO_RETRIES)
+def ingestion_record(outcomes: list[FileOutcome], keywords_run: dict | None, settings: Settings, ingestion_id: str) -> dict:
+    """ingestions/<id>.json in storage (when any file was processed) and the report in the Prefect UI."""
+    dataset = dataset_of(settings)
+    summary = ingestion_summary(ingestion_id, inbox_of(settings), dataset, outcomes, keywords_run)
+    if outcomes:  # an hourly run that found nothing leaves no file behind
+        dataset.write_ingestion(summary)
+    create_markdown_artifact(
+        key="cv-ingestion-report", markdown=ingestion_markdown(summary), description=f"Ingestion {ingestion_id}"
+    )
+    return summary
