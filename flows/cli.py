@@ -7,6 +7,7 @@ capture it with `tail -n1`.
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 
 from ml_headcount.config import load_settings
@@ -28,6 +29,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--limit", type=int, help="keep the first N usable rows")
     run.add_argument("--run-id", help="name of the run (default: UTC time + random suffix)")
     run.add_argument("--backend", choices=["local", "modal"], help="where the model runs (default local)")
+
+    commands.add_parser("modal-check", help="run the Modal smoke test in an ephemeral app and print its report")
     return parser
 
 
@@ -44,15 +47,22 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    try:
-        settings = load_settings(args.config, **_overrides(args))
-        from flows.cv_keywords import cv_keywords
+    from flows.modal_backend import ModalSetupError, modal_check, require_modal_credentials  # --help does without these
 
-        location = cv_keywords(args.input, settings=settings, run_id=args.run_id)
-    except USER_ERRORS as error:
+    try:
+        if args.command == "modal-check":
+            output = json.dumps(modal_check(load_settings()), indent=2)
+        else:
+            settings = load_settings(args.config, **_overrides(args))
+            if settings.backend == "modal":
+                require_modal_credentials()  # in seconds, before Prefect starts a server; the flow checks again
+            from flows.cv_keywords import cv_keywords
+
+            output = cv_keywords(args.input, settings=settings, run_id=args.run_id)
+    except (*USER_ERRORS, ModalSetupError) as error:
         print(f"ml-headcount: error: {error}", file=sys.stderr)
         return 2
-    print(location)
+    print(output)
     return 0
 
 
