@@ -48,6 +48,26 @@ class ExtractionSettings(BaseModel):
     shard_size: int = Field(32, description="CVs per extraction call (and per Modal container call).")
     batch_size: int = Field(64, description="Sentences per forward pass of the embedding model.")
     device: str | None = Field(None, description="torch device; None = cuda if available else cpu.")
+    mode: Literal["exact", "fast"] = Field(
+        "exact",
+        description="exact: KeyBERT's keywords (docs/performance.md); fast: candidates screened with static word "
+        "vectors, only near-picks embedded: other per-CV keywords, ~same discriminative keywords.",
+    )
+    screen_margin: float = Field(
+        0.0075,
+        description="exact mode: bound on a bfloat16 similarity's error (measured max 0.0021); candidates within "
+        "it of a pick are re-embedded in float32. 0 = float32 for the picks only (inexact).",
+    )
+    fast_margin: float = Field(
+        0.05,
+        description="fast mode: candidates whose static-vector MMR score is within this of a pick are embedded "
+        "by the transformer; larger = closer to exact mode, slower.",
+    )
+    inference_backend: Literal["auto", "openvino", "torch"] = Field(
+        "auto", description="auto: OpenVINO on CPU where installed, else PyTorch."
+    )
+    embedding_cache_size: int = Field(200_000, description="Phrase embeddings kept in memory across shards, per precision.")
+    model_cache_dir: str | None = Field(None, description="Where converted models are kept; None = ~/.cache/ml-headcount.")
 
     @model_validator(mode="after")
     def _check_ranges(self) -> "ExtractionSettings":
@@ -57,13 +77,16 @@ class ExtractionSettings(BaseModel):
             raise ValueError("diversity must be in [0, 1]")
         if self.top_n < 1 or self.shard_size < 1:
             raise ValueError("top_n and shard_size must be positive")
+        if self.screen_margin < 0 or self.fast_margin < 0:
+            raise ValueError("screen_margin and fast_margin must be >= 0")
         return self
 
     def cache_key(self) -> str:
         """Everything that changes extracted keywords, and nothing else (not shard_size)."""
         from ml_headcount.keywords import EXTRACTION_VERSION
 
-        relevant = self.model_dump(exclude={"shard_size", "batch_size", "device"})
+        relevant = self.model_dump(exclude={"shard_size", "batch_size", "device", "inference_backend", "embedding_cache_size", "model_cache_dir"})
+        relevant.pop("fast_margin" if self.mode == "exact" else "screen_margin")  # the other mode's knob changes nothing
         relevant["extraction_version"] = EXTRACTION_VERSION
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 

@@ -1,0 +1,237 @@
+"""Keyword extraction measured against the study's method, in one process on the same CVs.
+
+    uv run python benchmarks/extraction.py [--limit N] [--input PATH] [--chunk C] [--levers]
+
+Methods, run over the same CVs in chunks of C, taking turns (the order rotates
+per chunk) so that load from other processes on a shared machine hits them
+alike:
+
+- reference: the study's loop, one KeyBERT.extract_keywords call per CV with
+  its parameters on the plain sentence-transformers model (PyTorch, float32);
+- exact: the product's default mode, one call per chunk (= shard);
+- fast: the product's fast mode;
+- with --levers, also the steps between them, to say what each lever gives:
+  KeyBERT batched over the shard, and exact mode without bfloat16 screening.
+
+Models are loaded and warmed up before timing. Each mode keeps its in-process
+embedding caches across chunks, as it would across a run's shards. The last
+line is `speedup=... jaccard=... fast_speedup=... fast_overlap=...`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ml_headcount import encoders, keywords, mmr, scoring  # noqa: E402
+from ml_headcount.config import ExtractionSettings, IngestSettings, ScoringSettings  # noqa: E402
+from ml_headcount.ingest import ingest  # noqa: E402
+
+DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
+WARM_UP = ["machine learning engineer with python and pytorch experience building recommendation systems"]
+
+
+class PeakRss:
+    """Highest resident set size seen while inside the block, sampled every 5 ms (native memory included)."""
+
+    def __init__(self):
+        self.peak = 0
+        self._running = False
+
+    @staticmethod
+    def current() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self):
+        while self._running:
+            self.peak = max(self.peak, self.current())
+            time.sleep(0.005)
+
+    def __enter__(self):
+        self._running = True
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._running = False
+        self._thread.join()
+        self.peak = max(self.peak, self.current())
+
+
+def reference_method(settings: ExtractionSettings):
+    """The study's per-CV loop."""
+    from keybert import KeyBERT
+
+    model = KeyBERT(model=keywords.model_for(settings))
+    stop = keywords.stop_words(settings)
+
+    def run(texts):
+        return [
+            model.extract_keywords(
+                text, keyphrase_ngram_range=(settings.ngram_min, settings.ngram_max), stop_words=stop,
+                top_n=settings.top_n, use_mmr=settings.use_mmr, diversity=settings.diversity,
+            )
+            for text in texts
+        ]
+
+    return run
+
+
+def keybert_batched_method(settings: ExtractionSettings):
+    """Lever 1: one KeyBERT call per shard (each distinct candidate embedded once per shard)."""
+    from keybert import KeyBERT
+    from keybert.backend import SentenceTransformerBackend
+
+    model = KeyBERT(model=SentenceTransformerBackend(keywords.model_for(settings), batch_size=settings.batch_size))
+
+    def run(texts):
+        results = model.extract_keywords(
+            texts, vectorizer=keywords.candidate_vectorizer(settings), top_n=settings.top_n,
+            use_mmr=settings.use_mmr, diversity=settings.diversity,
+        )
+        return results if len(texts) > 1 else [results]
+
+    return run
+
+
+def unscreened_method(settings: ExtractionSettings):
+    """Lever 2: OpenVINO float32 for every candidate, cached across shards, vectorised MMR; no bfloat16 screening."""
+    exact = keywords.phrase_embeddings(settings, "float32")
+    encoder = encoders.encoder_for(settings, "float32", keywords.resolve_device(settings.device))
+
+    def run(texts):
+        vectorizer = keywords.candidate_vectorizer(settings)
+        counts = vectorizer.fit_transform(texts).tocsr()
+        counts.sort_indices()
+        vocabulary = vectorizer.get_feature_names_out().tolist()
+        vectors = exact.embed(vocabulary)
+        out = []
+        for doc_vector, row in zip(encoder.encode(texts), range(len(texts))):
+            indices = counts.indices[counts.indptr[row] : counts.indptr[row + 1]]
+            local, similarity = mmr.mmr(doc_vector, vectors[indices], settings.top_n, settings.diversity)
+            out.append([(vocabulary[j], round(float(s), 4)) for j, s in zip(indices[local], similarity)])
+        return out
+
+    return run
+
+
+def product_method(settings: ExtractionSettings):
+    return lambda texts: keywords.extract_keywords(texts, settings)
+
+
+def jaccard(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> float:
+    sa, sb = {k for k, _ in a}, {k for k, _ in b}
+    return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
+
+
+def top_discriminative(cvs: pd.DataFrame, results: list, settings: ExtractionSettings) -> dict[str, set[str]]:
+    """Top-100 discriminative keywords per category, scored with ml_headcount.scoring on these keywords."""
+    scoring_settings = ScoringSettings()
+    table = keywords.keywords_table(cvs["cv_id"].tolist(), results)
+    stats = scoring.category_keyword_stats(cvs, table)
+    vocabulary = sorted(table["keyword"].unique())
+    counts = scoring.keyword_counts(cvs["text"].tolist(), vocabulary, settings)
+    ranked = scoring.discriminative_keywords(cvs, stats, counts, vocabulary, scoring_settings)
+    return {c: set(g["keyword"].head(100)) for c, g in ranked.groupby("category")}
+
+
+def overlap(a: dict[str, set[str]], b: dict[str, set[str]]) -> float:
+    """Mean over categories of the shared share of the two top-100 lists (1.0 when both are empty)."""
+    shares = [len(a.get(c, set()) & b.get(c, set())) / max(len(a.get(c, set())), len(b.get(c, set())), 1)
+              for c in sorted(set(a) | set(b))]
+    return float(np.mean(shares)) if shares else 1.0
+
+
+def markdown(table: pd.DataFrame) -> str:
+    cells = [[f"{v:.3f}" if isinstance(v, float) else str(v) for v in row] for row in table.itertuples(index=False)]
+    lines = ["| " + " | ".join(table.columns) + " |", "|" + "---|" * len(table.columns)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in cells])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--limit", type=int, default=40, help="CVs to use (the first N usable ones).")
+    parser.add_argument("--input", default=str(DEFAULT_INPUT))
+    parser.add_argument("--chunk", type=int, default=8, help="CVs per turn and per product call (shard).")
+    parser.add_argument("--levers", action="store_true", help="Also measure the intermediate steps.")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()
+    cvs = ingest(args.input, IngestSettings(limit=args.limit)).cvs
+    texts = cvs["text"].tolist()
+    exact_settings = ExtractionSettings(shard_size=args.chunk)
+    fast_settings = exact_settings.model_copy(update={"mode": "fast"})
+    lever_settings = exact_settings.model_copy(update={"screen_margin": 0.0})  # its own cache key, so its own caches
+
+    factories = {"reference": lambda: reference_method(exact_settings)}
+    if args.levers:
+        factories["keybert-batched"] = lambda: keybert_batched_method(exact_settings)
+        factories["openvino-f32"] = lambda: unscreened_method(lever_settings)
+    factories["exact"] = lambda: product_method(exact_settings)
+    factories["fast"] = lambda: product_method(fast_settings)
+
+    methods, load_s = {}, {}
+    for name, factory in factories.items():
+        started = time.perf_counter()
+        methods[name] = factory()
+        methods[name](WARM_UP)
+        load_s[name] = time.perf_counter() - started
+
+    names = list(methods)
+    results = {n: [] for n in names}
+    seconds = dict.fromkeys(names, 0.0)
+    peak = dict.fromkeys(names, 0)
+    for turn, start in enumerate(range(0, len(texts), args.chunk)):
+        chunk = texts[start : start + args.chunk]
+        for name in names[turn % len(names):] + names[: turn % len(names)]:
+            with PeakRss() as rss:
+                began = time.perf_counter()
+                results[name].extend(methods[name](chunk))
+                seconds[name] += time.perf_counter() - began
+            peak[name] = max(peak[name], rss.peak)
+        print(f"chunk {turn + 1}: {len(results['reference'])} CVs, "
+              + ", ".join(f"{n} {seconds[n]:.1f}s" for n in names), flush=True)
+
+    reference = results["reference"]
+    discriminative = {n: top_discriminative(cvs, results[n], exact_settings) for n in ("reference", "exact", "fast")}
+    rows = []
+    for name in names:
+        jac = [jaccard(r, x) for r, x in zip(reference, results[name])]
+        rows.append({
+            "method": name,
+            "CVs/s": len(texts) / seconds[name],
+            "speedup": seconds["reference"] / seconds[name],
+            "jaccard_vs_reference": float(np.mean(jac)),
+            "min_jaccard": float(np.min(jac)),
+            "top100_overlap_vs_exact": overlap(discriminative[name], discriminative["exact"]) if name in discriminative else float("nan"),
+            "peak_rss_MB": peak[name] / 2**20,
+            "load_s": load_s[name],
+        })
+    table = pd.DataFrame(rows)
+    load_after = os.getloadavg()
+    print()
+    print(f"{len(texts)} CVs from {args.input}, chunks of {args.chunk}; {os.cpu_count()} CPUs; "
+          f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    owner = {exact_settings.cache_key(): "exact", fast_settings.cache_key(): "fast", lever_settings.cache_key(): "openvino-f32"}
+    for (key, precision), cache in sorted(keywords._PHRASE_CACHES.items()):
+        print(f"{owner[key]} mode, {precision} phrase cache: {cache.misses} phrases embedded, {cache.hits} hits")
+    print(markdown(table))
+    row = table.set_index("method")
+    print(f"speedup={row.at['exact', 'speedup']:.2f} jaccard={row.at['exact', 'jaccard_vs_reference']:.4f} "
+          f"fast_speedup={row.at['fast', 'speedup']:.2f} fast_overlap={row.at['fast', 'top100_overlap_vs_exact']:.3f}")
+
+
+if __name__ == "__main__":
+    main()
