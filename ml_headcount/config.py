@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 
 
-class IngestSettings(BaseModel):
+class IngestSettings(BaseModel, extra="forbid"):
     text_column: str | None = Field(None, description="Column holding the CV text; None = detect from aliases.")
     label_column: str | None = Field(None, description="Column holding the category; None = detect from aliases.")
     text_aliases: list[str] = ["cv_text", "profile_summary", "resume", "text", "cv", "content", "summary"]
@@ -35,7 +35,7 @@ class IngestSettings(BaseModel):
     limit: int | None = Field(None, description="Keep the first N usable rows (quick runs).")
 
 
-class ExtractionSettings(BaseModel):
+class ExtractionSettings(BaseModel, extra="forbid"):
     model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or path.")
     top_n: int = 30
     ngram_min: int = 1
@@ -91,7 +91,7 @@ class ExtractionSettings(BaseModel):
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-class ScoringSettings(BaseModel):
+class ScoringSettings(BaseModel, extra="forbid"):
     tfidf_ngram_min: int = 1
     tfidf_ngram_max: int = 4
     tfidf_max_features: int = 5000
@@ -108,7 +108,7 @@ class ScoringSettings(BaseModel):
     strict_specificity: float = 0.8
 
 
-class ClusteringSettings(BaseModel):
+class ClusteringSettings(BaseModel, extra="forbid"):
     min_cluster_size: int = 3
     min_samples: int = 2
     cluster_selection_method: Literal["eom", "leaf"] = "eom"
@@ -117,13 +117,13 @@ class ClusteringSettings(BaseModel):
     seed: int = 42
 
 
-class StorageSettings(BaseModel):
+class StorageSettings(BaseModel, extra="forbid"):
     url: str = Field("./artifacts", description="Local directory or s3://bucket/prefix for every artifact and cache.")
     endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL.")
     region: str | None = None
 
 
-class ModalSettings(BaseModel):
+class ModalSettings(BaseModel, extra="forbid"):
     """Resources of the Modal functions (modal_workers/app.py); see docs/modal.md for what they cost."""
 
     extraction_gpu: str = Field("A10G", description="Modal GPU string for keyword extraction (one shard per call).")

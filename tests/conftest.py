@@ -50,18 +50,23 @@ def rated_sample_csv(tmp_path_factory, rated_cvs) -> Path:
 
 @pytest.fixture
 def model_calls(monkeypatch) -> list[list[str]]:
-    """Records what every call of a sentence-transformers model was asked to embed."""
+    """Records what every model call was asked to embed: extraction's encoders and sentence-transformers."""
     from sentence_transformers import SentenceTransformer
 
-    calls: list[list[str]] = []
-    real_encode = SentenceTransformer.encode
+    from ml_headcount.encoders import Encoder
 
+    calls: list[list[str]] = []
+    for model_class in (SentenceTransformer, Encoder):
+        monkeypatch.setattr(model_class, "encode", _recording(model_class.encode, calls))
+    return calls
+
+
+def _recording(encode, calls: list[list[str]]):
     def recording_encode(self, sentences, *args, **kwargs):
         calls.append([sentences] if isinstance(sentences, str) else list(sentences))
-        return real_encode(self, sentences, *args, **kwargs)
+        return encode(self, sentences, *args, **kwargs)
 
-    monkeypatch.setattr(SentenceTransformer, "encode", recording_encode)
-    return calls
+    return recording_encode
 
 
 @pytest.fixture(scope="session")

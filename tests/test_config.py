@@ -25,9 +25,11 @@ def test_file_then_environment_then_overrides(tmp_path, monkeypatch):
     assert settings.scoring.threshold == 0.75
 
 
-def test_invalid_values_are_rejected():
+def test_invalid_values_and_misspelt_fields_are_rejected():
     with pytest.raises(ValidationError):
         ExtractionSettings(ngram_min=3, ngram_max=2)
+    with pytest.raises(ValidationError, match="top_k"):
+        load_settings(extraction={"top_k": 10})
 
 
 def test_cache_key_ignores_sharding_but_not_parameters():

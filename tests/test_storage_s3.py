@@ -69,9 +69,11 @@ def subprocess_env(tmp_path: Path) -> dict:
 COUNTING_RUN = textwrap.dedent("""
     import json, sys
     from sentence_transformers import SentenceTransformer
+    from ml_headcount.encoders import Encoder
     calls = []
-    real = SentenceTransformer.encode
-    SentenceTransformer.encode = lambda self, s, *a, **k: (calls.append(len(s)), real(self, s, *a, **k))[1]
+    for model_class in (SentenceTransformer, Encoder):
+        real = model_class.encode
+        model_class.encode = lambda self, s, *a, _real=real, **k: (calls.append(len(s)), _real(self, s, *a, **k))[1]
     from flows.cv_keywords import cv_keywords
     from ml_headcount.config import load_settings
     location = cv_keywords(sys.argv[1], settings=load_settings(storage={"url": sys.argv[2]}))
