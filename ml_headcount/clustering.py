@@ -15,7 +15,7 @@ from ml_headcount.keywords import embed_phrases
 
 NOISE = -1
 # Part of the clustering cache key: bump when the same input would give other clusters.
-CLUSTERING_VERSION = "1"
+CLUSTERING_VERSION = "2"
 
 
 def cluster_labels(embeddings: np.ndarray, settings: ClusteringSettings) -> tuple[np.ndarray, str]:

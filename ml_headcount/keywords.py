@@ -38,7 +38,10 @@ def resolve_device(requested: str | None) -> str:
 
 @functools.lru_cache(maxsize=2)
 def load_model(name: str = DEFAULT_MODEL, device: str | None = None, max_seq_length: int = 256) -> "SentenceTransformer":
-    """Load once per process (and so once per Modal container); fp16 on CUDA."""
+    """The plain sentence-transformers model, fp16 on CUDA: the study's reference (benchmarks, tests).
+
+    The pipeline itself embeds through `ml_headcount.encoders` (see `load_encoders`).
+    """
     from sentence_transformers import SentenceTransformer
 
     device = resolve_device(device)
@@ -51,6 +54,12 @@ def load_model(name: str = DEFAULT_MODEL, device: str | None = None, max_seq_len
 
 def model_for(settings: ExtractionSettings) -> "SentenceTransformer":
     return load_model(settings.model, settings.device, settings.max_seq_length)
+
+
+def load_encoders(settings: ExtractionSettings) -> None:
+    """Load (once per process, so once per Modal container) every encoder extraction and clustering use."""
+    for precision in ("float32", "bfloat16"):
+        _encoder(settings, precision)
 
 
 def stop_words(settings: ExtractionSettings) -> list[str] | None:
@@ -157,7 +166,5 @@ def embed_phrases(phrases: list[str], settings: ExtractionSettings) -> np.ndarra
     """L2-normalised embeddings, so euclidean distance orders like cosine distance."""
     if not phrases:
         return np.zeros((0, 0), dtype=np.float32)
-    vectors = model_for(settings).encode(
-        list(phrases), batch_size=settings.batch_size, normalize_embeddings=True, convert_to_numpy=True
-    )
-    return vectors.astype(np.float32)
+    # the float32 encoder extraction decides with: one loaded model serves both stages
+    return _encoder(settings, "float32").encode(list(phrases))

