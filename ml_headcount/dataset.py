@@ -182,17 +182,12 @@ class RegisteredDataset:
         self.store.write_parquet(
             self.rejected_key, all_rejected.drop_duplicates(["source_file", "source_sha256", "source_row"])
         )
-        return self.record(FileOutcome(
-            file=file.location,
-            sha256=file.sha256,
-            status="registered",
-            ingestion_id=ingestion_id,
-            processed_at=_now(),
+        return self.record(_outcome(
+            file, "registered", ingestion_id,
             rows=result.input_rows,
             registered=len(new) + int(is_earlier.sum()),
             duplicates=result.duplicates + len(already),
             rejected=len(result.rejected) - result.duplicates,
-            changed_from=file.changed_from or "",
         ))
 
     def record(self, outcome: FileOutcome) -> FileOutcome:
@@ -219,15 +214,8 @@ def register_file(
         file = replace(file, sha256=sha256)  # the content parsed, should the file have changed since listing
         result = ingest_table(table, file.location, settings, sha256)
     except InputError as error:
-        return dataset.record(FileOutcome(
-            file=file.location,
-            sha256=file.sha256,
-            status="quarantined",
-            ingestion_id=ingestion_id,
-            processed_at=_now(),
-            error=str(error),
-            moved_to=inbox.move_aside(file.key, str(error), ingestion_id),
-            changed_from=file.changed_from or "",
+        return dataset.record(_outcome(
+            file, "quarantined", ingestion_id, error=str(error), moved_to=inbox.move_aside(file.key, str(error), ingestion_id)
         ))
     return dataset.append(file, table, result, ingestion_id)
 
@@ -272,6 +260,11 @@ def ingestion_markdown(summary: dict) -> str:
         cells = [PurePosixPath(f["file"]).name, f["status"], f["rows"], f["registered"], f["duplicates"], f["rejected"], note]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines) + "\n"
+
+
+def _outcome(file: InboxFile, status: str, ingestion_id: str, **details) -> FileOutcome:
+    return FileOutcome(file=file.location, sha256=file.sha256, status=status, ingestion_id=ingestion_id,
+                       processed_at=_now(), changed_from=file.changed_from or "", **details)
 
 
 def _append(existing: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
