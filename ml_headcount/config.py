@@ -32,7 +32,14 @@ class IngestSettings(BaseModel, extra="forbid"):
     lowercase: bool = True
     drop_short_numbers: bool = Field(True, description="The study's rule: drop 1-2 digit numbers.")
     min_text_chars: int = Field(20, description="Cleaned texts shorter than this are rejected.")
-    limit: int | None = Field(None, description="Keep the first N usable rows (quick runs).")
+    limit: int | None = Field(None, description="Keep the first N usable rows (quick runs); later rows count as beyond_limit.")
+    max_text_chars: int = Field(
+        100_000, ge=1, description="Rows whose raw text is longer are rejected (not truncated): one huge CV costs minutes of embedding."
+    )
+    max_xlsx_bytes: int = Field(
+        256 * 2**20, ge=1, description="An XLSX whose parts uncompress to more than this is refused (zip-bomb guard)."
+    )
+    chunk_rows: int = Field(10_000, ge=1, description="Rows parsed at a time: ingest memory follows this, not the file size.")
 
 
 class ExtractionSettings(BaseModel, extra="forbid"):

@@ -14,16 +14,21 @@ Layout in storage, under `datasets/<name>/`:
   crash before it means the file is simply processed again.
 - `ingestions/<ingestion-id>.json`: what one ingestion found and did.
 
-A malformed file (unreadable, or without a text or label column) is moved to
-the inbox's quarantine folder with a `.reason.txt` beside it and recorded; the
-other files go on. Registrations must not run concurrently (the deployment has
-a concurrency limit of 1): each file's append reads, extends and rewrites the
-tables.
+A malformed file (unreadable, or without a text or label column) is moved, by
+its exact key (a name like `*.csv` or `[bad].csv` is that one file), to the
+inbox's quarantine folder with a `.reason.txt` beside it and recorded; the
+other files go on, as they do when one file's registration fails otherwise.
+
+Concurrent ingestions are safe: each table is changed by an atomic
+read-modify-write (`ArtifactStore.update`: a file lock locally, a conditional
+PUT on S3), redone on the newer table when another ingestion got there first,
+so no CV is lost and none is registered twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from dataclasses import asdict, dataclass, replace
 from datetime import datetime, timezone
 from pathlib import PurePosixPath
@@ -31,8 +36,8 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
-from ml_headcount.ingest import IngestResult, InputError, ingest_table, read_table
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.ingest import IngestResult, InputError, ingest_file, redact_url
+from ml_headcount.storage import ArtifactStore, check_name
 
 DATASET_COLUMNS = ["cv_id", "text_hash", "category", "text", "source_file", "source_sha256", "source_row", "ingestion_id"]
 REJECTED_COLUMNS = ["ingestion_id", "source_file", "source_sha256", "source_row", "reason", "column", "raw_category", "raw_text"]
@@ -77,7 +82,7 @@ class Inbox:
 
     @property
     def location(self) -> str:
-        return self.store.location("")
+        return redact_url(self.store.location(""))
 
     def keys(self) -> list[str]:
         """Names of the files waiting, sorted; folders (the quarantine) and hidden files are not inputs."""
@@ -102,8 +107,7 @@ class Inbox:
             return ""
         target = f"{self.quarantine}/{ingestion_id}/{key}"
         self.store.write_text(f"{target}.reason.txt", reason + "\n")
-        self.store.fs.mv(self._path(key), self._path(target))
-        return self.store.location(target)
+        return redact_url(self.store.move(key, target))
 
     def _path(self, key: str) -> str:
         return f"{self.store.root.rstrip('/')}/{key}"
@@ -113,8 +117,7 @@ class RegisteredDataset:
     """The tables of one registered dataset in storage (layout in the module docstring)."""
 
     def __init__(self, store: ArtifactStore, name: str):
-        if not name.strip() or "/" in name:
-            raise ValueError(f"invalid dataset name {name!r}")
+        check_name(name, "dataset name")
         self.store = store
         self.name = name
         self.prefix = f"datasets/{name}"
@@ -143,81 +146,94 @@ class RegisteredDataset:
         last_sha256 = dict(zip(processed["file"], processed["sha256"]))  # later rows win
         pending = []
         for key in inbox.keys():
-            location = inbox.store.location(key)
-            digest = inbox.sha256(key)
+            location = redact_url(inbox.store.location(key))
+            try:
+                digest = inbox.sha256(key)
+            except OSError:  # unreadable now: its registration says why, and the other files go on
+                digest = ""
             if (location, digest) not in seen:
                 pending.append(InboxFile(key, location, digest, last_sha256.get(location)))
         return pending
 
-    def append(self, file: InboxFile, table: pd.DataFrame, result: IngestResult, ingestion_id: str) -> FileOutcome:
-        """Add the file's new CVs and its rejected rows, then record the file."""
-        registered = self.cvs()
-        known = registered.drop_duplicates("text_hash").set_index("text_hash")
-        # CVs that an interrupted earlier attempt at this same file appended: they are this file's, not duplicates
-        earlier_attempt = registered[(registered["source_file"] == file.location) & (registered["source_sha256"] == file.sha256)]
-        is_new = ~result.cvs["text_hash"].isin(known.index)
-        is_earlier = result.cvs["text_hash"].isin(earlier_attempt["text_hash"])
-        new = result.cvs[is_new].assign(source_file=file.location, source_sha256=file.sha256, ingestion_id=ingestion_id)
-        already = result.cvs[~is_new & ~is_earlier]
+    def append(self, file: InboxFile, result: IngestResult, ingestion_id: str) -> FileOutcome:
+        """Add the file's new CVs and its rejected rows, then record the file; each step atomic, redone on conflict."""
+        added: dict = {}
 
-        def already_registered(row) -> str:
-            first = known.loc[row.text_hash]
-            conflict = "" if first.category == row.category else f" with a different label ({first.category!r} kept)"
-            return f"already registered from {first.source_file} row {first.source_row}{conflict}"
+        def add_new_cvs(current: bytes | None) -> bytes | None:
+            registered = _table(current, DATASET_COLUMNS)
+            known = registered.drop_duplicates("text_hash").set_index("text_hash")
+            # CVs that an earlier attempt at this same file appended: they are this file's, not duplicates
+            earlier = registered[(registered["source_file"] == file.location) & (registered["source_sha256"] == file.sha256)]
+            is_new = ~result.cvs["text_hash"].isin(known.index)
+            added["earlier"] = int(result.cvs["text_hash"].isin(earlier["text_hash"]).sum())
+            added["new"] = result.cvs[is_new].assign(source_file=file.location, source_sha256=file.sha256, ingestion_id=ingestion_id)
+            added["already"] = [(row, known.loc[row.text_hash]) for row in result.cvs[~is_new].itertuples()
+                                if row.text_hash not in set(earlier["text_hash"])]
+            if added["new"].empty:
+                return None
+            return _parquet(_append(registered, added["new"][DATASET_COLUMNS]))
 
+        self.store.update(self.cvs_key, add_new_cvs)
+        already = added["already"]
+        # the rejected table shows the registered (cleaned) text of a CV that an earlier file registered
         rejected = pd.concat([
             result.rejected,
             pd.DataFrame({
-                "source_row": already["source_row"],
-                "reason": [already_registered(row) for row in already.itertuples()],
+                "source_row": [row.source_row for row, _ in already],
+                "reason": [_already_registered(row, first) for row, first in already],
                 "column": result.text_column,
-                "raw_category": table[result.label_column].iloc[already["source_row"] - 1].astype(str).to_numpy(),
-                "raw_text": table[result.text_column].iloc[already["source_row"] - 1].astype(str).to_numpy(),
-            }),
+                "raw_category": [row.category for row, _ in already],
+                "raw_text": [row.text for row, _ in already],
+            }, columns=["source_row", "reason", "column", "raw_category", "raw_text"]),
         ]).assign(ingestion_id=ingestion_id, source_file=file.location, source_sha256=file.sha256)
-
-        self.store.write_parquet(self.cvs_key, _append(registered, new[DATASET_COLUMNS]))
-        # a crash before the file is recorded repeats its rows here on the retry; keep them once
-        all_rejected = _append(self.rejected(), rejected[REJECTED_COLUMNS])
-        self.store.write_parquet(
-            self.rejected_key, all_rejected.drop_duplicates(["source_file", "source_sha256", "source_row"])
-        )
+        # a crash before the file is recorded repeats its rows on the retry; keep them once
+        self.store.update(self.rejected_key, lambda current: _parquet(_append(
+            _table(current, REJECTED_COLUMNS), rejected[REJECTED_COLUMNS]
+        ).drop_duplicates(["source_file", "source_sha256", "source_row"])))
         return self.record(_outcome(
             file, "registered", ingestion_id,
             rows=result.input_rows,
-            registered=len(new) + int(is_earlier.sum()),
+            registered=len(added["new"]) + added["earlier"],
             duplicates=result.duplicates + len(already),
             rejected=len(result.rejected) - result.duplicates,
         ))
 
     def record(self, outcome: FileOutcome) -> FileOutcome:
-        self.store.write_parquet(self.files_key, _append(self.files(), pd.DataFrame([asdict(outcome)])))
+        row = pd.DataFrame([asdict(outcome)])
+        self.store.update(self.files_key, lambda current: _parquet(_append(_table(current, FILE_COLUMNS), row)))
         return outcome
 
     def write_ingestion(self, summary: dict) -> str:
         return self.store.write_json(f"{self.prefix}/ingestions/{summary['ingestion_id']}.json", summary)
 
     def _read(self, key: str, columns: list[str]) -> pd.DataFrame:
-        if not self.store.exists(key):
-            return pd.DataFrame(columns=columns)
-        return self.store.read_parquet(key)
+        try:
+            return _table(self.store.read_bytes(key), columns)
+        except FileNotFoundError:
+            return _table(None, columns)
 
 
 def register_file(
     dataset: RegisteredDataset, inbox: Inbox, file: InboxFile, settings: IngestSettings, ingestion_id: str
 ) -> FileOutcome:
-    """Validate and clean one inbox file with the core pipeline's code and append it; quarantine it if malformed."""
+    """Validate and clean one inbox file with the core pipeline's code and append it; quarantine it if malformed.
+
+    Only an InputError (the file's content is unusable) quarantines: a storage
+    fault or a MemoryError fails this file's registration and leaves the file
+    in the inbox for the next ingestion.
+    """
     # `limit` trims quick keyword runs; a registration keeps every row
     settings = settings.model_copy(update={"limit": None})
     try:
-        table, sha256 = read_table(file.location, inbox.store.options)
-        file = replace(file, sha256=sha256)  # the content parsed, should the file have changed since listing
-        result = ingest_table(table, file.location, settings, sha256)
+        result = ingest_file(inbox.store.location(file.key), settings, inbox.store.options)
     except InputError as error:
-        return dataset.record(_outcome(
-            file, "quarantined", ingestion_id, error=str(error), moved_to=inbox.move_aside(file.key, str(error), ingestion_id)
-        ))
-    return dataset.append(file, table, result, ingestion_id)
+        try:
+            moved_to = inbox.move_aside(file.key, str(error), ingestion_id)
+        except OSError as move_error:  # recorded either way: a file that cannot be moved must not stop the others
+            return dataset.record(_outcome(file, "quarantined", ingestion_id, error=f"{error}; not moved: {move_error}"))
+        return dataset.record(_outcome(file, "quarantined", ingestion_id, error=str(error), moved_to=moved_to))
+    file = replace(file, sha256=result.input_sha256)  # the content parsed, should the file have changed since listing
+    return dataset.append(file, result, ingestion_id)
 
 
 def ingestion_summary(
@@ -265,6 +281,21 @@ def ingestion_markdown(summary: dict) -> str:
 def _outcome(file: InboxFile, status: str, ingestion_id: str, **details) -> FileOutcome:
     return FileOutcome(file=file.location, sha256=file.sha256, status=status, ingestion_id=ingestion_id,
                        processed_at=_now(), changed_from=file.changed_from or "", **details)
+
+
+def _already_registered(row, first) -> str:
+    conflict = "" if first.category == row.category else f" with a different label ({first.category!r} kept)"
+    return f"already registered from {first.source_file} row {first.source_row}{conflict}"
+
+
+def _table(data: bytes | None, columns: list[str]) -> pd.DataFrame:
+    return pd.DataFrame(columns=columns) if data is None else pd.read_parquet(io.BytesIO(data))
+
+
+def _parquet(table: pd.DataFrame) -> bytes:
+    buffer = io.BytesIO()
+    table.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def _append(existing: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:

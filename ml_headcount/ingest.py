@@ -1,17 +1,32 @@
 """Read CV tables, clean their text, deduplicate and validate them.
 
 Every input row ends in exactly one place: the clean table (one row per
-distinct CV) or the rejected table (with a reason). Nothing is dropped silently.
+distinct CV), the rejected table (with a reason, its source row and raw value;
+duplicates included), or the count of rows beyond `--limit`:
+`input_rows = cvs + rejected + duplicates + beyond_limit`, asserted on every
+ingestion. Nothing is dropped silently. Files are read in chunks of
+`ingest.chunk_rows` rows, so memory follows the chunk size and the CVs kept,
+not the file size. docs/bad-input.md lists what is read, rejected or refused.
 """
 
 from __future__ import annotations
 
+import bz2
+import codecs
+import csv
+import gzip
 import hashlib
 import html
 import io
+import json
 import re
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from urllib.parse import urlsplit, urlunsplit
 
 import ftfy
 import fsspec
@@ -31,10 +46,20 @@ _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _SHORT_NUMBER = re.compile(r"(?<![\w.])\d{1,2}(?![\w.])")
 _WHITESPACE = re.compile(r"\s+")
 _LETTER = re.compile(r"[^\W\d_]")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_SAMPLE_BYTES = 1 << 16  # enough to see the header, the delimiter and the encoding
+_RAW_KEPT = 1000  # characters of a raw value kept in the rejected table
+_DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
+_SUFFIX_KINDS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx": "xlsx", ".xlsm": "xlsx",
+                 ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
 class InputError(ValueError):
     """Input that cannot be used at all; the message names the file (and row/column)."""
+
+
+class _Malformed(ValueError):
+    """A parser's complaint about the bytes of a file (never storage, memory or a bug)."""
 
 
 @dataclass
@@ -49,6 +74,9 @@ class IngestResult:
     duplicates: int
     rejected_by_reason: dict[str, int] = field(default_factory=dict)
     limit: int | None = None
+    beyond_limit: int = 0
+    encoding: str = ""
+    sheets: dict[str, int] = field(default_factory=dict)  # XLSX: rows read per sheet; -1 = skipped, no text column
 
     def summary(self) -> dict:
         return {
@@ -57,20 +85,45 @@ class IngestResult:
             "limit": self.limit,
             "text_column": self.text_column,
             "label_column": self.label_column,
+            "encoding": self.encoding,
+            "sheets": self.sheets,
             "cvs": len(self.cvs),
             "duplicates": self.duplicates,
             "rejected": len(self.rejected) - self.duplicates,
+            "beyond_limit": self.beyond_limit,
             "rejected_by_reason": self.rejected_by_reason,
             "repaired_encoding": self.repaired_encoding,
             "categories": self.cvs["category"].value_counts().sort_index().to_dict(),
         }
 
+    def check_accounting(self) -> None:
+        accounted = len(self.cvs) + len(self.rejected) + self.beyond_limit  # rejected includes the duplicates
+        assert accounted == self.input_rows, f"{self.input_rows} input rows but {accounted} accounted for"
+
+
+@dataclass
+class _Chunk:
+    """Rows of a file as parsed: a table indexed by 1-based source row, and rows that could not be parsed."""
+
+    table: pd.DataFrame
+    malformed: list[tuple[int, str, str]] = field(default_factory=list)  # (source row, reason, raw value)
+    sheet: str | None = None
+    from_cp1252: bool = False
+
+
+def redact_url(url: str) -> str:
+    """The URL without user info (user:password@) or query and fragment (presigned signatures): safe to record and log."""
+    parts = urlsplit(str(url))
+    if len(parts.scheme) <= 1:  # a local path (or a Windows drive letter)
+        return str(url)
+    return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+
 
 def clean_text(raw: str, settings: IngestSettings) -> str:
-    """Repair encodings, strip HTML and URLs, apply the study's normalisation."""
+    """Repair encodings, strip HTML, URLs and control characters, apply the study's normalisation."""
     text = ftfy.fix_text(raw)
     text = _TAG.sub(" ", html.unescape(text))
-    text = _URL.sub(" ", text)
+    text = _CONTROL.sub(" ", _URL.sub(" ", text))
     if settings.lowercase:
         text = text.lower()
     if settings.drop_short_numbers:
@@ -80,49 +133,6 @@ def clean_text(raw: str, settings: IngestSettings) -> str:
 
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def read_table(url: str, storage_options: dict | None = None) -> tuple[pd.DataFrame, str]:
-    """Read CSV, TSV, XLSX, JSONL or Parquet by extension, else by content; also the file's sha256."""
-    try:
-        with fsspec.open(url, "rb", **(storage_options or {})) as handle:
-            data = handle.read()
-    except FileNotFoundError as exc:
-        raise InputError(f"{url}: file not found") from exc
-    except PermissionError as exc:
-        raise InputError(f"{url}: access denied ({exc}); check the credentials for this location") from exc
-    return _parse_table(url, data), hashlib.sha256(data).hexdigest()
-
-
-def _parse_table(url: str, data: bytes) -> pd.DataFrame:
-    kind = _table_kind(url, data)
-    try:
-        if kind == "parquet":
-            return pd.read_parquet(io.BytesIO(data))
-        if kind == "xlsx":
-            return pd.read_excel(io.BytesIO(data), dtype=object)
-        if kind == "jsonl":
-            return pd.read_json(io.BytesIO(data), lines=True, dtype=False)
-        sep = "\t" if kind == "tsv" else ","
-        return pd.read_csv(io.BytesIO(data), sep=sep, dtype=str, keep_default_na=False, encoding_errors="replace")
-    except Exception as exc:  # every reader raises its own type; the user needs the file name
-        raise InputError(f"{url}: cannot be read as {kind}: {exc}") from exc
-
-
-def _table_kind(url: str, data: bytes) -> str:
-    suffixes = [s.lower() for s in PurePosixPath(url.split("?")[0]).suffixes]
-    by_suffix = {".csv": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx": "xlsx", ".xls": "xlsx",
-                 ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl", ".parquet": "parquet", ".pq": "parquet"}
-    if suffixes and suffixes[-1] in by_suffix:
-        return by_suffix[suffixes[-1]]
-    if data[:4] == b"PAR1":
-        return "parquet"
-    if data[:2] == b"PK":
-        return "xlsx"
-    if data.lstrip()[:1] == b"{":
-        return "jsonl"
-    first_line = data.split(b"\n", 1)[0]
-    return "tsv" if first_line.count(b"\t") > first_line.count(b",") else "csv"
 
 
 def find_column(columns: list[str], override: str | None, aliases: list[str], what: str, url: str) -> str:
@@ -149,80 +159,450 @@ def normalise_labels(raw: pd.Series) -> pd.Series:
     return as_text
 
 
-def ingest_table(table: pd.DataFrame, url: str, settings: IngestSettings, input_sha256: str = "") -> IngestResult:
-    columns = [str(c) for c in table.columns]
-    table.columns = columns
-    text_column = find_column(columns, settings.text_column, settings.text_aliases, "text", url)
-    label_column = find_column(columns, settings.label_column, settings.label_aliases, "label", url)
-    labels = normalise_labels(table[label_column])
-
-    kept, rejected, seen = [], [], {}
-    repaired = duplicates = 0
-    for position, (raw_text, raw_label, label) in enumerate(zip(table[text_column], table[label_column], labels)):
-        source_row = position + 1  # 1-based data row, header excluded
-
-        def reject(reason: str, column: str, duplicate_of: int | None = None) -> None:
-            rejected.append({"source_row": source_row, "reason": reason, "column": column,
-                             "raw_category": "" if _is_missing(raw_label) else str(raw_label),
-                             "raw_text": "" if _is_missing(raw_text) else str(raw_text)})
-
-        if _is_missing(raw_text) or (isinstance(raw_text, str) and not raw_text.strip()):
-            reject("empty text", text_column)
-            continue
-        if not isinstance(raw_text, str):
-            reject(f"non-text value ({type(raw_text).__name__})", text_column)
-            continue
-        if label == "":
-            reject("missing label", label_column)
-            continue
-        text = clean_text(raw_text, settings)
-        if not _LETTER.search(text):
-            reject("no letters after cleaning (non-text)", text_column)
-            continue
-        if len(text) < settings.min_text_chars:
-            reject(f"text shorter than {settings.min_text_chars} characters after cleaning", text_column)
-            continue
-        digest = text_hash(text)
-        if digest in seen:
-            first_row, first_label = seen[digest]
-            duplicates += 1
-            conflict = "" if first_label == label else f" with a different label ({first_label!r} kept)"
-            reject(f"duplicate of row {first_row}{conflict}", text_column)
-            continue
-        if settings.limit is not None and len(kept) >= settings.limit:
-            break
-        seen[digest] = (source_row, label)
-        repaired += ftfy.fix_encoding(raw_text) != raw_text
-        kept.append({"cv_id": digest[:16], "text_hash": digest, "source_row": source_row,
-                     "category": label, "text": text})
-
-    cvs = pd.DataFrame(kept, columns=CV_COLUMNS)
-    rejected_table = pd.DataFrame(rejected, columns=REJECTED_COLUMNS)
-    reasons = rejected_table["reason"].str.replace(r"duplicate of row \d+.*", "duplicate", regex=True)
-    return IngestResult(
-        cvs=cvs,
-        rejected=rejected_table,
-        input_rows=len(table),
-        input_sha256=input_sha256,
-        limit=settings.limit,
-        text_column=text_column,
-        label_column=label_column,
-        repaired_encoding=int(repaired),
-        duplicates=duplicates,
-        rejected_by_reason={k: int(v) for k, v in reasons[reasons != "duplicate"].value_counts().items()},
-    )
-
-
 def ingest(url: str, settings: IngestSettings, storage_options: dict | None = None) -> IngestResult:
-    table, digest = read_table(url, storage_options)
-    result = ingest_table(table, url, settings, digest)
+    """The file's CVs for a keyword run: at least two categories are needed."""
+    result = ingest_file(url, settings, storage_options)
+    name = redact_url(url)
+    if result.input_rows == 0:
+        raise InputError(f"{name}: no data rows (only a header)")
     categories = sorted(result.cvs["category"].unique())
     if len(categories) < 2:
         raise InputError(
-            f"{url}: column {result.label_column!r} yields {len(categories)} usable categories "
+            f"{name}: column {result.label_column!r} yields {len(categories)} usable categories "
             f"({categories}) after cleaning; at least 2 are needed to find discriminative keywords"
         )
     return result
+
+
+def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None = None) -> IngestResult:
+    """Read, clean and deduplicate one file, streaming it in chunks; any category count."""
+    name = redact_url(url)
+    with _opened(url, name, storage_options) as handle:
+        digest = _sha256(handle)
+        handle.seek(0)
+        try:
+            result = _ingest_chunks(_chunks(handle, url, name, settings), name, settings, digest)
+        except (_Malformed, UnicodeError, csv.Error, zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise InputError(f"{name}: cannot be read: {error}") from error
+    result.check_accounting()
+    return result
+
+
+def ingest_table(table: pd.DataFrame, url: str, settings: IngestSettings, input_sha256: str = "") -> IngestResult:
+    """An in-memory table, its rows numbered from 1; any category count."""
+    table = table.copy()
+    table.columns = [str(c) for c in table.columns]
+    table.index = pd.RangeIndex(1, len(table) + 1)
+    result = _ingest_chunks([_Chunk(table)], redact_url(url), settings, input_sha256)
+    result.check_accounting()
+    return result
+
+
+def _ingest_chunks(chunks: Iterable[_Chunk], name: str, settings: IngestSettings, input_sha256: str) -> IngestResult:
+    kept, rejected, seen = [], [], {}
+    input_rows = repaired = duplicates = beyond_limit = 0
+    columns: tuple[str, str] | None = None
+    sheets: dict[str, int] = {}
+    encoding = ""
+    for chunk in chunks:
+        encoding = encoding or ("cp1252" if chunk.from_cp1252 else "")
+        if chunk.sheet is not None:
+            try:
+                sheet_columns = _text_and_label(list(chunk.table.columns), settings, f"{name} sheet {chunk.sheet!r}")
+            except InputError:
+                if not chunk.table.empty and chunk.sheet not in sheets:
+                    sheets[chunk.sheet] = -1
+                continue
+            if columns is not None and sheet_columns != columns:
+                raise InputError(f"{name} sheet {chunk.sheet!r}: columns {sheet_columns} differ from the first sheet's {columns}")
+            sheets[chunk.sheet] = sheets.get(chunk.sheet, 0) + len(chunk.table) + len(chunk.malformed)
+        columns = columns or _text_and_label(list(chunk.table.columns), settings, name)
+        text_column, label_column = columns
+        input_rows += len(chunk.table) + len(chunk.malformed)
+        for source_row, reason, raw in chunk.malformed:
+            rejected.append({"source_row": source_row, "reason": reason, "column": "",
+                             "raw_category": "", "raw_text": raw[:_RAW_KEPT]})
+        if chunk.table.empty:
+            continue
+        for source_row, raw_text, raw_label in zip(chunk.table.index, chunk.table[text_column], chunk.table[label_column]):
+            if settings.limit is not None and len(kept) >= settings.limit:
+                beyond_limit += 1
+                continue
+
+            def reject(reason: str, column: str) -> None:
+                rejected.append({"source_row": int(source_row), "reason": reason, "column": column,
+                                 "raw_category": "" if _is_missing(raw_label) else str(raw_label),
+                                 "raw_text": "" if _is_missing(raw_text) else str(raw_text)[:_RAW_KEPT]})
+
+            label = "" if _is_missing(raw_label) else str(raw_label).strip()
+            if _is_missing(raw_text) or (isinstance(raw_text, str) and not raw_text.strip()):
+                reject("empty text", text_column)
+                continue
+            if not isinstance(raw_text, str):
+                reject(f"non-text value ({type(raw_text).__name__})", text_column)
+                continue
+            if label == "":
+                reject("missing label", label_column)
+                continue
+            if len(raw_text) > settings.max_text_chars:
+                reject(f"text longer than {settings.max_text_chars} characters (ingest.max_text_chars)", text_column)
+                continue
+            text = clean_text(raw_text, settings)
+            if not _LETTER.search(text):
+                reject("no letters after cleaning (non-text)", text_column)
+                continue
+            if len(text) < settings.min_text_chars:
+                reject(f"text shorter than {settings.min_text_chars} characters after cleaning", text_column)
+                continue
+            digest = text_hash(text)
+            if digest in seen:
+                first_row, first_label = seen[digest]
+                duplicates += 1
+                same = _BINARY_LABELS.get(first_label.lower(), first_label) == _BINARY_LABELS.get(label.lower(), label)
+                conflict = "" if same else f" with a different label ({first_label!r} kept)"
+                reject(f"duplicate of row {first_row}{conflict}", text_column)
+                continue
+            seen[digest] = (int(source_row), label)
+            repaired += ftfy.fix_encoding(raw_text) != raw_text or (chunk.from_cp1252 and not raw_text.isascii())
+            kept.append({"cv_id": digest[:16], "text_hash": digest, "source_row": int(source_row),
+                         "category": label, "text": text})
+
+    if columns is None:
+        if sheets:
+            raise InputError(f"{name}: no sheet has a text and a label column (sheets: {list(sheets)})")
+        raise InputError(f"{name}: is empty (no header and no rows)")
+    cvs = pd.DataFrame(kept, columns=CV_COLUMNS)
+    cvs["category"] = normalise_labels(cvs["category"])  # over the whole file: are all labels yes/no spellings?
+    rejected_table = pd.DataFrame(rejected, columns=REJECTED_COLUMNS).sort_values("source_row", kind="stable")
+    reasons = rejected_table["reason"].str.replace(r"duplicate of row \d+.*", "duplicate", regex=True)
+    reasons = reasons.str.replace(r"^(row has \d+ fields|invalid JSON).*", r"\1", regex=True)
+    return IngestResult(
+        cvs=cvs,
+        rejected=rejected_table.reset_index(drop=True),
+        input_rows=input_rows,
+        input_sha256=input_sha256,
+        limit=settings.limit,
+        text_column=columns[0],
+        label_column=columns[1],
+        repaired_encoding=int(repaired),
+        duplicates=duplicates,
+        rejected_by_reason={k: int(v) for k, v in reasons[reasons != "duplicate"].value_counts().items()},
+        beyond_limit=beyond_limit,
+        encoding=encoding,
+        sheets=sheets,
+    )
+
+
+def _text_and_label(columns: list[str], settings: IngestSettings, name: str) -> tuple[str, str]:
+    return (find_column(columns, settings.text_column, settings.text_aliases, "text", name),
+            find_column(columns, settings.label_column, settings.label_aliases, "label", name))
+
+
+# --- reading: one file, any everyday format, in chunks ---------------------------------------------------------------
+
+
+@contextmanager
+def _opened(url: str, name: str, storage_options: dict | None) -> Iterator[io.IOBase]:
+    fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+    try:
+        if fs.isdir(path):
+            raise InputError(f"{name}: is a directory; give one file (the cv-ingestion flow reads a folder of files)")
+        with fs.open(path, "rb") as handle:
+            yield handle
+    except FileNotFoundError as exc:
+        raise InputError(f"{name}: file not found") from exc
+    except IsADirectoryError as exc:
+        raise InputError(f"{name}: is a directory; give one file") from exc
+    except PermissionError as exc:
+        raise InputError(f"{name}: access denied ({exc}); check the credentials for this location") from exc
+
+
+def _sha256(handle) -> str:
+    digest = hashlib.sha256()
+    for block in iter(lambda: handle.read(1 << 20), b""):
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def _chunks(handle, url: str, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+    """The file's rows, whatever the container (gzip, bz2, zip) and format."""
+    path = PurePosixPath(urlsplit(url).path if "://" in url else url)
+    magic = handle.read(8)
+    handle.seek(0)
+    if magic.startswith(b"\x1f\x8b"):
+        yield from _format_chunks(io.BufferedReader(_Decompressing(gzip.GzipFile(fileobj=handle))), path.stem, name, settings)
+    elif magic.startswith(b"BZh"):
+        yield from _format_chunks(io.BufferedReader(_Decompressing(bz2.BZ2File(handle))), path.stem, name, settings)
+    elif magic.startswith(b"PK\x03\x04") and _kind_by_name(path.name) != "xlsx":
+        archive = zipfile.ZipFile(handle)
+        if "xl/workbook.xml" in archive.namelist():
+            yield from _xlsx_chunks(handle, name, settings)
+            return
+        members = [m for m in archive.infolist() if not m.is_dir() and not PurePosixPath(m.filename).name.startswith(".")
+                   and not m.filename.startswith("__MACOSX/")]
+        if len(members) != 1:
+            raise InputError(f"{name}: a zip archive must hold exactly one table; it holds {[m.filename for m in members]}")
+        with archive.open(members[0]) as member:
+            yield from _format_chunks(io.BufferedReader(_Decompressing(member)), members[0].filename, name, settings)
+    else:
+        yield from _format_chunks(handle, path.name, name, settings)
+
+
+def _format_chunks(stream, inner_name: str, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+    head = stream.read(_SAMPLE_BYTES)
+    if not head:
+        raise InputError(f"{name}: is empty (no header and no rows)")
+    if stream.seekable():
+        stream.seek(0)
+    else:
+        stream = io.BufferedReader(_Rejoined(head, stream), buffer_size=1 << 20)
+    kind = _kind_by_name(inner_name) or _kind_by_content(head)
+    if head.startswith(b"\xd0\xcf\x11\xe0"):
+        raise InputError(f"{name}: is an Excel 97-2003 (.xls) or other OLE file; save it as .xlsx or CSV")
+    if kind == "parquet" or head.startswith(b"PAR1"):
+        yield from _parquet_chunks(stream if stream.seekable() else io.BytesIO(stream.read()), name, settings)
+        return
+    if kind == "xlsx" or head.startswith(b"PK\x03\x04"):
+        yield from _xlsx_chunks(stream if stream.seekable() else io.BytesIO(stream.read()), name, settings)
+        return
+    encoding = _encoding(head, name)
+    text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
+    from_cp1252 = encoding == "cp1252"
+    if kind in ("json", "jsonl"):
+        first = head.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")[:1]
+        chunks = _json_array_chunks(text, name, settings) if first == "[" else _jsonl_chunks(text, settings)
+    else:
+        chunks = _csv_chunks(text, "\t" if kind == "tsv" else _delimiter(head.decode(encoding, errors="replace")), name, settings)
+    for chunk in chunks:
+        chunk.from_cp1252 = from_cp1252
+        yield chunk
+
+
+def _kind_by_name(name: str) -> str:
+    return _SUFFIX_KINDS.get(PurePosixPath(name).suffix.lower(), "")
+
+
+def _kind_by_content(head: bytes) -> str:
+    start = head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1]
+    return "json" if start in (b"{", b"[") else "csv"
+
+
+def _encoding(head: bytes, name: str) -> str:
+    """UTF-8 (with or without BOM), UTF-16 with BOM, else cp1252 (Windows' 'ANSI', which Excel writes)."""
+    if head.startswith(codecs.BOM_UTF8):
+        encoding = "utf-8-sig"
+    elif head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        encoding = "utf-16"
+    else:
+        try:
+            codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a cut last character is fine
+            encoding = "utf-8"
+        except UnicodeDecodeError:
+            encoding = "cp1252"
+    sample = head.decode(encoding, errors="replace")
+    controls = len(_CONTROL.findall(sample)) + sample.count("\ufffd")
+    if controls > 0.05 * len(sample):
+        raise InputError(f"{name}: binary content, not a CSV, TSV, JSON, JSONL, XLSX or Parquet table")
+    return encoding
+
+
+def _delimiter(sample: str) -> str:
+    """The delimiter the header line uses most: a TSV named .csv is still a TSV."""
+    header = sample.lstrip("\ufeff").split("\n", 1)[0]
+    counts = {d: header.count(d) for d in _DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
+def _csv_chunks(text, delimiter: str, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+    if csv.field_size_limit() < 4 * settings.max_text_chars:  # a longer field is read, then rejected as too long
+        csv.field_size_limit(4 * settings.max_text_chars)
+    reader = csv.reader(text, delimiter=delimiter)
+    header = None
+    rows, index, malformed = [], [], []
+    source_row = 0
+    try:
+        for fields in reader:
+            if not fields or fields == [""]:
+                continue  # blank lines are not rows
+            if header is None:
+                header = _unique([f.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, f in enumerate(fields)])
+                continue
+            source_row += 1
+            while len(fields) > len(header) and fields[-1] == "":
+                fields.pop()  # trailing delimiters
+            if len(fields) > len(header):
+                malformed.append((source_row, f"row has {len(fields)} fields, the header {len(header)} "
+                                  f"(an unquoted {_DELIMITERS[delimiter]} in a value?)", delimiter.join(fields)))
+            else:
+                rows.append(fields + [None] * (len(header) - len(fields)))
+                index.append(source_row)
+            if len(rows) + len(malformed) >= settings.chunk_rows:
+                yield _Chunk(pd.DataFrame(rows, columns=header, index=index, dtype=object), malformed)
+                rows, index, malformed = [], [], []
+    except csv.Error as error:
+        raise InputError(f"{name}: row {source_row + 1}: {error}") from error
+    if header is not None:
+        yield _Chunk(pd.DataFrame(rows, columns=header, index=index, dtype=object), malformed)
+
+
+def _jsonl_chunks(text, settings: IngestSettings) -> Iterator[_Chunk]:
+    records, index, malformed = [], [], []
+    source_row = 0
+    for line in text:
+        if not line.strip():
+            continue
+        source_row += 1
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as error:
+            malformed.append((source_row, f"invalid JSON: {error}", line.rstrip("\r\n")))
+        else:
+            if isinstance(record, dict):
+                records.append(record)
+                index.append(source_row)
+            else:
+                malformed.append((source_row, f"invalid JSON line: a {type(record).__name__}, not an object", line.rstrip("\r\n")))
+        if len(records) + len(malformed) >= settings.chunk_rows:
+            yield _Chunk(_records_table(records, index), malformed)
+            records, index, malformed = [], [], []
+    yield _Chunk(_records_table(records, index), malformed)
+
+
+def _json_array_chunks(text, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+    """A JSON array of records (read whole: a JSON document cannot be parsed in parts)."""
+    try:
+        items = json.load(text)
+    except json.JSONDecodeError as error:
+        raise InputError(f"{name}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}") from error
+    if not isinstance(items, list):
+        raise InputError(f"{name}: JSON must be an array of records or one record per line (JSONL)")
+    for start in range(0, len(items), settings.chunk_rows):
+        records, index, malformed = [], [], []
+        for source_row, item in enumerate(items[start:start + settings.chunk_rows], start=start + 1):
+            if isinstance(item, dict):
+                records.append(item)
+                index.append(source_row)
+            else:
+                malformed.append((source_row, f"array item is a {type(item).__name__}, not a record", json.dumps(item)))
+        yield _Chunk(_records_table(records, index), malformed)
+
+
+def _records_table(records: list[dict], index: list[int]) -> pd.DataFrame:
+    table = pd.DataFrame(records, index=index, dtype=object)
+    table.columns = [str(c) for c in table.columns]
+    return table
+
+
+def _parquet_chunks(stream, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+    import pyarrow
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(stream)
+        start = 1
+        for batch in parquet.iter_batches(batch_size=settings.chunk_rows):
+            table = batch.to_pandas()
+            table.index = pd.RangeIndex(start, start + len(table))
+            table.columns = [str(c) for c in table.columns]
+            start += len(table)
+            yield _Chunk(table)
+        if start == 1:
+            yield _Chunk(pd.DataFrame(columns=[str(c) for c in parquet.schema_arrow.names]))
+    except (pyarrow.ArrowException, OSError) as error:
+        if isinstance(error, (FileNotFoundError, PermissionError, ConnectionError)):
+            raise
+        raise InputError(f"{name}: cannot be read as parquet: {error}") from error
+
+
+def _xlsx_chunks(handle, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+    """Every sheet whose header has the text and label columns, rows numbered on across sheets."""
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    handle.seek(0)
+    try:
+        uncompressed = sum(member.file_size for member in zipfile.ZipFile(handle).infolist())
+    except zipfile.BadZipFile as error:
+        raise InputError(f"{name}: cannot be read as xlsx: {error}") from error
+    if uncompressed > settings.max_xlsx_bytes:
+        raise InputError(f"{name}: the workbook uncompresses to {uncompressed:,} bytes, over ingest.max_xlsx_bytes "
+                         f"({settings.max_xlsx_bytes:,}); save it as CSV")
+    handle.seek(0)
+    try:
+        workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
+    except (InvalidFileException, KeyError, ValueError, zipfile.BadZipFile) as error:
+        raise InputError(f"{name}: cannot be read as xlsx: {error}") from error
+    source_row = 0
+    try:
+        for sheet in workbook.worksheets:
+            rows = sheet.iter_rows(values_only=True)
+            header = next((r for r in rows if any(v is not None for v in r)), None)
+            if header is None:
+                continue
+            columns = _unique([str(v).strip() if v is not None else f"column_{i + 1}" for i, v in enumerate(header)])
+            batch, index = [], []
+            for values in rows:
+                if all(v is None for v in values):
+                    continue
+                source_row += 1
+                batch.append(list(values[:len(columns)]) + [None] * (len(columns) - len(values)))
+                index.append(source_row)
+                if len(batch) >= settings.chunk_rows:
+                    yield _Chunk(pd.DataFrame(batch, columns=columns, index=index, dtype=object), sheet=sheet.title)
+                    batch, index = [], []
+            yield _Chunk(pd.DataFrame(batch, columns=columns, index=index, dtype=object), sheet=sheet.title)
+    finally:
+        workbook.close()
+
+
+def _unique(names: list[str]) -> list[str]:
+    seen: dict[str, int] = {}
+    out = []
+    for n in names:
+        out.append(n if n not in seen else f"{n}.{seen[n]}")
+        seen[n] = seen.get(n, 0) + 1
+    return out
+
+
+class _Rejoined(io.RawIOBase):
+    """A stream whose first bytes were already read (to sniff the format), made whole again."""
+
+    def __init__(self, head: bytes, rest):
+        self._head, self._rest = memoryview(head), rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head.nbytes:
+            n = min(len(buffer), self._head.nbytes)
+            buffer[:n] = self._head[:n]
+            self._head = self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[:len(data)] = data
+        return len(data)
+
+
+class _Decompressing(io.RawIOBase):
+    """A decompressing stream whose corrupt-data errors are parser errors, not storage errors."""
+
+    def __init__(self, inner):
+        self._inner = inner
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        try:
+            return self._inner.readinto(buffer)
+        except (gzip.BadGzipFile, EOFError, zlib.error, zipfile.BadZipFile) as error:
+            raise _Malformed(f"corrupt compressed data ({error})") from error
+        except OSError as error:
+            if "Invalid data stream" in str(error):  # bz2
+                raise _Malformed(f"corrupt compressed data ({error})") from error
+            raise
 
 
 def _is_missing(value) -> bool:

@@ -2,16 +2,27 @@
 
 `runs/<run-id>/` holds one run; its `manifest.json` is written last, so a run
 without one is incomplete (crashed or still going). `runs/latest.json` points
-at the newest complete run and is the only key that ever moves.
+at the newest complete run and is the only key that ever moves, and only
+forward (to a later completion time).
+
+A run id is claimed before anything is written under it: `runs/<id>/claims/<n>.json`
+created only if absent, so of two runs claiming one id exactly one wins. The
+next generation `n+1` may be claimed (a killed run redone) only when the holder
+of `n` is known to be gone: its process is dead on this host. A claim held on
+another host stays until someone deletes it, as the error message says.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import secrets
+import socket
+import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.storage import ArtifactStore, check_name
 
 MANIFEST = "manifest.json"
 LATEST = "runs/latest.json"
@@ -19,6 +30,10 @@ LATEST = "runs/latest.json"
 
 class RunExistsError(RuntimeError):
     """A complete run already has this id; runs are never overwritten."""
+
+
+class RunClaimedError(RunExistsError):
+    """Another run, possibly still going, holds this run id."""
 
 
 @dataclass(frozen=True)
@@ -39,22 +54,79 @@ def new_run_id(now: datetime | None = None) -> str:
 
 
 def claim_run(store: ArtifactStore, run_id: str | None) -> RunLayout:
-    """A layout for a new run; an incomplete earlier run with the same id may be redone."""
-    run = RunLayout(run_id or new_run_id())
-    if "/" in run.run_id or not run.run_id.strip():
-        raise ValueError(f"invalid run id {run.run_id!r}")
-    if store.exists(run.key(MANIFEST)):
-        raise RunExistsError(
-            f"run {run.run_id!r} is complete at {store.location(run.prefix)}; runs are immutable, choose another --run-id"
-        )
+    """A layout for a new run, claimed atomically; an incomplete earlier run whose process is gone may be redone."""
+    run = RunLayout(check_name(run_id, "run id") if run_id is not None else new_run_id())
+    _refuse_complete(store, run)
+    claims = [k for k in store.list(f"{run.prefix}/claims") if k.endswith(".json")]
+    generation = 0
+    if claims:
+        latest = claims[-1]
+        holder = json.loads(store.read_bytes(latest))
+        if not _holder_is_gone(holder):
+            raise _claimed(store, run, latest, holder)
+        generation = int(latest.rsplit("/", 1)[-1].removesuffix(".json")) + 1
+    key = f"{run.prefix}/claims/{generation:06d}.json"
+    if not store.create_if_absent(key, json.dumps(_this_holder()).encode()):
+        raise _claimed(store, run, key, json.loads(store.read_bytes(key)))
+    _refuse_complete(store, run)  # completed between our first look and the claim
     return run
 
 
 def complete_run(store: ArtifactStore, run: RunLayout, manifest: dict) -> str:
-    """Write the manifest (which marks the run complete), then move the latest pointer."""
-    store.write_json(run.key(MANIFEST), manifest)
-    store.write_json(LATEST, {"run_id": run.run_id, "location": store.location(run.prefix)})
+    """Write the manifest (which marks the run complete; never over another), then move the latest pointer forward."""
+    completed_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    data = (json.dumps({**manifest, "completed_at": completed_at}, indent=2, default=str) + "\n").encode()
+    if not store.create_if_absent(run.key(MANIFEST), data):
+        raise RunExistsError(f"run {run.run_id!r} was completed by another process at {store.location(run.prefix)}")
+    pointer = {"run_id": run.run_id, "location": store.location(run.prefix), "completed_at": completed_at}
+    store.update(LATEST, lambda current: _later(current, pointer))
     return store.location(run.prefix)
+
+
+def _later(current: bytes | None, pointer: dict) -> bytes | None:
+    """The new pointer's bytes if it is later than the current one, else None (leave it)."""
+    if current is not None:
+        held = json.loads(current)
+        if (held.get("completed_at", ""), held.get("run_id", "")) >= (pointer["completed_at"], pointer["run_id"]):
+            return None
+    return (json.dumps(pointer, indent=2) + "\n").encode()
+
+
+def _refuse_complete(store: ArtifactStore, run: RunLayout) -> None:
+    if store.exists(run.key(MANIFEST)):
+        raise RunExistsError(
+            f"run {run.run_id!r} is complete at {store.location(run.prefix)}; runs are immutable, choose another --run-id"
+        )
+
+
+def _this_holder() -> dict:
+    return {"host": socket.gethostname(), "pid": os.getpid(), "thread": threading.get_ident(),
+            "token": secrets.token_hex(8), "claimed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+
+
+def _holder_is_gone(holder: dict) -> bool:
+    """True only when certain: the holder ran on this host and its process (or, in this process, its thread) is gone."""
+    if holder.get("host") != socket.gethostname():
+        return False
+    if holder.get("pid") != os.getpid():
+        try:
+            os.kill(holder["pid"], 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:  # alive, another user's
+            return False
+        return False
+    # this process: a thread that is no longer running, or this very thread, which is evidently not running it now
+    live = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
+    return holder.get("thread") not in live
+
+
+def _claimed(store: ArtifactStore, run: RunLayout, key: str, holder: dict) -> RunClaimedError:
+    return RunClaimedError(
+        f"run {run.run_id!r} is being written by another process (host {holder.get('host')}, pid {holder.get('pid')}, "
+        f"since {holder.get('claimed_at')}); choose another --run-id, or, if that process is gone, "
+        f"delete {store.location(key)} and retry"
+    )
 
 
 def library_versions() -> dict[str, str]:

@@ -3,24 +3,53 @@
 Writes are atomic: a local file is written under a temporary name and renamed;
 an S3 object is one PUT, which S3 makes visible only when complete. So a crash
 never leaves a half-written artifact under its final key.
+
+Two writers that must not both win (claims, the dataset tables, the latest-run
+pointer) use `create_if_absent` or `update`: locally an exclusive link or a
+file lock, on S3 a conditional PUT (`If-None-Match: *` / `If-Match: <etag>`,
+supported by AWS S3, MinIO and R2). Keys are exact: no call here expands `*`,
+`?` or `[`, so an object named `*.csv` is that one object.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import io
 import json
 import os
+import random
+import re
+import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import fsspec
 import pandas as pd
 
 from ml_headcount.config import StorageSettings
+from ml_headcount.ingest import InputError
 
 
 class StorageError(RuntimeError):
     """Storage that cannot be used (missing bucket, bad credentials, denied access)."""
+
+
+# one path segment of a key: no separators, no '.'/'..', nothing a shell or a glob would read differently
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# spreadsheets evaluate a cell that starts with one of these (OWASP "CSV injection")
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+_CAS_ATTEMPTS = 64
+
+
+def check_name(name: str, what: str) -> str:
+    """`name` if it is safe as one segment of a storage key (run ids, dataset names), else an InputError."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InputError(
+            f"invalid {what} {name!r}: use letters, digits, '.', '_' and '-', starting with a letter or digit"
+        )
+    return name
 
 
 # botocore's standard mode retries 5xx, throttling and connection errors with exponential backoff and full jitter
@@ -98,6 +127,90 @@ class ArtifactStore:
             self.fs.pipe_file(path, data)
         return self.location(key)
 
+    def create_if_absent(self, key: str, data: bytes) -> bool:
+        """Write `data` under `key` unless the key exists; True when this call created it. Atomic across machines."""
+        path = self._path(key)
+        if self.is_local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+            Path(temporary).write_bytes(data)
+            try:
+                os.link(temporary, path)  # fails if the name exists; readers never see a partial file
+                return True
+            except FileExistsError:
+                return False
+            finally:
+                os.unlink(temporary)
+        try:
+            self.fs.pipe_file(path, data, mode="create")
+            return True
+        except FileExistsError:
+            # a PUT that botocore retried after a lost response may find its own first attempt
+            return self._read_or_none(key) == data
+
+    def update(self, key: str, change: Callable[[bytes | None], bytes | None]) -> bytes | None:
+        """Atomic read-modify-write: `change(current)` (None = absent) returns the new bytes, or None to leave it.
+
+        Locally under a lock file; on S3 a PUT conditional on the ETag read, redone
+        with the newer content when another writer got there first. Returns what
+        the key holds afterwards.
+        """
+        if self.is_local:
+            path = Path(self._path(key))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path.parent / f".{path.name}.lock", "a") as lock:
+                fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel if this process dies
+                current = path.read_bytes() if path.exists() else None
+                new = change(current)
+                if new is None:
+                    return current
+                self.write_bytes(key, new)
+                return new
+        bucket, _, object_key = self._path(key).partition("/")
+        for attempt in range(_CAS_ATTEMPTS):
+            current, etag = self._read_with_etag(key)
+            new = change(current)
+            if new is None:
+                return current
+            condition = {"IfMatch": etag} if etag else {"IfNoneMatch": "*"}
+            try:
+                self.fs.call_s3("put_object", Bucket=bucket, Key=object_key, Body=new, **condition)
+                self.fs.invalidate_cache(self._path(key))
+                return new
+            except OSError as error:
+                if not _is_conflict(error):
+                    raise
+            time.sleep(random.uniform(0, min(2.0, 0.05 * 2**attempt)))  # full jitter: contenders spread out
+        raise StorageError(f"{self.location(key)}: still changing after {_CAS_ATTEMPTS} attempts to update it")
+
+    def _read_with_etag(self, key: str) -> tuple[bytes | None, str | None]:
+        path = self._path(key)
+        self.fs.invalidate_cache(path)
+        try:
+            etag = self.fs.info(path)["ETag"]
+            data = self.fs.cat_file(path)
+        except FileNotFoundError:
+            return None, None
+        # should the object change between the two calls, the conditional PUT on the older ETag fails and we redo
+        return data, etag
+
+    def _read_or_none(self, key: str) -> bytes | None:
+        try:
+            return self.read_bytes(key)
+        except FileNotFoundError:
+            return None
+
+    def move(self, key: str, target: str) -> str:
+        """Move one object or file to another key, both taken literally (no glob expansion)."""
+        source, destination = self._path(key), self._path(target)
+        if self.is_local:
+            Path(destination).parent.mkdir(parents=True, exist_ok=True)
+            os.replace(source, destination)
+        else:
+            self.fs.cp_file(source, destination)  # one exact key each; fs.mv/fs.rm would expand glob characters
+            self.fs.rm_file(source)
+        return self.location(target)
+
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))
 
@@ -135,7 +248,32 @@ class ArtifactStore:
         return pd.read_parquet(io.BytesIO(self.read_bytes(key)), columns=columns)
 
     def write_csv(self, key: str, table: pd.DataFrame) -> str:
-        return self.write_text(key, table.to_csv(index=False))
+        """A CSV that spreadsheets open as text: see `escape_cell`; `read_csv` undoes it exactly."""
+        escaped = table.copy()
+        for column in escaped.columns[[dtype == object or pd.api.types.is_string_dtype(dtype) for dtype in escaped.dtypes]]:
+            escaped[column] = escaped[column].map(escape_cell)
+        return self.write_text(key, escaped.to_csv(index=False))
 
     def read_csv(self, key: str) -> pd.DataFrame:
-        return pd.read_csv(io.BytesIO(self.read_bytes(key)), dtype={"category": str}, keep_default_na=False)
+        table = pd.read_csv(io.BytesIO(self.read_bytes(key)), dtype={"category": str}, keep_default_na=False)
+        for column in table.columns[[dtype == object or pd.api.types.is_string_dtype(dtype) for dtype in table.dtypes]]:
+            table[column] = table[column].map(unescape_cell)
+        return table
+
+
+def escape_cell(value):
+    """Text a spreadsheet would evaluate (starting with = + - @ tab CR) gets a leading apostrophe, as does text that
+    already starts with one, so that `unescape_cell` (drop one leading apostrophe) restores every value exactly.
+    Spreadsheets hide a leading apostrophe and show the text as typed."""
+    if isinstance(value, str) and value.startswith((*_FORMULA_START, "'")):
+        return "'" + value
+    return value
+
+
+def unescape_cell(value):
+    return value[1:] if isinstance(value, str) and value.startswith("'") else value
+
+
+def _is_conflict(error: OSError) -> bool:
+    """A conditional PUT that lost: 412 Precondition Failed (s3fs: FileExistsError / EINVAL) or 409 ConditionalRequestConflict."""
+    return isinstance(error, FileExistsError) or error.errno == errno.EINVAL or "ConditionalRequestConflict" in str(error)
