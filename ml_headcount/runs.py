@@ -28,6 +28,10 @@ MANIFEST = "manifest.json"
 LATEST = "runs/latest.json"
 
 
+# claims this process made: token -> the thread that made it (thread objects, unlike thread ids, are never reused)
+_CLAIMING_THREADS: dict[str, threading.Thread] = {}
+
+
 class RunExistsError(RuntimeError):
     """A complete run already has this id; runs are never overwritten."""
 
@@ -100,8 +104,10 @@ def _refuse_complete(store: ArtifactStore, run: RunLayout) -> None:
 
 
 def _this_holder() -> dict:
-    return {"host": socket.gethostname(), "pid": os.getpid(), "thread": threading.get_ident(),
-            "token": secrets.token_hex(8), "claimed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    token = secrets.token_hex(8)
+    _CLAIMING_THREADS[token] = threading.current_thread()
+    return {"host": socket.gethostname(), "pid": os.getpid(), "token": token,
+            "claimed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
 
 
 def _holder_is_gone(holder: dict) -> bool:
@@ -117,8 +123,8 @@ def _holder_is_gone(holder: dict) -> bool:
             return False
         return False
     # this process: a thread that is no longer running, or this very thread, which is evidently not running it now
-    live = {t.ident for t in threading.enumerate()} - {threading.get_ident()}
-    return holder.get("thread") not in live
+    thread = _CLAIMING_THREADS.get(holder.get("token", ""))
+    return thread is None or not thread.is_alive() or thread is threading.current_thread()
 
 
 def _claimed(store: ArtifactStore, run: RunLayout, key: str, holder: dict) -> RunClaimedError:
