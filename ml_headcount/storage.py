@@ -248,11 +248,12 @@ class ArtifactStore:
         return pd.read_parquet(io.BytesIO(self.read_bytes(key)), columns=columns)
 
     def write_csv(self, key: str, table: pd.DataFrame) -> str:
-        """A CSV that spreadsheets open as text: see `escape_cell`; `read_csv` undoes it exactly."""
+        """A CSV that spreadsheets open as text (see `escape_cell`; `read_csv` undoes it exactly), RFC 4180 line ends
+        (CRLF, so a cell holding a lone CR is quoted)."""
         escaped = table.copy()
         for column in escaped.columns[[dtype == object or pd.api.types.is_string_dtype(dtype) for dtype in escaped.dtypes]]:
             escaped[column] = escaped[column].map(escape_cell)
-        return self.write_text(key, escaped.to_csv(index=False))
+        return self.write_text(key, escaped.to_csv(index=False, lineterminator="\r\n"))
 
     def read_csv(self, key: str) -> pd.DataFrame:
         table = pd.read_csv(io.BytesIO(self.read_bytes(key)), dtype={"category": str}, keep_default_na=False)

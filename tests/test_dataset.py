@@ -188,3 +188,63 @@ def test_inbox_and_dataset_in_s3(bucket, s3_endpoint):
     assert dataset.pending(inbox) == []
     assert dataset.location == f"s3://{bucket}/ml/datasets/cvs/cvs.parquet"
     assert len(ingest(dataset.location, IngestSettings(), ArtifactStore(storage).options).cvs) == 3
+
+
+def test_glob_named_files_in_s3_are_quarantined_by_exact_key_and_the_others_registered(bucket, s3_endpoint):
+    import s3fs
+
+    s3 = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
+    good = pd.DataFrame({"cv_text": ML[:2] + SALES[:1], "category": ["ml", "ml", "sales"]}).to_csv(index=False).encode()
+    s3.pipe(f"{bucket}/inbox/good.csv", good)
+    s3.pipe(f"{bucket}/inbox/other.csv", pd.DataFrame({"cv_text": [ML[2], SALES[1]], "category": ["ml", "sales"]}).to_csv(index=False).encode())
+    s3.pipe(f"{bucket}/inbox/*.csv", b"name,age\nalice,30\n")  # malformed, and named like a glob
+    s3.pipe(f"{bucket}/inbox/[bad].csv", b"name,age\nbob,40\n")
+    storage = StorageSettings(url=f"s3://{bucket}/ml")
+    inbox = Inbox(InboxSettings(url=f"s3://{bucket}/inbox"), storage)
+    dataset = RegisteredDataset(ArtifactStore(storage), "cvs")
+
+    outcomes = {Path(o.file).name: o for o in ingest_inbox(inbox, dataset, "run-1")}
+
+    assert {n: o.status for n, o in outcomes.items()} == {
+        "*.csv": "quarantined", "[bad].csv": "quarantined", "good.csv": "registered", "other.csv": "registered"
+    }
+    assert outcomes["good.csv"].registered == 3 and outcomes["other.csv"].registered == 2
+    assert sorted(s3.find(f"{bucket}/inbox")) == sorted(
+        [f"{bucket}/inbox/good.csv", f"{bucket}/inbox/other.csv"]
+        + [f"{bucket}/inbox/quarantine/run-1/{n}{suffix}" for n in ("*.csv", "[bad].csv") for suffix in ("", ".reason.txt")]
+    )
+    assert ingest_inbox(inbox, dataset, "run-2") == []  # the next hourly run finds nothing to do, and does not fail
+
+
+def test_a_file_whose_registration_fails_does_not_stop_the_others(tmp_path, inbox_dir, monkeypatch):
+    """Not malformed, but failing (here: out of memory while parsing): not quarantined, left for the next ingestion."""
+    from ml_headcount import dataset as dataset_module
+
+    inbox, dataset = make(tmp_path, inbox_dir)
+    drop(inbox_dir, "a.csv", [(ML[0], "ml"), (SALES[0], "sales")])
+    drop(inbox_dir, "huge.csv", [(ML[1], "ml"), (SALES[1], "sales")])
+    real = dataset_module.ingest_file
+
+    def ingest_file(url, *args, **kwargs):
+        if url.endswith("huge.csv"):
+            raise MemoryError("simulated")
+        return real(url, *args, **kwargs)
+
+    monkeypatch.setattr(dataset_module, "ingest_file", ingest_file)
+    results = {}
+    for file in dataset.pending(inbox):
+        try:
+            results[file.key] = register_file(dataset, inbox, file, IngestSettings(), "run-1").status
+        except MemoryError:
+            results[file.key] = "failed"
+    assert results == {"a.csv": "registered", "huge.csv": "failed"}
+    assert (inbox_dir / "huge.csv").exists() and not (inbox_dir / "quarantine").exists()
+    assert [f.key for f in dataset.pending(inbox)] == ["huge.csv"]
+
+
+def test_unsafe_dataset_names_are_refused(tmp_path):
+    from ml_headcount.ingest import InputError
+
+    for name in ["..", ".", "a/b", ""]:
+        with pytest.raises(InputError, match="invalid dataset name"):
+            RegisteredDataset(ArtifactStore(StorageSettings(url=str(tmp_path))), name)

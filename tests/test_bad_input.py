@@ -1,0 +1,173 @@
+"""Bad and everyday input, one file per case: read correctly, refused with a clear InputError naming the file
+(and row/column where it applies), or the offending rows rejected with a reason. Every input row is accounted for:
+input_rows = cvs + rejected + duplicates + beyond_limit. docs/bad-input.md has the same table in words."""
+
+from __future__ import annotations
+
+import bz2
+import codecs
+import gzip
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import openpyxl
+import pandas as pd
+import pytest
+
+from ml_headcount.config import IngestSettings
+from ml_headcount.ingest import InputError, ingest
+
+ML = ["Trained transformer models for machine translation research at a university lab.",
+      "Published papers on reinforcement learning and deep neural network theory."]
+OTHER = ["Managed enterprise client accounts and grew recurring revenue in retail.",
+         "Organised logistics for a regional warehouse team and negotiated with suppliers."]
+ROWS = [(ML[0], "1"), (OTHER[0], "0"), (ML[1], "1"), (OTHER[1], "0")]
+
+
+def csv_text(rows=ROWS, sep=",", header=("cv_text", "category")) -> str:
+    return pd.DataFrame(rows, columns=list(header)).to_csv(index=False, sep=sep)
+
+
+def xlsx(path: Path, sheets: dict[str, list[tuple]]) -> None:
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for title, rows in sheets.items():
+        sheet = book.create_sheet(title)
+        for row in rows:
+            sheet.append(list(row))
+    book.save(path)
+
+
+def zipped(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@dataclass
+class Case:
+    name: str  # the file's name, which every error message must contain
+    write: Callable[[Path], None]  # writes the case at this path
+    cvs: int | None = None  # read: this many CVs
+    error: str | None = None  # refused: InputError matching this
+    rejected: dict[int, str] = field(default_factory=dict)  # source row -> reason prefix
+    settings: dict = field(default_factory=dict)
+    check: Callable | None = None  # anything else about the result
+
+
+def bytes_of(data: bytes | str):
+    return lambda path: path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
+
+
+CASES = {
+    # item 5 of issue 9: everyday files that were refused or misread
+    "json array of records": Case("cvs.json", bytes_of(json.dumps([{"profile_summary": t, "category": c} for t, c in ROWS])), cvs=4),
+    "gzip csv": Case("cvs.csv.gz", bytes_of(gzip.compress(csv_text().encode())), cvs=4),
+    "zip csv": Case("cvs.zip", bytes_of(zipped({"export/cvs.csv": csv_text().encode()})), cvs=4),
+    "bz2 tsv": Case("cvs.tsv.bz2", bytes_of(bz2.compress(csv_text(sep="\t").encode())), cvs=4),
+    "tsv named .csv": Case("tabs.csv", bytes_of(csv_text(sep="\t")), cvs=4),
+    "utf-16 with BOM (Excel Unicode text)": Case("unicode.txt", bytes_of(codecs.BOM_UTF16_LE + csv_text(sep="\t").encode("utf-16-le")), cvs=4),
+    "jsonl with one broken line": Case(
+        "cvs.jsonl",
+        bytes_of("\n".join([json.dumps({"cv_text": ML[0], "category": 1}), '{"cv_text": "broken, "category": 0}']
+                           + [json.dumps({"cv_text": t, "category": c}) for t, c in ROWS[1:]]) + "\n"),
+        cvs=4, rejected={2: "invalid JSON"}),
+    "csv row with an unquoted extra comma": Case(
+        "comma.csv", bytes_of(f"cv_text,category\n{ML[0]},1\nLed sales, and accounts for a bank branch team,0\n"
+                              + "".join(f'"{t}",{c}\n' for t, c in ROWS[1:])),
+        cvs=4, rejected={2: "row has 3 fields, the header 2 (an unquoted comma in a value?)"},
+        check=lambda r: r.text_column == "cv_text" and r.cvs["text"].iloc[0] == ML[0].lower()),
+    "cp1252 accents": Case(
+        "ansi.csv", bytes_of(csv_text([("Café owner, naïve Bayes hobbyist, résumé in machine learning", "1")] + ROWS[1:]).encode("cp1252")),
+        cvs=4, check=lambda r: "café" in r.cvs["text"].iloc[0] and "naïve" in r.cvs["text"].iloc[0]
+        and r.repaired_encoding >= 1 and r.encoding == "cp1252"),
+    "xlsx with two data sheets": Case(
+        "two.xlsx", lambda p: xlsx(p, {"A": [("cv_text", "category"), *ROWS[:2]], "B": [("cv_text", "category"), *ROWS[2:]]}),
+        cvs=4, check=lambda r: r.sheets == {"A": 2, "B": 2}),
+    "xlsx with a notes sheet": Case(
+        "notes.xlsx", lambda p: xlsx(p, {"CVs": [("cv_text", "category"), *ROWS], "Notes": [("note",), ("exported by HR",)]}),
+        cvs=4, check=lambda r: r.sheets == {"CVs": 4, "Notes": -1}),
+    "limit counts the rows beyond it": Case(
+        "limited.csv", bytes_of(csv_text()), cvs=2, settings={"limit": 2}, check=lambda r: r.beyond_limit == 2),
+    "directory as input": Case("folder", lambda p: p.mkdir(), error="is a directory"),
+    # item 7: limits
+    "huge row": Case("huge.csv", bytes_of(csv_text([("machine learning " * 20_000, "1")] + ROWS)), cvs=4,
+                     rejected={1: "text longer than 100000 characters"}),
+    "xlsx zip bomb": Case("bomb.xlsx", lambda p: xlsx(p, {"CVs": [("cv_text", "category"), *ROWS * 50]}),
+                          settings={"max_xlsx_bytes": 20_000}, error="uncompresses to .* over ingest.max_xlsx_bytes"),
+    # the rest of the issue's list, and more
+    "empty file": Case("empty.csv", bytes_of(b""), error="is empty"),
+    "header only": Case("header.csv", bytes_of("cv_text,category\n"), error="no data rows"),
+    "binary garbage": Case("garbage.csv", bytes_of(bytes(range(256)) * 40), error="binary content"),
+    "non-existent path": Case("nowhere.csv", lambda p: None, error="file not found"),
+    "single category": Case("one.csv", bytes_of(csv_text([(t, "1") for t, _ in ROWS])), error="column 'category' yields 1 usable categories"),
+    "numeric-only text": Case("numbers.csv", bytes_of(csv_text([("12345 67890 2024", "1")] + ROWS)), cvs=4,
+                              rejected={1: "no letters after cleaning"}),
+    "NUL bytes in text": Case("nul.csv", bytes_of(csv_text([(ML[0].replace(" ", "\x00 ", 2), "1")] + ROWS[1:])), cvs=4,
+                              check=lambda r: "\x00" not in "".join(r.cvs["text"])),
+    "utf-8 BOM": Case("bom.csv", bytes_of(codecs.BOM_UTF8 + csv_text().encode()), cvs=4, check=lambda r: r.text_column == "cv_text"),
+    "utf-16 BE BOM csv": Case("be.csv", bytes_of(codecs.BOM_UTF16_BE + csv_text().encode("utf-16-be")), cvs=4),
+    "corrupt gzip": Case("cut.csv.gz", bytes_of(gzip.compress(csv_text().encode())[:40]), error="cannot be read"),
+    "old .xls": Case("old.xls", bytes_of(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(500)), error="Excel 97-2003"),
+    "zip with two tables": Case("two.zip", bytes_of(zipped({"a.csv": csv_text().encode(), "b.csv": csv_text().encode()})),
+                                error="must hold exactly one table"),
+    "truncated JSON array": Case("cut.json", bytes_of('[{"cv_text": "x", "category": 1}, {"cv_'), error="invalid JSON at line 1"),
+    "no label column": Case("nolabel.csv", bytes_of(csv_text(header=("cv_text", "name"))), error="no label column found"),
+    "semicolons (European Excel)": Case("semi.csv", bytes_of(csv_text(sep=";")), cvs=4),
+    "trailing delimiters": Case("trailing.csv", bytes_of("".join(line + ",,\n" for line in csv_text().splitlines())), cvs=4),
+    "quoted multi-line cells": Case(
+        "multiline.csv", bytes_of(csv_text([(ML[0].replace(" at ", "\nat "), "1"), ("", "0")] + ROWS[1:])), cvs=4,
+        rejected={2: "empty text"}),
+    "empty parquet": Case("empty.parquet", lambda p: pd.DataFrame({"cv_text": [], "category": []}).to_parquet(p), error="no data rows"),
+    "truncated parquet": Case("cut.parquet", lambda p: p.write_bytes(_parquet_bytes()[:-30]), error="cannot be read as parquet"),
+    "labels all missing": Case("nolabels.csv", bytes_of(csv_text([(t, "") for t, _ in ROWS])), error="yields 0 usable categories"),
+    "duplicates and a conflicting label": Case(
+        "dups.csv", bytes_of(csv_text(ROWS + [(ML[0].upper(), "0"), (OTHER[0] + "  ", "0")])), cvs=4,
+        rejected={5: "duplicate of row 1 with a different label ('1' kept)", 6: "duplicate of row 2"},
+        check=lambda r: r.duplicates == 2),
+    "a JSON line that is not an object": Case(
+        "scalars.jsonl", bytes_of("\n".join([json.dumps({"cv_text": t, "category": c}) for t, c in ROWS] + ["42"]) + "\n"),
+        cvs=4, rejected={5: "invalid JSON line: a int"}),
+}
+
+
+def _parquet_bytes() -> bytes:
+    buffer = io.BytesIO()
+    pd.DataFrame(ROWS, columns=["cv_text", "category"]).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("case", CASES.values(), ids=CASES.keys())
+def test_domain(case: Case, tmp_path):
+    path = tmp_path / case.name
+    case.write(path)
+    settings = IngestSettings(**case.settings)
+    if case.error:
+        with pytest.raises(InputError) as raised:
+            ingest(str(path), settings)
+        message = str(raised.value)
+        assert case.name in message and "\n" not in message
+        assert re.search(case.error, message), message
+        return
+    result = ingest(str(path), settings)
+    summary = result.summary()
+    assert summary["input_rows"] == summary["cvs"] + summary["rejected"] + summary["duplicates"] + summary["beyond_limit"]
+    assert len(result.cvs) == case.cvs, result.rejected.to_dict("records")
+    reasons = dict(zip(result.rejected["source_row"], result.rejected["reason"]))
+    assert set(reasons) == set(case.rejected), reasons
+    for row, reason in case.rejected.items():
+        assert reasons[row].startswith(reason), reasons[row]
+        assert result.rejected.set_index("source_row").loc[row, "raw_text"] != "" or reason == "empty text"
+    assert set(result.cvs["category"]) == {"1", "0"}
+    assert case.check is None or case.check(result)
+
+
+def test_the_table_has_at_least_25_files():
+    assert len(CASES) >= 25

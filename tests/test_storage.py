@@ -1,0 +1,47 @@
+"""The artifact store's guarantees that do not need S3: spreadsheet-safe CSVs, exact keys, redacted URLs."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from ml_headcount.config import StorageSettings
+from ml_headcount.ingest import redact_url
+from ml_headcount.storage import ArtifactStore
+
+FORMULAS = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "'quoted", "''twice", "plain", "-"]
+
+
+def test_csv_cells_a_spreadsheet_would_evaluate_are_escaped_and_read_back_exactly(tmp_path):
+    store = ArtifactStore(StorageSettings(url=str(tmp_path)))
+    table = pd.DataFrame({"category": FORMULAS, "keyword": FORMULAS[::-1], "score": [0.5] * len(FORMULAS)})
+
+    store.write_csv("t.csv", table)
+
+    written = pd.read_csv(tmp_path / "t.csv", dtype=str, keep_default_na=False)  # what a spreadsheet gets
+    assert not written["category"].str.match(r"[=+\-@\t\r]").any()
+    assert written["category"].tolist()[:4] == ["'" + f for f in FORMULAS[:4]]
+    pd.testing.assert_frame_equal(store.read_csv("t.csv"), table)
+
+
+def test_keys_with_glob_characters_are_moved_exactly(tmp_path):
+    store = ArtifactStore(StorageSettings(url=str(tmp_path)))
+    for name in ["*.csv", "[bad].csv", "a.csv", "b.csv"]:
+        store.write_text(f"inbox/{name}", name)
+    store.move("inbox/*.csv", "aside/*.csv")
+    store.move("inbox/[bad].csv", "aside/[bad].csv")
+    assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == ["a.csv", "b.csv"]
+    assert (tmp_path / "aside" / "*.csv").read_text() == "*.csv"
+
+
+def test_update_leaves_or_replaces_atomically(tmp_path):
+    store = ArtifactStore(StorageSettings(url=str(tmp_path)))
+    assert store.update("n", lambda current: b"1" if current is None else None) == b"1"
+    assert store.update("n", lambda current: None) == b"1"
+    assert store.update("n", lambda current: str(int(current) + 1).encode()) == b"2"
+    assert store.create_if_absent("n", b"x") is False and store.read_bytes("n") == b"2"
+
+
+def test_redact_url_strips_credentials_and_presigned_queries():
+    assert redact_url("https://user:pw@host.example/cvs.csv?X-Amz-Signature=abc&X-Amz-Credential=k#f") == "https://host.example/cvs.csv"
+    assert redact_url("s3://bucket/inbox/a.csv") == "s3://bucket/inbox/a.csv"
+    assert redact_url("/data/cvs?.csv") == "/data/cvs?.csv"  # a local path is kept as it is
