@@ -366,7 +366,9 @@ def _format_chunks(stream, inner_name: str, name: str, settings: IngestSettings)
         yield from _xlsx_chunks(stream if stream.seekable() else io.BytesIO(stream.read()), name, settings)
         return
     encoding = _encoding(head, name)
-    text = io.TextIOWrapper(stream, encoding=encoding, errors="replace", newline="")
+    # a UTF-8 file with cp1252 bytes further on (two exports pasted together) keeps those characters too
+    errors = _CP1252_FALLBACK if encoding == "utf-8" else "replace"
+    text = io.TextIOWrapper(stream, encoding=encoding, errors=errors, newline="")
     from_cp1252 = encoding == "cp1252"
     if kind in ("json", "jsonl"):
         first = head.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")[:1]
@@ -376,6 +378,14 @@ def _format_chunks(stream, inner_name: str, name: str, settings: IngestSettings)
     for chunk in chunks:
         chunk.from_cp1252 = from_cp1252
         yield chunk
+
+
+def _decode_as_cp1252(error: UnicodeDecodeError) -> tuple[str, int]:
+    return error.object[error.start:error.end].decode("cp1252", errors="replace"), error.end
+
+
+_CP1252_FALLBACK = "ml-headcount-cp1252-fallback"
+codecs.register_error(_CP1252_FALLBACK, _decode_as_cp1252)
 
 
 def _kind_by_name(name: str) -> str:
@@ -509,8 +519,9 @@ def _parquet_chunks(stream, name: str, settings: IngestSettings) -> Iterator[_Ch
             yield _Chunk(table)
         if start == 1:
             yield _Chunk(pd.DataFrame(columns=[str(c) for c in parquet.schema_arrow.names]))
-    except (pyarrow.ArrowException, OSError) as error:
-        if isinstance(error, (FileNotFoundError, PermissionError, ConnectionError)):
+    except (pyarrow.ArrowInvalid, OSError) as error:
+        # corrupt data: ArrowInvalid, or a bare OSError without errno (thrift); storage faults carry an errno or a subclass
+        if not isinstance(error, pyarrow.ArrowInvalid) and (type(error) is not OSError or error.errno is not None):
             raise
         raise InputError(f"{name}: cannot be read as parquet: {error}") from error
 

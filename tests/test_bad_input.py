@@ -171,3 +171,11 @@ def test_domain(case: Case, tmp_path):
 
 def test_the_table_has_at_least_25_files():
     assert len(CASES) >= 25
+
+
+def test_cp1252_bytes_after_the_sniffed_sample_are_decoded_as_cp1252_too(tmp_path):
+    filler = [(f"{ML[0]} number {i} " + "x" * 200, "1") for i in range(400)]  # > the 64 KiB sample, all UTF-8
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(csv_text(filler).encode() + "Café manager for a retail chain and its accounts,0\n".encode("cp1252"))
+    result = ingest(str(path), IngestSettings())
+    assert result.cvs["text"].iloc[-1].startswith("café manager")
