@@ -119,10 +119,7 @@ class ArtifactStore:
     def write_bytes(self, key: str, data: bytes) -> str:
         path = self._path(key)
         if self.is_local:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-            Path(temporary).write_bytes(data)
-            os.replace(temporary, path)
+            os.replace(_written_beside(path, data), path)
         else:
             self.fs.pipe_file(path, data)
         return self.location(key)
@@ -131,9 +128,7 @@ class ArtifactStore:
         """Write `data` under `key` unless the key exists; True when this call created it. Atomic across machines."""
         path = self._path(key)
         if self.is_local:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-            Path(temporary).write_bytes(data)
+            temporary = _written_beside(path, data)
             try:
                 os.link(temporary, path)  # fails if the name exists; readers never see a partial file
                 return True
@@ -260,6 +255,14 @@ class ArtifactStore:
         for column in table.columns[[dtype == object or pd.api.types.is_string_dtype(dtype) for dtype in table.dtypes]]:
             table[column] = table[column].map(unescape_cell)
         return table
+
+
+def _written_beside(path: str, data: bytes) -> str:
+    """A temporary file with `data` next to `path` (same filesystem, so it can be renamed or linked into place)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+    Path(temporary).write_bytes(data)
+    return temporary
 
 
 def escape_cell(value):
