@@ -33,6 +33,7 @@ import fsspec
 import pandas as pd
 
 from ml_headcount.config import IngestSettings
+from ml_headcount.errors import UserError
 
 CV_COLUMNS = ["cv_id", "text_hash", "source_row", "category", "text"]
 REJECTED_COLUMNS = ["source_row", "reason", "column", "raw_category", "raw_text"]
@@ -54,7 +55,7 @@ _SUFFIX_KINDS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".x
                  ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """Input that cannot be used at all; the message names the file (and row/column)."""
 
 

@@ -22,6 +22,7 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from ml_headcount.errors import UserError
 from ml_headcount.storage import ArtifactStore, check_name
 
 MANIFEST = "manifest.json"
@@ -32,7 +33,7 @@ LATEST = "runs/latest.json"
 _CLAIMING_THREADS: dict[str, threading.Thread] = {}
 
 
-class RunExistsError(RuntimeError):
+class RunExistsError(UserError):
     """A complete run already has this id; runs are never overwritten."""
 
 
@@ -42,6 +43,8 @@ class RunClaimedError(RunExistsError):
 
 @dataclass(frozen=True)
 class RunLayout:
+    """The storage keys of one run's artifacts: each artifact is named here and nowhere else."""
+
     run_id: str
 
     @property
@@ -50,6 +53,50 @@ class RunLayout:
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}"
+
+    @property
+    def cvs(self) -> str:
+        return self.key("cvs.parquet")
+
+    @property
+    def rejected(self) -> str:
+        return self.key("rejected.csv")
+
+    @property
+    def keywords(self) -> str:
+        return self.key("keywords.parquet")
+
+    @property
+    def category_keywords(self) -> str:
+        return self.key("category_keywords.csv")
+
+    @property
+    def discriminative_keywords(self) -> str:
+        return self.key("discriminative_keywords.csv")
+
+    @property
+    def keyword_lists(self) -> str:
+        return self.key("keyword_lists.json")
+
+    @property
+    def clusters(self) -> str:
+        return self.key("clusters.json")
+
+    @property
+    def report(self) -> str:
+        return self.key("report.md")
+
+    @property
+    def top_keywords_plot(self) -> str:
+        return self.key("top_keywords.png")
+
+    @property
+    def manifest(self) -> str:
+        return self.key(MANIFEST)
+
+    def shard_texts(self, shard_id: str) -> str:
+        """The cleaned texts of one shard this run sends to the model."""
+        return self.key(f"shards/{shard_id}.parquet")
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -80,7 +127,7 @@ def complete_run(store: ArtifactStore, run: RunLayout, manifest: dict) -> str:
     """Write the manifest (which marks the run complete; never over another), then move the latest pointer forward."""
     completed_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     data = (json.dumps({**manifest, "completed_at": completed_at}, indent=2, default=str) + "\n").encode()
-    if not store.create_if_absent(run.key(MANIFEST), data):
+    if not store.create_if_absent(run.manifest, data):
         raise RunExistsError(f"run {run.run_id!r} was completed by another process at {store.location(run.prefix)}")
     pointer = {"run_id": run.run_id, "location": store.location(run.prefix), "completed_at": completed_at}
     store.update(LATEST, lambda current: _later(current, pointer))
@@ -97,7 +144,7 @@ def _later(current: bytes | None, pointer: dict) -> bytes | None:
 
 
 def _refuse_complete(store: ArtifactStore, run: RunLayout) -> None:
-    if store.exists(run.key(MANIFEST)):
+    if store.exists(run.manifest):
         raise RunExistsError(
             f"run {run.run_id!r} is complete at {store.location(run.prefix)}; runs are immutable, choose another --run-id"
         )
@@ -133,6 +180,25 @@ def _claimed(store: ArtifactStore, run: RunLayout, key: str, holder: dict) -> Ru
         f"since {holder.get('claimed_at')}); choose another --run-id, or, if that process is gone, "
         f"delete {store.location(key)} and retry"
     )
+
+
+def run_manifest(
+    run: RunLayout, location: str, input_url: str, settings, ingest_summary: dict, extraction: dict,
+    scoring: dict, clusters: dict, timings: dict[str, float],
+) -> dict:
+    """What a run was asked, what it found and what it ran on: written last, it marks the run complete."""
+    return {
+        "run_id": run.run_id,
+        "location": location,
+        "input": {"url": input_url, "sha256": ingest_summary["input_sha256"]},
+        "parameters": settings.model_dump(mode="json"),
+        "ingest": ingest_summary,
+        "extraction": extraction,
+        "scoring": scoring,
+        "clustering": {category: result["method"] for category, result in clusters.items()},
+        "versions": library_versions(),
+        "timings_s": timings,
+    }
 
 
 def library_versions() -> dict[str, str]:

@@ -49,7 +49,7 @@ def test_create_if_absent_has_exactly_one_winner(storage):
     for round_ in range(5):
         won = together(4, lambda i: store.create_if_absent(f"claims/{round_}.json", f"contender {i}".encode()))
         assert won.count(True) == 1, won
-        assert store.read_text(f"claims/{round_}.json") == f"contender {won.index(True)}"
+        assert store.read_bytes(f"claims/{round_}.json").decode() == f"contender {won.index(True)}"
 
 
 def test_two_claims_of_one_run_id_exactly_one_wins(storage):
