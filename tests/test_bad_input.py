@@ -181,17 +181,34 @@ def test_cp1252_bytes_after_the_sniffed_sample_are_decoded_as_cp1252_too(tmp_pat
     assert result.cvs["text"].iloc[-1].startswith("café manager")
 
 
-# Until main's "Backend seam" commit, Prefect logs the traceback of a failed flow run, user errors included (issue 9
-# item 6); these become plain tests when that is merged.
-NEEDS_BACKEND_SEAM = pytest.mark.xfail(reason="Prefect prints tracebacks of user errors until the Backend seam commit")
-
-
 ERRORS = {case_id: case for case_id, case in CASES.items() if case.error}
 
 
-@NEEDS_BACKEND_SEAM
+@pytest.fixture
+def prefect_logs(prefect_harness) -> io.StringIO:
+    """Everything Prefect logs during the test, formatted with any traceback it carries.
+
+    Prefect's logging is set up here, before the test's output capture starts: its
+    console handler keeps the stream it was set up with."""
+    import logging
+
+    from prefect.logging.configuration import PROCESS_LOGGING_CONFIG, setup_logging
+
+    if not PROCESS_LOGGING_CONFIG:
+        setup_logging()
+    text = io.StringIO()
+    recorder = logging.StreamHandler(text)
+    recorder.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+    loggers = [logging.getLogger(name) for name in ("prefect", "prefect.flow_runs", "prefect.task_runs", "prefect.engine")]
+    for logger in loggers:
+        logger.addHandler(recorder)
+    yield text
+    for logger in loggers:
+        logger.removeHandler(recorder)
+
+
 @pytest.mark.parametrize("case", ERRORS.values(), ids=ERRORS.keys())
-def test_cli(case: Case, tmp_path, prefect_harness, capfd):
+def test_cli(case: Case, tmp_path, prefect_logs, capsys):
     """The same files through `ml-headcount run`: exit code 2, one line naming the file, no traceback anywhere."""
     from flows.cli import main
 
@@ -205,21 +222,23 @@ def test_cli(case: Case, tmp_path, prefect_harness, capfd):
 
     code = main(argv)
 
-    out, err = capfd.readouterr()
+    out, err = capsys.readouterr()
+    err += prefect_logs.getvalue()
     errors = [line for line in (out + err).splitlines() if line.startswith("ml-headcount: error:")]
     assert code == 2
     assert len(errors) == 1 and case.name in errors[0] and re.search(case.error, errors[0]), errors
-    assert "Traceback" not in out + err
+    assert "Traceback" not in out + err and "Retry" not in out + err
+    assert "prefect.flow_runs" in err, "Prefect's own log lines are captured (and so checked)"
 
 
-@NEEDS_BACKEND_SEAM
 @pytest.mark.parametrize("run_id", ["..", "a/b"])
-def test_cli_refuses_unsafe_run_ids(run_id, tmp_path, prefect_harness, capfd):
+def test_cli_refuses_unsafe_run_ids(run_id, tmp_path, prefect_logs, capsys):
     from flows.cli import main
 
     path = tmp_path / "cvs.csv"
     path.write_text(csv_text())
     code = main(["run", str(path), "--storage-url", str(tmp_path / "artifacts"), "--run-id", run_id])
-    out, err = capfd.readouterr()
+    out, err = capsys.readouterr()
+    err += prefect_logs.getvalue()
     assert code == 2 and f"ml-headcount: error: invalid run id {run_id!r}" in err and "Traceback" not in out + err
     assert not (tmp_path / "artifacts" / "runs").exists() or not any((tmp_path / "artifacts" / "runs").iterdir())
