@@ -35,7 +35,7 @@ def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | Non
     # each file on its own: one file whose registration fails (storage fault, bug) never stops the others
     states = [file_registration(file, settings, ingestion_id, return_state=True) for file in pending_inbox_files(settings)]
     outcomes = [state.result() for state in states if state.is_completed()]
-    failed = [state.name for state in states if not state.is_completed()]
+    failed = sum(not state.is_completed() for state in states)
 
     keywords_run = None
     if sum(o.registered for o in outcomes) and keywords_deployment:
@@ -50,5 +50,5 @@ def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | Non
         get_run_logger().info("started a %s run (flow run %s) on the updated dataset", keywords_deployment, started.id)
     summary = ingestion_record(outcomes, keywords_run, settings, ingestion_id)
     if failed:  # the flow run fails, visibly; those files stay pending and are tried again next time
-        raise RuntimeError(f"{len(failed)} of {len(states)} inbox files could not be registered; see their task runs")
+        raise RuntimeError(f"{failed} of {len(states)} inbox files could not be registered; see their task runs")
     return summary

@@ -248,3 +248,31 @@ def test_unsafe_dataset_names_are_refused(tmp_path):
     for name in ["..", ".", "a/b", ""]:
         with pytest.raises(InputError, match="invalid dataset name"):
             RegisteredDataset(ArtifactStore(StorageSettings(url=str(tmp_path))), name)
+
+
+def test_the_ingestion_flow_registers_the_other_files_when_one_fails(prefect_harness, tmp_path, inbox_dir, monkeypatch):
+    from flows.cv_ingestion import cv_ingestion
+    from ml_headcount import dataset as dataset_module
+    from ml_headcount.config import Settings
+
+    drop(inbox_dir, "a.csv", [(ML[0], "ml"), (SALES[0], "sales")])
+    drop(inbox_dir, "b.csv", [(ML[1], "ml"), (SALES[1], "sales")])
+    (inbox_dir / "c.csv").write_text("name,age\nalice,30\n")
+    real = dataset_module.ingest_file
+
+    def ingest_file(url, *args, **kwargs):
+        if url.endswith("a.csv"):
+            raise KeyError("simulated bug")
+        return real(url, *args, **kwargs)
+
+    monkeypatch.setattr(dataset_module, "ingest_file", ingest_file)
+    settings = Settings(storage={"url": str(tmp_path / "artifacts")}, inbox={"url": str(inbox_dir)})
+
+    with pytest.raises(RuntimeError, match="1 of 3 inbox files could not be registered"):
+        cv_ingestion(settings, keywords_deployment=None)
+
+    _, dataset = make(tmp_path, inbox_dir)
+    assert dict(zip(dataset.files()["file"].map(lambda f: Path(f).name), dataset.files()["status"])) == {
+        "b.csv": "registered", "c.csv": "quarantined"
+    }
+    assert len(dataset.cvs()) == 2 and (inbox_dir / "a.csv").exists()
