@@ -216,21 +216,26 @@ def test_glob_named_files_in_s3_are_quarantined_by_exact_key_and_the_others_regi
     assert ingest_inbox(inbox, dataset, "run-2") == []  # the next hourly run finds nothing to do, and does not fail
 
 
-def test_a_file_whose_registration_fails_does_not_stop_the_others(tmp_path, inbox_dir, monkeypatch):
-    """Not malformed, but failing (here: out of memory while parsing): not quarantined, left for the next ingestion."""
+def failing_to_read(monkeypatch, name: str, error: Exception) -> None:
+    """Reading the inbox file `name` raises `error` (a fault, not bad content); the other files read as usual."""
     from ml_headcount import dataset as dataset_module
 
-    inbox, dataset = make(tmp_path, inbox_dir)
-    drop(inbox_dir, "a.csv", [(ML[0], "ml"), (SALES[0], "sales")])
-    drop(inbox_dir, "huge.csv", [(ML[1], "ml"), (SALES[1], "sales")])
     real = dataset_module.ingest_file
 
     def ingest_file(url, *args, **kwargs):
-        if url.endswith("huge.csv"):
-            raise MemoryError("simulated")
+        if url.endswith(name):
+            raise error
         return real(url, *args, **kwargs)
 
     monkeypatch.setattr(dataset_module, "ingest_file", ingest_file)
+
+
+def test_a_file_whose_registration_fails_does_not_stop_the_others(tmp_path, inbox_dir, monkeypatch):
+    """Not malformed, but failing (here: out of memory while parsing): not quarantined, left for the next ingestion."""
+    inbox, dataset = make(tmp_path, inbox_dir)
+    drop(inbox_dir, "a.csv", [(ML[0], "ml"), (SALES[0], "sales")])
+    drop(inbox_dir, "huge.csv", [(ML[1], "ml"), (SALES[1], "sales")])
+    failing_to_read(monkeypatch, "huge.csv", MemoryError("simulated"))
     results = {}
     for file in dataset.pending(inbox):
         try:
@@ -252,20 +257,12 @@ def test_unsafe_dataset_names_are_refused(tmp_path):
 
 def test_the_ingestion_flow_registers_the_other_files_when_one_fails(prefect_harness, tmp_path, inbox_dir, monkeypatch):
     from flows.cv_ingestion import cv_ingestion
-    from ml_headcount import dataset as dataset_module
     from ml_headcount.config import Settings
 
     drop(inbox_dir, "a.csv", [(ML[0], "ml"), (SALES[0], "sales")])
     drop(inbox_dir, "b.csv", [(ML[1], "ml"), (SALES[1], "sales")])
     (inbox_dir / "c.csv").write_text("name,age\nalice,30\n")
-    real = dataset_module.ingest_file
-
-    def ingest_file(url, *args, **kwargs):
-        if url.endswith("a.csv"):
-            raise KeyError("simulated bug")
-        return real(url, *args, **kwargs)
-
-    monkeypatch.setattr(dataset_module, "ingest_file", ingest_file)
+    failing_to_read(monkeypatch, "a.csv", KeyError("simulated bug"))
     settings = Settings(storage={"url": str(tmp_path / "artifacts")}, inbox={"url": str(inbox_dir)})
 
     with pytest.raises(RuntimeError, match="1 of 3 inbox files could not be registered"):
