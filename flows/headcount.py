@@ -1,0 +1,41 @@
+"""The `headcount` flow: how many ML experts each organisation employs, with 80 % intervals."""
+
+from __future__ import annotations
+
+from prefect import flow
+
+from ml_headcount.config import Settings
+from ml_headcount.ingest import InputError
+from ml_headcount.runs import new_run_id
+from ml_headcount.storage import ArtifactStore
+from tasks.headcount import estimate_artifacts, headcount_estimate, population_table, validation_table
+
+
+@flow(name="headcount", log_prints=True)
+def headcount(
+    validation_url: str,
+    population_url: str | None = None,
+    counts_url: str | None = None,
+    keywords_run: str | None = None,
+    settings: Settings = Settings(),
+    run_id: str | None = None,
+) -> str:
+    """Estimate every organisation's ML experts from annotated profiles (or match counts); returns the estimate's location."""
+    if (population_url is None) == (counts_url is None):
+        raise InputError("give exactly one of a population table (one row per profile) and a counts table")
+    store = ArtifactStore(settings.storage)
+    store.verify()
+    run_id = run_id or new_run_id()
+    prefix = f"estimates/{run_id}"
+    if store.exists(f"{prefix}/summary.json"):
+        raise InputError(f"estimate {run_id!r} exists at {store.location(prefix)}; estimates are immutable, choose another id")
+
+    validation = validation_table(validation_url, settings)
+    population = population_table(population_url or counts_url, "population" if population_url else "counts", settings)
+    keyword_values = None
+    if keywords_run is not None:
+        from tasks.headcount import keyword_annotations
+
+        keyword_values = keyword_annotations(keywords_run, validation, population, settings)
+    result = headcount_estimate(validation, population, settings, keyword_values)
+    return estimate_artifacts(result, prefix, run_id, settings)

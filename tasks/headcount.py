@@ -1,0 +1,50 @@
+"""Tasks of the headcount flow: the checked inputs, the estimate, and its artifacts."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+from prefect.artifacts import create_markdown_artifact
+
+from ml_headcount import estimate_report
+from ml_headcount.config import Settings
+from ml_headcount.estimates import Estimate, Population, Validation, estimate, read_counts, read_population, read_validation
+from ml_headcount.ingest import read_table
+from ml_headcount.storage import ArtifactStore, storage_options
+from tasks.policies import IO_RETRIES
+
+
+@task(name="validation-table", **IO_RETRIES)
+def validation_table(url: str, settings: Settings) -> Validation:
+    table, _ = read_table(url, storage_options(url, settings.storage))
+    return read_validation(table, url, settings.headcount.positive, settings.ingest)
+
+
+@task(name="population-table", **IO_RETRIES)
+def population_table(url: str, mode: str, settings: Settings) -> Population:
+    table, _ = read_table(url, storage_options(url, settings.storage))
+    reader = read_population if mode == "population" else read_counts
+    return reader(table, url, settings.headcount)
+
+
+@task(name="headcount-estimate")
+def headcount_estimate(validation: Validation, population: Population, settings: Settings,
+                       keyword_values: tuple[dict, dict] | None) -> Estimate:
+    result = estimate(validation, population, settings.headcount, settings.ingest, keyword_values)
+    total = result.summary["total"]
+    get_run_logger().info("%d organisations: %.0f ML experts (80 %% interval %d-%d), model annotators %s",
+                          result.summary["organisations"], total["mean"], total["q10"], total["q90"], result.chosen)
+    return result
+
+
+@task(name="estimate-artifacts", **IO_RETRIES)
+def estimate_artifacts(result: Estimate, prefix: str, run_id: str, settings: Settings) -> str:
+    """estimates.csv, annotators.csv, report.md, forest.png, then summary.json (written last: marks it complete)."""
+    store = ArtifactStore(settings.storage)
+    markdown = estimate_report.render_estimate_report(run_id, result.summary, result.estimates, result.annotators)
+    store.write_csv(f"{prefix}/estimates.csv", result.estimates)
+    store.write_csv(f"{prefix}/annotators.csv", result.annotators)
+    store.write_text(f"{prefix}/report.md", markdown)
+    store.write_bytes(f"{prefix}/forest.png", estimate_report.plot_forest(result.estimates))
+    store.write_json(f"{prefix}/summary.json", {"run_id": run_id, **result.summary})
+    create_markdown_artifact(key="headcount-report", markdown=markdown, description=f"Headcount estimate {run_id}")
+    return store.location(prefix)
