@@ -8,7 +8,9 @@ from ml_headcount.config import Settings
 from ml_headcount.ingest import InputError
 from ml_headcount.runs import new_run_id
 from ml_headcount.storage import ArtifactStore
-from tasks.headcount import estimate_artifacts, headcount_estimate, population_table, validation_table
+from tasks.headcount import (
+    estimate_artifacts, headcount_estimate, keyword_annotations, population_table, validation_table,
+)
 
 
 @flow(name="headcount", log_prints=True)
@@ -32,10 +34,6 @@ def headcount(
 
     validation = validation_table(validation_url, settings)
     population = population_table(population_url or counts_url, "population" if population_url else "counts", settings)
-    keyword_values = None
-    if keywords_run is not None:
-        from tasks.headcount import keyword_annotations
-
-        keyword_values = keyword_annotations(keywords_run, validation, population, settings)
+    keyword_values = keyword_annotations(keywords_run, validation, population, settings) if keywords_run else None
     result = headcount_estimate(validation, population, settings, keyword_values)
     return estimate_artifacts(result, prefix, run_id, settings)

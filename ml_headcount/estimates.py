@@ -143,7 +143,7 @@ def annotator_names(validation: Validation, population: Population, extra: list[
                     settings: HeadcountSettings) -> list[str]:
     """The annotators: as configured, else every column in both tables that is no text/label/organisation column."""
     if settings.annotators:
-        for name in settings.annotators:
+        for name in (n for n in settings.annotators if n not in extra):
             for table, url in ((validation.table, validation.url), (population.table, population.url)):
                 if name not in table.columns:
                     raise InputError(f"{url}: annotator column {name!r} not found; columns found: {list(table.columns)}")

@@ -6,9 +6,10 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from ml_headcount import estimate_report
-from ml_headcount.config import Settings
+from ml_headcount.config import Settings, StorageSettings
 from ml_headcount.estimates import Estimate, Population, Validation, estimate, read_counts, read_population, read_validation
-from ml_headcount.ingest import read_table
+from ml_headcount.ingest import InputError, read_table
+from ml_headcount.keyword_annotators import keyword_values
 from ml_headcount.storage import ArtifactStore, storage_options
 from tasks.policies import IO_RETRIES
 
@@ -24,6 +25,20 @@ def population_table(url: str, mode: str, settings: Settings) -> Population:
     table, _ = read_table(url, storage_options(url, settings.storage))
     reader = read_population if mode == "population" else read_counts
     return reader(table, url, settings.headcount)
+
+
+@task(name="keyword-annotations", **IO_RETRIES)
+def keyword_annotations(run: str, validation: Validation, population: Population, settings: Settings) -> tuple[dict, dict]:
+    """A keyword run's lists as annotators of both tables (out-of-fold for CVs the run learned from).
+
+    `run` is a run id under the storage's runs/, or the URL of a run directory.
+    """
+    if population.mode == "counts":
+        raise InputError(f"{population.url}: --keywords needs one row per profile with its text; a counts table has none")
+    url = run if "/" in run else f"{settings.storage.url.rstrip('/')}/runs/{run}"
+    store = ArtifactStore(StorageSettings(url=url, endpoint_url=settings.storage.endpoint_url, region=settings.storage.region))
+    return keyword_values(store, settings.headcount.positive, settings.ingest, validation.table, validation.url,
+                          population.table, population.url)
 
 
 @task(name="headcount-estimate")
