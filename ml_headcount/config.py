@@ -163,7 +163,7 @@ class HeadcountSettings(BaseModel, extra="forbid"):
     )
     profiles_aliases: list[str] = Field(["profiles", "profile_count"], description="Counts mode: profiles searched.")
     max_joint_annotators: int = Field(
-        4, ge=1, le=7, description="At most this many annotators enter the joint pattern model (chosen by leave-one-out fit)."
+        2, ge=1, le=7, description="At most this many annotators enter the joint pattern model (chosen by leave-one-out fit)."
     )
     smoothing: float = Field(
         4.0, gt=0, description="Dirichlet concentration pulling each class's joint pattern distribution towards independence."
