@@ -1,9 +1,11 @@
-"""Write the headcount demo tables: a validation table, a population table and a counts table.
+"""Write the headcount demo tables: a validation table, a population table, a counts table and the truth.
 
 Everything is simulated (no real person or organisation): three annotators
 that err in a correlated way (two "LLMs" reading the same latent impression of
 a profile, and a keyword filter), values sometimes REJECT or blank as real
 exports have. The LLM labels exist for a 30 % sample of the population only.
+headcount_truth.csv holds the simulated number of experts among all employees
+of each organisation, to compare the estimates with.
 
     uv run python examples/make_headcount_demo.py   # rewrites examples/headcount_*.csv
 """
@@ -40,11 +42,11 @@ def annotate(expert: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
 
 def main() -> None:
     rng = np.random.default_rng(7)
-    labels = rng.random(240) < 0.3
+    labels = rng.random(600) < 0.3
     validation = pd.concat([pd.DataFrame({"category": labels.astype(int)}), annotate(labels, rng)], axis=1)
     validation.to_csv(HERE / "headcount_validation.csv", index=False)
 
-    rows, counts = [], []
+    rows, counts, truth = [], [], []
     for name, (employees, profiles, share) in ORGANISATIONS.items():
         expert = rng.random(profiles) < share
         table = annotate(expert, rng)
@@ -53,10 +55,13 @@ def main() -> None:
         table.insert(0, "employees", employees)
         table.insert(0, "organisation", name)
         rows.append(table)
+        unobserved_experts = rng.binomial(employees - profiles, share)
+        truth.append({"organisation": name, "experts": int(expert.sum() + unobserved_experts)})
         counts.append({"organisation": name, "employees": employees, "profiles": profiles,
                        "keyword_filter": int((table["keyword_filter"] == "1").sum())})
     pd.concat(rows).to_csv(HERE / "headcount_population.csv", index=False)
     pd.DataFrame(counts).to_csv(HERE / "headcount_counts.csv", index=False)
+    pd.DataFrame(truth).to_csv(HERE / "headcount_truth.csv", index=False)
 
 
 if __name__ == "__main__":
