@@ -6,7 +6,7 @@ from prefect import flow
 
 from ml_headcount.config import Settings
 from ml_headcount.ingest import InputError
-from ml_headcount.runs import new_run_id
+from ml_headcount.runs import claim_estimate
 from ml_headcount.storage import ArtifactStore
 from tasks.headcount import (
     estimate_artifacts, headcount_estimate, keyword_annotations, population_table, validation_table,
@@ -27,13 +27,10 @@ def headcount(
         raise InputError("give exactly one of a population table (one row per profile) and a counts table")
     store = ArtifactStore(settings.storage)
     store.verify()
-    run_id = run_id or new_run_id()
-    prefix = f"estimates/{run_id}"
-    if store.exists(f"{prefix}/summary.json"):
-        raise InputError(f"estimate {run_id!r} exists at {store.location(prefix)}; estimates are immutable, choose another id")
+    layout = claim_estimate(store, run_id)
 
     validation = validation_table(validation_url, settings)
     population = population_table(population_url or counts_url, "population" if population_url else "counts", settings)
     keyword_values = keyword_annotations(keywords_run, validation, population, settings) if keywords_run else None
     result = headcount_estimate(validation, population, settings, keyword_values)
-    return estimate_artifacts(result, prefix, run_id, settings)
+    return estimate_artifacts(result, layout, settings)

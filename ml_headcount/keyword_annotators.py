@@ -17,9 +17,10 @@ import pandas as pd
 from ml_headcount.annotators import MISSING
 from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.ingest import InputError, clean_text, find_column, text_hash
+from ml_headcount.runs import RunLayout
 from ml_headcount.storage import ArtifactStore
 
-HELDOUT_MATCHES = "heldout_matches.parquet"
+HELDOUT_MATCHES = "heldout_matches.parquet"  # issue 11's artifact; becomes a RunLayout property when it lands
 
 
 def match_lists(texts: list[str], lists: dict[str, list[str]], extraction: ExtractionSettings) -> dict[str, np.ndarray]:
@@ -44,35 +45,35 @@ def _cleaned_texts(table: pd.DataFrame, url: str, ingest: IngestSettings) -> tup
     return texts, np.array([t != "" for t in texts])
 
 
-def keyword_values(run: ArtifactStore, positive: str, ingest: IngestSettings, validation: pd.DataFrame,
+def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: IngestSettings, validation: pd.DataFrame,
                    validation_url: str, population: pd.DataFrame, population_url: str
                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Values of the run's non-empty lists for the positive category, for the validation and population rows."""
-    try:
-        lists_json = run.read_json("keyword_lists.json")
-        manifest = run.read_json("manifest.json")
-    except FileNotFoundError as error:
-        raise InputError(f"{run.url}: not a complete keyword run (no keyword_lists.json or manifest.json)") from error
+    location = store.location(run.prefix)
+    if not store.exists(run.manifest):
+        raise InputError(f"{location}: no complete keyword run there (no manifest.json); give the id of a finished run")
+    lists_json = store.read_json(run.keyword_lists)
+    manifest = store.read_json(run.manifest)
     lists = {f"{positive}/{name}": entry["keywords"] for name, entry in lists_json.get(positive, {}).items() if entry["keywords"]}
     if not lists:
-        raise InputError(f"{run.url}: the run has no non-empty keyword list for category {positive!r}")
+        raise InputError(f"{location}: the run has no non-empty keyword list for category {positive!r}")
     extraction = ExtractionSettings.model_validate(manifest["parameters"]["extraction"])
 
     validation_texts, validation_has_text = _cleaned_texts(validation, validation_url, ingest)
     validation_ids = np.array([text_hash(t)[:16] for t in validation_texts])
-    learned = np.isin(validation_ids, run.read_parquet("cvs.parquet", columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
+    learned = np.isin(validation_ids, store.read_parquet(run.cvs, columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
     validation_values = _matched(validation_texts, validation_has_text & ~learned, lists, extraction)
     if learned.any():
-        if not run.exists(HELDOUT_MATCHES):
+        if not store.exists(run.key(HELDOUT_MATCHES)):
             raise InputError(
-                f"{validation_url}: {int(learned.sum())} validation CVs are ones the keyword run {run.url} learned its lists "
+                f"{validation_url}: {int(learned.sum())} validation CVs are ones the keyword run {location} learned its lists "
                 f"from, and the run has no {HELDOUT_MATCHES} (cross-validated matches); in-sample matches would make the "
                 "lists look better than they are. Use a cross-validated run or a validation table the run did not learn from."
             )
-        heldout = run.read_parquet(HELDOUT_MATCHES).set_index("cv_id")
+        heldout = store.read_parquet(run.key(HELDOUT_MATCHES)).set_index("cv_id")
         for name, values in validation_values.items():
             if name not in heldout.columns:
-                raise InputError(f"{run.url}/{HELDOUT_MATCHES}: no column {name!r}; columns found: {list(heldout.columns)}")
+                raise InputError(f"{location}/{HELDOUT_MATCHES}: no column {name!r}; columns found: {list(heldout.columns)}")
             out_of_fold = heldout[name].reindex(validation_ids[learned])
             values[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
 
