@@ -23,15 +23,15 @@ from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
 
 
-def annotators(expert: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def annotators(expert: np.ndarray, rng: np.random.Generator, llm_share: float, missing: float) -> np.ndarray:
     impression = rng.normal(size=len(expert)).astype(np.float32) + np.where(expert, 1.8, -0.6).astype(np.float32)
     broad = impression > 0.3
     strict = broad & (impression > 1.2)  # a strict list inside the broad one
     llm_a = impression + 0.5 * rng.normal(size=len(expert)).astype(np.float32) > 0.9
     llm_b = impression + 0.5 * rng.normal(size=len(expert)).astype(np.float32) > 0.7
     values = np.stack([broad, strict, llm_a, llm_b], axis=1).astype(np.int8)
-    values[rng.random(len(expert)) >= 0.2, 2:] = MISSING  # LLM labels for a 20 % sample
-    values[rng.random(values.shape, dtype=np.float32) < 0.01] = MISSING
+    values[rng.random(len(expert)) >= llm_share, 2:] = MISSING  # LLM labels bought for a sample only
+    values[rng.random(values.shape, dtype=np.float32) < missing] = MISSING
     return values
 
 
@@ -48,11 +48,9 @@ def main() -> None:
     organisation = rng.choice(args.organisations, size=args.profiles, p=weights / weights.sum()).astype(np.int32)
     share = rng.uniform(0, 0.4, args.organisations)
     expert = rng.random(args.profiles) < share[organisation]
-    values = annotators(expert, rng)
+    values = annotators(expert, rng, llm_share=0.2, missing=0.01)
     labels = rng.random(600) < 0.3
-    validation = annotators(labels, rng)
-    validation[:, 2:] = annotators(labels, rng)[:, 2:]  # validation rows carry every annotator (as rated CVs do)
-    validation[validation == MISSING] = annotators(labels, rng)[validation == MISSING].clip(0)
+    validation = annotators(labels, rng, llm_share=1.0, missing=0.0)  # rated profiles carry every annotator
     profiles = np.bincount(organisation, minlength=args.organisations)
     employees = (profiles * 1.5).astype(np.int64)
 

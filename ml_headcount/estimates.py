@@ -17,7 +17,7 @@ from ml_headcount.annotators import (
 )
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.headcount import (
-    MarginalCountEvidence, PatternEvidence, Prior, group_profiles, headcount_draws, summarise,
+    MarginalCountEvidence, PatternEvidence, Prior, ProfileGroups, group_profiles, headcount_draws, summarise,
 )
 from ml_headcount.ingest import InputError, find_column, normalise_labels
 
@@ -60,6 +60,8 @@ def read_validation(table: pd.DataFrame, url: str, positive: str, ingest: Ingest
     labels = normalise_labels(table[label_column])
     labelled = (labels != "").to_numpy()
     present = sorted(set(labels[labelled]))
+    if positive not in present:  # "yes" / "true" name the label that ingest normalised to "1"
+        positive = normalise_labels(pd.Series([positive])).iloc[0]
     if positive not in present or len(present) < 2:
         raise InputError(
             f"{url}: column {label_column!r} must hold the positive label {positive!r} and at least one other; "
@@ -97,17 +99,17 @@ def read_population(table: pd.DataFrame, url: str, settings: HeadcountSettings) 
     employees_column = _optional_column(columns, settings.employees_aliases)
     if employees_column:
         given = _whole_numbers(table, employees_column, url)
-        first, last = np.full(len(organisations), -1), np.zeros(len(organisations), np.int64)
-        np.maximum.at(first, index, given)
-        last[:] = first
-        np.minimum.at(last, index, given)
-        for o in np.flatnonzero((first != last) | (first < profiles)):
+        largest = np.zeros(len(organisations), np.int64)
+        np.maximum.at(largest, index, given)
+        smallest = largest.copy()
+        np.minimum.at(smallest, index, given)
+        for o in np.flatnonzero((largest != smallest) | (largest < profiles))[:1]:
             raise InputError(
-                f"{url}: column {employees_column!r}: organisation {organisations[o]!r} has {profiles[o]} profiles and "
-                f"employees values {sorted(set(given[index == o]))}; it needs one value >= its number of profiles"
+                f"{url}: column {employees_column!r}: organisation {str(organisations[o])!r} has {profiles[o]} profiles and "
+                f"employees values {sorted(set(given[index == o].tolist()))}; it needs one value >= its number of profiles"
             )
-        employees = first
-    return Population(url, "population", list(organisations), employees, profiles, table, index)
+        employees = largest
+    return Population(url, "population", organisations.tolist(), employees, profiles, table, index)
 
 
 def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> Population:
@@ -213,13 +215,11 @@ def estimate(validation: Validation, population: Population, settings: Headcount
         if too_many.any():
             row, column = (int(i) for i in np.argwhere(too_many)[0])
             raise InputError(f"{population.url}: row {row + 1}, column {names[column]!r}: more matches than profiles")
-        if len(chosen) == 1:  # one annotator: matched / not matched profiles are exact patterns
-            j = chosen[0]
-            organisation = np.repeat(np.arange(n_org), 2)
-            per_org = np.stack([population.profiles - matches[:, j], matches[:, j]], axis=1).ravel()
-            rows = np.repeat(organisation, per_org)
-            values = np.repeat(np.tile([[0], [1]], (n_org, 1)), per_org, axis=0).astype(np.int8)
-            evidence = PatternEvidence(group_profiles(rows, values, space, n_org), space, n_org)
+        if len(chosen) == 1:  # one annotator: the non-matching (code 0) and matching (code 1) profiles are exact patterns
+            per_code = np.stack([population.profiles - matches[:, chosen[0]], matches[:, chosen[0]]], axis=1).ravel()
+            organisation, code = np.repeat(np.arange(n_org), 2), np.tile([0, 1], n_org)
+            kept = per_code > 0
+            evidence = PatternEvidence(ProfileGroups(organisation[kept], code[kept], per_code[kept]), space, n_org)
         else:
             evidence = MarginalCountEvidence(matches[:, chosen], population.profiles, space)
 

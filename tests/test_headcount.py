@@ -191,3 +191,18 @@ def test_same_seed_same_estimate():
     first = estimate(validation, population, HeadcountSettings(draws=50, seed=3), IngestSettings())
     second = estimate(validation, population, HeadcountSettings(draws=50, seed=3), IngestSettings())
     pd.testing.assert_frame_equal(first.estimates, second.estimates)
+
+
+def test_population_employees_column_must_be_one_value_per_organisation_covering_its_profiles():
+    table = pd.DataFrame({"organisation": ["a", "a", "b"], "employees": ["10", "12", "5"], "llm": ["1", "0", "1"]})
+    with pytest.raises(InputError, match=r"p.csv: column 'employees': organisation 'a' has 2 profiles and employees values \[10, 12\]"):
+        read_population(table, "p.csv", HeadcountSettings())
+    population = read_population(table.assign(employees=["10", "10", "5"]), "p.csv", HeadcountSettings())
+    assert population.employees.tolist() == [10, 5] and population.profiles.tolist() == [2, 1]
+
+
+def test_positive_label_may_be_named_as_the_table_writes_it():
+    table = pd.DataFrame({"label": ["yes", "no", "yes"], "llm": ["1", "0", "0"]})
+    assert read_validation(table, "v.csv", "yes", IngestSettings()).labels.tolist() == [True, False, True]
+    with pytest.raises(InputError, match="must hold the positive label 'expert'"):
+        read_validation(table, "v.csv", "expert", IngestSettings())
