@@ -28,8 +28,8 @@ def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, 
         f"from {summary['profiles']} profiles of {summary['employees']} employees ({summary['mode']} mode).",
         "",
         f"Validation: `{summary['validation']['url']}`, {summary['validation']['rows']} labelled rows "
-        f"({summary['validation']['positives']} positive; {summary['validation']['rows_without_label']} rows without a label "
-        f"not used). Population: `{summary['population']['url']}`.",
+        f"({summary['validation']['positives']} positive; rows without a label, not used: "
+        f"{summary['validation']['rows_without_label']}). Population: `{summary['population']['url']}`.",
         "",
         f"Model: the joint response pattern of {', '.join(f'`{n}`' for n in summary['model_annotators'])} per class "
         f"(Dirichlet smoothing {settings['smoothing']} towards independence), prevalence prior {prior}, "
