@@ -77,13 +77,6 @@ class PatternSpace:
         return 3**self.k - 1
 
 
-def code_weights(codes: np.ndarray, weights: np.ndarray, n_codes: int) -> np.ndarray:
-    """(draws, n_codes) weighted counts of codes, for (draws, rows) weights."""
-    onehot = np.zeros((len(codes), n_codes))
-    onehot[np.arange(len(codes)), codes] = 1.0
-    return weights @ onehot
-
-
 def fit_joint(space: PatternSpace, code_counts: np.ndarray, smoothing: float) -> np.ndarray:
     """theta: (draws, 2^k) posterior-mean joint pattern distribution of one class from (draws, 3^k) code counts."""
     compatible = space.compatible()
