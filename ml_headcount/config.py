@@ -197,6 +197,40 @@ class InboxSettings(BaseModel, extra="forbid"):
     )
 
 
+class HeadcountSettings(BaseModel, extra="forbid"):
+    """How `estimate` turns annotators into per-organisation headcounts (docs/headcount.md)."""
+
+    annotators: list[str] | None = Field(
+        None, description="Annotator columns to consider; None = every column present in both tables (and keyword lists)."
+    )
+    positive: str = Field("1", description="The validation label (after ingest's normalisation) that marks an ML expert.")
+    org_column: str | None = Field(None, description="Organisation column; None = detect from org_aliases.")
+    org_aliases: list[str] = ["organisation", "organization", "org", "company", "employer"]
+    employees_aliases: list[str] = Field(
+        ["employees", "employee_count", "headcount"], description="Column with the organisation's number of employees."
+    )
+    profiles_aliases: list[str] = Field(["profiles", "profile_count"], description="Counts mode: profiles searched.")
+    max_joint_annotators: int = Field(
+        2, ge=1, le=7, description="At most this many annotators enter the joint pattern model (chosen by leave-one-out fit)."
+    )
+    smoothing: float = Field(
+        4.0, gt=0, description="Dirichlet concentration pulling each class's joint pattern distribution towards independence."
+    )
+    transfer: float = Field(
+        1.0, ge=0, description="Extra variance of the annotators' error rates in the population, in units of their "
+        "validation resampling variance: 0 = they behave exactly as on the validation set; 1 = as differently as a "
+        "second validation sample would (docs/headcount.md, calibration).",
+    )
+    prior: Literal["hierarchical", "fixed"] = Field(
+        "hierarchical", description="Prevalence prior: a Beta learned across organisations, or Beta(prior_alpha, prior_beta)."
+    )
+    prior_alpha: float = Field(2.0, gt=0, description="fixed prior: Beta alpha (the study's class prior is Beta(2, 10)).")
+    prior_beta: float = Field(10.0, gt=0, description="fixed prior: Beta beta.")
+    draws: int = Field(1000, ge=10, description="Posterior predictive draws.")
+    seed: int = Field(0, description="Seed of every random draw: the same inputs and seed give the same estimates.")
+    grid_points: int = Field(256, ge=32, description="Points of the prevalence grid (uniform in logit, 1e-5 to 1 - 1e-5).")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ML_HEADCOUNT_", env_nested_delimiter="__", extra="forbid")
 
@@ -208,6 +242,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     modal: ModalSettings = ModalSettings()
     inbox: InboxSettings = InboxSettings()
+    headcount: HeadcountSettings = HeadcountSettings()
 
 
 class SettingsError(UserError):

@@ -133,6 +133,24 @@ def resolved_backend(inference_backend: str, device: str) -> str:
     return "openvino"
 
 
+def screening_precision(device: str, backend: str, deciding: Precision) -> Precision:
+    """The cheaper precision that screens candidates, or the deciding one where nothing is cheaper here.
+
+    A GPU screens in float16. A CPU screens in bfloat16, except under OpenVINO on
+    a CPU without bfloat16 units: there OpenVINO runs the bfloat16 hint in
+    float32 (measured: identical vectors), so screening would embed everything
+    twice for nothing.
+    """
+    if deciding == "float16" or device != "cpu":
+        return "float16"
+    if backend == "openvino":
+        import openvino as ov
+
+        if "BF16" not in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES"):
+            return deciding
+    return "bfloat16"
+
+
 def load_encoder(model: str, max_seq_length: int, device: str, backend: str, precision: Precision, cache_dir: str | None):
     """An `Encoder` (or, for models that do not mean-pool, a `SentenceTransformerEncoder`).
 

@@ -9,3 +9,7 @@ traceback.
 
 class UserError(Exception):
     """A failure the user fixes by changing input, settings, storage or credentials."""
+
+
+class DeterministicError(RuntimeError):
+    """A failure the same input reproduces (a bug hit on a remote machine, say): retrying cannot help."""

@@ -87,8 +87,7 @@ class KeywordExtractor:
         self.backend = encoders.resolved_backend(settings.inference_backend, self.device)
         if settings.precision == "float16" and self.device == "cpu":
             raise UserError("extraction.precision float16 is for GPUs; on CPU use float32")
-        # screening: bfloat16 where CPUs have fast units for it; a GPU screens in float16
-        self.screen_precision: encoders.Precision = "bfloat16" if self.device == "cpu" else "float16"
+        self.screen_precision = encoders.screening_precision(self.device, self.backend, settings.precision)
         if self.device == "cpu":
             size = encoders.weights_gb(encoders.model_path(settings.model))
             if size > settings.max_cpu_weights_gb:
@@ -148,7 +147,7 @@ class KeywordExtractor:
         """
         doc_vectors = self._encoder(self.settings.precision).encode(texts)
         exact = self._phrases(self.settings.precision)
-        if self.screen_precision == self.settings.precision:  # float16 decides: nothing cheaper to screen with
+        if self.screen_precision == self.settings.precision:  # nothing cheaper to screen with here
             return self._select(doc_vectors, candidates, vocabulary, exact.embed(vocabulary), None, 0.0)[0]
         screen = self._phrases(self.screen_precision).embed(vocabulary)
         margin = self.settings.screen_margin

@@ -99,6 +99,53 @@ class RunLayout:
         return self.key(f"shards/{shard_id}.parquet")
 
 
+@dataclass(frozen=True)
+class EstimateLayout:
+    """The storage keys of one headcount estimate, `estimates/<run-id>/`; summary.json is written last."""
+
+    run_id: str
+
+    @property
+    def prefix(self) -> str:
+        return f"estimates/{self.run_id}"
+
+    def key(self, name: str) -> str:
+        return f"{self.prefix}/{name}"
+
+    @property
+    def estimates(self) -> str:
+        return self.key("estimates.csv")
+
+    @property
+    def annotators(self) -> str:
+        return self.key("annotators.csv")
+
+    @property
+    def report(self) -> str:
+        return self.key("report.md")
+
+    @property
+    def forest_plot(self) -> str:
+        return self.key("forest.png")
+
+    @property
+    def summary(self) -> str:
+        return self.key("summary.json")
+
+
+def claim_estimate(store: ArtifactStore, run_id: str | None) -> EstimateLayout:
+    """A layout for a new estimate; a complete one (with summary.json) is never overwritten."""
+    estimate = EstimateLayout(run_id or new_run_id())
+    if "/" in estimate.run_id or not estimate.run_id.strip():
+        raise RunExistsError(f"invalid estimate id {estimate.run_id!r}: it names a folder, without '/'")
+    if store.exists(estimate.summary):
+        raise RunExistsError(
+            f"estimate {estimate.run_id!r} is complete at {store.location(estimate.prefix)}; estimates are immutable, "
+            "choose another --run-id"
+        )
+    return estimate
+
+
 def new_run_id(now: datetime | None = None) -> str:
     now = now or datetime.now(timezone.utc)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"

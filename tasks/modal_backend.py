@@ -28,7 +28,7 @@ import pandas as pd
 from prefect import get_run_logger
 
 from ml_headcount.config import MACHINE_ONLY_EXTRACTION_FIELDS, ExtractionSettings, ModalSettings, Settings
-from ml_headcount.errors import UserError
+from ml_headcount.errors import DeterministicError, UserError
 from ml_headcount.extraction_cache import Shard
 from ml_headcount.runs import RunLayout
 from ml_headcount.storage import ArtifactStore
@@ -50,7 +50,7 @@ class ModalCredentialsError(ModalSetupError):
     """No usable Modal credentials on this machine."""
 
 
-class ShardExtractionError(RuntimeError):
+class ShardExtractionError(DeterministicError):
     """Shards that failed on Modal: the code raised (not retried) or Modal's retries ran out."""
 
     def __init__(self, failures: dict[str, str], logs: str):
@@ -204,7 +204,7 @@ class ModalBackend:
         function = workers.cluster_keywords.with_options(**container_options(self.settings.modal, self.settings.modal.clustering_gpu))
         result = function.remote(discriminative, container_settings(self.settings.extraction), self.settings.clustering)
         if "error" in result:
-            raise RuntimeError(f"keyword clustering failed on Modal: {result['error']}\nLogs: {self.logs()}")
+            raise DeterministicError(f"keyword clustering failed on Modal: {result['error']}\nLogs: {self.logs()}")
         return result["clusters"]
 
 

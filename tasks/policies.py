@@ -19,10 +19,10 @@ import logging
 
 from prefect.tasks import exponential_backoff
 
-from ml_headcount.errors import UserError
+from ml_headcount.errors import DeterministicError, UserError
 
 # A retry cannot fix these: the user's input or a bug.
-PERMANENT_ERRORS = (UserError, ValueError, KeyError, TypeError, AttributeError, IndexError, NotImplementedError)
+PERMANENT_ERRORS = (UserError, DeterministicError, ValueError, KeyError, TypeError, AttributeError, IndexError, NotImplementedError)
 
 
 def is_transient(task, task_run, state) -> bool:

@@ -90,7 +90,9 @@ class InProcessModal:
         monkeypatch.setattr(modal.Function, "with_options", lambda function, **o: self.with_options(function, **o))
         monkeypatch.setattr(modal.Function, "starmap", lambda function, *a, **k: self.starmap(function, *a, **k))
         monkeypatch.setattr(modal.Function, "remote", lambda function, *a, **k: self.remote(function, *a, **k))
-        monkeypatch.setattr(workers, "container_gpu", default_device)  # the stand-in for the GPU: this machine's device
+        # the stand-in for the GPU: this machine's device, and a report that says so
+        monkeypatch.setattr(workers, "container_gpu", default_device)
+        monkeypatch.setattr(workers, "gpu_report", lambda: {"device": "cpu (stand-in)", "gpu": None, "peak_gpu_memory_gb": 0})
         return self
 
 
@@ -268,9 +270,8 @@ def test_cli_run_without_credentials_fails_before_prefect_starts_without_reachin
 
 
 def test_modal_check_exercises_what_a_run_uses_and_fails_unless_all_of_it_ran_on_cuda_without_reaching_modal(
-    in_process_modal, capsys, monkeypatch
+    in_process_modal, capsys
 ):
-    monkeypatch.setattr(workers, "gpu_report", lambda: {"device": "cpu (stand-in)", "gpu": None, "peak_gpu_memory_gb": 0})
     code = main(["modal-check"])
     report = json.loads(capsys.readouterr().out)
     assert code == 1 and report["ok"] is False, "this machine has no CUDA: the check must not pass"
