@@ -135,9 +135,7 @@ class EstimateLayout:
 
 def claim_estimate(store: ArtifactStore, run_id: str | None) -> EstimateLayout:
     """A layout for a new estimate; a complete one (with summary.json) is never overwritten."""
-    estimate = EstimateLayout(run_id or new_run_id())
-    if "/" in estimate.run_id or not estimate.run_id.strip():
-        raise RunExistsError(f"invalid estimate id {estimate.run_id!r}: it names a folder, without '/'")
+    estimate = EstimateLayout(check_name(run_id, "estimate id") if run_id is not None else new_run_id())
     if store.exists(estimate.summary):
         raise RunExistsError(
             f"estimate {estimate.run_id!r} is complete at {store.location(estimate.prefix)}; estimates are immutable, "
