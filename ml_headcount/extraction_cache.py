@@ -82,6 +82,10 @@ class CacheIndex:
         added = pd.DataFrame([(cv_id, s.shard_id) for s in shards for cv_id in s.cv_ids], columns=["cv_id", "shard_id"])
         return CacheIndex.from_pairs(pd.concat([self.pairs(), added], ignore_index=True))
 
+    def for_cvs(self, cv_ids: list[str]) -> CacheIndex:
+        """Only these CVs' entries: a run's own index, small enough to keep with the run."""
+        return CacheIndex.from_pairs(self.pairs()[lambda pairs: pairs["cv_id"].isin(pd.Index(cv_ids))])
+
     def pairs(self) -> pd.DataFrame:
         return pd.DataFrame({"cv_id": self.shard_of.index.to_numpy(), "shard_id": self.shard_of.to_numpy()})
 
