@@ -87,12 +87,18 @@ def keyword_set(cv_id: str, sentences: np.ndarray, candidates, model, top_n: int
             best[keyword] = max(score, best.get(keyword, 0.0))
     picks = sorted(best.items(), key=lambda item: (-item[1], item[0]))[: top_n // 2]
     chosen = {k for k, _ in picks}
-    pool = sorted({c for row in sentences for c in candidates[row]} - chosen)
     rng = np.random.default_rng(int(cv_id, 16))
+    extra: list[str] = []
+    # a random candidate of a random sentence of the CV, until top_n (or too many repeats: a short CV)
+    for row, draw in zip(rng.choice(sentences, size=4 * top_n), rng.random(4 * top_n)):
+        if len(picks) + len(extra) == top_n:
+            break
+        if candidates[row] and (keyword := candidates[row][int(draw * len(candidates[row]))]) not in chosen:
+            chosen.add(keyword)
+            extra.append(keyword)
     floor = min((s for _, s in picks), default=0.5)
-    extra = rng.choice(len(pool), size=min(top_n - len(picks), len(pool)), replace=False) if pool else []
     scores = np.sort(rng.uniform(0.5 * floor, floor, size=len(extra)))[::-1]
-    return picks + [(pool[i], float(s)) for i, s in zip(extra, scores)]
+    return picks + [(k, float(s)) for k, s in zip(extra, scores)]
 
 
 def fill(corpus: Path, store: ArtifactStore, sources_store: ArtifactStore, settings: ExtractionSettings,

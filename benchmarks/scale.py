@@ -130,7 +130,8 @@ def main() -> None:
     args = parser.parse_args()
 
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_HOME": str(Path(args.work) / "prefect-home"),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600"}
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} sources={args.sources} model_cvs_per_s={args.model_cvs_per_s or 'measured'}")
     print("| CVs | " + " | ".join(f"{s} s" for s in STAGES) + " | total s | warm s | model s (est.) | warm share | peak RSS GB |")
     print("|---" * (len(STAGES) + 6) + "|")

@@ -46,6 +46,8 @@ from ml_headcount.storage import ArtifactStore
 COMPACT_AFTER = 16
 # concurrent GETs: object stores answer in parallel, and a local disk does not mind
 READERS = 16
+# CVs a run's keyword table is assembled by at a time (~30 keywords each): what assembly holds, whatever the corpus
+ASSEMBLY_CHUNK = 100_000
 KEYWORD_SCHEMA = pa.schema([("cv_id", pa.string()), ("keyword", pa.string()), ("score", pa.float64()), ("rank", pa.int64())])
 INDEX_SCHEMA = pa.schema([("cv_id", pa.string()), ("shard_id", pa.string())])
 
@@ -158,26 +160,9 @@ def run_keywords(store: ArtifactStore, settings: ExtractionSettings, cv_ids: lis
     """The cached keywords of these CVs as an Arrow table, ordered by CV id then rank; KeyError if any is missing.
 
     `index` is what planning learned (`cached.with_shards(planned)`); without it the cache's index is read.
-    Each shard is read once, in parallel, keeping only the CVs it is the designated holder of.
     """
-    index = index if index is not None else cached_shards(store, settings)
-    wanted = pd.Index(cv_ids).unique()
-    missing = wanted.difference(index.shard_of.index)
-    if len(missing):
-        raise KeyError(f"{len(missing)} CVs have no cached keywords under {store.location(cache_prefix(settings))}")
-    holders = index.shard_of.loc[wanted]
-    by_shard = sorted(holders.groupby(holders.to_numpy()).groups.items())
-    prefix = cache_prefix(settings)
-
-    def read(item) -> pa.Table:
-        shard_id, ids = item
-        table = pq.read_table(io.BytesIO(store.read_bytes(f"{prefix}/{shard_id}.parquet")), columns=KEYWORD_COLUMNS)
-        table = table.replace_schema_metadata(None).cast(KEYWORD_SCHEMA)
-        return table.filter(pc.is_in(table["cv_id"], value_set=pa.array(list(ids), pa.string())))
-
-    tables = _parallel(read, by_shard)
-    table = pa.concat_tables(tables) if tables else KEYWORD_SCHEMA.empty_table()
-    return table.sort_by([("cv_id", "ascending"), ("rank", "ascending")])
+    index, wanted = _located(store, settings, cv_ids, index)
+    return _keywords_of(store, settings, index, wanted)
 
 
 def load_keywords(store: ArtifactStore, settings: ExtractionSettings, cv_ids: list[str], index: CacheIndex | None = None) -> pd.DataFrame:
@@ -188,9 +173,39 @@ def load_keywords(store: ArtifactStore, settings: ExtractionSettings, cv_ids: li
 def write_run_keywords(
     store: ArtifactStore, settings: ExtractionSettings, cv_ids: list[str], key: str, index: CacheIndex | None = None
 ) -> int:
-    """`run_keywords` written to `key` as Parquet without passing through pandas; returns the row count."""
-    table = run_keywords(store, settings, cv_ids, index)
-    buffer = io.BytesIO()
-    pq.write_table(table, buffer)
+    """`run_keywords` written to `key` as Parquet, ASSEMBLY_CHUNK CVs at a time (one row group each); returns the row count."""
+    index, wanted = _located(store, settings, cv_ids, index)
+    buffer, rows = io.BytesIO(), 0
+    with pq.ParquetWriter(buffer, KEYWORD_SCHEMA) as writer:
+        for start in range(0, len(wanted), ASSEMBLY_CHUNK):
+            table = _keywords_of(store, settings, index, wanted[start : start + ASSEMBLY_CHUNK])
+            writer.write_table(table)
+            rows += table.num_rows
     store.write_bytes(key, buffer.getvalue())
-    return table.num_rows
+    return rows
+
+
+def _located(store: ArtifactStore, settings: ExtractionSettings, cv_ids: list[str], index: CacheIndex | None) -> tuple[CacheIndex, pd.Index]:
+    """The index to read through and the wanted CVs, sorted and unique; KeyError if the cache lacks any."""
+    index = index if index is not None else cached_shards(store, settings)
+    wanted = pd.Index(cv_ids).unique().sort_values()
+    missing = wanted.difference(index.shard_of.index)
+    if len(missing):
+        raise KeyError(f"{len(missing)} CVs have no cached keywords under {store.location(cache_prefix(settings))}")
+    return index, wanted
+
+
+def _keywords_of(store: ArtifactStore, settings: ExtractionSettings, index: CacheIndex, wanted: pd.Index) -> pa.Table:
+    """Each shard holding some of these CVs read once, in parallel, keeping the CVs it is the designated holder of."""
+    holders = index.shard_of.loc[wanted]
+    prefix = cache_prefix(settings)
+
+    def read(item) -> pa.Table:
+        shard_id, ids = item
+        table = pq.read_table(io.BytesIO(store.read_bytes(f"{prefix}/{shard_id}.parquet")), columns=KEYWORD_COLUMNS)
+        table = table.replace_schema_metadata(None).cast(KEYWORD_SCHEMA)
+        return table.filter(pc.is_in(table["cv_id"], value_set=pa.array(list(ids), pa.string())))
+
+    tables = _parallel(read, sorted(holders.groupby(holders.to_numpy()).groups.items()))
+    table = pa.concat_tables(tables) if tables else KEYWORD_SCHEMA.empty_table()
+    return table.sort_by([("cv_id", "ascending"), ("rank", "ascending")])

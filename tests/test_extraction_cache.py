@@ -131,3 +131,14 @@ def test_two_concurrent_runs_on_local_storage_lose_no_entry(tmp_path, rated):
 
 def test_two_concurrent_runs_on_s3_lose_no_entry(bucket, rated):
     assert_no_entry_lost_to_two_concurrent_runs(f"s3://{bucket}/ml", rated)
+
+
+def test_the_run_table_written_in_chunks_equals_the_one_assembled_whole(tmp_path, rated, monkeypatch):
+    store = ArtifactStore(StorageSettings(url=str(tmp_path)))
+    cvs = rated.head(50)
+    store_all(store, cvs)
+    monkeypatch.setattr(extraction_cache, "ASSEMBLY_CHUNK", 7)  # chunks that cut through shards
+    rows = extraction_cache.write_run_keywords(store, SETTINGS, cvs["cv_id"].tolist(), "runs/r/keywords.parquet")
+    written = store.read_parquet("runs/r/keywords.parquet")
+    assert rows == len(written) == 250
+    pd.testing.assert_frame_equal(written, extraction_cache.load_keywords(store, SETTINGS, cvs["cv_id"].tolist()))
