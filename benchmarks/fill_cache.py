@@ -11,8 +11,9 @@ What it does, exactly:
 2. Each pool sentence gets its candidate keywords (KeyBERT's own
    CountVectorizer analyzer on the cleaned sentence) and the model's keywords of
    its source CV that are among them (with the model's scores).
-3. Each synthetic CV, ingested as the flow ingests it (same cv_id), gets a
-   keyword set built without the model: the best-scored model keywords of its
+3. Each synthetic CV (clean text already, so its cv_id is its text's hash, as
+   ingestion computes it; checked on the first 200) gets a keyword set built
+   without the model: the best-scored model keywords of its
    sentences, up to half of top_n, then candidates of its sentences drawn at
    random (seeded by the CV) up to top_n, scored below the model's picks. The
    random half stands for MMR's CV-specific picks, so that the vocabulary grows
@@ -42,7 +43,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from make_corpus import provenance_path, sentence_pool, source_cvs  # noqa: E402
 from ml_headcount import extraction_cache  # noqa: E402
 from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings  # noqa: E402
-from ml_headcount.ingest import clean_text, ingest, ingest_table  # noqa: E402
+from ml_headcount.ingest import clean_text, ingest_table, text_hash  # noqa: E402
 from ml_headcount.keywords import candidate_vectorizer, extract_keywords, keywords_table  # noqa: E402
 from ml_headcount.storage import ArtifactStore  # noqa: E402
 
@@ -73,7 +74,7 @@ def sentence_keywords(pool: pd.DataFrame, model_keywords: list[list[tuple[str, f
     analyse = candidate_vectorizer(settings).build_analyzer()
     candidates, model = [], []
     for source, sentence in zip(pool["source"], pool["sentence"]):
-        found = sorted(set(analyse(clean_text(sentence, IngestSettings()))))
+        found = sorted(set(analyse(sentence)))
         present = set(found)
         candidates.append(found)
         model.append([(k, s) for k, s in model_keywords[source] if k in present])
@@ -109,13 +110,17 @@ def fill(corpus: Path, store: ArtifactStore, sources_store: ArtifactStore, setti
     pool = sentence_pool(sources)
     candidates, model = sentence_keywords(pool, model_keywords, settings)
     provenance = pd.read_parquet(provenance_path(corpus))["sentences"].to_numpy()
-    cvs = ingest(str(corpus), IngestSettings()).cvs[["cv_id", "source_row"]]
-    sentences_of = dict(zip(cvs["cv_id"], provenance[cvs["source_row"].to_numpy() - 1]))
-    shards = extraction_cache.plan_shards(cvs["cv_id"].tolist(), extraction_cache.cached_shards(store, settings), settings)
+    texts = pd.read_csv(corpus, usecols=["cv_text"], dtype=str, keep_default_na=False)["cv_text"]
+    # the corpus is clean already (make_corpus.sentence_pool), so a CV's id is its text's hash, as ingestion computes it
+    if any(clean_text(text, IngestSettings()) != text for text in texts.head(200)):
+        raise SystemExit(f"{corpus}: texts are not clean; regenerate it with make_corpus.py")
+    cv_ids = [text_hash(text)[:16] for text in texts]
+    sentences_of = dict(zip(cv_ids, provenance))
+    shards = extraction_cache.plan_shards(cv_ids, extraction_cache.cached_shards(store, settings), settings)
     for shard in shards:
         results = [keyword_set(cv_id, sentences_of[cv_id], candidates, model, settings.top_n) for cv_id in shard.cv_ids]
         extraction_cache.store_shard(store, settings, shard, keywords_table(list(shard.cv_ids), results))
-    return {"sources": len(sources), "model_cvs_per_s": rate, "cvs": len(cvs), "shards_stored": len(shards)}
+    return {"sources": len(sources), "model_cvs_per_s": rate, "cvs": len(sentences_of), "shards_stored": len(shards)}
 
 
 def main() -> None:

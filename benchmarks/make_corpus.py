@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -25,6 +26,11 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ml_headcount.config import IngestSettings  # noqa: E402
+from ml_headcount.ingest import clean_text  # noqa: E402
+
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
 DEFAULT_OUT = Path(tempfile.gettempdir()) / "ml-headcount-bench" / "corpora"
 # sentence ends, line breaks and the <br> the raw CVs use between entries
@@ -43,12 +49,17 @@ def source_cvs(path: str | Path = DEFAULT_INPUT, sources: int | None = None) -> 
 
 
 def sentence_pool(sources: pd.DataFrame) -> pd.DataFrame:
-    """Every non-empty sentence of the source CVs: columns source (row in `sources`), category, sentence."""
+    """Every sentence of the source CVs, cleaned as ingestion cleans: columns source (row in `sources`), category, sentence.
+
+    Cleaned once here, so that a synthetic CV is already clean text: ingestion
+    leaves it as it is, and its cv_id is the hash of the text as written.
+    """
+    settings = IngestSettings()
     rows = [
-        (source, category, part.strip())
+        (source, category, clean)
         for source, (text, category) in enumerate(zip(sources["cv_text"], sources["category"]))
         for part in _SENTENCE_BREAK.split(text)
-        if part and part.strip()
+        if (clean := clean_text(part, settings))
     ]
     return pd.DataFrame(rows, columns=["source", "category", "sentence"])
 

@@ -88,19 +88,19 @@ def measure(size: int, args, env: dict) -> dict:
     fill_seconds, _ = child(["--fill", str(corpus), str(store), str(fill_report), str(args.sources)], env)
     filled = json.loads(fill_report.read_text())
     runs = {}
-    for name in ("cold", "warm"):
+    for name in ("cold", "warm") if args.warm_max is None or size <= args.warm_max else ("cold",):
         report = work / f"{name}-{size}.json"
         wall, peak = child(["--flow-run", str(corpus), str(store), str(report)], env)
         runs[name] = {**json.loads(report.read_text()), "wall_s": wall, "peak_rss": peak}
-    cold, warm = runs["cold"], runs["warm"]
-    assert cold["cvs_extracted"] == 0 == warm["cvs_extracted"], "the filled cache must cover every CV"
+    assert all(run["cvs_extracted"] == 0 for run in runs.values()), "the filled cache must cover every CV"
     stage_total = {name: sum(run["timings_s"].values()) for name, run in runs.items()}
+    cold = runs["cold"]
     model_seconds = cold["cvs"] / (args.model_cvs_per_s or filled["model_cvs_per_s"])
     return {
         "size": size, "cvs": cold["cvs"], "fill_s": fill_seconds, "model_cvs_per_s": filled["model_cvs_per_s"],
-        "cold": cold, "warm": warm, "t": stage_total["cold"], "t_warm": stage_total["warm"],
-        "model_s": model_seconds, "warm_share": stage_total["warm"] / (stage_total["cold"] + model_seconds),
-        "peak_rss": max(cold["peak_rss"], warm["peak_rss"]),
+        "runs": runs, "t": stage_total["cold"], "t_warm": stage_total.get("warm"), "model_s": model_seconds,
+        "warm_share": stage_total["warm"] / (stage_total["cold"] + model_seconds) if "warm" in runs else None,
+        "peak_rss": max(run["peak_rss"] for run in runs.values()),
     }
 
 
@@ -126,6 +126,8 @@ def main() -> None:
     parser.add_argument("--sources", type=int, default=160, help="real CVs the corpora recombine (the model runs on these)")
     parser.add_argument("--model-cvs-per-s", type=float, default=None,
                         help="price the skipped extraction at this rate instead of the one measured on the sources")
+    parser.add_argument("--warm-max", type=int, default=None, help="no warm rerun for sizes above this")
+    parser.add_argument("--reuse", action="store_true", help="take a size's result saved by an earlier invocation under --work")
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "ml-headcount-bench"))
     args = parser.parse_args()
 
@@ -137,16 +139,23 @@ def main() -> None:
     print("|---" * (len(STAGES) + 6) + "|")
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
-        result = measure(size, args, env)
+        saved = Path(args.work) / f"result-{size}.json"
+        reused = args.reuse and saved.exists()
+        if reused:
+            result = json.loads(saved.read_text())
+        else:
+            result = measure(size, args, env)
+            saved.write_text(json.dumps(result))
         results.append(result)
-        timings = result["cold"]["timings_s"]
+        timings = result["runs"]["cold"]["timings_s"]
+        warm = "n/a" if result["t_warm"] is None else f"{result['t_warm']:.1f}"
+        share = "n/a" if result["warm_share"] is None else f"{result['warm_share']:.2%}"
         print(f"| {result['cvs']} | " + " | ".join(f"{timings.get(s, 0.0):.1f}" for s in STAGES)
-              + f" | {result['t']:.1f} | {result['t_warm']:.1f} | {result['model_s']:.0f} | {result['warm_share']:.2%}"
-              + f" | {result['peak_rss'] / 2**30:.2f} |", flush=True)
-        print(json.dumps({k: v for k, v in result.items()}, default=str), file=sys.stderr, flush=True)
+              + f" | {result['t']:.1f} | {warm} | {result['model_s']:.0f} | {share} | {result['peak_rss'] / 2**30:.2f} |"
+              + (" (from an earlier invocation)" if reused else ""), flush=True)
     ratio = results[-1]["t"] / results[-2]["t"] if len(results) > 1 else float("nan")
-    print(f"linear_ratio={ratio:.2f} peak_rss_gb={max(r['peak_rss'] for r in results) / 2**30:.2f} "
-          f"warm_share={results[-1]['warm_share']:.4f}")
+    warm_share = next((r["warm_share"] for r in reversed(results) if r["warm_share"] is not None), float("nan"))
+    print(f"linear_ratio={ratio:.2f} peak_rss_gb={max(r['peak_rss'] for r in results) / 2**30:.2f} warm_share={warm_share:.4f}")
 
 
 if __name__ == "__main__":
