@@ -60,14 +60,16 @@ def main() -> None:
     args = parser.parse_args()
     n, half = args.limit, args.limit // 2
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} CVs={n} shard_size={args.shard_size}", flush=True)
-    rates = {
-        "1 core": layout([("0", 0, n)], args.shard_size),
-        "2 cores, threads": layout([("0,1", 0, n)], args.shard_size),
-        "2 cores, processes": layout([("0", 0, half), ("1", half, n - half)], args.shard_size),
+    layouts = {
+        "1 core": [("0", 0, n)],
+        "2 cores, threads": [("0,1", 0, n)],
+        "2 cores, processes": [("0", 0, half), ("1", half, n - half)],
     }
-    for name, rate in rates.items():
-        print(f"| {name} | {rate:.3f} CVs/s | {rate / rates['1 core']:.2f}x |", flush=True)
-    print(f"load_after={os.getloadavg()[0]:.2f} best={max(rates, key=rates.get)}")
+    rates = {}
+    for name, groups in layouts.items():
+        rates[name] = layout(groups, args.shard_size)
+        print(f"| {name} | {rates[name]:.3f} CVs/s | {rates[name] / rates['1 core']:.2f}x | load {os.getloadavg()[0]:.1f} |", flush=True)
+    print(f"best={max(rates, key=rates.get)}")
 
 
 if __name__ == "__main__":
