@@ -18,6 +18,7 @@ import fsspec
 import pandas as pd
 
 from ml_headcount.config import IngestSettings
+from ml_headcount.errors import UserError
 
 CV_COLUMNS = ["cv_id", "text_hash", "source_row", "category", "text"]
 REJECTED_COLUMNS = ["source_row", "reason", "column", "raw_category", "raw_text"]
@@ -33,7 +34,7 @@ _WHITESPACE = re.compile(r"\s+")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """Input that cannot be used at all; the message names the file (and row/column)."""
 
 

@@ -1,0 +1,79 @@
+"""How fast is the headcount estimator at scale? Generated data: organisations x profiles x draws.
+
+    uv run python benchmarks/headcount_speed.py [--organisations 1000] [--profiles 1000000] [--draws 1000]
+
+Four correlated annotators (two keyword-like filters on every profile, two
+LLM-like labels on a 20 % sample, some values missing), 600 validation rows,
+organisation sizes log-normal, expert shares 0-40 %. Timed: choosing the
+annotators, grouping the profiles by (organisation, pattern) and every draw.
+Prints the wall and CPU time (all threads; on a shared machine the CPU time says
+more), the peak resident memory of the process and the total.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import time
+
+import numpy as np
+
+from ml_headcount.annotators import MISSING, PatternSpace, choose_annotators
+from ml_headcount.config import HeadcountSettings
+from ml_headcount.headcount import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
+
+
+def annotators(expert: np.ndarray, rng: np.random.Generator, llm_share: float, missing: float) -> np.ndarray:
+    impression = rng.normal(size=len(expert)).astype(np.float32) + np.where(expert, 1.8, -0.6).astype(np.float32)
+    broad = impression > 0.3
+    strict = broad & (impression > 1.2)  # a strict list inside the broad one
+    llm_a = impression + 0.5 * rng.normal(size=len(expert)).astype(np.float32) > 0.9
+    llm_b = impression + 0.5 * rng.normal(size=len(expert)).astype(np.float32) > 0.7
+    values = np.stack([broad, strict, llm_a, llm_b], axis=1).astype(np.int8)
+    values[rng.random(len(expert)) >= llm_share, 2:] = MISSING  # LLM labels bought for a sample only
+    values[rng.random(values.shape, dtype=np.float32) < missing] = MISSING
+    return values
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--organisations", type=int, default=1000)
+    parser.add_argument("--profiles", type=int, default=1_000_000)
+    parser.add_argument("--draws", type=int, default=1000)
+    args = parser.parse_args()
+    settings = HeadcountSettings(draws=args.draws)
+    rng = np.random.default_rng(0)
+
+    weights = rng.lognormal(0, 1.2, args.organisations)
+    organisation = rng.choice(args.organisations, size=args.profiles, p=weights / weights.sum()).astype(np.int32)
+    share = rng.uniform(0, 0.4, args.organisations)
+    expert = rng.random(args.profiles) < share[organisation]
+    values = annotators(expert, rng, llm_share=0.2, missing=0.01)
+    labels = rng.random(600) < 0.3
+    validation = annotators(labels, rng, llm_share=1.0, missing=0.0)  # rated profiles carry every annotator
+    profiles = np.bincount(organisation, minlength=args.organisations)
+    employees = (profiles * 1.5).astype(np.int64)
+
+    started, cpu_started = time.perf_counter(), time.process_time()
+    chosen = choose_annotators(labels, validation, settings.max_joint_annotators, settings.smoothing)
+    space = PatternSpace(len(chosen))
+    evidence = PatternEvidence(group_profiles(organisation, values[:, chosen], space, args.organisations), space,
+                               args.organisations)
+    grouped = time.perf_counter()
+    draws = headcount_draws(labels, validation[:, chosen], evidence, employees, draws=args.draws,
+                            prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
+                            smoothing=settings.smoothing, transfer=settings.transfer,
+                            grid_points=settings.grid_points, rng=rng)
+    total = summarise(draws.sum(axis=1, keepdims=True))
+    finished, cpu_seconds = time.perf_counter(), time.process_time() - cpu_started
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    truth = int(np.bincount(organisation, weights=expert).sum() + (employees - profiles) @ share)
+    print(f"annotators in model: {len(chosen)}, (organisation, pattern) groups: {len(evidence.groups.count)}")
+    print(f"choose + group: {grouped - started:.1f} s, draws: {finished - grouped:.1f} s")
+    print(f"total (expected truth ~{truth}): mean {total['mean'][0]:.0f}, 80 % interval {total['q10'][0]}-{total['q90'][0]}")
+    print(f"organisations={args.organisations} profiles={args.profiles} draws={args.draws} "
+          f"seconds={finished - started:.1f} cpu_seconds={cpu_seconds:.1f} peak_rss_mib={peak_mib:.0f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""The readable side of an estimate: report.md and a forest plot of per-organisation intervals."""
+
+from __future__ import annotations
+
+import io
+
+import pandas as pd
+
+FOREST_ORGANISATIONS = 60
+
+
+def markdown_table(table: pd.DataFrame) -> list[str]:
+    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    return lines
+
+
+def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, annotators: pd.DataFrame) -> str:
+    total = summary["total"]
+    settings = summary["settings"]
+    prior = ("a Beta learned across the organisations (hierarchical)" if settings["prior"] == "hierarchical"
+             else f"Beta({settings['prior_alpha']}, {settings['prior_beta']}) for every organisation")
+    lines = [
+        f"# Headcount estimate `{run_id}`",
+        "",
+        f"**{total['mean']:.0f} ML experts** in {summary['organisations']} organisations "
+        f"(80 % interval {total['q10']}–{total['q90']}, median {total['q50']}), "
+        f"from {summary['profiles']} profiles of {summary['employees']} employees ({summary['mode']} mode).",
+        "",
+        f"Validation: `{summary['validation']['url']}`, {summary['validation']['rows']} labelled rows "
+        f"({summary['validation']['positives']} positive; rows without a label, not used: "
+        f"{summary['validation']['rows_without_label']}). Population: `{summary['population']['url']}`.",
+        "",
+        f"Model: the joint response pattern of {', '.join(f'`{n}`' for n in summary['model_annotators'])} per class "
+        f"(Dirichlet smoothing {settings['smoothing']} towards independence), prevalence prior {prior}, "
+        f"{settings['draws']} draws, seed {summary['seed']}. Intervals include validation resampling "
+        f"(transfer {settings['transfer']}), the prior, unobserved employees and realisation (docs/headcount.md).",
+        "",
+        "## Annotators (validation)",
+        "",
+    ]
+    columns = ["annotator", "in_model", "sensitivity", "specificity", "true_positive", "false_negative",
+               "true_negative", "false_positive", "missing", "other_values"]
+    lines += markdown_table(annotators[columns])
+    lines += ["", "Values other than 0/1 (`other_values`, e.g. REJECT) count as missing and are marginalised.", "",
+              "## Organisations (largest estimate first)", ""]
+    ordered = estimates.sort_values("mean", ascending=False)
+    lines += markdown_table(ordered[["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]])
+    no_profiles = int((estimates["profiles"] == 0).sum())
+    if no_profiles:
+        lines += ["", f"{no_profiles} organisation(s) have no profiles: their estimate is the prior's."]
+    return "\n".join(lines) + "\n"
+
+
+def plot_forest(estimates: pd.DataFrame, top: int = FOREST_ORGANISATIONS) -> bytes:
+    """Mean and 80 % interval per organisation, largest estimate first (the top `top`)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    shown = estimates.sort_values("mean", ascending=False).head(top).iloc[::-1]
+    figure, axes = plt.subplots(figsize=(8, max(2.5, 0.28 * len(shown) + 1.2)))
+    positions = range(len(shown))
+    axes.hlines(positions, shown["q10"], shown["q90"], color="tab:blue", linewidth=2)
+    axes.plot(shown["mean"], positions, "o", color="black", markersize=4)
+    axes.set_yticks(list(positions), [str(o)[:40] for o in shown["organisation"]], fontsize=8)
+    axes.set_xlabel("ML experts (mean and 80 % interval)")
+    title = "Estimated ML experts per organisation"
+    axes.set_title(title if len(estimates) <= top else f"{title} (top {top} of {len(estimates)})")
+    axes.grid(axis="x", alpha=0.3)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()

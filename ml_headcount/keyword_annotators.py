@@ -1,0 +1,90 @@
+"""A finished keyword run's lists as annotators `<category>/<list>` (e.g. `1/broad`) of both tables' texts.
+
+A list matches a text when the text contains any of its keywords, tokenised as
+the run's extraction did. Validation CVs that the run learned its lists from
+must never be matched in-sample (optimistic error rates bias every count):
+their values come from the run's cross-validated `heldout_matches.parquet`
+(one int8 column per list, the out-of-fold match of each `cv_id`), and a run
+without that file is refused for them. Every other text (the population, and
+validation CVs the run did not see) is matched with the lists as they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ml_headcount.annotators import MISSING
+from ml_headcount.config import ExtractionSettings, IngestSettings
+from ml_headcount.ingest import InputError, clean_text, find_column, text_hash
+from ml_headcount.runs import RunLayout
+from ml_headcount.storage import ArtifactStore
+
+HELDOUT_MATCHES = "heldout_matches.parquet"  # issue 11's artifact; becomes a RunLayout property when it lands
+
+
+def match_lists(texts: list[str], lists: dict[str, list[str]], extraction: ExtractionSettings) -> dict[str, np.ndarray]:
+    """int8 match (1/0) of every list in every cleaned text.
+
+    The one place that applies lists to texts: swap in issue 11's
+    `ml_headcount.matching.KeywordMatcher` here when it lands.
+    """
+    from ml_headcount.scoring import keyword_counts
+
+    vocabulary = sorted({k for keywords in lists.values() for k in keywords})
+    present = keyword_counts(texts, vocabulary, extraction) > 0
+    column = {k: i for i, k in enumerate(vocabulary)}
+    return {name: (np.asarray(present[:, [column[k] for k in keywords]].sum(axis=1)).ravel() > 0).astype(np.int8)
+            for name, keywords in lists.items()}
+
+
+def _cleaned_texts(table: pd.DataFrame, url: str, ingest: IngestSettings) -> tuple[list[str], np.ndarray]:
+    column = find_column(list(table.columns), ingest.text_column, ingest.text_aliases, "text", url)
+    raw = table[column].map(lambda v: v if isinstance(v, str) else "")
+    texts = [clean_text(t, ingest) if t.strip() else "" for t in raw]
+    return texts, np.array([t != "" for t in texts])
+
+
+def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: IngestSettings, validation: pd.DataFrame,
+                   validation_url: str, population: pd.DataFrame, population_url: str
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Values of the run's non-empty lists for the positive category, for the validation and population rows."""
+    location = store.location(run.prefix)
+    if not store.exists(run.manifest):
+        raise InputError(f"{location}: no complete keyword run there (no manifest.json); give the id of a finished run")
+    lists_json = store.read_json(run.keyword_lists)
+    manifest = store.read_json(run.manifest)
+    lists = {f"{positive}/{name}": entry["keywords"] for name, entry in lists_json.get(positive, {}).items() if entry["keywords"]}
+    if not lists:
+        raise InputError(f"{location}: the run has no non-empty keyword list for category {positive!r}")
+    extraction = ExtractionSettings.model_validate(manifest["parameters"]["extraction"])
+
+    validation_texts, validation_has_text = _cleaned_texts(validation, validation_url, ingest)
+    validation_ids = np.array([text_hash(t)[:16] for t in validation_texts])
+    learned = np.isin(validation_ids, store.read_parquet(run.cvs, columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
+    validation_values = _matched(validation_texts, validation_has_text & ~learned, lists, extraction)
+    if learned.any():
+        if not store.exists(run.key(HELDOUT_MATCHES)):
+            raise InputError(
+                f"{validation_url}: {int(learned.sum())} validation CVs are ones the keyword run {location} learned its lists "
+                f"from, and the run has no {HELDOUT_MATCHES} (cross-validated matches); in-sample matches would make the "
+                "lists look better than they are. Use a cross-validated run or a validation table the run did not learn from."
+            )
+        heldout = store.read_parquet(run.key(HELDOUT_MATCHES)).set_index("cv_id")
+        for name, values in validation_values.items():
+            if name not in heldout.columns:
+                raise InputError(f"{location}/{HELDOUT_MATCHES}: no column {name!r}; columns found: {list(heldout.columns)}")
+            out_of_fold = heldout[name].reindex(validation_ids[learned])
+            values[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
+
+    population_texts, population_has_text = _cleaned_texts(population, population_url, ingest)
+    return validation_values, _matched(population_texts, population_has_text, lists, extraction)
+
+
+def _matched(texts: list[str], rows: np.ndarray, lists: dict[str, list[str]], extraction: ExtractionSettings) -> dict[str, np.ndarray]:
+    """Matches for the selected rows; MISSING elsewhere (no text, or filled in by the caller)."""
+    values = {name: np.full(len(texts), MISSING, np.int8) for name in lists}
+    if rows.any():
+        for name, matched in match_lists([t for t, keep in zip(texts, rows) if keep], lists, extraction).items():
+            values[name][rows] = matched
+    return values

@@ -1,0 +1,208 @@
+"""The headcount estimator on small simulated cases whose answer is known."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import stats
+
+from ml_headcount.annotators import MISSING, PatternSpace, annotator_values
+from ml_headcount.config import HeadcountSettings, IngestSettings
+from ml_headcount.estimates import estimate, read_counts, read_population, read_validation
+from ml_headcount.headcount import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
+from ml_headcount.ingest import InputError
+
+
+def draws_for(labels, validation, organisation, values, employees, prior=Prior("fixed"), draws=400, seed=0):
+    space = PatternSpace(validation.shape[1])
+    n_org = len(employees)
+    evidence = PatternEvidence(group_profiles(organisation, values, space, n_org), space, n_org)
+    return headcount_draws(labels, validation, evidence, np.asarray(employees), draws=draws, prior=prior,
+                           smoothing=4.0, transfer=1.0, grid_points=256, rng=np.random.default_rng(seed))
+
+
+def noisy(labels, sensitivity, specificity, rng):
+    return np.where(labels, rng.random(len(labels)) < sensitivity, rng.random(len(labels)) >= specificity).astype(np.int8)
+
+
+def test_perfect_annotator_gives_the_exact_count():
+    rng = np.random.default_rng(1)
+    labels = rng.random(400) < 0.3
+    organisation = np.repeat(np.arange(4), [50, 300, 1000, 80])
+    expert = rng.random(len(organisation)) < np.array([0.0, 0.1, 0.35, 0.8])[organisation]
+    draws = draws_for(labels, labels[:, None].astype(np.int8), organisation, expert[:, None].astype(np.int8),
+                      np.bincount(organisation))
+    truth = np.bincount(organisation, weights=expert).astype(int)
+    summary = summarise(draws)
+    assert (summary["q10"] == truth).all() and (summary["q90"] == truth).all()
+    np.testing.assert_allclose(summary["mean"], truth, atol=0.05)
+
+
+def test_useless_annotator_leaves_the_prior():
+    labels = np.repeat([True, False], 1000)
+    useless = np.tile(np.repeat([1, 0], [300, 700]), 2).astype(np.int8)[:, None]  # 30 % ones in both classes
+    rng = np.random.default_rng(2)
+    values = (rng.random(40) < 0.3).astype(np.int8)[:, None]
+    employees = 20_000
+    draws = draws_for(labels, useless, np.zeros(40, int), values, [employees], prior=Prior("fixed", 2.0, 10.0), draws=2000)
+    share = draws[:, 0] / employees
+    assert share.mean() == pytest.approx(2 / 12, abs=0.01)
+    prior = stats.beta(2, 10)
+    assert np.quantile(share, 0.1) == pytest.approx(prior.ppf(0.1), abs=0.01)
+    assert np.quantile(share, 0.9) == pytest.approx(prior.ppf(0.9), abs=0.015)
+
+
+def test_more_validation_data_narrows_the_interval():
+    rng = np.random.default_rng(3)
+    organisation = np.zeros(3000, int)
+    values = noisy(rng.random(3000) < 0.2, 0.7, 0.9, rng)[:, None]
+    widths = []
+    for size in (100, 3000):
+        labels = rng.random(size) < 0.3
+        summary = summarise(draws_for(labels, noisy(labels, 0.7, 0.9, rng)[:, None], organisation, values, [3000]))
+        widths.append(int(summary["q90"][0] - summary["q10"][0]))
+    assert widths[1] < 0.6 * widths[0], widths
+
+
+def test_an_annotator_missing_everywhere_in_the_population_changes_nothing():
+    rng = np.random.default_rng(4)
+    labels = rng.random(300) < 0.3
+    validation = np.stack([noisy(labels, 0.8, 0.9, rng), noisy(labels, 0.6, 0.95, rng)], axis=1)
+    organisation = rng.integers(0, 5, 2000)
+    first = noisy(rng.random(2000) < 0.2, 0.8, 0.9, rng)
+    both = np.stack([first, np.full(2000, MISSING, np.int8)], axis=1)
+    with_missing = draws_for(labels, validation, organisation, both, np.full(5, 600))
+    dropped = draws_for(labels, validation[:, :1], organisation, first[:, None], np.full(5, 600))
+    np.testing.assert_array_equal(with_missing, dropped)
+
+
+def test_partly_missing_annotations_are_marginalised_not_imputed():
+    """Hiding one annotator on half the profiles keeps the estimate near the truth (imputing 0 would halve it)."""
+    rng = np.random.default_rng(5)
+    labels = rng.random(2000) < 0.3
+    validation = np.stack([noisy(labels, 0.9, 0.95, rng), noisy(labels, 0.9, 0.95, rng)], axis=1)
+    expert = rng.random(4000) < 0.25
+    values = np.stack([noisy(expert, 0.9, 0.95, rng), noisy(expert, 0.9, 0.95, rng)], axis=1)
+    values[:2000, 0] = MISSING
+    summary = summarise(draws_for(labels, validation, np.zeros(4000, int), values, [4000]))
+    assert summary["q10"][0] <= expert.sum() <= summary["q90"][0]
+
+
+def test_value_rule_keeps_only_zero_and_one():
+    raw = pd.Series(["1", "0", "REJECT", "", None, "1.0", 1, 0.0, "ERROR", True, " 0 ", float("nan")], dtype=object)
+    assert annotator_values(raw).tolist() == [1, 0, -1, -1, -1, 1, 1, 0, -1, 1, 0, -1]
+
+
+def _tables(validation_annotator, population_annotator=("1", "0", "1", "0")):
+    validation = pd.DataFrame({"category": ["1", "1", "0", "0", "0", "1"], "llm": validation_annotator})
+    population = pd.DataFrame({"organisation": ["a", "a", "b", "b"], "llm": list(population_annotator)})
+    return (read_validation(validation, "v.csv", "1", IngestSettings()),
+            read_population(population, "p.csv", HeadcountSettings()))
+
+
+@pytest.mark.parametrize("values, message", [
+    (["1", "1", "1", "REJECT", "1", "1"], "'llm' is 1 on every validation row"),
+    (["", "REJECT", "", "ERROR", "", ""], "'llm' has no 0/1 value"),
+])
+def test_constant_or_missing_annotator_is_refused(values, message):
+    validation, population = _tables(values)
+    with pytest.raises(InputError, match=message):
+        estimate(validation, population, HeadcountSettings(draws=20), IngestSettings())
+
+
+def test_unknown_annotator_is_refused_naming_the_file():
+    validation, population = _tables(["1", "0", "0", "0", "1", "1"])
+    with pytest.raises(InputError, match="v.csv: annotator column 'gpt' not found"):
+        estimate(validation, population, HeadcountSettings(annotators=["gpt"], draws=20), IngestSettings())
+
+
+def test_non_binary_values_are_counted_as_missing_in_the_annotator_table():
+    validation, population = _tables(["1", "0", "REJECT", "0", "1", "maybe"])
+    result = estimate(validation, population, HeadcountSettings(draws=20), IngestSettings())
+    row = result.annotators.iloc[0]
+    assert (row["missing"], row["other_values"], row["true_positive"], row["true_negative"]) == (2, 2, 1, 1)
+
+
+def _counts_table(rows):
+    return pd.DataFrame(rows, columns=["organisation", "employees", "profiles", "filter"])
+
+
+def test_counts_mode_reports_an_organisation_without_profiles_with_the_prior():
+    rng = np.random.default_rng(6)
+    labels = rng.random(300) < 0.3
+    validation = pd.DataFrame({"category": labels.astype(int).astype(str), "filter": noisy(labels, 0.8, 0.9, rng).astype(str)})
+    counts = _counts_table([["seen", 1000, 500, 120], ["unseen", 200, 0, 0]])
+    settings = HeadcountSettings(prior="fixed", draws=2000)
+    result = estimate(read_validation(validation, "v.csv", "1", IngestSettings()),
+                      read_counts(counts, "c.csv", settings), settings, IngestSettings())
+    unseen = result.estimates.set_index("organisation").loc["unseen"]
+    assert unseen["profiles"] == 0
+    assert unseen["mean"] == pytest.approx(200 * 2 / 12, rel=0.1)
+    assert list(result.estimates.columns[:7]) == ["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]
+
+
+def test_counts_mode_with_one_annotator_equals_the_same_profiles_given_one_by_one():
+    rng = np.random.default_rng(7)
+    labels = rng.random(300) < 0.3
+    validation = read_validation(pd.DataFrame({"category": labels.astype(int).astype(str),
+                                               "filter": noisy(labels, 0.8, 0.9, rng).astype(str)}), "v.csv", "1", IngestSettings())
+    settings = HeadcountSettings(draws=200)
+    counts = _counts_table([["a", 900, 400, 90], ["b", 300, 300, 10]])
+    profiles = pd.DataFrame({"organisation": ["a"] * 400 + ["b"] * 300, "employees": [900] * 400 + [300] * 300,
+                             "filter": ["1"] * 90 + ["0"] * 310 + ["1"] * 10 + ["0"] * 290})
+    by_counts = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
+    by_profiles = estimate(validation, read_population(profiles, "p.csv", settings), settings, IngestSettings())
+    np.testing.assert_array_equal(by_counts.draws, by_profiles.draws)
+
+
+def test_counts_mode_with_correlated_annotators_uses_their_joint_behaviour():
+    rng = np.random.default_rng(8)
+
+    def broad_and_strict(labels):
+        score = rng.normal(size=len(labels)) + np.where(labels, 1.5, -1.0)
+        return (score > 0).astype(int), (score > 1.0).astype(int)  # strict matches are a subset of broad ones
+
+    labels = rng.random(600) < 0.3
+    broad, strict = broad_and_strict(labels)
+    validation = read_validation(pd.DataFrame({"category": labels.astype(int).astype(str), "broad": broad.astype(str),
+                                               "strict": strict.astype(str)}), "v.csv", "1", IngestSettings())
+    expert = rng.random(2000) < 0.15
+    population_broad, population_strict = broad_and_strict(expert)
+    counts = pd.DataFrame({"organisation": ["x"], "employees": [2000], "profiles": [2000],
+                           "broad": [population_broad.sum()], "strict": [population_strict.sum()]})
+    settings = HeadcountSettings(draws=400, max_joint_annotators=2)
+    result = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
+    row = result.estimates.iloc[0]
+    assert result.chosen == ["broad", "strict"] or set(result.chosen) == {"broad", "strict"}
+    assert row["q10"] <= expert.sum() <= row["q90"]
+
+
+def test_bad_counts_are_refused_with_row_and_column():
+    settings = HeadcountSettings()
+    with pytest.raises(InputError, match=r"c.csv: row 2, column 'profiles': more profiles than employees"):
+        read_counts(_counts_table([["a", 10, 5, 1], ["b", 10, 11, 1]]), "c.csv", settings)
+    with pytest.raises(InputError, match=r"c.csv: row 1, column 'employees': 'many' is not a whole number"):
+        read_counts(_counts_table([["a", "many", 5, 1]]), "c.csv", settings)
+
+
+def test_same_seed_same_estimate():
+    validation, population = _tables(["1", "0", "0", "0", "1", "1"])
+    first = estimate(validation, population, HeadcountSettings(draws=50, seed=3), IngestSettings())
+    second = estimate(validation, population, HeadcountSettings(draws=50, seed=3), IngestSettings())
+    pd.testing.assert_frame_equal(first.estimates, second.estimates)
+
+
+def test_population_employees_column_must_be_one_value_per_organisation_covering_its_profiles():
+    table = pd.DataFrame({"organisation": ["a", "a", "b"], "employees": ["10", "12", "5"], "llm": ["1", "0", "1"]})
+    with pytest.raises(InputError, match=r"p.csv: column 'employees': organisation 'a' has 2 profiles and employees values \[10, 12\]"):
+        read_population(table, "p.csv", HeadcountSettings())
+    population = read_population(table.assign(employees=["10", "10", "5"]), "p.csv", HeadcountSettings())
+    assert population.employees.tolist() == [10, 5] and population.profiles.tolist() == [2, 1]
+
+
+def test_positive_label_may_be_named_as_the_table_writes_it():
+    table = pd.DataFrame({"label": ["yes", "no", "yes"], "llm": ["1", "0", "0"]})
+    assert read_validation(table, "v.csv", "yes", IngestSettings()).labels.tolist() == [True, False, True]
+    with pytest.raises(InputError, match="must hold the positive label 'expert'"):
+        read_validation(table, "v.csv", "expert", IngestSettings())

@@ -1,0 +1,108 @@
+"""The headcount flow on the demo tables (real Prefect server), and keyword runs as annotators."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings, load_settings
+from ml_headcount.ingest import InputError, clean_text, text_hash
+from ml_headcount.keyword_annotators import keyword_values
+from ml_headcount.runs import RunExistsError, RunLayout
+from ml_headcount.storage import ArtifactStore
+from tests.conftest import REPO
+
+VALIDATION = str(REPO / "examples" / "headcount_validation.csv")
+POPULATION = str(REPO / "examples" / "headcount_population.csv")
+COUNTS = str(REPO / "examples" / "headcount_counts.csv")
+ESTIMATE_COLUMNS = ["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]
+
+
+def test_flow_writes_every_artifact_in_both_modes(prefect_harness, tmp_path):
+    from flows.headcount import headcount
+
+    settings = load_settings(storage={"url": str(tmp_path)}, headcount={"draws": 300})
+    by_profiles = headcount(VALIDATION, population_url=POPULATION, settings=settings, run_id="profiles")
+    by_counts = headcount(VALIDATION, counts_url=COUNTS, settings=settings, run_id="counts")
+    assert by_profiles == str(tmp_path / "estimates" / "profiles")
+
+    for location, organisations in ((by_profiles, 6), (by_counts, 7)):
+        estimates = pd.read_csv(f"{location}/estimates.csv")
+        assert list(estimates.columns[:7]) == ESTIMATE_COLUMNS and len(estimates) == organisations
+        assert (estimates["q10"] <= estimates["q50"]).all() and (estimates["q50"] <= estimates["q90"]).all()
+        summary = json.loads(open(f"{location}/summary.json").read())
+        assert set(summary["total"]) == {"mean", "q10", "q50", "q90"} and summary["seed"] == 0
+        assert {a["name"] for a in summary["annotators"]} >= {"keyword_filter"}
+        annotators = pd.read_csv(f"{location}/annotators.csv")
+        assert {"sensitivity", "specificity"} <= set(annotators.columns)
+        assert open(f"{location}/forest.png", "rb").read(4) == b"\x89PNG"
+        assert "ML experts" in open(f"{location}/report.md").read()
+
+    estimates = pd.read_csv(f"{by_profiles}/estimates.csv").set_index("organisation")
+    other_values = pd.read_csv(f"{by_profiles}/annotators.csv").set_index("annotator")["other_values"]
+    assert other_values["llm_a"] > 0  # REJECT values are counted and treated as missing
+    assert estimates.loc["Elm Research Lab", "mean"] > estimates.loc["Dogwood Digital", "mean"]
+    ginkgo = pd.read_csv(f"{by_counts}/estimates.csv").set_index("organisation").loc["Ginkgo Partners"]
+    assert ginkgo["profiles"] == 0 and ginkgo["q90"] > 0  # no profiles: reported with the prior's interval
+    with pytest.raises(RunExistsError, match="immutable"):
+        headcount(VALIDATION, counts_url=COUNTS, settings=settings, run_id="counts")
+
+
+def _keyword_run(tmp_path, learned_texts: list[str], heldout: dict | None) -> tuple[ArtifactStore, RunLayout]:
+    """A finished run's artifacts as the keyword run writes them (issue 11's heldout_matches.parquet included)."""
+    store, run = ArtifactStore(StorageSettings(url=str(tmp_path))), RunLayout("r1")
+    store.write_json(run.keyword_lists, {"1": {"broad": {"keywords": ["deep learning", "research scientist"]},
+                                               "strict": {"keywords": []}}})
+    store.write_json(run.manifest, {"parameters": {"extraction": ExtractionSettings().model_dump()}})
+    ids = [text_hash(clean_text(t, IngestSettings()))[:16] for t in learned_texts]
+    store.write_parquet(run.cvs, pd.DataFrame({"cv_id": ids}))
+    if heldout is not None:
+        store.write_parquet(run.key("heldout_matches.parquet"), pd.DataFrame({"cv_id": ids, **heldout}))
+    return store, run
+
+
+def test_keyword_lists_use_out_of_fold_matches_for_the_cvs_they_were_learned_from(tmp_path):
+    validation = pd.DataFrame({"cv_text": ["PhD on deep learning at a university", "Research scientist, vision lab",
+                                           "Research scientist at DeepMind", "Sales manager"], "category": ["1", "1", "1", "0"]})
+    population = pd.DataFrame({"organisation": ["a", "a", "b"], "cv_text": ["deep learning engineer", "", "accountant"]})
+    store, run = _keyword_run(tmp_path, validation["cv_text"][:2].tolist(), {"1/broad": np.array([0, 1], np.int8)})
+    validation_values, population_values = keyword_values(store, run, "1", IngestSettings(), validation, "v.csv", population, "p.csv")
+    assert list(validation_values) == ["1/broad"]  # the empty strict list is no annotator
+    assert validation_values["1/broad"].tolist() == [0, 1, 1, 0]  # first two out-of-fold (in-sample would say 1, 1)
+    assert population_values["1/broad"].tolist() == [1, -1, 0]  # no text: missing
+
+
+def test_keyword_run_without_heldout_matches_is_refused_for_cvs_it_learned_from(tmp_path):
+    validation = pd.DataFrame({"cv_text": ["PhD on deep learning", "Sales manager"], "category": ["1", "0"]})
+    store, run = _keyword_run(tmp_path, ["PhD on deep learning"], None)
+    with pytest.raises(InputError, match="1 validation CVs are ones the keyword run .* learned its lists from"):
+        keyword_values(store, run, "1", IngestSettings(), validation, "v.csv", validation.assign(organisation="a"), "p.csv")
+
+
+def _cli(tmp_path, *args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300")
+    return subprocess.run([sys.executable, "-m", "flows.cli", "estimate", "--validation", VALIDATION, *args,
+                           "--storage-url", str(tmp_path / "artifacts")],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+
+
+def test_cli_prints_the_estimate_location_last_and_refuses_a_bad_annotator_in_one_line(tmp_path):
+    done = _cli(tmp_path, "--counts", COUNTS, "--draws", "200", "--seed", "5", "--run-id", "demo")
+    assert done.returncode == 0, done.stderr[-3000:]
+    location = done.stdout.strip().splitlines()[-1]
+    assert location == str(tmp_path / "artifacts" / "estimates" / "demo")
+    summary = json.loads(open(f"{location}/summary.json").read())
+    assert summary["seed"] == 5 and summary["settings"]["draws"] == 200 and summary["mode"] == "counts"
+
+    refused = _cli(tmp_path, "--population", POPULATION, "--annotators", "llm_a,llm_c")
+    assert refused.returncode == 2
+    assert "ml-headcount: error: " in refused.stderr and "annotator column 'llm_c' not found" in refused.stderr
+    assert "Traceback" not in refused.stderr
