@@ -31,14 +31,15 @@ def worker(first: int, count: int, shard_size: int) -> None:
     sys.path.insert(0, str(ROOT))
     from ml_headcount.config import ExtractionSettings, IngestSettings
     from ml_headcount.ingest import ingest
-    from ml_headcount.keywords import extract_keywords
+    from ml_headcount.keywords import KeywordExtractor
 
     settings = ExtractionSettings(shard_size=shard_size)
     texts = ingest(str(ROOT.parent / "shared" / "data" / "rated_cvs.csv"), IngestSettings()).cvs["text"].tolist()[first : first + count]
-    extract_keywords(["warm up: machine learning engineer"], settings)
+    extractor = KeywordExtractor(settings)
+    extractor.extract(["warm up: machine learning engineer"])
     began = time.perf_counter()
     for i in range(0, len(texts), shard_size):
-        extract_keywords(texts[i : i + shard_size], settings)
+        extractor.extract(texts[i : i + shard_size])
     print(json.dumps({"seconds": time.perf_counter() - began, "cvs": len(texts), "cpus": sorted(os.sched_getaffinity(0))}))
 
 

@@ -3,7 +3,7 @@
     uv run python benchmarks/fill_cache.py CORPUS.csv STORE_URL [--sources N] [--sources-store URL]
 
 What it does, exactly:
-1. The real model extracts keywords (the pipeline's `extract_keywords`, default
+1. The real model extracts keywords (the pipeline's `KeywordExtractor`, default
    settings, shards of `shard_size`) from the source CVs the corpus was made of
    (`make_corpus.source_cvs`, same --sources); those go to the extraction cache
    under --sources-store, so every later corpus reuses them. CVs/s is printed: it
@@ -44,7 +44,7 @@ from make_corpus import provenance_path, sentence_pool, source_cvs  # noqa: E402
 from ml_headcount import extraction_cache  # noqa: E402
 from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings  # noqa: E402
 from ml_headcount.ingest import clean_text, ingest_table, text_hash  # noqa: E402
-from ml_headcount.keywords import candidate_vectorizer, extract_keywords, keywords_table  # noqa: E402
+from ml_headcount.keywords import KeywordExtractor, candidate_vectorizer, keywords_table  # noqa: E402
 from ml_headcount.storage import ArtifactStore  # noqa: E402
 
 SOURCES_STORE = Path(tempfile.gettempdir()) / "ml-headcount-bench" / "sources-store"
@@ -56,9 +56,10 @@ def source_keywords(store: ArtifactStore, settings: ExtractionSettings, sources:
     cached = extraction_cache.cached_shards(store, settings)
     shards = extraction_cache.plan_shards(cvs["cv_id"].tolist(), cached, settings)
     texts = dict(zip(cvs["cv_id"], cvs["text"]))
+    extractor = KeywordExtractor(settings)
     began = time.perf_counter()
     for shard in shards:
-        results = extract_keywords([texts[i] for i in shard.cv_ids], settings)
+        results = extractor.extract([texts[i] for i in shard.cv_ids])
         extraction_cache.store_shard(store, settings, shard, keywords_table(list(shard.cv_ids), results))
     seconds = time.perf_counter() - began
     rate = sum(len(s.cv_ids) for s in shards) / seconds if shards else 0.0
