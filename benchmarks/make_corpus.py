@@ -1,12 +1,13 @@
 """Build synthetic CV corpora of any size by recombining sentences of real CVs.
 
-    uv run python benchmarks/make_corpus.py [--sizes 1000,10000,100000] [--input PATH] [--out DIR] [--seed 0]
+    uv run python benchmarks/make_corpus.py [--sizes 1000,10000,100000] [--input PATH] [--out DIR] [--seed 0] [--sources N]
 
-Each synthetic CV takes a category with the real corpus's frequencies, then as
-many sentences as a random real CV of that category has, drawn from all real
-CVs of that category. The files (`cvs_<size>.csv`, columns cv_text and
-category) go to a directory outside the repository (default: the system's
-temporary directory): generated data is never committed.
+Each synthetic CV takes a category with the source CVs' frequencies, then as
+many sentences as a random source CV of that category has, drawn from all
+source CVs of that category. The files (`cvs_<size>.csv`, columns cv_text and
+category, and `cvs_<size>.sentences.parquet`, which sentences each row is made
+of, for benchmarks/fill_cache.py) go to a directory outside the repository
+(default: the system's temporary directory): generated data is never committed.
 
 Caveat for what it measures: the n-grams of such a corpus repeat far more than
 those of real CVs (every sentence is a real one, reused), so the phrase
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import re
+import sys
 import tempfile
 from pathlib import Path
 
@@ -24,33 +26,74 @@ import numpy as np
 import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ml_headcount.config import IngestSettings  # noqa: E402
+from ml_headcount.ingest import clean_text  # noqa: E402
+
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
 DEFAULT_OUT = Path(tempfile.gettempdir()) / "ml-headcount-bench" / "corpora"
 # sentence ends, line breaks and the <br> the raw CVs use between entries
 _SENTENCE_BREAK = re.compile(r"(?<=[.!?])\s+|<br\s*/?>|\n+", re.IGNORECASE)
 
 
-def sentences_by_category(table: pd.DataFrame) -> dict[str, list[list[str]]]:
-    """Per category, each real CV as its list of non-empty sentences."""
-    out: dict[str, list[list[str]]] = {}
-    for text, category in zip(table["cv_text"].astype(str), table["category"].astype(str)):
-        parts = [s.strip() for s in _SENTENCE_BREAK.split(text) if s and s.strip()]
-        if parts:
-            out.setdefault(category, []).append(parts)
-    return out
+def source_cvs(path: str | Path = DEFAULT_INPUT, sources: int | None = None) -> pd.DataFrame:
+    """The real CVs a corpus recombines: the first `sources` of each category in proportion, or all of them."""
+    table = pd.read_csv(path, usecols=["cv_text", "category"], dtype=str, keep_default_na=False)
+    if sources is None or sources >= len(table):
+        return table.reset_index(drop=True)
+    share = sources / len(table)
+    return pd.concat(
+        group.head(max(1, round(len(group) * share))) for _, group in table.groupby("category", sort=True)
+    ).sort_index().reset_index(drop=True)
 
 
-def synthetic_corpus(cvs: dict[str, list[list[str]]], size: int, seed: int) -> pd.DataFrame:
+def sentence_pool(sources: pd.DataFrame) -> pd.DataFrame:
+    """Every sentence of the source CVs, cleaned as ingestion cleans: columns source (row in `sources`), category, sentence.
+
+    Cleaned once here, so that a synthetic CV is already clean text: ingestion
+    leaves it as it is, and its cv_id is the hash of the text as written.
+    """
+    settings = IngestSettings()
+    rows = [
+        (source, category, clean)
+        for source, (text, category) in enumerate(zip(sources["cv_text"], sources["category"]))
+        for part in _SENTENCE_BREAK.split(text)
+        if (clean := clean_text(part, settings))
+    ]
+    return pd.DataFrame(rows, columns=["source", "category", "sentence"])
+
+
+def synthetic_corpus(sources: pd.DataFrame, size: int, seed: int) -> tuple[pd.DataFrame, list[np.ndarray]]:
+    """`size` CVs (columns cv_text, category) and, for each, the rows of `sentence_pool(sources)` it is made of."""
     rng = np.random.default_rng(seed)
-    categories = sorted(cvs)
-    weights = np.array([len(cvs[c]) for c in categories], dtype=float)
-    pools = {c: [s for cv in cvs[c] for s in cv] for c in categories}
-    rows = []
+    pool = sentence_pool(sources)
+    lengths = pool.groupby("source").size()
+    by_category = {c: (group.index.to_numpy(), lengths[group["source"].unique()].to_numpy())
+                   for c, group in pool.groupby("category", sort=True)}
+    categories = sorted(by_category)
+    weights = np.array([len(by_category[c][1]) for c in categories], dtype=float)
+    sentences = pool["sentence"].to_numpy()
+    rows, provenance = [], []
     for category in rng.choice(categories, size=size, p=weights / weights.sum()):
-        length = len(cvs[category][rng.integers(len(cvs[category]))])
-        pool = pools[category]
-        rows.append((" ".join(pool[i] for i in rng.integers(len(pool), size=length)), category))
-    return pd.DataFrame(rows, columns=["cv_text", "category"])
+        pool_rows, cv_lengths = by_category[category]
+        picked = pool_rows[rng.integers(len(pool_rows), size=cv_lengths[rng.integers(len(cv_lengths))])]
+        rows.append((" ".join(sentences[picked]), category))
+        provenance.append(picked)
+    return pd.DataFrame(rows, columns=["cv_text", "category"]), provenance
+
+
+def write_corpus(sources: pd.DataFrame, size: int, seed: int, out: Path) -> Path:
+    """`cvs_<size>.csv`, and beside it `cvs_<size>.sentences.parquet`: each row's sentence-pool rows."""
+    table, provenance = synthetic_corpus(sources, size, seed)
+    path = out / f"cvs_{size}.csv"
+    table.to_csv(path, index=False)
+    pd.DataFrame({"sentences": provenance}).to_parquet(provenance_path(path), index=False)
+    return path
+
+
+def provenance_path(corpus: Path) -> Path:
+    return corpus.with_suffix(".sentences.parquet")
 
 
 def main() -> None:
@@ -59,15 +102,15 @@ def main() -> None:
     parser.add_argument("--input", default=str(DEFAULT_INPUT))
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--sources", type=int, default=None, help="real CVs to draw sentences from (default: all)")
     args = parser.parse_args()
 
-    cvs = sentences_by_category(pd.read_csv(args.input, usecols=["cv_text", "category"], dtype=str, keep_default_na=False))
+    sources = source_cvs(args.input, args.sources)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     for size in (int(s) for s in args.sizes.split(",")):
-        path = out / f"cvs_{size}.csv"
-        synthetic_corpus(cvs, size, args.seed + size).to_csv(path, index=False)
-        print(f"{path}: {size} CVs, {path.stat().st_size / 2**20:.1f} MiB")
+        path = write_corpus(sources, size, args.seed + size, out)
+        print(f"{path}: {size} CVs from {len(sources)} real ones, {path.stat().st_size / 2**20:.1f} MiB")
 
 
 if __name__ == "__main__":

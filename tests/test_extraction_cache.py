@@ -1,0 +1,144 @@
+"""The extraction cache's index: one read per run, old caches migrated, no entry lost to concurrent runs."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pandas as pd
+import pytest
+
+from ml_headcount import extraction_cache
+from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings
+from ml_headcount.ingest import ingest
+from ml_headcount.storage import ArtifactStore
+from tests.conftest import RATED_CVS
+
+SETTINGS = ExtractionSettings(shard_size=4)
+
+
+@pytest.fixture(scope="module")
+def rated() -> pd.DataFrame:
+    return ingest(str(RATED_CVS), IngestSettings()).cvs
+
+
+def words_as_keywords(cvs: pd.DataFrame) -> pd.DataFrame:
+    """A stand-in for extracted keywords that the cache must return unchanged: each CV's first five words."""
+    rows = [(cv_id, word, 1.0 / rank, rank) for cv_id, text in zip(cvs["cv_id"], cvs["text"])
+            for rank, word in enumerate(text.split()[:5], start=1)]
+    return pd.DataFrame(rows, columns=["cv_id", "keyword", "score", "rank"])
+
+
+def store_all(store: ArtifactStore, cvs: pd.DataFrame) -> list[extraction_cache.Shard]:
+    shards = extraction_cache.plan_shards(cvs["cv_id"].tolist(), extraction_cache.cached_shards(store, SETTINGS), SETTINGS)
+    by_id = cvs.set_index("cv_id", drop=False)
+    for shard in shards:
+        extraction_cache.store_shard(store, SETTINGS, shard, words_as_keywords(by_id.loc[list(shard.cv_ids)]))
+    return shards
+
+
+def counting_reads(monkeypatch) -> list[str]:
+    reads: list[str] = []
+    real = ArtifactStore.read_bytes
+    monkeypatch.setattr(ArtifactStore, "read_bytes", lambda self, key: (reads.append(key), real(self, key))[1])
+    return reads
+
+
+def test_store_then_assemble_returns_every_keyword_in_cv_then_rank_order(tmp_path, rated):
+    store = ArtifactStore(StorageSettings(url=str(tmp_path)))
+    cvs = rated.head(40)
+    assert len(store_all(store, cvs)) == 10
+    table = extraction_cache.load_keywords(store, SETTINGS, cvs["cv_id"].tolist())
+    expected = words_as_keywords(cvs).sort_values(["cv_id", "rank"], ignore_index=True)
+    pd.testing.assert_frame_equal(table, expected)
+    assert extraction_cache.plan_shards(cvs["cv_id"].tolist(), extraction_cache.cached_shards(store, SETTINGS), SETTINGS) == []
+    with pytest.raises(KeyError, match="1 CVs have no cached keywords"):
+        extraction_cache.load_keywords(store, SETTINGS, [*cvs["cv_id"], rated["cv_id"].iloc[100]])
+
+
+def test_a_compacted_index_is_one_read_and_assembly_reuses_the_plan(tmp_path, rated, monkeypatch):
+    store = ArtifactStore(StorageSettings(url=str(tmp_path)))
+    cvs = rated.head(120)
+    store_all(store, cvs.head(100))  # 25 shards: more unfolded parts than COMPACT_AFTER
+    extraction_cache.cached_shards(store, SETTINGS)  # compacts
+    reads = counting_reads(monkeypatch)
+    cached = extraction_cache.cached_shards(store, SETTINGS)
+    assert len(cached) == 25 and len(reads) == 1 and "/index/snapshot-" in reads[0]
+
+    planned = extraction_cache.plan_shards(cvs["cv_id"].tolist(), cached, SETTINGS)
+    assert sum(len(s.cv_ids) for s in planned) == 20
+    by_id = cvs.set_index("cv_id", drop=False)
+    for shard in planned:
+        extraction_cache.store_shard(store, SETTINGS, shard, words_as_keywords(by_id.loc[list(shard.cv_ids)]))
+    reads.clear()
+    table = extraction_cache.load_keywords(store, SETTINGS, cvs["cv_id"].tolist(), cached.with_shards(planned))
+    assert reads and not any("/index/" in key for key in reads)  # keywords only: what planning learned is the index
+    assert len({key for key in reads}) == len(reads) == 30  # each shard once
+    pd.testing.assert_frame_equal(table, words_as_keywords(cvs).sort_values(["cv_id", "rank"], ignore_index=True))
+
+
+def test_a_cache_from_before_the_index_is_read_and_migrated(tmp_path, rated):
+    store = ArtifactStore(StorageSettings(url=str(tmp_path)))
+    cvs = rated.head(12)
+    prefix = extraction_cache.cache_prefix(SETTINGS)
+    by_id = cvs.set_index("cv_id", drop=False)
+    for shard in extraction_cache.plan_shards(cvs["cv_id"].tolist(), extraction_cache.CacheIndex.from_pairs(
+            pd.DataFrame(columns=["cv_id", "shard_id"])), SETTINGS):
+        # the layout before the index: the keywords, then <shard id>.json beside them
+        store.write_parquet(f"{prefix}/{shard.shard_id}.parquet", words_as_keywords(by_id.loc[list(shard.cv_ids)]))
+        store.write_json(f"{prefix}/{shard.shard_id}.json", {"cv_ids": list(shard.cv_ids)})
+
+    assert len(extraction_cache.cached_shards(store, SETTINGS)) == 3
+    for legacy in (tmp_path / prefix).glob("*.json"):
+        legacy.unlink()  # migrated: the snapshot written by the first read holds them now
+    cached = extraction_cache.cached_shards(store, SETTINGS)
+    assert len(cached) == 3 and extraction_cache.plan_shards(cvs["cv_id"].tolist(), cached, SETTINGS) == []
+    assert len(extraction_cache.load_keywords(store, SETTINGS, cvs["cv_id"].tolist())) == 60
+
+
+def _concurrent_run(url: str, cv_ids: list[str], barrier) -> None:
+    """One of two runs sharing a store: stores its shards one by one, reading (and compacting) the index as it goes."""
+    store = ArtifactStore(StorageSettings(url=url))
+    barrier.wait()
+    for i in range(0, len(cv_ids), SETTINGS.shard_size):
+        shard = extraction_cache._shard(tuple(cv_ids[i : i + SETTINGS.shard_size]), SETTINGS)
+        table = pd.DataFrame({"cv_id": list(shard.cv_ids), "keyword": "k", "score": 1.0, "rank": 1})
+        extraction_cache.store_shard(store, SETTINGS, shard, table)
+        if (i // SETTINGS.shard_size) % 3 == 0:
+            extraction_cache.cached_shards(store, SETTINGS)
+
+
+def assert_no_entry_lost_to_two_concurrent_runs(url: str, rated: pd.DataFrame) -> None:
+    ids = rated["cv_id"].tolist()[:400]
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(2)
+    runs = [context.Process(target=_concurrent_run, args=(url, ids[half::2], barrier)) for half in (0, 1)]
+    for run in runs:
+        run.start()
+    for run in runs:
+        run.join(timeout=300)
+        assert run.exitcode == 0
+    store = ArtifactStore(StorageSettings(url=url))
+    snapshots = [k for k in store.list(f"{extraction_cache.cache_prefix(SETTINGS)}/index") if "snapshot-" in k]
+    assert len(snapshots) >= 4  # both runs compacted, several times, while the other stored shards
+    cached = extraction_cache.cached_shards(store, SETTINGS)
+    assert len(cached) == 100 and extraction_cache.plan_shards(ids, cached, SETTINGS) == []
+    assert len(extraction_cache.load_keywords(store, SETTINGS, ids)) == 400
+
+
+def test_two_concurrent_runs_on_local_storage_lose_no_entry(tmp_path, rated):
+    assert_no_entry_lost_to_two_concurrent_runs(str(tmp_path / "store"), rated)
+
+
+def test_two_concurrent_runs_on_s3_lose_no_entry(bucket, rated):
+    assert_no_entry_lost_to_two_concurrent_runs(f"s3://{bucket}/ml", rated)
+
+
+def test_the_run_table_written_in_chunks_equals_the_one_assembled_whole(tmp_path, rated, monkeypatch):
+    store = ArtifactStore(StorageSettings(url=str(tmp_path)))
+    cvs = rated.head(50)
+    store_all(store, cvs)
+    monkeypatch.setattr(extraction_cache, "ASSEMBLY_CHUNK", 7)  # chunks that cut through shards
+    rows = extraction_cache.write_run_keywords(store, SETTINGS, cvs["cv_id"].tolist(), "runs/r/keywords.parquet")
+    written = store.read_parquet("runs/r/keywords.parquet")
+    assert rows == len(written) == 250
+    pd.testing.assert_frame_equal(written, extraction_cache.load_keywords(store, SETTINGS, cvs["cv_id"].tolist()))
