@@ -12,6 +12,7 @@ import io
 import re
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
+from typing import Iterator
 
 import ftfy
 import fsspec
@@ -78,6 +79,24 @@ def clean_text(raw: str, settings: IngestSettings) -> str:
     return _WHITESPACE.sub(" ", text).strip()
 
 
+def raw_text_problem(raw_text) -> str | None:
+    """Why a raw cell cannot be a CV text, or None."""
+    if _is_missing(raw_text) or (isinstance(raw_text, str) and not raw_text.strip()):
+        return "empty text"
+    if not isinstance(raw_text, str):
+        return f"non-text value ({type(raw_text).__name__})"
+    return None
+
+
+def clean_text_problem(text: str, settings: IngestSettings) -> str | None:
+    """Why a cleaned text cannot be used, or None."""
+    if not _LETTER.search(text):
+        return "no letters after cleaning (non-text)"
+    if len(text) < settings.min_text_chars:
+        return f"text shorter than {settings.min_text_chars} characters after cleaning"
+    return None
+
+
 def text_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
@@ -92,6 +111,34 @@ def read_table(url: str, storage_options: dict | None = None) -> tuple[pd.DataFr
     except PermissionError as exc:
         raise InputError(f"{url}: access denied ({exc}); check the credentials for this location") from exc
     return _parse_table(url, data), hashlib.sha256(data).hexdigest()
+
+
+def iter_table(url: str, chunk_rows: int, storage_options: dict | None = None) -> Iterator[pd.DataFrame]:
+    """The table in chunks of up to `chunk_rows` rows, read as `read_table` reads it; XLSX is read whole."""
+    try:
+        with fsspec.open(url, "rb", **(storage_options or {})) as handle:
+            kind = _table_kind(url, handle.read(4096))
+            handle.seek(0)
+            if kind == "xlsx":
+                yield _parse_table(url, handle.read())
+                return
+            try:
+                if kind == "parquet":
+                    import pyarrow.parquet as pq
+
+                    chunks = (batch.to_pandas() for batch in pq.ParquetFile(handle).iter_batches(batch_size=chunk_rows))
+                elif kind == "jsonl":
+                    chunks = pd.read_json(handle, lines=True, dtype=False, chunksize=chunk_rows)
+                else:
+                    chunks = pd.read_csv(handle, sep="\t" if kind == "tsv" else ",", dtype=str, keep_default_na=False,
+                                         encoding_errors="replace", chunksize=chunk_rows)
+                yield from chunks
+            except Exception as exc:  # every reader raises its own type; the user needs the file name
+                raise InputError(f"{url}: cannot be read as {kind}: {exc}") from exc
+    except FileNotFoundError as exc:
+        raise InputError(f"{url}: file not found") from exc
+    except PermissionError as exc:
+        raise InputError(f"{url}: access denied ({exc}); check the credentials for this location") from exc
 
 
 def _parse_table(url: str, data: bytes) -> pd.DataFrame:
@@ -166,21 +213,17 @@ def ingest_table(table: pd.DataFrame, url: str, settings: IngestSettings, input_
                              "raw_category": "" if _is_missing(raw_label) else str(raw_label),
                              "raw_text": "" if _is_missing(raw_text) else str(raw_text)})
 
-        if _is_missing(raw_text) or (isinstance(raw_text, str) and not raw_text.strip()):
-            reject("empty text", text_column)
-            continue
-        if not isinstance(raw_text, str):
-            reject(f"non-text value ({type(raw_text).__name__})", text_column)
+        problem = raw_text_problem(raw_text)
+        if problem:
+            reject(problem, text_column)
             continue
         if label == "":
             reject("missing label", label_column)
             continue
         text = clean_text(raw_text, settings)
-        if not _LETTER.search(text):
-            reject("no letters after cleaning (non-text)", text_column)
-            continue
-        if len(text) < settings.min_text_chars:
-            reject(f"text shorter than {settings.min_text_chars} characters after cleaning", text_column)
+        problem = clean_text_problem(text, settings)
+        if problem:
+            reject(problem, text_column)
             continue
         digest = text_hash(text)
         if digest in seen:

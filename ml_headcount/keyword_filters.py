@@ -1,0 +1,231 @@
+"""Keyword lists learned from a set of CVs: the study's thresholds, or lists selected by inner cross-validation.
+
+A list is a filter: a CV matches when its cleaned text contains any of the
+list's keywords (as `scoring.keyword_counts` finds them). `learn` is the one
+path from CVs and their extracted keywords to scores and lists; a run calls it
+on all its CVs, cross-validation (`filter_quality`) on each training fold.
+
+The `selected` learner grows each list greedily: the next keyword is the one
+whose not-yet-matched CVs add the most found CVs of the category minus `w`
+times the false matches (each side as a share of its class), so w = 1
+maximises balanced accuracy on the training CVs and larger w trades
+sensitivity for specificity. Only keywords that KeyBERT extracted from several
+of the category's CVs, that occur in CVs from several different current
+employers and that are not organisation names may enter. How many keywords,
+and which w, is chosen by cross-validation inside the training CVs: the broad
+list maximises balanced accuracy, the strict list is the most sensitive one
+whose inner-cross-validated specificity reaches the target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ml_headcount import employers, scoring
+from ml_headcount.config import ExtractionSettings, FilterSettings, ScoringSettings, Settings
+from ml_headcount.folds import stratified_folds
+
+LIST_NAMES = ("strict", "broad")
+Lists = dict[str, dict[str, list[str]]]  # category -> list name -> keywords
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """CVs, their extracted keywords, and where every extracted keyword occurs in every CV."""
+
+    cvs: pd.DataFrame  # cv_id, category, text; row i is row i of the matrices
+    keywords: pd.DataFrame  # cv_id, keyword, score, rank
+    vocabulary: list[str]  # sorted, every extracted keyword
+    counts: sparse.csr_matrix  # occurrences in the text, as scoring counts them
+    extracted: sparse.csr_matrix  # 1 where KeyBERT extracted the keyword from the CV
+    in_company: sparse.csr_matrix  # 1 where the keyword occurs inside a company field of Experiences
+    employers: np.ndarray  # current employer per CV; a CV without one is its own employer
+
+
+@dataclass(frozen=True)
+class Learned:
+    stats: pd.DataFrame
+    discriminative: pd.DataFrame
+    lists: Lists
+
+
+def build_corpus(cvs: pd.DataFrame, keywords: pd.DataFrame, extraction: ExtractionSettings) -> Corpus:
+    cvs = cvs.reset_index(drop=True)
+    texts = cvs["text"].tolist()
+    vocabulary = sorted(keywords["keyword"].unique())
+    counts = scoring.keyword_counts(texts, vocabulary, extraction)
+    row_of = pd.Series(np.arange(len(cvs)), index=cvs["cv_id"])
+    known = keywords[keywords["cv_id"].isin(row_of.index)]
+    extracted = sparse.csr_matrix(
+        (np.ones(len(known)), (row_of[known["cv_id"]].to_numpy(), np.searchsorted(vocabulary, known["keyword"]))),
+        shape=(len(cvs), len(vocabulary)),
+    )
+    extracted.data[:] = 1.0  # a keyword listed twice for one CV is still one CV
+    fields = [employers.company_fields(text) for text in texts]
+    owner = np.repeat(np.arange(len(texts)), [len(f) for f in fields])
+    in_company = sparse.csr_matrix((len(texts), len(vocabulary)))
+    if len(owner):
+        per_field = (scoring.keyword_counts([c for f in fields for c in f], vocabulary, extraction) > 0).astype(np.float64)
+        to_cv = sparse.csr_matrix((np.ones(len(owner)), (owner, np.arange(len(owner)))), shape=(len(texts), len(owner)))
+        in_company = ((to_cv @ per_field) > 0).astype(np.float64).tocsr()
+    current = np.array([f[0] if f else f"cv:{cv_id}" for f, cv_id in zip(fields, cvs["cv_id"])], dtype=object)
+    return Corpus(cvs, keywords, vocabulary, counts, extracted.tocsr(), in_company, current)
+
+
+def learn(corpus: Corpus, rows: np.ndarray | None, settings: Settings) -> Learned:
+    """Scores and lists learned from the corpus's CVs at `rows` (all when None), exactly as a run learns them."""
+    rows = np.arange(len(corpus.cvs)) if rows is None else np.asarray(rows)
+    cvs = corpus.cvs.iloc[rows].reset_index(drop=True)
+    keywords = corpus.keywords[corpus.keywords["cv_id"].isin(set(cvs["cv_id"]))]
+    vocabulary = sorted(keywords["keyword"].unique())
+    columns = np.searchsorted(corpus.vocabulary, vocabulary)
+    counts = corpus.counts[rows][:, columns]
+    stats = scoring.category_keyword_stats(cvs, keywords)
+    discriminative = scoring.discriminative_keywords(cvs, stats, counts, vocabulary, settings.scoring)
+    if settings.filters.method == "study":
+        lists = study_lists(discriminative, settings.scoring)
+    else:
+        lists = selected_lists(corpus_evidence(corpus, rows, columns), cvs["cv_id"].to_numpy(), vocabulary, settings)
+    return Learned(stats, discriminative, lists)
+
+
+def study_lists(discriminative: pd.DataFrame, scoring_settings: ScoringSettings) -> Lists:
+    """The study's rule: total frequency, score and specificity thresholds on the discriminative keywords."""
+    thresholds = {
+        "strict": (scoring_settings.strict_score, scoring_settings.strict_specificity),
+        "broad": (scoring_settings.broad_score, scoring_settings.broad_specificity),
+    }
+    lists: Lists = {}
+    for category, group in discriminative.groupby("category", sort=True):
+        lists[str(category)] = {
+            name: group[
+                (group["score"] >= min_score)
+                & (group["specificity"] >= min_specificity)
+                & (group["total_frequency"] >= scoring_settings.list_min_frequency)
+            ]["keyword"].tolist()
+            for name, (min_score, min_specificity) in thresholds.items()
+        }
+    return lists
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the selected learner sees of a set of CVs: labels and 0/1 (CV x keyword) matrices."""
+
+    labels: np.ndarray
+    present: sparse.csc_matrix  # keyword in the text
+    extracted: sparse.csc_matrix  # keyword extracted from the CV
+    in_company: sparse.csc_matrix  # keyword inside a company field
+    employers: np.ndarray
+
+    def rows(self, rows: np.ndarray) -> "Evidence":
+        return Evidence(self.labels[rows], self.present[rows], self.extracted[rows], self.in_company[rows], self.employers[rows])
+
+
+def corpus_evidence(corpus: Corpus, rows: np.ndarray, columns: np.ndarray) -> Evidence:
+    return Evidence(
+        labels=corpus.cvs["category"].to_numpy()[rows], present=(corpus.counts[rows][:, columns] > 0).astype(np.float64).tocsc(),
+        extracted=corpus.extracted[rows][:, columns].tocsc(), in_company=corpus.in_company[rows][:, columns].tocsc(),
+        employers=corpus.employers[rows],
+    )
+
+
+def organisation_name_share(corpus: Corpus, keywords: list[str], filters: FilterSettings) -> float | None:
+    """Share of a list's keywords that are organisation names, judged on all the corpus's CVs (None for an empty list)."""
+    if not keywords:
+        return None
+    evidence = corpus_evidence(corpus, np.arange(len(corpus.cvs)), np.searchsorted(corpus.vocabulary, keywords))
+    return round(float(organisation_names(evidence, keywords, filters).mean()), 4)
+
+
+def organisation_names(evidence: Evidence, vocabulary: list[str], filters: FilterSettings) -> np.ndarray:
+    """Keywords that are organisation names: mostly found inside company fields, or on the stop list."""
+    containing = np.asarray(evidence.present.sum(axis=0)).ravel()
+    inside = np.asarray(evidence.in_company.multiply(evidence.present).sum(axis=0)).ravel()
+    share = np.divide(inside, containing, out=np.zeros(len(vocabulary)), where=containing > 0)
+    stopped = [f" {name.lower().strip()} " for name in filters.organisation_stop_list if name.strip()]
+    listed = np.array([any(name in f" {keyword} " for name in stopped) for keyword in vocabulary], dtype=bool)
+    return (share > filters.max_organisation_share) | listed
+
+
+def eligible_keywords(evidence: Evidence, category: str, vocabulary: list[str], settings: Settings) -> np.ndarray:
+    """Columns a list of `category` may use: extracted from and found in several of its CVs, at several employers, no organisation names."""
+    filters = settings.filters
+    positive = evidence.labels == category
+    extracted = np.asarray(evidence.extracted[positive].sum(axis=0)).ravel()
+    inside = evidence.present[positive].tocsc()
+    found = np.asarray(inside.sum(axis=0)).ravel()
+    ok = (extracted >= settings.scoring.min_frequency) & (found >= filters.min_cvs)
+    columns = np.flatnonzero(ok & ~organisation_names(evidence, vocabulary, filters))
+    employer_of = evidence.employers[positive]
+    distinct = np.array([len(set(employer_of[inside[:, j].indices])) for j in columns], dtype=int)
+    return columns[distinct >= filters.min_employers]
+
+
+def selected_lists(evidence: Evidence, cv_ids: np.ndarray, vocabulary: list[str], settings: Settings) -> Lists:
+    """Strict and broad lists per category, grown greedily; cost and size chosen by inner cross-validation."""
+    filters = settings.filters
+    inner = stratified_folds(cv_ids, evidence.labels, filters.inner_folds, filters.seed)
+    lists: Lists = {}
+    for category in sorted(set(evidence.labels.tolist())):
+        choice = _inner_choice(evidence, inner, category, vocabulary, settings)
+        columns = eligible_keywords(evidence, category, vocabulary, settings)
+        positive = evidence.labels == category
+        lists[str(category)] = {}
+        for name in LIST_NAMES:
+            weight, size = choice[name]
+            path = greedy_path(evidence.present[:, columns], positive, weight, size)
+            lists[str(category)][name] = [vocabulary[columns[j]] for j in path]
+    return lists
+
+
+def _inner_choice(evidence: Evidence, inner: np.ndarray, category: str, vocabulary: list[str], settings: Settings) -> dict[str, tuple[float, int]]:
+    """(cost, size) per list, from the pooled inner-fold predictions of every candidate."""
+    filters = settings.filters
+    weights = sorted(set(filters.broad_weights) | set(filters.strict_weights))
+    positive = evidence.labels == category
+    # first_hit[w][i]: position in the w-path (learned without CV i's inner fold) of the first keyword CV i contains
+    first_hit = {w: np.full(len(positive), np.iinfo(np.int64).max) for w in weights}
+    for fold in np.unique(inner):
+        train, held = np.flatnonzero(inner != fold), np.flatnonzero(inner == fold)
+        part = evidence.rows(train)
+        columns = eligible_keywords(part, category, vocabulary, settings)
+        for w in weights:
+            path = columns[greedy_path(part.present[:, columns], positive[train], w, filters.max_keywords)]
+            if len(path):
+                hits = evidence.present[held][:, path].toarray() > 0
+                first_hit[w][held] = np.where(hits.any(axis=1), hits.argmax(axis=1), np.iinfo(np.int64).max)
+    sizes = np.arange(1, filters.max_keywords + 1)
+    results = []  # (weight, size, sensitivity, specificity)
+    for w in weights:
+        matched = first_hit[w][None, :] < sizes[:, None]
+        sensitivity = matched[:, positive].mean(axis=1) if positive.any() else np.zeros(len(sizes))
+        specificity = 1 - matched[:, ~positive].mean(axis=1) if (~positive).any() else np.ones(len(sizes))
+        results += [(w, int(s), float(se), float(sp)) for s, se, sp in zip(sizes, sensitivity, specificity)]
+    broad = max((r for r in results if r[0] in filters.broad_weights), key=lambda r: (r[2] + r[3], -r[1], -r[0]))
+    strict_options = [r for r in results if r[0] in filters.strict_weights]
+    reaching = [r for r in strict_options if r[3] >= filters.strict_specificity]
+    strict = (max(reaching, key=lambda r: (r[2], r[3], -r[1])) if reaching
+              else max(strict_options, key=lambda r: (r[3], r[2], -r[1])))
+    return {"broad": broad[:2], "strict": strict[:2]}
+
+
+def greedy_path(present: sparse.csc_matrix, positive: np.ndarray, weight: float, max_keywords: int) -> list[int]:
+    """Columns in the order the greedy rule adds them, while a column still gains."""
+    n_positive, n_negative = max(positive.sum(), 1), max((~positive).sum(), 1)
+    value = np.where(positive, 1.0 / n_positive, -weight / n_negative)
+    covered = np.zeros(len(positive), dtype=bool)
+    path: list[int] = []
+    for _ in range(min(max_keywords, present.shape[1])):
+        gain = present.T @ np.where(covered, 0.0, value)
+        gain[path] = -np.inf
+        best = int(np.argmax(gain))
+        if gain[best] <= 0:
+            break
+        path.append(best)
+        covered |= present[:, best].toarray().ravel() > 0
+    return path
