@@ -135,6 +135,7 @@ class FilterSettings(BaseModel, extra="forbid"):
     strict_specificity: float = Field(
         0.95, gt=0.0, lt=1.0, description="selected: the strict list's target specificity, met by inner cross-validation."
     )
+    apply_chunk_rows: int = Field(5000, ge=1, description="apply / cv-filter: input rows read, matched and written at a time (bounds memory).")
     broad_weights: list[float] = Field(
         [1.0, 1.5, 2.0, 3.0],
         description="selected: costs of a false match relative to a found CV tried for the broad list (inner "

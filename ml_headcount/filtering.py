@@ -29,7 +29,7 @@ import pandas as pd
 from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.ingest import InputError, clean_text, clean_text_problem, find_column, iter_table, raw_text_problem, text_hash
 from ml_headcount.matching import KeywordMatcher
-from ml_headcount.runs import MANIFEST, RunLayout
+from ml_headcount.runs import LATEST, MANIFEST, RunLayout
 from ml_headcount.storage import ArtifactStore, StorageError
 
 OK = "ok"
@@ -55,11 +55,23 @@ def split_run_reference(run: str, storage_url: str) -> tuple[str, str]:
     return storage_url, stripped
 
 
+def resolve_run_id(store: ArtifactStore, run_id: str) -> str:
+    """The run id itself, or the newest complete run's for `latest`."""
+    if run_id != "latest":
+        return run_id
+    if not store.exists(LATEST):
+        raise InputError(f"{store.location('runs')}: no complete run yet (no latest.json); give a run id or location")
+    return store.read_json(LATEST)["run_id"]
+
+
+def default_output(store: ArtifactStore, run_id: str, input_url: str) -> str:
+    """Where matches go unless told: beside the run's storage, never inside the (immutable) run."""
+    name = PurePosixPath(input_url.split("?")[0].rstrip("/")).name.split(".")[0] or "input"
+    return store.location(f"filtered/{run_id}/{name}.matches.parquet")
+
+
 def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
-    if run_id == "latest":
-        if not store.exists("runs/latest.json"):
-            raise InputError(f"{store.location('runs')}: no complete run yet (no latest.json)")
-        run_id = store.read_json("runs/latest.json")["run_id"]
+    run_id = resolve_run_id(store, run_id)
     run = RunLayout(run_id)
     if not store.exists(run.key(MANIFEST)):
         raise InputError(f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url")

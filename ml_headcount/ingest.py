@@ -18,6 +18,7 @@ import ftfy
 import fsspec
 import pandas as pd
 
+from ml_headcount import text_repair
 from ml_headcount.config import IngestSettings
 
 CV_COLUMNS = ["cv_id", "text_hash", "source_row", "category", "text"]
@@ -69,7 +70,7 @@ class IngestResult:
 
 def clean_text(raw: str, settings: IngestSettings) -> str:
     """Repair encodings, strip HTML and URLs, apply the study's normalisation."""
-    text = ftfy.fix_text(raw)
+    text = text_repair.repair(raw)  # = ftfy.fix_text(raw), fast where ftfy would only uncurl quotes
     text = _TAG.sub(" ", html.unescape(text))
     text = _URL.sub(" ", text)
     if settings.lowercase:
@@ -235,7 +236,7 @@ def ingest_table(table: pd.DataFrame, url: str, settings: IngestSettings, input_
         if settings.limit is not None and len(kept) >= settings.limit:
             break
         seen[digest] = (source_row, label)
-        repaired += ftfy.fix_encoding(raw_text) != raw_text
+        repaired += text_repair.may_hold_mojibake(raw_text) and ftfy.fix_encoding(raw_text) != raw_text
         kept.append({"cv_id": digest[:16], "text_hash": digest, "source_row": source_row,
                      "category": label, "text": text})
 

@@ -1,0 +1,38 @@
+"""The fast path of text repair equals ftfy.fix_text on every real CV and on crafted edge cases."""
+
+from __future__ import annotations
+
+import ftfy
+import pandas as pd
+import pytest
+
+from ml_headcount import text_repair
+from tests.conftest import RATED_CVS, RESUMES
+
+EDGE_CASES = [
+    "it’s a “quote” – naïve café\r\nnext line",  # fast path: quotes uncurled, line breaks unified
+    "résumé with mojibake: cafÃ© and â€œquotesâ€\x9d",  # encoding fix
+    "Ã at a line start\nÃ then more",  # the branch anchored at a line's start
+    "ligature ﬁnance and ｆｕｌｌ width",  # other fixers
+    "entity &amp; R&D and AT&T’s",
+    "combining e\u0301 accent and • bullets “x”",  # NFC makes é: checked again
+    "control\x07char and ‘single’",
+]
+
+
+@pytest.mark.parametrize("path,column", [(RATED_CVS, "cv_text"), (RESUMES, "Resume")])
+def test_repair_equals_ftfy_on_real_cvs(path, column):
+    texts = pd.read_csv(path, usecols=[column])[column].dropna().astype(str).tolist()
+    assert [text_repair.repair(t) for t in texts] == [ftfy.fix_text(t) for t in texts]
+
+
+def test_repair_equals_ftfy_on_edge_cases():
+    for text in EDGE_CASES:
+        assert text_repair.repair(text) == ftfy.fix_text(text), text
+    assert text_repair.may_hold_mojibake("cafÃ© au lait") and not text_repair.may_hold_mojibake("café • “quoted”")
+
+
+def test_most_rated_cvs_take_the_fast_path():
+    texts = pd.read_csv(RATED_CVS, usecols=["cv_text"])["cv_text"].dropna().tolist()
+    fast = [t for t in texts if not t.isascii() and not text_repair._needs_ftfy(t)]
+    assert len(fast) > 0.8 * len(texts)
