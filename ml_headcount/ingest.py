@@ -30,8 +30,8 @@ _BINARY_LABELS = {
 }
 _TAG = re.compile(r"<[^>]{0,200}>")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_SHORT_NUMBER = re.compile(r"(?<![\w.])\d{1,2}(?![\w.])")
-_WHITESPACE = re.compile(r"\s+")
+# a 1-2 digit number not touching a word character or a dot; written to start with \d so re scans for digits
+_SHORT_NUMBER = re.compile(r"\d(?<=(?<![\w.])\d)\d?(?![\w.])")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
@@ -71,13 +71,16 @@ class IngestResult:
 def clean_text(raw: str, settings: IngestSettings) -> str:
     """Repair encodings, strip HTML and URLs, apply the study's normalisation."""
     text = text_repair.repair(raw)  # = ftfy.fix_text(raw), fast where ftfy would only uncurl quotes
-    text = _TAG.sub(" ", html.unescape(text))
-    text = _URL.sub(" ", text)
+    text = html.unescape(text)
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if "://" in text or "www." in text.lower():  # every URL match holds one of them
+        text = _URL.sub(" ", text)
     if settings.lowercase:
         text = text.lower()
     if settings.drop_short_numbers:
         text = _SHORT_NUMBER.sub(" ", text)
-    return _WHITESPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # str.split's whitespace is re's \s: runs become one space, ends stripped
 
 
 def raw_text_problem(raw_text) -> str | None:

@@ -12,6 +12,7 @@ list when it contains any of the list's keywords.
 
 from __future__ import annotations
 
+import re
 from itertools import chain
 
 import numpy as np
@@ -20,6 +21,9 @@ from scipy import sparse
 
 from ml_headcount.config import ExtractionSettings
 from ml_headcount.keywords import candidate_vectorizer
+
+_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
+_RUNS_OF_TWO_OR_MORE = re.compile(r"\w\w+")
 
 
 class KeywordMatcher:
@@ -30,6 +34,8 @@ class KeywordMatcher:
         self.names = list(lists)
         self._preprocess = vectorizer.build_preprocessor()
         self._tokenize = vectorizer.build_tokenizer()
+        if vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN:
+            self._tokenize = _RUNS_OF_TWO_OR_MORE.findall  # the same tokens (maximal runs of 2+ word characters), faster
         self._stop_words = pd.Index(sorted(vectorizer.get_stop_words() or []))
         keywords = sorted({k for words in lists.values() for k in words})
         token_lists = [k.split(" ") for k in keywords]
