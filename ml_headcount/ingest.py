@@ -20,6 +20,7 @@ import pandas as pd
 
 from ml_headcount import text_repair
 from ml_headcount.config import IngestSettings
+from ml_headcount.errors import UserError
 
 CV_COLUMNS = ["cv_id", "text_hash", "source_row", "category", "text"]
 REJECTED_COLUMNS = ["source_row", "reason", "column", "raw_category", "raw_text"]
@@ -35,7 +36,7 @@ _SHORT_NUMBER = re.compile(r"\d(?<=(?<![\w.])\d)\d?(?![\w.])")
 _LETTER = re.compile(r"[^\W\d_]")
 
 
-class InputError(ValueError):
+class InputError(UserError, ValueError):
     """Input that cannot be used at all; the message names the file (and row/column)."""
 
 

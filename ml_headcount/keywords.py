@@ -1,65 +1,58 @@
 """Keyword extraction: KeyBERT's keywords over a sentence-transformers model, one vocabulary per shard.
 
 Candidates are KeyBERT's (the same CountVectorizer); selection is KeyBERT's
-MMR (ml_headcount.mmr) on embeddings this module controls: cached across
-shards, screened in bfloat16 and decided in float32 (exact mode), or computed
-only for the candidates that cheap static vectors make near-picks (fast mode).
+MMR (ml_headcount.mmr) on embeddings a `KeywordExtractor` controls: cached
+across shards, screened in reduced precision and decided in the configured
+precision (exact mode), or computed only for the candidates that cheap static
+vectors make near-picks (fast mode). The extractor owns its encoders and
+phrase caches: one per process (local backend) or per Modal container.
 sentence-transformers and the inference backends cost seconds to import, so
 they are imported inside the functions that need them.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
 from ml_headcount import encoders, mmr, static_vectors
-from ml_headcount.config import DEFAULT_MODEL, ExtractionSettings
+from ml_headcount.config import ExtractionSettings
 from ml_headcount.embedding_cache import EmbeddingCache
+from ml_headcount.errors import UserError
 from ml_headcount.stopwords import study_stop_words
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-# Part of every extraction cache key: bump when the same settings would give other keywords.
-EXTRACTION_VERSION = "2"
-
 KEYWORD_COLUMNS = ["cv_id", "keyword", "score", "rank"]
 
 
-def resolve_device(requested: str | None) -> str:
+class ModelTooLargeError(UserError):
+    """A model too large to run on this machine's CPU in any useful time."""
+
+
+def default_device() -> str:
     import torch
 
-    return requested or ("cuda" if torch.cuda.is_available() else "cpu")
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@functools.lru_cache(maxsize=2)
-def load_model(name: str = DEFAULT_MODEL, device: str | None = None, max_seq_length: int = 256) -> "SentenceTransformer":
-    """The plain sentence-transformers model, fp16 on CUDA: the study's reference (benchmarks, tests).
+def reference_model(settings: ExtractionSettings, device: str | None = None) -> "SentenceTransformer":
+    """The plain sentence-transformers model KeyBERT gets in the study's loop: the reference of benchmarks and tests.
 
-    The pipeline itself embeds through `ml_headcount.encoders` (see `load_encoders`).
+    On a GPU it runs in the precision that decides (float16 for large models), so
+    exact mode is compared with KeyBERT on the same model.
     """
     from sentence_transformers import SentenceTransformer
 
-    device = resolve_device(device)
-    model = SentenceTransformer(encoders.model_path(name), device=device)
-    model.max_seq_length = max_seq_length
-    if device.startswith("cuda"):
+    device = device or settings.device or default_device()
+    model = SentenceTransformer(encoders.model_path(settings.model), device=device)
+    model.max_seq_length = settings.max_seq_length
+    if settings.precision == "float16":
         model.half()
     return model
-
-
-def model_for(settings: ExtractionSettings) -> "SentenceTransformer":
-    return load_model(settings.model, settings.device, settings.max_seq_length)
-
-
-def load_encoders(settings: ExtractionSettings) -> None:
-    """Load (once per process, so once per Modal container) every encoder extraction and clustering use."""
-    for precision in ("float32", "bfloat16"):
-        _encoder(settings, precision)
 
 
 def stop_words(settings: ExtractionSettings) -> list[str] | None:
@@ -81,75 +74,136 @@ def candidate_vectorizer(settings: ExtractionSettings, vocabulary=None):
     )
 
 
-def extract_keywords(texts: list[str], settings: ExtractionSettings) -> list[list[tuple[str, float]]]:
-    """Top-n keywords with their similarity to the CV, for each text, as KeyBERT returns them.
+class KeywordExtractor:
+    """Extracts keywords shard by shard with the same loaded model; embeds phrases for clustering with it too.
 
-    One vocabulary and one embedding pass per shard; see docs/performance.md for
-    how exact mode reproduces KeyBERT's keywords and what fast mode gives up.
+    `device` overrides the settings' (a Modal container passes its GPU: the
+    client's device and CPU backend never decide where a container runs).
     """
-    if not texts:
-        return []
-    vectorizer = candidate_vectorizer(settings)
-    try:
-        counts = vectorizer.fit_transform(list(texts)).tocsr()
-    except ValueError:  # no candidate in any text (all stop words): KeyBERT returns nothing per text
-        return [[] for _ in texts]
-    counts.sort_indices()  # candidates in vocabulary order, as KeyBERT visits them
-    vocabulary = vectorizer.get_feature_names_out().tolist()
-    candidates = [counts.indices[counts.indptr[i] : counts.indptr[i + 1]] for i in range(len(texts))]
-    select = _fast_selection if settings.mode == "fast" else _exact_selection
-    return [
-        [(vocabulary[j], round(float(similarity), 4)) for j, similarity in zip(*picked)]
-        for picked in select(list(texts), candidates, vocabulary, settings)
-    ]
 
+    def __init__(self, settings: ExtractionSettings, device: str | None = None):
+        self.settings = settings
+        self.device = device or settings.device or default_device()
+        self.backend = encoders.resolved_backend(settings.inference_backend, self.device)
+        if settings.precision == "float16" and self.device == "cpu":
+            raise UserError("extraction.precision float16 is for GPUs; on CPU use float32")
+        # screening: bfloat16 where CPUs have fast units for it; a GPU screens in float16
+        self.screen_precision: encoders.Precision = "bfloat16" if self.device == "cpu" else "float16"
+        if self.device == "cpu":
+            size = encoders.weights_gb(encoders.model_path(settings.model))
+            if size > settings.max_cpu_weights_gb:
+                raise ModelTooLargeError(
+                    f"model {settings.model!r} has {size:.1f} GB of weights: on CPU it would run for hours. Run it on a "
+                    "GPU (--backend modal, see docs/modal.md) or raise extraction.max_cpu_weights_gb"
+                )
+        self._encoders: dict[str, encoders.Encoder] = {}
+        self._phrase_caches: dict[str, EmbeddingCache] = {}
+        self.fallbacks = 0  # shards decided without screening because the measured screening error exceeded the margin
 
-def _select_all(doc_vectors, vectors_per_cv, candidates, vocabulary, settings: ExtractionSettings, cache: EmbeddingCache, margin: float):
-    """Each CV's keyword selection, screened: the candidates it may pick are embedded by `cache`, a shard's at once."""
-    if settings.use_mmr:
-        selections = [mmr.mmr_selection(d, v, settings.top_n, settings.diversity, True, margin) for d, v in zip(doc_vectors, vectors_per_cv)]
-    else:
-        selections = [mmr.top_similar_selection(d, v, settings.top_n, True, margin) for d, v in zip(doc_vectors, vectors_per_cv)]
+    @property
+    def label(self) -> str:
+        """Where and how the model runs, for manifests and logs."""
+        return f"{self.device}/{self.backend}/{self.settings.precision}"
 
-    def embed(asked: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
-        sizes = [len(local) for _, local in asked]
-        phrases = [vocabulary[j] for cv, local in asked for j in candidates[cv][local]]
-        return np.split(cache.embed(phrases), np.cumsum(sizes)[:-1])
+    def load(self) -> "KeywordExtractor":
+        """Load every encoder now (a Modal container does this once, in @modal.enter)."""
+        for precision in {self.settings.precision, self.screen_precision}:
+            self._encoder(precision)
+        return self
 
-    return [(candidates[cv][local], similarity) for cv, (local, similarity) in enumerate(mmr.run_together(selections, embed))]
+    def extract(self, texts: list[str]) -> list[list[tuple[str, float]]]:
+        """Top-n keywords with their similarity to the CV, for each text, as KeyBERT returns them.
 
+        One vocabulary and one embedding pass per shard; see docs/performance.md
+        for how exact mode reproduces KeyBERT's keywords and what fast mode gives up.
+        """
+        if not texts:
+            return []
+        vectorizer = candidate_vectorizer(self.settings)
+        try:
+            counts = vectorizer.fit_transform(list(texts)).tocsr()
+        except ValueError:  # no candidate in any text (all stop words): KeyBERT returns nothing per text
+            return [[] for _ in texts]
+        counts.sort_indices()  # candidates in vocabulary order, as KeyBERT visits them
+        vocabulary = vectorizer.get_feature_names_out().tolist()
+        candidates = [counts.indices[counts.indptr[i] : counts.indptr[i + 1]] for i in range(len(texts))]
+        select = self._fast_selection if self.settings.mode == "fast" else self._exact_selection
+        return [
+            [(vocabulary[j], round(float(similarity), 4)) for j, similarity in zip(*picked)]
+            for picked in select(list(texts), candidates, vocabulary)
+        ]
 
-def _exact_selection(texts, candidates, vocabulary, settings: ExtractionSettings):
-    """bfloat16 embeddings screen every candidate; float32 ones decide (ml_headcount.mmr)."""
-    doc_vectors = _encoder(settings, "float32").encode(texts)
-    screen = phrase_embeddings(settings, "bfloat16").embed(vocabulary)
-    exact = phrase_embeddings(settings, "float32")
-    return _select_all(doc_vectors, [screen[c] for c in candidates], candidates, vocabulary, settings, exact, settings.screen_margin)
+    def embed(self, phrases: list[str]) -> np.ndarray:
+        """L2-normalised embeddings in the deciding precision, so euclidean distance orders like cosine distance."""
+        if not phrases:
+            return np.zeros((0, 0), dtype=np.float32)
+        return self._encoder(self.settings.precision).encode(list(phrases))
 
+    def _exact_selection(self, texts, candidates, vocabulary):
+        """Reduced-precision embeddings screen every candidate; the deciding precision picks (ml_headcount.mmr).
 
-def _fast_selection(texts, candidates, vocabulary, settings: ExtractionSettings):
-    """Static word-mean vectors screen every candidate; bfloat16 ones embed only near-picks (ml_headcount.static_vectors)."""
-    transformer = phrase_embeddings(settings, "bfloat16")
-    doc_vectors = _encoder(settings, "bfloat16").encode(texts)
-    phrase_words, words = static_vectors.phrase_word_matrix(vocabulary)
-    static = static_vectors.static_phrase_vectors(phrase_words, transformer.embed(words))
-    # the margin is a heuristic here, not a bound: static vectors err by far more
-    return _select_all(doc_vectors, [static[c] for c in candidates], candidates, vocabulary, settings, transformer, settings.fast_margin)
+        The screening margin is an assumption about the reduced precision's
+        error; every shard measures that error on the candidates it re-embeds and,
+        where it exceeds the margin, decides again without screening.
+        """
+        doc_vectors = self._encoder(self.settings.precision).encode(texts)
+        exact = self._phrases(self.settings.precision)
+        if self.screen_precision == self.settings.precision:  # float16 decides: nothing cheaper to screen with
+            return self._select(doc_vectors, candidates, vocabulary, exact.embed(vocabulary), None, 0.0)[0]
+        screen = self._phrases(self.screen_precision).embed(vocabulary)
+        margin = self.settings.screen_margin
+        picked, error = self._select(doc_vectors, candidates, vocabulary, screen, exact, margin)
+        if error <= margin:
+            return picked
+        self.fallbacks += 1
+        return self._select(doc_vectors, candidates, vocabulary, exact.embed(vocabulary), None, 0.0)[0]
 
+    def _fast_selection(self, texts, candidates, vocabulary):
+        """Static word-mean vectors screen every candidate; reduced-precision ones embed only near-picks."""
+        transformer = self._phrases(self.screen_precision)
+        doc_vectors = self._encoder(self.screen_precision).encode(texts)
+        phrase_words, words = static_vectors.phrase_word_matrix(vocabulary)
+        static = static_vectors.static_phrase_vectors(phrase_words, transformer.embed(words))
+        # the margin is a heuristic here, not a bound: static vectors err by far more
+        return self._select(doc_vectors, candidates, vocabulary, static, transformer, self.settings.fast_margin)[0]
 
-def _encoder(settings: ExtractionSettings, precision: encoders.Precision) -> encoders.Encoder:
-    return encoders.encoder_for(settings, precision, resolve_device(settings.device))
+    def _select(self, doc_vectors, candidates, vocabulary, vectors, refine: EmbeddingCache | None, margin: float):
+        """Each CV's selection on `vectors`, a shard's at once; with `refine`, the candidates that may be picked are
+        re-embedded by it. Returns the picks and the largest similarity error measured on the re-embedded
+        candidates: |(screened - refined) . u| for u the CV's vector and the other re-embedded candidates, the
+        quantity the margin bounds."""
+        screened = refine is not None
+        s = self.settings
+        if s.use_mmr:
+            selections = [mmr.mmr_selection(doc_vectors[i], vectors[c], s.top_n, s.diversity, screened, margin) for i, c in enumerate(candidates)]
+        else:
+            selections = [mmr.top_similar_selection(doc_vectors[i], vectors[c], s.top_n, screened, margin) for i, c in enumerate(candidates)]
+        largest_error = 0.0
 
+        def embed(asked: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
+            nonlocal largest_error
+            rows = np.concatenate([candidates[cv][local] for cv, local in asked])
+            refined = np.split(refine.embed([vocabulary[j] for j in rows]), np.cumsum([len(local) for _, local in asked])[:-1])
+            for (cv, local), exact in zip(asked, refined):
+                difference = exact - vectors[candidates[cv][local]]
+                directions = np.vstack([doc_vectors[cv][None, :], exact])
+                largest_error = max(largest_error, float(np.abs(difference @ directions.T).max()))
+            return refined
 
-_PHRASE_CACHES: dict[tuple[str, str], EmbeddingCache] = {}
+        picked = [(candidates[cv][local], similarity) for cv, (local, similarity) in enumerate(mmr.run_together(selections, embed))]
+        return picked, largest_error
 
+    def _encoder(self, precision: encoders.Precision):
+        if precision not in self._encoders:
+            s = self.settings
+            self._encoders[precision] = encoders.load_encoder(s.model, s.max_seq_length, self.device, self.backend, precision, s.model_cache_dir)
+        return self._encoders[precision]
 
-def phrase_embeddings(settings: ExtractionSettings, precision: encoders.Precision) -> EmbeddingCache:
-    """The process's phrase-embedding cache for these settings (their cache key) and precision."""
-    key = (settings.cache_key(), precision)
-    if key not in _PHRASE_CACHES:
-        _PHRASE_CACHES[key] = EmbeddingCache(_encoder(settings, precision).encode, settings.embedding_cache_size)
-    return _PHRASE_CACHES[key]
+    def _phrases(self, precision: encoders.Precision) -> EmbeddingCache:
+        """Phrase embeddings computed in this precision, kept across shards (a phrase's embedding is its text's)."""
+        if precision not in self._phrase_caches:
+            self._phrase_caches[precision] = EmbeddingCache(self._encoder(precision).encode, self.settings.embedding_cache_size)
+        return self._phrase_caches[precision]
 
 
 def keywords_table(cv_ids: list[str], results: list[list[tuple[str, float]]]) -> pd.DataFrame:
@@ -160,11 +214,3 @@ def keywords_table(cv_ids: list[str], results: list[list[tuple[str, float]]]) ->
     ]
     table = pd.DataFrame(rows, columns=KEYWORD_COLUMNS)
     return table.astype({"cv_id": str, "keyword": str, "score": "float64", "rank": "int64"})
-
-
-def embed_phrases(phrases: list[str], settings: ExtractionSettings) -> np.ndarray:
-    """L2-normalised embeddings, so euclidean distance orders like cosine distance."""
-    if not phrases:
-        return np.zeros((0, 0), dtype=np.float32)
-    # the float32 encoder extraction decides with: one loaded model serves both stages
-    return _encoder(settings, "float32").encode(list(phrases))

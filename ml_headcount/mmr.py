@@ -61,17 +61,6 @@ def mmr(
     return _run_alone(mmr_selection(doc_vector, vectors, top_n, diversity, exact is not None, margin), exact)
 
 
-def top_similar(
-    doc_vector: np.ndarray,
-    vectors: np.ndarray,
-    top_n: int,
-    exact: Exact | None = None,
-    margin: float = 0.0,
-) -> tuple[np.ndarray, np.ndarray]:
-    """The top_n candidates most similar to the document (KeyBERT without MMR)."""
-    return _run_alone(top_similar_selection(doc_vector, vectors, top_n, exact is not None, margin), exact)
-
-
 Selection = Generator[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]
 
 
@@ -137,7 +126,7 @@ def mmr_selection(doc_vector, vectors, top_n: int, diversity: float, screened: b
 
 
 def top_similar_selection(doc_vector, vectors, top_n: int, screened: bool, margin: float) -> Selection:
-    """top_similar() as a generator, like mmr_selection."""
+    """The top_n candidates most similar to the document (KeyBERT without MMR), as a generator like mmr_selection."""
     state = _Screened(doc_vector, vectors, screened, margin)
     n = len(state.vectors)
     if n == 0:

@@ -11,18 +11,21 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
+from ml_headcount.errors import UserError
 from ml_headcount.storage import ArtifactStore
 
 MANIFEST = "manifest.json"
 LATEST = "runs/latest.json"
 
 
-class RunExistsError(RuntimeError):
+class RunExistsError(UserError):
     """A complete run already has this id; runs are never overwritten."""
 
 
 @dataclass(frozen=True)
 class RunLayout:
+    """The storage keys of one run's artifacts: each artifact is named here and nowhere else."""
+
     run_id: str
 
     @property
@@ -31,6 +34,50 @@ class RunLayout:
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}"
+
+    @property
+    def cvs(self) -> str:
+        return self.key("cvs.parquet")
+
+    @property
+    def rejected(self) -> str:
+        return self.key("rejected.csv")
+
+    @property
+    def keywords(self) -> str:
+        return self.key("keywords.parquet")
+
+    @property
+    def category_keywords(self) -> str:
+        return self.key("category_keywords.csv")
+
+    @property
+    def discriminative_keywords(self) -> str:
+        return self.key("discriminative_keywords.csv")
+
+    @property
+    def keyword_lists(self) -> str:
+        return self.key("keyword_lists.json")
+
+    @property
+    def clusters(self) -> str:
+        return self.key("clusters.json")
+
+    @property
+    def report(self) -> str:
+        return self.key("report.md")
+
+    @property
+    def top_keywords_plot(self) -> str:
+        return self.key("top_keywords.png")
+
+    @property
+    def manifest(self) -> str:
+        return self.key(MANIFEST)
+
+    def shard_texts(self, shard_id: str) -> str:
+        """The cleaned texts of one shard this run sends to the model."""
+        return self.key(f"shards/{shard_id}.parquet")
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -43,7 +90,7 @@ def claim_run(store: ArtifactStore, run_id: str | None) -> RunLayout:
     run = RunLayout(run_id or new_run_id())
     if "/" in run.run_id or not run.run_id.strip():
         raise ValueError(f"invalid run id {run.run_id!r}")
-    if store.exists(run.key(MANIFEST)):
+    if store.exists(run.manifest):
         raise RunExistsError(
             f"run {run.run_id!r} is complete at {store.location(run.prefix)}; runs are immutable, choose another --run-id"
         )
@@ -52,9 +99,28 @@ def claim_run(store: ArtifactStore, run_id: str | None) -> RunLayout:
 
 def complete_run(store: ArtifactStore, run: RunLayout, manifest: dict) -> str:
     """Write the manifest (which marks the run complete), then move the latest pointer."""
-    store.write_json(run.key(MANIFEST), manifest)
+    store.write_json(run.manifest, manifest)
     store.write_json(LATEST, {"run_id": run.run_id, "location": store.location(run.prefix)})
     return store.location(run.prefix)
+
+
+def run_manifest(
+    run: RunLayout, location: str, input_url: str, settings, ingest_summary: dict, extraction: dict,
+    scoring: dict, clusters: dict, timings: dict[str, float],
+) -> dict:
+    """What a run was asked, what it found and what it ran on: written last, it marks the run complete."""
+    return {
+        "run_id": run.run_id,
+        "location": location,
+        "input": {"url": input_url, "sha256": ingest_summary["input_sha256"]},
+        "parameters": settings.model_dump(mode="json"),
+        "ingest": ingest_summary,
+        "extraction": extraction,
+        "scoring": scoring,
+        "clustering": {category: result["method"] for category, result in clusters.items()},
+        "versions": library_versions(),
+        "timings_s": timings,
+    }
 
 
 def library_versions() -> dict[str, str]:

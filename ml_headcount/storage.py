@@ -17,9 +17,10 @@ import fsspec
 import pandas as pd
 
 from ml_headcount.config import StorageSettings
+from ml_headcount.errors import UserError
 
 
-class StorageError(RuntimeError):
+class StorageError(UserError, RuntimeError):
     """Storage that cannot be used (missing bucket, bad credentials, denied access)."""
 
 
@@ -116,9 +117,6 @@ class ArtifactStore:
 
     def write_text(self, key: str, text: str) -> str:
         return self.write_bytes(key, text.encode("utf-8"))
-
-    def read_text(self, key: str) -> str:
-        return self.read_bytes(key).decode("utf-8")
 
     def write_json(self, key: str, value) -> str:
         return self.write_text(key, json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")

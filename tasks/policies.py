@@ -1,48 +1,54 @@
-"""Retry and cache policies shared by the tasks.
+"""Retry, caching and logging policies shared by every task.
 
-Transient failures (storage, network, Modal) retry with exponential backoff and
-jitter; bad input and misconfiguration fail at once, since retrying cannot fix
-them. Model-work tasks are cached by keys built from content hashes, never by
-hashing DataFrames (PrefectHQ/prefect #16185, #17547).
+- Retries: transient failures (storage, network, Modal) retry with exponential
+  backoff and jitter; a `UserError` (bad input, settings, storage or
+  credentials) or a programming error fails at once: retrying cannot fix them.
+- Caching: Prefect persists no result and reads no cache record. A Prefect
+  result record names its own serializer (pickle included), so one planted in
+  shared storage would run code; the product's caches are its own, content
+  keyed, open formats under `cache/`, verified on a hit (ml_headcount.extraction_cache,
+  tasks.clustering).
+- Logging: Prefect logs a traceback with every failed task and flow run. For a
+  user error that traceback is noise that reads like a crash, so it is dropped;
+  the one-line message stays. Bugs keep their traceback.
 """
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
+import logging
 
-from prefect.filesystems import RemoteFileSystem, WritableFileSystem
 from prefect.tasks import exponential_backoff
 
-from ml_headcount.ingest import InputError
-from ml_headcount.runs import RunExistsError
-from ml_headcount.storage import ArtifactStore, StorageError
+from ml_headcount.errors import UserError
 
-PERMANENT_ERRORS = (InputError, RunExistsError, StorageError, ValueError, KeyError, TypeError, PermissionError, FileNotFoundError)
+# A retry cannot fix these: the user's input or a bug.
+PERMANENT_ERRORS = (UserError, ValueError, KeyError, TypeError, AttributeError, IndexError, NotImplementedError)
 
 
 def is_transient(task, task_run, state) -> bool:
-    """Retry unless the failure is one that a retry cannot fix."""
+    """Retry unless the failure is one that a retry cannot fix (Prefect puts the exception in the state's data)."""
     return not isinstance(state.data, PERMANENT_ERRORS)
 
 
-IO_RETRIES = dict(
+TASK_POLICY = dict(
     retries=4,
     retry_delay_seconds=exponential_backoff(backoff_factor=1),
     retry_jitter_factor=0.5,
     retry_condition_fn=is_transient,
+    persist_result=False,  # no result record is written, none is read: see the module docstring
 )
 
 
-def result_storage(store: ArtifactStore) -> Path | WritableFileSystem:
-    """Prefect's persisted results (and so its cache records) live beside the artifacts.
+class UserErrorTracebacks(logging.Filter):
+    """Drops the traceback from Prefect's failure log records when the failure is a UserError."""
 
-    Prefect wants remote result storage as a saved block; the block holds the
-    URL and endpoint only, credentials stay in the environment.
-    """
-    location = store.location("prefect-results")
-    if store.is_local:
-        return Path(location)
-    block = RemoteFileSystem(basepath=location, settings=store.options)
-    block.save(f"ml-headcount-results-{hashlib.sha256(location.encode()).hexdigest()[:12]}", overwrite=True)
-    return block
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if isinstance(error, UserError):
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+for _logger in ("prefect.task_runs", "prefect.flow_runs", "prefect.engine"):
+    logging.getLogger(_logger).addFilter(UserErrorTracebacks())

@@ -16,7 +16,7 @@ from ml_headcount.dataset import (
     register_file,
 )
 from ml_headcount.storage import ArtifactStore
-from tasks.policies import IO_RETRIES
+from tasks.policies import TASK_POLICY
 
 
 def inbox_of(settings: Settings) -> Inbox:
@@ -27,7 +27,7 @@ def dataset_of(settings: Settings) -> RegisteredDataset:
     return RegisteredDataset(ArtifactStore(settings.storage), settings.inbox.dataset)
 
 
-@task(name="pending-inbox-files", **IO_RETRIES)
+@task(name="pending-inbox-files", **TASK_POLICY)
 def pending_inbox_files(settings: Settings) -> list[InboxFile]:
     """Files in the inbox whose location and content were never processed."""
     inbox = inbox_of(settings)
@@ -36,7 +36,7 @@ def pending_inbox_files(settings: Settings) -> list[InboxFile]:
     return pending
 
 
-@task(name="file-registration", task_run_name="register {file.key}", **IO_RETRIES)
+@task(name="file-registration", task_run_name="register {file.key}", **TASK_POLICY)
 def file_registration(file: InboxFile, settings: Settings, ingestion_id: str) -> FileOutcome:
     """The file's new CVs and rejected rows appended to the dataset, or the file quarantined."""
     outcome = register_file(dataset_of(settings), inbox_of(settings), file, settings.ingest, ingestion_id)
@@ -52,7 +52,7 @@ def file_registration(file: InboxFile, settings: Settings, ingestion_id: str) ->
     return outcome
 
 
-@task(name="ingestion-record", **IO_RETRIES)
+@task(name="ingestion-record", **TASK_POLICY)
 def ingestion_record(outcomes: list[FileOutcome], keywords_run: dict | None, settings: Settings, ingestion_id: str) -> dict:
     """ingestions/<id>.json in storage (when any file was processed) and the report in the Prefect UI."""
     dataset = dataset_of(settings)

@@ -9,19 +9,19 @@ from ml_headcount import report
 from ml_headcount.config import Settings
 from ml_headcount.runs import RunLayout, complete_run
 from ml_headcount.storage import ArtifactStore
-from tasks.policies import IO_RETRIES
+from tasks.policies import TASK_POLICY
 
 
-@task(name="run-report", **IO_RETRIES)
+@task(name="run-report", **TASK_POLICY)
 def run_report(manifest: dict, settings: Settings, run: RunLayout) -> str:
     """report.md and top_keywords.png in storage, and both tables in the Prefect UI."""
     store = ArtifactStore(settings.storage)
-    discriminative = store.read_csv(run.key("discriminative_keywords.csv"))
-    lists = store.read_json(run.key("keyword_lists.json"))
-    clusters = store.read_json(run.key("clusters.json"))
+    discriminative = store.read_csv(run.discriminative_keywords)
+    lists = store.read_json(run.keyword_lists)
+    clusters = store.read_json(run.clusters)
     markdown = report.render_report(manifest, discriminative, lists, clusters)
-    store.write_text(run.key("report.md"), markdown)
-    store.write_bytes(run.key("top_keywords.png"), report.plot_top_keywords(discriminative))
+    store.write_text(run.report, markdown)
+    store.write_bytes(run.top_keywords_plot, report.plot_top_keywords(discriminative))
 
     create_table_artifact(
         key="top-discriminative-keywords",  # one key: the UI keeps every run's version under it
@@ -32,7 +32,7 @@ def run_report(manifest: dict, settings: Settings, run: RunLayout) -> str:
     return markdown
 
 
-@task(name="run-manifest", **IO_RETRIES)
-def run_manifest(manifest: dict, settings: Settings, run: RunLayout) -> str:
+@task(name="completed-run", **TASK_POLICY)
+def completed_run(manifest: dict, settings: Settings, run: RunLayout) -> str:
     """manifest.json, written last: it marks the run complete. Returns the run's location."""
     return complete_run(ArtifactStore(settings.storage), run, manifest)

@@ -7,6 +7,7 @@ import pandas as pd
 
 from ml_headcount.clustering import cluster_discriminative, cluster_keywords, cluster_labels
 from ml_headcount.config import ClusteringSettings, ExtractionSettings
+from ml_headcount.keywords import KeywordExtractor
 
 
 def normalised(points: np.ndarray) -> np.ndarray:
@@ -52,7 +53,7 @@ def test_real_embeddings_group_related_keywords():
                 "payroll", "recruiting", "employee onboarding", "talent acquisition"]
     table = pd.DataFrame({"category": "1", "keyword": keywords, "score": np.linspace(0.99, 0.9, len(keywords))})
     settings = ClusteringSettings(min_cluster_size=3, min_samples=1)
-    clusters = cluster_discriminative(table, ExtractionSettings(), settings)["1"]["clusters"]
+    clusters = cluster_discriminative(table, KeywordExtractor(ExtractionSettings()).embed, settings)["1"]["clusters"]
     groups = [set(c["keywords"]) for c in clusters if c["cluster"] != "unclustered"]
     assert any({"reinforcement learning", "policy gradient"} <= g for g in groups)
     assert not any({"reinforcement learning", "payroll"} <= g for g in groups)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from ml_headcount.config import ExtractionSettings, load_settings
+from ml_headcount.config import ExtractionSettings, SettingsError, load_settings
 
 
 def test_defaults_are_the_study_parameters():
@@ -28,12 +28,32 @@ def test_file_then_environment_then_overrides(tmp_path, monkeypatch):
 def test_invalid_values_and_misspelt_fields_are_rejected():
     with pytest.raises(ValidationError):
         ExtractionSettings(ngram_min=3, ngram_max=2)
-    with pytest.raises(ValidationError, match="top_k"):
+    with pytest.raises(SettingsError, match="extraction.top_k"):
         load_settings(extraction={"top_k": 10})
+
+
+def test_unreadable_config_files_are_user_errors(tmp_path):
+    listed = tmp_path / "settings.yaml"
+    listed.write_text("- top_n\n- 10\n")
+    with pytest.raises(SettingsError, match="settings.yaml: a config file holds a mapping"):
+        load_settings(listed)
+    with pytest.raises(SettingsError, match="missing.toml: cannot read"):
+        load_settings(tmp_path / "missing.toml")
+
+
+def test_bare_hub_model_names_mean_the_sentence_transformers_organisation():
+    # one name everywhere: the image downloads it, the container loads it, the cache key hashes it
+    assert ExtractionSettings(model="all-mpnet-base-v2").model == "sentence-transformers/all-mpnet-base-v2"
+    assert ExtractionSettings(model="BAAI/bge-small-en").model == "BAAI/bge-small-en"
+    assert ExtractionSettings().model == "all-MiniLM-L6-v2"  # the packaged default keeps its name
+    assert ExtractionSettings(model="all-mpnet-base-v2").cache_key() == ExtractionSettings(
+        model="sentence-transformers/all-mpnet-base-v2"
+    ).cache_key()
 
 
 def test_cache_key_ignores_sharding_but_not_parameters():
     base = ExtractionSettings()
-    assert base.cache_key() == ExtractionSettings(shard_size=7, batch_size=8).cache_key()
+    assert base.cache_key() == ExtractionSettings(shard_size=7, device="cpu", inference_backend="torch").cache_key()
+    assert base.cache_key() != ExtractionSettings(precision="float16").cache_key()
     assert base.cache_key() != ExtractionSettings(top_n=29).cache_key()
     assert base.cache_key() != ExtractionSettings(model="/models/other").cache_key()

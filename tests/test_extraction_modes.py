@@ -11,21 +11,36 @@ import pytest
 from ml_headcount import keywords, mmr
 from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.embedding_cache import EmbeddingCache
+from ml_headcount.errors import UserError
 from ml_headcount.ingest import ingest_table
 
 
 @pytest.fixture(scope="module")
-def short_cvs(rated_cvs) -> list[str]:
-    """The three shortest real CVs, cleaned as the pipeline cleans them: few candidates, quick to embed."""
+def typical_cvs(rated_cvs) -> list[str]:
+    """20 real CVs around the median length, cleaned as the pipeline cleans them: hundreds of candidates each,
+    several longer than the model's 256 tokens, so screening and truncation are both exercised."""
     cleaned = ingest_table(rated_cvs.copy(), "rated_cvs.csv", IngestSettings()).cvs
-    return cleaned.assign(length=cleaned["text"].str.len()).nsmallest(3, "length")["text"].tolist()
+    by_length = cleaned.assign(length=cleaned["text"].str.len()).sort_values("length", ignore_index=True)
+    middle = len(by_length) // 2
+    return by_length.iloc[middle - 10 : middle + 10]["text"].tolist()
+
+
+@pytest.fixture(scope="module")
+def extractor() -> keywords.KeywordExtractor:
+    return keywords.KeywordExtractor(ExtractionSettings())
+
+
+@pytest.fixture(scope="module")
+def keybert_keywords(typical_cvs) -> list[list[tuple[str, float]]]:
+    """KeyBERT's own keywords for the typical CVs with the default settings, computed once."""
+    return keybert_per_cv(typical_cvs, ExtractionSettings())
 
 
 def keybert_per_cv(texts: list[str], settings: ExtractionSettings) -> list[list[tuple[str, float]]]:
     """The study's method: one plain KeyBERT call per CV on the sentence-transformers model."""
     from keybert import KeyBERT
 
-    model = KeyBERT(model=keywords.model_for(settings))
+    model = KeyBERT(model=keywords.reference_model(settings))
     return [
         model.extract_keywords(
             text, keyphrase_ngram_range=(settings.ngram_min, settings.ngram_max), stop_words=keywords.stop_words(settings),
@@ -36,26 +51,53 @@ def keybert_per_cv(texts: list[str], settings: ExtractionSettings) -> list[list[
 
 
 def assert_same_keywords(got, want):
-    assert [[k for k, _ in cv] for cv in got] == [[k for k, _ in cv] for cv in want]
-    for got_cv, want_cv in zip(got, want):
-        np.testing.assert_allclose([s for _, s in got_cv], [s for _, s in want_cv], atol=1.5e-4)
+    """Same keywords in the same order with the same 4-decimal scores, as KeyBERT rounds them."""
+    assert got == want
 
 
-@pytest.mark.parametrize("use_mmr", [True, False], ids=["mmr", "top-n"])
-def test_exact_mode_equals_plain_keybert(short_cvs, use_mmr):
-    settings = ExtractionSettings(use_mmr=use_mmr, device="cpu")
-    assert_same_keywords(keywords.extract_keywords(short_cvs, settings), keybert_per_cv(short_cvs, settings))
+def test_exact_mode_equals_keybert_on_typical_cvs_with_screening_at_work(typical_cvs, extractor, keybert_keywords):
+    candidates = [len(keywords.candidate_vectorizer(extractor.settings).fit([t]).vocabulary_) for t in typical_cvs]
+    assert min(candidates) > 5 * extractor.settings.top_n, "each CV has far more candidates than picks"
+    tokens = extractor._encoder("float32")._tokenizer(typical_cvs)["input_ids"]
+    assert sum(len(t) > 256 for t in tokens) >= 5, "several CVs are truncated by the model, as KeyBERT truncates them"
+
+    assert_same_keywords(extractor.extract(typical_cvs), keybert_keywords)
+    decided = extractor._phrases(extractor.settings.precision)
+    screened = extractor._phrases(extractor.screen_precision)
+    assert decided.misses < screened.misses / 3, "most candidates were only screened, never embedded in float32"
+    assert extractor.fallbacks == 0, "the measured screening error stayed within the margin"
 
 
-def test_fast_mode_returns_top_n_of_each_cvs_candidates(short_cvs):
-    settings = ExtractionSettings(mode="fast", top_n=10, device="cpu")
-    for text, found in zip(short_cvs, keywords.extract_keywords(short_cvs, settings), strict=True):
+def test_top_n_without_mmr_equals_keybert(typical_cvs):
+    settings = ExtractionSettings(use_mmr=False)
+    assert_same_keywords(keywords.KeywordExtractor(settings).extract(typical_cvs[:6]), keybert_per_cv(typical_cvs[:6], settings))
+
+
+def test_a_margin_below_the_measured_error_falls_back_and_stays_exact(typical_cvs, keybert_keywords):
+    # 1e-6 is far below bfloat16's error: screening with it could pick wrongly, so the shard is decided again unscreened
+    extractor = keywords.KeywordExtractor(ExtractionSettings(screen_margin=1e-6))
+    got = extractor.extract(typical_cvs[:4])
+    assert extractor.fallbacks == 1
+    assert_same_keywords(got, keybert_keywords[:4])
+
+
+def test_fast_mode_returns_top_n_of_each_cvs_candidates(typical_cvs):
+    settings = ExtractionSettings(mode="fast", top_n=10)
+    texts = typical_cvs[:4]
+    for text, found in zip(texts, keywords.KeywordExtractor(settings).extract(texts), strict=True):
         candidates = set(keywords.candidate_vectorizer(settings).fit([text]).get_feature_names_out())
         words = [k for k, _ in found]
         scores = [s for _, s in found]
-        assert len(words) == min(10, len(candidates)) and len(set(words)) == len(words)
+        assert len(words) == 10 and len(set(words)) == len(words)
         assert set(words) <= candidates
         assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+
+
+def test_a_model_too_large_for_cpu_is_refused_up_front():
+    with pytest.raises(keywords.ModelTooLargeError, match="on CPU it would run for hours"):
+        keywords.KeywordExtractor(ExtractionSettings(max_cpu_weights_gb=0.01), device="cpu")
+    with pytest.raises(UserError, match="float16 is for GPUs"):
+        keywords.KeywordExtractor(ExtractionSettings(precision="float16"), device="cpu")
 
 
 def test_cache_key_differs_between_modes_and_ignores_the_other_modes_knob():

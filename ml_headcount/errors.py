@@ -1,0 +1,11 @@
+"""The one kind of failure that is the user's to fix: bad input, bad settings, unusable storage or credentials.
+
+Everything that raises a `UserError` is reported as one line naming the file,
+row and column where they apply, exits 2, is never retried and never shows a
+traceback; any other exception is a bug or a transient fault and keeps its
+traceback.
+"""
+
+
+class UserError(Exception):
+    """A failure the user fixes by changing input, settings, storage or credentials."""
