@@ -33,7 +33,7 @@ from ml_headcount.filter_quality import cross_validate, match_column  # noqa: E4
 from ml_headcount.folds import stratified_folds  # noqa: E402
 from ml_headcount.ingest import ingest  # noqa: E402
 from ml_headcount.keyword_filters import build_corpus, learn, organisation_name_share  # noqa: E402
-from ml_headcount.keywords import extract_keywords, keywords_table  # noqa: E402
+from ml_headcount.keywords import KeywordExtractor, keywords_table  # noqa: E402
 from ml_headcount.storage import ArtifactStore  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
@@ -46,8 +46,9 @@ def cached_keywords(cvs: pd.DataFrame, settings: Settings) -> pd.DataFrame:
     texts = cvs.set_index("cv_id")["text"]
     cached = extraction_cache.cached_shards(store, settings.extraction)
     shards = extraction_cache.plan_shards(texts.index.tolist(), cached, settings.extraction)
+    extractor = KeywordExtractor(settings.extraction) if shards else None
     for number, shard in enumerate(shards, start=1):
-        results = extract_keywords(texts.loc[list(shard.cv_ids)].tolist(), settings.extraction)
+        results = extractor.extract(texts.loc[list(shard.cv_ids)].tolist())
         extraction_cache.store_shard(store, settings.extraction, shard, keywords_table(list(shard.cv_ids), results))
         print(f"extracted shard {number}/{len(shards)}", file=sys.stderr)
     return extraction_cache.load_keywords(store, settings.extraction, texts.index.tolist())

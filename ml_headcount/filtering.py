@@ -73,10 +73,10 @@ def default_output(store: ArtifactStore, run_id: str, input_url: str) -> str:
 def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
     run_id = resolve_run_id(store, run_id)
     run = RunLayout(run_id)
-    if not store.exists(run.key(MANIFEST)):
+    if not store.exists(run.manifest):
         raise InputError(f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url")
-    manifest = store.read_json(run.key(MANIFEST))
-    lists = store.read_json(run.key("keyword_lists.json"))
+    manifest = store.read_json(run.manifest)
+    lists = store.read_json(run.keyword_lists)
     parameters = manifest["parameters"]
     return RunFilters(
         run_id=run_id,

@@ -7,10 +7,10 @@ from prefect import get_run_logger, task
 from ml_headcount.config import Settings
 from ml_headcount.filtering import apply_run_filters, load_run_filters
 from ml_headcount.storage import ArtifactStore, storage_options
-from tasks.policies import IO_RETRIES
+from tasks.policies import TASK_POLICY
 
 
-@task(name="list-matches", **IO_RETRIES)
+@task(name="list-matches", **TASK_POLICY)
 def list_matches(input_url: str, run_id: str, output_url: str, settings: Settings) -> dict:
     """The output table (one row per input row, a 0/1 column per list) and its summary; returns the summary."""
     filters = load_run_filters(ArtifactStore(settings.storage), run_id)

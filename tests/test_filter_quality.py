@@ -12,7 +12,7 @@ from ml_headcount import filter_quality, keyword_filters
 from ml_headcount.config import IngestSettings, load_settings
 from ml_headcount.folds import stratified_folds
 from ml_headcount.ingest import ingest
-from ml_headcount.keywords import extract_keywords, keywords_table
+from ml_headcount.keywords import KeywordExtractor, keywords_table
 from ml_headcount.matching import KeywordMatcher
 from tests.conftest import RATED_CVS
 
@@ -32,7 +32,7 @@ def rated(settings) -> pd.DataFrame:
 def corpus(rated_sample_csv, settings) -> keyword_filters.Corpus:
     """60 rated CVs (30 ML experts) with the keywords the real model extracts from them."""
     cvs = ingest(str(rated_sample_csv), settings.ingest).cvs
-    keywords = keywords_table(cvs["cv_id"].tolist(), extract_keywords(cvs["text"].tolist(), settings.extraction))
+    keywords = keywords_table(cvs["cv_id"].tolist(), KeywordExtractor(settings.extraction).extract(cvs["text"].tolist()))
     return keyword_filters.build_corpus(cvs, keywords, settings.extraction)
 
 
