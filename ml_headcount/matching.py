@@ -16,7 +16,6 @@ import re
 from itertools import chain
 
 import numpy as np
-import pandas as pd
 from scipy import sparse
 
 from ml_headcount.config import ExtractionSettings
@@ -36,14 +35,15 @@ class KeywordMatcher:
         self._tokenize = vectorizer.build_tokenizer()
         if vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN:
             self._tokenize = _RUNS_OF_TWO_OR_MORE.findall  # the same tokens (maximal runs of 2+ word characters), faster
-        self._stop_words = pd.Index(sorted(vectorizer.get_stop_words() or []))
         keywords = sorted({k for words in lists.values() for k in words})
         token_lists = [k.split(" ") for k in keywords]
-        self._tokens = pd.Index(sorted({t for tokens in token_lists for t in tokens}))
-        self._base = len(self._tokens) + 1  # id 0: a token no keyword uses
+        # id per keyword token from 1; 0: a token no keyword uses; -1: a stop word
+        self._token_id = {w: -1 for w in vectorizer.get_stop_words() or []}
+        self._token_id.update({t: i for i, t in enumerate(sorted({t for tokens in token_lists for t in tokens}), start=1)})
+        self._base = max(self._token_id.values(), default=0) + 1
         if keywords and self._base ** max(len(t) for t in token_lists) >= 2**63:
             raise ValueError("too many distinct keyword tokens to pack an n-gram into 64 bits")
-        codes = np.array([self._pack(self._tokens.get_indexer(t) + 1) for t in token_lists], dtype=np.int64)
+        codes = np.array([self._pack([self._token_id[t] for t in tokens]) for tokens in token_lists], dtype=np.int64)
         order = np.argsort(codes)
         self._codes, self._keyword_of_code = codes[order], order
         self._lengths = sorted({len(t) for t in token_lists if extraction.ngram_min <= len(t) <= extraction.ngram_max})
@@ -63,11 +63,11 @@ class KeywordMatcher:
         if not len(self._codes) or not len(texts):
             return np.zeros((len(texts), len(self.names)), dtype=bool)
         tokens = [self._tokenize(self._preprocess(text)) for text in texts]
-        flat = pd.Index(list(chain.from_iterable(tokens)), dtype=object)
+        token_id = self._token_id.get
+        ids = np.fromiter((token_id(t, 0) for t in chain.from_iterable(tokens)), dtype=np.int64)
         doc = np.repeat(np.arange(len(texts)), [len(t) for t in tokens])
-        kept = self._stop_words.get_indexer(flat) < 0 if len(self._stop_words) else np.ones(len(flat), dtype=bool)
-        ids = (self._tokens.get_indexer(flat[kept]) + 1).astype(np.int64)
-        doc = doc[kept]
+        kept = ids >= 0  # stop words (-1) leave the sequence before n-grams form, as in the vectorizer
+        ids, doc = ids[kept], doc[kept]
         hit_docs, hit_keywords = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
         for n in self._lengths:
             if len(ids) < n:

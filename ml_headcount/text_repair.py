@@ -78,16 +78,33 @@ def may_hold_mojibake(text: str) -> bool:
     """False only when BADNESS_RE matches nowhere in the text (so ftfy's encoding fix leaves every line alone).
 
     A match contains a trigger character and is at most `width` long, so it lies
-    in the window around one; the window that starts at the trigger covers
-    the branch anchored at a line's start. Windows may match where a line
-    would not (a false alarm costs only speed).
+    in the window around one; all windows are searched at once, joined by a
+    NUL (a match across two windows is a false alarm, which costs only speed).
+    A branch anchored at a line's start (`^`) is searched in the window that
+    starts at its trigger.
     """
+    if text.isascii():
+        return False
     width = _badness_width()
-    for found in _mojibake_trigger_pattern().finditer(text):
-        at = found.start()
-        if BADNESS_RE.search(text[max(0, at - width + 1) : at + width]) or BADNESS_RE.search(text[at : at + width]):
-            return True
-    return False
+    starts = [found.start() for found in _mojibake_trigger_pattern().finditer(text)]
+    if not starts:
+        return False
+    windows = "\x00".join(text[max(0, at - width + 1) : at + width] for at in starts)
+    return bool(BADNESS_RE.search(windows)) or any(
+        BADNESS_RE.search(text[at : at + width]) for at in starts if text[at] in _line_start_triggers()
+    )
+
+
+@functools.cache
+def _line_start_triggers() -> frozenset[str]:
+    """Trigger characters of the branches anchored with `^`."""
+    from re import _constants as c
+    from re import _parser
+
+    parsed = _parser.parse(BADNESS_RE.pattern, BADNESS_RE.flags)
+    anchored = [branch for branch in parsed[0][1][1] if any(op is c.AT for op, _ in branch)]
+    return frozenset(chr(p) for branch in anchored for op, value in branch
+                     if (points := _item_characters(op, value)) for p in points if p >= 128)
 
 
 @functools.cache
@@ -97,19 +114,18 @@ def _badness_width() -> int:
     return _parser.parse(BADNESS_RE.pattern, BADNESS_RE.flags).getwidth()[1]
 
 
-def _needs_ftfy(text: str) -> bool:
-    return bool(chardata.HTML_ENTITY_RE.search(text) or _other_fix_pattern().search(text) or may_hold_mojibake(text))
-
-
 def repair(text: str) -> str:
-    """Exactly `ftfy.fix_text(text)`."""
-    if text.isascii() or len(text) >= ftfy.TextFixerConfig().max_decode_length or _needs_ftfy(text):
+    """Exactly `ftfy.fix_text(text)`.
+
+    The fast path takes NFC text in which only quotes and line breaks would
+    change; it applies those two steps, and checks that their result gives
+    ftfy's loop nothing more to do (still NFC, still no mojibake).
+    """
+    if (text.isascii() or len(text) >= ftfy.TextFixerConfig().max_decode_length
+            or not unicodedata.is_normalized("NFC", text) or _other_fix_pattern().search(text)
+            or ("&" in text and chardata.HTML_ENTITY_RE.search(text)) or may_hold_mojibake(text)):
         return ftfy.fix_text(text)
-    current = text
-    while True:  # fix_text repeats its steps until the text stops changing
-        fixed = unicodedata.normalize("NFC", fixes.fix_line_breaks(fixes.uncurl_quotes(current)))
-        if fixed == current:
-            return current
-        if _needs_ftfy(fixed):
-            return ftfy.fix_text(text)
-        current = fixed
+    fixed = fixes.fix_line_breaks(fixes.uncurl_quotes(text))
+    if fixed != text and (not unicodedata.is_normalized("NFC", fixed) or may_hold_mojibake(fixed)):
+        return ftfy.fix_text(text)
+    return fixed
