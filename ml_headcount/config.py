@@ -165,6 +165,10 @@ class FilterSettings(BaseModel, extra="forbid"):
         3, ge=1, description="selected: a keyword must occur in the category's CVs at this many different current employers."
     )
     min_cvs: int = Field(3, ge=1, description="selected: a keyword must occur in at least this many of the category's CVs.")
+    min_extracted: int = Field(
+        0, ge=0, description="selected: KeyBERT must have extracted a keyword from at least this many of the category's CVs "
+        "(0: any keyword extracted from any CV of the run)."
+    )
     max_organisation_share: float = Field(
         0.5, ge=0.0, le=1.0,
         description="selected: a keyword found inside the company field of Experiences in more than this share of "
@@ -179,6 +183,11 @@ class FilterSettings(BaseModel, extra="forbid"):
         [1.0, 1.5, 2.0, 3.0],
         description="selected: costs of a false match relative to a found CV tried for the broad list (inner "
         "cross-validation keeps the best balanced accuracy).",
+    )
+    penalties: list[float] = Field(
+        [0.0, 1.0, 2.0],
+        description="selected: extra false matches charged per keyword, tried by inner cross-validation (higher: fewer, "
+        "broader keywords).",
     )
     strict_weights: list[float] = Field(
         [3.0, 5.0, 8.0, 13.0, 21.0, 34.0],
