@@ -11,18 +11,14 @@ import pytest
 
 from flows import cli
 from ml_headcount import scoring
-from ml_headcount.config import ExtractionSettings, IngestSettings, load_settings
+from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.ingest import ingest
 from tests.conftest import RATED_CVS
 
 
 @pytest.fixture(scope="module")
-def finished_run(prefect_harness, rated_sample_csv, tmp_path_factory) -> Path:
-    """A real cv-keywords run on 60 rated CVs (30 ML experts)."""
-    from flows.cv_keywords import cv_keywords
-
-    storage = tmp_path_factory.mktemp("apply") / "artifacts"
-    return Path(cv_keywords(str(rated_sample_csv), settings=load_settings(storage={"url": str(storage)})))
+def finished_run(rated_sample_run) -> Path:
+    return rated_sample_run
 
 
 def run_lists(run: Path) -> dict[str, list[str]]:
@@ -30,6 +26,7 @@ def run_lists(run: Path) -> dict[str, list[str]]:
     return {f"{c}/{name}": entry["keywords"] for c, by_name in lists.items() for name, entry in by_name.items()}
 
 
+@pytest.mark.timeout(2400)  # the first test to use the run waits for its extraction (60 CVs on a busy 2-core CPU)
 def test_run_reports_cross_validated_quality_and_heldout_matches(finished_run):
     lists = json.loads((finished_run / "keyword_lists.json").read_text())
     broad = lists["1"]["broad"]

@@ -12,7 +12,6 @@ from ml_headcount import filter_quality, keyword_filters
 from ml_headcount.config import IngestSettings, load_settings
 from ml_headcount.folds import stratified_folds
 from ml_headcount.ingest import ingest
-from ml_headcount.keywords import KeywordExtractor, keywords_table
 from ml_headcount.matching import KeywordMatcher
 from tests.conftest import RATED_CVS
 
@@ -29,11 +28,10 @@ def rated(settings) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def corpus(rated_sample_csv, settings) -> keyword_filters.Corpus:
-    """60 rated CVs (30 ML experts) with the keywords the real model extracts from them."""
-    cvs = ingest(str(rated_sample_csv), settings.ingest).cvs
-    keywords = keywords_table(cvs["cv_id"].tolist(), KeywordExtractor(settings.extraction).extract(cvs["text"].tolist()))
-    return keyword_filters.build_corpus(cvs, keywords, settings.extraction)
+def corpus(rated_sample_run, settings) -> keyword_filters.Corpus:
+    """60 rated CVs (30 ML experts) with the keywords the real model extracted from them in a real run."""
+    cvs = pd.read_parquet(rated_sample_run / "cvs.parquet")
+    return keyword_filters.build_corpus(cvs, pd.read_parquet(rated_sample_run / "keywords.parquet"), settings.extraction)
 
 
 def test_folds_are_stratified_reproducible_and_independent_of_row_order(rated):
@@ -48,6 +46,7 @@ def test_folds_are_stratified_reproducible_and_independent_of_row_order(rated):
     assert (stratified_folds(ids, labels, 5, seed=8) != folds).any()
 
 
+@pytest.mark.timeout(2400)  # the first test to use the run waits for its extraction (60 CVs on a busy 2-core CPU)
 @pytest.mark.parametrize("method", ["selected", "study"])
 def test_a_heldout_match_never_depends_on_its_own_label(corpus, settings, method):
     settings = settings.model_copy(update={"filters": settings.filters.model_copy(update={"method": method})})
