@@ -9,12 +9,14 @@ The `selected` learner grows each list greedily: the next keyword is the one
 whose not-yet-matched CVs add the most found CVs of the category minus `w`
 times the false matches (each side as a share of its class), so w = 1
 maximises balanced accuracy on the training CVs and larger w trades
-sensitivity for specificity. Only keywords that KeyBERT extracted from several
-of the category's CVs, that occur in CVs from several different current
-employers and that are not organisation names may enter. How many keywords,
-and which w, is chosen by cross-validation inside the training CVs: the broad
-list maximises balanced accuracy, the strict list is the most sensitive one
-whose inner-cross-validated specificity reaches the target.
+sensitivity for specificity; a per-keyword penalty (extra false matches)
+keeps out keywords that find only a few CVs. Only keywords of the run's
+extracted vocabulary that occur in CVs from several different current
+employers and that neither are nor contain organisation names may enter. How
+many keywords, which w and which penalty are chosen by cross-validation inside
+the training CVs: the broad list maximises balanced accuracy, the strict list
+is the most sensitive one whose inner-cross-validated specificity reaches the
+target.
 """
 
 from __future__ import annotations
