@@ -59,8 +59,9 @@ def test_a_heldout_match_never_depends_on_its_own_label(corpus, settings, method
     pd.testing.assert_frame_equal(before[held], after[held])
     assert list(before.columns) == ["cv_id", "0/strict", "0/broad", "1/strict", "1/broad"]
     assert all(before[c].dtype == np.int8 for c in before.columns[1:])
-    # the flipped labels do reach the other folds' lists: their matches are learned from them
-    assert not before[~held].equals(after[~held])
+    if method == "selected":  # the study's rule learns empty lists from 48 CVs: nothing to change
+        # the flipped labels do reach the other folds' lists: their matches are learned from them
+        assert before.iloc[:, 1:].to_numpy().any() and not before[~held].equals(after[~held])
 
 
 def test_selected_lists_avoid_organisation_names_and_single_employer_phrases(corpus, settings):
