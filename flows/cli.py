@@ -1,7 +1,8 @@
 """`ml-headcount`: the command line over the flows.
 
-The last line of `run`'s and `estimate`'s standard output is the location of what they wrote, so scripts can
-capture it with `tail -n1`. A user error (bad input, settings, storage or
+The last line of `run`'s standard output is the run's location, of `estimate`'s the
+estimate's location, and of `apply`'s the location of its matches, so scripts can capture
+them with `tail -n1`. A user error (bad input, settings, storage or
 credentials) prints one line, `ml-headcount: error: ...`, and exits 2.
 """
 
@@ -42,6 +43,12 @@ def _parser() -> argparse.ArgumentParser:
     estimate.add_argument("--storage-url", help="where estimates/<run-id>/ goes (default ./artifacts)")
     estimate.add_argument("--config", help="YAML, TOML or JSON settings file (its headcount section)")
     estimate.add_argument("--run-id", help="name of the estimate (default: UTC time + random suffix)")
+    apply = commands.add_parser("apply", help="apply a finished run's keyword lists to a CV or profile table (cv-filter flow)")
+    apply.add_argument("run", help="the run's location as `run` prints it, or a run id or `latest` under --storage-url")
+    apply.add_argument("input", help="CSV, TSV, XLSX, JSONL or Parquet file: a path or an fsspec URL (s3://...)")
+    apply.add_argument("--output", help="where the matches go: .parquet, .csv or .jsonl (default <storage>/filtered/<run id>/)")
+    apply.add_argument("--storage-url", help="where runs are, for a run id (default ./artifacts)")
+    apply.add_argument("--config", help="YAML, TOML or JSON settings file (ingest and filters sections apply)")
 
     check = commands.add_parser(
         "modal-check", help="run what a Modal run uses (extraction on 2 shards, clustering) and print a JSON report"
@@ -90,6 +97,16 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
     return location, 0
 
 
+def _apply(args: argparse.Namespace) -> tuple[str, int]:
+    from ml_headcount.config import load_settings
+
+    settings = load_settings(args.config, **({"storage": {"url": args.storage_url}} if args.storage_url else {}))
+    from flows.cv_filter import cv_filter
+
+    summary = cv_filter(args.input, run=args.run, output_url=args.output, settings=settings)
+    return f"{json.dumps(summary, indent=2)}\n{summary['output']}", 0
+
+
 def _modal_check(args: argparse.Namespace) -> tuple[str, int]:
     from ml_headcount.config import load_settings
     from tasks.modal_backend import modal_check
@@ -98,7 +115,7 @@ def _modal_check(args: argparse.Namespace) -> tuple[str, int]:
     return json.dumps(report, indent=2), 0 if report["ok"] else 1
 
 
-COMMANDS = {"run": _run, "estimate": _estimate, "modal-check": _modal_check}
+COMMANDS = {"run": _run, "apply": _apply, "estimate": _estimate, "modal-check": _modal_check}
 
 
 def main(argv: list[str] | None = None) -> int:

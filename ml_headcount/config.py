@@ -154,6 +154,55 @@ class ScoringSettings(BaseModel, extra="forbid"):
     strict_specificity: float = 0.8
 
 
+class FilterSettings(BaseModel, extra="forbid"):
+    """How keyword lists are learned from the scored keywords, and how their quality is measured (docs/filters.md)."""
+
+    method: Literal["selected", "study"] = Field(
+        "selected",
+        description="selected: lists grown greedily from phrases found in CVs of several employers, their size "
+        "chosen by inner cross-validation; study: the study's score and specificity thresholds (scoring.*_score).",
+    )
+    folds: int = Field(5, ge=2, description="Stratified folds for the cross-validated quality of every list.")
+    inner_folds: int = Field(4, ge=2, description="selected: folds inside each training set that choose a list's size.")
+    seed: int = Field(42, description="Seed of the fold assignment and of the bootstrap.")
+    interval: float = Field(0.8, gt=0.0, lt=1.0, description="Coverage of the reported intervals (Wilson; bootstrap for balanced accuracy).")
+    bootstrap_resamples: int = Field(2000, ge=100, description="Stratified bootstrap resamples for the balanced-accuracy interval.")
+    max_keywords: int = Field(40, ge=1, description="selected: most keywords in one list.")
+    min_employers: int = Field(
+        3, ge=1, description="selected: a keyword must occur in the category's CVs at this many different current employers."
+    )
+    min_cvs: int = Field(3, ge=1, description="selected: a keyword must occur in at least this many of the category's CVs.")
+    min_extracted: int = Field(
+        0, ge=0, description="selected: KeyBERT must have extracted a keyword from at least this many of the category's CVs "
+        "(0: any keyword extracted from any CV of the run)."
+    )
+    max_organisation_share: float = Field(
+        0.5, ge=0.0, le=1.0,
+        description="selected: a keyword found inside the company field of Experiences in more than this share of "
+        "the CVs containing it counts as an organisation name and is not used.",
+    )
+    organisation_stop_list: list[str] = Field([], description="Organisation names never used as keywords (any case).")
+    strict_specificity: float = Field(
+        0.95, gt=0.0, lt=1.0, description="selected: the strict list's target specificity, met by inner cross-validation."
+    )
+    apply_chunk_rows: int = Field(5000, ge=1, description="apply / cv-filter: input rows read, matched and written at a time (bounds memory).")
+    broad_weights: list[float] = Field(
+        [1.0, 1.5, 2.0, 3.0],
+        description="selected: costs of a false match relative to a found CV tried for the broad list (inner "
+        "cross-validation keeps the best balanced accuracy).",
+    )
+    penalties: list[float] = Field(
+        [0.0, 1.0, 2.0],
+        description="selected: extra false matches charged per keyword, tried by inner cross-validation (higher: fewer, "
+        "broader keywords).",
+    )
+    strict_weights: list[float] = Field(
+        [3.0, 5.0, 8.0, 13.0, 21.0, 34.0],
+        description="selected: costs tried for the strict list (inner cross-validation keeps the most sensitive "
+        "one that reaches strict_specificity).",
+    )
+
+
 class ClusteringSettings(BaseModel, extra="forbid"):
     min_cluster_size: int = 3
     min_samples: int = 2
@@ -238,6 +287,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     extraction: ExtractionSettings = ExtractionSettings()
     scoring: ScoringSettings = ScoringSettings()
+    filters: FilterSettings = FilterSettings()
     clustering: ClusteringSettings = ClusteringSettings()
     storage: StorageSettings = StorageSettings()
     modal: ModalSettings = ModalSettings()

@@ -32,6 +32,7 @@ import ftfy
 import fsspec
 import pandas as pd
 
+from ml_headcount import text_repair
 from ml_headcount.config import IngestSettings
 from ml_headcount.errors import UserError
 
@@ -44,8 +45,8 @@ _BINARY_LABELS = {
 }
 _TAG = re.compile(r"<[^>]{0,200}>")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_SHORT_NUMBER = re.compile(r"(?<![\w.])\d{1,2}(?![\w.])")
-_WHITESPACE = re.compile(r"\s+")
+# a 1-2 digit number not touching a word character or a dot; written to start with \d so re scans for digits
+_SHORT_NUMBER = re.compile(r"\d(?<=(?<![\w.])\d)\d?(?![\w.])")
 _LETTER = re.compile(r"[^\W\d_]")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _SAMPLE_BYTES = 1 << 16  # enough to see the header, the delimiter and the encoding
@@ -103,7 +104,7 @@ class IngestResult:
 
 
 @dataclass
-class _Chunk:
+class Chunk:
     """Rows of a file as parsed: a table indexed by 1-based source row, and rows that could not be parsed."""
 
     table: pd.DataFrame
@@ -122,14 +123,38 @@ def redact_url(url: str) -> str:
 
 def clean_text(raw: str, settings: IngestSettings) -> str:
     """Repair encodings, strip HTML, URLs and control characters, apply the study's normalisation."""
-    text = ftfy.fix_text(raw)
-    text = _TAG.sub(" ", html.unescape(text))
-    text = _CONTROL.sub(" ", _URL.sub(" ", text))
+    text = text_repair.repair(raw)  # = ftfy.fix_text(raw), fast where ftfy would only uncurl quotes
+    text = html.unescape(text)
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if "://" in text or "www." in text.lower():  # every URL match holds one of them
+        text = _URL.sub(" ", text)
+    text = _CONTROL.sub(" ", text)
     if settings.lowercase:
         text = text.lower()
     if settings.drop_short_numbers:
         text = _SHORT_NUMBER.sub(" ", text)
-    return _WHITESPACE.sub(" ", text).strip()
+    return " ".join(text.split())  # str.split's whitespace is re's \s: runs become one space, ends stripped
+
+
+def raw_text_problem(raw_text, settings: IngestSettings) -> str | None:
+    """Why a raw cell cannot be a CV text, or None: one rule for runs and for `apply`."""
+    if _is_missing(raw_text) or (isinstance(raw_text, str) and not raw_text.strip()):
+        return "empty text"
+    if not isinstance(raw_text, str):
+        return f"non-text value ({type(raw_text).__name__})"
+    if len(raw_text) > settings.max_text_chars:
+        return f"text longer than {settings.max_text_chars} characters (ingest.max_text_chars)"
+    return None
+
+
+def clean_text_problem(text: str, settings: IngestSettings) -> str | None:
+    """Why a cleaned text cannot be used, or None."""
+    if not _LETTER.search(text):
+        return "no letters after cleaning (non-text)"
+    if len(text) < settings.min_text_chars:
+        return f"text shorter than {settings.min_text_chars} characters after cleaning"
+    return None
 
 
 def text_hash(text: str) -> str:
@@ -189,17 +214,43 @@ def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None
     return result
 
 
+def table_chunks(url: str, settings: IngestSettings, storage_options: dict | None = None) -> Iterator[Chunk]:
+    """The file's rows chunk by chunk, as ingestion reads them (every format, encoding and compression it reads):
+    each chunk's table is indexed by 1-based source row, and rows that could not be parsed are its `malformed`."""
+    name = redact_url(url)
+    with _opened(url, name, storage_options) as handle:
+        try:
+            yield from _chunks(handle, url, name, settings)
+        except (_Malformed, UnicodeError, csv.Error, zipfile.BadZipFile, zlib.error, EOFError) as error:
+            raise InputError(f"{name}: cannot be read: {error}") from error
+
+
+def read_table(url: str, storage_options: dict | None = None) -> tuple[pd.DataFrame, str]:
+    """A whole table and its file's sha256, read as ingestion reads files (any format, encoding, compression);
+    a row that cannot be parsed is an error here, naming the file and row."""
+    name = redact_url(url)
+    with _opened(url, name, storage_options) as handle:
+        digest = _sha256(handle)
+    chunks = list(table_chunks(url, IngestSettings(), storage_options))
+    for chunk in chunks:
+        for row, reason, _ in chunk.malformed:
+            raise InputError(f"{name}: row {row}: {reason}")
+    table = pd.concat([chunk.table for chunk in chunks]) if chunks else pd.DataFrame()
+    table.columns = [str(c) for c in table.columns]
+    return table.reset_index(drop=True), digest
+
+
 def ingest_table(table: pd.DataFrame, url: str, settings: IngestSettings, input_sha256: str = "") -> IngestResult:
     """An in-memory table, its rows numbered from 1; any category count."""
     table = table.copy()
     table.columns = [str(c) for c in table.columns]
     table.index = pd.RangeIndex(1, len(table) + 1)
-    result = _ingest_chunks([_Chunk(table)], redact_url(url), settings, input_sha256)
+    result = _ingest_chunks([Chunk(table)], redact_url(url), settings, input_sha256)
     result.check_accounting()
     return result
 
 
-def _ingest_chunks(chunks: Iterable[_Chunk], name: str, settings: IngestSettings, input_sha256: str) -> IngestResult:
+def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings, input_sha256: str) -> IngestResult:
     kept, rejected, seen = [], [], {}
     input_rows = repaired = duplicates = beyond_limit = 0
     columns: tuple[str, str] | None = None
@@ -236,24 +287,20 @@ def _ingest_chunks(chunks: Iterable[_Chunk], name: str, settings: IngestSettings
                                  "raw_text": "" if _is_missing(raw_text) else str(raw_text)[:_RAW_KEPT]})
 
             label = "" if _is_missing(raw_label) else str(raw_label).strip()
-            if _is_missing(raw_text) or (isinstance(raw_text, str) and not raw_text.strip()):
-                reject("empty text", text_column)
-                continue
-            if not isinstance(raw_text, str):
-                reject(f"non-text value ({type(raw_text).__name__})", text_column)
+            problem = raw_text_problem(raw_text, settings)
+            if problem and not problem.startswith("text longer"):  # an unusable cell is named before a missing label
+                reject(problem, text_column)
                 continue
             if label == "":
                 reject("missing label", label_column)
                 continue
-            if len(raw_text) > settings.max_text_chars:
-                reject(f"text longer than {settings.max_text_chars} characters (ingest.max_text_chars)", text_column)
+            if problem:
+                reject(problem, text_column)
                 continue
             text = clean_text(raw_text, settings)
-            if not _LETTER.search(text):
-                reject("no letters after cleaning (non-text)", text_column)
-                continue
-            if len(text) < settings.min_text_chars:
-                reject(f"text shorter than {settings.min_text_chars} characters after cleaning", text_column)
+            problem = clean_text_problem(text, settings)
+            if problem:
+                reject(problem, text_column)
                 continue
             digest = text_hash(text)
             if digest in seen:
@@ -264,7 +311,9 @@ def _ingest_chunks(chunks: Iterable[_Chunk], name: str, settings: IngestSettings
                 reject(f"duplicate of row {first_row}{conflict}", text_column)
                 continue
             seen[digest] = (int(source_row), label)
-            repaired += ftfy.fix_encoding(raw_text) != raw_text or (chunk.from_cp1252 and not raw_text.isascii())
+            repaired += (text_repair.may_hold_mojibake(raw_text) and ftfy.fix_encoding(raw_text) != raw_text) or (
+                chunk.from_cp1252 and not raw_text.isascii()
+            )
             kept.append({"cv_id": digest[:16], "text_hash": digest, "source_row": int(source_row),
                          "category": label, "text": text})
 
@@ -325,7 +374,7 @@ def _sha256(handle) -> str:
     return digest.hexdigest()
 
 
-def _chunks(handle, url: str, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+def _chunks(handle, url: str, name: str, settings: IngestSettings) -> Iterator[Chunk]:
     """The file's rows, whatever the container (gzip, bz2, zip) and format."""
     path = PurePosixPath(urlsplit(url).path if "://" in url else url)
     magic = handle.read(8)
@@ -349,7 +398,7 @@ def _chunks(handle, url: str, name: str, settings: IngestSettings) -> Iterator[_
         yield from _format_chunks(handle, path.name, name, settings)
 
 
-def _format_chunks(stream, inner_name: str, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+def _format_chunks(stream, inner_name: str, name: str, settings: IngestSettings) -> Iterator[Chunk]:
     head = stream.read(_SAMPLE_BYTES)
     if not head:
         raise InputError(f"{name}: is empty (no header and no rows)")
@@ -425,7 +474,7 @@ def _delimiter(sample: str) -> str:
     return best if counts[best] else ","
 
 
-def _csv_chunks(text, delimiter: str, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+def _csv_chunks(text, delimiter: str, name: str, settings: IngestSettings) -> Iterator[Chunk]:
     if csv.field_size_limit() < 4 * settings.max_text_chars:  # a longer field is read, then rejected as too long
         csv.field_size_limit(4 * settings.max_text_chars)
     reader = csv.reader(text, delimiter=delimiter)
@@ -449,15 +498,15 @@ def _csv_chunks(text, delimiter: str, name: str, settings: IngestSettings) -> It
                 rows.append(fields + [None] * (len(header) - len(fields)))
                 index.append(source_row)
             if len(rows) + len(malformed) >= settings.chunk_rows:
-                yield _Chunk(pd.DataFrame(rows, columns=header, index=index, dtype=object), malformed)
+                yield Chunk(pd.DataFrame(rows, columns=header, index=index, dtype=object), malformed)
                 rows, index, malformed = [], [], []
     except csv.Error as error:
         raise InputError(f"{name}: row {source_row + 1}: {error}") from error
     if header is not None:
-        yield _Chunk(pd.DataFrame(rows, columns=header, index=index, dtype=object), malformed)
+        yield Chunk(pd.DataFrame(rows, columns=header, index=index, dtype=object), malformed)
 
 
-def _jsonl_chunks(text, settings: IngestSettings) -> Iterator[_Chunk]:
+def _jsonl_chunks(text, settings: IngestSettings) -> Iterator[Chunk]:
     records, index, malformed = [], [], []
     source_row = 0
     for line in text:
@@ -475,12 +524,12 @@ def _jsonl_chunks(text, settings: IngestSettings) -> Iterator[_Chunk]:
             else:
                 malformed.append((source_row, f"invalid JSON line: a {type(record).__name__}, not an object", line.rstrip("\r\n")))
         if len(records) + len(malformed) >= settings.chunk_rows:
-            yield _Chunk(_records_table(records, index), malformed)
+            yield Chunk(_records_table(records, index), malformed)
             records, index, malformed = [], [], []
-    yield _Chunk(_records_table(records, index), malformed)
+    yield Chunk(_records_table(records, index), malformed)
 
 
-def _json_array_chunks(text, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+def _json_array_chunks(text, name: str, settings: IngestSettings) -> Iterator[Chunk]:
     """A JSON array of records (read whole: a JSON document cannot be parsed in parts)."""
     try:
         items = json.load(text)
@@ -496,7 +545,7 @@ def _json_array_chunks(text, name: str, settings: IngestSettings) -> Iterator[_C
                 index.append(source_row)
             else:
                 malformed.append((source_row, f"array item is a {type(item).__name__}, not a record", json.dumps(item)))
-        yield _Chunk(_records_table(records, index), malformed)
+        yield Chunk(_records_table(records, index), malformed)
 
 
 def _records_table(records: list[dict], index: list[int]) -> pd.DataFrame:
@@ -505,7 +554,7 @@ def _records_table(records: list[dict], index: list[int]) -> pd.DataFrame:
     return table
 
 
-def _parquet_chunks(stream, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+def _parquet_chunks(stream, name: str, settings: IngestSettings) -> Iterator[Chunk]:
     import pyarrow
     import pyarrow.parquet as pq
 
@@ -517,9 +566,9 @@ def _parquet_chunks(stream, name: str, settings: IngestSettings) -> Iterator[_Ch
             table.index = pd.RangeIndex(start, start + len(table))
             table.columns = [str(c) for c in table.columns]
             start += len(table)
-            yield _Chunk(table)
+            yield Chunk(table)
         if start == 1:
-            yield _Chunk(pd.DataFrame(columns=[str(c) for c in parquet.schema_arrow.names]))
+            yield Chunk(pd.DataFrame(columns=[str(c) for c in parquet.schema_arrow.names]))
     except (pyarrow.ArrowInvalid, OSError) as error:
         # corrupt data: ArrowInvalid, or a bare OSError without errno (thrift); storage faults carry an errno or a subclass
         if not isinstance(error, pyarrow.ArrowInvalid) and (type(error) is not OSError or error.errno is not None):
@@ -527,7 +576,7 @@ def _parquet_chunks(stream, name: str, settings: IngestSettings) -> Iterator[_Ch
         raise InputError(f"{name}: cannot be read as parquet: {error}") from error
 
 
-def _xlsx_chunks(handle, name: str, settings: IngestSettings) -> Iterator[_Chunk]:
+def _xlsx_chunks(handle, name: str, settings: IngestSettings) -> Iterator[Chunk]:
     """Every sheet whose header has the text and label columns, rows numbered on across sheets."""
     import openpyxl
     from openpyxl.utils.exceptions import InvalidFileException
@@ -561,9 +610,9 @@ def _xlsx_chunks(handle, name: str, settings: IngestSettings) -> Iterator[_Chunk
                 batch.append(list(values[:len(columns)]) + [None] * (len(columns) - len(values)))
                 index.append(source_row)
                 if len(batch) >= settings.chunk_rows:
-                    yield _Chunk(pd.DataFrame(batch, columns=columns, index=index, dtype=object), sheet=sheet.title)
+                    yield Chunk(pd.DataFrame(batch, columns=columns, index=index, dtype=object), sheet=sheet.title)
                     batch, index = [], []
-            yield _Chunk(pd.DataFrame(batch, columns=columns, index=index, dtype=object), sheet=sheet.title)
+            yield Chunk(pd.DataFrame(batch, columns=columns, index=index, dtype=object), sheet=sheet.title)
     finally:
         workbook.close()
 

@@ -79,6 +79,11 @@ class RunLayout:
         return self.key("keyword_lists.json")
 
     @property
+    def heldout_matches(self) -> str:
+        """Per CV, whether it matched each list learned without its cross-validation fold (docs/filters.md)."""
+        return self.key("heldout_matches.parquet")
+
+    @property
     def clusters(self) -> str:
         return self.key("clusters.json")
 

@@ -28,6 +28,11 @@ def run_report(manifest: dict, settings: Settings, run: RunLayout) -> str:
         table=report.top_keywords_table(discriminative).to_dict(orient="records"),
         description=f"Top discriminative keywords per category, run {run.run_id}",
     )
+    create_table_artifact(
+        key="keyword-list-quality",
+        table=report.list_quality_table(lists),
+        description=f"Keyword lists of run {run.run_id}: in-sample and cross-validated quality (80 % intervals)",
+    )
     create_markdown_artifact(key="cv-keywords-report", markdown=markdown, description=f"Report of run {run.run_id}")
     return markdown
 

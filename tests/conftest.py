@@ -48,6 +48,16 @@ def rated_sample_csv(tmp_path_factory, rated_cvs) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def rated_sample_run(prefect_harness, rated_sample_csv, tmp_path_factory) -> Path:
+    """A real cv-keywords run on the rated sample (30 ML experts, 30 others): its location."""
+    from flows.cv_keywords import cv_keywords
+    from ml_headcount.config import load_settings
+
+    storage = tmp_path_factory.mktemp("sample-run") / "artifacts"
+    return Path(cv_keywords(str(rated_sample_csv), settings=load_settings(storage={"url": str(storage)})))
+
+
 @pytest.fixture
 def model_calls(monkeypatch) -> list[list[str]]:
     """Records what every model call was asked to embed: extraction's encoders and sentence-transformers."""

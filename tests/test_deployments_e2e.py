@@ -160,7 +160,7 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
     prefect_cli(env, "work-pool", "create", POOL, "--type", "process")
     prefect_cli(env, "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
     deployments = ["cv-ingestion/hourly", "cv-keywords/weekly", "cv-keywords/weekly-modal", "cv-ingestion/hourly-s3",
-                   "cv-keywords/weekly-s3"]
+                   "cv-keywords/weekly-s3", "cv-filter/weekly"]
     schedules = {
         name: [(s["schedule"]["cron"], s["active"]) for s in httpx.get(f"{api}/deployments/name/{name}").json()["schedules"]]
         for name in deployments
@@ -171,6 +171,7 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
         "cv-keywords/weekly-modal": [("0 3 * * 1", False)],
         "cv-ingestion/hourly-s3": [("0 * * * *", False)],
         "cv-keywords/weekly-s3": [("0 3 * * 1", False)],
+        "cv-filter/weekly": [("0 5 * * 1", False)],
     }
     # Settings is the parameter schema: the server refuses a misspelt field before any run exists
     refused = prefect_cli(env, "deployment", "run", "cv-keywords/weekly", "--param", 'settings={"extracton": {"top_n": 10}}',

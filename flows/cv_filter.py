@@ -1,0 +1,36 @@
+"""The `cv-filter` flow: a finished run's keyword lists applied to any CV or profile table."""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+from prefect import flow
+from prefect.artifacts import create_table_artifact
+from prefect.runtime import flow_run
+
+from ml_headcount.config import Settings
+from ml_headcount.filtering import default_output, resolve_run_id, split_run_reference
+from ml_headcount.storage import ArtifactStore
+from tasks.filtering import list_matches
+
+
+def _flow_run_name() -> str:
+    parameters = flow_run.parameters
+    return f"{PurePosixPath(str(parameters['input_url']).rstrip('/')).name} · lists of {parameters.get('run') or 'latest'}"
+
+
+@flow(name="cv-filter", flow_run_name=_flow_run_name, log_prints=True)
+def cv_filter(input_url: str, run: str = "latest", output_url: str | None = None, settings: Settings = Settings()) -> dict:
+    """Match every row of `input_url` against the lists of `run` (an id, `latest`, or a run's location); returns the summary."""
+    storage_url, run_id = split_run_reference(run, settings.storage.url)
+    settings = settings.model_copy(update={"storage": settings.storage.model_copy(update={"url": storage_url})})
+    store = ArtifactStore(settings.storage)
+    run_id = resolve_run_id(store, run_id)
+    summary = list_matches(input_url, run_id, output_url or default_output(store, run_id, input_url), settings)
+    create_table_artifact(
+        key="cv-filter-matches",
+        table=[{"list": name, "keywords": summary["list_sizes"][name], "matched rows": n, "rows": summary["rows"]}
+               for name, n in summary["matched"].items()],
+        description=f"Rows of {input_url} matching the keyword lists of run {run_id}",
+    )
+    return summary

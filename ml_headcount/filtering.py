@@ -1,0 +1,218 @@
+"""Apply a finished run's keyword lists to any CV or profile table, chunk by chunk, in bounded memory.
+
+Every input row gives one output row: `source_row` (1-based, header
+excluded), `cv_id` (as a run would name the CV; empty when the row is not
+usable), `status` (`ok`, or why the text cannot be used, as ingestion says
+it) and one 0/1 column per `<category>/<list>`. Texts are cleaned with the
+run's ingestion settings and matched with its extraction tokenisation
+(`matching.KeywordMatcher`), so a CV matches here exactly when it matched in
+the run. Duplicates are matched like any row: the output follows the input.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import time
+import uuid
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Iterator
+
+import fsspec
+import numpy as np
+import pandas as pd
+
+from ml_headcount.config import ExtractionSettings, IngestSettings
+from ml_headcount.ingest import (
+    Chunk,
+    InputError,
+    clean_text,
+    clean_text_problem,
+    find_column,
+    raw_text_problem,
+    table_chunks,
+    text_hash,
+)
+from ml_headcount.matching import KeywordMatcher
+from ml_headcount.runs import LATEST, MANIFEST, RunLayout
+from ml_headcount.storage import ArtifactStore, StorageError
+
+OK = "ok"
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """What applying a run needs from it: its lists and how it cleaned and tokenised texts."""
+
+    run_id: str
+    location: str
+    lists: dict[str, list[str]]  # "<category>/<list>" -> keywords
+    ingest: IngestSettings
+    extraction: ExtractionSettings
+
+
+def split_run_reference(run: str, storage_url: str) -> tuple[str, str]:
+    """(storage URL, run id) from a run id (or `latest`) under storage_url, or from a run's location."""
+    stripped = run.rstrip("/")
+    if "/runs/" in stripped:
+        root, run_id = stripped.rsplit("/runs/", 1)
+        return root, run_id
+    return storage_url, stripped
+
+
+def resolve_run_id(store: ArtifactStore, run_id: str) -> str:
+    """The run id itself, or the newest complete run's for `latest`."""
+    if run_id != "latest":
+        return run_id
+    if not store.exists(LATEST):
+        raise InputError(f"{store.location('runs')}: no complete run yet (no latest.json); give a run id or location")
+    return store.read_json(LATEST)["run_id"]
+
+
+def default_output(store: ArtifactStore, run_id: str, input_url: str) -> str:
+    """Where matches go unless told: beside the run's storage, never inside the (immutable) run."""
+    name = PurePosixPath(input_url.split("?")[0].rstrip("/")).name.split(".")[0] or "input"
+    return store.location(f"filtered/{run_id}/{name}.matches.parquet")
+
+
+def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
+    run_id = resolve_run_id(store, run_id)
+    run = RunLayout(run_id)
+    if not store.exists(run.manifest):
+        raise InputError(f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url")
+    manifest = store.read_json(run.manifest)
+    lists = store.read_json(run.keyword_lists)
+    parameters = manifest["parameters"]
+    return RunFilters(
+        run_id=run_id,
+        location=store.location(run.prefix),
+        lists={f"{category}/{name}": entry["keywords"] for category, by_name in lists.items() for name, entry in by_name.items()},
+        ingest=IngestSettings.model_validate(parameters["ingest"]),
+        extraction=ExtractionSettings.model_validate(parameters["extraction"]),
+    )
+
+
+def match_table(chunk: Chunk, text_column: str, filters: RunFilters, matcher: KeywordMatcher) -> pd.DataFrame:
+    """One output row per input row of the chunk, rows that could not be parsed included, in source order."""
+    status, cv_ids, texts, usable = [], [], [], []
+    for position, raw in enumerate(chunk.table[text_column]):
+        problem = raw_text_problem(raw, filters.ingest)
+        text = "" if problem else clean_text(raw, filters.ingest)
+        problem = problem or clean_text_problem(text, filters.ingest)
+        status.append(problem or OK)
+        cv_ids.append("" if problem else text_hash(text)[:16])
+        if not problem:
+            texts.append(text)
+            usable.append(position)
+    source_rows = chunk.table.index.to_numpy(dtype=np.int64)
+    malformed = chunk.malformed
+    matches = np.zeros((len(chunk.table) + len(malformed), len(matcher.names)), dtype=np.int8)
+    matches[usable] = matcher.match(texts)
+    table = pd.DataFrame({
+        "source_row": np.concatenate([source_rows, np.array([row for row, _, _ in malformed], dtype=np.int64)]),
+        "cv_id": cv_ids + [""] * len(malformed),
+        "status": status + [reason for _, reason, _ in malformed],
+    })
+    table = pd.concat([table, pd.DataFrame(matches, columns=matcher.names)], axis=1)
+    return table.sort_values("source_row", kind="stable", ignore_index=True) if malformed else table
+
+
+def apply_run_filters(input_url: str, filters: RunFilters, output_url: str, columns: IngestSettings, chunk_rows: int,
+                      input_options: dict | None = None, output_options: dict | None = None) -> dict:
+    """Match every row of the input and write the output table; returns the summary (also written beside it)."""
+    started = time.perf_counter()
+    matcher = KeywordMatcher(filters.lists, filters.extraction)
+    rows, matched, statuses = 0, Counter(), Counter()
+    with _table_writer(output_url, output_options or {}) as write:
+        text_column = None
+        reading = columns.model_copy(update={"chunk_rows": chunk_rows})
+        for chunk in table_chunks(input_url, reading, input_options):
+            chunk.table.columns = [str(c) for c in chunk.table.columns]
+            text_column = text_column or find_column(list(chunk.table.columns), columns.text_column, columns.text_aliases, "text", input_url)
+            table = match_table(chunk, text_column, filters, matcher)
+            write(table)
+            rows += len(table)
+            matched.update({name: int(table[name].sum()) for name in matcher.names})
+            statuses.update(table["status"].tolist())
+        if text_column is None:
+            raise InputError(f"{input_url}: no rows to match")
+    seconds = time.perf_counter() - started
+    summary = {
+        "run_id": filters.run_id,
+        "run": filters.location,
+        "input": input_url,
+        "output": output_url,
+        "rows": rows,
+        "matched": {name: matched[name] for name in matcher.names},
+        "usable": statuses[OK],
+        "not_usable": {reason: n for reason, n in statuses.items() if reason != OK},
+        "list_sizes": {name: len(keywords) for name, keywords in filters.lists.items()},
+        "seconds": round(seconds, 2),
+        "rows_per_second": round(rows / seconds, 1) if seconds else None,
+    }
+    _write_text(f"{output_url}.summary.json", json.dumps(summary, indent=2) + "\n", output_options or {})
+    return summary
+
+
+def _kind(url: str) -> str:
+    suffix = PurePosixPath(url.split("?")[0]).suffix.lower()
+    kinds = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+    if suffix not in kinds:
+        raise InputError(f"{url}: output must end in .parquet, .csv or .jsonl")
+    return kinds[suffix]
+
+
+@contextmanager
+def _table_writer(url: str, options: dict) -> Iterator:
+    """A function that appends a chunk to the output; the output appears whole, or not at all when local."""
+    kind = _kind(url)
+    local = "://" not in url or url.startswith("file://")
+    target = str(Path(url.removeprefix("file://")).expanduser()) if local else url
+    path = f"{target}.tmp-{uuid.uuid4().hex}" if local else target
+    try:
+        if local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        with fsspec.open(path, "wb", **options) as handle:
+            writer = None
+            first = True
+
+            def write(table: pd.DataFrame) -> None:
+                nonlocal writer, first
+                if kind == "parquet":
+                    import pyarrow as pa
+                    import pyarrow.parquet as pq
+
+                    batch = pa.Table.from_pandas(table, preserve_index=False)
+                    writer = writer or pq.ParquetWriter(handle, batch.schema)
+                    writer.write_table(batch)
+                elif kind == "csv":
+                    handle.write(table.to_csv(index=False, header=first).encode("utf-8"))
+                else:
+                    buffer = io.StringIO()
+                    table.to_json(buffer, orient="records", lines=True)
+                    handle.write(buffer.getvalue().encode("utf-8"))
+                first = False
+
+            yield write
+            if writer is not None:
+                writer.close()
+    except (PermissionError, IsADirectoryError, NotADirectoryError) as error:
+        raise StorageError(f"{url}: cannot write the output ({error})") from error
+    except BaseException:
+        if local and os.path.exists(path):
+            os.remove(path)
+        raise
+    if local:
+        os.replace(path, target)
+
+
+def _write_text(url: str, text: str, options: dict) -> None:
+    try:
+        with fsspec.open(url, "w", **options) as handle:
+            handle.write(text)
+    except (PermissionError, IsADirectoryError, NotADirectoryError) as error:
+        raise StorageError(f"{url}: cannot write ({error})") from error

@@ -1,0 +1,252 @@
+"""Keyword lists learned from a set of CVs: the study's thresholds, or lists selected by inner cross-validation.
+
+A list is a filter: a CV matches when its cleaned text contains any of the
+list's keywords (as `scoring.keyword_counts` finds them). `learn` is the one
+path from CVs and their extracted keywords to scores and lists; a run calls it
+on all its CVs, cross-validation (`filter_quality`) on each training fold.
+
+The `selected` learner grows each list greedily: the next keyword is the one
+whose not-yet-matched CVs add the most found CVs of the category minus `w`
+times the false matches (each side as a share of its class), so w = 1
+maximises balanced accuracy on the training CVs and larger w trades
+sensitivity for specificity; a per-keyword penalty (extra false matches)
+keeps out keywords that find only a few CVs. Only keywords of the run's
+extracted vocabulary that occur in CVs from several different current
+employers and that neither are nor contain organisation names may enter. How
+many keywords, which w and which penalty are chosen by cross-validation inside
+the training CVs: the broad list maximises balanced accuracy, the strict list
+is the most sensitive one whose inner-cross-validated specificity reaches the
+target.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ml_headcount import employers, scoring
+from ml_headcount.config import ExtractionSettings, FilterSettings, ScoringSettings, Settings
+from ml_headcount.folds import stratified_folds
+
+LIST_NAMES = ("strict", "broad")
+Lists = dict[str, dict[str, list[str]]]  # category -> list name -> keywords
+
+
+@dataclass(frozen=True)
+class Corpus:
+    """CVs, their extracted keywords, and where every extracted keyword occurs in every CV."""
+
+    cvs: pd.DataFrame  # cv_id, category, text; row i is row i of the matrices
+    keywords: pd.DataFrame  # cv_id, keyword, score, rank
+    vocabulary: list[str]  # sorted, every extracted keyword
+    counts: sparse.csr_matrix  # occurrences in the text, as scoring counts them
+    extracted: sparse.csr_matrix  # 1 where KeyBERT extracted the keyword from the CV
+    parts: sparse.csr_matrix  # (keyword x part) 1 where the part (a run of the keyword's tokens) is in the keyword
+    part_present: sparse.csr_matrix  # (CV x part) 1 where the part occurs in the text
+    part_in_company: sparse.csr_matrix  # (CV x part) 1 where it occurs inside a company field of Experiences
+    employers: np.ndarray  # current employer per CV; a CV without one is its own employer
+
+
+@dataclass(frozen=True)
+class Learned:
+    stats: pd.DataFrame
+    discriminative: pd.DataFrame
+    lists: Lists
+
+
+def build_corpus(cvs: pd.DataFrame, keywords: pd.DataFrame, extraction: ExtractionSettings) -> Corpus:
+    cvs = cvs.reset_index(drop=True)
+    texts = cvs["text"].tolist()
+    vocabulary = sorted(keywords["keyword"].unique())
+    counts = scoring.keyword_counts(texts, vocabulary, extraction)
+    row_of = pd.Series(np.arange(len(cvs)), index=cvs["cv_id"])
+    known = keywords[keywords["cv_id"].isin(row_of.index)]
+    extracted = sparse.csr_matrix(
+        (np.ones(len(known)), (row_of[known["cv_id"]].to_numpy(), np.searchsorted(vocabulary, known["keyword"]))),
+        shape=(len(cvs), len(vocabulary)),
+    )
+    extracted.data[:] = 1.0  # a keyword listed twice for one CV is still one CV
+    tokens = [keyword.split(" ") for keyword in vocabulary]
+    part_names = sorted({" ".join(t[i:j]) for t in tokens for i in range(len(t)) for j in range(i + 1, len(t) + 1)})
+    part_column = {part: i for i, part in enumerate(part_names)}
+    incidence = [(row, part_column[" ".join(t[i:j])]) for row, t in enumerate(tokens)
+                 for i in range(len(t)) for j in range(i + 1, len(t) + 1)]
+    parts = sparse.csr_matrix((np.ones(len(incidence)), tuple(np.array(incidence).T)), shape=(len(vocabulary), len(part_names)))
+    parts.data[:] = 1.0
+    part_present = (scoring.keyword_counts(texts, part_names, extraction) > 0).astype(np.float64).tocsr()
+    fields = [employers.company_fields(text) for text in texts]
+    owner = np.repeat(np.arange(len(texts)), [len(f) for f in fields])
+    part_in_company = sparse.csr_matrix((len(texts), len(part_names)))
+    if len(owner):
+        per_field = (scoring.keyword_counts([c for f in fields for c in f], part_names, extraction) > 0).astype(np.float64)
+        to_cv = sparse.csr_matrix((np.ones(len(owner)), (owner, np.arange(len(owner)))), shape=(len(texts), len(owner)))
+        part_in_company = ((to_cv @ per_field) > 0).astype(np.float64).tocsr()
+    current = np.array([f[0] if f else f"cv:{cv_id}" for f, cv_id in zip(fields, cvs["cv_id"])], dtype=object)
+    return Corpus(cvs, keywords, vocabulary, counts, extracted.tocsr(), parts.tocsr(), part_present, part_in_company, current)
+
+
+def learn(corpus: Corpus, rows: np.ndarray | None, settings: Settings) -> Learned:
+    """Scores and lists learned from the corpus's CVs at `rows` (all when None), exactly as a run learns them."""
+    rows = np.arange(len(corpus.cvs)) if rows is None else np.asarray(rows)
+    cvs = corpus.cvs.iloc[rows].reset_index(drop=True)
+    keywords = corpus.keywords[corpus.keywords["cv_id"].isin(set(cvs["cv_id"]))]
+    vocabulary = sorted(keywords["keyword"].unique())
+    columns = np.searchsorted(corpus.vocabulary, vocabulary)
+    counts = corpus.counts[rows][:, columns]
+    stats = scoring.category_keyword_stats(cvs, keywords)
+    discriminative = scoring.discriminative_keywords(cvs, stats, counts, vocabulary, settings.scoring)
+    if settings.filters.method == "study":
+        lists = study_lists(discriminative, settings.scoring)
+    else:
+        lists = selected_lists(corpus_evidence(corpus, rows, columns), cvs["cv_id"].to_numpy(), vocabulary, settings)
+    return Learned(stats, discriminative, lists)
+
+
+def study_lists(discriminative: pd.DataFrame, scoring_settings: ScoringSettings) -> Lists:
+    """The study's rule: total frequency, score and specificity thresholds on the discriminative keywords."""
+    thresholds = {
+        "strict": (scoring_settings.strict_score, scoring_settings.strict_specificity),
+        "broad": (scoring_settings.broad_score, scoring_settings.broad_specificity),
+    }
+    lists: Lists = {}
+    for category, group in discriminative.groupby("category", sort=True):
+        lists[str(category)] = {
+            name: group[
+                (group["score"] >= min_score)
+                & (group["specificity"] >= min_specificity)
+                & (group["total_frequency"] >= scoring_settings.list_min_frequency)
+            ]["keyword"].tolist()
+            for name, (min_score, min_specificity) in thresholds.items()
+        }
+    return lists
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """What the selected learner sees of a set of CVs: labels and 0/1 (CV x keyword) matrices."""
+
+    labels: np.ndarray
+    present: sparse.csc_matrix  # keyword in the text
+    extracted: sparse.csc_matrix  # keyword extracted from the CV
+    parts: sparse.csr_matrix  # (keyword x part) incidence
+    part_present: sparse.csr_matrix  # part in the text
+    part_in_company: sparse.csr_matrix  # part inside a company field
+    employers: np.ndarray
+
+    def rows(self, rows: np.ndarray) -> "Evidence":
+        return Evidence(self.labels[rows], self.present[rows], self.extracted[rows], self.parts,
+                        self.part_present[rows], self.part_in_company[rows], self.employers[rows])
+
+
+def corpus_evidence(corpus: Corpus, rows: np.ndarray, columns: np.ndarray) -> Evidence:
+    return Evidence(
+        labels=corpus.cvs["category"].to_numpy()[rows], present=(corpus.counts[rows][:, columns] > 0).astype(np.float64).tocsc(),
+        extracted=corpus.extracted[rows][:, columns].tocsc(), parts=corpus.parts[columns],
+        part_present=corpus.part_present[rows], part_in_company=corpus.part_in_company[rows], employers=corpus.employers[rows],
+    )
+
+
+def organisation_name_share(corpus: Corpus, keywords: list[str], filters: FilterSettings) -> float | None:
+    """Share of a list's keywords that are organisation names, judged on all the corpus's CVs (None for an empty list)."""
+    if not keywords:
+        return None
+    evidence = corpus_evidence(corpus, np.arange(len(corpus.cvs)), np.searchsorted(corpus.vocabulary, keywords))
+    return round(float(organisation_names(evidence, keywords, filters).mean()), 4)
+
+
+def organisation_names(evidence: Evidence, vocabulary: list[str], filters: FilterSettings) -> np.ndarray:
+    """Keywords that name an organisation, or contain a name: a run of their tokens that is found inside a
+    company field of Experiences in more than `max_organisation_share` of the CVs containing it, or on the stop list."""
+    containing = np.asarray(evidence.part_present.sum(axis=0)).ravel()
+    inside = np.asarray(evidence.part_in_company.sum(axis=0)).ravel()
+    share = np.divide(inside, containing, out=np.zeros(len(containing)), where=containing > 0)
+    named = np.asarray(evidence.parts @ (share > filters.max_organisation_share).astype(np.float64)).ravel() > 0
+    stopped = [f" {name.lower().strip()} " for name in filters.organisation_stop_list if name.strip()]
+    listed = np.array([any(name in f" {keyword} " for name in stopped) for keyword in vocabulary], dtype=bool)
+    return named | listed
+
+
+def eligible_keywords(evidence: Evidence, category: str, vocabulary: list[str], settings: Settings) -> np.ndarray:
+    """Columns a list of `category` may use: extracted from and found in several of its CVs, at several employers, no organisation names."""
+    filters = settings.filters
+    positive = evidence.labels == category
+    extracted = np.asarray(evidence.extracted[positive].sum(axis=0)).ravel()
+    inside = evidence.present[positive].tocsc()
+    found = np.asarray(inside.sum(axis=0)).ravel()
+    ok = (extracted >= filters.min_extracted) & (found >= filters.min_cvs)
+    columns = np.flatnonzero(ok & ~organisation_names(evidence, vocabulary, filters))
+    employer_of = evidence.employers[positive]
+    distinct = np.array([len(set(employer_of[inside[:, j].indices])) for j in columns], dtype=int)
+    return columns[distinct >= filters.min_employers]
+
+
+def selected_lists(evidence: Evidence, cv_ids: np.ndarray, vocabulary: list[str], settings: Settings) -> Lists:
+    """Strict and broad lists per category, grown greedily; cost and size chosen by inner cross-validation."""
+    filters = settings.filters
+    inner = stratified_folds(cv_ids, evidence.labels, filters.inner_folds, filters.seed)
+    lists: Lists = {}
+    for category in sorted(set(evidence.labels.tolist())):
+        choice = _inner_choice(evidence, inner, category, vocabulary, settings)
+        columns = eligible_keywords(evidence, category, vocabulary, settings)
+        positive = evidence.labels == category
+        lists[str(category)] = {}
+        for name in LIST_NAMES:
+            weight, penalty, size = choice[name]
+            path = greedy_path(evidence.present[:, columns], positive, weight, size, penalty)
+            lists[str(category)][name] = [vocabulary[columns[j]] for j in path]
+    return lists
+
+
+def _inner_choice(evidence: Evidence, inner: np.ndarray, category: str, vocabulary: list[str], settings: Settings) -> dict[str, tuple[float, float, int]]:
+    """(cost, penalty, size) per list, from the pooled inner-fold predictions of every candidate."""
+    filters = settings.filters
+    options = [(w, p) for w in sorted(set(filters.broad_weights) | set(filters.strict_weights)) for p in filters.penalties]
+    positive = evidence.labels == category
+    # first_hit[o][i]: position in option o's path (learned without CV i's inner fold) of the first keyword CV i contains
+    first_hit = {o: np.full(len(positive), np.iinfo(np.int64).max) for o in options}
+    for fold in np.unique(inner):
+        train, held = np.flatnonzero(inner != fold), np.flatnonzero(inner == fold)
+        part = evidence.rows(train)
+        columns = eligible_keywords(part, category, vocabulary, settings)
+        for w, p in options:
+            path = columns[greedy_path(part.present[:, columns], positive[train], w, filters.max_keywords, p)]
+            if len(path):
+                hits = evidence.present[held][:, path].toarray() > 0
+                first_hit[w, p][held] = np.where(hits.any(axis=1), hits.argmax(axis=1), np.iinfo(np.int64).max)
+    sizes = np.arange(1, filters.max_keywords + 1)
+    results = []  # (weight, penalty, size, sensitivity, specificity)
+    for w, p in options:
+        matched = first_hit[w, p][None, :] < sizes[:, None]
+        sensitivity = matched[:, positive].mean(axis=1) if positive.any() else np.zeros(len(sizes))
+        specificity = 1 - matched[:, ~positive].mean(axis=1) if (~positive).any() else np.ones(len(sizes))
+        results += [(w, p, int(s), float(se), float(sp)) for s, se, sp in zip(sizes, sensitivity, specificity)]
+    broad = max((r for r in results if r[0] in filters.broad_weights), key=lambda r: (r[3] + r[4], -r[2], -r[0], -r[1]))
+    strict_options = [r for r in results if r[0] in filters.strict_weights]
+    reaching = [r for r in strict_options if r[4] >= filters.strict_specificity]
+    strict = (max(reaching, key=lambda r: (r[3], r[4], -r[2])) if reaching
+              else max(strict_options, key=lambda r: (r[4], r[3], -r[2])))
+    return {"broad": broad[:3], "strict": strict[:3]}
+
+
+def greedy_path(present: sparse.csc_matrix, positive: np.ndarray, weight: float, max_keywords: int, penalty: float = 0.0) -> list[int]:
+    """Columns in the order the greedy rule adds them, while a column still gains.
+
+    `penalty` charges every keyword that many extra false matches, so a keyword
+    must find more of the category's CVs to enter (fewer, broader keywords).
+    """
+    n_positive, n_negative = max(positive.sum(), 1), max((~positive).sum(), 1)
+    value = np.where(positive, 1.0 / n_positive, -weight / n_negative)
+    covered = np.zeros(len(positive), dtype=bool)
+    path: list[int] = []
+    for _ in range(min(max_keywords, present.shape[1])):
+        gain = present.T @ np.where(covered, 0.0, value) - penalty * weight / n_negative
+        gain[path] = -np.inf
+        best = int(np.argmax(gain))
+        if gain[best] <= 0:
+            break
+        path.append(best)
+        covered |= present[:, best].toarray().ravel() > 0
+    return path

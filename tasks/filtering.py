@@ -1,0 +1,23 @@
+"""Tasks that produce a table of keyword-list matches for a CV or profile table."""
+
+from __future__ import annotations
+
+from prefect import get_run_logger, task
+
+from ml_headcount.config import Settings
+from ml_headcount.filtering import apply_run_filters, load_run_filters
+from ml_headcount.storage import ArtifactStore, storage_options
+from tasks.policies import TASK_POLICY
+
+
+@task(name="list-matches", **TASK_POLICY)
+def list_matches(input_url: str, run_id: str, output_url: str, settings: Settings) -> dict:
+    """The output table (one row per input row, a 0/1 column per list) and its summary; returns the summary."""
+    filters = load_run_filters(ArtifactStore(settings.storage), run_id)
+    summary = apply_run_filters(
+        input_url, filters, output_url, settings.ingest, settings.filters.apply_chunk_rows,
+        storage_options(input_url, settings.storage), storage_options(output_url, settings.storage),
+    )
+    get_run_logger().info("%s: %d rows matched against run %s in %.1f s -> %s", input_url, summary["rows"],
+                          filters.run_id, summary["seconds"], output_url)
+    return summary

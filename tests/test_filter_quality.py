@@ -1,0 +1,119 @@
+"""Keyword lists on real rated CVs: folds, held-out matches, the selected learner, and the fast matcher."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_headcount import filter_quality, keyword_filters
+from ml_headcount.config import IngestSettings, load_settings
+from ml_headcount.folds import stratified_folds
+from ml_headcount.ingest import ingest
+from ml_headcount.matching import KeywordMatcher
+from tests.conftest import RATED_CVS
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return load_settings()
+
+
+@pytest.fixture(scope="module")
+def rated(settings) -> pd.DataFrame:
+    """All 454 rated CVs, cleaned as a run cleans them."""
+    return ingest(str(RATED_CVS), IngestSettings()).cvs
+
+
+@pytest.fixture(scope="module")
+def corpus(rated_sample_run, settings) -> keyword_filters.Corpus:
+    """60 rated CVs (30 ML experts) with the keywords the real model extracted from them in a real run."""
+    cvs = pd.read_parquet(rated_sample_run / "cvs.parquet")
+    return keyword_filters.build_corpus(cvs, pd.read_parquet(rated_sample_run / "keywords.parquet"), settings.extraction)
+
+
+def test_folds_are_stratified_reproducible_and_independent_of_row_order(rated):
+    ids, labels = rated["cv_id"].to_numpy(), rated["category"].to_numpy()
+    folds = stratified_folds(ids, labels, 5, seed=7)
+    for label in np.unique(labels):
+        per_fold = np.bincount(folds[labels == label], minlength=5)
+        assert per_fold.max() - per_fold.min() <= 1
+    assert np.bincount(folds).max() - np.bincount(folds).min() <= 1
+    shuffled = np.random.default_rng(0).permutation(len(ids))
+    assert (stratified_folds(ids[shuffled], labels[shuffled], 5, seed=7) == folds[shuffled]).all()
+    assert (stratified_folds(ids, labels, 5, seed=8) != folds).any()
+
+
+@pytest.mark.timeout(2400)  # the first test to use the run waits for its extraction (60 CVs on a busy 2-core CPU)
+@pytest.mark.parametrize("method", ["selected", "study"])
+def test_a_heldout_match_never_depends_on_its_own_label(corpus, settings, method):
+    settings = settings.model_copy(update={"filters": settings.filters.model_copy(update={"method": method})})
+    labels = corpus.cvs["category"].to_numpy()
+    folds = stratified_folds(corpus.cvs["cv_id"].to_numpy(), labels, 5, seed=1)
+    before = filter_quality.heldout_matches(corpus, folds, settings)
+    held = folds == 0
+    flipped = np.where(held, np.where(labels == "1", "0", "1"), labels)
+    after = filter_quality.heldout_matches(dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=flipped)), folds, settings)
+    pd.testing.assert_frame_equal(before[held], after[held])
+    assert list(before.columns) == ["cv_id", "0/strict", "0/broad", "1/strict", "1/broad"]
+    assert all(before[c].dtype == np.int8 for c in before.columns[1:])
+    if method == "selected":  # the study's rule learns empty lists from 48 CVs: nothing to change
+        # the flipped labels do reach the other folds' lists: their matches are learned from them
+        assert before.iloc[:, 1:].to_numpy().any() and not before[~held].equals(after[~held])
+
+
+def test_selected_lists_avoid_organisation_names_and_single_employer_phrases(corpus, settings):
+    lists = keyword_filters.learn(corpus, None, settings).lists
+    assert lists["1"]["broad"] and lists["1"]["strict"]
+    positive = corpus.cvs["category"].to_numpy() == "1"
+    for name, keywords in lists["1"].items():
+        assert len(keywords) <= settings.filters.max_keywords
+        assert keyword_filters.organisation_name_share(corpus, keywords, settings.filters) <= 1 / 3
+        for keyword in keywords:
+            column = corpus.vocabulary.index(keyword)
+            containing = corpus.counts[:, column].toarray().ravel() > 0
+            assert len(set(corpus.employers[containing & positive])) >= settings.filters.min_employers
+    quality = filter_quality.in_sample_quality(corpus, lists)["1"]
+    assert quality["broad"]["in_sample_sensitivity"] >= quality["strict"]["in_sample_sensitivity"]
+    assert quality["strict"]["in_sample_specificity"] >= 0.9
+    stopped = settings.filters.model_copy(update={"organisation_stop_list": [lists["1"]["broad"][0]]})
+    relearned = keyword_filters.learn(corpus, None, settings.model_copy(update={"filters": stopped})).lists["1"]["broad"]
+    assert lists["1"]["broad"][0] not in relearned
+
+
+def test_cross_validated_quality_reports_intervals_and_too_small_categories(corpus, settings):
+    result = filter_quality.cross_validate(corpus, settings)
+    broad = result.quality["1"]["broad"]
+    assert broad["sensitivity_interval"][0] <= broad["sensitivity"] <= broad["sensitivity_interval"][1]
+    assert broad["balanced_accuracy_interval"][0] <= broad["balanced_accuracy"] <= broad["balanced_accuracy_interval"][1]
+    assert broad["balanced_accuracy"] == pytest.approx((broad["sensitivity"] + broad["specificity"]) / 2, abs=1e-4)
+    # three CVs relabelled into a category of their own: too few for 5 folds, said instead of numbers
+    labels = corpus.cvs["category"].to_numpy().copy()
+    labels[:3] = "rare"
+    small = filter_quality.cross_validate(dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=labels)), settings)
+    assert "too few CVs" in small.quality["rare"]["broad"]["note"] and "sensitivity" not in small.quality["rare"]["broad"]
+    assert "sensitivity" in small.quality["1"]["broad"]
+
+
+def test_wilson_interval_and_bootstrap():
+    # by hand: z = 1.2816, centre = (0.8 + z²/20) / (1 + z²/10) = 0.7577, half-width = 0.1561
+    low, high = filter_quality.wilson_interval(8, 10, 0.8)
+    assert low == pytest.approx(0.6016, abs=1e-3) and high == pytest.approx(0.9138, abs=1e-3)
+    low, high = filter_quality.bootstrap_balanced_accuracy(0.8, 100, 0.9, 300, 0.8, 2000, seed=0)
+    assert low < 0.85 < high and high - low < 0.1
+
+
+def test_matcher_equals_scoring_presence_on_all_rated_cvs(corpus, rated, settings):
+    """Every extracted keyword of the sample as a list of its own, plus the learned lists, on 454 CVs."""
+    lists = {f"k{i}": [k] for i, k in enumerate(corpus.vocabulary)}
+    learned = keyword_filters.learn(corpus, None, settings).lists
+    lists.update({f"{c}/{n}": keywords for c, by_name in learned.items() for n, keywords in by_name.items()})
+    matched = KeywordMatcher(lists, settings.extraction).match(rated["text"].tolist())
+    everything = keyword_filters.build_corpus(rated, corpus.keywords, settings.extraction)
+    rows = np.arange(len(rated))
+    expected = np.column_stack([filter_quality.list_matches(everything, rows, keywords) for keywords in lists.values()])
+    assert matched.shape == (len(rated), len(lists))
+    assert (matched == expected).all()
+    assert expected.any(axis=0).sum() > len(lists) * 0.9  # most keywords occur somewhere: the comparison is not vacuous
