@@ -17,25 +17,15 @@ import pandas as pd
 from ml_headcount.annotators import MISSING
 from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.ingest import InputError, clean_text, find_column, text_hash
+from ml_headcount.matching import KeywordMatcher
 from ml_headcount.runs import RunLayout
 from ml_headcount.storage import ArtifactStore
 
-HELDOUT_MATCHES = "heldout_matches.parquet"  # issue 11's artifact; becomes a RunLayout property when it lands
-
-
 def match_lists(texts: list[str], lists: dict[str, list[str]], extraction: ExtractionSettings) -> dict[str, np.ndarray]:
-    """int8 match (1/0) of every list in every cleaned text.
-
-    The one place that applies lists to texts: swap in issue 11's
-    `ml_headcount.matching.KeywordMatcher` here when it lands.
-    """
-    from ml_headcount.scoring import keyword_counts
-
-    vocabulary = sorted({k for keywords in lists.values() for k in keywords})
-    present = keyword_counts(texts, vocabulary, extraction) > 0
-    column = {k: i for i, k in enumerate(vocabulary)}
-    return {name: (np.asarray(present[:, [column[k] for k in keywords]].sum(axis=1)).ravel() > 0).astype(np.int8)
-            for name, keywords in lists.items()}
+    """int8 match (1/0) of every list in every cleaned text, as `apply` and the run's own filter match."""
+    matcher = KeywordMatcher(lists, extraction)
+    matched = matcher.match(texts)
+    return {name: matched[:, i].astype(np.int8) for i, name in enumerate(matcher.names)}
 
 
 def _cleaned_texts(table: pd.DataFrame, url: str, ingest: IngestSettings) -> tuple[list[str], np.ndarray]:
@@ -64,16 +54,16 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
     learned = np.isin(validation_ids, store.read_parquet(run.cvs, columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
     validation_values = _matched(validation_texts, validation_has_text & ~learned, lists, extraction)
     if learned.any():
-        if not store.exists(run.key(HELDOUT_MATCHES)):
+        if not store.exists(run.heldout_matches):
             raise InputError(
                 f"{validation_url}: {int(learned.sum())} validation CVs are ones the keyword run {location} learned its lists "
-                f"from, and the run has no {HELDOUT_MATCHES} (cross-validated matches); in-sample matches would make the "
+                f"from, and the run has no heldout_matches.parquet (cross-validated matches); in-sample matches would make the "
                 "lists look better than they are. Use a cross-validated run or a validation table the run did not learn from."
             )
-        heldout = store.read_parquet(run.key(HELDOUT_MATCHES)).set_index("cv_id")
+        heldout = store.read_parquet(run.heldout_matches).set_index("cv_id")
         for name, values in validation_values.items():
             if name not in heldout.columns:
-                raise InputError(f"{location}/{HELDOUT_MATCHES}: no column {name!r}; columns found: {list(heldout.columns)}")
+                raise InputError(f"{store.location(run.heldout_matches)}: no column {name!r}; columns found: {list(heldout.columns)}")
             out_of_fold = heldout[name].reindex(validation_ids[learned])
             values[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
 
