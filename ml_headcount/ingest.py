@@ -64,6 +64,10 @@ class _Malformed(ValueError):
     """A parser's complaint about the bytes of a file (never storage, memory or a bug)."""
 
 
+# what a parser raises on bad bytes; anything else (MemoryError, storage faults, bugs) is not the file's fault
+_PARSER_ERRORS = (_Malformed, UnicodeError, csv.Error, zipfile.BadZipFile, zlib.error, EOFError)
+
+
 @dataclass
 class IngestResult:
     cvs: pd.DataFrame
@@ -208,7 +212,7 @@ def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None
         handle.seek(0)
         try:
             result = _ingest_chunks(_chunks(handle, url, name, settings), name, settings, digest)
-        except (_Malformed, UnicodeError, csv.Error, zipfile.BadZipFile, zlib.error, EOFError) as error:
+        except _PARSER_ERRORS as error:
             raise InputError(f"{name}: cannot be read: {error}") from error
     result.check_accounting()
     return result
@@ -221,23 +225,29 @@ def table_chunks(url: str, settings: IngestSettings, storage_options: dict | Non
     with _opened(url, name, storage_options) as handle:
         try:
             yield from _chunks(handle, url, name, settings)
-        except (_Malformed, UnicodeError, csv.Error, zipfile.BadZipFile, zlib.error, EOFError) as error:
+        except _PARSER_ERRORS as error:
             raise InputError(f"{name}: cannot be read: {error}") from error
 
 
-def read_table(url: str, storage_options: dict | None = None) -> tuple[pd.DataFrame, str]:
-    """A whole table and its file's sha256, read as ingestion reads files (any format, encoding, compression);
-    a row that cannot be parsed is an error here, naming the file and row."""
+def read_table(url: str, storage_options: dict | None = None, settings: IngestSettings = IngestSettings()) -> tuple[pd.DataFrame, str]:
+    """A whole table (any format ingest reads; every XLSX sheet) and the file's sha256, for tables that are not CVs.
+
+    A row that cannot be parsed fails the whole file here: such tables have no rejected-rows output."""
     name = redact_url(url)
     with _opened(url, name, storage_options) as handle:
         digest = _sha256(handle)
-    chunks = list(table_chunks(url, IngestSettings(), storage_options))
+        handle.seek(0)
+        try:
+            chunks = list(_chunks(handle, url, name, settings))
+        except _PARSER_ERRORS as error:
+            raise InputError(f"{name}: cannot be read: {error}") from error
     for chunk in chunks:
-        for row, reason, _ in chunk.malformed:
-            raise InputError(f"{name}: row {row}: {reason}")
-    table = pd.concat([chunk.table for chunk in chunks]) if chunks else pd.DataFrame()
-    table.columns = [str(c) for c in table.columns]
-    return table.reset_index(drop=True), digest
+        for source_row, reason, _ in chunk.malformed[:1]:
+            raise InputError(f"{name}: row {source_row}: {reason}")
+    tables = [c.table for c in chunks if len(c.table.columns)]
+    if not tables:
+        raise InputError(f"{name}: is empty (no header and no rows)")
+    return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0].reset_index(drop=True), digest
 
 
 def ingest_table(table: pd.DataFrame, url: str, settings: IngestSettings, input_sha256: str = "") -> IngestResult:
