@@ -9,6 +9,7 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
+from ml_headcount.ingest import redact_url
 from ml_headcount.filtering import default_output, resolve_run_id, split_run_reference
 from ml_headcount.storage import ArtifactStore
 from tasks.filtering import list_matches
@@ -16,7 +17,7 @@ from tasks.filtering import list_matches
 
 def _flow_run_name() -> str:
     parameters = flow_run.parameters
-    return f"{PurePosixPath(str(parameters['input_url']).rstrip('/')).name} · lists of {parameters.get('run') or 'latest'}"
+    return f"{PurePosixPath(redact_url(str(parameters['input_url'])).rstrip('/')).name} · lists of {parameters.get('run') or 'latest'}"
 
 
 @flow(name="cv-filter", flow_run_name=_flow_run_name, log_prints=True)

@@ -12,6 +12,7 @@ from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
 from ml_headcount.extraction_cache import Shard, cache_prefix
+from ml_headcount.ingest import redact_url
 from ml_headcount.runs import RunLayout, claim_run, run_manifest
 from ml_headcount.storage import ArtifactStore
 from tasks.backends import Backend, backend_for
@@ -25,7 +26,7 @@ from tasks.scoring import discriminative_keywords
 def _flow_run_name() -> str:
     parameters = flow_run.parameters
     settings = Settings.model_validate(parameters.get("settings") or {})
-    source = PurePosixPath(str(parameters["input_url"]).split("?", 1)[0].rstrip("/")).name
+    source = PurePosixPath(redact_url(str(parameters["input_url"])).rstrip("/")).name
     extraction = settings.extraction
     return f"{source} · {settings.backend} · top{extraction.top_n} ng{extraction.ngram_min}-{extraction.ngram_max}"
 
@@ -61,9 +62,11 @@ def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | N
         with _timed("ingest", timings):
             ingest_summary = clean_cv_table(input_url, settings, run)
 
-        with _timed("extract", timings):
+        with _timed("plan", timings):
             shards = uncached_extraction_shards(settings, run)
+        with _timed("extract", timings):
             extract_with_progress(backend, shards, run)
+        with _timed("assemble", timings):
             keyword_count = run_keywords_table(settings, run)
 
         with _timed("score", timings):
@@ -81,7 +84,7 @@ def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | N
         "cvs_from_cache": ingest_summary["cvs"] - cvs_extracted,
         "keywords": keyword_count,
     }
-    manifest = run_manifest(run, store.location(run.prefix), input_url, settings, ingest_summary, extraction, scores, clusters, timings)
+    manifest = run_manifest(run, store.location(run.prefix), redact_url(input_url), settings, ingest_summary, extraction, scores, clusters, timings)
     with _timed("report", timings):
         run_report(manifest, settings, run)
     return completed_run(manifest, settings, run)

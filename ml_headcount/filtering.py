@@ -34,6 +34,7 @@ from ml_headcount.ingest import (
     clean_text_problem,
     find_column,
     raw_text_problem,
+    redact_url,
     table_chunks,
     text_hash,
 )
@@ -75,7 +76,7 @@ def resolve_run_id(store: ArtifactStore, run_id: str) -> str:
 
 def default_output(store: ArtifactStore, run_id: str, input_url: str) -> str:
     """Where matches go unless told: beside the run's storage, never inside the (immutable) run."""
-    name = PurePosixPath(input_url.split("?")[0].rstrip("/")).name.split(".")[0] or "input"
+    name = PurePosixPath(redact_url(input_url).rstrip("/")).name.split(".")[0] or "input"
     return store.location(f"filtered/{run_id}/{name}.matches.parquet")
 
 
@@ -144,7 +145,7 @@ def apply_run_filters(input_url: str, filters: RunFilters, output_url: str, colu
     summary = {
         "run_id": filters.run_id,
         "run": filters.location,
-        "input": input_url,
+        "input": redact_url(input_url),
         "output": output_url,
         "rows": rows,
         "matched": {name: matched[name] for name in matcher.names},

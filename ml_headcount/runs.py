@@ -99,6 +99,11 @@ class RunLayout:
     def manifest(self) -> str:
         return self.key(MANIFEST)
 
+    @property
+    def cv_shards(self) -> str:
+        """Which cached shard holds each of the run's CVs (cv_id, shard_id), as planning learned it."""
+        return self.key("cv_shards.parquet")
+
     def shard_texts(self, shard_id: str) -> str:
         """The cleaned texts of one shard this run sends to the model."""
         return self.key(f"shards/{shard_id}.parquet")

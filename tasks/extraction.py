@@ -28,11 +28,14 @@ def uncached_extraction_shards(settings: Settings, run: RunLayout) -> list[Shard
     extracting a shard reads only that shard.
     """
     store = ArtifactStore(settings.storage)
-    cvs = store.read_parquet(run.cvs, columns=["cv_id", "text"]).set_index("cv_id")
-    cv_ids = cvs.index.tolist()
-    shards = extraction_cache.plan_shards(cv_ids, extraction_cache.cached_shards(store, settings.extraction), settings.extraction)
-    for shard in shards:
-        store.write_parquet(run.shard_texts(shard.shard_id), cvs.loc[list(shard.cv_ids)].reset_index())
+    cv_ids = store.read_parquet(run.cvs, columns=["cv_id"])["cv_id"].tolist()
+    cached = extraction_cache.cached_shards(store, settings.extraction)  # the run's one read of the cache index
+    shards = extraction_cache.plan_shards(cv_ids, cached, settings.extraction)
+    store.write_parquet(run.cv_shards, cached.with_shards(shards).for_cvs(cv_ids).pairs())
+    if shards:  # the texts only when there is something to extract: a warm run never reads them
+        cvs = store.read_parquet(run.cvs, columns=["cv_id", "text"]).set_index("cv_id")
+        for shard in shards:
+            store.write_parquet(run.shard_texts(shard.shard_id), cvs.loc[list(shard.cv_ids)].reset_index())
     get_run_logger().info(
         "%d of %d CVs need extraction, in %d shards of up to %d",
         sum(len(s.cv_ids) for s in shards), len(cv_ids), len(shards), settings.extraction.shard_size,
@@ -64,6 +67,5 @@ def run_keywords_table(settings: Settings, run: RunLayout) -> int:
     """keywords.parquet of the run, assembled from the cache; returns its row count."""
     store = ArtifactStore(settings.storage)
     cv_ids = store.read_parquet(run.cvs, columns=["cv_id"])["cv_id"].tolist()
-    keywords = extraction_cache.load_keywords(store, settings.extraction, cv_ids)
-    store.write_parquet(run.keywords, keywords)
-    return len(keywords)
+    index = extraction_cache.CacheIndex.from_pairs(store.read_parquet(run.cv_shards))  # what planning learned
+    return extraction_cache.write_run_keywords(store, settings.extraction, cv_ids, run.keywords, index)

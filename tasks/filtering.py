@@ -18,6 +18,6 @@ def list_matches(input_url: str, run_id: str, output_url: str, settings: Setting
         input_url, filters, output_url, settings.ingest, settings.filters.apply_chunk_rows,
         storage_options(input_url, settings.storage), storage_options(output_url, settings.storage),
     )
-    get_run_logger().info("%s: %d rows matched against run %s in %.1f s -> %s", input_url, summary["rows"],
+    get_run_logger().info("%s: %d rows matched against run %s in %.1f s -> %s", summary["input"], summary["rows"],
                           filters.run_id, summary["seconds"], output_url)
     return summary

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from ml_headcount.config import Settings
-from ml_headcount.ingest import ingest
+from ml_headcount.ingest import ingest, redact_url
 from ml_headcount.runs import RunLayout
 from ml_headcount.storage import ArtifactStore, storage_options
 from tasks.policies import TASK_POLICY
@@ -21,7 +21,7 @@ def clean_cv_table(input_url: str, settings: Settings, run: RunLayout) -> dict:
     summary = result.summary()
     get_run_logger().info(
         "%s: %d rows -> %d CVs, %d duplicates, %d rejected %s",
-        input_url, summary["input_rows"], summary["cvs"], summary["duplicates"], summary["rejected"],
+        redact_url(input_url), summary["input_rows"], summary["cvs"], summary["duplicates"], summary["rejected"],
         summary["rejected_by_reason"] or "",
     )
     return summary
