@@ -20,6 +20,7 @@ import secrets
 import socket
 import threading
 from dataclasses import dataclass
+from typing import ClassVar
 from datetime import datetime, timezone
 
 from ml_headcount.errors import UserError
@@ -42,17 +43,25 @@ class RunClaimedError(RunExistsError):
 
 
 @dataclass(frozen=True)
-class RunLayout:
-    """The storage keys of one run's artifacts: each artifact is named here and nowhere else."""
+class _Layout:
+    """Keys under `<folder>/<run id>/`."""
 
     run_id: str
+    folder: ClassVar[str]
 
     @property
     def prefix(self) -> str:
-        return f"runs/{self.run_id}"
+        return f"{self.folder}/{self.run_id}"
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}"
+
+
+@dataclass(frozen=True)
+class RunLayout(_Layout):
+    """The storage keys of one run's artifacts: each artifact is named here and nowhere else."""
+
+    folder: ClassVar[str] = "runs"
 
     @property
     def cvs(self) -> str:
@@ -110,17 +119,10 @@ class RunLayout:
 
 
 @dataclass(frozen=True)
-class EstimateLayout:
+class EstimateLayout(_Layout):
     """The storage keys of one headcount estimate, `estimates/<run-id>/`; summary.json is written last."""
 
-    run_id: str
-
-    @property
-    def prefix(self) -> str:
-        return f"estimates/{self.run_id}"
-
-    def key(self, name: str) -> str:
-        return f"{self.prefix}/{name}"
+    folder: ClassVar[str] = "estimates"
 
     @property
     def estimates(self) -> str:
