@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ml_headcount.errors import UserError
@@ -120,6 +121,8 @@ COMMANDS = {"run": _run, "apply": _apply, "estimate": _estimate, "modal-check": 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # the temporary Prefect server a CLI run starts sends no usage telemetry unless the user's environment says so
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     try:
         output, code = COMMANDS[args.command](args)
     except UserError as error:
