@@ -37,7 +37,7 @@ def keyword_annotations(run_id: str, validation: Validation, population: Populat
                           validation.table, validation.url, population.table, population.url)
 
 
-@task(name="headcount-estimate")
+@task(name="headcount-estimate", persist_result=False)  # pure computation: a retry could not change it
 def headcount_estimate(validation: Validation, population: Population, settings: Settings,
                        keyword_values: tuple[dict, dict] | None) -> Estimate:
     result = estimate(validation, population, settings.headcount, settings.ingest, keyword_values)
