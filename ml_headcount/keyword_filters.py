@@ -178,9 +178,15 @@ def eligible_keywords(evidence: Evidence, category: str, vocabulary: list[str], 
     found = np.asarray(inside.sum(axis=0)).ravel()
     ok = (extracted >= filters.min_extracted) & (found >= filters.min_cvs)
     columns = np.flatnonzero(ok & ~organisation_names(evidence, vocabulary, filters))
-    employer_of = evidence.employers[positive]
-    distinct = np.array([len(set(employer_of[inside[:, j].indices])) for j in columns], dtype=int)
-    return columns[distinct >= filters.min_employers]
+    return columns[distinct_employers(inside[:, columns], evidence.employers[positive]) >= filters.min_employers]
+
+
+def distinct_employers(present: sparse.csc_matrix, employer_of: np.ndarray) -> np.ndarray:
+    """Per column: how many different employers the CVs (rows) containing it have."""
+    coo = present.tocoo()
+    _, employer = np.unique(employer_of, return_inverse=True)
+    pairs = np.unique(coo.col.astype(np.int64) * (employer.max(initial=0) + 1) + employer[coo.row])
+    return np.bincount(pairs // (employer.max(initial=0) + 1), minlength=present.shape[1])
 
 
 def selected_lists(evidence: Evidence, cv_ids: np.ndarray, vocabulary: list[str], settings: Settings) -> Lists:
@@ -238,15 +244,24 @@ def greedy_path(present: sparse.csc_matrix, positive: np.ndarray, weight: float,
     must find more of the category's CVs to enter (fewer, broader keywords).
     """
     n_positive, n_negative = max(positive.sum(), 1), max((~positive).sum(), 1)
-    value = np.where(positive, 1.0 / n_positive, -weight / n_negative)
+    present = present.tocsc()
+    by_row = present.tocsr()
+    # per column, the not-yet-matched CVs it contains, in and out of the category: exact integer counts, decreased
+    # by what each pick newly matches (not recomputed), so that a gain of exactly 0 stays 0
+    found = present.T @ positive.astype(np.float64)
+    false = present.T @ (~positive).astype(np.float64)
     covered = np.zeros(len(positive), dtype=bool)
     path: list[int] = []
     for _ in range(min(max_keywords, present.shape[1])):
-        gain = present.T @ np.where(covered, 0.0, value) - penalty * weight / n_negative
+        gain = found / n_positive - weight * (false + penalty) / n_negative
         gain[path] = -np.inf
         best = int(np.argmax(gain))
         if gain[best] <= 0:
             break
         path.append(best)
-        covered |= present[:, best].toarray().ravel() > 0
+        rows = present.indices[present.indptr[best] : present.indptr[best + 1]]
+        newly = rows[~covered[rows]]
+        covered[newly] = True
+        found -= by_row[newly].T @ positive[newly].astype(np.float64)
+        false -= by_row[newly].T @ (~positive[newly]).astype(np.float64)
     return path

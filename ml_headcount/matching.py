@@ -1,13 +1,16 @@
-"""Which keyword lists a text matches, fast, with exactly the tokenisation scoring uses.
+"""Where keywords occur in texts, fast, with exactly the tokenisation extraction uses.
 
-`scoring.keyword_counts` finds keywords with the extraction's CountVectorizer:
-lowercase, token pattern, stop words removed, then n-grams of the remaining
-tokens. Building every n-gram string of every text is the slow part of that,
-so the matcher does the same in integers: each chunk's tokens become ids
-(0 for a token no keyword uses; stop words dropped first, as the vectorizer
-does), the ids of each n-token window are packed into one integer, and one
-sorted lookup of all windows of the chunk finds the keywords. A text matches a
-list when it contains any of the list's keywords.
+A keyword is what extraction's CountVectorizer makes of a text: lowercase,
+token pattern, stop words removed, then n-grams of the remaining tokens.
+Building every n-gram string of every text is the slow part of counting them
+that way, so `KeywordCounter` does the same in integers: each batch's tokens
+become ids (0 for a token no keyword uses; stop words dropped first, as the
+vectorizer does); an n-token window is split into two halves of at most
+ceil(n/2) tokens, each half's ids are packed into one integer and ranked among
+the keywords' halves, and one sorted lookup of the pair's code finds the
+keyword. The counts equal `CountVectorizer(vocabulary=...).transform` (a test
+compares them on real CVs). `KeywordMatcher` says which keyword lists a text
+matches: a text matches a list when it contains any of the list's keywords.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import re
 from itertools import chain
 
 import numpy as np
+import pandas as pd
 from scipy import sparse
 
 from ml_headcount.config import ExtractionSettings
@@ -23,68 +27,118 @@ from ml_headcount.keywords import candidate_vectorizer
 
 _DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _RUNS_OF_TWO_OR_MORE = re.compile(r"\w\w+")
+_NO_KEYWORD = np.iinfo(np.int64).max
+
+
+class _Halves:
+    """Exact codes of n-token windows: (rank of the first half, rank of the second half) among the keywords' halves."""
+
+    def __init__(self, token_ids: np.ndarray, base: int):
+        self.n, self.split, self.base = token_ids.shape[1], (token_ids.shape[1] + 1) // 2, base
+        first, second = self._pack(token_ids[:, : self.split]), self._pack(token_ids[:, self.split :])
+        self.firsts, self.seconds = np.unique(first), np.unique(second)
+        self.codes = self._code(first, second)
+
+    def _pack(self, ids: np.ndarray) -> np.ndarray:
+        code = np.zeros(len(ids), dtype=np.int64)
+        for column in range(ids.shape[1]):
+            code = code * self.base + ids[:, column]
+        return code
+
+    @staticmethod
+    def _rank(sorted_values: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        position = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
+        return position, sorted_values[position] == values
+
+    def _code(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
+        """The pair's code, or _NO_KEYWORD where a half is no keyword's half."""
+        (first_rank, first_ok), (second_rank, second_ok) = self._rank(self.firsts, first), self._rank(self.seconds, second)
+        return np.where(first_ok & second_ok, first_rank * len(self.seconds) + second_rank, _NO_KEYWORD)
+
+    def window_codes(self, ids: np.ndarray, windows: np.ndarray) -> np.ndarray:
+        """Codes of the windows starting at `windows` in the id sequence."""
+        tokens = np.stack([ids[windows + offset] for offset in range(self.n)], axis=1)
+        return self._code(self._pack(tokens[:, : self.split]), self._pack(tokens[:, self.split :]))
+
+
+class KeywordCounter:
+    """Occurrences of a fixed vocabulary of keywords in texts, as extraction's CountVectorizer counts them."""
+
+    def __init__(self, vocabulary: list[str], extraction: ExtractionSettings):
+        vectorizer = candidate_vectorizer(extraction)
+        self.vocabulary = list(vocabulary)
+        self._preprocess = vectorizer.build_preprocessor()
+        self._tokenize = vectorizer.build_tokenizer()
+        if vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN:
+            self._tokenize = _RUNS_OF_TWO_OR_MORE.findall  # the same tokens (maximal runs of 2+ word characters), faster
+        stop = set(vectorizer.get_stop_words() or [])
+        token_lists = [k.split(" ") for k in self.vocabulary]
+        # a keyword with a stop word, or with a length outside the n-gram range, is never an n-gram of a text
+        countable = [i for i, t in enumerate(token_lists)
+                     if extraction.ngram_min <= len(t) <= extraction.ngram_max and not stop.intersection(t)]
+        # id per keyword token from 1; 0: a token no keyword uses; -1: a stop word
+        self._token_id = {w: -1 for w in stop}
+        self._token_id.update({t: i for i, t in enumerate(sorted({t for k in countable for t in token_lists[k]}), start=1)})
+        base = len(self._token_id) + 1
+        if base ** ((extraction.ngram_max + 1) // 2) >= 2**63:
+            raise ValueError(f"{base - 1} distinct keyword tokens: too many to pack half an {extraction.ngram_max}-gram into 64 bits")
+        self._by_length: dict[int, tuple[_Halves, np.ndarray, np.ndarray]] = {}
+        for n in sorted({len(token_lists[k]) for k in countable}):
+            keywords = np.array([k for k in countable if len(token_lists[k]) == n], dtype=np.int64)
+            halves = _Halves(np.array([[self._token_id[t] for t in token_lists[k]] for k in keywords], dtype=np.int64), base)
+            order = np.argsort(halves.codes)
+            self._by_length[n] = (halves, halves.codes[order], keywords[order])
+
+    def counts(self, texts: list[str]) -> sparse.csr_matrix:
+        """(len(texts), len(vocabulary)) int32 occurrences of each keyword in each text."""
+        docs, keywords = self._occurrences(texts)
+        counts = sparse.csr_matrix(
+            (np.ones(len(docs), dtype=np.int32), (docs, keywords)), shape=(len(texts), len(self.vocabulary)), dtype=np.int32
+        )
+        counts.sum_duplicates()
+        return counts
+
+    def _occurrences(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(text, keyword) of every occurrence."""
+        tokens = [self._tokenize(self._preprocess(text)) for text in texts]
+        # each distinct token looked up once (a hash factorisation), not every occurrence
+        codes, distinct = pd.factorize(np.fromiter(chain.from_iterable(tokens), dtype=object, count=sum(map(len, tokens))))
+        token_id = self._token_id.get
+        ids = np.fromiter((token_id(t, 0) for t in distinct), dtype=np.int64, count=len(distinct))[codes]
+        doc = np.repeat(np.arange(len(texts)), [len(t) for t in tokens])
+        kept = ids >= 0  # stop words (-1) leave the sequence before n-grams form, as in the vectorizer
+        ids, doc = ids[kept], doc[kept]
+        found_docs, found_keywords = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+        for n, (halves, codes, keyword_of_code) in self._by_length.items():
+            if len(ids) < n:
+                continue
+            starts = np.arange(len(ids) - n + 1)
+            useful = doc[starts] == doc[starts + n - 1]  # the window lies within one text
+            for offset in range(n):
+                useful &= ids[starts + offset] > 0
+            starts = starts[useful]
+            code = halves.window_codes(ids, starts)
+            position = np.minimum(np.searchsorted(codes, code), len(codes) - 1)
+            found = codes[position] == code
+            found_docs.append(doc[starts[found]])
+            found_keywords.append(keyword_of_code[position[found]])
+        return np.concatenate(found_docs), np.concatenate(found_keywords)
 
 
 class KeywordMatcher:
     """Built from named keyword lists (`"<category>/<list>"` -> keywords) and the run's extraction settings."""
 
     def __init__(self, lists: dict[str, list[str]], extraction: ExtractionSettings):
-        vectorizer = candidate_vectorizer(extraction)
         self.names = list(lists)
-        self._preprocess = vectorizer.build_preprocessor()
-        self._tokenize = vectorizer.build_tokenizer()
-        if vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN:
-            self._tokenize = _RUNS_OF_TWO_OR_MORE.findall  # the same tokens (maximal runs of 2+ word characters), faster
         keywords = sorted({k for words in lists.values() for k in words})
-        token_lists = [k.split(" ") for k in keywords]
-        # id per keyword token from 1; 0: a token no keyword uses; -1: a stop word
-        self._token_id = {w: -1 for w in vectorizer.get_stop_words() or []}
-        self._token_id.update({t: i for i, t in enumerate(sorted({t for tokens in token_lists for t in tokens}), start=1)})
-        self._base = max(self._token_id.values(), default=0) + 1
-        if keywords and self._base ** max(len(t) for t in token_lists) >= 2**63:
-            raise ValueError("too many distinct keyword tokens to pack an n-gram into 64 bits")
-        codes = np.array([self._pack([self._token_id[t] for t in tokens]) for tokens in token_lists], dtype=np.int64)
-        order = np.argsort(codes)
-        self._codes, self._keyword_of_code = codes[order], order
-        self._lengths = sorted({len(t) for t in token_lists if extraction.ngram_min <= len(t) <= extraction.ngram_max})
+        self._counter = KeywordCounter(keywords, extraction)
         position = {k: i for i, k in enumerate(keywords)}
         membership = [(position[k], j) for j, words in enumerate(lists.values()) for k in set(words)]
         rows, cols = zip(*membership) if membership else ((), ())
         self._keyword_lists = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(keywords), len(self.names)))
 
-    def _pack(self, ids: np.ndarray) -> int:
-        code = 0
-        for token_id in ids:
-            code = code * self._base + int(token_id)
-        return code
-
     def match(self, texts: list[str]) -> np.ndarray:
         """(len(texts), len(names)) bool: whether each text contains any keyword of each list."""
-        if not len(self._codes) or not len(texts):
+        if not self._keyword_lists.shape[0] or not len(texts):
             return np.zeros((len(texts), len(self.names)), dtype=bool)
-        tokens = [self._tokenize(self._preprocess(text)) for text in texts]
-        token_id = self._token_id.get
-        ids = np.fromiter((token_id(t, 0) for t in chain.from_iterable(tokens)), dtype=np.int64)
-        doc = np.repeat(np.arange(len(texts)), [len(t) for t in tokens])
-        kept = ids >= 0  # stop words (-1) leave the sequence before n-grams form, as in the vectorizer
-        ids, doc = ids[kept], doc[kept]
-        hit_docs, hit_keywords = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-        for n in self._lengths:
-            if len(ids) < n:
-                continue
-            windows = len(ids) - n + 1
-            code = ids[:windows].copy()
-            useful = code > 0
-            for offset in range(1, n):
-                code = code * self._base + ids[offset : offset + windows]
-                useful &= ids[offset : offset + windows] > 0
-            useful &= doc[:windows] == doc[n - 1 :]  # the window lies within one text
-            candidates = np.flatnonzero(useful)
-            position = np.searchsorted(self._codes, code[candidates])
-            position[position == len(self._codes)] = 0
-            found = self._codes[position] == code[candidates]
-            hit_docs.append(doc[candidates[found]])
-            hit_keywords.append(self._keyword_of_code[position[found]])
-        docs, keywords = np.concatenate(hit_docs), np.concatenate(hit_keywords)
-        contains = sparse.csr_matrix((np.ones(len(docs)), (docs, keywords)), shape=(len(texts), self._keyword_lists.shape[0]))
-        return (contains @ self._keyword_lists).toarray() > 0
+        return (self._counter.counts(texts) @ self._keyword_lists).toarray() > 0

@@ -13,16 +13,23 @@ Discriminative score of keyword k in category c (DESIGN.md §1):
 - specificity_c(k): of the CVs whose text contains k (extracted or not), the
   class-balanced share that belongs to c. It is what a keyword filter built
   from k would see, which the score alone does not say.
+
+Every term is a per-category sum over CVs, so scores need nothing per CV:
+`keyword_tallies` and `TextTotals` add up batches of CVs, and a run of any
+size is scored in memory that follows the vocabulary, not the CVs
+(`corpus_scores` streams a run's tables through them).
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
 from ml_headcount.config import ExtractionSettings, ScoringSettings
-from ml_headcount.keywords import candidate_vectorizer
+from ml_headcount.matching import KeywordCounter
 
 DISCRIMINATIVE_COLUMNS = [
     "category", "keyword", "score", "frequency_share", "tfidf_share", "specificity",
@@ -30,44 +37,83 @@ DISCRIMINATIVE_COLUMNS = [
 ]
 
 
+def keyword_tallies(keywords: pd.DataFrame, category_of: pd.Series) -> pd.DataFrame:
+    """Per (category, keyword) of a batch of extracted keywords: CVs it was extracted from and the sum of their scores.
+
+    `category_of` maps cv_id to category; keywords of other CVs are left out.
+    """
+    joined = keywords.assign(category=keywords["cv_id"].map(category_of)).dropna(subset=["category"])
+    joined = joined.drop_duplicates(["cv_id", "keyword"])  # a keyword listed twice for one CV is still one CV
+    return joined.groupby(["category", "keyword"], as_index=False).agg(frequency=("cv_id", "size"), score_sum=("score", "sum"))
+
+
+def combined_stats(tallies: list[pd.DataFrame], sizes: pd.Series) -> pd.DataFrame:
+    """Per (category, keyword): CVs it was extracted from, their share of the category (`sizes`: CVs per category), mean score."""
+    total = pd.concat(tallies).groupby(["category", "keyword"], as_index=False)[["frequency", "score_sum"]].sum()
+    total["mean_score"] = total.pop("score_sum") / total["frequency"]
+    total["rate"] = total["frequency"] / total["category"].map(sizes)
+    return total.sort_values(["category", "frequency", "keyword"], ascending=[True, False, True], ignore_index=True)
+
+
 def category_keyword_stats(cvs: pd.DataFrame, keywords: pd.DataFrame) -> pd.DataFrame:
-    """Per (category, keyword): CVs it was extracted from, their share of the category, mean score."""
-    sizes = cvs.groupby("category").size()
-    joined = keywords.merge(cvs[["cv_id", "category"]], on="cv_id", how="inner", validate="many_to_one")
-    stats = (
-        joined.groupby(["category", "keyword"])
-        .agg(frequency=("cv_id", "nunique"), mean_score=("score", "mean"))
-        .reset_index()
-    )
-    stats["rate"] = stats["frequency"] / stats["category"].map(sizes)
-    return stats.sort_values(["category", "frequency", "keyword"], ascending=[True, False, True], ignore_index=True)
+    """`combined_stats` of CVs and keywords held in memory."""
+    return combined_stats([keyword_tallies(keywords, cvs.set_index("cv_id")["category"])], cvs.groupby("category").size())
 
 
 def keyword_counts(texts: list[str], vocabulary: list[str], extraction: ExtractionSettings) -> sparse.csr_matrix:
     """Occurrences of each vocabulary keyword in each text, tokenised exactly as extraction did."""
-    return candidate_vectorizer(extraction, vocabulary=vocabulary).transform(texts).tocsr()
+    return KeywordCounter(vocabulary, extraction).counts(texts)
 
 
-def category_tfidf(counts: sparse.csr_matrix, categories: np.ndarray, scoring: ScoringSettings) -> np.ndarray:
-    """Mean TF-IDF of each keyword per category: array (n_categories, n_keywords), 0 outside the TF-IDF vocabulary."""
-    from sklearn.feature_extraction.text import TfidfTransformer
+def _category_rows(doc_categories: np.ndarray, categories: np.ndarray) -> sparse.csr_matrix:
+    """(n_categories x n_docs) 0/1: which category each document belongs to (sums over a category's documents)."""
+    rows = np.searchsorted(categories, doc_categories)
+    return sparse.csr_matrix((np.ones(len(rows)), (rows, np.arange(len(rows)))), shape=(len(categories), len(rows)))
 
-    n_docs, n_terms = counts.shape
-    doc_freq = np.asarray((counts > 0).sum(axis=0)).ravel()
-    max_df = scoring.tfidf_max_df * n_docs if isinstance(scoring.tfidf_max_df, float) else scoring.tfidf_max_df
-    eligible = np.flatnonzero((doc_freq >= scoring.tfidf_min_df) & (doc_freq <= max_df))
-    term_freq = np.asarray(counts.sum(axis=0)).ravel()
-    # max_features keeps the most frequent terms, ties broken by column order, as scikit-learn does
-    order = eligible[np.argsort(-term_freq[eligible], kind="stable")]
-    kept = np.sort(order[: scoring.tfidf_max_features])
 
-    result = np.zeros((len(np.unique(categories)), n_terms))
-    if kept.size == 0:
-        return result
-    tfidf = TfidfTransformer().fit_transform(counts[:, kept])
-    for row, category in enumerate(np.unique(categories)):
-        result[row, kept] = np.asarray(tfidf[categories == category].mean(axis=0)).ravel()
-    return result
+@dataclass
+class TextTotals:
+    """What scores need of the CVs' texts, summed over batches of CVs: per category, the CVs containing each keyword;
+    per keyword, the CVs containing it and its occurrences."""
+
+    categories: np.ndarray  # sorted labels
+    sizes: np.ndarray  # CVs per category
+    present: np.ndarray  # (n_categories, n_keywords)
+    doc_freq: np.ndarray
+    term_freq: np.ndarray
+    n_docs: int = 0
+
+    @classmethod
+    def empty(cls, categories: np.ndarray, n_keywords: int) -> "TextTotals":
+        return cls(categories, np.zeros(len(categories)), np.zeros((len(categories), n_keywords)), np.zeros(n_keywords), np.zeros(n_keywords))
+
+    def add(self, counts: sparse.csr_matrix, doc_categories: np.ndarray) -> None:
+        present = (counts > 0).astype(np.float64)
+        in_category = _category_rows(doc_categories, self.categories)
+        self.sizes += np.asarray(in_category.sum(axis=1)).ravel()
+        self.present += (in_category @ present).toarray()
+        self.doc_freq += np.asarray(present.sum(axis=0)).ravel()
+        self.term_freq += np.asarray(counts.sum(axis=0, dtype=np.float64)).ravel()
+        self.n_docs += counts.shape[0]
+
+    def tfidf_columns(self, scoring: ScoringSettings) -> tuple[np.ndarray, np.ndarray]:
+        """The TF-IDF vocabulary (scikit-learn's min_df / max_df / max_features rules) and its smooth idf."""
+        max_df = scoring.tfidf_max_df * self.n_docs if isinstance(scoring.tfidf_max_df, float) else scoring.tfidf_max_df
+        eligible = np.flatnonzero((self.doc_freq >= scoring.tfidf_min_df) & (self.doc_freq <= max_df))
+        # max_features keeps the most frequent terms, ties broken by column order, as scikit-learn does
+        order = eligible[np.argsort(-self.term_freq[eligible], kind="stable")]
+        kept = np.sort(order[: scoring.tfidf_max_features])
+        return kept, np.log((1 + self.n_docs) / (1 + self.doc_freq[kept])) + 1
+
+
+def tfidf_sums(counts: sparse.csr_matrix, doc_categories: np.ndarray, categories: np.ndarray,
+               kept: np.ndarray, idf: np.ndarray) -> np.ndarray:
+    """(n_categories, len(kept)): sums over a batch's documents of their l2-normalised TF-IDF, as scikit-learn's
+    TfidfTransformer computes it (raw counts, smooth idf)."""
+    weighted = counts[:, kept].astype(np.float64).multiply(idf[None, :]).tocsr()
+    norms = np.sqrt(np.asarray(weighted.multiply(weighted).sum(axis=1)).ravel())
+    weighted = sparse.diags(np.divide(1.0, norms, out=np.zeros_like(norms), where=norms > 0)) @ weighted
+    return (_category_rows(doc_categories, categories) @ weighted).toarray()
 
 
 def _other_share(values: np.ndarray) -> np.ndarray:
@@ -91,30 +137,39 @@ def discriminative_keywords(
     vocabulary: list[str],
     scoring: ScoringSettings,
 ) -> pd.DataFrame:
-    """Score every (category, keyword) and keep the discriminative ones, best first."""
+    """`discriminative_table` of CVs held in memory, their `counts` of the vocabulary in hand."""
     categories = np.asarray(sorted(cvs["category"].unique()))
     doc_categories = cvs["category"].to_numpy()
-    column = {k: i for i, k in enumerate(vocabulary)}
-    sizes = np.array([(doc_categories == c).sum() for c in categories], dtype=float)
+    totals = TextTotals.empty(categories, len(vocabulary))
+    totals.add(counts, doc_categories)
+    kept, idf = totals.tfidf_columns(scoring)
+    return discriminative_table(stats, totals, kept, tfidf_sums(counts, doc_categories, categories, kept, idf), vocabulary, scoring)
 
+
+def discriminative_table(stats: pd.DataFrame, totals: TextTotals, kept: np.ndarray, tfidf_sum: np.ndarray,
+                         vocabulary: list[str], scoring: ScoringSettings) -> pd.DataFrame:
+    """Score every (category, keyword) and keep the discriminative ones, best first.
+
+    `tfidf_sum` holds the TF-IDF sums of the `kept` columns per category (`tfidf_sums` over all batches).
+    """
+    categories = totals.categories
+    column = {k: i for i, k in enumerate(vocabulary)}
     rates = np.zeros((len(categories), len(vocabulary)))
     frequency = np.zeros_like(rates)
     mean_score = np.zeros_like(rates)
-    row_of = {c: i for i, c in enumerate(categories)}
-    rows = stats["category"].map(row_of).to_numpy()
+    rows = np.searchsorted(categories, stats["category"].to_numpy())
     cols = stats["keyword"].map(column).to_numpy()
     rates[rows, cols] = stats["rate"].to_numpy()
     frequency[rows, cols] = stats["frequency"].to_numpy()
     mean_score[rows, cols] = stats["mean_score"].to_numpy()
 
-    present = (counts > 0).astype(np.float64)
-    text_rates = np.vstack([np.asarray(present[doc_categories == c].sum(axis=0)).ravel() for c in categories])
-    text_rates /= sizes[:, None]
-
+    sizes = np.maximum(totals.sizes, 1)[:, None]
+    tfidf = np.zeros_like(rates)
+    tfidf[:, kept] = tfidf_sum / sizes
     frequency_share = _share(rates)
-    tfidf_share = _other_share(category_tfidf(counts, doc_categories, scoring))
+    tfidf_share = _other_share(tfidf)
     score = scoring.frequency_weight * frequency_share + (1 - scoring.frequency_weight) * tfidf_share
-    specificity = _share(text_rates)
+    specificity = _share(totals.present / sizes)
     total_frequency = frequency.sum(axis=0)
 
     table = pd.DataFrame({
