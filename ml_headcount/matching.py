@@ -7,7 +7,7 @@ that way, so `KeywordCounter` does the same in integers: each batch's tokens
 become ids (0 for a token no keyword uses; stop words dropped first, as the
 vectorizer does); an n-token window is split into two halves of at most
 ceil(n/2) tokens, each half's ids are packed into one integer and ranked among
-the keywords' halves, and one sorted lookup of the pair's code finds the
+the keywords' halves, and one hash lookup of the pair's code finds the
 keyword. The counts equal `CountVectorizer(vocabulary=...).transform` (a test
 compares them on real CVs). `KeywordMatcher` says which keyword lists a text
 matches: a text matches a list when it contains any of the list's keywords.
@@ -27,7 +27,6 @@ from ml_headcount.keywords import candidate_vectorizer
 
 _DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _RUNS_OF_TWO_OR_MORE = re.compile(r"\w\w+")
-_NO_KEYWORD = np.iinfo(np.int64).max
 
 
 class _Halves:
@@ -36,7 +35,8 @@ class _Halves:
     def __init__(self, token_ids: np.ndarray, base: int):
         self.n, self.split, self.base = token_ids.shape[1], (token_ids.shape[1] + 1) // 2, base
         first, second = self._pack(token_ids[:, : self.split]), self._pack(token_ids[:, self.split :])
-        self.firsts, self.seconds = np.unique(first), np.unique(second)
+        # hash tables of the keywords' halves: one lookup per window half
+        self.firsts, self.seconds = pd.Index(np.unique(first)), pd.Index(np.unique(second))
         self.codes = self._code(first, second)
 
     def _pack(self, ids: np.ndarray) -> np.ndarray:
@@ -45,15 +45,10 @@ class _Halves:
             code = code * self.base + ids[:, column]
         return code
 
-    @staticmethod
-    def _rank(sorted_values: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        position = np.minimum(np.searchsorted(sorted_values, values), len(sorted_values) - 1)
-        return position, sorted_values[position] == values
-
     def _code(self, first: np.ndarray, second: np.ndarray) -> np.ndarray:
-        """The pair's code, or _NO_KEYWORD where a half is no keyword's half."""
-        (first_rank, first_ok), (second_rank, second_ok) = self._rank(self.firsts, first), self._rank(self.seconds, second)
-        return np.where(first_ok & second_ok, first_rank * len(self.seconds) + second_rank, _NO_KEYWORD)
+        """The pair's code, or -1 where a half is no keyword's half."""
+        first_rank, second_rank = self.firsts.get_indexer(first), self.seconds.get_indexer(second)
+        return np.where((first_rank >= 0) & (second_rank >= 0), first_rank * len(self.seconds) + second_rank, -1)
 
     def window_codes(self, ids: np.ndarray, windows: np.ndarray) -> np.ndarray:
         """Codes of the windows starting at `windows` in the id sequence."""
@@ -82,12 +77,11 @@ class KeywordCounter:
         base = len(self._token_id) + 1
         if base ** ((extraction.ngram_max + 1) // 2) >= 2**63:
             raise ValueError(f"{base - 1} distinct keyword tokens: too many to pack half an {extraction.ngram_max}-gram into 64 bits")
-        self._by_length: dict[int, tuple[_Halves, np.ndarray, np.ndarray]] = {}
+        self._by_length: dict[int, tuple[_Halves, pd.Index, np.ndarray]] = {}  # n -> halves, keyword codes, keywords
         for n in sorted({len(token_lists[k]) for k in countable}):
             keywords = np.array([k for k in countable if len(token_lists[k]) == n], dtype=np.int64)
             halves = _Halves(np.array([[self._token_id[t] for t in token_lists[k]] for k in keywords], dtype=np.int64), base)
-            order = np.argsort(halves.codes)
-            self._by_length[n] = (halves, halves.codes[order], keywords[order])
+            self._by_length[n] = (halves, pd.Index(halves.codes), keywords)
 
     def counts(self, texts: list[str]) -> sparse.csr_matrix:
         """(len(texts), len(vocabulary)) int32 occurrences of each keyword in each text."""
@@ -109,7 +103,7 @@ class KeywordCounter:
         kept = ids >= 0  # stop words (-1) leave the sequence before n-grams form, as in the vectorizer
         ids, doc = ids[kept], doc[kept]
         found_docs, found_keywords = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
-        for n, (halves, codes, keyword_of_code) in self._by_length.items():
+        for n, (halves, codes, keywords) in self._by_length.items():
             if len(ids) < n:
                 continue
             starts = np.arange(len(ids) - n + 1)
@@ -117,11 +111,10 @@ class KeywordCounter:
             for offset in range(n):
                 useful &= ids[starts + offset] > 0
             starts = starts[useful]
-            code = halves.window_codes(ids, starts)
-            position = np.minimum(np.searchsorted(codes, code), len(codes) - 1)
-            found = codes[position] == code
+            position = codes.get_indexer(halves.window_codes(ids, starts))
+            found = position >= 0
             found_docs.append(doc[starts[found]])
-            found_keywords.append(keyword_of_code[position[found]])
+            found_keywords.append(keywords[position[found]])
         return np.concatenate(found_docs), np.concatenate(found_keywords)
 
 
