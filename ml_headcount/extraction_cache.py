@@ -175,13 +175,12 @@ def write_run_keywords(
 ) -> int:
     """`run_keywords` written to `key` as Parquet, ASSEMBLY_CHUNK CVs at a time (one row group each); returns the row count."""
     index, wanted = _located(store, settings, cv_ids, index)
-    buffer, rows = io.BytesIO(), 0
-    with pq.ParquetWriter(buffer, KEYWORD_SCHEMA) as writer:
+    rows = 0
+    with store.writer(key) as handle, pq.ParquetWriter(handle, KEYWORD_SCHEMA) as writer:
         for start in range(0, len(wanted), ASSEMBLY_CHUNK):
             table = _keywords_of(store, settings, index, wanted[start : start + ASSEMBLY_CHUNK])
             writer.write_table(table)
             rows += table.num_rows
-    store.write_bytes(key, buffer.getvalue())
     return rows
 
 

@@ -22,15 +22,18 @@ import json
 import re
 import zipfile
 import zlib
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
 
 import ftfy
 import fsspec
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ml_headcount import text_repair
 from ml_headcount.config import IngestSettings
@@ -68,9 +71,66 @@ class _Malformed(ValueError):
 _PARSER_ERRORS = (_Malformed, UnicodeError, csv.Error, zipfile.BadZipFile, zlib.error, EOFError)
 
 
+CV_SCHEMA = pa.schema([("cv_id", pa.string()), ("text_hash", pa.string()), ("source_row", pa.int64()),
+                       ("category", pa.string()), ("text", pa.string())])
+
+
+class KeptCvs:
+    """The CVs ingestion keeps, in input order: in memory, or (given `spill`, for inputs of any size) written batch
+    by batch to that local Parquet file. Labels are normalised as they are read back: whether every label is a
+    yes/no spelling (`normalise_labels`) is known only once the whole file has been read."""
+
+    def __init__(self, spill: Path | None = None):
+        self.spill = spill
+        self.count = 0
+        self._in_memory: list[pd.DataFrame] = []
+        self._writer: pq.ParquetWriter | None = None
+        self._label_counts: Counter[str] = Counter()
+        self._label_map: dict[str, str] = {}
+
+    def add(self, rows: list[dict]) -> None:
+        if not rows:
+            return
+        batch = pd.DataFrame(rows, columns=CV_COLUMNS)
+        self.count += len(batch)
+        self._label_counts.update(batch["category"].value_counts().to_dict())
+        if self.spill is None:
+            self._in_memory.append(batch)
+            return
+        self._writer = self._writer or pq.ParquetWriter(self.spill, CV_SCHEMA)
+        self._writer.write_table(pa.Table.from_pandas(batch, schema=CV_SCHEMA, preserve_index=False))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        raw = pd.Series(sorted(self._label_counts), dtype=object)
+        self._label_map = dict(zip(raw, normalise_labels(raw)))
+
+    @property
+    def categories(self) -> dict[str, int]:
+        counts: Counter[str] = Counter()
+        for label, n in self._label_counts.items():
+            counts[self._label_map[label]] += n
+        return dict(sorted(counts.items()))
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        """The kept CVs (columns CV_COLUMNS), labels normalised, in input order, a batch at a time."""
+        if self.spill is None or self._writer is None:
+            parts = self._in_memory
+        else:
+            file = pq.ParquetFile(self.spill)
+            parts = (file.read_row_group(i).to_pandas() for i in range(file.num_row_groups))
+        for part in parts:
+            yield part.assign(category=part["category"].map(self._label_map))
+
+    def table(self) -> pd.DataFrame:
+        parts = list(self.batches())
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CV_COLUMNS)
+
+
 @dataclass
 class IngestResult:
-    cvs: pd.DataFrame
+    kept: KeptCvs
     rejected: pd.DataFrame
     input_rows: int
     input_sha256: str
@@ -84,6 +144,11 @@ class IngestResult:
     encoding: str = ""
     sheets: dict[str, int] = field(default_factory=dict)  # XLSX: rows read per sheet; -1 = skipped, no text column
 
+    @property
+    def cvs(self) -> pd.DataFrame:
+        """Every kept CV in one table (the streaming reader is `kept.batches()`)."""
+        return self.kept.table()
+
     def summary(self) -> dict:
         return {
             "input_rows": self.input_rows,
@@ -93,17 +158,17 @@ class IngestResult:
             "label_column": self.label_column,
             "encoding": self.encoding,
             "sheets": self.sheets,
-            "cvs": len(self.cvs),
+            "cvs": self.kept.count,
             "duplicates": self.duplicates,
             "rejected": len(self.rejected) - self.duplicates,
             "beyond_limit": self.beyond_limit,
             "rejected_by_reason": self.rejected_by_reason,
             "repaired_encoding": self.repaired_encoding,
-            "categories": self.cvs["category"].value_counts().sort_index().to_dict(),
+            "categories": self.kept.categories,
         }
 
     def check_accounting(self) -> None:
-        accounted = len(self.cvs) + len(self.rejected) + self.beyond_limit  # rejected includes the duplicates
+        accounted = self.kept.count + len(self.rejected) + self.beyond_limit  # rejected includes the duplicates
         assert accounted == self.input_rows, f"{self.input_rows} input rows but {accounted} accounted for"
 
 
@@ -189,13 +254,14 @@ def normalise_labels(raw: pd.Series) -> pd.Series:
     return as_text
 
 
-def ingest(url: str, settings: IngestSettings, storage_options: dict | None = None) -> IngestResult:
-    """The file's CVs for a keyword run: at least two categories are needed."""
-    result = ingest_file(url, settings, storage_options)
+def ingest(url: str, settings: IngestSettings, storage_options: dict | None = None, spill: Path | None = None) -> IngestResult:
+    """The file's CVs for a keyword run: at least two categories are needed. With `spill`, kept CVs go to that local
+    Parquet file as they are found (memory then does not follow the file's size)."""
+    result = ingest_file(url, settings, storage_options, spill)
     name = redact_url(url)
     if result.input_rows == 0:
         raise InputError(f"{name}: no data rows (only a header)")
-    categories = sorted(result.cvs["category"].unique())
+    categories = sorted(result.kept.categories)
     if len(categories) < 2:
         raise InputError(
             f"{name}: column {result.label_column!r} yields {len(categories)} usable categories "
@@ -204,14 +270,14 @@ def ingest(url: str, settings: IngestSettings, storage_options: dict | None = No
     return result
 
 
-def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None = None) -> IngestResult:
+def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None = None, spill: Path | None = None) -> IngestResult:
     """Read, clean and deduplicate one file, streaming it in chunks; any category count."""
     name = redact_url(url)
     with _opened(url, name, storage_options) as handle:
         digest = _sha256(handle)
         handle.seek(0)
         try:
-            result = _ingest_chunks(_chunks(handle, url, name, settings), name, settings, digest)
+            result = _ingest_chunks(_chunks(handle, url, name, settings), name, settings, digest, KeptCvs(spill))
         except _PARSER_ERRORS as error:
             raise InputError(f"{name}: cannot be read: {error}") from error
     result.check_accounting()
@@ -255,13 +321,13 @@ def ingest_table(table: pd.DataFrame, url: str, settings: IngestSettings, input_
     table = table.copy()
     table.columns = [str(c) for c in table.columns]
     table.index = pd.RangeIndex(1, len(table) + 1)
-    result = _ingest_chunks([Chunk(table)], redact_url(url), settings, input_sha256)
+    result = _ingest_chunks([Chunk(table)], redact_url(url), settings, input_sha256, KeptCvs())
     result.check_accounting()
     return result
 
 
-def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings, input_sha256: str) -> IngestResult:
-    kept, rejected, seen = [], [], {}
+def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings, input_sha256: str, kept_cvs: KeptCvs) -> IngestResult:
+    rejected, seen = [], {}
     input_rows = repaired = duplicates = beyond_limit = 0
     columns: tuple[str, str] | None = None
     sheets: dict[str, int] = {}
@@ -286,8 +352,9 @@ def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings,
                              "raw_category": "", "raw_text": raw[:_RAW_KEPT]})
         if chunk.table.empty:
             continue
+        kept = []
         for source_row, raw_text, raw_label in zip(chunk.table.index, chunk.table[text_column], chunk.table[label_column]):
-            if settings.limit is not None and len(kept) >= settings.limit:
+            if settings.limit is not None and kept_cvs.count + len(kept) >= settings.limit:
                 beyond_limit += 1
                 continue
 
@@ -326,18 +393,18 @@ def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings,
             )
             kept.append({"cv_id": digest[:16], "text_hash": digest, "source_row": int(source_row),
                          "category": label, "text": text})
+        kept_cvs.add(kept)
+    kept_cvs.close()
 
     if columns is None:
         if sheets:
             raise InputError(f"{name}: no sheet has a text and a label column (sheets: {list(sheets)})")
         raise InputError(f"{name}: is empty (no header and no rows)")
-    cvs = pd.DataFrame(kept, columns=CV_COLUMNS)
-    cvs["category"] = normalise_labels(cvs["category"])  # over the whole file: are all labels yes/no spellings?
     rejected_table = pd.DataFrame(rejected, columns=REJECTED_COLUMNS).sort_values("source_row", kind="stable")
     reasons = rejected_table["reason"].str.replace(r"duplicate of row \d+.*", "duplicate", regex=True)
     reasons = reasons.str.replace(r"^(row has \d+ fields|invalid JSON).*", r"\1", regex=True)
     return IngestResult(
-        cvs=cvs,
+        kept=kept_cvs,
         rejected=rejected_table.reset_index(drop=True),
         input_rows=input_rows,
         input_sha256=input_sha256,
@@ -565,9 +632,6 @@ def _records_table(records: list[dict], index: list[int]) -> pd.DataFrame:
 
 
 def _parquet_chunks(stream, name: str, settings: IngestSettings) -> Iterator[Chunk]:
-    import pyarrow
-    import pyarrow.parquet as pq
-
     try:
         parquet = pq.ParquetFile(stream)
         start = 1
@@ -579,9 +643,9 @@ def _parquet_chunks(stream, name: str, settings: IngestSettings) -> Iterator[Chu
             yield Chunk(table)
         if start == 1:
             yield Chunk(pd.DataFrame(columns=[str(c) for c in parquet.schema_arrow.names]))
-    except (pyarrow.ArrowInvalid, OSError) as error:
+    except (pa.ArrowInvalid, OSError) as error:
         # corrupt data: ArrowInvalid, or a bare OSError without errno (thrift); storage faults carry an errno or a subclass
-        if not isinstance(error, pyarrow.ArrowInvalid) and (type(error) is not OSError or error.errno is not None):
+        if not isinstance(error, pa.ArrowInvalid) and (type(error) is not OSError or error.errno is not None):
             raise
         raise InputError(f"{name}: cannot be read as parquet: {error}") from error
 

@@ -1,8 +1,11 @@
 """Artifacts in a local directory or an S3-compatible bucket, through fsspec.
 
 Writes are atomic: a local file is written under a temporary name and renamed;
-an S3 object is one PUT, which S3 makes visible only when complete. So a crash
-never leaves a half-written artifact under its final key.
+an S3 object is one PUT (or one multipart upload for a streamed write), which
+S3 makes visible only when complete. So a crash never leaves a half-written
+artifact under its final key. Large tables are written and read as streams
+of Parquet batches (`write_parquet_batches`, `parquet_batches`), so neither
+side holds a whole table.
 
 Two writers that must not both win (claims, the dataset tables, the latest-run
 pointer) use `create_if_absent` or `update`: locally an exclusive link or a
@@ -20,13 +23,17 @@ import json
 import os
 import random
 import re
+import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from ml_headcount.config import StorageSettings
 from ml_headcount.errors import UserError
@@ -206,6 +213,61 @@ class ArtifactStore:
             self.fs.cp_file(source, destination)  # one exact key each; fs.mv/fs.rm would expand glob characters
             self.fs.rm_file(source)
         return self.location(target)
+
+    def copy(self, key: str, target: str) -> str:
+        """Copy one object or file to another key (atomically, like every write), both taken literally."""
+        source, destination = self._path(key), self._path(target)
+        if self.is_local:
+            temporary = f"{destination}.tmp-{uuid.uuid4().hex}"
+            Path(destination).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, temporary)
+            os.replace(temporary, destination)
+        else:
+            self.fs.cp_file(source, destination)  # server-side copy, visible when complete
+        return self.location(target)
+
+    @contextmanager
+    def writer(self, key: str) -> Iterator[io.IOBase]:
+        """A binary file to stream into `key`; the key appears only if the block completes."""
+        path = self._path(key)
+        if self.is_local:
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            temporary = f"{path}.tmp-{uuid.uuid4().hex}"
+            try:
+                with open(temporary, "wb") as handle:
+                    yield handle
+                os.replace(temporary, path)
+            finally:
+                Path(temporary).unlink(missing_ok=True)
+            return
+        handle = self.fs.open(path, "wb")
+        try:
+            yield handle
+        except BaseException:
+            handle.discard()  # abort the multipart upload: nothing appears under the key
+            raise
+        handle.close()
+
+    def write_parquet_batches(self, key: str, batches: Iterable[pd.DataFrame], schema: pa.Schema | None = None) -> int:
+        """A Parquet table written batch by batch (one row group or more each); returns its row count."""
+        rows = 0
+        with self.writer(key) as handle:
+            writer = None
+            for batch in batches:
+                table = pa.Table.from_pandas(batch, schema=schema, preserve_index=False)
+                writer = writer or pq.ParquetWriter(handle, schema or table.schema)
+                writer.write_table(table)
+                rows += table.num_rows
+            if writer is None:  # no batch: an empty table with the schema
+                writer = pq.ParquetWriter(handle, schema or pa.schema([]))
+            writer.close()
+        return rows
+
+    def parquet_batches(self, key: str, columns: list[str] | None = None, rows: int = 20_000) -> Iterator[pd.DataFrame]:
+        """A Parquet table read `rows` at a time."""
+        with self.fs.open(self._path(key), "rb") as handle:
+            for batch in pq.ParquetFile(handle).iter_batches(batch_size=rows, columns=columns):
+                yield batch.to_pandas()
 
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))
