@@ -183,10 +183,10 @@ def eligible_keywords(evidence: Evidence, category: str, vocabulary: list[str], 
 
 def distinct_employers(present: sparse.csc_matrix, employer_of: np.ndarray) -> np.ndarray:
     """Per column: how many different employers the CVs (rows) containing it have."""
-    coo = present.tocoo()
     _, employer = np.unique(employer_of, return_inverse=True)
-    pairs = np.unique(coo.col.astype(np.int64) * (employer.max(initial=0) + 1) + employer[coo.row])
-    return np.bincount(pairs // (employer.max(initial=0) + 1), minlength=present.shape[1])
+    employs = sparse.csr_matrix((np.ones(len(employer)), (employer, np.arange(len(employer)))),
+                                shape=(employer.max(initial=-1) + 1, len(employer)))
+    return np.asarray(((employs @ present) > 0).sum(axis=0)).ravel()
 
 
 def selected_lists(evidence: Evidence, cv_ids: np.ndarray, vocabulary: list[str], settings: Settings) -> Lists:
@@ -198,10 +198,12 @@ def selected_lists(evidence: Evidence, cv_ids: np.ndarray, vocabulary: list[str]
         choice = _inner_choice(evidence, inner, category, vocabulary, settings)
         columns = eligible_keywords(evidence, category, vocabulary, settings)
         positive = evidence.labels == category
+        candidates = evidence.present[:, columns].tocsc()
+        by_row = candidates.tocsr()
         lists[str(category)] = {}
         for name in LIST_NAMES:
             weight, penalty, size = choice[name]
-            path = greedy_path(evidence.present[:, columns], positive, weight, size, penalty)
+            path = greedy_path(candidates, positive, weight, size, penalty, by_row)
             lists[str(category)][name] = [vocabulary[columns[j]] for j in path]
     return lists
 
@@ -217,8 +219,10 @@ def _inner_choice(evidence: Evidence, inner: np.ndarray, category: str, vocabula
         train, held = np.flatnonzero(inner != fold), np.flatnonzero(inner == fold)
         part = evidence.rows(train)
         columns = eligible_keywords(part, category, vocabulary, settings)
+        candidates = part.present[:, columns].tocsc()
+        by_row = candidates.tocsr()
         for w, p in options:
-            path = columns[greedy_path(part.present[:, columns], positive[train], w, filters.max_keywords, p)]
+            path = columns[greedy_path(candidates, positive[train], w, filters.max_keywords, p, by_row)]
             if len(path):
                 hits = evidence.present[held][:, path].toarray() > 0
                 first_hit[w, p][held] = np.where(hits.any(axis=1), hits.argmax(axis=1), np.iinfo(np.int64).max)
@@ -237,15 +241,17 @@ def _inner_choice(evidence: Evidence, inner: np.ndarray, category: str, vocabula
     return {"broad": broad[:3], "strict": strict[:3]}
 
 
-def greedy_path(present: sparse.csc_matrix, positive: np.ndarray, weight: float, max_keywords: int, penalty: float = 0.0) -> list[int]:
+def greedy_path(present: sparse.csc_matrix, positive: np.ndarray, weight: float, max_keywords: int, penalty: float = 0.0,
+                by_row: sparse.csr_matrix | None = None) -> list[int]:
     """Columns in the order the greedy rule adds them, while a column still gains.
 
     `penalty` charges every keyword that many extra false matches, so a keyword
     must find more of the category's CVs to enter (fewer, broader keywords).
+    `by_row` is `present` as CSR, when the caller has it (several paths over the same CVs).
     """
     n_positive, n_negative = max(positive.sum(), 1), max((~positive).sum(), 1)
     present = present.tocsc()
-    by_row = present.tocsr()
+    by_row = present.tocsr() if by_row is None else by_row
     # per column, the not-yet-matched CVs it contains, in and out of the category: exact integer counts, decreased
     # by what each pick newly matches (not recomputed), so that a gain of exactly 0 stays 0
     found = present.T @ positive.astype(np.float64)

@@ -1,0 +1,102 @@
+"""A run's keyword scores over all its CVs, in memory that follows the vocabulary, not the number of CVs.
+
+Two passes over the run's tables, a batch at a time (`scoring` defines every term):
+1. the extracted keywords: per category, the CVs each keyword was extracted
+   from and their mean score (`scoring.keyword_tallies`); the vocabulary is every
+   extracted keyword;
+2. the CV texts: each batch's keyword counts (`KeywordCounter`, in worker
+   processes when there are several batches) are added to `scoring.TextTotals`
+   and kept on local disk, sparse, because the TF-IDF sums need the idf of the
+   whole corpus: they are a pass over those counts, not over the texts again.
+"""
+
+from __future__ import annotations
+
+import itertools
+import multiprocessing
+import tempfile
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from ml_headcount import scoring
+from ml_headcount.config import ExtractionSettings, ScoringSettings
+from ml_headcount.matching import KeywordCounter
+
+_worker_counter: KeywordCounter | None = None  # one per worker process, built once by its initializer
+
+
+def corpus_scores(
+    cv_batches: Iterable[pd.DataFrame],
+    keyword_batches: Iterable[pd.DataFrame],
+    category_of: pd.Series,
+    extraction: ExtractionSettings,
+    scoring_settings: ScoringSettings,
+    workers: int,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(category_keyword_stats, discriminative_keywords) of every CV.
+
+    `cv_batches` yield columns text and category; `keyword_batches` the run's
+    extracted keywords (cv_id, keyword, score); `category_of` maps every cv_id
+    to its category.
+    """
+    sizes = category_of.value_counts()
+    stats = scoring.combined_stats([scoring.keyword_tallies(batch, category_of) for batch in keyword_batches], sizes)
+    vocabulary = sorted(stats["keyword"].unique())
+    categories = np.asarray(sorted(sizes.index))
+    totals = scoring.TextTotals.empty(categories, len(vocabulary))
+    with tempfile.TemporaryDirectory(prefix="ml-headcount-counts-") as scratch:
+        kept_counts = []
+        for i, (counts, doc_categories) in enumerate(_batch_counts(cv_batches, vocabulary, extraction, workers)):
+            totals.add(counts, doc_categories)
+            kept_counts.append((Path(scratch, f"{i}.npz"), doc_categories))
+            sparse.save_npz(kept_counts[-1][0], counts, compressed=False)
+        kept, idf = totals.tfidf_columns(scoring_settings)
+        tfidf_sum = np.zeros((len(categories), len(kept)))
+        for path, doc_categories in kept_counts:
+            tfidf_sum += scoring.tfidf_sums(sparse.load_npz(path), doc_categories, categories, kept, idf)
+    return stats, scoring.discriminative_table(stats, totals, kept, tfidf_sum, vocabulary, scoring_settings)
+
+
+def _batch_counts(cv_batches: Iterable[pd.DataFrame], vocabulary: list[str], extraction: ExtractionSettings,
+                  workers: int) -> Iterator[tuple[sparse.csr_matrix, np.ndarray]]:
+    """(keyword counts, categories) of each batch, in order."""
+    batches = iter(cv_batches)
+    head = list(itertools.islice(batches, 2))
+    stream = ((b["text"].tolist(), b["category"].to_numpy()) for b in itertools.chain(head, batches))
+    if len(head) < 2 or workers < 2:  # one batch, or no spare core: no processes to start
+        counter = KeywordCounter(vocabulary, extraction)
+        for texts, doc_categories in stream:
+            yield counter.counts(texts), doc_categories
+        return
+    # spawn, not fork: the parent may hold threads (Prefect's, the model's) that a forked child would inherit mid-lock
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(vocabulary, extraction)) as pool:
+        yield from in_order(pool, _count_in_worker, stream, window=2 * workers)
+
+
+def in_order(pool: Executor, function: Callable, items: Iterable, window: int) -> Iterator:
+    """`function(item)` of each item, computed by the pool, yielded in order, with at most `window` items in flight
+    (so a stream of batches is never read ahead whole)."""
+    pending: deque = deque()
+    for item in items:
+        pending.append(pool.submit(function, item))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _start_worker(vocabulary: list[str], extraction: ExtractionSettings) -> None:
+    global _worker_counter
+    _worker_counter = KeywordCounter(vocabulary, extraction)
+
+
+def _count_in_worker(item: tuple[list[str], np.ndarray]) -> tuple[sparse.csr_matrix, np.ndarray]:
+    texts, doc_categories = item
+    return _worker_counter.counts(texts), doc_categories
