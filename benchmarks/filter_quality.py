@@ -98,7 +98,7 @@ def main() -> None:
         started = time.perf_counter()
         result = cross_validate(corpus, method_settings, folds)
         elapsed = time.perf_counter() - started
-        in_sample = learn(corpus, None, method_settings).lists[args.category]
+        in_sample = learn(corpus, None, method_settings)[args.category]
         for name in ("broad", "strict"):
             matched = result.heldout_matches[match_column(args.category, name)].to_numpy() > 0
             sensitivity, specificity, balanced = balanced_accuracy(matched, positive)

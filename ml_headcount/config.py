@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import tomllib
 from pathlib import Path
 from typing import Literal
@@ -148,6 +149,7 @@ class ScoringSettings(BaseModel, extra="forbid"):
     max_per_category: int = 100
     min_frequency: int = Field(2, description="A keyword extracted from fewer CVs than this is not scored as discriminative.")
     list_min_frequency: int = Field(5, description="Keyword lists need this total frequency.")
+    batch_cvs: int = Field(10_000, ge=1, description="CVs whose texts are counted at a time (memory follows this, not the run).")
     broad_score: float = 0.8
     broad_specificity: float = 0.7
     strict_score: float = 0.9
@@ -184,6 +186,11 @@ class FilterSettings(BaseModel, extra="forbid"):
     organisation_stop_list: list[str] = Field([], description="Organisation names never used as keywords (any case).")
     strict_specificity: float = Field(
         0.95, gt=0.0, lt=1.0, description="selected: the strict list's target specificity, met by inner cross-validation."
+    )
+    max_learning_cvs: int = Field(
+        10_000, ge=10,
+        description="Lists are learned, and cross-validated, on at most this many of a run's CVs (a seeded stratified "
+        "sample; scores always use every CV). Learning cost grows with it; list quality stops improving long before.",
     )
     apply_chunk_rows: int = Field(5000, ge=1, description="apply / cv-filter: input rows read, matched and written at a time (bounds memory).")
     broad_weights: list[float] = Field(
@@ -284,6 +291,10 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ML_HEADCOUNT_", env_nested_delimiter="__", extra="forbid")
 
     backend: Literal["local", "modal"] = "local"
+    workers: int | None = Field(
+        None, ge=1, description="Processes for CPU-bound work on large runs (cleaning texts, counting keywords in them); "
+        "None = every CPU this process may use.",
+    )
     ingest: IngestSettings = IngestSettings()
     extraction: ExtractionSettings = ExtractionSettings()
     scoring: ScoringSettings = ScoringSettings()
@@ -293,6 +304,10 @@ class Settings(BaseSettings):
     modal: ModalSettings = ModalSettings()
     inbox: InboxSettings = InboxSettings()
     headcount: HeadcountSettings = HeadcountSettings()
+
+    def cpu_workers(self) -> int:
+        """Processes to use for CPU-bound work: `workers`, or every CPU this process may run on."""
+        return self.workers or len(os.sched_getaffinity(0))
 
 
 class SettingsError(UserError):

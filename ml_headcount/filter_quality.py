@@ -89,8 +89,7 @@ def heldout_matches(corpus: Corpus, folds: np.ndarray, settings: Settings) -> pd
     matches = {match_column(c, name): np.zeros(len(labels), dtype=np.int8) for c in sorted(set(labels.tolist())) for name in LIST_NAMES}
     for fold in np.unique(folds):
         held = np.flatnonzero(folds == fold)
-        learned = learn(corpus, np.flatnonzero(folds != fold), settings)
-        for category, by_name in learned.lists.items():
+        for category, by_name in learn(corpus, np.flatnonzero(folds != fold), settings).items():
             for name, keywords in by_name.items():
                 matches[match_column(category, name)][held] = list_matches(corpus, held, keywords)
     return pd.DataFrame({"cv_id": corpus.cvs["cv_id"].to_numpy(), **matches})

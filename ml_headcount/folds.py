@@ -24,3 +24,12 @@ def stratified_folds(ids: np.ndarray, labels: np.ndarray, k: int, seed: int) -> 
         folds[members] = (dealt + np.arange(len(members))) % k
         dealt += len(members)
     return folds
+
+
+def stratified_sample(ids: np.ndarray, labels: np.ndarray, max_rows: int, seed: int) -> np.ndarray:
+    """Rows (sorted) of a seeded sample of at most `max_rows`, stratified: one of ceil(n / max_rows) stratified folds;
+    every row when there are no more than `max_rows`."""
+    k = -(-len(ids) // max_rows)
+    if k <= 1:
+        return np.arange(len(ids))
+    return np.flatnonzero(stratified_folds(ids, labels, k, seed) == 0)

@@ -274,7 +274,7 @@ def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None
     """Read, clean and deduplicate one file, streaming it in chunks; any category count."""
     name = redact_url(url)
     with _opened(url, name, storage_options) as handle:
-        digest = _sha256(handle)
+        digest = stream_sha256(handle)
         handle.seek(0)
         try:
             result = _ingest_chunks(_chunks(handle, url, name, settings), name, settings, digest, KeptCvs(spill))
@@ -282,6 +282,13 @@ def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None
             raise InputError(f"{name}: cannot be read: {error}") from error
     result.check_accounting()
     return result
+
+
+def input_sha256(url: str, storage_options: dict | None = None) -> str:
+    """The sha256 of a file's bytes (what ingestion records as `input_sha256`)."""
+    name = redact_url(url)
+    with _opened(url, name, storage_options) as handle:
+        return stream_sha256(handle)
 
 
 def table_chunks(url: str, settings: IngestSettings, storage_options: dict | None = None) -> Iterator[Chunk]:
@@ -301,7 +308,7 @@ def read_table(url: str, storage_options: dict | None = None, settings: IngestSe
     A row that cannot be parsed fails the whole file here: such tables have no rejected-rows output."""
     name = redact_url(url)
     with _opened(url, name, storage_options) as handle:
-        digest = _sha256(handle)
+        digest = stream_sha256(handle)
         handle.seek(0)
         try:
             chunks = list(_chunks(handle, url, name, settings))
@@ -444,7 +451,7 @@ def _opened(url: str, name: str, storage_options: dict | None) -> Iterator[io.IO
         raise InputError(f"{name}: access denied ({exc}); check the credentials for this location") from exc
 
 
-def _sha256(handle) -> str:
+def stream_sha256(handle) -> str:
     digest = hashlib.sha256()
     for block in iter(lambda: handle.read(1 << 20), b""):
         digest.update(block)

@@ -50,13 +50,6 @@ class Corpus:
     employers: np.ndarray  # current employer per CV; a CV without one is its own employer
 
 
-@dataclass(frozen=True)
-class Learned:
-    stats: pd.DataFrame
-    discriminative: pd.DataFrame
-    lists: Lists
-
-
 def build_corpus(cvs: pd.DataFrame, keywords: pd.DataFrame, extraction: ExtractionSettings) -> Corpus:
     cvs = cvs.reset_index(drop=True)
     texts = cvs["text"].tolist()
@@ -88,21 +81,18 @@ def build_corpus(cvs: pd.DataFrame, keywords: pd.DataFrame, extraction: Extracti
     return Corpus(cvs, keywords, vocabulary, counts, extracted.tocsr(), parts.tocsr(), part_present, part_in_company, current)
 
 
-def learn(corpus: Corpus, rows: np.ndarray | None, settings: Settings) -> Learned:
-    """Scores and lists learned from the corpus's CVs at `rows` (all when None), exactly as a run learns them."""
+def learn(corpus: Corpus, rows: np.ndarray | None, settings: Settings) -> Lists:
+    """The lists learned from the corpus's CVs at `rows` (all when None), exactly as a run learns them."""
     rows = np.arange(len(corpus.cvs)) if rows is None else np.asarray(rows)
     cvs = corpus.cvs.iloc[rows].reset_index(drop=True)
     keywords = corpus.keywords[corpus.keywords["cv_id"].isin(set(cvs["cv_id"]))]
     vocabulary = sorted(keywords["keyword"].unique())
     columns = np.searchsorted(corpus.vocabulary, vocabulary)
-    counts = corpus.counts[rows][:, columns]
-    stats = scoring.category_keyword_stats(cvs, keywords)
-    discriminative = scoring.discriminative_keywords(cvs, stats, counts, vocabulary, settings.scoring)
     if settings.filters.method == "study":
-        lists = study_lists(discriminative, settings.scoring)
-    else:
-        lists = selected_lists(corpus_evidence(corpus, rows, columns), cvs["cv_id"].to_numpy(), vocabulary, settings)
-    return Learned(stats, discriminative, lists)
+        stats = scoring.category_keyword_stats(cvs, keywords)
+        counts = corpus.counts[rows][:, columns]
+        return study_lists(scoring.discriminative_keywords(cvs, stats, counts, vocabulary, settings.scoring), settings.scoring)
+    return selected_lists(corpus_evidence(corpus, rows, columns), cvs["cv_id"].to_numpy(), vocabulary, settings)
 
 
 def study_lists(discriminative: pd.DataFrame, scoring_settings: ScoringSettings) -> Lists:

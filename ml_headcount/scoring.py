@@ -49,6 +49,7 @@ def keyword_tallies(keywords: pd.DataFrame, category_of: pd.Series) -> pd.DataFr
 
 def combined_stats(tallies: list[pd.DataFrame], sizes: pd.Series) -> pd.DataFrame:
     """Per (category, keyword): CVs it was extracted from, their share of the category (`sizes`: CVs per category), mean score."""
+    tallies = tallies or [pd.DataFrame(columns=["category", "keyword", "frequency", "score_sum"])]
     total = pd.concat(tallies).groupby(["category", "keyword"], as_index=False)[["frequency", "score_sum"]].sum()
     total["mean_score"] = total.pop("score_sum") / total["frequency"]
     total["rate"] = total["frequency"] / total["category"].map(sizes)

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from ml_headcount.config import StorageSettings
 from ml_headcount.errors import UserError
-from ml_headcount.ingest import InputError
+from ml_headcount.ingest import InputError, stream_sha256
 
 
 class StorageError(UserError, RuntimeError):
@@ -268,6 +268,11 @@ class ArtifactStore:
         with self.fs.open(self._path(key), "rb") as handle:
             for batch in pq.ParquetFile(handle).iter_batches(batch_size=rows, columns=columns):
                 yield batch.to_pandas()
+
+    def sha256(self, key: str) -> str:
+        """The sha256 of an artifact's bytes, read as a stream."""
+        with self.fs.open(self._path(key), "rb") as handle:
+            return stream_sha256(handle)
 
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))

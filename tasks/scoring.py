@@ -2,36 +2,68 @@
 
 from __future__ import annotations
 
+import pandas as pd
 from prefect import get_run_logger, task
 
 from ml_headcount import filter_quality, keyword_filters
 from ml_headcount.config import Settings
+from ml_headcount.corpus_scores import corpus_scores
+from ml_headcount.folds import stratified_sample
 from ml_headcount.runs import RunLayout
+from ml_headcount.stage_cache import cached_stage, stage_key
 from ml_headcount.storage import ArtifactStore
 from tasks.policies import TASK_POLICY
 
 
 @task(name="discriminative-keywords", **TASK_POLICY)
 def discriminative_keywords(settings: Settings, run: RunLayout) -> dict:
-    """category_keywords.csv, discriminative_keywords.csv, keyword_lists.json and heldout_matches.parquet; returns their sizes."""
+    """category_keywords.csv, discriminative_keywords.csv, keyword_lists.json and heldout_matches.parquet, copied from
+    an earlier run with the same CVs, keywords and settings when there is one; returns their sizes."""
     store = ArtifactStore(settings.storage)
-    cvs = store.read_parquet(run.cvs, columns=["cv_id", "category", "text"])
-    corpus = keyword_filters.build_corpus(cvs, store.read_parquet(run.keywords), settings.extraction)
-    learned = keyword_filters.learn(corpus, None, settings)
-    validation = filter_quality.cross_validate(corpus, settings)  # the same learning, once per held-out fold
-    lists = filter_quality.keyword_lists_document(corpus, learned.lists, validation, settings)
+    key = stage_key(
+        "scores", store.sha256(run.cvs), store.sha256(run.keywords), settings.extraction.cache_key(),
+        settings.scoring.model_dump(mode="json", exclude={"batch_cvs"}),
+        settings.filters.model_dump(mode="json", exclude={"apply_chunk_rows"}),
+    )
+    artifacts = [run.category_keywords, run.discriminative_keywords, run.keyword_lists, run.heldout_matches]
+    summary, cached = cached_stage(store, "scores", key, artifacts, lambda: _scores(store, settings, run))
+    get_run_logger().info("keyword lists (%s, learned from %d CVs)%s: %s", settings.filters.method, summary["learning_cvs"],
+                          " (scored by an earlier run of these CVs: copied)" if cached else "", summary["list_quality"])
+    return {**summary, "from_cache": cached}
 
-    store.write_csv(run.category_keywords, learned.stats)
-    store.write_csv(run.discriminative_keywords, learned.discriminative)
-    store.write_json(run.keyword_lists, lists)
+
+def _scores(store: ArtifactStore, settings: Settings, run: RunLayout) -> dict:
+    index = store.read_parquet(run.cvs, columns=["cv_id", "category"])
+    batch = settings.scoring.batch_cvs
+    stats, discriminative = corpus_scores(
+        store.parquet_batches(run.cvs, ["text", "category"], batch), store.parquet_batches(run.keywords, ["cv_id", "keyword", "score"], 20 * batch),
+        index.set_index("cv_id")["category"], settings.extraction, settings.scoring, settings.cpu_workers(),
+    )
+    filters = settings.filters
+    learning = set(index["cv_id"].iloc[stratified_sample(index["cv_id"].to_numpy(), index["category"].to_numpy(), filters.max_learning_cvs, filters.seed)])
+    corpus = keyword_filters.build_corpus(
+        _rows_of(store, run.cvs, ["cv_id", "category", "text"], learning, batch), _rows_of(store, run.keywords, None, learning, 20 * batch), settings.extraction
+    )
+    lists = keyword_filters.learn(corpus, None, settings)
+    validation = filter_quality.cross_validate(corpus, settings)  # the same learning, once per held-out fold
+    document = filter_quality.keyword_lists_document(corpus, lists, validation, settings)
+
+    store.write_csv(run.category_keywords, stats)
+    store.write_csv(run.discriminative_keywords, discriminative)
+    store.write_json(run.keyword_lists, document)
     store.write_parquet(run.heldout_matches, validation.heldout_matches)
-    get_run_logger().info("keyword lists (%s): %s", settings.filters.method, {
-        f"{c}/{name}": (len(entry["keywords"]), (entry["cross_validated"] or {}).get("balanced_accuracy"))
-        for c, by_name in lists.items() for name, entry in by_name.items()
-    })
     return {
-        "scored_keywords": len(corpus.vocabulary),
-        "discriminative_keywords": learned.discriminative.groupby("category").size().to_dict(),
-        "list_method": settings.filters.method,
-        "list_sizes": {c: {name: len(entry["keywords"]) for name, entry in by_name.items()} for c, by_name in lists.items()},
+        "scored_keywords": int(stats["keyword"].nunique()),
+        "discriminative_keywords": discriminative.groupby("category").size().to_dict(),
+        "list_method": filters.method,
+        "learning_cvs": len(learning),
+        "list_sizes": {c: {name: len(entry["keywords"]) for name, entry in by_name.items()} for c, by_name in document.items()},
+        "list_quality": {f"{c}/{name}": (entry["cross_validated"] or {}).get("balanced_accuracy")
+                         for c, by_name in document.items() for name, entry in by_name.items()},
     }
+
+
+def _rows_of(store: ArtifactStore, key: str, columns: list[str] | None, cv_ids: set[str], batch: int) -> pd.DataFrame:
+    """The rows of a run table whose cv_id is one of `cv_ids`, in the table's order, read a batch at a time."""
+    parts = [part[part["cv_id"].isin(cv_ids)] for part in store.parquet_batches(key, columns, batch)]
+    return pd.concat(parts, ignore_index=True) if parts else store.read_parquet(key, columns)

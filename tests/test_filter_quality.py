@@ -65,7 +65,7 @@ def test_a_heldout_match_never_depends_on_its_own_label(corpus, settings, method
 
 
 def test_selected_lists_avoid_organisation_names_and_single_employer_phrases(corpus, settings):
-    lists = keyword_filters.learn(corpus, None, settings).lists
+    lists = keyword_filters.learn(corpus, None, settings)
     assert lists["1"]["broad"] and lists["1"]["strict"]
     positive = corpus.cvs["category"].to_numpy() == "1"
     for name, keywords in lists["1"].items():
@@ -79,7 +79,7 @@ def test_selected_lists_avoid_organisation_names_and_single_employer_phrases(cor
     assert quality["broad"]["in_sample_sensitivity"] >= quality["strict"]["in_sample_sensitivity"]
     assert quality["strict"]["in_sample_specificity"] >= 0.9
     stopped = settings.filters.model_copy(update={"organisation_stop_list": [lists["1"]["broad"][0]]})
-    relearned = keyword_filters.learn(corpus, None, settings.model_copy(update={"filters": stopped})).lists["1"]["broad"]
+    relearned = keyword_filters.learn(corpus, None, settings.model_copy(update={"filters": stopped}))["1"]["broad"]
     assert lists["1"]["broad"][0] not in relearned
 
 
@@ -108,7 +108,7 @@ def test_wilson_interval_and_bootstrap():
 def test_matcher_equals_scoring_presence_on_all_rated_cvs(corpus, rated, settings):
     """Every extracted keyword of the sample as a list of its own, plus the learned lists, on 454 CVs."""
     lists = {f"k{i}": [k] for i, k in enumerate(corpus.vocabulary)}
-    learned = keyword_filters.learn(corpus, None, settings).lists
+    learned = keyword_filters.learn(corpus, None, settings)
     lists.update({f"{c}/{n}": keywords for c, by_name in learned.items() for n, keywords in by_name.items()})
     matched = KeywordMatcher(lists, settings.extraction).match(rated["text"].tolist())
     everything = keyword_filters.build_corpus(rated, corpus.keywords, settings.extraction)
