@@ -245,6 +245,7 @@ class ArtifactStore:
             yield handle
         except BaseException:
             handle.discard()  # abort the multipart upload: nothing appears under the key
+            handle.closed = True  # and nothing is flushed when the handle is collected
             raise
         handle.close()
 

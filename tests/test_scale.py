@@ -1,0 +1,88 @@
+"""What lets a run grow to millions of CVs: exact fast keyword counting, scores summed batch by batch in worker
+processes, a bounded learning sample, and streamed storage."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_headcount import scoring
+from ml_headcount.config import ExtractionSettings, IngestSettings, ScoringSettings, StorageSettings
+from ml_headcount.corpus_scores import corpus_scores
+from ml_headcount.folds import stratified_sample
+from ml_headcount.ingest import ingest
+from ml_headcount.keywords import candidate_vectorizer
+from ml_headcount.matching import KeywordCounter
+from ml_headcount.storage import ArtifactStore
+from tests.conftest import RATED_CVS
+
+
+@pytest.fixture(scope="module")
+def rated() -> pd.DataFrame:
+    return ingest(str(RATED_CVS), IngestSettings()).cvs
+
+
+def test_keyword_counter_counts_exactly_as_the_vectorizer(rated):
+    settings = ExtractionSettings()
+    texts = rated["text"].tolist()
+    fitted = candidate_vectorizer(settings).fit(texts[:40])
+    # every candidate of 40 CVs, plus keywords no text can yield: a stop word inside, 5 tokens, one letter
+    vocabulary = sorted(set(fitted.get_feature_names_out()) | {"the model", "deep neural network training pipeline", "x"})
+    want = candidate_vectorizer(settings, vocabulary=vocabulary).transform(texts).tocsr()
+    got = KeywordCounter(vocabulary, settings).counts(texts)
+    assert want.nnz > 100_000
+    assert got.shape == want.shape and (got != want).nnz == 0
+
+
+def test_scores_summed_in_batches_by_worker_processes_equal_scores_in_memory(rated_sample_run):
+    cvs = pd.read_parquet(rated_sample_run / "cvs.parquet")
+    keywords = pd.read_parquet(rated_sample_run / "keywords.parquet")
+    extraction, settings = ExtractionSettings(), ScoringSettings()
+    vocabulary = sorted(keywords["keyword"].unique())
+    want_stats = scoring.category_keyword_stats(cvs, keywords)
+    want = scoring.discriminative_keywords(cvs, want_stats, scoring.keyword_counts(cvs["text"].tolist(), vocabulary, extraction),
+                                           vocabulary, settings)
+    cv_batches = (cvs.iloc[i : i + 7][["text", "category"]] for i in range(0, len(cvs), 7))
+    keyword_batches = (keywords.iloc[i : i + 100] for i in range(0, len(keywords), 100))
+    stats, got = corpus_scores(cv_batches, keyword_batches, cvs.set_index("cv_id")["category"], extraction, settings, workers=2)
+    assert len(want) > 20
+    pd.testing.assert_frame_equal(stats, want_stats, check_exact=False, atol=1e-12)
+    pd.testing.assert_frame_equal(got, want, check_exact=False, atol=1e-4)
+
+
+def test_learning_sample_is_bounded_stratified_and_independent_of_row_order(rated):
+    ids, labels = rated["cv_id"].to_numpy(), rated["category"].to_numpy()
+    assert stratified_sample(ids, labels, 1000, seed=1).tolist() == list(range(len(ids)))
+    rows = stratified_sample(ids, labels, 100, seed=1)
+    assert 80 <= len(rows) <= 100 and np.all(np.diff(rows) > 0)
+    share = (labels == "1").mean()
+    assert abs((labels[rows] == "1").mean() - share) < 0.02
+    order = np.random.default_rng(0).permutation(len(ids))
+    assert set(ids[order][stratified_sample(ids[order], labels[order], 100, seed=1)]) == set(ids[rows])
+
+
+def test_a_spilled_ingest_equals_the_in_memory_one(tmp_path):
+    in_memory = ingest(str(RATED_CVS), IngestSettings(chunk_rows=50))
+    spilled = ingest(str(RATED_CVS), IngestSettings(chunk_rows=50), spill=tmp_path / "cvs.parquet")
+    assert len(list(spilled.kept.batches())) > 5  # one per chunk, read back from the file
+    pd.testing.assert_frame_equal(spilled.cvs, in_memory.cvs)
+    assert spilled.summary() == in_memory.summary()
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_a_streamed_write_appears_whole_or_not_at_all(where, tmp_path, request):
+    url = str(tmp_path / "store") if where == "local" else f"s3://{request.getfixturevalue('bucket')}/streamed"
+    store = ArtifactStore(StorageSettings(url=url))  # s3: the bucket fixture points AWS_ENDPOINT_URL at moto's server
+    batches = [pd.DataFrame({"cv_id": [f"{i}-{j}" for j in range(1000)], "n": np.arange(1000)}) for i in range(5)]
+    assert store.write_parquet_batches("table.parquet", iter(batches)) == 5000
+    pd.testing.assert_frame_equal(pd.concat(store.parquet_batches("table.parquet", rows=700), ignore_index=True),
+                                  pd.concat(batches, ignore_index=True))
+
+    def failing():
+        yield batches[0]
+        raise RuntimeError("the producer failed half way")
+
+    with pytest.raises(RuntimeError):
+        store.write_parquet_batches("broken.parquet", failing())
+    assert not store.exists("broken.parquet") and store.list("") == ["table.parquet"]
