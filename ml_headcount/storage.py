@@ -251,17 +251,18 @@ class ArtifactStore:
 
     def write_parquet_batches(self, key: str, batches: Iterable[pd.DataFrame], schema: pa.Schema | None = None) -> int:
         """A Parquet table written batch by batch (one row group or more each); returns its row count."""
-        rows = 0
+        rows, writer = 0, None
         with self.writer(key) as handle:
-            writer = None
-            for batch in batches:
-                table = pa.Table.from_pandas(batch, schema=schema, preserve_index=False)
-                writer = writer or pq.ParquetWriter(handle, schema or table.schema)
-                writer.write_table(table)
-                rows += table.num_rows
-            if writer is None:  # no batch: an empty table with the schema
-                writer = pq.ParquetWriter(handle, schema or pa.schema([]))
-            writer.close()
+            try:
+                for batch in batches:
+                    table = pa.Table.from_pandas(batch, schema=schema, preserve_index=False)
+                    writer = writer or pq.ParquetWriter(handle, schema or table.schema)
+                    writer.write_table(table)
+                    rows += table.num_rows
+                writer = writer or pq.ParquetWriter(handle, schema or pa.schema([]))  # no batch: an empty table
+            finally:
+                if writer is not None:  # also on failure: the file it ends is then thrown away
+                    writer.close()
         return rows
 
     def parquet_batches(self, key: str, columns: list[str] | None = None, rows: int = 20_000) -> Iterator[pd.DataFrame]:
