@@ -12,12 +12,8 @@ Two passes over the run's tables, a batch at a time (`scoring` defines every ter
 
 from __future__ import annotations
 
-import itertools
-import multiprocessing
 import tempfile
-from collections import deque
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, ProcessPoolExecutor
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +23,9 @@ from scipy import sparse
 from ml_headcount import scoring
 from ml_headcount.config import ExtractionSettings, ScoringSettings
 from ml_headcount.matching import KeywordCounter
+from ml_headcount.parallel import ordered_map
 
-_worker_counter: KeywordCounter | None = None  # one per worker process, built once by its initializer
+_worker_counter: KeywordCounter | None = None  # one per process that counts, built once by `_start_worker`
 
 
 def corpus_scores(
@@ -66,30 +63,8 @@ def corpus_scores(
 def _batch_counts(cv_batches: Iterable[pd.DataFrame], vocabulary: list[str], extraction: ExtractionSettings,
                   workers: int) -> Iterator[tuple[sparse.csr_matrix, np.ndarray]]:
     """(keyword counts, categories) of each batch, in order."""
-    batches = iter(cv_batches)
-    head = list(itertools.islice(batches, 2))
-    stream = ((b["text"].tolist(), b["category"].to_numpy()) for b in itertools.chain(head, batches))
-    if len(head) < 2 or workers < 2:  # one batch, or no spare core: no processes to start
-        counter = KeywordCounter(vocabulary, extraction)
-        for texts, doc_categories in stream:
-            yield counter.counts(texts), doc_categories
-        return
-    # spawn, not fork: the parent may hold threads (Prefect's, the model's) that a forked child would inherit mid-lock
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker, initargs=(vocabulary, extraction)) as pool:
-        yield from in_order(pool, _count_in_worker, stream, window=2 * workers)
-
-
-def in_order(pool: Executor, function: Callable, items: Iterable, window: int) -> Iterator:
-    """`function(item)` of each item, computed by the pool, yielded in order, with at most `window` items in flight
-    (so a stream of batches is never read ahead whole)."""
-    pending: deque = deque()
-    for item in items:
-        pending.append(pool.submit(function, item))
-        if len(pending) >= window:
-            yield pending.popleft().result()
-    while pending:
-        yield pending.popleft().result()
+    stream = ((b["text"].tolist(), b["category"].to_numpy()) for b in cv_batches)
+    yield from ordered_map(_count_in_worker, stream, workers, _start_worker, (vocabulary, extraction))
 
 
 def _start_worker(vocabulary: list[str], extraction: ExtractionSettings) -> None:

@@ -35,7 +35,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ml_headcount import text_repair
+from ml_headcount import parallel, text_repair
 from ml_headcount.config import IngestSettings
 from ml_headcount.errors import UserError
 
@@ -254,10 +254,11 @@ def normalise_labels(raw: pd.Series) -> pd.Series:
     return as_text
 
 
-def ingest(url: str, settings: IngestSettings, storage_options: dict | None = None, spill: Path | None = None) -> IngestResult:
+def ingest(url: str, settings: IngestSettings, storage_options: dict | None = None, spill: Path | None = None,
+           workers: int = 1) -> IngestResult:
     """The file's CVs for a keyword run: at least two categories are needed. With `spill`, kept CVs go to that local
-    Parquet file as they are found (memory then does not follow the file's size)."""
-    result = ingest_file(url, settings, storage_options, spill)
+    Parquet file as they are found (memory then does not follow the file's size); `workers` processes clean texts."""
+    result = ingest_file(url, settings, storage_options, spill, workers)
     name = redact_url(url)
     if result.input_rows == 0:
         raise InputError(f"{name}: no data rows (only a header)")
@@ -270,14 +271,15 @@ def ingest(url: str, settings: IngestSettings, storage_options: dict | None = No
     return result
 
 
-def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None = None, spill: Path | None = None) -> IngestResult:
+def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None = None, spill: Path | None = None,
+                workers: int = 1) -> IngestResult:
     """Read, clean and deduplicate one file, streaming it in chunks; any category count."""
     name = redact_url(url)
     with _opened(url, name, storage_options) as handle:
         digest = stream_sha256(handle)
         handle.seek(0)
         try:
-            result = _ingest_chunks(_chunks(handle, url, name, settings), name, settings, digest, KeptCvs(spill))
+            result = _ingest_chunks(_chunks(handle, url, name, settings), name, settings, digest, KeptCvs(spill), workers)
         except _PARSER_ERRORS as error:
             raise InputError(f"{name}: cannot be read: {error}") from error
     result.check_accounting()
@@ -333,71 +335,65 @@ def ingest_table(table: pd.DataFrame, url: str, settings: IngestSettings, input_
     return result
 
 
-def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings, input_sha256: str, kept_cvs: KeptCvs) -> IngestResult:
+def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings, input_sha256: str, kept_cvs: KeptCvs,
+                   workers: int = 1) -> IngestResult:
     rejected, seen = [], {}
     input_rows = repaired = duplicates = beyond_limit = 0
     columns: tuple[str, str] | None = None
     sheets: dict[str, int] = {}
     encoding = ""
-    for chunk in chunks:
-        encoding = encoding or ("cp1252" if chunk.from_cp1252 else "")
-        if chunk.sheet is not None:
-            try:
-                sheet_columns = _text_and_label(list(chunk.table.columns), settings, f"{name} sheet {chunk.sheet!r}")
-            except InputError:
-                if not chunk.table.empty and chunk.sheet not in sheets:
-                    sheets[chunk.sheet] = -1
-                continue
-            if columns is not None and sheet_columns != columns:
-                raise InputError(f"{name} sheet {chunk.sheet!r}: columns {sheet_columns} differ from the first sheet's {columns}")
-            sheets[chunk.sheet] = sheets.get(chunk.sheet, 0) + len(chunk.table) + len(chunk.malformed)
-        columns = columns or _text_and_label(list(chunk.table.columns), settings, name)
+
+    def row_batches() -> Iterator[tuple]:
+        """Each chunk's rows to clean: (source rows, texts, labels, from cp1252, settings); sheets, columns and rows
+        that could not be parsed are settled here, in order."""
+        nonlocal columns, encoding, input_rows, beyond_limit
+        for chunk in chunks:
+            encoding = encoding or ("cp1252" if chunk.from_cp1252 else "")
+            if chunk.sheet is not None:
+                try:
+                    sheet_columns = _text_and_label(list(chunk.table.columns), settings, f"{name} sheet {chunk.sheet!r}")
+                except InputError:
+                    if not chunk.table.empty and chunk.sheet not in sheets:
+                        sheets[chunk.sheet] = -1
+                    continue
+                if columns is not None and sheet_columns != columns:
+                    raise InputError(f"{name} sheet {chunk.sheet!r}: columns {sheet_columns} differ from the first sheet's {columns}")
+                sheets[chunk.sheet] = sheets.get(chunk.sheet, 0) + len(chunk.table) + len(chunk.malformed)
+            columns = columns or _text_and_label(list(chunk.table.columns), settings, name)
+            input_rows += len(chunk.table) + len(chunk.malformed)
+            for source_row, reason, raw in chunk.malformed:
+                rejected.append({"source_row": source_row, "reason": reason, "column": "",
+                                 "raw_category": "", "raw_text": raw[:_RAW_KEPT]})
+            if settings.limit is not None and kept_cvs.count >= settings.limit:  # nothing more to clean
+                beyond_limit += len(chunk.table)
+            elif not chunk.table.empty:
+                text_column, label_column = columns
+                yield (chunk.table.index.tolist(), chunk.table[text_column].tolist(), chunk.table[label_column].tolist(),
+                       chunk.from_cp1252, settings)
+
+    for source_rows, outcomes in parallel.ordered_map(_cleaned_rows, row_batches(), workers):
         text_column, label_column = columns
-        input_rows += len(chunk.table) + len(chunk.malformed)
-        for source_row, reason, raw in chunk.malformed:
-            rejected.append({"source_row": source_row, "reason": reason, "column": "",
-                             "raw_category": "", "raw_text": raw[:_RAW_KEPT]})
-        if chunk.table.empty:
-            continue
         kept = []
-        for source_row, raw_text, raw_label in zip(chunk.table.index, chunk.table[text_column], chunk.table[label_column]):
+        for source_row, outcome in zip(source_rows, outcomes):
             if settings.limit is not None and kept_cvs.count + len(kept) >= settings.limit:
                 beyond_limit += 1
                 continue
-
-            def reject(reason: str, column: str) -> None:
-                rejected.append({"source_row": int(source_row), "reason": reason, "column": column,
-                                 "raw_category": "" if _is_missing(raw_label) else str(raw_label),
-                                 "raw_text": "" if _is_missing(raw_text) else str(raw_text)[:_RAW_KEPT]})
-
-            label = "" if _is_missing(raw_label) else str(raw_label).strip()
-            problem = raw_text_problem(raw_text, settings)
-            if problem and not problem.startswith("text longer"):  # an unusable cell is named before a missing label
-                reject(problem, text_column)
+            if outcome[0] == "reject":
+                _, reason, in_label, raw_label, raw_text = outcome
+                rejected.append({"source_row": int(source_row), "reason": reason, "column": label_column if in_label else text_column,
+                                 "raw_category": raw_label, "raw_text": raw_text})
                 continue
-            if label == "":
-                reject("missing label", label_column)
-                continue
-            if problem:
-                reject(problem, text_column)
-                continue
-            text = clean_text(raw_text, settings)
-            problem = clean_text_problem(text, settings)
-            if problem:
-                reject(problem, text_column)
-                continue
-            digest = text_hash(text)
+            _, text, digest, label, was_repaired, raw_label, raw_text = outcome
             if digest in seen:
                 first_row, first_label = seen[digest]
                 duplicates += 1
                 same = _BINARY_LABELS.get(first_label.lower(), first_label) == _BINARY_LABELS.get(label.lower(), label)
                 conflict = "" if same else f" with a different label ({first_label!r} kept)"
-                reject(f"duplicate of row {first_row}{conflict}", text_column)
+                rejected.append({"source_row": int(source_row), "reason": f"duplicate of row {first_row}{conflict}",
+                                 "column": text_column, "raw_category": raw_label, "raw_text": raw_text})
                 continue
             seen[digest] = (int(source_row), label)
-            repaired += (text_repair.may_hold_mojibake(raw_text) and ftfy.fix_encoding(raw_text) != raw_text) or (
-                chunk.from_cp1252 and not raw_text.isascii()
-            )
+            repaired += was_repaired
             kept.append({"cv_id": digest[:16], "text_hash": digest, "source_row": int(source_row),
                          "category": label, "text": text})
         kept_cvs.add(kept)
@@ -425,6 +421,40 @@ def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings,
         encoding=encoding,
         sheets=sheets,
     )
+
+
+def _cleaned_rows(batch: tuple) -> tuple[list, list[tuple]]:
+    """(source rows, one outcome per row) of a chunk's rows; pure, so that it can run in a worker process.
+
+    An outcome is ("reject", reason, whether the label is at fault, raw label, raw text kept) or
+    ("keep", clean text, its sha256, label, whether its encoding was repaired, raw label, raw text kept).
+    """
+    source_rows, raw_texts, raw_labels, from_cp1252, settings = batch
+    outcomes = []
+    for raw_text, raw_label in zip(raw_texts, raw_labels):
+        label = "" if _is_missing(raw_label) else str(raw_label).strip()
+        kept_label = "" if _is_missing(raw_label) else str(raw_label)
+        kept_text = "" if _is_missing(raw_text) else str(raw_text)[:_RAW_KEPT]
+        problem = raw_text_problem(raw_text, settings)
+        if problem and not problem.startswith("text longer"):  # an unusable cell is named before a missing label
+            outcomes.append(("reject", problem, False, kept_label, kept_text))
+            continue
+        if label == "":
+            outcomes.append(("reject", "missing label", True, kept_label, kept_text))
+            continue
+        if problem:
+            outcomes.append(("reject", problem, False, kept_label, kept_text))
+            continue
+        text = clean_text(raw_text, settings)
+        problem = clean_text_problem(text, settings)
+        if problem:
+            outcomes.append(("reject", problem, False, kept_label, kept_text))
+            continue
+        was_repaired = (text_repair.may_hold_mojibake(raw_text) and ftfy.fix_encoding(raw_text) != raw_text) or (
+            from_cp1252 and not raw_text.isascii()
+        )
+        outcomes.append(("keep", text, text_hash(text), label, bool(was_repaired), kept_label, kept_text))
+    return source_rows, outcomes
 
 
 def _text_and_label(columns: list[str], settings: IngestSettings, name: str) -> tuple[str, str]:

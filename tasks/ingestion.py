@@ -24,7 +24,7 @@ def clean_cv_table(input_url: str, settings: Settings, run: RunLayout) -> dict:
 
     def clean() -> dict:
         with tempfile.TemporaryDirectory(prefix="ml-headcount-ingest-") as scratch:
-            result = ingest(input_url, settings.ingest, options, spill=Path(scratch, "cvs.parquet"))
+            result = ingest(input_url, settings.ingest, options, spill=Path(scratch, "cvs.parquet"), workers=settings.cpu_workers())
             store.write_parquet_batches(run.cvs, result.kept.batches(), CV_SCHEMA)
         store.write_csv(run.rejected, result.rejected)
         return result.summary()

@@ -62,9 +62,9 @@ def test_learning_sample_is_bounded_stratified_and_independent_of_row_order(rate
     assert set(ids[order][stratified_sample(ids[order], labels[order], 100, seed=1)]) == set(ids[rows])
 
 
-def test_a_spilled_ingest_equals_the_in_memory_one(tmp_path):
+def test_an_ingest_cleaned_by_worker_processes_and_spilled_equals_the_in_memory_one(tmp_path):
     in_memory = ingest(str(RATED_CVS), IngestSettings(chunk_rows=50))
-    spilled = ingest(str(RATED_CVS), IngestSettings(chunk_rows=50), spill=tmp_path / "cvs.parquet")
+    spilled = ingest(str(RATED_CVS), IngestSettings(chunk_rows=50), spill=tmp_path / "cvs.parquet", workers=2)
     assert len(list(spilled.kept.batches())) > 5  # one per chunk, read back from the file
     pd.testing.assert_frame_equal(spilled.cvs, in_memory.cvs)
     assert spilled.summary() == in_memory.summary()
