@@ -6,13 +6,12 @@ For each size: make a synthetic corpus (make_corpus.py), fill a fresh
 extraction cache for it without the model (fill_cache.py: the model runs only
 on the --sources real CVs; its CVs/s prices the extraction this skips), then
 run `flows.cv_keywords.cv_keywords` on the local backend twice, each in its own
-process with storage under --work: first with the cache as a cold run's
-extraction leaves it (index parts, no snapshot, no Prefect caches), then warm.
+process with storage under --work: first with the extraction cache as a cold
+run's extraction leaves it (index parts, no snapshot) and no stage cache, then
+warm (ingestion and scoring copied from the first run's stage cache).
 
 Per stage (ingest, plan, extract, assemble, score, cluster, report) the wall
-seconds come from the run's manifest (`timings_s`); plan and assemble, which the
-flow times together as "extract", come from its Prefect task runs
-(uncached-extraction-shards, run-keywords-table). Peak RSS is the flow
+seconds come from the run's manifest (`timings_s`). Peak RSS is the flow
 process's own (getrusage of that child; the Prefect server it starts is not in
 it). The cold time is the first run's stages plus what the model would have
 taken for its CVs at the measured rate, and warm share = warm / cold.
@@ -35,34 +34,20 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 STAGES = ["ingest", "plan", "extract", "assemble", "score", "cluster", "report"]
-TASK_OF_STAGE = {"plan": "uncached-extraction-shards", "assemble": "run-keywords-table"}
 
 
 def flow_run(corpus: str, store: str, report: str) -> None:
     """In a child process: one cv-keywords run; its stage seconds go to `report` (JSON)."""
-    from prefect import get_client
-    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
-
     from flows.cv_keywords import cv_keywords
     from ml_headcount.config import load_settings
 
-    state = cv_keywords(corpus, settings=load_settings(storage={"url": store}), return_state=True)
-    location = state.result()
+    location = cv_keywords(corpus, settings=load_settings(storage={"url": store}))
     manifest = json.loads(Path(location, "manifest.json").read_text())
-    with get_client(sync_client=True) as client:
-        task_runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[state.state_details.flow_run_id])))
-    seconds = {stage: 0.0 for stage in TASK_OF_STAGE}
-    for task_run in task_runs:
-        for stage, name in TASK_OF_STAGE.items():
-            if task_run.name.startswith(name) and task_run.start_time and task_run.end_time:
-                seconds[stage] += (task_run.end_time - task_run.start_time).total_seconds()
-    timings = manifest["timings_s"]
-    if "plan" not in timings:  # the flow times planning, extraction and assembly as one stage
-        extract = timings.pop("extract", 0.0)
-        timings = {**timings, **seconds, "extract": round(max(extract - sum(seconds.values()), 0.0), 2)}
     Path(report).write_text(json.dumps({
-        "timings_s": timings, "cvs": manifest["ingest"]["cvs"], "cvs_extracted": manifest["extraction"]["cvs_extracted"],
+        "timings_s": manifest["timings_s"], "cvs": manifest["ingest"]["cvs"], "cvs_extracted": manifest["extraction"]["cvs_extracted"],
         "keywords": manifest["extraction"]["keywords"], "scored_keywords": manifest["scoring"]["scored_keywords"],
+        "learning_cvs": manifest["scoring"]["learning_cvs"],
+        "from_cache": {"ingest": manifest["ingest"]["from_cache"], "scores": manifest["scoring"]["from_cache"]},
     }))
 
 

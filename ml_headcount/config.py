@@ -104,6 +104,11 @@ class ExtractionSettings(BaseModel, extra="forbid"):
     inference_backend: Literal["auto", "openvino", "torch"] = Field(
         "auto", description="CPU only: auto = OpenVINO where installed, else PyTorch. GPUs always run PyTorch."
     )
+    cpu_threads: int | None = Field(
+        None, ge=1,
+        description="CPU only: inference threads of the one extraction process (None = every CPU it may run on). "
+        "Measured on 2 cores: one process with 2 threads beats 2 single-thread processes (docs/scale.md).",
+    )
     embedding_cache_size: int = Field(200_000, description="Phrase embeddings kept in memory across shards, per precision.")
     model_cache_dir: str | None = Field(None, description="Where converted models are kept; None = ~/.cache/ml-headcount.")
 
@@ -134,7 +139,7 @@ class ExtractionSettings(BaseModel, extra="forbid"):
 
 # How and where the model runs on one machine: never part of a cache key, never sent to a Modal container.
 MACHINE_ONLY_EXTRACTION_FIELDS = frozenset(
-    {"shard_size", "device", "inference_backend", "embedding_cache_size", "model_cache_dir", "max_cpu_weights_gb"}
+    {"shard_size", "device", "inference_backend", "cpu_threads", "embedding_cache_size", "model_cache_dir", "max_cpu_weights_gb"}
 )
 
 

@@ -151,12 +151,18 @@ def screening_precision(device: str, backend: str, deciding: Precision) -> Preci
     return "bfloat16"
 
 
-def load_encoder(model: str, max_seq_length: int, device: str, backend: str, precision: Precision, cache_dir: str | None):
+def load_encoder(model: str, max_seq_length: int, device: str, backend: str, precision: Precision, cache_dir: str | None,
+                 cpu_threads: int | None = None):
     """An `Encoder` (or, for models that do not mean-pool, a `SentenceTransformerEncoder`).
 
-    Loading and compiling cost seconds: the caller keeps the encoder for as long as it extracts.
+    Loading and compiling cost seconds: the caller keeps the encoder for as long as it extracts. On CPU, inference
+    uses `cpu_threads` threads (None: every CPU the process may run on, OpenVINO's and PyTorch's default).
     """
     path = model_path(model)
+    if device == "cpu" and cpu_threads and backend != "openvino":
+        import torch
+
+        torch.set_num_threads(cpu_threads)  # PyTorch's CPU pool is per process
     if not is_mean_pooled(path):
         return SentenceTransformerEncoder(path, max_seq_length, device, precision)
     from transformers import AutoModel, AutoTokenizer
@@ -164,7 +170,7 @@ def load_encoder(model: str, max_seq_length: int, device: str, backend: str, pre
     tokenizer = AutoTokenizer.from_pretrained(path)
     if backend == "openvino":
         transformer = AutoModel.from_pretrained(path).eval()
-        forward = _openvino_forward(transformer, path, precision, cache_dir)
+        forward = _openvino_forward(transformer, path, precision, cache_dir, cpu_threads)
         return Encoder(tokenizer, max_seq_length, forward, transformer.config.hidden_size)
     import torch
 
@@ -246,7 +252,7 @@ def _hidden_state_module(transformer):
     return HiddenState()
 
 
-def _openvino_forward(transformer, path: str, precision: Precision, cache_dir: str | None):
+def _openvino_forward(transformer, path: str, precision: Precision, cache_dir: str | None, cpu_threads: int | None):
     import openvino as ov
     import torch
 
@@ -260,9 +266,10 @@ def _openvino_forward(transformer, path: str, precision: Precision, cache_dir: s
         # rename the weights first: a listed .xml always has its .bin
         partial.with_suffix(".bin").replace(target.with_suffix(".bin"))
         partial.replace(target)
-    compiled = ov.Core().compile_model(
-        str(target), "CPU", {"INFERENCE_PRECISION_HINT": {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}[precision]}
-    )
+    config = {"INFERENCE_PRECISION_HINT": {"float32": "f32", "bfloat16": "bf16", "float16": "f16"}[precision]}
+    if cpu_threads:
+        config["INFERENCE_NUM_THREADS"] = cpu_threads
+    compiled = ov.Core().compile_model(str(target), "CPU", config)
     request = compiled.create_infer_request()
 
     def forward(input_ids, attention_mask, token_type_ids):

@@ -195,7 +195,9 @@ class KeywordExtractor:
     def _encoder(self, precision: encoders.Precision):
         if precision not in self._encoders:
             s = self.settings
-            self._encoders[precision] = encoders.load_encoder(s.model, s.max_seq_length, self.device, self.backend, precision, s.model_cache_dir)
+            self._encoders[precision] = encoders.load_encoder(
+                s.model, s.max_seq_length, self.device, self.backend, precision, s.model_cache_dir, s.cpu_threads
+            )
         return self._encoders[precision]
 
     def _phrases(self, precision: encoders.Precision) -> EmbeddingCache:
