@@ -25,6 +25,7 @@ from ml_headcount.config import ExtractionSettings, ScoringSettings
 from ml_headcount.matching import KeywordCounter
 from ml_headcount.parallel import ordered_map
 
+_TALLIES_SUMMED_EVERY = 16  # batches of keyword tallies held before they are summed into one
 _worker_counter: KeywordCounter | None = None  # one per process that counts, built once by `_start_worker`
 
 
@@ -43,7 +44,12 @@ def corpus_scores(
     to its category.
     """
     sizes = category_of.value_counts()
-    stats = scoring.combined_stats([scoring.keyword_tallies(batch, category_of) for batch in keyword_batches], sizes)
+    tallies: list[pd.DataFrame] = []
+    for batch in keyword_batches:
+        tallies.append(scoring.keyword_tallies(batch, category_of))
+        if len(tallies) == _TALLIES_SUMMED_EVERY:
+            tallies = [scoring.summed_tallies(tallies)]
+    stats = scoring.combined_stats(tallies, sizes)
     vocabulary = sorted(stats["keyword"].unique())
     categories = np.asarray(sorted(sizes.index))
     totals = scoring.TextTotals.empty(categories, len(vocabulary))

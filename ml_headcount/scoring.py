@@ -47,10 +47,15 @@ def keyword_tallies(keywords: pd.DataFrame, category_of: pd.Series) -> pd.DataFr
     return joined.groupby(["category", "keyword"], as_index=False).agg(frequency=("cv_id", "size"), score_sum=("score", "sum"))
 
 
+def summed_tallies(tallies: list[pd.DataFrame]) -> pd.DataFrame:
+    """Tallies of several batches as one (a running total keeps memory at the vocabulary's size)."""
+    tallies = tallies or [pd.DataFrame(columns=["category", "keyword", "frequency", "score_sum"])]
+    return pd.concat(tallies).groupby(["category", "keyword"], as_index=False)[["frequency", "score_sum"]].sum()
+
+
 def combined_stats(tallies: list[pd.DataFrame], sizes: pd.Series) -> pd.DataFrame:
     """Per (category, keyword): CVs it was extracted from, their share of the category (`sizes`: CVs per category), mean score."""
-    tallies = tallies or [pd.DataFrame(columns=["category", "keyword", "frequency", "score_sum"])]
-    total = pd.concat(tallies).groupby(["category", "keyword"], as_index=False)[["frequency", "score_sum"]].sum()
+    total = summed_tallies(tallies)
     total["mean_score"] = total.pop("score_sum") / total["frequency"]
     total["rate"] = total["frequency"] / total["category"].map(sizes)
     return total.sort_values(["category", "frequency", "keyword"], ascending=[True, False, True], ignore_index=True)
