@@ -4,9 +4,10 @@ A list matches a text when the text contains any of its keywords, tokenised as
 the run's extraction did. Validation CVs that the run learned its lists from
 must never be matched in-sample (optimistic error rates bias every count):
 their values come from the run's cross-validated `heldout_matches.parquet`
-(one int8 column per list, the out-of-fold match of each `cv_id`), and a run
-without that file is refused for them. Every other text (the population, and
-validation CVs the run did not see) is matched with the lists as they are.
+(one int8 column per list, the out-of-fold match of each `cv_id` the lists
+were learned from), and a run without that file is refused for them. Every
+other text (the population, validation CVs the run did not see, and a large
+run's CVs outside its learning sample) is matched with the lists as they are.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
 
     validation_texts, validation_has_text = _cleaned_texts(validation, validation_url, ingest)
     validation_ids = np.array([text_hash(t)[:16] for t in validation_texts])
-    learned = np.isin(validation_ids, store.read_parquet(run.cvs, columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
+    # the CVs the lists were learned from: those with held-out matches (a large run learns from a sample of its CVs);
+    # a run without that file learned from all its CVs
+    taught = run.heldout_matches if store.exists(run.heldout_matches) else run.cvs
+    learned = np.isin(validation_ids, store.read_parquet(taught, columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
     validation_values = _matched(validation_texts, validation_has_text & ~learned, lists, extraction)
     if learned.any():
         if not store.exists(run.heldout_matches):
