@@ -158,3 +158,14 @@ def test_multiclass_resume_set_runs(prefect_harness, tmp_path):
     assert set(run["manifest"]["ingest"]["categories"]) == {"HR", "Data Science", "Advocate"}
     assert set(run["discriminative"]["category"]) == {"HR", "Data Science", "Advocate"}
     assert set(run["clusters"]) == {"HR", "Data Science", "Advocate"}
+
+
+def test_a_run_larger_than_the_learning_sample_scores_every_cv_and_learns_from_the_sample(first_run, rated_sample_csv, storage):
+    settings = load_settings(storage={"url": str(storage)}, extraction={"shard_size": 16}, filters={"max_learning_cvs": 20})
+    sampled = read_run(cv_keywords(str(rated_sample_csv), settings=settings, run_id="sampled"))
+    everything = read_run(first_run)
+    assert sampled["manifest"]["scoring"]["learning_cvs"] == 20 and everything["manifest"]["scoring"]["learning_cvs"] == 60
+    pd.testing.assert_frame_equal(sampled["discriminative"], everything["discriminative"])  # scores use every CV
+    heldout = pd.read_parquet(Path(sampled["manifest"]["location"]) / "heldout_matches.parquet")
+    assert len(heldout) == 20 and set(heldout["cv_id"]) < set(sampled["cvs"]["cv_id"])
+    assert sampled["lists"]["1"]["broad"]["cross_validated"]["cvs"] == [10, 10]

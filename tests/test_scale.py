@@ -3,12 +3,14 @@ processes, a bounded learning sample, and streamed storage."""
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from ml_headcount import scoring
-from ml_headcount.config import ExtractionSettings, IngestSettings, ScoringSettings, StorageSettings
+from ml_headcount.config import ExtractionSettings, IngestSettings, ScoringSettings, Settings, StorageSettings
 from ml_headcount.corpus_scores import corpus_scores
 from ml_headcount.folds import stratified_sample
 from ml_headcount.ingest import ingest
@@ -86,3 +88,9 @@ def test_a_streamed_write_appears_whole_or_not_at_all(where, tmp_path, request):
     with pytest.raises(RuntimeError):
         store.write_parquet_batches("broken.parquet", failing())
     assert not store.exists("broken.parquet") and store.list("") == ["table.parquet"]
+
+
+def test_threads_and_workers_are_machine_settings_outside_every_cache_key():
+    assert ExtractionSettings(cpu_threads=1).cache_key() == ExtractionSettings().cache_key()
+    assert Settings(workers=3).cpu_workers() == 3
+    assert Settings().cpu_workers() == len(os.sched_getaffinity(0))
