@@ -307,7 +307,9 @@ class ArtifactStore:
         return self.write_bytes(key, buffer.getvalue())
 
     def read_parquet(self, key: str, columns: list[str] | None = None) -> pd.DataFrame:
-        return pd.read_parquet(io.BytesIO(self.read_bytes(key)), columns=columns)
+        """A Parquet table; with `columns`, only their column chunks are read (ranged reads on S3), not the file."""
+        with self.fs.open(self._path(key), "rb") as handle:
+            return pd.read_parquet(handle, columns=columns)
 
     def write_csv(self, key: str, table: pd.DataFrame) -> str:
         """A CSV that spreadsheets open as text (see `escape_cell`; `read_csv` undoes it exactly), RFC 4180 line ends
