@@ -88,12 +88,12 @@ def test_top_n_without_mmr_equals_keybert(typical_cvs):
     assert_same_keywords(keywords.KeywordExtractor(settings).extract(texts), keybert_per_cv(texts, settings))
 
 
-def test_fast_mode_returns_top_n_of_each_cvs_candidates_without_embedding_any(typical_cvs, keybert_keywords):
+def test_fast_mode_returns_top_n_of_each_cvs_candidates_without_embedding_any(typical_cvs):
+    # which candidates it picks is judged by the lists learned from them (benchmarks/extraction.py), not here
     settings = ExtractionSettings(mode="fast")
     texts = typical_cvs[:4]
     extractor = keywords.KeywordExtractor(settings)
-    got = extractor.extract(texts)
-    for text, found in zip(texts, got, strict=True):
+    for text, found in zip(texts, extractor.extract(texts), strict=True):
         candidates = set(keywords.candidate_vectorizer(settings).fit([text]).get_feature_names_out())
         words = [k for k, _ in found]
         scores = [s for _, s in found]
@@ -101,9 +101,6 @@ def test_fast_mode_returns_top_n_of_each_cvs_candidates_without_embedding_any(ty
         assert set(words) <= candidates
         assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
     assert not extractor._phrase_caches, "no candidate went through the transformer"
-    # static vectors approximate the model: fast mode's picks are not random among the hundreds of candidates
-    shared = [len({k for k, _ in f} & {k for k, _ in k_}) for f, k_ in zip(got, keybert_keywords[:4], strict=True)]
-    assert sum(shared) >= 4, f"fast mode shares {shared} keywords per CV with KeyBERT"
 
 
 def test_static_phrase_vectors_are_near_the_models_own(extractor):
