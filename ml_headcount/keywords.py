@@ -3,9 +3,10 @@
 Candidates are KeyBERT's (the same CountVectorizer); selection is KeyBERT's
 MMR (ml_headcount.mmr) on embeddings a `KeywordExtractor` controls: cached
 across shards, screened in reduced precision and decided in the configured
-precision (exact mode), or computed only for the candidates that cheap static
-vectors make near-picks (fast mode). The extractor owns its encoders and
-phrase caches: one per process (local backend) or per Modal container.
+precision (exact mode), or static vectors of the candidates distilled from the
+model's tokens (fast mode: the transformer embeds only the CVs). The extractor
+owns its encoders, phrase caches and static vectors: one per process (local
+backend) or per Modal container.
 sentence-transformers and the inference backends cost seconds to import, so
 they are imported inside the functions that need them.
 """
