@@ -1,6 +1,6 @@
-"""Keyword extraction measured against the study's method, in one process on the same CVs.
+"""Keyword extraction measured against the study's method: speed on the first CVs, fast mode's quality on all.
 
-    uv run python benchmarks/extraction.py [--limit N] [--input PATH] [--chunk C] [--levers]
+    uv run python benchmarks/extraction.py [--limit N] [--input PATH] [--chunk C] [--levers] [--store PATH]
 
 Methods, run over the same CVs in chunks of C, taking turns (the order rotates
 per chunk) so that load from other processes on a shared machine hits them
@@ -14,8 +14,16 @@ alike:
   KeyBERT batched over the shard, and exact mode without bfloat16 screening.
 
 Models are loaded and warmed up before timing. Each mode keeps its in-process
-embedding caches across chunks, as it would across a run's shards. The last
-line is `speedup=... jaccard=... fast_speedup=... fast_overlap=...`.
+embedding caches across chunks, as it would across a run's shards.
+
+Speed and Jaccard are measured on the first --limit CVs. Fast mode is judged
+by what a user gets, on every usable CV of the input whatever --limit says:
+exact and fast keywords of all CVs (through the product's extraction cache
+under --store, so a rerun extracts nothing), the category's broad list learned
+from each with the default settings and cross-validated on the same folds
+(`filter_quality.cross_validate`). The last line is
+`speedup=<exact/reference> jaccard=<exact vs reference> fast_speedup=<fast/reference>
+fast_balanced_delta=<exact - fast cross-validated balanced accuracy of the broad list>`.
 """
 
 from __future__ import annotations
@@ -33,11 +41,16 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml_headcount import keywords, mmr, scoring  # noqa: E402
-from ml_headcount.config import ExtractionSettings, IngestSettings, ScoringSettings  # noqa: E402
+from benchmarks.filter_quality import cached_keywords  # noqa: E402
+from ml_headcount import keywords, mmr  # noqa: E402
+from ml_headcount.config import ExtractionSettings, IngestSettings, Settings  # noqa: E402
+from ml_headcount.filter_quality import cross_validate  # noqa: E402
+from ml_headcount.folds import stratified_folds  # noqa: E402
 from ml_headcount.ingest import ingest  # noqa: E402
+from ml_headcount.keyword_filters import build_corpus  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
+DEFAULT_STORE = "/tmp/ml-headcount-bench/extraction-store"
 WARM_UP = ["machine learning engineer with python and pytorch experience building recommendation systems"]
 
 
@@ -106,9 +119,9 @@ def keybert_batched_method(settings: ExtractionSettings):
     return run
 
 
-def unscreened_method(settings: ExtractionSettings):
+def unscreened_method(extractor: keywords.KeywordExtractor):
     """Lever 2: OpenVINO float32 for every candidate, cached across shards, vectorised MMR; no bfloat16 screening."""
-    extractor = keywords.KeywordExtractor(settings)
+    settings = extractor.settings
     exact, encoder = extractor._phrases(settings.precision), extractor._encoder(settings.precision)
 
     def run(texts):
@@ -127,31 +140,27 @@ def unscreened_method(settings: ExtractionSettings):
     return run
 
 
-def product_method(settings: ExtractionSettings):
-    return keywords.KeywordExtractor(settings).extract
-
-
 def jaccard(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> float:
     sa, sb = {k for k, _ in a}, {k for k, _ in b}
     return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
 
 
-def top_discriminative(cvs: pd.DataFrame, results: list, settings: ExtractionSettings) -> dict[str, set[str]]:
-    """Top-100 discriminative keywords per category, scored with ml_headcount.scoring on these keywords."""
-    scoring_settings = ScoringSettings()
-    table = keywords.keywords_table(cvs["cv_id"].tolist(), results)
-    stats = scoring.category_keyword_stats(cvs, table)
-    vocabulary = sorted(table["keyword"].unique())
-    counts = scoring.keyword_counts(cvs["text"].tolist(), vocabulary, settings)
-    ranked = scoring.discriminative_keywords(cvs, stats, counts, vocabulary, scoring_settings)
-    return {c: set(g["keyword"].head(100)) for c, g in ranked.groupby("category")}
+def list_quality(input_path: str, modes: dict[str, keywords.KeywordExtractor], store: str, category: str) -> dict[str, dict]:
+    """Cross-validated quality of the category's broad list learned from each mode's keywords of every usable CV.
 
-
-def overlap(a: dict[str, set[str]], b: dict[str, set[str]]) -> float:
-    """Mean over categories of the shared share of the two top-100 lists (1.0 when both are empty)."""
-    shares = [len(a.get(c, set()) & b.get(c, set())) / max(len(a.get(c, set())), len(b.get(c, set())), 1)
-              for c in sorted(set(a) | set(b))]
-    return float(np.mean(shares)) if shares else 1.0
+    Default settings throughout, one set of folds for all modes; keywords come
+    from the extraction cache under `store` (extracted there first if missing).
+    """
+    settings = Settings(storage={"url": store})
+    cvs = ingest(input_path, settings.ingest).cvs.reset_index(drop=True)
+    labels = cvs["category"].to_numpy().astype(str)
+    folds = stratified_folds(cvs["cv_id"].to_numpy(), labels, settings.filters.folds, settings.filters.seed)
+    quality = {}
+    for mode, extractor in modes.items():
+        mode_settings = settings.model_copy(update={"extraction": extractor.settings})
+        corpus = build_corpus(cvs, cached_keywords(cvs, mode_settings, extractor), extractor.settings)
+        quality[mode] = cross_validate(corpus, mode_settings, folds).quality[category]["broad"]
+    return quality
 
 
 def markdown(table: pd.DataFrame) -> str:
@@ -166,6 +175,8 @@ def main() -> None:
     parser.add_argument("--input", default=str(DEFAULT_INPUT))
     parser.add_argument("--chunk", type=int, default=8, help="CVs per turn and per product call (shard).")
     parser.add_argument("--levers", action="store_true", help="Also measure the intermediate steps.")
+    parser.add_argument("--store", default=DEFAULT_STORE, help="Extraction cache of the full-set keywords (kept between runs).")
+    parser.add_argument("--category", default="1", help="Category whose broad list judges fast mode.")
     args = parser.parse_args()
 
     load_before = os.getloadavg()
@@ -175,12 +186,14 @@ def main() -> None:
     fast_settings = exact_settings.model_copy(update={"mode": "fast"})
     lever_settings = exact_settings.model_copy(update={"screen_margin": 0.0})  # its own cache key, so its own caches
 
+    extractors = {"exact": keywords.KeywordExtractor(exact_settings), "fast": keywords.KeywordExtractor(fast_settings)}
     factories = {"reference": lambda: reference_method(exact_settings)}
     if args.levers:
+        extractors["openvino-f32"] = keywords.KeywordExtractor(lever_settings)
         factories["keybert-batched"] = lambda: keybert_batched_method(exact_settings)
-        factories["openvino-f32"] = lambda: unscreened_method(lever_settings)
-    factories["exact"] = lambda: product_method(exact_settings)
-    factories["fast"] = lambda: product_method(fast_settings)
+        factories["openvino-f32"] = lambda: unscreened_method(extractors["openvino-f32"].load())
+    factories["exact"] = lambda: extractors["exact"].load().extract
+    factories["fast"] = lambda: extractors["fast"].load().extract
 
     methods, load_s = {}, {}
     for name, factory in factories.items():
@@ -205,7 +218,6 @@ def main() -> None:
               + ", ".join(f"{n} {seconds[n]:.1f}s" for n in names), flush=True)
 
     reference = results["reference"]
-    discriminative = {n: top_discriminative(cvs, results[n], exact_settings) for n in ("reference", "exact", "fast")}
     rows = []
     for name in names:
         jac = [jaccard(r, x) for r, x in zip(reference, results[name])]
@@ -215,7 +227,6 @@ def main() -> None:
             "speedup": seconds["reference"] / seconds[name],
             "jaccard_vs_reference": float(np.mean(jac)),
             "min_jaccard": float(np.min(jac)),
-            "top100_overlap_vs_exact": overlap(discriminative[name], discriminative["exact"]) if name in discriminative else float("nan"),
             "peak_rss_MB": peak[name] / 2**20,
             "load_s": load_s[name],
         })
@@ -224,13 +235,22 @@ def main() -> None:
     print()
     print(f"{len(texts)} CVs from {args.input}, chunks of {args.chunk}; {os.cpu_count()} CPUs; "
           f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
-    owner = {exact_settings.cache_key(): "exact", fast_settings.cache_key(): "fast", lever_settings.cache_key(): "openvino-f32"}
-    for (key, precision), cache in sorted(keywords._PHRASE_CACHES.items()):
-        print(f"{owner[key]} mode, {precision} phrase cache: {cache.misses} phrases embedded, {cache.hits} hits")
+    for name, extractor in extractors.items():
+        for precision, cache in sorted(extractor._phrase_caches.items()):
+            print(f"{name}, {precision} phrase cache: {cache.misses} phrases embedded, {cache.hits} hits")
     print(markdown(table))
+
+    print(f"\nFast mode judged on every usable CV of {args.input}: category {args.category}'s broad list, cross-validated")
+    quality = list_quality(args.input, {"exact": extractors["exact"], "fast": extractors["fast"]}, args.store, args.category)
+    print(markdown(pd.DataFrame([
+        {"keywords": mode, "cv_balanced_accuracy": q["balanced_accuracy"], "80%_interval": q["balanced_accuracy_interval"],
+         "cv_sensitivity": q["sensitivity"], "cv_specificity": q["specificity"]}
+        for mode, q in quality.items()
+    ])))
     row = table.set_index("method")
+    delta = quality["exact"]["balanced_accuracy"] - quality["fast"]["balanced_accuracy"]
     print(f"speedup={row.at['exact', 'speedup']:.2f} jaccard={row.at['exact', 'jaccard_vs_reference']:.4f} "
-          f"fast_speedup={row.at['fast', 'speedup']:.2f} fast_overlap={row.at['fast', 'top100_overlap_vs_exact']:.3f}")
+          f"fast_speedup={row.at['fast', 'speedup']:.2f} fast_balanced_delta={delta:.4f}")
 
 
 if __name__ == "__main__":

@@ -39,18 +39,23 @@ from ml_headcount.storage import ArtifactStore  # noqa: E402
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
 
 
-def cached_keywords(cvs: pd.DataFrame, settings: Settings) -> pd.DataFrame:
-    """Every CV's keywords from the extraction cache, extracting (and caching) the CVs it lacks."""
+def cached_keywords(cvs: pd.DataFrame, settings: Settings, extractor: KeywordExtractor | None = None) -> pd.DataFrame:
+    """Every CV's keywords from the extraction cache, extracting (and caching) the CVs it lacks (with `extractor`
+    when given, e.g. one already loaded). Prints how many came from the cache."""
     store = ArtifactStore(settings.storage)
     store.verify()
     texts = cvs.set_index("cv_id")["text"]
     cached = extraction_cache.cached_shards(store, settings.extraction)
     shards = extraction_cache.plan_shards(texts.index.tolist(), cached, settings.extraction)
-    extractor = KeywordExtractor(settings.extraction) if shards else None
+    if shards and extractor is None:
+        extractor = KeywordExtractor(settings.extraction)
     for number, shard in enumerate(shards, start=1):
         results = extractor.extract(texts.loc[list(shard.cv_ids)].tolist())
         extraction_cache.store_shard(store, settings.extraction, shard, keywords_table(list(shard.cv_ids), results))
         print(f"extracted shard {number}/{len(shards)}", file=sys.stderr)
+    extracted = sum(len(s.cv_ids) for s in shards)
+    print(f"{settings.extraction.mode} mode keywords of {len(texts)} CVs: {len(texts) - extracted} from the extraction cache "
+          f"({store.location(extraction_cache.cache_prefix(settings.extraction))}), {extracted} extracted now")
     return extraction_cache.load_keywords(store, settings.extraction, texts.index.tolist())
 
 

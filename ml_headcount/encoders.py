@@ -72,10 +72,10 @@ def weights_gb(path: str) -> float:
 
 
 class Encoder:
-    """texts -> (n, dim) float32 unit vectors, in the order given."""
+    """texts -> (n, dim) float32 unit vectors, in the order given; `tokenizer` is the model's."""
 
     def __init__(self, tokenizer, max_seq_length: int, forward, dim: int, out_of_memory: type[BaseException] | None = None):
-        self._tokenizer = tokenizer
+        self.tokenizer = tokenizer
         self._max_seq_length = max_seq_length
         self._forward = forward  # (input_ids, attention_mask, token_type_ids) int64 arrays -> last hidden state
         self._out_of_memory = out_of_memory  # the device's out-of-memory error: halve the batch budget and retry
@@ -86,7 +86,7 @@ class Encoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        ids = self._tokenizer(list(texts), truncation=True, max_length=self._max_seq_length, add_special_tokens=True)["input_ids"]
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self._max_seq_length, add_special_tokens=True)["input_ids"]
         lengths = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
         order = np.argsort(lengths, kind="stable")
         start = 0
@@ -204,6 +204,7 @@ class SentenceTransformerEncoder:
         self._model = SentenceTransformer(path, device=device, model_kwargs={"torch_dtype": dtype} if dtype else None)
         self._model.max_seq_length = max_seq_length
         self.dim = self._model.get_sentence_embedding_dimension()
+        self.tokenizer = self._model.tokenizer
 
     def encode(self, texts: list[str]) -> np.ndarray:
         if not texts:
@@ -256,7 +257,7 @@ def _openvino_forward(transformer, path: str, precision: Precision, cache_dir: s
     import openvino as ov
     import torch
 
-    target = _openvino_model_file(path, ov.__version__, cache_dir)
+    target = derived_model_file(path, "openvino", ov.__version__, "model.xml", cache_dir)
     if not target.exists():
         example = {k: torch.ones((1, 4), dtype=torch.int64) for k in ("input_ids", "attention_mask", "token_type_ids")}
         converted = ov.convert_model(_hidden_state_module(transformer), example_input=example)
@@ -279,9 +280,13 @@ def _openvino_forward(transformer, path: str, precision: Precision, cache_dir: s
     return forward
 
 
-def _openvino_model_file(path: str, ov_version: str, cache_dir: str | None) -> Path:
-    """Keyed by the weights' identity and the converter's version, so a new model or OpenVINO reconverts."""
+def derived_model_file(path: str, kind: str, variant: str, name: str, cache_dir: str | None) -> Path:
+    """Where something computed once from a model's weights is kept (a converted model, static token vectors).
+
+    Kept under <cache>/ml-headcount/<kind>/, keyed by the weights' identity and the variant (e.g. the converter's
+    version), so a new model or converter recomputes it.
+    """
     weights = [p for p in sorted(Path(path).glob("*")) if p.suffix in {".safetensors", ".bin", ".json"}]
-    identity = "\n".join([str(Path(path).resolve()), ov_version, *(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in weights)])
-    root = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ml-headcount" / "openvino"
-    return root / hashlib.sha256(identity.encode()).hexdigest()[:16] / "model.xml"
+    identity = "\n".join([str(Path(path).resolve()), variant, *(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in weights)])
+    root = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ml-headcount"
+    return root / kind / hashlib.sha256(identity.encode()).hexdigest()[:16] / name

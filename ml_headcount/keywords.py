@@ -3,9 +3,10 @@
 Candidates are KeyBERT's (the same CountVectorizer); selection is KeyBERT's
 MMR (ml_headcount.mmr) on embeddings a `KeywordExtractor` controls: cached
 across shards, screened in reduced precision and decided in the configured
-precision (exact mode), or computed only for the candidates that cheap static
-vectors make near-picks (fast mode). The extractor owns its encoders and
-phrase caches: one per process (local backend) or per Modal container.
+precision (exact mode), or static vectors of the candidates distilled from the
+model's tokens (fast mode: the transformer embeds only the CVs). The extractor
+owns its encoders, phrase caches and static vectors: one per process (local
+backend) or per Modal container.
 sentence-transformers and the inference backends cost seconds to import, so
 they are imported inside the functions that need them.
 """
@@ -97,6 +98,7 @@ class KeywordExtractor:
                 )
         self._encoders: dict[str, encoders.Encoder] = {}
         self._phrase_caches: dict[str, EmbeddingCache] = {}
+        self._token_vectors: np.ndarray | None = None  # fast mode's static vectors of the model's vocabulary
         self.fallbacks = 0  # shards decided without screening because the measured screening error exceeded the margin
 
     @property
@@ -108,6 +110,8 @@ class KeywordExtractor:
         """Load every encoder now (a Modal container does this once, in @modal.enter)."""
         for precision in {self.settings.precision, self.screen_precision}:
             self._encoder(precision)
+        if self.settings.mode == "fast":
+            self._static_tokens()
         return self
 
     def extract(self, texts: list[str]) -> list[list[tuple[str, float]]]:
@@ -158,13 +162,17 @@ class KeywordExtractor:
         return self._select(doc_vectors, candidates, vocabulary, exact.embed(vocabulary), None, 0.0)[0]
 
     def _fast_selection(self, texts, candidates, vocabulary):
-        """Static word-mean vectors screen every candidate; reduced-precision ones embed only near-picks."""
-        transformer = self._phrases(self.screen_precision)
+        """MMR on static phrase vectors (ml_headcount.static_vectors) against the transformer's CV vectors.
+
+        The transformer embeds each CV once and no candidate: what a user gets
+        from these keywords (the cross-validated quality of the keyword lists) is
+        measured against exact mode's in benchmarks/extraction.py.
+        """
         doc_vectors = self._encoder(self.screen_precision).encode(texts)
         phrase_words, words = static_vectors.phrase_word_matrix(vocabulary)
-        static = static_vectors.static_phrase_vectors(phrase_words, transformer.embed(words))
-        # the margin is a heuristic here, not a bound: static vectors err by far more
-        return self._select(doc_vectors, candidates, vocabulary, static, transformer, self.settings.fast_margin)[0]
+        tokenizer, token_vectors = self._static_tokens()
+        static = static_vectors.static_phrase_vectors(phrase_words, static_vectors.word_vectors(words, tokenizer, token_vectors))
+        return self._select(doc_vectors, candidates, vocabulary, static, None, 0.0)[0]
 
     def _select(self, doc_vectors, candidates, vocabulary, vectors, refine: EmbeddingCache | None, margin: float):
         """Each CV's selection on `vectors`, a shard's at once; with `refine`, the candidates that may be picked are
@@ -199,6 +207,17 @@ class KeywordExtractor:
                 s.model, s.max_seq_length, self.device, self.backend, precision, s.model_cache_dir, s.cpu_threads
             )
         return self._encoders[precision]
+
+    def _static_tokens(self):
+        """The model's tokenizer and its static token vectors, computed once per model and machine (kept on disk)."""
+        encoder = self._encoder(self.screen_precision)
+        if self._token_vectors is None:
+            s = self.settings
+            path = encoders.derived_model_file(
+                encoders.model_path(s.model), "static-vectors", f"{self.backend}-{self.screen_precision}", "tokens.npy", s.model_cache_dir
+            )
+            self._token_vectors = static_vectors.token_vectors(path, encoder.encode, encoder.tokenizer)
+        return encoder.tokenizer, self._token_vectors
 
     def _phrases(self, precision: encoders.Precision) -> EmbeddingCache:
         """Phrase embeddings computed in this precision, kept across shards (a phrase's embedding is its text's)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml_headcount import keywords, mmr
+from ml_headcount import config, keywords, mmr, static_vectors
 from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.embedding_cache import EmbeddingCache
 from ml_headcount.errors import UserError
@@ -58,7 +58,7 @@ def assert_same_keywords(got, want):
 def test_exact_mode_equals_keybert_on_typical_cvs(typical_cvs, extractor, keybert_keywords):
     candidates = [len(keywords.candidate_vectorizer(extractor.settings).fit([t]).vocabulary_) for t in typical_cvs]
     assert min(candidates) > 5 * extractor.settings.top_n, "each CV has far more candidates than picks"
-    tokens = extractor._encoder(extractor.settings.precision)._tokenizer(typical_cvs)["input_ids"]
+    tokens = extractor._encoder(extractor.settings.precision).tokenizer(typical_cvs)["input_ids"]
     assert sum(len(t) > 256 for t in tokens) >= 5, "several CVs are truncated by the model, as KeyBERT truncates them"
     assert_same_keywords(extractor.extract(typical_cvs), keybert_keywords)
     assert extractor.fallbacks == 0
@@ -88,16 +88,45 @@ def test_top_n_without_mmr_equals_keybert(typical_cvs):
     assert_same_keywords(keywords.KeywordExtractor(settings).extract(texts), keybert_per_cv(texts, settings))
 
 
-def test_fast_mode_returns_top_n_of_each_cvs_candidates(typical_cvs):
-    settings = ExtractionSettings(mode="fast", top_n=10)
+def test_fast_mode_returns_top_n_of_each_cvs_candidates_without_embedding_any(typical_cvs):
+    # which candidates it picks is judged by the lists learned from them (benchmarks/extraction.py), not here
+    settings = ExtractionSettings(mode="fast")
     texts = typical_cvs[:4]
-    for text, found in zip(texts, keywords.KeywordExtractor(settings).extract(texts), strict=True):
+    extractor = keywords.KeywordExtractor(settings)
+    for text, found in zip(texts, extractor.extract(texts), strict=True):
         candidates = set(keywords.candidate_vectorizer(settings).fit([text]).get_feature_names_out())
         words = [k for k, _ in found]
         scores = [s for _, s in found]
-        assert len(words) == 10 and len(set(words)) == len(words)
+        assert len(words) == settings.top_n and len(set(words)) == len(words)
         assert set(words) <= candidates
         assert scores == sorted(scores, reverse=True) and all(-1 <= s <= 1 for s in scores)
+    assert not extractor._phrase_caches, "no candidate went through the transformer"
+
+
+def test_static_phrase_vectors_are_near_the_models_own(extractor):
+    phrases = ["machine learning", "deep neural networks", "project management", "customer service"]
+    tokenizer, tokens = extractor._static_tokens()
+    phrase_words, words = static_vectors.phrase_word_matrix(phrases)
+    static = static_vectors.static_phrase_vectors(phrase_words, static_vectors.word_vectors(words, tokenizer, tokens))
+    similarity = static @ extractor.embed(phrases).T
+    assert (np.argmax(similarity, axis=1) == np.arange(len(phrases))).all(), "each phrase is nearest its own embedding"
+    assert similarity.diagonal().min() > 0.6
+
+
+def test_token_vectors_are_computed_once_and_then_read_from_disk(tmp_path, extractor):
+    tokenizer = extractor._encoder(extractor.settings.precision).tokenizer
+    calls = []
+
+    def encode(texts):
+        calls.append(len(texts))
+        return np.ones((len(texts), 3), dtype=np.float32)
+
+    path = tmp_path / "tokens.npy"
+    first = static_vectors.token_vectors(path, encode, tokenizer)
+    second = static_vectors.token_vectors(path, encode, tokenizer)
+    assert calls == [len(tokenizer)] and first.shape == (len(tokenizer), 3)
+    np.testing.assert_array_equal(first, second)
+    assert [p.name for p in tmp_path.iterdir()] == ["tokens.npy"], "no partial file is left behind"
 
 
 def test_a_model_too_large_for_cpu_is_refused_up_front():
@@ -110,10 +139,17 @@ def test_a_model_too_large_for_cpu_is_refused_up_front():
 def test_cache_key_differs_between_modes_and_ignores_the_other_modes_knob():
     exact, fast = ExtractionSettings(), ExtractionSettings(mode="fast")
     assert exact.cache_key() != fast.cache_key()
-    assert ExtractionSettings(fast_margin=0.3).cache_key() == exact.cache_key()
     assert ExtractionSettings(mode="fast", screen_margin=0.3).cache_key() == fast.cache_key()
-    assert ExtractionSettings(mode="fast", fast_margin=0.3).cache_key() != fast.cache_key()
+    assert ExtractionSettings(screen_margin=0.3).cache_key() != exact.cache_key()
     assert ExtractionSettings(inference_backend="torch", embedding_cache_size=10).cache_key() == exact.cache_key()
+    assert ExtractionSettings(mode="fast", top_n=10).cache_key() != fast.cache_key()
+
+
+def test_changing_fast_mode_leaves_exact_modes_cache_key(monkeypatch):
+    exact, fast = ExtractionSettings().cache_key(), ExtractionSettings(mode="fast").cache_key()
+    monkeypatch.setattr(config, "FAST_MODE_VERSION", "next")
+    assert ExtractionSettings().cache_key() == exact
+    assert ExtractionSettings(mode="fast").cache_key() != fast
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
