@@ -37,9 +37,11 @@ def store_all(store: ArtifactStore, cvs: pd.DataFrame) -> list[extraction_cache.
 
 
 def counting_reads(monkeypatch) -> list[str]:
+    """Keys read through the store, by any of its readers."""
     reads: list[str] = []
-    real = ArtifactStore.read_bytes
-    monkeypatch.setattr(ArtifactStore, "read_bytes", lambda self, key: (reads.append(key), real(self, key))[1])
+    real_bytes, real_parquet = ArtifactStore.read_bytes, ArtifactStore.read_parquet
+    monkeypatch.setattr(ArtifactStore, "read_bytes", lambda self, key: (reads.append(key), real_bytes(self, key))[1])
+    monkeypatch.setattr(ArtifactStore, "read_parquet", lambda self, key, columns=None: (reads.append(key), real_parquet(self, key, columns))[1])
     return reads
 
 
