@@ -109,18 +109,6 @@ def test_rerun_on_unchanged_input_does_no_model_work(first_run, rated_sample_csv
     assert before["lists"] == after["lists"]
 
 
-def test_an_incomplete_stage_cache_entry_is_recomputed(first_run, rated_sample_csv, storage):
-    settings = load_settings(storage={"url": str(storage)}, extraction={"shard_size": 16})
-    entries = list((storage / "cache" / "scores").glob("*/summary.json"))
-    assert len(entries) == 1
-    entries[0].unlink()  # as a crash between the artifacts and the summary leaves it
-    (entries[0].parent / "keyword_lists.json").write_text("not what the run wrote")
-    third = read_run(cv_keywords(str(rated_sample_csv), settings=settings, run_id="third"))
-    assert not third["manifest"]["scoring"]["from_cache"]
-    assert third["lists"] == read_run(first_run)["lists"]
-    assert json.loads((entries[0].parent / "keyword_lists.json").read_text()) == third["lists"]
-
-
 def test_prefect_artifacts_are_published(first_run):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey

@@ -16,6 +16,7 @@ from ml_headcount.folds import stratified_sample
 from ml_headcount.ingest import ingest
 from ml_headcount.keywords import candidate_vectorizer
 from ml_headcount.matching import KeywordCounter
+from ml_headcount.stage_cache import cached_stage
 from ml_headcount.storage import ArtifactStore
 from tests.conftest import RATED_CVS
 
@@ -94,3 +95,24 @@ def test_threads_and_workers_are_machine_settings_outside_every_cache_key():
     assert ExtractionSettings(cpu_threads=1).cache_key() == ExtractionSettings().cache_key()
     assert Settings(workers=3).cpu_workers() == 3
     assert Settings().cpu_workers() == len(os.sched_getaffinity(0))
+
+
+def test_a_stage_cache_entry_is_used_only_when_complete(tmp_path):
+    store = ArtifactStore(StorageSettings(url=str(tmp_path)))
+    computed = []
+
+    def compute(run: str):
+        def write() -> dict:
+            computed.append(run)
+            store.write_json(f"runs/{run}/lists.json", {"broad": ["pytorch"]})
+            return {"lists": 1}
+        return write
+
+    assert cached_stage(store, "scores", "k", ["runs/a/lists.json"], compute("a")) == ({"lists": 1}, False)
+    assert cached_stage(store, "scores", "k", ["runs/b/lists.json"], compute("b")) == ({"lists": 1}, True)
+    assert store.read_json("runs/b/lists.json") == {"broad": ["pytorch"]} and computed == ["a"]
+    # a crash between the artifacts and the summary: the entry is ignored, recomputed and repaired
+    (tmp_path / "cache/scores/k/summary.json").unlink()
+    (tmp_path / "cache/scores/k/lists.json").write_text("not what the run wrote")
+    assert cached_stage(store, "scores", "k", ["runs/c/lists.json"], compute("c")) == ({"lists": 1}, False)
+    assert store.read_json("cache/scores/k/lists.json") == {"broad": ["pytorch"]} and computed == ["a", "c"]
