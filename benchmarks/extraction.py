@@ -239,6 +239,7 @@ def main() -> None:
         for precision, cache in sorted(extractor._phrase_caches.items()):
             print(f"{name}, {precision} phrase cache: {cache.misses} phrases embedded, {cache.hits} hits")
     print(markdown(table))
+    print(f"peak GPU memory: {peak_gpu_memory_gb()}")
 
     print(f"\nFast mode judged on every usable CV of {args.input}: category {args.category}'s broad list, cross-validated")
     quality = list_quality(args.input, {"exact": extractors["exact"], "fast": extractors["fast"]}, args.store, args.category)
@@ -251,6 +252,14 @@ def main() -> None:
     delta = quality["exact"]["balanced_accuracy"] - quality["fast"]["balanced_accuracy"]
     print(f"speedup={row.at['exact', 'speedup']:.2f} jaccard={row.at['exact', 'jaccard_vs_reference']:.4f} "
           f"fast_speedup={row.at['fast', 'speedup']:.2f} fast_balanced_delta={delta:.4f}")
+
+
+def peak_gpu_memory_gb() -> str:
+    import torch
+
+    if not torch.cuda.is_available():
+        return "no CUDA"
+    return f"{torch.cuda.max_memory_allocated() / 1e9:.2f} GB allocated at most, all methods"
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
 
     settings = load_settings(args.config, **_overrides(args))
     if settings.backend == "modal":
-        from tasks.modal_backend import require_modal_credentials
+        from modal_workers.client import require_modal_credentials
 
         require_modal_credentials()  # in seconds, before Prefect starts a server; the flow checks again
     from flows.cv_keywords import cv_keywords
@@ -110,7 +110,7 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
 
 def _modal_check(args: argparse.Namespace) -> tuple[str, int]:
     from ml_headcount.config import load_settings
-    from tasks.modal_backend import modal_check
+    from modal_workers.client import modal_check
 
     report = modal_check(load_settings(args.config))
     return json.dumps(report, indent=2), 0 if report["ok"] else 1

