@@ -5,7 +5,7 @@
 The table is made of real CV sentences (from ../shared/data/rated_cvs.csv)
 recombined at random into profiles of about --chars characters, written as
 Parquet under /tmp (never into the repository). For each size it runs the
-product's apply path (`ml_headcount.filtering.apply_run_filters`, the code
+product's apply path (`ml_headcount.lists.apply.apply_run_filters`, the code
 behind the CLI and the cv-filter flow) in this one process and prints
 profiles/s, by wall clock and per CPU second of the process (= per core: the
 path is single-threaded; on a shared machine the CPU figure is the stable one),
@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.extraction import PeakRss  # noqa: E402
 from ml_headcount.config import IngestSettings  # noqa: E402
-from ml_headcount.filtering import apply_run_filters, load_run_filters, split_run_reference  # noqa: E402
-from ml_headcount.ingest import clean_text  # noqa: E402
-from ml_headcount.matching import KeywordMatcher  # noqa: E402
-from ml_headcount.storage import ArtifactStore, StorageSettings  # noqa: E402
+from ml_headcount.lists.apply import apply_run_filters, load_run_filters, split_run_reference  # noqa: E402
+from ml_headcount.corpus.ingest import clean_text  # noqa: E402
+from ml_headcount.scoring.matching import KeywordMatcher  # noqa: E402
+from ml_headcount.io.storage import ArtifactStore, StorageSettings  # noqa: E402
 
 SOURCE = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
 _SENTENCE_END = re.compile(r"(?<=[.!?|])\s+")

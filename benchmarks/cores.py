@@ -30,8 +30,8 @@ def worker(first: int, count: int, shard_size: int) -> None:
 
     sys.path.insert(0, str(ROOT))
     from ml_headcount.config import ExtractionSettings, IngestSettings
-    from ml_headcount.ingest import ingest
-    from ml_headcount.keywords import KeywordExtractor
+    from ml_headcount.corpus.ingest import ingest
+    from ml_headcount.extraction.extractor import KeywordExtractor
 
     settings = ExtractionSettings(shard_size=shard_size)
     texts = ingest(str(ROOT.parent / "shared" / "data" / "rated_cvs.csv"), IngestSettings()).cvs["text"].tolist()[first : first + count]

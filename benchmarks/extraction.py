@@ -42,12 +42,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.filter_quality import cached_keywords  # noqa: E402
-from ml_headcount import keywords, mmr  # noqa: E402
+from ml_headcount.extraction import extractor as keywords, mmr  # noqa: E402
 from ml_headcount.config import ExtractionSettings, IngestSettings, Settings  # noqa: E402
-from ml_headcount.filter_quality import cross_validate  # noqa: E402
-from ml_headcount.folds import stratified_folds  # noqa: E402
-from ml_headcount.ingest import ingest  # noqa: E402
-from ml_headcount.keyword_filters import build_corpus  # noqa: E402
+from ml_headcount.lists.quality import cross_validate  # noqa: E402
+from ml_headcount.lists.folds import stratified_folds  # noqa: E402
+from ml_headcount.corpus.ingest import ingest  # noqa: E402
+from ml_headcount.lists.learners import build_corpus  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
 DEFAULT_STORE = "/tmp/ml-headcount-bench/extraction-store"

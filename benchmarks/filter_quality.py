@@ -3,7 +3,7 @@
     uv run python benchmarks/filter_quality.py [--input PATH] [--storage-url URL] [--category 1]
 
 All three are measured on the same stratified folds, made by the product's own
-code (`ml_headcount.folds`, `ml_headcount.filter_quality`): lists are learned on
+code (`ml_headcount.lists.folds`, `ml_headcount.lists.quality`): lists are learned on
 k-1 folds with the product's scoring and matched on the held-out fold, and the
 reference classifier (TF-IDF of 1-2-grams of the cleaned texts, logistic
 regression with balanced class weights, threshold 0.5) is trained and scored
@@ -27,14 +27,14 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml_headcount import extraction_cache  # noqa: E402
+from ml_headcount.extraction import cache as extraction_cache  # noqa: E402
 from ml_headcount.config import Settings, load_settings  # noqa: E402
-from ml_headcount.filter_quality import cross_validate, match_column  # noqa: E402
-from ml_headcount.folds import stratified_folds  # noqa: E402
-from ml_headcount.ingest import ingest  # noqa: E402
-from ml_headcount.keyword_filters import build_corpus, learn, organisation_name_share  # noqa: E402
-from ml_headcount.keywords import KeywordExtractor, keywords_table  # noqa: E402
-from ml_headcount.storage import ArtifactStore  # noqa: E402
+from ml_headcount.lists.quality import cross_validate, match_column  # noqa: E402
+from ml_headcount.lists.folds import stratified_folds  # noqa: E402
+from ml_headcount.corpus.ingest import ingest  # noqa: E402
+from ml_headcount.lists.learners import build_corpus, learn, organisation_name_share  # noqa: E402
+from ml_headcount.extraction.extractor import KeywordExtractor, keywords_table  # noqa: E402
+from ml_headcount.io.storage import ArtifactStore  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
 

@@ -32,9 +32,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml_headcount.annotators import MISSING, PatternSpace, annotator_values, choose_annotators
+from ml_headcount.headcount.annotators import MISSING, PatternSpace, annotator_values, choose_annotators
 from ml_headcount.config import HeadcountSettings
-from ml_headcount.headcount import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
+from ml_headcount.headcount.model import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
 
 RATED_CVS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rated_cvs.csv"
 

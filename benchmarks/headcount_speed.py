@@ -18,9 +18,9 @@ import time
 
 import numpy as np
 
-from ml_headcount.annotators import MISSING, PatternSpace, choose_annotators
+from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators
 from ml_headcount.config import HeadcountSettings
-from ml_headcount.headcount import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
+from ml_headcount.headcount.model import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
 
 
 def annotators(expert: np.ndarray, rng: np.random.Generator, llm_share: float, missing: float) -> np.ndarray:

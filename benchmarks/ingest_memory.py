@@ -28,7 +28,7 @@ REPO = Path(__file__).resolve().parents[1]
 CHILD = """
 import json, resource, sys, time
 from ml_headcount.config import IngestSettings
-from ml_headcount.ingest import ingest_file
+from ml_headcount.corpus.ingest import ingest_file
 baseline = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 started = time.perf_counter()
 result = ingest_file(sys.argv[1], IngestSettings(limit=json.loads(sys.argv[2]), chunk_rows=int(sys.argv[3])))

@@ -94,7 +94,7 @@ def fill_child(corpus: str, store: str, report: str, sources: str) -> None:
     from fill_cache import SOURCES_STORE, fill
 
     from ml_headcount.config import ExtractionSettings, StorageSettings
-    from ml_headcount.storage import ArtifactStore
+    from ml_headcount.io.storage import ArtifactStore
 
     stores = [ArtifactStore(StorageSettings(url=url)) for url in (store, str(SOURCES_STORE))]
     summary = fill(Path(corpus), *stores, ExtractionSettings(), int(sources))

@@ -9,9 +9,9 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
-from ml_headcount.filtering import default_output, resolve_run_id, split_run_reference
-from ml_headcount.ingest import redact_url
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.lists.apply import default_output, resolve_run_id, split_run_reference
+from ml_headcount.corpus.ingest import redact_url
+from ml_headcount.io.storage import ArtifactStore
 from tasks.filtering import list_matches
 
 

@@ -9,7 +9,7 @@ from prefect.deployments import run_deployment
 from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
-from ml_headcount.runs import new_run_id
+from ml_headcount.runs.layout import new_run_id
 from tasks.registration import dataset_of, file_registration, ingestion_record, pending_inbox_files
 
 

@@ -11,10 +11,10 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
-from ml_headcount.extraction_cache import Shard, cache_prefix
-from ml_headcount.ingest import redact_url
-from ml_headcount.runs import RunLayout, claim_run, run_manifest
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.extraction.cache import Shard, cache_prefix
+from ml_headcount.corpus.ingest import redact_url
+from ml_headcount.runs.layout import RunLayout, claim_run, run_manifest
+from ml_headcount.io.storage import ArtifactStore
 from tasks.backends import Backend, backend_for
 from tasks.clustering import keyword_clusters
 from tasks.extraction import run_keywords_table, uncached_extraction_shards

@@ -5,9 +5,9 @@ from __future__ import annotations
 from prefect import flow
 
 from ml_headcount.config import Settings
-from ml_headcount.ingest import InputError
-from ml_headcount.runs import claim_estimate
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.corpus.ingest import InputError
+from ml_headcount.runs.layout import claim_estimate
+from ml_headcount.io.storage import ArtifactStore
 from tasks.headcount import (
     estimate_artifacts, headcount_estimate, keyword_annotations, population_table, validation_table,
 )

@@ -33,7 +33,7 @@ import modal
 from ml_headcount.clustering import cluster_discriminative
 from ml_headcount.config import DEFAULT_MODEL, ClusteringSettings, ExtractionSettings, ModalSettings, canonical_model_name
 from ml_headcount.environment import library_versions
-from ml_headcount.keywords import KeywordExtractor
+from ml_headcount.extraction.extractor import KeywordExtractor
 from modal_workers.contract import ClusteringResult, ContainerFailure, ShardKeywords
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]  # where the client finds pyproject.toml and uv.lock

@@ -17,9 +17,9 @@ import pandas as pd
 
 from ml_headcount.clustering import cluster_discriminative
 from ml_headcount.config import Settings
-from ml_headcount.extraction_cache import Shard
-from ml_headcount.keywords import KeywordExtractor
-from ml_headcount.runs import RunLayout
+from ml_headcount.extraction.cache import Shard
+from ml_headcount.extraction.extractor import KeywordExtractor
+from ml_headcount.runs.layout import RunLayout
 from tasks.extraction import shard_keywords
 
 

@@ -6,8 +6,8 @@ from prefect import get_run_logger, task
 
 from ml_headcount.clustering import CLUSTERING_INPUT, clusters_key, matches_input
 from ml_headcount.config import Settings
-from ml_headcount.runs import RunLayout
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.runs.layout import RunLayout
+from ml_headcount.io.storage import ArtifactStore
 from tasks.backends import Backend
 from tasks.policies import TASK_POLICY
 

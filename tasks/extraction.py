@@ -6,12 +6,12 @@ import time
 
 from prefect import get_run_logger, task
 
-from ml_headcount import extraction_cache
+from ml_headcount.extraction import cache as extraction_cache
 from ml_headcount.config import Settings
-from ml_headcount.extraction_cache import Shard
-from ml_headcount.keywords import KeywordExtractor, keywords_table
-from ml_headcount.runs import RunLayout
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.extraction.cache import Shard
+from ml_headcount.extraction.extractor import KeywordExtractor, keywords_table
+from ml_headcount.runs.layout import RunLayout
+from ml_headcount.io.storage import ArtifactStore
 from tasks.policies import TASK_POLICY
 
 

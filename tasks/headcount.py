@@ -5,13 +5,13 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
-from ml_headcount import estimate_report
+from ml_headcount.headcount import report as estimate_report
 from ml_headcount.config import Settings
-from ml_headcount.estimates import Estimate, Population, Validation, estimate, read_counts, read_population, read_validation
-from ml_headcount.ingest import InputError, read_table
-from ml_headcount.keyword_annotators import keyword_values
-from ml_headcount.runs import EstimateLayout, RunLayout
-from ml_headcount.storage import ArtifactStore, storage_options
+from ml_headcount.headcount.tables import Estimate, Population, Validation, estimate, read_counts, read_population, read_validation
+from ml_headcount.corpus.ingest import InputError, read_table
+from ml_headcount.headcount.keyword_annotators import keyword_values
+from ml_headcount.runs.layout import EstimateLayout, RunLayout
+from ml_headcount.io.storage import ArtifactStore, storage_options
 from tasks.policies import TASK_POLICY
 
 

@@ -8,10 +8,10 @@ from pathlib import Path
 from prefect import get_run_logger, task
 
 from ml_headcount.config import Settings
-from ml_headcount.ingest import CV_SCHEMA, ingest, input_sha256, redact_url
-from ml_headcount.runs import RunLayout
-from ml_headcount.stage_cache import cached_stage, stage_key
-from ml_headcount.storage import ArtifactStore, storage_options
+from ml_headcount.corpus.ingest import CV_SCHEMA, ingest, input_sha256, redact_url
+from ml_headcount.runs.layout import RunLayout
+from ml_headcount.runs.stage_cache import cached_stage, stage_key
+from ml_headcount.io.storage import ArtifactStore, storage_options
 from tasks.policies import TASK_POLICY
 
 

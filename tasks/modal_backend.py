@@ -21,9 +21,9 @@ from prefect.concurrency.sync import concurrency
 from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from ml_headcount.config import Settings
-from ml_headcount.extraction_cache import Shard
-from ml_headcount.runs import RunLayout
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.extraction.cache import Shard
+from ml_headcount.runs.layout import RunLayout
+from ml_headcount.io.storage import ArtifactStore
 from modal_workers.client import ModalSession, ShardExtractionError
 from tasks.extraction import shard_texts, stored_shard_keywords
 

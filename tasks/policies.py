@@ -6,7 +6,7 @@
 - Caching: Prefect persists no result and reads no cache record. A Prefect
   result record names its own serializer (pickle included), so one planted in
   shared storage would run code; the product's caches are its own, content
-  keyed, open formats under `cache/`, verified on a hit (ml_headcount.extraction_cache,
+  keyed, open formats under `cache/`, verified on a hit (ml_headcount.extraction.cache,
   tasks.clustering).
 - Logging: Prefect logs a traceback with every failed task and flow run. For a
   user error that traceback is noise that reads like a crash, so it is dropped;

@@ -6,7 +6,7 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from ml_headcount.config import Settings
-from ml_headcount.dataset import (
+from ml_headcount.corpus.dataset import (
     FileOutcome,
     Inbox,
     InboxFile,
@@ -15,7 +15,7 @@ from ml_headcount.dataset import (
     ingestion_summary,
     register_file,
 )
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.io.storage import ArtifactStore
 from tasks.policies import TASK_POLICY
 
 

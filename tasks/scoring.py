@@ -5,13 +5,13 @@ from __future__ import annotations
 import pandas as pd
 from prefect import get_run_logger, task
 
-from ml_headcount import filter_quality, keyword_filters
+from ml_headcount.lists import quality as filter_quality, learners
 from ml_headcount.config import Settings
-from ml_headcount.corpus_scores import corpus_scores
-from ml_headcount.folds import stratified_sample
-from ml_headcount.runs import RunLayout
-from ml_headcount.stage_cache import cached_stage, stage_key
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.scoring.corpus import corpus_scores
+from ml_headcount.lists.folds import stratified_sample
+from ml_headcount.runs.layout import RunLayout
+from ml_headcount.runs.stage_cache import cached_stage, stage_key
+from ml_headcount.io.storage import ArtifactStore
 from tasks.policies import TASK_POLICY
 
 
@@ -41,10 +41,10 @@ def _scores(store: ArtifactStore, settings: Settings, run: RunLayout) -> dict:
     )
     filters = settings.filters
     learning = set(index["cv_id"].iloc[stratified_sample(index["cv_id"].to_numpy(), index["category"].to_numpy(), filters.max_learning_cvs, filters.seed)])
-    corpus = keyword_filters.build_corpus(
+    corpus = learners.build_corpus(
         _rows_of(store, run.cvs, ["cv_id", "category", "text"], learning, batch), _rows_of(store, run.keywords, None, learning, 20 * batch), settings.extraction
     )
-    lists = keyword_filters.learn(corpus, None, settings)
+    lists = learners.learn(corpus, None, settings)
     validation = filter_quality.cross_validate(corpus, settings)  # the same learning, once per held-out fold
     document = filter_quality.keyword_lists_document(corpus, lists, validation, settings)
 

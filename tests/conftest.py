@@ -63,7 +63,7 @@ def model_calls(monkeypatch) -> list[list[str]]:
     """Records what every model call was asked to embed: extraction's encoders and sentence-transformers."""
     from sentence_transformers import SentenceTransformer
 
-    from ml_headcount.encoders import Encoder
+    from ml_headcount.extraction.encoders import Encoder
 
     calls: list[list[str]] = []
     for model_class in (SentenceTransformer, Encoder):

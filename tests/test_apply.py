@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from flows import cli
-from ml_headcount import scoring
+from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.config import ExtractionSettings, IngestSettings
-from ml_headcount.ingest import ingest
+from ml_headcount.corpus.ingest import ingest
 from tests.conftest import RATED_CVS
 
 

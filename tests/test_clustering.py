@@ -7,7 +7,7 @@ import pandas as pd
 
 from ml_headcount.clustering import cluster_discriminative, cluster_keywords, cluster_labels
 from ml_headcount.config import ClusteringSettings, ExtractionSettings
-from ml_headcount.keywords import KeywordExtractor
+from ml_headcount.extraction.extractor import KeywordExtractor
 
 
 def normalised(points: np.ndarray) -> np.ndarray:

@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
-from ml_headcount.dataset import Inbox, RegisteredDataset, register_file
-from ml_headcount.ingest import InputError, clean_text
-from ml_headcount.runs import LATEST, RunClaimedError, RunExistsError, claim_run, complete_run
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.corpus.dataset import Inbox, RegisteredDataset, register_file
+from ml_headcount.corpus.ingest import InputError, clean_text
+from ml_headcount.runs.layout import LATEST, RunClaimedError, RunExistsError, claim_run, complete_run
+from ml_headcount.io.storage import ArtifactStore
 
 WORDS = "python pytorch research statistics sales accounts marketing finance cloud kubernetes design clients".split()
 

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
-from ml_headcount.dataset import Inbox, RegisteredDataset, register_file
-from ml_headcount.ingest import ingest
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.corpus.dataset import Inbox, RegisteredDataset, register_file
+from ml_headcount.corpus.ingest import ingest
+from ml_headcount.io.storage import ArtifactStore
 
 ML = [
     "Machine learning researcher training deep neural networks in PyTorch.",
@@ -218,7 +218,7 @@ def test_glob_named_files_in_s3_are_quarantined_by_exact_key_and_the_others_regi
 
 def failing_to_read(monkeypatch, name: str, error: Exception) -> None:
     """Reading the inbox file `name` raises `error` (a fault, not bad content); the other files read as usual."""
-    from ml_headcount import dataset as dataset_module
+    from ml_headcount.corpus import dataset as dataset_module
 
     real = dataset_module.ingest_file
 
@@ -248,7 +248,7 @@ def test_a_file_whose_registration_fails_does_not_stop_the_others(tmp_path, inbo
 
 
 def test_unsafe_dataset_names_are_refused(tmp_path):
-    from ml_headcount.ingest import InputError
+    from ml_headcount.corpus.ingest import InputError
 
     for name in ["..", ".", "a/b", ""]:
         with pytest.raises(InputError, match="invalid dataset name"):

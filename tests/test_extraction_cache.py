@@ -7,10 +7,10 @@ import multiprocessing
 import pandas as pd
 import pytest
 
-from ml_headcount import extraction_cache
+from ml_headcount.extraction import cache as extraction_cache
 from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings
-from ml_headcount.ingest import ingest
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.corpus.ingest import ingest
+from ml_headcount.io.storage import ArtifactStore
 from tests.conftest import RATED_CVS
 
 SETTINGS = ExtractionSettings(shard_size=4)

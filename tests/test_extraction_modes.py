@@ -8,11 +8,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml_headcount import config, keywords, mmr, static_vectors
+from ml_headcount import config
+
+from ml_headcount.extraction import extractor as keywords, mmr, static_vectors
 from ml_headcount.config import ExtractionSettings, IngestSettings
-from ml_headcount.embedding_cache import EmbeddingCache
+from ml_headcount.extraction.embedding_cache import EmbeddingCache
 from ml_headcount.errors import UserError
-from ml_headcount.ingest import ingest_table
+from ml_headcount.corpus.ingest import ingest_table
 
 
 @pytest.fixture(scope="module")

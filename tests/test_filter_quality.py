@@ -8,11 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_headcount import filter_quality, keyword_filters
+from ml_headcount.lists import quality as filter_quality, learners
 from ml_headcount.config import IngestSettings, load_settings
-from ml_headcount.folds import stratified_folds
-from ml_headcount.ingest import ingest
-from ml_headcount.matching import KeywordMatcher
+from ml_headcount.lists.folds import stratified_folds
+from ml_headcount.corpus.ingest import ingest
+from ml_headcount.scoring.matching import KeywordMatcher
 from tests.conftest import RATED_CVS
 
 
@@ -28,10 +28,10 @@ def rated(settings) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def corpus(rated_sample_run, settings) -> keyword_filters.Corpus:
+def corpus(rated_sample_run, settings) -> learners.Corpus:
     """60 rated CVs (30 ML experts) with the keywords the real model extracted from them in a real run."""
     cvs = pd.read_parquet(rated_sample_run / "cvs.parquet")
-    return keyword_filters.build_corpus(cvs, pd.read_parquet(rated_sample_run / "keywords.parquet"), settings.extraction)
+    return learners.build_corpus(cvs, pd.read_parquet(rated_sample_run / "keywords.parquet"), settings.extraction)
 
 
 def test_folds_are_stratified_reproducible_and_independent_of_row_order(rated):
@@ -65,12 +65,12 @@ def test_a_heldout_match_never_depends_on_its_own_label(corpus, settings, method
 
 
 def test_selected_lists_avoid_organisation_names_and_single_employer_phrases(corpus, settings):
-    lists = keyword_filters.learn(corpus, None, settings)
+    lists = learners.learn(corpus, None, settings)
     assert lists["1"]["broad"] and lists["1"]["strict"]
     positive = corpus.cvs["category"].to_numpy() == "1"
     for name, keywords in lists["1"].items():
         assert len(keywords) <= settings.filters.max_keywords
-        assert keyword_filters.organisation_name_share(corpus, keywords, settings.filters) <= 1 / 3
+        assert learners.organisation_name_share(corpus, keywords, settings.filters) <= 1 / 3
         for keyword in keywords:
             column = corpus.vocabulary.index(keyword)
             containing = corpus.counts[:, column].toarray().ravel() > 0
@@ -79,7 +79,7 @@ def test_selected_lists_avoid_organisation_names_and_single_employer_phrases(cor
     assert quality["broad"]["in_sample_sensitivity"] >= quality["strict"]["in_sample_sensitivity"]
     assert quality["strict"]["in_sample_specificity"] >= 0.9
     stopped = settings.filters.model_copy(update={"organisation_stop_list": [lists["1"]["broad"][0]]})
-    relearned = keyword_filters.learn(corpus, None, settings.model_copy(update={"filters": stopped}))["1"]["broad"]
+    relearned = learners.learn(corpus, None, settings.model_copy(update={"filters": stopped}))["1"]["broad"]
     assert lists["1"]["broad"][0] not in relearned
 
 
@@ -108,10 +108,10 @@ def test_wilson_interval_and_bootstrap():
 def test_matcher_equals_scoring_presence_on_all_rated_cvs(corpus, rated, settings):
     """Every extracted keyword of the sample as a list of its own, plus the learned lists, on 454 CVs."""
     lists = {f"k{i}": [k] for i, k in enumerate(corpus.vocabulary)}
-    learned = keyword_filters.learn(corpus, None, settings)
+    learned = learners.learn(corpus, None, settings)
     lists.update({f"{c}/{n}": keywords for c, by_name in learned.items() for n, keywords in by_name.items()})
     matched = KeywordMatcher(lists, settings.extraction).match(rated["text"].tolist())
-    everything = keyword_filters.build_corpus(rated, corpus.keywords, settings.extraction)
+    everything = learners.build_corpus(rated, corpus.keywords, settings.extraction)
     rows = np.arange(len(rated))
     expected = np.column_stack([filter_quality.list_matches(everything, rows, keywords) for keywords in lists.values()])
     assert matched.shape == (len(rated), len(lists))

@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from flows.cv_keywords import cv_keywords
-from ml_headcount import scoring
+from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.config import ExtractionSettings, load_settings
-from ml_headcount.ingest import InputError
-from ml_headcount.runs import RunExistsError
+from ml_headcount.corpus.ingest import InputError
+from ml_headcount.runs.layout import RunExistsError
 from tests.conftest import RESUMES
 
 ARTIFACTS = [

@@ -26,11 +26,11 @@ import pytest
 
 from flows.cli import main
 from flows.cv_keywords import cv_keywords
-from ml_headcount import encoders, extraction_cache
+from ml_headcount.extraction import encoders, cache
 from ml_headcount.config import ExtractionSettings, load_settings
-from ml_headcount.ingest import ingest
-from ml_headcount.keywords import KeywordExtractor, default_device
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.corpus.ingest import ingest
+from ml_headcount.extraction.extractor import KeywordExtractor, default_device
+from ml_headcount.io.storage import ArtifactStore
 from modal_workers import app as workers
 from modal_workers import client
 from modal_workers.client import ModalCredentialsError, ModalSetupError, ShardExtractionError
@@ -136,7 +136,7 @@ def run_artifacts(location: str) -> dict:
 
 
 def cached_shard_count(settings) -> int:
-    return len(extraction_cache.cached_shards(ArtifactStore(settings.storage), settings.extraction))
+    return len(cache.cached_shards(ArtifactStore(settings.storage), settings.extraction))
 
 
 # --- the app ---------------------------------------------------------------------------------------------------------

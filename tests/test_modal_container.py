@@ -35,7 +35,7 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import DEFAULT_MODEL, ExtractionSettings, IngestSettings, load_settings
-from ml_headcount.ingest import ingest_table
+from ml_headcount.corpus.ingest import ingest_table
 from modal_workers import app as workers
 from modal_workers.client import container_settings
 from tests.conftest import REPO

@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_headcount import scoring
+from ml_headcount.scoring import discriminative
 from ml_headcount.config import ExtractionSettings, IngestSettings, ScoringSettings, Settings, StorageSettings
-from ml_headcount.corpus_scores import corpus_scores
-from ml_headcount.folds import stratified_sample
-from ml_headcount.ingest import ingest
-from ml_headcount.keywords import candidate_vectorizer
-from ml_headcount.matching import KeywordCounter
-from ml_headcount.stage_cache import cached_stage
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.scoring.corpus import corpus_scores
+from ml_headcount.lists.folds import stratified_sample
+from ml_headcount.corpus.ingest import ingest
+from ml_headcount.extraction.extractor import candidate_vectorizer
+from ml_headcount.scoring.matching import KeywordCounter
+from ml_headcount.runs.stage_cache import cached_stage
+from ml_headcount.io.storage import ArtifactStore
 from tests.conftest import RATED_CVS
 
 
@@ -43,8 +43,8 @@ def test_scores_summed_in_batches_by_worker_processes_equal_scores_in_memory(rat
     keywords = pd.read_parquet(rated_sample_run / "keywords.parquet")
     extraction, settings = ExtractionSettings(), ScoringSettings()
     vocabulary = sorted(keywords["keyword"].unique())
-    want_stats = scoring.category_keyword_stats(cvs, keywords)
-    want = scoring.discriminative_keywords(cvs, want_stats, scoring.keyword_counts(cvs["text"].tolist(), vocabulary, extraction),
+    want_stats = discriminative.category_keyword_stats(cvs, keywords)
+    want = discriminative.discriminative_keywords(cvs, want_stats, discriminative.keyword_counts(cvs["text"].tolist(), vocabulary, extraction),
                                            vocabulary, settings)
     cv_batches = (cvs.iloc[i : i + 7][["text", "category"]] for i in range(0, len(cvs), 7))
     keyword_batches = (keywords.iloc[i : i + 100] for i in range(0, len(keywords), 100))

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from ml_headcount import filter_quality, keyword_filters, scoring
+from ml_headcount.lists import quality as filter_quality, learners
+
+from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.config import ExtractionSettings, ScoringSettings
 
 CVS = pd.DataFrame({
@@ -87,13 +89,13 @@ def test_multiclass_scores_every_category_against_the_mean_of_the_others():
 def test_study_lists_are_subsets_with_their_filter_quality():
     table = score_example()
     vocabulary = sorted(KEYWORDS["keyword"].unique())
-    lists = keyword_filters.study_lists(table, ScoringSettings(list_min_frequency=2))
+    lists = learners.study_lists(table, ScoringSettings(list_min_frequency=2))
     assert lists["A"]["strict"] == ["neural network"]
     # network scores 2/3 in B: in neither list (broad needs 0.8)
     assert lists["B"]["broad"] == ["sales"]
     for by_name in lists.values():
         assert set(by_name["strict"]) <= set(by_name["broad"]) <= set(table["keyword"])
-    corpus = keyword_filters.build_corpus(CVS, KEYWORDS, ExtractionSettings())
+    corpus = learners.build_corpus(CVS, KEYWORDS, ExtractionSettings())
     assert corpus.vocabulary == vocabulary
     quality = filter_quality.in_sample_quality(corpus, lists)
     assert quality["A"]["strict"] == {"in_sample_sensitivity": 1.0, "in_sample_specificity": 1.0, "matched_cvs": 2}

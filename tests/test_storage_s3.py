@@ -22,7 +22,7 @@ import s3fs
 from flows.cli import main as cli_main
 from flows.cv_keywords import cv_keywords
 from ml_headcount.config import StorageSettings, load_settings
-from ml_headcount.storage import ArtifactStore, StorageError
+from ml_headcount.io.storage import ArtifactStore, StorageError
 from tests.conftest import REPO
 
 DEMO = REPO / "examples" / "demo_cvs.csv"
@@ -69,7 +69,7 @@ def subprocess_env(tmp_path: Path) -> dict:
 COUNTING_RUN = textwrap.dedent("""
     import json, sys
     from sentence_transformers import SentenceTransformer
-    from ml_headcount.encoders import Encoder
+    from ml_headcount.extraction.encoders import Encoder
     calls = []
     for model_class in (SentenceTransformer, Encoder):
         real = model_class.encode

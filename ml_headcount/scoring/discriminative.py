@@ -29,7 +29,7 @@ import pandas as pd
 from scipy import sparse
 
 from ml_headcount.config import ExtractionSettings, ScoringSettings
-from ml_headcount.matching import KeywordCounter
+from ml_headcount.scoring.matching import KeywordCounter
 
 DISCRIMINATIVE_COLUMNS = [
     "category", "keyword", "score", "frequency_share", "tfidf_share", "specificity",

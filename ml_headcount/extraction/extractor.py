@@ -1,7 +1,7 @@
 """Keyword extraction: KeyBERT's keywords over a sentence-transformers model, one vocabulary per shard.
 
 Candidates are KeyBERT's (the same CountVectorizer); selection is KeyBERT's
-MMR (ml_headcount.mmr) on embeddings a `KeywordExtractor` controls: cached
+MMR (ml_headcount.extraction.mmr) on embeddings a `KeywordExtractor` controls: cached
 across shards, screened in reduced precision and decided in the configured
 precision (exact mode), or static vectors of the candidates distilled from the
 model's tokens (fast mode: the transformer embeds only the CVs). The extractor
@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ml_headcount import encoders, mmr, static_vectors
+from ml_headcount.extraction import encoders, mmr, static_vectors
 from ml_headcount.config import ExtractionSettings
-from ml_headcount.embedding_cache import EmbeddingCache
+from ml_headcount.extraction.embedding_cache import EmbeddingCache
 from ml_headcount.errors import UserError
-from ml_headcount.stopwords import study_stop_words
+from ml_headcount.extraction.stopwords import study_stop_words
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -143,7 +143,7 @@ class KeywordExtractor:
         return self._encoder(self.settings.precision).encode(list(phrases))
 
     def _exact_selection(self, texts, candidates, vocabulary):
-        """Reduced-precision embeddings screen every candidate; the deciding precision picks (ml_headcount.mmr).
+        """Reduced-precision embeddings screen every candidate; the deciding precision picks (ml_headcount.extraction.mmr).
 
         The screening margin is an assumption about the reduced precision's
         error; every shard measures that error on the candidates it re-embeds and,
@@ -162,7 +162,7 @@ class KeywordExtractor:
         return self._select(doc_vectors, candidates, vocabulary, exact.embed(vocabulary), None, 0.0)[0]
 
     def _fast_selection(self, texts, candidates, vocabulary):
-        """MMR on static phrase vectors (ml_headcount.static_vectors) against the transformer's CV vectors.
+        """MMR on static phrase vectors (ml_headcount.extraction.static_vectors) against the transformer's CV vectors.
 
         The transformer embeds each CV once and no candidate: what a user gets
         from these keywords (the cross-validated quality of the keyword lists) is

@@ -35,7 +35,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from ml_headcount import parallel, text_repair
+from ml_headcount.corpus import text_repair
+
+from ml_headcount.io import parallel
 from ml_headcount.config import IngestSettings
 from ml_headcount.errors import UserError
 

@@ -5,7 +5,7 @@ Layout in storage, under `datasets/<name>/`:
 - `<name>.parquet`: the registered CVs, one row per distinct cleaned text
   (`cv_id`, `text_hash`, `category`, `text` and where each came from). Append
   only: a registration adds rows and never changes or drops one. The
-  `cv-keywords` flow reads it with `ml_headcount.ingest` like any CV table.
+  `cv-keywords` flow reads it with `ml_headcount.corpus.ingest` like any CV table.
 - `rejected.parquet`: every input row that did not become a CV, with its reason
   (unusable, duplicate within its file, or already registered).
 - `files.parquet`: every inbox file processed, keyed by location and sha256, so
@@ -36,8 +36,8 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
-from ml_headcount.ingest import IngestResult, InputError, ingest_file, redact_url
-from ml_headcount.storage import ArtifactStore, check_name
+from ml_headcount.corpus.ingest import IngestResult, InputError, ingest_file, redact_url
+from ml_headcount.io.storage import ArtifactStore, check_name
 
 DATASET_COLUMNS = ["cv_id", "text_hash", "category", "text", "source_file", "source_sha256", "source_row", "ingestion_id"]
 REJECTED_COLUMNS = ["ingestion_id", "source_file", "source_sha256", "source_row", "reason", "column", "raw_category", "raw_text"]

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 
 from ml_headcount.config import StorageSettings
 from ml_headcount.errors import UserError
-from ml_headcount.ingest import InputError, stream_sha256
+from ml_headcount.corpus.ingest import InputError, stream_sha256
 
 
 class StorageError(UserError, RuntimeError):

@@ -12,14 +12,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ml_headcount.annotators import (
+from ml_headcount.headcount.annotators import (
     MISSING, PatternSpace, annotator_values, choose_annotators, class_correlations, confusion_table,
 )
 from ml_headcount.config import HeadcountSettings, IngestSettings
-from ml_headcount.headcount import (
+from ml_headcount.headcount.model import (
     MarginalCountEvidence, PatternEvidence, Prior, ProfileGroups, group_profiles, headcount_draws, summarise,
 )
-from ml_headcount.ingest import InputError, find_column, normalise_labels
+from ml_headcount.corpus.ingest import InputError, find_column, normalise_labels
 
 ESTIMATE_COLUMNS = ["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]
 MATCHES_PREFIX = "matches:"

@@ -9,7 +9,7 @@ counts of experts among each organisation's employees.
 Every draw combines the four sources of uncertainty (DESIGN.md §5):
 
 1. validation resampling: the validation rows are resampled with replacement
-   within each class and the joint pattern model (ml_headcount.annotators) is
+   within each class and the joint pattern model (ml_headcount.headcount.annotators) is
    refitted, so the annotators' error rates and correlations vary; `transfer`
    widens this for the population's annotators differing from the validation
    set's (see bootstrap_likelihoods);
@@ -38,7 +38,7 @@ from typing import Protocol
 import numpy as np
 from scipy.special import betaln, expit, logsumexp
 
-from ml_headcount.annotators import PatternSpace, code_likelihoods, fit_joint
+from ml_headcount.headcount.annotators import PatternSpace, code_likelihoods, fit_joint
 
 DRAWS_PER_BATCH = 16
 _ORGANISATIONS_PER_CHUNK = 32

@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from ml_headcount.config import FilterSettings, Settings
-from ml_headcount.folds import stratified_folds
-from ml_headcount.keyword_filters import LIST_NAMES, Corpus, Lists, build_corpus, learn, organisation_name_share
+from ml_headcount.lists.folds import stratified_folds
+from ml_headcount.lists.learners import LIST_NAMES, Corpus, Lists, build_corpus, learn, organisation_name_share
 
 INTERVAL_METHOD = "Wilson score (sensitivity, specificity); stratified percentile bootstrap (balanced accuracy)"
 

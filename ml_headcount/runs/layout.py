@@ -25,7 +25,7 @@ from datetime import datetime, timezone
 
 from ml_headcount.environment import library_versions
 from ml_headcount.errors import UserError
-from ml_headcount.storage import ArtifactStore, check_name
+from ml_headcount.io.storage import ArtifactStore, check_name
 
 MANIFEST = "manifest.json"
 LATEST = "runs/latest.json"

@@ -27,9 +27,11 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ml_headcount import employers, scoring
+from ml_headcount.corpus import employers
+
+from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.config import ExtractionSettings, FilterSettings, ScoringSettings, Settings
-from ml_headcount.folds import stratified_folds
+from ml_headcount.lists.folds import stratified_folds
 
 LIST_NAMES = ("strict", "broad")
 Lists = dict[str, dict[str, list[str]]]  # category -> list name -> keywords

@@ -16,7 +16,7 @@ import json
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.io.storage import ArtifactStore
 
 STAGE_CACHE_VERSION = 1
 SUMMARY = "summary.json"

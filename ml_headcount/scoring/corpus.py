@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ml_headcount import scoring
+from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.config import ExtractionSettings, ScoringSettings
-from ml_headcount.matching import KeywordCounter
-from ml_headcount.parallel import ordered_map
+from ml_headcount.scoring.matching import KeywordCounter
+from ml_headcount.io.parallel import ordered_map
 
 _TALLIES_SUMMED_EVERY = 16  # batches of keyword tallies held before they are summed into one
 _worker_counter: KeywordCounter | None = None  # one per process that counts, built once by `_start_worker`

@@ -15,12 +15,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml_headcount.annotators import MISSING
+from ml_headcount.headcount.annotators import MISSING
 from ml_headcount.config import ExtractionSettings, IngestSettings
-from ml_headcount.ingest import InputError, clean_text, find_column, text_hash
-from ml_headcount.matching import KeywordMatcher
-from ml_headcount.runs import RunLayout
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.corpus.ingest import InputError, clean_text, find_column, text_hash
+from ml_headcount.scoring.matching import KeywordMatcher
+from ml_headcount.runs.layout import RunLayout
+from ml_headcount.io.storage import ArtifactStore
 
 def match_lists(texts: list[str], lists: dict[str, list[str]], extraction: ExtractionSettings) -> dict[str, np.ndarray]:
     """int8 match (1/0) of every list in every cleaned text, as `apply` and the run's own filter match."""

@@ -23,7 +23,7 @@ import pandas as pd
 from scipy import sparse
 
 from ml_headcount.config import ExtractionSettings
-from ml_headcount.keywords import candidate_vectorizer
+from ml_headcount.extraction.extractor import candidate_vectorizer
 
 _DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _RUNS_OF_TWO_OR_MORE = re.compile(r"\w\w+")

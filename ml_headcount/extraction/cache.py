@@ -39,8 +39,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from ml_headcount.config import ExtractionSettings
-from ml_headcount.keywords import KEYWORD_COLUMNS
-from ml_headcount.storage import ArtifactStore
+from ml_headcount.extraction.extractor import KEYWORD_COLUMNS
+from ml_headcount.io.storage import ArtifactStore
 
 # uncovered parts a read may meet before it writes a snapshot; a run extracting a few shards does not rewrite the index
 COMPACT_AFTER = 16

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ml_headcount.config import ExtractionSettings, IngestSettings
-from ml_headcount.ingest import (
+from ml_headcount.corpus.ingest import (
     Chunk,
     InputError,
     clean_text,
@@ -38,9 +38,9 @@ from ml_headcount.ingest import (
     table_chunks,
     text_hash,
 )
-from ml_headcount.matching import KeywordMatcher
-from ml_headcount.runs import LATEST, MANIFEST, RunLayout
-from ml_headcount.storage import ArtifactStore, StorageError
+from ml_headcount.scoring.matching import KeywordMatcher
+from ml_headcount.runs.layout import LATEST, MANIFEST, RunLayout
+from ml_headcount.io.storage import ArtifactStore, StorageError
 
 OK = "ok"
 
