@@ -22,6 +22,21 @@ os.environ["PREFECT_LOCAL_STORAGE_PATH"] = str(_PREFECT_TMP / "storage")
 os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 
+def pytest_collection_modifyitems(items):
+    """Markers a developer selects by (`-m "not model and not prefect"` is the fast part): `prefect` for every test
+    that needs the temporary Prefect server, directly or through another fixture; `model` where the model loads."""
+    for item in items:
+        fixtures = set(item.fixturenames)
+        if "prefect_harness" in fixtures:
+            item.add_marker(pytest.mark.prefect)
+            item.add_marker(pytest.mark.slow)
+        if fixtures & MODEL_FIXTURES:
+            item.add_marker(pytest.mark.model)
+
+
+MODEL_FIXTURES = {"rated_sample_run", "model_calls", "extractor", "keybert_keywords"}
+
+
 @pytest.fixture(scope="session")
 def prefect_harness():
     """One temporary Prefect server for every flow test in the session."""
@@ -34,6 +49,15 @@ def prefect_harness():
 @pytest.fixture(scope="session")
 def rated_cvs() -> pd.DataFrame:
     return pd.read_csv(RATED_CVS, usecols=["cv_text", "category"])
+
+
+@pytest.fixture(scope="session")
+def rated() -> pd.DataFrame:
+    """All 454 rated CVs, cleaned as a run cleans them (the one shared copy; the fixture above is the raw table)."""
+    from ml_headcount.config import IngestSettings
+    from ml_headcount.corpus.ingest import ingest
+
+    return ingest(str(RATED_CVS), IngestSettings()).cvs
 
 
 @pytest.fixture(scope="session")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from ml_headcount.clustering import cluster_discriminative, cluster_keywords, cluster_labels
 from ml_headcount.config import ClusteringSettings, ExtractionSettings
@@ -48,6 +49,7 @@ def test_clusters_report_keywords_scores_mean_and_representative():
     assert by_representative["b"]["mean_score"] == 0.8
 
 
+@pytest.mark.model
 def test_real_embeddings_group_related_keywords():
     keywords = ["reinforcement learning", "policy gradient", "reward shaping", "deep q learning",
                 "payroll", "recruiting", "employee onboarding", "talent acquisition"]

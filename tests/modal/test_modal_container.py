@@ -39,7 +39,7 @@ from ml_headcount.corpus.ingest import ingest_table
 from modal_workers import app as workers
 from modal_workers.client import container_settings
 from tests.conftest import REPO
-from tests.test_extraction_modes import keybert_per_cv
+from tests.extraction.test_extraction_modes import keybert_per_cv
 
 pytestmark = [pytest.mark.slow, pytest.mark.model]
 

@@ -26,7 +26,7 @@ import pytest
 
 from flows.cli import main
 from flows.cv_keywords import cv_keywords
-from ml_headcount.extraction import encoders, cache
+from ml_headcount.extraction import cache
 from ml_headcount.config import ExtractionSettings, load_settings
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.extraction.extractor import KeywordExtractor, default_device

@@ -16,6 +16,8 @@ from ml_headcount.extraction.embedding_cache import EmbeddingCache
 from ml_headcount.errors import UserError
 from ml_headcount.corpus.ingest import ingest_table
 
+pytestmark = pytest.mark.model
+
 
 @pytest.fixture(scope="module")
 def typical_cvs(rated_cvs) -> list[str]:

@@ -9,22 +9,14 @@ import pandas as pd
 import pytest
 
 from ml_headcount.lists import quality as filter_quality, learners
-from ml_headcount.config import IngestSettings, load_settings
+from ml_headcount.config import load_settings
 from ml_headcount.lists.folds import stratified_folds
-from ml_headcount.corpus.ingest import ingest
 from ml_headcount.scoring.matching import KeywordMatcher
-from tests.conftest import RATED_CVS
 
 
 @pytest.fixture(scope="module")
 def settings():
     return load_settings()
-
-
-@pytest.fixture(scope="module")
-def rated(settings) -> pd.DataFrame:
-    """All 454 rated CVs, cleaned as a run cleans them."""
-    return ingest(str(RATED_CVS), IngestSettings()).cvs
 
 
 @pytest.fixture(scope="module")

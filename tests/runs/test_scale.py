@@ -21,11 +21,6 @@ from ml_headcount.io.storage import ArtifactStore
 from tests.conftest import RATED_CVS
 
 
-@pytest.fixture(scope="module")
-def rated() -> pd.DataFrame:
-    return ingest(str(RATED_CVS), IngestSettings()).cvs
-
-
 def test_keyword_counter_counts_exactly_as_the_vectorizer(rated):
     settings = ExtractionSettings()
     texts = rated["text"].tolist()

@@ -8,17 +8,10 @@ import pandas as pd
 import pytest
 
 from ml_headcount.extraction import cache as extraction_cache
-from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings
-from ml_headcount.corpus.ingest import ingest
+from ml_headcount.config import ExtractionSettings, StorageSettings
 from ml_headcount.io.storage import ArtifactStore
-from tests.conftest import RATED_CVS
 
 SETTINGS = ExtractionSettings(shard_size=4)
-
-
-@pytest.fixture(scope="module")
-def rated() -> pd.DataFrame:
-    return ingest(str(RATED_CVS), IngestSettings()).cvs
 
 
 def words_as_keywords(cvs: pd.DataFrame) -> pd.DataFrame:
