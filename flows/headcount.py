@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import flow
 
 from ml_headcount.config import Settings
-from ml_headcount.corpus.ingest import InputError
+from ml_headcount.errors import InputError
 from ml_headcount.runs.layout import claim_estimate
 from ml_headcount.io.storage import ArtifactStore
 from tasks.headcount import (

@@ -13,3 +13,7 @@ class UserError(Exception):
 
 class DeterministicError(RuntimeError):
     """A failure the same input reproduces (a bug hit on a remote machine, say): retrying cannot help."""
+
+
+class InputError(UserError, ValueError):
+    """Input that cannot be used at all; the message names the file (and row/column)."""

@@ -173,7 +173,7 @@ class GPUExtractor:
 
 
 @app.function(**resources(DEFAULTS, "clustering"))
-def cluster_keywords(discriminative, settings_json: str, clustering: ClusteringSettings) -> ClusteringResult | ContainerFailure:
+def gpu_clusters(discriminative, settings_json: str, clustering: ClusteringSettings) -> ClusteringResult | ContainerFailure:
     """Clusters of each category's discriminative keywords, embedded on the GPU, or the failure (as extract)."""
     extractor = KeywordExtractor(ExtractionSettings.model_validate_json(settings_json), device=container_gpu())
     try:

@@ -176,7 +176,7 @@ class ModalSession:
     def cluster(self, discriminative: pd.DataFrame) -> dict:
         """Clusters of the discriminative keywords, embedded on the clustering GPU."""
         self.open()
-        function = workers.cluster_keywords.with_options(**workers.resources(self.settings.modal, "clustering"))
+        function = workers.gpu_clusters.with_options(**workers.resources(self.settings.modal, "clustering"))
         result = function.remote(discriminative, container_settings(self.settings.extraction), self.settings.clustering)
         if isinstance(result, ContainerFailure):
             raise DeterministicError(f"keyword clustering failed on Modal: {result.traceback}\nLogs: {self.logs()}")
@@ -208,7 +208,7 @@ def modal_check(settings: Settings, app_running: bool = False) -> dict:
         keywords = [k for output in outputs if isinstance(output, ShardKeywords) for cv in output.keywords for k, _ in cv]
         discriminative = pd.DataFrame({"category": "check", "keyword": sorted(set(keywords)), "score": 1.0})
         started = time.perf_counter()
-        function = workers.cluster_keywords.with_options(**workers.resources(settings.modal, "clustering"))
+        function = workers.gpu_clusters.with_options(**workers.resources(settings.modal, "clustering"))
         clustered = function.remote(discriminative, container_settings(settings.extraction), settings.clustering)
         timings["cluster_s"] = round(time.perf_counter() - started, 2)
         logs = session.logs()

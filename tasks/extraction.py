@@ -47,8 +47,9 @@ def uncached_extraction_shards(settings: Settings, run: RunLayout) -> list[Shard
 def shard_keywords(shard: Shard, extractor: KeywordExtractor, settings: Settings, run: RunLayout) -> str:
     """Extract one shard in this process and add it to the extraction cache; returns its cache location."""
     started = time.perf_counter()
-    results = extractor.extract(shard_texts(ArtifactStore(settings.storage), run, shard))
-    location = stored_shard_keywords.fn(shard, results, settings)
+    store = ArtifactStore(settings.storage)
+    results = extractor.extract(shard_texts(store, run, shard))
+    location = extraction_cache.store_shard(store, settings.extraction, shard, keywords_table(list(shard.cv_ids), results))
     get_run_logger().info(
         "shard %s: %d CVs in %.1f s on %s", shard.shard_id, len(shard.cv_ids), time.perf_counter() - started, extractor.label
     )

@@ -8,7 +8,8 @@ from prefect.artifacts import create_markdown_artifact
 from ml_headcount.headcount import report as estimate_report
 from ml_headcount.config import Settings
 from ml_headcount.headcount.tables import Estimate, Population, Validation, estimate, read_counts, read_population, read_validation
-from ml_headcount.corpus.ingest import InputError, read_table
+from ml_headcount.corpus.ingest import read_table
+from ml_headcount.errors import InputError
 from ml_headcount.headcount.keyword_annotators import keyword_values
 from ml_headcount.runs.layout import EstimateLayout, RunLayout
 from ml_headcount.io.storage import ArtifactStore, storage_options

@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import IngestSettings
-from ml_headcount.corpus.ingest import InputError, ingest
+from ml_headcount.corpus.ingest import ingest
+from ml_headcount.errors import InputError
 
 ML = ["Trained transformer models for machine translation research at a university lab.",
       "Published papers on reinforcement learning and deep neural network theory."]

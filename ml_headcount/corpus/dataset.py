@@ -36,7 +36,8 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
-from ml_headcount.corpus.ingest import IngestResult, InputError, ingest_file, redact_url
+from ml_headcount.corpus.ingest import IngestResult, ingest_file, redact_url
+from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore, check_name
 
 DATASET_COLUMNS = ["cv_id", "text_hash", "category", "text", "source_file", "source_sha256", "source_row", "ingestion_id"]

@@ -39,7 +39,7 @@ from ml_headcount.corpus import text_repair
 
 from ml_headcount.io import parallel
 from ml_headcount.config import IngestSettings
-from ml_headcount.errors import UserError
+from ml_headcount.errors import InputError
 
 CV_COLUMNS = ["cv_id", "text_hash", "source_row", "category", "text"]
 REJECTED_COLUMNS = ["source_row", "reason", "column", "raw_category", "raw_text"]
@@ -59,10 +59,6 @@ _RAW_KEPT = 1000  # characters of a raw value kept in the rejected table
 _DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 _SUFFIX_KINDS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx": "xlsx", ".xlsm": "xlsx",
                  ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
-
-
-class InputError(UserError, ValueError):
-    """Input that cannot be used at all; the message names the file (and row/column)."""
 
 
 class _Malformed(ValueError):

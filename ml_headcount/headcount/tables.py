@@ -19,7 +19,8 @@ from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.headcount.model import (
     MarginalCountEvidence, PatternEvidence, Prior, ProfileGroups, group_profiles, headcount_draws, summarise,
 )
-from ml_headcount.corpus.ingest import InputError, find_column, normalise_labels
+from ml_headcount.corpus.ingest import find_column, normalise_labels
+from ml_headcount.errors import InputError
 
 ESTIMATE_COLUMNS = ["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]
 MATCHES_PREFIX = "matches:"

@@ -37,7 +37,8 @@ import pyarrow.parquet as pq
 
 from ml_headcount.config import StorageSettings
 from ml_headcount.errors import UserError
-from ml_headcount.corpus.ingest import InputError, stream_sha256
+from ml_headcount.corpus.ingest import stream_sha256
+from ml_headcount.errors import InputError
 
 
 class StorageError(UserError, RuntimeError):

@@ -248,7 +248,7 @@ def test_a_file_whose_registration_fails_does_not_stop_the_others(tmp_path, inbo
 
 
 def test_unsafe_dataset_names_are_refused(tmp_path):
-    from ml_headcount.corpus.ingest import InputError
+    from ml_headcount.errors import InputError
 
     for name in ["..", ".", "a/b", ""]:
         with pytest.raises(InputError, match="invalid dataset name"):

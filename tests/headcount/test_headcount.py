@@ -11,7 +11,7 @@ from ml_headcount.headcount.annotators import MISSING, PatternSpace, annotator_v
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.headcount.tables import estimate, read_counts, read_population, read_validation
 from ml_headcount.headcount.model import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
-from ml_headcount.corpus.ingest import InputError
+from ml_headcount.errors import InputError
 
 
 def draws_for(labels, validation, organisation, values, employees, prior=Prior("fixed"), draws=400, seed=0):

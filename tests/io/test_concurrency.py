@@ -12,7 +12,8 @@ import pytest
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
 from ml_headcount.corpus.dataset import Inbox, RegisteredDataset, register_file
-from ml_headcount.corpus.ingest import InputError, clean_text
+from ml_headcount.corpus.ingest import clean_text
+from ml_headcount.errors import InputError
 from ml_headcount.runs.layout import LATEST, RunClaimedError, RunExistsError, claim_run, complete_run
 from ml_headcount.io.storage import ArtifactStore
 

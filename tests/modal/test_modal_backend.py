@@ -145,7 +145,7 @@ def cached_shard_count(settings) -> int:
 def test_app_imports_without_credentials_or_settings_without_reaching_modal(tmp_path):
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("MODAL_", "ML_HEADCOUNT_"))}
     environment["HOME"] = str(tmp_path)  # no ~/.modal.toml either
-    code = "from modal_workers import app as a; print(a.app.name, a.GPUExtractor, a.cluster_keywords, a.IMAGE_MODEL)"
+    code = "from modal_workers import app as a; print(a.app.name, a.GPUExtractor, a.gpu_clusters, a.IMAGE_MODEL)"
     result = subprocess.run(
         [sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120, check=False
     )
@@ -159,7 +159,7 @@ def test_a_container_without_cuda_refuses_to_extract_without_reaching_modal():
     with pytest.raises(workers.GPURequiredError, match="refusing to run on CPU"):
         workers.GPUExtractor(settings_json=settings_json).extract.local("shard", ["machine learning engineer"])
     with pytest.raises(workers.GPURequiredError):
-        workers.cluster_keywords.local(pd.DataFrame({"category": ["1"], "keyword": ["ml"], "score": [1.0]}), settings_json, load_settings().clustering)
+        workers.gpu_clusters.local(pd.DataFrame({"category": ["1"], "keyword": ["ml"], "score": [1.0]}), settings_json, load_settings().clustering)
 
 
 def test_the_image_installs_the_worker_group_of_the_lock_only_without_reaching_modal():
@@ -180,7 +180,7 @@ def test_resources_are_declared_once_in_the_settings_defaults_without_reaching_m
     defaults, run = ModalSettings(), ModalSettings(extraction_gpu="H100", clustering_gpu="L4", cpu=4.0, memory_mb=16384)
     declared = {
         "extraction": workers.GPUExtractor._get_class_service_function()._spec_,
-        "clustering": workers.cluster_keywords._spec_,
+        "clustering": workers.gpu_clusters._spec_,
     }
     for stage, spec in declared.items():
         assert (spec.gpus, spec.cpu, spec.memory) == (getattr(defaults, f"{stage}_gpu"), defaults.cpu, defaults.memory_mb)

@@ -14,7 +14,7 @@ A Modal container holds the image and nothing of the user's checkout. The test b
   MODAL_IS_REMOTE. The container script sets the same class attribute first, as the entrypoint does.
 
 There the script imports the app, runs `test_wrapper`'s body, and runs `GPUExtractor` (its `@modal.enter` and
-`extract`) and `cluster_keywords` as a container would: on a CPU-only machine the GPU guard must refuse; then
+`extract`) and `gpu_clusters` as a container would: on a CPU-only machine the GPU guard must refuse; then
 once more with the device overridden to the CPU inside the script only (a test-only override of
 `container_gpu`), where the keywords must be KeyBERT's own. On a CUDA machine (benchmarks/gpu_extraction.sh)
 nothing is overridden: the container runs on the GPU and its keywords must equal KeyBERT's on the same GPU.
@@ -70,7 +70,7 @@ CONTAINER_SCRIPT = textwrap.dedent(
     discriminative = pd.DataFrame(request["discriminative"])
     clustering = workers.ClusteringSettings()
     try:
-        workers.cluster_keywords.local(discriminative, request["settings"], clustering)
+        workers.gpu_clusters.local(discriminative, request["settings"], clustering)
     except workers.GPURequiredError as error:
         result["refused"].append(str(error))
 
@@ -79,7 +79,7 @@ CONTAINER_SCRIPT = textwrap.dedent(
     extractor = workers.GPUExtractor(settings_json=request["settings"])
     outputs = [extractor.extract.local(f"shard-{i}", texts) for i, texts in enumerate(shards)]
     result["shards"] = [{"shard_id": o.shard_id, "keywords": o.keywords, "device": o.device} for o in outputs]
-    clustered = workers.cluster_keywords.local(discriminative, request["settings"], clustering)
+    clustered = workers.gpu_clusters.local(discriminative, request["settings"], clustering)
     result["clusters"] = {"device": clustered.device, "categories": sorted(clustered.clusters)}
     print(json.dumps(result))
     """

@@ -12,7 +12,7 @@ import pytest
 from flows.cv_keywords import cv_keywords
 from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.config import ExtractionSettings, load_settings
-from ml_headcount.corpus.ingest import InputError
+from ml_headcount.errors import InputError
 from ml_headcount.runs.layout import RunExistsError
 from tests.conftest import RESUMES
 
