@@ -1,0 +1,52 @@
+"""The house rules that anyone can check: layers, sizes, lint. Cheap, so they run with every suite."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import REPO
+
+PACKAGES = ("ml_headcount", "tasks", "flows", "modal_workers", "deployments")
+MAX_MODULE_LINES = 400
+MAX_FUNCTION_LINES = 60
+
+
+def sources(*roots: str) -> list[Path]:
+    return sorted(p for root in roots for p in (REPO / root).rglob("*.py"))
+
+
+def test_the_domain_package_imports_neither_prefect_nor_modal():
+    offenders = []
+    for path in sources("ml_headcount"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            names += [node.module] if isinstance(node, ast.ImportFrom) and node.module else []
+            offenders += [f"{path.relative_to(REPO)}: {n}" for n in names if n.split(".")[0] in {"prefect", "modal"}]
+    assert offenders == []
+
+
+def test_no_domain_module_is_longer_than_the_limit():
+    long = {str(p.relative_to(REPO)): n for p in sources("ml_headcount") if (n := len(p.read_text().splitlines())) > MAX_MODULE_LINES}
+    assert long == {}
+
+
+def test_no_function_is_longer_than_the_limit():
+    long = []
+    for path in sources(*PACKAGES):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                length = node.end_lineno - node.lineno + 1
+                if length > MAX_FUNCTION_LINES:
+                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({length} lines)")
+    assert long == []
+
+
+@pytest.mark.parametrize("command", [["check"], ["format", "--check"]], ids=["lint", "format"])
+def test_ruff_is_clean(command):
+    result = subprocess.run([sys.executable, "-m", "ruff", *command, "."], cwd=REPO, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
