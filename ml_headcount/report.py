@@ -17,7 +17,8 @@ def top_keywords_table(discriminative: pd.DataFrame, top: int = TOP_IN_REPORT) -
     ]
 
 
-def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clusters: dict, queries: dict | None = None) -> str:
+def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clusters: dict,
+                  queries: dict | None = None) -> str:
     ingest = manifest["ingest"]
     lines = [
         f"# ml-headcount run `{manifest['run_id']}`",
@@ -134,6 +135,8 @@ def list_quality_table(lists: dict) -> list[dict]:
                    for label, key in [("sensitivity", "sensitivity"), ("specificity", "specificity"),
                                       ("balanced accuracy", "balanced_accuracy")]},
                 "organisation names": _fmt(entry.get("organisation_name_share")),
+                "phrase search: cross-validated balanced accuracy": _balanced_cell(
+                    {"cross_validated": entry.get("cross_validated_phrase")}),
                 "first keywords": ", ".join(entry["keywords"][:12]),
             })
     return rows

@@ -19,12 +19,23 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from ml_headcount.config import IngestSettings
+from ml_headcount.config import IngestSettings, StorageSettings
+from ml_headcount.filtering import load_run_filters
 from ml_headcount.ingest import ingest
+from ml_headcount.keyword_annotators import keyword_values
 from ml_headcount.phrase_matching import PhraseMatcher, SearchQuery, search_tokens
-from ml_headcount.search_queries import QueryError, lint, query_document, render
+from ml_headcount.runs import RunLayout
+from ml_headcount.search_queries import (
+    DIALECTS,
+    QueryError,
+    lint,
+    query_document,
+    render,
+)
+from ml_headcount.storage import ArtifactStore
 from tests.conftest import RATED_CVS
 
 # the FTS5 index of letter-and-digit tokens, case folded, accents kept; FTS5's unicode61 otherwise keeps some
@@ -176,3 +187,51 @@ def test_a_query_over_the_documented_lucene_limit_is_refused_not_cut():
     entry = query_document(too_long)
     assert "1024 clauses" in entry["dialects"]["lucene"]["refused"]
     assert entry["dialects"]["boolean"]["query"].count(" OR ") == 1024  # no documented limit there
+
+
+def test_query_cli_prints_each_dialects_query_and_refuses_bad_input_in_one_line(rated_sample_run, tmp_path, capsys):
+    from flows import cli
+
+    document = json.loads((rated_sample_run / "queries.json").read_text())
+    for name in DIALECTS:
+        assert cli.main(["query", str(rated_sample_run), "--dialect", name, "--list", "strict"]) == 0
+        assert capsys.readouterr().out.strip() == document["queries"]["1"]["strict"]["dialects"][name]["query"]
+    old = tmp_path / "runs" / "old"
+    shutil.copytree(rated_sample_run, old)
+    (old / "queries.json").unlink()
+    for argv, message in [
+        ([str(rated_sample_run), "--dialect", "sql"], "unknown dialect 'sql'"),
+        ([str(rated_sample_run), "--category", "2"], "no list 2/broad"),
+        ([str(tmp_path / "runs" / "missing")], "no complete run there"),
+        ([str(old)], "the run has no queries"),
+    ]:
+        assert cli.main(["query", *argv]) == 2
+        error = capsys.readouterr().err.strip().splitlines()
+        assert len(error) == 1 and message in error[0], error
+
+
+def test_phrase_matcher_of_a_run_in_apply_and_as_annotators_is_its_queries_phrase_search(rated_sample_run, texts):
+    store = ArtifactStore(StorageSettings(url=str(rated_sample_run.parent.parent)))
+    run = RunLayout(rated_sample_run.name)
+    filters = load_run_filters(store, run.run_id)
+    matched = filters.matcher("phrase").match(texts)
+    document = json.loads((rated_sample_run / "queries.json").read_text())["queries"]
+    for column, name in enumerate(filters.lists):
+        category, list_name = name.split("/")
+        entry = document[category][list_name]
+        assert (matched[:, column] == phrase_rows(SearchQuery(tuple(entry["any_of"])), texts)).all()
+
+    # estimate --keywords with filters.matcher = phrase: learned CVs get the held-out phrase matches, others phrase search
+    rated = ingest(str(RATED_CVS), IngestSettings()).cvs
+    learned = set(pd.read_parquet(rated_sample_run / "cvs.parquet")["cv_id"])
+    table = rated.rename(columns={"text": "cv_text"})
+    validation, population = keyword_values(store, run, "1", IngestSettings(), table, "validation.csv", table,
+                                            "population.csv", matcher="phrase")
+    assert set(validation) == {"1/strict@phrase", "1/broad@phrase"}
+    heldout = pd.read_parquet(rated_sample_run / "heldout_matches.parquet").set_index("cv_id")
+    inside = rated["cv_id"].isin(learned).to_numpy()
+    for name, values in validation.items():
+        assert (values[inside] == heldout[name].reindex(rated["cv_id"][inside]).to_numpy()).all()
+        entry = document["1"][name.split("/")[1].removesuffix("@phrase")]
+        phrase = phrase_rows(SearchQuery(tuple(entry["any_of"])), rated["text"].tolist())
+        assert (values[~inside] == phrase[~inside]).all() and (population[name] == phrase).all()
