@@ -5,7 +5,11 @@ the CVs are split into stratified folds (`folds.stratified_folds`), the lists
 are learned on all folds but one by `keyword_filters.learn` (the run's own
 code and settings) and matched against the held-out fold, and the held-out
 matches of all folds are pooled. A CV's held-out match therefore never depends
-on its own label.
+on its own label. Every list is matched twice: by the product's matcher and
+by phrase search of its query (`search_queries.list_query`, the matcher of a
+search tool); the whole cross-validation is repeated over `filters.cv_repeats`
+fold seeds, and each keyword's stability is the share of the fold lists that
+chose it.
 
 Intervals: Wilson score intervals for sensitivity and specificity; for
 balanced accuracy a stratified percentile bootstrap (each class resampled
