@@ -2,7 +2,7 @@
 
 The last line of `run`'s standard output is the run's location, of `estimate`'s the
 estimate's location, and of `apply`'s the location of its matches, so scripts can capture
-them with `tail -n1`. A user error (bad input, settings, storage or
+them with `tail -n1`; `query` prints the query alone. A user error (bad input, settings, storage or
 credentials) prints one line, `ml-headcount: error: ...`, and exits 2.
 """
 
@@ -50,6 +50,8 @@ def _parser() -> argparse.ArgumentParser:
     apply.add_argument("--output", help="where the matches go: .parquet, .csv or .jsonl (default <storage>/filtered/<run id>/)")
     apply.add_argument("--storage-url", help="where runs are, for a run id (default ./artifacts)")
     apply.add_argument("--config", help="YAML, TOML or JSON settings file (ingest and filters sections apply)")
+
+    _query_parser(commands)
 
     check = commands.add_parser(
         "modal-check", help="run what a Modal run uses (extraction on 2 shards, clustering) and print a JSON report"
@@ -108,6 +110,27 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
     return f"{json.dumps(summary, indent=2)}\n{summary['output']}", 0
 
 
+def _query_parser(commands) -> None:
+    query = commands.add_parser("query", help="print one of a run's keyword lists as a search query (docs/filters.md)")
+    query.add_argument("run", help="the run's location as `run` prints it, or a run id or `latest` under --storage-url")
+    query.add_argument("--dialect", default="boolean", help="boolean (LinkedIn-style, SQLite FTS5), lucene, postgres")
+    query.add_argument("--category", help="the list's category (default: the one category other than 0)")
+    query.add_argument("--list", default="broad", help="strict or broad (default broad)")
+    query.add_argument("--storage-url", help="where runs are, for a run id (default ./artifacts)")
+
+
+def _query(args: argparse.Namespace) -> tuple[str, int]:
+    """The query alone on standard output, ready to paste into the search tool."""
+    from ml_headcount.config import load_settings
+    from ml_headcount.lists.apply import run_query, split_run_reference
+    from ml_headcount.io.storage import ArtifactStore
+
+    settings = load_settings(**({"storage": {"url": args.storage_url}} if args.storage_url else {}))
+    storage_url, run_id = split_run_reference(args.run, settings.storage.url)
+    store = ArtifactStore(settings.storage.model_copy(update={"url": storage_url}))
+    return run_query(store, run_id, args.dialect, args.category, args.list), 0
+
+
 def _modal_check(args: argparse.Namespace) -> tuple[str, int]:
     from ml_headcount.config import load_settings
     from modal_workers.client import modal_check
@@ -116,7 +139,7 @@ def _modal_check(args: argparse.Namespace) -> tuple[str, int]:
     return json.dumps(report, indent=2), 0 if report["ok"] else 1
 
 
-COMMANDS = {"run": _run, "apply": _apply, "estimate": _estimate, "modal-check": _modal_check}
+COMMANDS = {"run": _run, "apply": _apply, "estimate": _estimate, "query": _query, "modal-check": _modal_check}
 
 
 def main(argv: list[str] | None = None) -> int:

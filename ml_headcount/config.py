@@ -173,6 +173,14 @@ class FilterSettings(BaseModel, extra="forbid"):
     folds: int = Field(5, ge=2, description="Stratified folds for the cross-validated quality of every list.")
     inner_folds: int = Field(4, ge=2, description="selected: folds inside each training set that choose a list's size.")
     seed: int = Field(42, description="Seed of the fold assignment and of the bootstrap.")
+    cv_repeats: int = Field(
+        2, ge=1, description="Cross-validations with fold seeds seed, seed + 1, ...: their spread of balanced accuracy "
+        "and the keywords' stability are reported; each repeat costs one more cross-validation.",
+    )
+    matcher: Literal["product", "phrase"] = Field(
+        "product", description="How apply and estimate --keywords match a list: product (the run's n-grams after the "
+        "study's cleaning) or phrase (phrase search of the list's query, as a search tool runs it; docs/filters.md).",
+    )
     interval: float = Field(0.8, gt=0.0, lt=1.0, description="Coverage of the reported intervals (Wilson; bootstrap for balanced accuracy).")
     bootstrap_resamples: int = Field(2000, ge=100, description="Stratified bootstrap resamples for the balanced-accuracy interval.")
     max_keywords: int = Field(40, ge=1, description="selected: most keywords in one list.")
@@ -190,6 +198,11 @@ class FilterSettings(BaseModel, extra="forbid"):
         "the CVs containing it counts as an organisation name and is not used.",
     )
     organisation_stop_list: list[str] = Field([], description="Organisation names never used as keywords (any case).")
+    min_phrase_agreement: float = Field(
+        0.9, ge=0.0, le=1.0,
+        description="selected: of the training CVs either matcher finds a keyword in (the product's n-grams, phrase "
+        "search of its query), the share both must find it in; keeps lists that a search tool runs as they were learned.",
+    )
     strict_specificity: float = Field(
         0.95, gt=0.0, lt=1.0, description="selected: the strict list's target specificity, met by inner cross-validation."
     )

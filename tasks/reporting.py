@@ -19,7 +19,8 @@ def run_report(manifest: dict, settings: Settings, run: RunLayout) -> str:
     discriminative = store.read_csv(run.discriminative_keywords)
     lists = store.read_json(run.keyword_lists)
     clusters = store.read_json(run.clusters)
-    markdown = report.render_report(manifest, discriminative, lists, clusters)
+    queries = store.read_json(run.queries) if store.exists(run.queries) else None
+    markdown = report.render_report(manifest, discriminative, lists, clusters, queries)
     store.write_text(run.report, markdown)
     store.write_bytes(run.top_keywords_plot, report.plot_top_keywords(discriminative))
 

@@ -1,11 +1,11 @@
-"""Tasks that produce the run's keyword scores, keyword lists and their cross-validated quality."""
+"""Tasks that produce the run's keyword scores, keyword lists, their search queries and cross-validated quality."""
 
 from __future__ import annotations
 
 import pandas as pd
 from prefect import get_run_logger, task
 
-from ml_headcount.lists import quality as filter_quality, learners
+from ml_headcount.lists import learners, queries as search_queries, quality as filter_quality
 from ml_headcount.config import Settings
 from ml_headcount.scoring.corpus import corpus_scores
 from ml_headcount.lists.folds import stratified_sample
@@ -25,7 +25,7 @@ def discriminative_keywords(settings: Settings, run: RunLayout) -> dict:
         settings.scoring.model_dump(mode="json", exclude={"batch_cvs"}),
         settings.filters.model_dump(mode="json", exclude={"apply_chunk_rows"}),
     )
-    artifacts = [run.category_keywords, run.discriminative_keywords, run.keyword_lists, run.heldout_matches]
+    artifacts = [run.category_keywords, run.discriminative_keywords, run.keyword_lists, run.heldout_matches, run.queries]
     summary, cached = cached_stage(store, "scores", key, artifacts, lambda: _scores(store, settings, run))
     get_run_logger().info("keyword lists (%s, learned from %d CVs)%s: %s", settings.filters.method, summary["learning_cvs"],
                           " (scored by an earlier run of these CVs: copied)" if cached else "", summary["list_quality"])
@@ -51,6 +51,7 @@ def _scores(store: ArtifactStore, settings: Settings, run: RunLayout) -> dict:
     store.write_csv(run.category_keywords, stats)
     store.write_csv(run.discriminative_keywords, discriminative)
     store.write_json(run.keyword_lists, document)
+    store.write_json(run.queries, search_queries.queries_document(document))
     store.write_parquet(run.heldout_matches, validation.heldout_matches)
     return {
         "scored_keywords": int(stats["keyword"].nunique()),

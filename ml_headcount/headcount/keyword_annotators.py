@@ -8,6 +8,13 @@ their values come from the run's cross-validated `heldout_matches.parquet`
 were learned from), and a run without that file is refused for them. Every
 other text (the population, validation CVs the run did not see, and a large
 run's CVs outside its learning sample) is matched with the lists as they are.
+
+`matcher` (`filters.matcher`) names the instrument whose counts are estimated:
+`product` (the run's n-gram matcher) or `phrase` (phrase search of each list's
+query, as a search tool runs it). With `phrase` the annotators are
+`<category>/<list>@phrase`, their held-out values are those columns of
+`heldout_matches.parquet` and other texts are matched by phrase search, so
+the error rates are those of the instrument that produces the counts.
 """
 
 from __future__ import annotations
@@ -17,15 +24,19 @@ import pandas as pd
 
 from ml_headcount.headcount.annotators import MISSING
 from ml_headcount.config import ExtractionSettings, IngestSettings
-from ml_headcount.corpus.ingest import clean_text, find_column, text_hash
-from ml_headcount.errors import InputError
+from ml_headcount.corpus.ingest import InputError, clean_text, find_column, text_hash
 from ml_headcount.scoring.matching import KeywordMatcher
+from ml_headcount.scoring.phrase_matching import PhraseMatcher
 from ml_headcount.runs.layout import RunLayout
+from ml_headcount.lists.queries import list_query
 from ml_headcount.io.storage import ArtifactStore
 
-def match_lists(texts: list[str], lists: dict[str, list[str]], extraction: ExtractionSettings) -> dict[str, np.ndarray]:
+
+def match_lists(texts: list[str], lists: dict[str, list[str]], extraction: ExtractionSettings,
+                matcher_kind: str = "product") -> dict[str, np.ndarray]:
     """int8 match (1/0) of every list in every cleaned text, as `apply` and the run's own filter match."""
-    matcher = KeywordMatcher(lists, extraction)
+    matcher = (KeywordMatcher(lists, extraction) if matcher_kind == "product"
+               else PhraseMatcher({name: list_query(keywords) for name, keywords in lists.items()}))
     matched = matcher.match(texts)
     return {name: matched[:, i].astype(np.int8) for i, name in enumerate(matcher.names)}
 
@@ -38,7 +49,7 @@ def _cleaned_texts(table: pd.DataFrame, url: str, ingest: IngestSettings) -> tup
 
 
 def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: IngestSettings, validation: pd.DataFrame,
-                   validation_url: str, population: pd.DataFrame, population_url: str
+                   validation_url: str, population: pd.DataFrame, population_url: str, matcher: str = "product"
                    ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Values of the run's non-empty lists for the positive category, for the validation and population rows."""
     location = store.location(run.prefix)
@@ -46,7 +57,9 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
         raise InputError(f"{location}: no complete keyword run there (no manifest.json); give the id of a finished run")
     lists_json = store.read_json(run.keyword_lists)
     manifest = store.read_json(run.manifest)
-    lists = {f"{positive}/{name}": entry["keywords"] for name, entry in lists_json.get(positive, {}).items() if entry["keywords"]}
+    suffix = "" if matcher == "product" else f"@{matcher}"  # the held-out column of the matcher (filter_quality)
+    lists = {f"{positive}/{name}{suffix}": entry["keywords"] for name, entry in lists_json.get(positive, {}).items()
+             if entry["keywords"]}
     if not lists:
         raise InputError(f"{location}: the run has no non-empty keyword list for category {positive!r}")
     extraction = ExtractionSettings.model_validate(manifest["parameters"]["extraction"])
@@ -57,7 +70,7 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
     # a run without that file learned from all its CVs
     taught = run.heldout_matches if store.exists(run.heldout_matches) else run.cvs
     learned = np.isin(validation_ids, store.read_parquet(taught, columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
-    validation_values = _matched(validation_texts, validation_has_text & ~learned, lists, extraction)
+    validation_values = _matched(validation_texts, validation_has_text & ~learned, lists, extraction, matcher)
     if learned.any():
         if not store.exists(run.heldout_matches):
             raise InputError(
@@ -73,13 +86,14 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
             values[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
 
     population_texts, population_has_text = _cleaned_texts(population, population_url, ingest)
-    return validation_values, _matched(population_texts, population_has_text, lists, extraction)
+    return validation_values, _matched(population_texts, population_has_text, lists, extraction, matcher)
 
 
-def _matched(texts: list[str], rows: np.ndarray, lists: dict[str, list[str]], extraction: ExtractionSettings) -> dict[str, np.ndarray]:
+def _matched(texts: list[str], rows: np.ndarray, lists: dict[str, list[str]], extraction: ExtractionSettings,
+             matcher: str) -> dict[str, np.ndarray]:
     """Matches for the selected rows; MISSING elsewhere (no text, or filled in by the caller)."""
     values = {name: np.full(len(texts), MISSING, np.int8) for name in lists}
     if rows.any():
-        for name, matched in match_lists([t for t, keep in zip(texts, rows) if keep], lists, extraction).items():
+        for name, matched in match_lists([t for t, keep in zip(texts, rows) if keep], lists, extraction, matcher).items():
             values[name][rows] = matched
     return values

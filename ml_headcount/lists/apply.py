@@ -6,7 +6,10 @@ usable), `status` (`ok`, or why the text cannot be used, as ingestion says
 it) and one 0/1 column per `<category>/<list>`. Texts are cleaned with the
 run's ingestion settings and matched with its extraction tokenisation
 (`matching.KeywordMatcher`), so a CV matches here exactly when it matched in
-the run. Duplicates are matched like any row: the output follows the input.
+the run; with `filters.matcher = phrase`, each list's query (queries.json) is
+matched with phrase search, as a search tool runs it
+(`phrase_matching.PhraseMatcher`). Duplicates are matched like any row: the
+output follows the input.
 """
 
 from __future__ import annotations
@@ -39,7 +42,9 @@ from ml_headcount.corpus.ingest import (
     text_hash,
 )
 from ml_headcount.scoring.matching import KeywordMatcher
+from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery
 from ml_headcount.runs.layout import LATEST, MANIFEST, RunLayout
+from ml_headcount.lists.queries import QueryError, dialect, list_query
 from ml_headcount.io.storage import ArtifactStore, StorageError
 
 OK = "ok"
@@ -54,6 +59,11 @@ class RunFilters:
     lists: dict[str, list[str]]  # "<category>/<list>" -> keywords
     ingest: IngestSettings
     extraction: ExtractionSettings
+    queries: dict[str, SearchQuery] | None = None  # "<category>/<list>" -> its query, for phrase search
+
+    def matcher(self, kind: str) -> KeywordMatcher | PhraseMatcher:
+        """The product's matcher of the lists, or phrase search of their queries (`kind`: filters.matcher)."""
+        return KeywordMatcher(self.lists, self.extraction) if kind == "product" else PhraseMatcher(self.queries)
 
 
 def split_run_reference(run: str, storage_url: str) -> tuple[str, str]:
@@ -88,16 +98,45 @@ def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
     manifest = store.read_json(run.manifest)
     lists = store.read_json(run.keyword_lists)
     parameters = manifest["parameters"]
+    named = {f"{category}/{name}": entry["keywords"] for category, by_name in lists.items() for name, entry in by_name.items()}
     return RunFilters(
         run_id=run_id,
         location=store.location(run.prefix),
-        lists={f"{category}/{name}": entry["keywords"] for category, by_name in lists.items() for name, entry in by_name.items()},
+        lists=named,
         ingest=IngestSettings.model_validate(parameters["ingest"]),
         extraction=ExtractionSettings.model_validate(parameters["extraction"]),
+        queries={name: list_query(keywords) for name, keywords in named.items()},
     )
 
 
-def match_table(chunk: Chunk, text_column: str, filters: RunFilters, matcher: KeywordMatcher) -> pd.DataFrame:
+def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: str | None, list_name: str) -> str:
+    """One list's query in one dialect, from the run's queries.json; QueryError (a user error) when there is none."""
+    dialect(dialect_name)
+    run_id = resolve_run_id(store, run_id)
+    run = RunLayout(run_id)
+    if not store.exists(run.manifest):
+        raise InputError(f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url")
+    if not store.exists(run.queries):
+        raise QueryError(f"{store.location(run.queries)}: the run has no queries (a run older than queries.json)")
+    queries = store.read_json(run.queries)["queries"]
+    if category is None:
+        named = [c for c in queries if c != "0"]
+        if len(named) != 1:
+            raise QueryError(f"{store.location(run.queries)}: give --category, one of {sorted(queries)}")
+        category = named[0]
+    entry = queries.get(category, {}).get(list_name)
+    if entry is None:
+        raise QueryError(f"{store.location(run.queries)}: no list {category}/{list_name}; lists: "
+                         f"{[f'{c}/{n}' for c, by in queries.items() for n in by]}")
+    rendered = entry["dialects"][dialect_name]
+    if "query" not in rendered:
+        raise QueryError(f"{store.location(run.queries)}: list {category}/{list_name} has no {dialect_name} query: "
+                         f"{rendered['refused']}")
+    return rendered["query"]
+
+
+def match_table(chunk: Chunk, text_column: str, filters: RunFilters,
+                matcher: KeywordMatcher | PhraseMatcher) -> pd.DataFrame:
     """One output row per input row of the chunk, rows that could not be parsed included, in source order."""
     status, cv_ids, texts, usable = [], [], [], []
     for position, raw in enumerate(chunk.table[text_column]):
@@ -123,10 +162,11 @@ def match_table(chunk: Chunk, text_column: str, filters: RunFilters, matcher: Ke
 
 
 def apply_run_filters(input_url: str, filters: RunFilters, output_url: str, columns: IngestSettings, chunk_rows: int,
-                      input_options: dict | None = None, output_options: dict | None = None) -> dict:
+                      input_options: dict | None = None, output_options: dict | None = None,
+                      matcher_kind: str = "product") -> dict:
     """Match every row of the input and write the output table; returns the summary (also written beside it)."""
     started = time.perf_counter()
-    matcher = KeywordMatcher(filters.lists, filters.extraction)
+    matcher = filters.matcher(matcher_kind)
     rows, matched, statuses = 0, Counter(), Counter()
     with _table_writer(output_url, output_options or {}) as write:
         text_column = None
@@ -147,6 +187,7 @@ def apply_run_filters(input_url: str, filters: RunFilters, output_url: str, colu
         "run": filters.location,
         "input": redact_url(input_url),
         "output": output_url,
+        "matcher": matcher_kind,
         "rows": rows,
         "matched": {name: matched[name] for name in matcher.names},
         "usable": statuses[OK],

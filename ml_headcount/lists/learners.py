@@ -22,6 +22,7 @@ target.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from statistics import NormalDist
 
 import numpy as np
 import pandas as pd
@@ -30,8 +31,14 @@ from scipy import sparse
 from ml_headcount.corpus import employers
 
 from ml_headcount.scoring import discriminative as scoring
-from ml_headcount.config import ExtractionSettings, FilterSettings, ScoringSettings, Settings
+from ml_headcount.config import (
+    ExtractionSettings,
+    FilterSettings,
+    ScoringSettings,
+    Settings,
+)
 from ml_headcount.lists.folds import stratified_folds
+from ml_headcount.scoring.phrase_matching import phrase_presence
 
 LIST_NAMES = ("strict", "broad")
 Lists = dict[str, dict[str, list[str]]]  # category -> list name -> keywords
@@ -50,6 +57,7 @@ class Corpus:
     part_present: sparse.csr_matrix  # (CV x part) 1 where the part occurs in the text
     part_in_company: sparse.csr_matrix  # (CV x part) 1 where it occurs inside a company field of Experiences
     employers: np.ndarray  # current employer per CV; a CV without one is its own employer
+    phrase_present: sparse.csr_matrix  # 1 where phrase search of the keyword (a search tool's matcher) finds it
 
 
 def build_corpus(cvs: pd.DataFrame, keywords: pd.DataFrame, extraction: ExtractionSettings) -> Corpus:
@@ -80,7 +88,8 @@ def build_corpus(cvs: pd.DataFrame, keywords: pd.DataFrame, extraction: Extracti
         to_cv = sparse.csr_matrix((np.ones(len(owner)), (owner, np.arange(len(owner)))), shape=(len(texts), len(owner)))
         part_in_company = ((to_cv @ per_field) > 0).astype(np.float64).tocsr()
     current = np.array([f[0] if f else f"cv:{cv_id}" for f, cv_id in zip(fields, cvs["cv_id"])], dtype=object)
-    return Corpus(cvs, keywords, vocabulary, counts, extracted.tocsr(), parts.tocsr(), part_present, part_in_company, current)
+    return Corpus(cvs, keywords, vocabulary, counts, extracted.tocsr(), parts.tocsr(), part_present, part_in_company, current,
+                  phrase_presence(texts, vocabulary))
 
 
 def learn(corpus: Corpus, rows: np.ndarray | None, settings: Settings) -> Lists:
@@ -127,10 +136,11 @@ class Evidence:
     part_present: sparse.csr_matrix  # part in the text
     part_in_company: sparse.csr_matrix  # part inside a company field
     employers: np.ndarray
+    phrase_present: sparse.csc_matrix  # keyword found by phrase search
 
     def rows(self, rows: np.ndarray) -> "Evidence":
         return Evidence(self.labels[rows], self.present[rows], self.extracted[rows], self.parts,
-                        self.part_present[rows], self.part_in_company[rows], self.employers[rows])
+                        self.part_present[rows], self.part_in_company[rows], self.employers[rows], self.phrase_present[rows])
 
 
 def corpus_evidence(corpus: Corpus, rows: np.ndarray, columns: np.ndarray) -> Evidence:
@@ -138,6 +148,7 @@ def corpus_evidence(corpus: Corpus, rows: np.ndarray, columns: np.ndarray) -> Ev
         labels=corpus.cvs["category"].to_numpy()[rows], present=(corpus.counts[rows][:, columns] > 0).astype(np.float64).tocsc(),
         extracted=corpus.extracted[rows][:, columns].tocsc(), parts=corpus.parts[columns],
         part_present=corpus.part_present[rows], part_in_company=corpus.part_in_company[rows], employers=corpus.employers[rows],
+        phrase_present=corpus.phrase_present[rows][:, columns].tocsc(),
     )
 
 
@@ -168,9 +179,21 @@ def eligible_keywords(evidence: Evidence, category: str, vocabulary: list[str], 
     extracted = np.asarray(evidence.extracted[positive].sum(axis=0)).ravel()
     inside = evidence.present[positive].tocsc()
     found = np.asarray(inside.sum(axis=0)).ravel()
-    ok = (extracted >= filters.min_extracted) & (found >= filters.min_cvs)
+    ok = ((extracted >= filters.min_extracted) & (found >= filters.min_cvs)
+          & (phrase_agreement(evidence) >= filters.min_phrase_agreement))
     columns = np.flatnonzero(ok & ~organisation_names(evidence, vocabulary, filters))
     return columns[distinct_employers(inside[:, columns], evidence.employers[positive]) >= filters.min_employers]
+
+
+def phrase_agreement(evidence: Evidence) -> np.ndarray:
+    """Per keyword: of the CVs that either matcher finds it in, the share both find it in (1 when neither does).
+
+    A keyword the product finds where phrase search does not (`doctor philosophy phd` in "doctor of philosophy
+    (phd)", stop words being removed before n-grams) would make a query that a search tool runs differently."""
+    product, phrase = evidence.present > 0, evidence.phrase_present > 0
+    both = np.asarray(product.multiply(phrase).sum(axis=0)).ravel()
+    either = np.asarray((product + phrase).sum(axis=0)).ravel() - both
+    return np.divide(both, either, out=np.ones(len(both)), where=either > 0)
 
 
 def distinct_employers(present: sparse.csc_matrix, employer_of: np.ndarray) -> np.ndarray:
@@ -227,10 +250,19 @@ def _inner_choice(evidence: Evidence, inner: np.ndarray, category: str, vocabula
         results += [(w, p, int(s), float(se), float(sp)) for s, se, sp in zip(sizes, sensitivity, specificity)]
     broad = max((r for r in results if r[0] in filters.broad_weights), key=lambda r: (r[3] + r[4], -r[2], -r[0], -r[1]))
     strict_options = [r for r in results if r[0] in filters.strict_weights]
-    reaching = [r for r in strict_options if r[4] >= filters.strict_specificity]
+    # the target must hold with room for the inner folds' optimism: the lower end of the specificity's Wilson interval
+    negatives = int((~positive).sum())
+    reaching = [r for r in strict_options if negatives and
+                _wilson_low(round(r[4] * negatives), negatives, filters.interval) >= filters.strict_specificity]
     strict = (max(reaching, key=lambda r: (r[3], r[4], -r[2])) if reaching
               else max(strict_options, key=lambda r: (r[4], r[3], -r[2])))
     return {"broad": broad[:3], "strict": strict[:3]}
+
+
+def _wilson_low(successes: int, n: int, level: float) -> float:
+    z = NormalDist().inv_cdf(0.5 + level / 2)
+    p = successes / n
+    return float((p + z * z / (2 * n) - z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n))
 
 
 def greedy_path(present: sparse.csc_matrix, positive: np.ndarray, weight: float, max_keywords: int, penalty: float = 0.0,

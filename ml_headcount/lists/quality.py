@@ -5,7 +5,11 @@ the CVs are split into stratified folds (`folds.stratified_folds`), the lists
 are learned on all folds but one by `keyword_filters.learn` (the run's own
 code and settings) and matched against the held-out fold, and the held-out
 matches of all folds are pooled. A CV's held-out match therefore never depends
-on its own label.
+on its own label. Every list is matched twice: by the product's matcher and
+by phrase search of its query (`search_queries.list_query`, the matcher of a
+search tool); the whole cross-validation is repeated over `filters.cv_repeats`
+fold seeds, and each keyword's stability is the share of the fold lists that
+chose it.
 
 Intervals: Wilson score intervals for sensitivity and specificity; for
 balanced accuracy a stratified percentile bootstrap (each class resampled
@@ -24,20 +28,41 @@ import pandas as pd
 
 from ml_headcount.config import FilterSettings, Settings
 from ml_headcount.lists.folds import stratified_folds
-from ml_headcount.lists.learners import LIST_NAMES, Corpus, Lists, build_corpus, learn, organisation_name_share
+from ml_headcount.lists.learners import (
+    LIST_NAMES,
+    Corpus,
+    Lists,
+    build_corpus,
+    learn,
+    organisation_name_share,
+)
+from ml_headcount.scoring.phrase_matching import PhraseMatcher
+from ml_headcount.lists.queries import list_query
 
 INTERVAL_METHOD = "Wilson score (sensitivity, specificity); stratified percentile bootstrap (balanced accuracy)"
 
 
+MATCHERS = ("product", "phrase")
+
+
 @dataclass(frozen=True)
 class CrossValidation:
-    folds: np.ndarray  # fold of each CV, in the corpus's row order
-    heldout_matches: pd.DataFrame  # cv_id, then one int8 0/1 column per "<category>/<list>"
-    quality: dict[str, dict[str, dict]]  # category -> list name -> cross-validated figures
+    folds: np.ndarray  # fold of each CV, in the corpus's row order (the first fold seed's)
+    heldout_matches: pd.DataFrame  # cv_id, then one int8 0/1 column per "<category>/<list>" and per "...@phrase"
+    quality: dict[str, dict[str, dict]]  # category -> list name -> cross-validated figures (product's matcher)
+    phrase_quality: dict[str, dict[str, dict]]  # the same with phrase search (the queries' matcher)
+    seeds: dict[str, dict[str, dict]]  # category -> list name -> fold seeds and balanced accuracy per seed and matcher
+    stability: dict[str, dict[str, dict[str, float]]]  # category -> list name -> keyword -> share of fold lists with it
 
 
-def match_column(category: str, name: str) -> str:
-    return f"{category}/{name}"
+def match_column(category: str, name: str, matcher: str = "product") -> str:
+    """The held-out matches' column of a list: `<category>/<list>`, `<category>/<list>@phrase` for phrase search."""
+    return f"{category}/{name}" if matcher == "product" else f"{category}/{name}@{matcher}"
+
+
+def phrase_list_matches(texts: list[str], keywords: list[str]) -> np.ndarray:
+    """Whether each text matches the list's query (the linted list) with phrase search; False for an empty query."""
+    return PhraseMatcher({"list": list_query(keywords)}).match(texts)[:, 0]
 
 
 def list_matches(corpus: Corpus, rows: np.ndarray, keywords: list[str]) -> np.ndarray:
@@ -58,41 +83,83 @@ def in_sample_quality(corpus: Corpus, lists: Lists) -> dict[str, dict[str, dict]
         result[category] = {}
         for name, keywords in by_name.items():
             matched = list_matches(corpus, rows, keywords)
+            phrase = phrase_list_matches(corpus.cvs["text"].tolist(), keywords)
             result[category][name] = {
                 "in_sample_sensitivity": round(float(matched[inside].mean()), 4) if inside.any() else None,
                 "in_sample_specificity": round(float((~matched[~inside]).mean()), 4) if (~inside).any() else None,
                 "matched_cvs": int(matched.sum()),
+                "in_sample_phrase_sensitivity": round(float(phrase[inside].mean()), 4) if inside.any() else None,
+                "in_sample_phrase_specificity": round(float((~phrase[~inside]).mean()), 4) if (~inside).any() else None,
             }
     return result
 
 
 def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None = None) -> CrossValidation:
-    """Held-out matches of every list for every CV, and the pooled quality per category and list.
+    """Held-out matches of every list for every CV, and the pooled quality per category, list and matcher.
 
     The folds are the seeded stratified ones of the settings unless given
-    (to compare methods on the very same folds).
+    (to compare methods on the very same folds). The whole cross-validation
+    is repeated with `filters.cv_repeats` fold seeds (seed, seed + 1, ...):
+    the first seed's folds give the held-out matches and the pooled figures,
+    every seed its balanced accuracy, and every fold's training list counts in
+    the keywords' stability.
     """
     labels = corpus.cvs["category"].to_numpy().astype(str)
-    if folds is None:
-        folds = stratified_folds(corpus.cvs["cv_id"].to_numpy(), labels, settings.filters.folds, settings.filters.seed)
-    matches = heldout_matches(corpus, folds, settings)
-    quality = {
-        c: {name: list_quality(matches[match_column(c, name)].to_numpy() > 0, labels == c, settings.filters) for name in LIST_NAMES}
-        for c in sorted(set(labels.tolist()))
-    }
-    return CrossValidation(folds, matches, quality)
+    ids, filters = corpus.cvs["cv_id"].to_numpy(), settings.filters
+    fold_seeds = [filters.seed + i for i in range(filters.cv_repeats)] if folds is None else [filters.seed]
+    runs = [_heldout(corpus, stratified_folds(ids, labels, filters.folds, seed) if folds is None else folds, settings)
+            for seed in fold_seeds]
+    matches, first_folds = runs[0][0], runs[0][2]
+    categories = sorted(set(labels.tolist()))
+
+    def pooled(matcher: str) -> dict:
+        return {c: {name: list_quality(matches[match_column(c, name, matcher)].to_numpy() > 0, labels == c, filters)
+                    for name in LIST_NAMES} for c in categories}
+
+    seeds = {c: {name: {"fold_seeds": fold_seeds, **{
+        f"{matcher}_balanced_accuracy": [_balanced(m[match_column(c, name, matcher)].to_numpy() > 0, labels == c)
+                                         for m, _, _ in runs] for matcher in MATCHERS}} for name in LIST_NAMES}
+        for c in categories}
+    fold_lists = [lists for _, per_fold, _ in runs for lists in per_fold]
+    stability = {c: {name: _shares([lists.get(c, {}).get(name, []) for lists in fold_lists]) for name in LIST_NAMES}
+                 for c in categories}
+    return CrossValidation(first_folds, matches, pooled("product"), pooled("phrase"), seeds, stability)
 
 
 def heldout_matches(corpus: Corpus, folds: np.ndarray, settings: Settings) -> pd.DataFrame:
-    """cv_id and, per category and list, whether the CV matches the list learned without its fold (int8 0/1)."""
+    """cv_id and, per category and list, whether the CV matches the list learned without its fold (int8 0/1): with the
+    product's matcher (`<category>/<list>`) and with phrase search of the list's query (`<category>/<list>@phrase`)."""
+    return _heldout(corpus, folds, settings)[0]
+
+
+def _heldout(corpus: Corpus, folds: np.ndarray, settings: Settings) -> tuple[pd.DataFrame, list[Lists], np.ndarray]:
+    """The held-out matches, the lists learned for each fold, and the folds."""
     labels = corpus.cvs["category"].to_numpy().astype(str)
-    matches = {match_column(c, name): np.zeros(len(labels), dtype=np.int8) for c in sorted(set(labels.tolist())) for name in LIST_NAMES}
+    texts = corpus.cvs["text"].tolist()
+    matches = {match_column(c, name, matcher): np.zeros(len(labels), dtype=np.int8)
+               for matcher in MATCHERS for c in sorted(set(labels.tolist())) for name in LIST_NAMES}
+    per_fold = []
     for fold in np.unique(folds):
         held = np.flatnonzero(folds == fold)
-        for category, by_name in learn(corpus, np.flatnonzero(folds != fold), settings).items():
+        per_fold.append(learn(corpus, np.flatnonzero(folds != fold), settings))
+        for category, by_name in per_fold[-1].items():
             for name, keywords in by_name.items():
                 matches[match_column(category, name)][held] = list_matches(corpus, held, keywords)
-    return pd.DataFrame({"cv_id": corpus.cvs["cv_id"].to_numpy(), **matches})
+                phrase = phrase_list_matches([texts[i] for i in held], keywords)
+                matches[match_column(category, name, "phrase")][held] = phrase
+    return pd.DataFrame({"cv_id": corpus.cvs["cv_id"].to_numpy(), **matches}), per_fold, folds
+
+
+def _balanced(matched: np.ndarray, positive: np.ndarray) -> float | None:
+    if positive.all() or not positive.any():
+        return None
+    return round(float((matched[positive].mean() + (~matched[~positive]).mean()) / 2), 4)
+
+
+def _shares(lists: list[list[str]]) -> dict[str, float]:
+    """Per keyword, the share of the lists that hold it, most stable first."""
+    counts = pd.Series([k for keywords in lists for k in set(keywords)], dtype=object).value_counts()
+    return {str(k): round(float(n) / max(len(lists), 1), 4) for k, n in counts.items()}
 
 
 def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: CrossValidation, settings: Settings) -> dict:
@@ -106,11 +173,26 @@ def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: Cross
                 **in_sample[category][name],
                 "organisation_name_share": organisation_name_share(corpus, keywords, settings.filters),
                 "cross_validated": cross_validation.quality.get(category, {}).get(name),
+                "cross_validated_phrase": cross_validation.phrase_quality.get(category, {}).get(name),
+                "cross_validated_seeds": _seed_spread(cross_validation.seeds.get(category, {}).get(name)),
+                "stability": {k: cross_validation.stability.get(category, {}).get(name, {}).get(k, 0.0)
+                              for k in keywords},
             }
             for name, keywords in by_name.items()
         }
         for category, by_name in lists.items()
     }
+
+
+def _seed_spread(seeds: dict | None) -> dict | None:
+    """The per-seed balanced accuracies with their spread (max - min) per matcher."""
+    if not seeds:
+        return None
+    spread = {}
+    for matcher in MATCHERS:
+        values = [v for v in seeds[f"{matcher}_balanced_accuracy"] if v is not None]
+        spread[f"{matcher}_spread"] = round(max(values) - min(values), 4) if values else None
+    return {**seeds, **spread}
 
 
 def cross_validated_quality(cvs: pd.DataFrame, keywords: pd.DataFrame, settings: Settings) -> CrossValidation:

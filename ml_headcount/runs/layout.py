@@ -94,6 +94,11 @@ class RunLayout(_Layout):
         return self.key("heldout_matches.parquet")
 
     @property
+    def queries(self) -> str:
+        """Every keyword list as a search query per dialect, with its quality per matcher (docs/filters.md)."""
+        return self.key("queries.json")
+
+    @property
     def clusters(self) -> str:
         return self.key("clusters.json")
 

@@ -17,7 +17,8 @@ def top_keywords_table(discriminative: pd.DataFrame, top: int = TOP_IN_REPORT) -
     ]
 
 
-def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clusters: dict) -> str:
+def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clusters: dict,
+                  queries: dict | None = None) -> str:
     ingest = manifest["ingest"]
     lines = [
         f"# ml-headcount run `{manifest['run_id']}`",
@@ -63,6 +64,7 @@ def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clu
             f"| {row['in-sample specificity']} | {row['cross-validated sensitivity']} | {row['cross-validated specificity']} "
             f"| {row['cross-validated balanced accuracy']} | {row['organisation names']} | {row['first keywords']} |"
         )
+    lines += _query_section(queries) if queries else []
     lines += ["", "## Keyword clusters", ""]
     for category, result in clusters.items():
         lines += [f"### Category `{category}` ({result['method']})", ""]
@@ -75,6 +77,40 @@ def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clu
     lines += ["## Timings", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in manifest["timings_s"].items()]
     return "\n".join(lines) + "\n"
+
+
+def _query_section(queries: dict) -> list[str]:
+    """Every list as a search query (boolean dialect; queries.json has every dialect) with its quality per matcher."""
+    lines = ["", "## Search queries", "",
+             "Every list as a query for people-search tools (`queries.json` holds every dialect: "
+             + ", ".join(f"`{name}`" for name in queries["dialects"]) + "; `ml-headcount query RUN --dialect D` prints one). "
+             "Quality per matcher: *product* matches the run's n-grams after the study's cleaning, *phrase* is phrase "
+             "search of the query as a search tool runs it. Cross-validated balanced accuracy with its 80 % interval; "
+             "spread: max - min over the fold seeds.", "",
+             "| category | list | complexity | product: CV balanced | product: seed spread | phrase: in-sample sens. / spec. "
+             "| phrase: CV balanced | phrase: seed spread | boolean query |", "|---|---|---|---|---|---|---|---|---|"]
+    for category, by_name in queries["queries"].items():
+        for name, entry in by_name.items():
+            quality = entry["quality"]
+            complexity = entry["complexity"]
+            shape = f"{complexity['phrases']} phrases, {complexity['form']}" if complexity else "empty"
+            boolean = entry["dialects"]["boolean"]
+            lines.append(
+                f"| `{category}` | {name} | {shape} | {_balanced_cell(quality['product'])} | "
+                f"{_fmt(quality['product']['seed_spread'])} | {_fmt(quality['phrase']['in_sample_sensitivity'])} / "
+                f"{_fmt(quality['phrase']['in_sample_specificity'])} | {_balanced_cell(quality['phrase'])} | "
+                f"{_fmt(quality['phrase']['seed_spread'])} | `{boolean.get('query', boolean.get('refused'))}` |"
+            )
+    notes = [f"- `{c}/{name}`: {note}" for c, by_name in queries["queries"].items() for name, e in by_name.items()
+             for note in e["lint"]]
+    return lines + (["", "Linter repairs:", ""] + notes if notes else [])
+
+
+def _balanced_cell(quality: dict) -> str:
+    validated = quality.get("cross_validated") or {"note": "not measured"}
+    if "balanced_accuracy" not in validated:
+        return validated.get("note", "n/a")
+    return _with_interval(validated["balanced_accuracy"], validated["balanced_accuracy_interval"])
 
 
 def _fmt(value) -> str:
@@ -99,6 +135,8 @@ def list_quality_table(lists: dict) -> list[dict]:
                    for label, key in [("sensitivity", "sensitivity"), ("specificity", "specificity"),
                                       ("balanced accuracy", "balanced_accuracy")]},
                 "organisation names": _fmt(entry.get("organisation_name_share")),
+                "phrase search: cross-validated balanced accuracy": _balanced_cell(
+                    {"cross_validated": entry.get("cross_validated_phrase")}),
                 "first keywords": ", ".join(entry["keywords"][:12]),
             })
     return rows

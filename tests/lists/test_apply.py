@@ -39,7 +39,8 @@ def test_run_reports_cross_validated_quality_and_heldout_matches(finished_run):
 
     heldout = pd.read_parquet(finished_run / "heldout_matches.parquet")
     cvs = pd.read_parquet(finished_run / "cvs.parquet")
-    assert list(heldout.columns) == ["cv_id", "0/strict", "0/broad", "1/strict", "1/broad"]
+    assert list(heldout.columns) == ["cv_id", "0/strict", "0/broad", "1/strict", "1/broad",
+                                     "0/strict@phrase", "0/broad@phrase", "1/strict@phrase", "1/broad@phrase"]
     assert heldout["cv_id"].tolist() == cvs["cv_id"].tolist()
     assert all(heldout[c].dtype == np.int8 and set(heldout[c]) <= {0, 1} for c in heldout.columns[1:])
     expert = cvs["category"] == "1"

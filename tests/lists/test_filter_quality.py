@@ -49,7 +49,8 @@ def test_a_heldout_match_never_depends_on_its_own_label(corpus, settings, method
     flipped = np.where(held, np.where(labels == "1", "0", "1"), labels)
     after = filter_quality.heldout_matches(dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=flipped)), folds, settings)
     pd.testing.assert_frame_equal(before[held], after[held])
-    assert list(before.columns) == ["cv_id", "0/strict", "0/broad", "1/strict", "1/broad"]
+    assert list(before.columns) == ["cv_id", "0/strict", "0/broad", "1/strict", "1/broad",
+                                    "0/strict@phrase", "0/broad@phrase", "1/strict@phrase", "1/broad@phrase"]
     assert all(before[c].dtype == np.int8 for c in before.columns[1:])
     if method == "selected":  # the study's rule learns empty lists from 48 CVs: nothing to change
         # the flipped labels do reach the other folds' lists: their matches are learned from them
