@@ -313,7 +313,14 @@ class Settings(BaseSettings):
 
     def cpu_workers(self) -> int:
         """Processes to use for CPU-bound work: `workers`, or every CPU this process may run on."""
-        return self.workers or len(os.sched_getaffinity(0))
+        return self.workers or available_cpus()
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask where the system has one (Linux), else every CPU (macOS,
+    Windows)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 class SettingsError(UserError):

@@ -219,6 +219,8 @@ def _holder_is_gone(holder: dict) -> bool:
     if holder.get("host") != socket.gethostname():
         return False
     if holder.get("pid") != os.getpid():
+        if os.name == "nt":  # os.kill(pid, 0) terminates the process there: never probe, the claim stays
+            return False
         try:
             os.kill(holder["pid"], 0)
         except ProcessLookupError:

@@ -9,15 +9,15 @@ side holds a whole table.
 
 Two writers that must not both win (claims, the dataset tables, the latest-run
 pointer) use `create_if_absent` or `update`: locally an exclusive link or a
-file lock, on S3 a conditional PUT (`If-None-Match: *` / `If-Match: <etag>`,
-supported by AWS S3, MinIO and R2). Keys are exact: no call here expands `*`,
-`?` or `[`, so an object named `*.csv` is that one object.
+file lock (`filelock`: Linux, macOS and Windows), on S3 a conditional PUT
+(`If-None-Match: *` / `If-Match: <etag>`, supported by AWS S3, MinIO and R2).
+Keys are exact: no call here expands `*`, `?` or `[`, so an object named
+`*.csv` is that one object.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import io
 import json
 import os
@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
+from filelock import FileLock
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -161,8 +162,8 @@ class ArtifactStore:
         if self.is_local:
             path = Path(self._path(key))
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path.parent / f".{path.name}.lock", "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel if this process dies
+            # flock on Linux and macOS, LockFileEx on Windows: released by the system if this process dies
+            with FileLock(path.parent / f".{path.name}.lock"):
                 current = path.read_bytes() if path.exists() else None
                 new = change(current)
                 if new is None:
