@@ -26,7 +26,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 
-from ml_headcount.config import ExtractionSettings, IngestSettings
+from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings
 from ml_headcount.ingest import (
     Chunk,
     InputError,
@@ -72,6 +72,18 @@ def resolve_run_id(store: ArtifactStore, run_id: str) -> str:
     if not store.exists(LATEST):
         raise InputError(f"{store.location('runs')}: no complete run yet (no latest.json); give a run id or location")
     return store.read_json(LATEST)["run_id"]
+
+
+def run_store(run: str, storage: StorageSettings) -> tuple[ArtifactStore, str]:
+    """The store holding the complete run that `run` names (an id or `latest` under `storage`, or a run's location, as
+    `ml-headcount run` prints it), and the run's id; an InputError when there is no complete run there."""
+    storage_url, run_id = split_run_reference(run, storage.url)
+    store = ArtifactStore(storage.model_copy(update={"url": storage_url}))
+    run_id = resolve_run_id(store, run_id)
+    if not store.exists(RunLayout(run_id).manifest):
+        raise InputError(f"{store.location(RunLayout(run_id).prefix)}: no complete run there (no {MANIFEST}); "
+                         "check the run id and --storage-url")
+    return store, run_id
 
 
 def default_output(store: ArtifactStore, run_id: str, input_url: str) -> str:

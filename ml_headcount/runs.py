@@ -101,6 +101,11 @@ class RunLayout(_Layout):
         return self.key("report.md")
 
     @property
+    def report_html(self) -> str:
+        """The report as one self-contained page (plots embedded, no network)."""
+        return self.key("report.html")
+
+    @property
     def top_keywords_plot(self) -> str:
         return self.key("top_keywords.png")
 
@@ -135,6 +140,10 @@ class EstimateLayout(_Layout):
     @property
     def report(self) -> str:
         return self.key("report.md")
+
+    @property
+    def report_html(self) -> str:
+        return self.key("report.html")
 
     @property
     def forest_plot(self) -> str:

@@ -327,6 +327,11 @@ class ArtifactStore:
         return table
 
 
+def openable(store: ArtifactStore, key: str) -> str:
+    """A link to an artifact that a browser or a client opens: file://... for a local store, the URL otherwise."""
+    return Path(store.location(key)).as_uri() if store.is_local else store.location(key)
+
+
 def _written_beside(path: str, data: bytes) -> str:
     """A temporary file with `data` next to `path` (same filesystem, so it can be renamed or linked into place)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ def shard_keywords(shard: Shard, extractor: KeywordExtractor, settings: Settings
     started = time.perf_counter()
     results = extractor.extract(shard_texts(ArtifactStore(settings.storage), run, shard))
     location = stored_shard_keywords.fn(shard, results, settings)
-    get_run_logger().info(
+    get_run_logger().debug(  # the flow logs the run's progress: CVs/s and an ETA
         "shard %s: %d CVs in %.1f s on %s", shard.shard_id, len(shard.cv_ids), time.perf_counter() - started, extractor.label
     )
     return location
