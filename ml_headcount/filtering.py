@@ -20,7 +20,7 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import fsspec
 import numpy as np
@@ -38,9 +38,11 @@ from ml_headcount.ingest import (
     table_chunks,
     text_hash,
 )
-from ml_headcount.matching import KeywordMatcher
 from ml_headcount.runs import LATEST, MANIFEST, RunLayout
 from ml_headcount.storage import ArtifactStore, StorageError
+
+if TYPE_CHECKING:  # matching imports scikit-learn: seconds that resolving a run reference does not need
+    from ml_headcount.matching import KeywordMatcher
 
 OK = "ok"
 
@@ -138,6 +140,8 @@ def apply_run_filters(input_url: str, filters: RunFilters, output_url: str, colu
                       input_options: dict | None = None, output_options: dict | None = None) -> dict:
     """Match every row of the input and write the output table; returns the summary (also written beside it)."""
     started = time.perf_counter()
+    from ml_headcount.matching import KeywordMatcher
+
     matcher = KeywordMatcher(filters.lists, filters.extraction)
     rows, matched, statuses = 0, Counter(), Counter()
     with _table_writer(output_url, output_options or {}) as write:

@@ -93,7 +93,10 @@ class ArtifactStore:
     def verify(self) -> None:
         """Fail fast, naming the URL and what to check, when the storage cannot be used."""
         if self.is_local:
-            Path(self.root).mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.root).mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StorageError(f"{self.url}: cannot create the directory ({error.strerror})") from None
             if not os.access(self.root, os.W_OK):
                 raise StorageError(f"{self.url}: directory is not writable")
             return

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -37,3 +38,50 @@ def test_demo_run_prints_its_location_and_learns_separating_keywords(tmp_path):
         assert lists[category]["broad"]["in_sample_sensitivity"] >= 0.9
         assert lists[category]["broad"]["in_sample_specificity"] >= 0.9
     assert "naïve" in pd.read_parquet(run / "cvs.parquet")["text"].str.cat()
+
+
+def cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+def test_user_errors_are_reported_before_prefect_starts_in_under_3_seconds(tmp_path):
+    """No Prefect server can be reached or started here: an error found before Prefect is the only way to pass.
+
+    The time is the command's CPU time (what it costs on a quiet laptop, ~2 s wall there); wall time on this shared
+    machine follows its load."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL="http://127.0.0.1:9/api",
+               PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false")
+    storage = ["--storage-url", str(tmp_path / "artifacts")]
+    (tmp_path / "typo.yaml").write_text("extraction: {top_n: 0}\n")
+    cases = {
+        "missing file": (["run", "no-such-cvs.csv", *storage], "no-such-cvs.csv: file not found"),
+        "a directory": (["run", str(tmp_path), *storage], "is a directory"),
+        "bad settings": (["run", "examples/demo_cvs.csv", "--config", str(tmp_path / "typo.yaml"), *storage],
+                         "top_n and shard_size must be positive"),
+        "bad run id": (["run", "examples/demo_cvs.csv", "--run-id", "../x", *storage], "invalid run id '../x'"),
+        "unusable storage": (["run", "examples/demo_cvs.csv", "--storage-url", "/proc/no-such/artifacts"],
+                             "/proc/no-such/artifacts"),
+        "no such run": (["apply", "no-such-run", "examples/demo_cvs.csv", *storage], "no complete run there"),
+        "missing validation": (["estimate", "--validation", "nope.csv", "--counts", "examples/headcount_counts.csv",
+                                *storage], "nope.csv: file not found"),
+    }
+    for name, (args, message) in cases.items():
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        result = cli(*args, env=env)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        seconds = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+        assert result.returncode == 2, (name, result.stderr[-2000:])
+        assert result.stderr.count("\n") == 1 and message in result.stderr, (name, result.stderr)
+        assert seconds < 3, (name, seconds)
+
+
+def test_version_help_and_flags():
+    assert cli("--version").stdout.strip() == "ml-headcount 0.1.0"
+    top = cli("--help").stdout
+    assert "examples:" in top and "ml-headcount run examples/demo_cvs.csv" in top
+    for command in ("run", "apply", "estimate", "modal-check"):
+        assert "example:\n  ml-headcount " + command in cli(command, "--help").stdout, command
+    run_help = cli("run", "--help").stdout
+    assert all(flag in run_help for flag in ("--mode", "--top-n", "--workers", "--json", "--verbose", "--quiet"))
