@@ -94,13 +94,13 @@ def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | N
     cvs_extracted = sum(len(s.cv_ids) for s in shards)
     extraction = {
         "device": backend.device_label if shards else "none (every CV was cached)",
-        "cache": store.location(cache_prefix(settings.extraction)),
+        "cache": cache_prefix(settings.extraction),  # keys relative to the storage URL: a copied store stays whole
         "shards_extracted": len(shards),
         "cvs_extracted": cvs_extracted,
         "cvs_from_cache": ingest_summary["cvs"] - cvs_extracted,
         "keywords": keyword_count,
     }
-    manifest = run_manifest(run, store.location(run.prefix), redact_url(input_url), settings, ingest_summary, extraction, scores, clusters, timings)
+    manifest = run_manifest(run, run.prefix, redact_url(input_url), settings, ingest_summary, extraction, scores, clusters, timings)
     with _timed("report", timings):
         run_report(manifest, settings, run)
     location = completed_run(manifest, settings, run)

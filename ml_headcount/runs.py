@@ -195,7 +195,8 @@ def complete_run(store: ArtifactStore, run: RunLayout, manifest: dict) -> str:
     data = (json.dumps({**manifest, "completed_at": completed_at}, indent=2, default=str) + "\n").encode()
     if not store.create_if_absent(run.manifest, data):
         raise RunExistsError(f"run {run.run_id!r} was completed by another process at {store.location(run.prefix)}")
-    pointer = {"run_id": run.run_id, "location": store.location(run.prefix), "completed_at": completed_at}
+    # the run's key, relative to the storage URL: a store copied or synced elsewhere still points at its own runs
+    pointer = {"run_id": run.run_id, "location": run.prefix, "completed_at": completed_at}
     store.update(LATEST, lambda current: _later(current, pointer))
     return store.location(run.prefix)
 
@@ -254,7 +255,8 @@ def run_manifest(
     run: RunLayout, location: str, input_url: str, settings, ingest_summary: dict, extraction: dict,
     scoring: dict, clusters: dict, timings: dict[str, float],
 ) -> dict:
-    """What a run was asked, what it found and what it ran on: written last, it marks the run complete."""
+    """What a run was asked, what it found and what it ran on: written last, it marks the run complete. `location` is
+    the run's key relative to the storage URL."""
     return {
         "run_id": run.run_id,
         "location": location,

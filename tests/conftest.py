@@ -58,6 +58,16 @@ def rated_sample_run(prefect_harness, rated_sample_csv, tmp_path_factory) -> Pat
     return Path(cv_keywords(str(rated_sample_csv), settings=load_settings(storage={"url": str(storage)})))
 
 
+@pytest.fixture(scope="session")
+def demo_run(prefect_harness, tmp_path_factory) -> Path:
+    """A real cv-keywords run on the bundled demo CVs (no shared data needed): its location."""
+    from flows.cv_keywords import cv_keywords
+    from ml_headcount.config import load_settings
+
+    storage = tmp_path_factory.mktemp("demo-run") / "artifacts"
+    return Path(cv_keywords(str(REPO / "examples" / "demo_cvs.csv"), settings=load_settings(storage={"url": str(storage)})))
+
+
 @pytest.fixture
 def model_calls(monkeypatch) -> list[list[str]]:
     """Records what every model call was asked to embed: extraction's encoders and sentence-transformers."""

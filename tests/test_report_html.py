@@ -1,6 +1,6 @@
 """report.html of a run and of an estimate, opened in a real headless browser (Debian's chromium through Playwright).
 
-The demo run and the demo estimate are real flow runs. Each page must load from
+The demo run (conftest's `demo_run`) and the demo estimate are real flow runs. Each page must load from
 disk with no console error and no failed request, every image must decode, and
 the key sections must be there. Where chromium is not installed the test skips,
 saying so, except in CI (CI=true), where that is a failure: `.ci/run` installs it.
@@ -37,15 +37,6 @@ def browser():
         launched = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox"])
         yield launched
         launched.close()
-
-
-@pytest.fixture(scope="module")
-def demo_run(prefect_harness, tmp_path_factory) -> Path:
-    from flows.cv_keywords import cv_keywords
-    from ml_headcount.config import load_settings
-
-    storage = tmp_path_factory.mktemp("html-run") / "artifacts"
-    return Path(cv_keywords(str(EXAMPLES / "demo_cvs.csv"), settings=load_settings(storage={"url": str(storage)})))
 
 
 @pytest.fixture(scope="module")
