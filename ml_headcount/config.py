@@ -1,6 +1,6 @@
 """The one typed settings object.
 
-Defaults are the study's parameters (DESIGN.md §1). Values come, lowest
+Defaults are the study's parameters (README.md, "How keywords are scored"). Values come, lowest
 priority first, from these defaults, a YAML/TOML/JSON file, environment
 variables (`ML_HEADCOUNT_<SECTION>__<FIELD>`, e.g.
 `ML_HEADCOUNT_EXTRACTION__TOP_N=10`) and explicit keyword arguments. The same
@@ -96,9 +96,9 @@ class ExtractionSettings(BaseModel, extra="forbid"):
     )
     screen_margin: float = Field(
         0.0075,
-        description="exact mode: assumed bound on a reduced-precision similarity's error (measured max 0.0021, "
-        "benchmarks/screening_error.py); candidates within it of a pick are re-embedded in the deciding precision. "
-        "Each shard measures the error on what it re-embeds and decides again without screening where it exceeds this.",
+        description="exact mode: assumed bound on a reduced-precision similarity's error (measured max 0.0021 with "
+        "OpenVINO, 0.0044 with PyTorch: benchmarks/screening_error.py); candidates within it of a pick are re-embedded "
+        "in the deciding precision. Each shard measures the error on what it re-embeds and decides again without screening where it exceeds this.",
     )
     inference_backend: Literal["auto", "openvino", "torch"] = Field(
         "auto", description="CPU only: auto = OpenVINO where installed, else PyTorch. GPUs always run PyTorch."
