@@ -136,6 +136,7 @@ def test_bad_input_fails_at_once_and_names_the_file(prefect_harness, tmp_path):
     assert not list((tmp_path / "store").glob("runs/*/manifest.json"))
 
 
+@pytest.mark.shared_data
 def test_multiclass_resume_set_runs(prefect_harness, tmp_path):
     resumes = pd.read_csv(RESUMES).drop_duplicates("Resume")
     chosen = resumes[resumes["Category"].isin(["HR", "Data Science", "Advocate"])].groupby("Category").head(2)

@@ -110,6 +110,7 @@ def test_cleaning_repairs_html_encodings_whitespace_and_short_numbers():
     assert clean_text(raw, IngestSettings()) == "led research on naïve bayes for years, since 2015, see"
 
 
+@pytest.mark.shared_data
 def test_double_encoded_resume_set_is_repaired_and_deduplicated():
     result = ingest(str(RESUMES), IngestSettings())
     assert result.duplicates == 796 and len(result.cvs) == 166
