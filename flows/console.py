@@ -48,6 +48,7 @@ def temporary_server():
     try:
         server.start(timeout=timeout)
     except Exception as error:  # Prefect raises RuntimeError with the server's whole output attached
+        server.stop()  # now, while the console is quiet, rather than at exit
         reason = str(error).split(" stdout:")[0].strip() or type(error).__name__
         raise PrefectServerError(
             f"Prefect's temporary server did not start within {timeout} s ({reason}); on a busy machine set "

@@ -17,7 +17,9 @@ from tests.conftest import REPO
 def test_demo_run_prints_its_location_and_learns_separating_keywords(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300")
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
+               # a fresh model cache: the model is converted again, as on a first run, with all its library noise
+               ML_HEADCOUNT_EXTRACTION__MODEL_CACHE_DIR=str(tmp_path / "models"))
     result = subprocess.run(
         [sys.executable, "-m", "flows.cli", "run", "examples/demo_cvs.csv", "--storage-url", str(tmp_path / "artifacts")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
@@ -25,6 +27,17 @@ def test_demo_run_prints_its_location_and_learns_separating_keywords(tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     run = Path(result.stdout.strip().splitlines()[-1])
     assert run.parent == tmp_path / "artifacts" / "runs"
+    assert (run / "report.html").exists()
+
+    # the run's own story, quietly: no library warning, progress bar, Prefect banner or per-task state line
+    lines = (result.stdout + result.stderr).splitlines()
+    for noise in ("Warning", "warnings.warn", "Loading weights", "loss_type", "prefect.io/docs", "Finished in state"):
+        assert not any(noise in line for line in lines), (noise, lines)
+    story = [line for line in lines if "still running after" not in line and "CVs after" not in line]
+    assert len(story) <= 25, lines  # heartbeats (every 10 s of a long stage) follow the machine's speed
+    for stage in ("ingest: started", "extract: started", "score: started", "report: started"):
+        assert any(stage in line for line in lines), stage
+    assert any("extraction: 40/40 CVs" in line and "CVs/s" in line for line in lines), lines
 
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["ingest"]["cvs"] == 40 and manifest["ingest"]["duplicates"] == 1
@@ -85,3 +98,28 @@ def test_version_help_and_flags():
         assert "example:\n  ml-headcount " + command in cli(command, "--help").stdout, command
     run_help = cli("run", "--help").stdout
     assert all(flag in run_help for flag in ("--mode", "--top-n", "--workers", "--json", "--verbose", "--quiet"))
+
+
+def test_a_temporary_server_that_does_not_start_is_one_line_and_exit_1(tmp_path):
+    """Issue 20, finding 9: the user's startup limit is respected, and running out of it is no traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="5",
+               # a database the server cannot open: it never answers
+               PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{tmp_path}/no-such-dir/prefect.db")
+    result = cli("run", "examples/demo_cvs.csv", "--storage-url", str(tmp_path / "artifacts"), env=env, timeout=300)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    (line,) = [line for line in result.stderr.splitlines() if line.startswith("ml-headcount: error:")]
+    assert "temporary server did not start within 5 s" in line and "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" in line
+    assert not (tmp_path / "artifacts" / "runs").exists()
+
+
+def test_the_temporary_server_gets_180_s_unless_the_user_says_otherwise(monkeypatch):
+    from flows.console import default_server_startup
+
+    monkeypatch.delenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", raising=False)
+    default_server_startup()
+    assert os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == "180"
+    monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "42")
+    default_server_startup()
+    assert os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == "42"
