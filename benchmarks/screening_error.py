@@ -61,7 +61,8 @@ def main() -> None:
     largest, l2 = screening_errors(texts, ExtractionSettings(), args.precision)
     print(f"{len(texts)} CVs from {args.input}, {args.precision} against float32, default margin "
           f"{ExtractionSettings().screen_margin}")
-    print(f"max_similarity_error={largest:.4f} l2_median={np.median(l2):.4f} l2_max={l2.max():.4f} candidates={len(l2)}")
+    print(f"max_similarity_error={largest:.4f} l2_median={np.median(l2):.4f} l2_max={l2.max():.4f} "
+          f"candidates={len(l2)}")
 
 
 if __name__ == "__main__":

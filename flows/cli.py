@@ -17,7 +17,12 @@ import sys
 from contextlib import contextmanager
 from importlib.metadata import version
 
-from flows.console import PrefectServerError, console, default_server_startup, temporary_server
+from flows.console import (
+    PrefectServerError,
+    console,
+    default_server_startup,
+    temporary_server,
+)
 from ml_headcount.errors import UserError
 
 TABLE = "CSV, TSV, XLSX, JSON(L) or Parquet file, optionally compressed: a path or an fsspec URL (s3://...)"
@@ -32,8 +37,8 @@ EXAMPLES = """examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ml-headcount", description=__doc__.splitlines()[0].replace("`", ""), epilog=EXAMPLES,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="ml-headcount", description=__doc__.splitlines()[0].replace("`", ""),
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('ml-headcount')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in (_run_parser, _apply_parser, _estimate_parser, _modal_check_parser):
@@ -53,7 +58,8 @@ def _output_options(command: argparse.ArgumentParser, json_output: bool = True) 
     loudness.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
                           help="show only errors and the result's location")
     if json_output:
-        command.add_argument("--json", action="store_true", help="print one JSON object on stdout (logs stay on stderr)")
+        command.add_argument("--json", action="store_true",
+                             help="print one JSON object on stdout (logs stay on stderr)")
 
 
 def _storage_options(command: argparse.ArgumentParser, what: str) -> None:

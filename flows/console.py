@@ -47,7 +47,7 @@ def temporary_server():
     timeout = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
     try:
         server.start(timeout=timeout)
-    except Exception as error:  # Prefect raises RuntimeError with the server's whole output attached
+    except Exception as error:  # noqa: BLE001  (any failure to start is the same outage; Prefect raises RuntimeError)
         server.stop()  # now, while the console is quiet, rather than at exit
         reason = str(error).split(" stdout:")[0].strip() or type(error).__name__
         raise PrefectServerError(

@@ -100,7 +100,8 @@ def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | N
         "cvs_from_cache": ingest_summary["cvs"] - cvs_extracted,
         "keywords": keyword_count,
     }
-    manifest = run_manifest(run, run.prefix, redact_url(input_url), settings, ingest_summary, extraction, scores, clusters, timings)
+    manifest = run_manifest(run, run.prefix, redact_url(input_url), settings, ingest_summary, extraction, scores,
+                            clusters, timings)
     with _timed("report", timings):
         run_report(manifest, settings, run)
     location = completed_run(manifest, settings, run)

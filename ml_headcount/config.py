@@ -98,7 +98,8 @@ class ExtractionSettings(BaseModel, extra="forbid"):
         0.0075,
         description="exact mode: assumed bound on a reduced-precision similarity's error (measured max 0.0021 with "
         "OpenVINO, 0.0044 with PyTorch: benchmarks/screening_error.py); candidates within it of a pick are re-embedded "
-        "in the deciding precision. Each shard measures the error on what it re-embeds and decides again without screening where it exceeds this.",
+        "in the deciding precision. Each shard measures the error on what it re-embeds and decides again without "
+        "screening where it exceeds this.",
     )
     inference_backend: Literal["auto", "openvino", "torch"] = Field(
         "auto", description="CPU only: auto = OpenVINO where installed, else PyTorch. GPUs always run PyTorch."

@@ -28,7 +28,7 @@ def quiet_model_loading():
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"transformers(\.|$)")
         warnings.filterwarnings("ignore", category=FutureWarning, message=r"`is_gradient_checkpointing` is deprecated",
                                 module=r"transformers\.modeling_utils")
-        transformers_logging.set_verbosity_error()  # e.g. "`loss_type=None` was set in the config but it is unrecognized"
+        transformers_logging.set_verbosity_error()  # its advice, e.g. "`loss_type=None` ... is unrecognized"
         transformers_logging.disable_progress_bar()
         try:
             yield

@@ -12,7 +12,7 @@ HEARTBEAT_S = 10.0
 
 def duration(seconds: float) -> str:
     """`42 s`, `3 min 5 s`, `2 h 10 min`."""
-    seconds = int(round(seconds))
+    seconds = round(seconds)
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
@@ -35,7 +35,7 @@ class Progress:
         elapsed = time.monotonic() - self.started
         said = f"{self.stage}: {self.done:,}/{self.total:,} {self.unit} after {duration(elapsed)}"
         if not self.done:
-            return said
+            return f"{said}, the first batch still running"
         rate = self.done / max(elapsed, 1e-9)
         left = f", ETA {duration((self.total - self.done) / rate)}" if self.done < self.total else ""
         return f"{said}, {rate:.2f} {self.unit}/s{left}"

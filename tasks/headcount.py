@@ -30,7 +30,8 @@ def population_table(url: str, mode: str, settings: Settings) -> Population:
 
 
 @task(name="keyword-annotations", **TASK_POLICY)
-def keyword_annotations(run: str, validation: Validation, population: Population, settings: Settings) -> tuple[dict, dict]:
+def keyword_annotations(run: str, validation: Validation, population: Population,
+                        settings: Settings) -> tuple[dict, dict]:
     """A finished keyword run's lists as annotators of both tables; `run` is a run id or `latest` in the same storage,
     or a run's location."""
     if population.mode == "counts":

@@ -22,7 +22,8 @@ def run_report(manifest: dict, settings: Settings, run: RunLayout) -> str:
     clusters = store.read_json(run.clusters)
     markdown = report.render_report(manifest, discriminative, lists, clusters)
     store.write_text(run.report, markdown)
-    store.write_text(run.report_html, report_html.run_page(manifest, discriminative, category_keywords, lists, clusters))
+    page = report_html.run_page(manifest, discriminative, category_keywords, lists, clusters)
+    store.write_text(run.report_html, page)
     store.write_bytes(run.top_keywords_plot, report.plot_top_keywords(discriminative, category_keywords))
 
     create_table_artifact(

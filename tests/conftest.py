@@ -88,7 +88,8 @@ def demo_run(prefect_harness, tmp_path_factory) -> Path:
     from ml_headcount.config import load_settings
 
     storage = tmp_path_factory.mktemp("demo-run") / "artifacts"
-    return Path(cv_keywords(str(REPO / "examples" / "demo_cvs.csv"), settings=load_settings(storage={"url": str(storage)})))
+    settings = load_settings(storage={"url": str(storage)})
+    return Path(cv_keywords(str(REPO / "examples" / "demo_cvs.csv"), settings=settings))
 
 
 @pytest.fixture
