@@ -124,3 +124,17 @@ def test_the_temporary_server_gets_180_s_unless_the_user_says_otherwise(monkeypa
     monkeypatch.setenv("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "42")
     default_server_startup()
     assert os.environ["PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS"] == "42"
+
+
+def test_estimate_json_is_one_object_on_stdout_and_quiet_is_silent(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300")
+    result = cli("estimate", "--validation", "examples/headcount_validation.csv", "--counts",
+                 "examples/headcount_counts.csv", "--draws", "100", "--storage-url", str(tmp_path / "artifacts"),
+                 "--json", "-q", env=env, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stderr == ""
+    answer = json.loads(result.stdout)
+    assert Path(answer["location"]).parent == tmp_path / "artifacts" / "estimates"
+    assert answer["summary"]["mode"] == "counts" and answer["summary"]["settings"]["draws"] == 100
+    assert (Path(answer["location"]) / "report.html").exists()
