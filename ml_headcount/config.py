@@ -47,7 +47,7 @@ def canonical_model_name(name: str) -> str:
 class IngestSettings(BaseModel, extra="forbid"):
     text_column: str | None = Field(None, description="Column holding the CV text; None = detect from aliases.")
     label_column: str | None = Field(None, description="Column holding the category; None = detect from aliases.")
-    text_aliases: list[str] = ["cv_text", "profile_summary", "resume", "text", "cv", "content", "summary"]
+    text_aliases: list[str] = ["cv_text", "profile_summary", "profile_text", "resume", "text", "cv", "content", "summary"]
     label_aliases: list[str] = ["category", "label", "class", "is_ml_expert", "target"]
     lowercase: bool = True
     drop_short_numbers: bool = Field(True, description="The study's rule: drop 1-2 digit numbers.")
