@@ -14,8 +14,10 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
+from ml_headcount.errors import DeterministicError
 from ml_headcount.ingest import redact_url
 from ml_headcount.runs import new_run_id
+from tasks.policies import PERMANENT_ERRORS, retried_only_if_transient
 from tasks.registration import dataset_of, file_registration, ingestion_record, pending_inbox_files
 
 
@@ -36,6 +38,7 @@ def _flow_run_name() -> str:
 
 @flow(name="cv-ingestion", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S, retries=1,
       retry_delay_seconds=60)
+@retried_only_if_transient
 def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | None = "cv-keywords/weekly") -> dict:
     """Append the inbox's new CV files to the registered dataset; if any CV was new, emit `ml-headcount.dataset.updated`
     for `keywords_deployment` (whose trigger starts it) to refresh the keywords.
@@ -48,13 +51,15 @@ def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | Non
     # each file on its own: one file whose registration fails (storage fault, bug) never stops the others
     states = [file_registration(file, settings, ingestion_id, return_state=True) for file in pending_inbox_files(settings)]
     outcomes = [state.result() for state in states if state.is_completed()]
-    failed = sum(not state.is_completed() for state in states)
+    failures = [state.result(raise_on_failure=False) for state in states if not state.is_completed()]
 
     new_cvs = sum(o.registered for o in outcomes)
     keywords_run = dataset_updated(settings, keywords_deployment, ingestion_id, new_cvs) if new_cvs else None
     summary = ingestion_record(outcomes, keywords_run, settings, ingestion_id)
-    if failed:  # the flow run fails, visibly; those files stay pending and are tried again next time
-        raise RuntimeError(f"{failed} of {len(states)} inbox files could not be registered; see their task runs")
+    if failures:  # the flow run fails, visibly; those files stay pending and are tried again (a retry: only outages)
+        permanent = all(isinstance(failure, PERMANENT_ERRORS) for failure in failures)
+        raise (DeterministicError if permanent else RuntimeError)(
+            f"{len(failures)} of {len(states)} inbox files could not be registered; see their task runs")
     return summary
 
 

@@ -20,6 +20,7 @@ from tasks.backends import Backend, backend_for
 from tasks.clustering import keyword_clusters
 from tasks.extraction import run_keywords_table, uncached_extraction_shards
 from tasks.ingestion import clean_cv_table
+from tasks.policies import retried_only_if_transient
 from tasks.reporting import completed_run, run_report
 from tasks.scoring import discriminative_keywords
 
@@ -66,6 +67,7 @@ def extract_with_progress(backend: Backend, shards: list[Shard], run: RunLayout)
 
 @flow(name="cv-keywords", flow_run_name=_flow_run_name, log_prints=True, persist_result=False,
       timeout_seconds=TIMEOUT_S, retries=1, retry_delay_seconds=60)
+@retried_only_if_transient
 def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | None = None) -> str:
     """Learn which keywords separate the categories of the CVs in `input_url`; returns the run's location."""
     store = ArtifactStore(settings.storage)
