@@ -3,6 +3,8 @@
 - Retries: transient failures (storage, network, Modal) retry with exponential
   backoff and jitter; a `UserError` (bad input, settings, storage or
   credentials) or a programming error fails at once: retrying cannot fix them.
+- Flow retries (`retried_only_if_transient`): the same rule for a whole flow run,
+  for flows whose own caches make a rerun cheap.
 - Caching: Prefect persists no result and reads no cache record. A Prefect
   result record names its own serializer (pickle included), so one planted in
   shared storage would run code; the product's caches are its own, content
@@ -83,5 +85,8 @@ def _no_more_retries() -> None:
     if context is None or context.flow_run is None or not context.flow_run.empirical_policy.retries:
         return
     policy = context.flow_run.empirical_policy.model_copy(update={"retries": 0})
-    with get_client(sync_client=True) as client:
-        client.update_flow_run(context.flow_run.id, empirical_policy=policy)
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(context.flow_run.id, empirical_policy=policy)
+    except Exception:  # noqa: BLE001  (the API unreachable: a needless retry, never a masked error)
+        return
