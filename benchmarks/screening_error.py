@@ -14,9 +14,9 @@ return float32's vectors). The last line is
 `max_similarity_error=<largest |(a - e) . u|> l2_median=<..> l2_max=<..> candidates=<n>`.
 docs/performance.md reports 0.0021 over the 14,190 candidates of 12 CVs with
 OpenVINO's bfloat16 on AMX units; PyTorch's bfloat16, measured here against every
-candidate pair, gave 0.0044 on the same 12 CVs (15,009 candidates; L2 error median
-0.0051, max 0.0127): both under the default
-margin 0.0075, and every shard checks its own error anyway.
+candidate pair, gave 0.0044 on the first 12 rated CVs (15,009 candidates; L2 error
+median 0.0051, max 0.0127): both under the default margin 0.0075, and every shard
+checks its own error anyway.
 """
 
 from __future__ import annotations
