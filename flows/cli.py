@@ -1,9 +1,11 @@
-"""`ml-headcount`: the command line over the flows.
+"""`ml-headcount`: learn keyword lists that separate kinds of CVs, apply them, and estimate headcounts.
 
 The last line of `run`'s standard output is the run's location, of `estimate`'s the
 estimate's location, and of `apply`'s the location of its matches, so scripts can capture
-them with `tail -n1`; `query` prints the query alone. A user error (bad input, settings, storage or
-credentials) prints one line, `ml-headcount: error: ...`, and exits 2.
+them with `tail -n1`; `query` prints the query alone; with `--json` standard output is one JSON object instead. Logs go to
+standard error. A user error (bad input, settings, storage or credentials) prints one line,
+`ml-headcount: error: ...`, and exits 2, before any flow starts where it can be checked
+first; an outage (Prefect's temporary server not starting) exits 1 with one line too.
 """
 
 from __future__ import annotations
@@ -12,122 +14,215 @@ import argparse
 import json
 import os
 import sys
+from contextlib import contextmanager
+from importlib.metadata import version
 
+from flows.console import (
+    PrefectServerError,
+    console,
+    default_server_startup,
+    temporary_server,
+)
 from ml_headcount.errors import UserError
+
+TABLE = "CSV, TSV, XLSX, JSON(L) or Parquet file, optionally compressed: a path or an fsspec URL (s3://...)"
+RUN = "a run: its location as `run` prints it, its id under --storage-url, or `latest`"
+EXAMPLES = """examples:
+  ml-headcount run examples/demo_cvs.csv                     keyword lists of the demo CVs (~1 min)
+  ml-headcount apply latest profiles.csv -o matches.parquet  the newest run's lists applied to a table
+  ml-headcount estimate --validation examples/headcount_validation.csv \\
+      --population examples/headcount_population.csv         ML experts per organisation
+
+`ml-headcount COMMAND --help` describes each command; docs/ and README.md the rest."""
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ml-headcount", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
+    parser = argparse.ArgumentParser(prog="ml-headcount", description=__doc__.splitlines()[0].replace("`", ""),
+                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version('ml-headcount')}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add_command in (_run_parser, _apply_parser, _estimate_parser, _query_parser, _modal_check_parser):
+        add_command(commands)
+    return parser
 
-    run = commands.add_parser("run", help="run the cv-keywords flow on a CV table")
-    run.add_argument("input", help="CSV, TSV, XLSX, JSONL or Parquet file: a path or an fsspec URL (s3://...)")
-    run.add_argument("--storage-url", help="where artifacts and caches go (default ./artifacts)")
-    run.add_argument("--config", help="YAML, TOML or JSON settings file")
+
+def _command(commands, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
+                               epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
+def _output_options(command: argparse.ArgumentParser, json_output: bool = True) -> None:
+    loudness = command.add_mutually_exclusive_group()
+    loudness.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
+                          help="also show Prefect's engine lines (every task run's state)")
+    loudness.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
+                          help="show only errors and the result's location")
+    if json_output:
+        command.add_argument("--json", action="store_true",
+                             help="print one JSON object on stdout (logs stay on stderr)")
+
+
+def _storage_options(command: argparse.ArgumentParser, what: str) -> None:
+    command.add_argument("--storage-url", help=f"{what} (default ./artifacts; s3://bucket/prefix works the same)")
+    command.add_argument("--config", help="YAML, TOML or JSON settings file (see README.md, Settings)")
+
+
+def _run_parser(commands) -> None:
+    run = _command(commands, "run", "learn keyword lists that separate the categories of a labelled CV table",
+                   "ml-headcount run examples/demo_cvs.csv --mode fast --top-n 20")
+    run.add_argument("input", help=TABLE)
+    _storage_options(run, "where artifacts and caches go")
     run.add_argument("--limit", type=int, help="keep the first N usable rows")
     run.add_argument("--run-id", help="name of the run (default: UTC time + random suffix)")
     run.add_argument("--backend", choices=["local", "modal"], help="where the model runs (default local)")
+    run.add_argument("--mode", choices=["exact", "fast"], help="exact: KeyBERT's keywords (default); fast: ~20x faster")
+    run.add_argument("--top-n", type=int, help="keywords extracted per CV (default 30)")
+    run.add_argument("--workers", type=int, help="processes for cleaning and counting (default: every CPU)")
+    _output_options(run)
+    run.set_defaults(handler=_run)
 
-    estimate = commands.add_parser(
-        "estimate", help="estimate each organisation's ML experts with 80 %% intervals (docs/headcount.md)"
-    )
+
+def _apply_parser(commands) -> None:
+    apply = _command(commands, "apply", "apply a finished run's keyword lists to a CV or profile table",
+                     "ml-headcount apply latest profiles.csv --output matches.parquet")
+    apply.add_argument("run", help=RUN)
+    apply.add_argument("input", help=TABLE)
+    apply.add_argument("-o", "--output", help="where the matches go: .parquet, .csv or .jsonl "
+                       "(default <storage>/filtered/<run id>/)")
+    _storage_options(apply, "where runs are, for a run id")
+    _output_options(apply)
+    apply.set_defaults(handler=_apply)
+
+
+def _estimate_parser(commands) -> None:
+    estimate = _command(commands, "estimate", "estimate each organisation's ML experts with 80 %% intervals "
+                        "(docs/headcount.md)", "ml-headcount estimate --validation examples/headcount_validation.csv "
+                        "--counts examples/headcount_counts.csv")
     estimate.add_argument("--validation", required=True, help="hand-labelled profiles with the annotator columns")
     source = estimate.add_mutually_exclusive_group(required=True)
     source.add_argument("--population", help="one row per employee profile: organisation, annotator columns and/or text")
     source.add_argument("--counts", help="one row per organisation: employees, profiles, matches per annotator")
-    estimate.add_argument("--keywords", metavar="RUN", help="id of a finished keyword run whose lists become annotators")
+    estimate.add_argument("--keywords", metavar="RUN", help=f"{RUN}, whose lists become annotators")
     estimate.add_argument("--annotators", help="comma-separated annotator columns (default: all shared columns)")
     estimate.add_argument("--org-column", help="organisation column (default: detected)")
     estimate.add_argument("--positive", help="validation label of an ML expert (default 1)")
     estimate.add_argument("--draws", type=int, help="posterior draws (default 1000)")
     estimate.add_argument("--seed", type=int, help="random seed (default 0)")
-    estimate.add_argument("--storage-url", help="where estimates/<run-id>/ goes (default ./artifacts)")
-    estimate.add_argument("--config", help="YAML, TOML or JSON settings file (its headcount section)")
+    _storage_options(estimate, "where estimates/<run-id>/ goes")
     estimate.add_argument("--run-id", help="name of the estimate (default: UTC time + random suffix)")
-    apply = commands.add_parser("apply", help="apply a finished run's keyword lists to a CV or profile table (cv-filter flow)")
-    apply.add_argument("run", help="the run's location as `run` prints it, or a run id or `latest` under --storage-url")
-    apply.add_argument("input", help="CSV, TSV, XLSX, JSONL or Parquet file: a path or an fsspec URL (s3://...)")
-    apply.add_argument("--output", help="where the matches go: .parquet, .csv or .jsonl (default <storage>/filtered/<run id>/)")
-    apply.add_argument("--storage-url", help="where runs are, for a run id (default ./artifacts)")
-    apply.add_argument("--config", help="YAML, TOML or JSON settings file (ingest and filters sections apply)")
+    _output_options(estimate)
+    estimate.set_defaults(handler=_estimate)
 
-    _query_parser(commands)
 
-    check = commands.add_parser(
-        "modal-check", help="run what a Modal run uses (extraction on 2 shards, clustering) and print a JSON report"
-    )
+def _modal_check_parser(commands) -> None:
+    check = _command(commands, "modal-check", "run what a Modal run uses (extraction on 2 shards, clustering) and "
+                     "print a JSON report", "ml-headcount modal-check --config settings.yaml")
     check.add_argument("--config", help="YAML, TOML or JSON settings file (its modal and extraction sections are used)")
-    return parser
+    check.set_defaults(handler=_modal_check)
 
 
-def _overrides(args: argparse.Namespace) -> dict:
-    overrides: dict = {}
+def _settings(args: argparse.Namespace, **overrides):
+    """The settings of a command: file < environment < its flags (only those given)."""
+    from ml_headcount.config import load_settings
+
     if args.storage_url:
         overrides["storage"] = {"url": args.storage_url}
-    if args.limit is not None:
-        overrides["ingest"] = {"limit": args.limit}
-    if args.backend:
-        overrides["backend"] = args.backend
-    return overrides
+    return load_settings(args.config, **{k: v for k, v in overrides.items() if v not in (None, {})})
+
+
+@contextmanager
+def _flow_console(args: argparse.Namespace):
+    """Around a flow call: the console at the command's verbosity and Prefect's temporary server started in time."""
+    with console(args.verbosity), temporary_server():
+        yield
 
 
 def _run(args: argparse.Namespace) -> tuple[str, int]:
-    from ml_headcount.config import load_settings
+    from ml_headcount import preflight
 
-    settings = load_settings(args.config, **_overrides(args))
+    extraction = {k: v for k, v in {"mode": args.mode, "top_n": args.top_n}.items() if v is not None}
+    settings = _settings(args, backend=args.backend, workers=args.workers, extraction=extraction,
+                         ingest={"limit": args.limit} if args.limit is not None else None)
+    preflight.check_run_id(args.run_id)
+    preflight.check_input(args.input, settings)
+    store = preflight.check_storage(settings)
     if settings.backend == "modal":
         from modal_workers.client import require_modal_credentials
 
-        require_modal_credentials()  # in seconds, before Prefect starts a server; the flow checks again
-    from flows.cv_keywords import cv_keywords
+        require_modal_credentials()  # the flow checks again
+    with _flow_console(args):
+        from flows.cv_keywords import cv_keywords
 
-    return cv_keywords(args.input, settings=settings, run_id=args.run_id), 0
+        # no flow retry here: the user sees the failure now (tasks retry what is transient)
+        location = cv_keywords.with_options(retries=0)(args.input, settings=settings, run_id=args.run_id)
+    if not args.json:
+        return location, 0
+    from ml_headcount.runs.layout import RunLayout
+
+    manifest = store.read_json(RunLayout(location.rstrip("/").rsplit("/", 1)[-1]).manifest)
+    return json.dumps({"location": location, "manifest": manifest}), 0
 
 
 def _estimate(args: argparse.Namespace) -> tuple[str, int]:
-    from ml_headcount.config import load_settings
+    from ml_headcount import preflight
+    from ml_headcount.lists.apply import run_store
 
     headcount = {key: value for key, value in {
         "annotators": args.annotators.split(",") if args.annotators else None, "org_column": args.org_column,
         "positive": args.positive, "draws": args.draws, "seed": args.seed,
     }.items() if value is not None}
-    overrides = {"headcount": headcount, **({"storage": {"url": args.storage_url}} if args.storage_url else {})}
-    settings = load_settings(args.config, **overrides)
-    from flows.headcount import headcount as headcount_flow
+    settings = _settings(args, headcount=headcount)
+    preflight.check_run_id(args.run_id, "estimate id")
+    for table in (args.validation, args.population or args.counts):
+        preflight.check_input(table, settings)
+    store = preflight.check_storage(settings)
+    if args.keywords:
+        run_store(args.keywords, settings.storage)
+    with _flow_console(args):
+        from flows.headcount import headcount as headcount_flow
 
-    location = headcount_flow(args.validation, population_url=args.population, counts_url=args.counts,
-                              keywords_run=args.keywords, settings=settings, run_id=args.run_id)
-    return location, 0
+        location = headcount_flow(args.validation, population_url=args.population, counts_url=args.counts,
+                                  keywords_run=args.keywords, settings=settings, run_id=args.run_id)
+    if not args.json:
+        return location, 0
+    from ml_headcount.runs.layout import EstimateLayout
+
+    summary = store.read_json(EstimateLayout(location.rstrip("/").rsplit("/", 1)[-1]).summary)
+    return json.dumps({"location": location, "summary": summary}), 0
 
 
 def _apply(args: argparse.Namespace) -> tuple[str, int]:
-    from ml_headcount.config import load_settings
+    from ml_headcount import preflight
+    from ml_headcount.lists.apply import run_store
 
-    settings = load_settings(args.config, **({"storage": {"url": args.storage_url}} if args.storage_url else {}))
-    from flows.cv_filter import cv_filter
+    settings = _settings(args)
+    preflight.check_input(args.input, settings)
+    run_store(args.run, settings.storage)
+    with _flow_console(args):
+        from flows.cv_filter import cv_filter
 
-    summary = cv_filter(args.input, run=args.run, output_url=args.output, settings=settings)
-    return f"{json.dumps(summary, indent=2)}\n{summary['output']}", 0
+        summary = cv_filter(args.input, run=args.run, output_url=args.output, settings=settings)
+    return (json.dumps(summary) if args.json else summary["output"]), 0
 
 
 def _query_parser(commands) -> None:
-    query = commands.add_parser("query", help="print one of a run's keyword lists as a search query (docs/filters.md)")
+    query = _command(commands, "query", "print one of a run's keyword lists as a search query (docs/filters.md)",
+                     "ml-headcount query ./artifacts/runs/dev --dialect lucene --list strict")
     query.add_argument("run", help="the run's location as `run` prints it, or a run id or `latest` under --storage-url")
     query.add_argument("--dialect", default="boolean", help="boolean (LinkedIn-style, SQLite FTS5), lucene, postgres")
     query.add_argument("--category", help="the list's category (default: the one category other than 0)")
     query.add_argument("--list", default="broad", help="strict or broad (default broad)")
     query.add_argument("--storage-url", help="where runs are, for a run id (default ./artifacts)")
+    query.set_defaults(handler=_query)
 
 
 def _query(args: argparse.Namespace) -> tuple[str, int]:
     """The query alone on standard output, ready to paste into the search tool."""
     from ml_headcount.config import load_settings
-    from ml_headcount.lists.apply import run_query, split_run_reference
-    from ml_headcount.io.storage import ArtifactStore
+    from ml_headcount.lists.apply import run_query, run_store
 
     settings = load_settings(**({"storage": {"url": args.storage_url}} if args.storage_url else {}))
-    storage_url, run_id = split_run_reference(args.run, settings.storage.url)
-    store = ArtifactStore(settings.storage.model_copy(update={"url": storage_url}))
+    store, run_id = run_store(args.run, settings.storage)
     return run_query(store, run_id, args.dialect, args.category, args.list), 0
 
 
@@ -139,18 +234,19 @@ def _modal_check(args: argparse.Namespace) -> tuple[str, int]:
     return json.dumps(report, indent=2), 0 if report["ok"] else 1
 
 
-COMMANDS = {"run": _run, "apply": _apply, "estimate": _estimate, "query": _query, "modal-check": _modal_check}
-
-
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     # the temporary Prefect server a CLI run starts sends no usage telemetry unless the user's environment says so
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    default_server_startup()
     try:
-        output, code = COMMANDS[args.command](args)
+        output, code = args.handler(args)
     except UserError as error:
         print(f"ml-headcount: error: {error}", file=sys.stderr)
         return 2
+    except PrefectServerError as error:
+        print(f"ml-headcount: error: {error}", file=sys.stderr)
+        return 1
     print(output)
     return code
 

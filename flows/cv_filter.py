@@ -9,9 +9,8 @@ from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
-from ml_headcount.lists.apply import default_output, resolve_run_id, split_run_reference
+from ml_headcount.lists.apply import default_output, run_store
 from ml_headcount.corpus.ingest import redact_url
-from ml_headcount.io.storage import ArtifactStore
 from tasks.filtering import list_matches
 
 
@@ -20,13 +19,15 @@ def _flow_run_name() -> str:
     return f"{PurePosixPath(redact_url(str(parameters['input_url'])).rstrip('/')).name} · lists of {parameters.get('run') or 'latest'}"
 
 
-@flow(name="cv-filter", flow_run_name=_flow_run_name, log_prints=True)
+# a table of millions of rows is matched in minutes; hours mean a stuck read
+TIMEOUT_S = 6 * 3600
+
+
+@flow(name="cv-filter", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S)
 def cv_filter(input_url: str, run: str = "latest", output_url: str | None = None, settings: Settings = Settings()) -> dict:
     """Match every row of `input_url` against the lists of `run` (an id, `latest`, or a run's location); returns the summary."""
-    storage_url, run_id = split_run_reference(run, settings.storage.url)
-    settings = settings.model_copy(update={"storage": settings.storage.model_copy(update={"url": storage_url})})
-    store = ArtifactStore(settings.storage)
-    run_id = resolve_run_id(store, run_id)
+    store, run_id = run_store(run, settings.storage)
+    settings = settings.model_copy(update={"storage": settings.storage.model_copy(update={"url": store.url})})
     summary = list_matches(input_url, run_id, output_url or default_output(store, run_id, input_url), settings)
     create_table_artifact(
         key="cv-filter-matches",

@@ -1,16 +1,29 @@
-"""The `cv-ingestion` flow: register new CV files from the inbox, then refresh the keywords if any CV was new."""
+"""The `cv-ingestion` flow: register new CV files from the inbox; when any CV was new, say so with an event.
+
+The event, `ml-headcount.dataset.updated`, names the dataset and the deployment meant to refresh its keywords
+(`keywords_deployment`); that deployment's trigger in deployments/prefect.yaml starts it, with the dataset and the
+ingestion's settings as parameters. The ingestion never waits for it.
+"""
 
 from __future__ import annotations
 
 from pathlib import PurePosixPath
 
 from prefect import flow, get_run_logger
-from prefect.deployments import run_deployment
+from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
+from ml_headcount.errors import DeterministicError
+from ml_headcount.corpus.ingest import redact_url
 from ml_headcount.runs.layout import new_run_id
+from tasks.policies import PERMANENT_ERRORS, retried_only_if_transient
 from tasks.registration import dataset_of, file_registration, ingestion_record, pending_inbox_files
+
+
+DATASET_UPDATED = "ml-headcount.dataset.updated"
+# an hourly run stuck for 2 hours holds up the next ones (one at a time); a retry redoes only the files still pending
+TIMEOUT_S = 2 * 3600
 
 
 def _flow_run_name() -> str:
@@ -23,32 +36,47 @@ def _flow_run_name() -> str:
     return f"{inbox} → {settings.inbox.dataset} · then {then}"
 
 
-@flow(name="cv-ingestion", flow_run_name=_flow_run_name, log_prints=True)
+@flow(name="cv-ingestion", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S, retries=1,
+      retry_delay_seconds=60)
+@retried_only_if_transient
 def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | None = "cv-keywords/weekly") -> dict:
-    """Append the inbox's new CV files to the registered dataset; start `keywords_deployment` on it if any CV was new.
+    """Append the inbox's new CV files to the registered dataset; if any CV was new, emit `ml-headcount.dataset.updated`
+    for `keywords_deployment` (whose trigger starts it) to refresh the keywords.
 
     `settings.inbox` says where files arrive and which dataset they join; the
-    keyword run gets the same settings, so it reads the dataset from the same
-    storage. Returns the ingestion summary.
+    event carries the same settings, so the keyword run reads the dataset from the
+    same storage. Returns the ingestion summary.
     """
     ingestion_id = new_run_id()
     # each file on its own: one file whose registration fails (storage fault, bug) never stops the others
     states = [file_registration(file, settings, ingestion_id, return_state=True) for file in pending_inbox_files(settings)]
     outcomes = [state.result() for state in states if state.is_completed()]
-    failed = sum(not state.is_completed() for state in states)
+    failures = [state.result(raise_on_failure=False) for state in states if not state.is_completed()]
 
-    keywords_run = None
-    if sum(o.registered for o in outcomes) and keywords_deployment:
-        # timeout=0: the keyword run goes on by itself (shown as this run's child in the UI), so a
-        # long keyword run never holds up the next hourly ingestion
-        started = run_deployment(
-            keywords_deployment,
-            parameters={"input_url": dataset_of(settings).location, "settings": settings.model_dump(mode="json")},
-            timeout=0,
-        )
-        keywords_run = {"deployment": keywords_deployment, "flow_run_id": str(started.id)}
-        get_run_logger().info("started a %s run (flow run %s) on the updated dataset", keywords_deployment, started.id)
+    new_cvs = sum(o.registered for o in outcomes)
+    keywords_run = dataset_updated(settings, keywords_deployment, ingestion_id, new_cvs) if new_cvs else None
     summary = ingestion_record(outcomes, keywords_run, settings, ingestion_id)
-    if failed:  # the flow run fails, visibly; those files stay pending and are tried again next time
-        raise RuntimeError(f"{failed} of {len(states)} inbox files could not be registered; see their task runs")
+    if failures:  # the flow run fails, visibly; those files stay pending and are tried again (a retry: only outages)
+        permanent = all(isinstance(failure, PERMANENT_ERRORS) for failure in failures)
+        raise (DeterministicError if permanent else RuntimeError)(
+            f"{len(failures)} of {len(states)} inbox files could not be registered; see their task runs")
     return summary
+
+
+def dataset_updated(settings: Settings, keywords_deployment: str | None, ingestion_id: str, new_cvs: int) -> dict:
+    """Emit `ml-headcount.dataset.updated` for the dataset; what the ingestion record says about it."""
+    dataset = dataset_of(settings)
+    event = emit_event(
+        event=DATASET_UPDATED,
+        resource={
+            "prefect.resource.id": f"ml-headcount.dataset.{settings.inbox.dataset}",
+            "prefect.resource.name": settings.inbox.dataset,
+            "ml-headcount.storage": redact_url(settings.storage.url),
+            "ml-headcount.refresh": keywords_deployment or "none",  # what the keyword deployments' triggers match
+        },
+        payload={"input_url": dataset.location, "settings": settings.model_dump(mode="json"),
+                 "ingestion_id": ingestion_id, "new_cvs": new_cvs},
+    )
+    get_run_logger().info("%d new CVs in %s: emitted %s%s", new_cvs, redact_url(dataset.location), DATASET_UPDATED,
+                          f" for {keywords_deployment}" if keywords_deployment else "")
+    return {"event": DATASET_UPDATED, "event_id": str(event.id) if event else None, "deployment": keywords_deployment}

@@ -3,22 +3,24 @@
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import PurePosixPath
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_progress_artifact, update_progress_artifact
+from prefect.artifacts import create_link_artifact, create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
 from ml_headcount.extraction.cache import Shard, cache_prefix
 from ml_headcount.corpus.ingest import redact_url
+from ml_headcount.progress import Progress, duration, heartbeat
 from ml_headcount.runs.layout import RunLayout, claim_run, run_manifest
-from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.io.storage import ArtifactStore, openable
 from tasks.backends import Backend, backend_for
 from tasks.clustering import keyword_clusters
 from tasks.extraction import run_keywords_table, uncached_extraction_shards
 from tasks.ingestion import clean_cv_table
+from tasks.policies import retried_only_if_transient
 from tasks.reporting import completed_run, run_report
 from tasks.scoring import discriminative_keywords
 
@@ -31,25 +33,41 @@ def _flow_run_name() -> str:
     return f"{source} · {settings.backend} · top{extraction.top_n} ng{extraction.ngram_min}-{extraction.ngram_max}"
 
 
+# A weekly run that has not finished in 6 days is stuck; the caches keep what it did, so a retry is cheap.
+TIMEOUT_S = 6 * 24 * 3600
+
+
 @contextmanager
-def _timed(stage: str, timings: dict[str, float]):
+def _timed(stage: str, timings: dict[str, float], beat: bool = True):
+    """Says when a stage starts and (unless it reports its own progress) every few seconds that it still runs;
+    records its wall time."""
+    logger = get_run_logger()
+    logger.info("%s: started", stage)
     started = time.perf_counter()
-    yield
+    still = (lambda: f"{stage}: still running after {duration(time.perf_counter() - started)}") if beat else None
+    with heartbeat(still, logger.info) if still else nullcontext():
+        yield
     timings[stage] = round(time.perf_counter() - started, 2)
 
 
 def extract_with_progress(backend: Backend, shards: list[Shard], run: RunLayout) -> None:
-    """Every shard the cache lacks, extracted on the run's backend, with progress in the Prefect UI."""
+    """Every shard the cache lacks, extracted on the run's backend, with CVs/s and an ETA in the log and progress in
+    the Prefect UI."""
     if not shards:
         return
     logger = get_run_logger()
-    progress = create_progress_artifact(progress=0.0, description=f"keyword extraction, run {run.run_id}")
-    for done, _ in enumerate(backend.extract(shards, run), start=1):
-        update_progress_artifact(progress, progress=100.0 * done / len(shards))
-        logger.info("extraction progress: %d/%d shards", done, len(shards))
+    artifact = create_progress_artifact(progress=0.0, description=f"keyword extraction, run {run.run_id}")
+    progress = Progress("extraction", sum(len(s.cv_ids) for s in shards))
+    with heartbeat(progress.line, logger.info):  # the first shard also loads the model: seconds to minutes
+        for done, _ in enumerate(backend.extract(shards, run), start=1):
+            progress.advance(len(shards[done - 1].cv_ids))  # Modal's come in any order, but all shards but one are full
+            update_progress_artifact(artifact, progress=100.0 * done / len(shards))
+            logger.info("%s (%d/%d shards)", progress.line(), done, len(shards))
 
 
-@flow(name="cv-keywords", flow_run_name=_flow_run_name, log_prints=True, persist_result=False)
+@flow(name="cv-keywords", flow_run_name=_flow_run_name, log_prints=True, persist_result=False,
+      timeout_seconds=TIMEOUT_S, retries=1, retry_delay_seconds=60)
+@retried_only_if_transient
 def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | None = None) -> str:
     """Learn which keywords separate the categories of the CVs in `input_url`; returns the run's location."""
     store = ArtifactStore(settings.storage)
@@ -64,7 +82,7 @@ def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | N
 
         with _timed("plan", timings):
             shards = uncached_extraction_shards(settings, run)
-        with _timed("extract", timings):
+        with _timed("extract", timings, beat=False):  # extraction says its CVs/s and ETA instead
             extract_with_progress(backend, shards, run)
         with _timed("assemble", timings):
             keyword_count = run_keywords_table(settings, run)
@@ -78,13 +96,18 @@ def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | N
     cvs_extracted = sum(len(s.cv_ids) for s in shards)
     extraction = {
         "device": backend.device_label if shards else "none (every CV was cached)",
-        "cache": store.location(cache_prefix(settings.extraction)),
+        "cache": cache_prefix(settings.extraction),  # keys relative to the storage URL: a copied store stays whole
         "shards_extracted": len(shards),
         "cvs_extracted": cvs_extracted,
         "cvs_from_cache": ingest_summary["cvs"] - cvs_extracted,
         "keywords": keyword_count,
     }
-    manifest = run_manifest(run, store.location(run.prefix), redact_url(input_url), settings, ingest_summary, extraction, scores, clusters, timings)
+    manifest = run_manifest(run, run.prefix, redact_url(input_url), settings, ingest_summary, extraction, scores,
+                            clusters, timings)
     with _timed("report", timings):
         run_report(manifest, settings, run)
-    return completed_run(manifest, settings, run)
+    location = completed_run(manifest, settings, run)
+    create_link_artifact(key="cv-keywords-report-html", link=openable(store, run.report_html),
+                         link_text=f"report.html of run {run.run_id}",
+                         description=f"Run {run.run_id}: report.html; every artifact is beside it, at {location}")
+    return location

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from prefect import flow
+from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
-from ml_headcount.errors import InputError
+from ml_headcount.corpus.ingest import InputError, redact_url
 from ml_headcount.runs.layout import claim_estimate
 from ml_headcount.io.storage import ArtifactStore
 from tasks.headcount import (
@@ -13,7 +16,19 @@ from tasks.headcount import (
 )
 
 
-@flow(name="headcount", log_prints=True)
+# the estimate is seconds to minutes of computation; an hour means something is stuck
+TIMEOUT_S = 3600
+
+
+def _flow_run_name() -> str:
+    parameters = flow_run.parameters
+    names = [PurePosixPath(redact_url(str(url)).rstrip("/")).name for url in (
+        parameters["validation_url"], parameters.get("population_url") or parameters.get("counts_url")) if url]
+    keywords = f" + lists of {parameters['keywords_run']}" if parameters.get("keywords_run") else ""
+    return f"headcount of {' vs '.join(names[1:] or ['?'])} · validated on {names[0]}{keywords}"
+
+
+@flow(name="headcount", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S)
 def headcount(
     validation_url: str,
     population_url: str | None = None,

@@ -22,7 +22,7 @@ CLUSTERING_INPUT = ["category", "keyword", "score"]
 
 NOISE = -1
 # Part of the clustering cache key: bump when the same input would give other clusters.
-CLUSTERING_VERSION = "2"
+CLUSTERING_VERSION = "3"
 
 
 def cluster_labels(embeddings: np.ndarray, settings: ClusteringSettings) -> tuple[np.ndarray, str]:
@@ -56,7 +56,7 @@ def describe_clusters(keywords: list[str], scores: np.ndarray, labels: np.ndarra
             "keywords": [keywords[i] for i in members],
             "scores": [round(float(scores[i]), 4) for i in members],
             "mean_score": round(float(scores[members].mean()), 4),
-            "representative": keywords[members[0]],
+            "representative": keywords[members[0]] if label != NOISE else "unclustered",
             "size": int(len(members)),
         })
     real = sorted((c for c in clusters if c["cluster"] != "unclustered"), key=lambda c: (-c["mean_score"], c["representative"]))

@@ -1,6 +1,6 @@
 """The one typed settings object.
 
-Defaults are the study's parameters (DESIGN.md §1). Values come, lowest
+Defaults are the study's parameters (README.md, "How keywords are scored"). Values come, lowest
 priority first, from these defaults, a YAML/TOML/JSON file, environment
 variables (`ML_HEADCOUNT_<SECTION>__<FIELD>`, e.g.
 `ML_HEADCOUNT_EXTRACTION__TOP_N=10`) and explicit keyword arguments. The same
@@ -47,7 +47,7 @@ def canonical_model_name(name: str) -> str:
 class IngestSettings(BaseModel, extra="forbid"):
     text_column: str | None = Field(None, description="Column holding the CV text; None = detect from aliases.")
     label_column: str | None = Field(None, description="Column holding the category; None = detect from aliases.")
-    text_aliases: list[str] = ["cv_text", "profile_summary", "resume", "text", "cv", "content", "summary"]
+    text_aliases: list[str] = ["cv_text", "profile_summary", "profile_text", "resume", "text", "cv", "content", "summary"]
     label_aliases: list[str] = ["category", "label", "class", "is_ml_expert", "target"]
     lowercase: bool = True
     drop_short_numbers: bool = Field(True, description="The study's rule: drop 1-2 digit numbers.")
@@ -96,9 +96,10 @@ class ExtractionSettings(BaseModel, extra="forbid"):
     )
     screen_margin: float = Field(
         0.0075,
-        description="exact mode: assumed bound on a reduced-precision similarity's error (measured max 0.0021, "
-        "benchmarks/screening_error.py); candidates within it of a pick are re-embedded in the deciding precision. "
-        "Each shard measures the error on what it re-embeds and decides again without screening where it exceeds this.",
+        description="exact mode: assumed bound on a reduced-precision similarity's error (measured max 0.0021 with "
+        "OpenVINO, 0.0044 with PyTorch: benchmarks/screening_error.py); candidates within it of a pick are re-embedded "
+        "in the deciding precision. Each shard measures the error on what it re-embeds and decides again without "
+        "screening where it exceeds this.",
     )
     inference_backend: Literal["auto", "openvino", "torch"] = Field(
         "auto", description="CPU only: auto = OpenVINO where installed, else PyTorch. GPUs always run PyTorch."
@@ -335,7 +336,14 @@ class Settings(BaseSettings):
 
     def cpu_workers(self) -> int:
         """Processes to use for CPU-bound work: `workers`, or every CPU this process may run on."""
-        return self.workers or len(os.sched_getaffinity(0))
+        return self.workers or available_cpus()
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask where the system has one (Linux), else every CPU (macOS,
+    Windows)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
 
 
 class SettingsError(UserError):

@@ -50,7 +50,7 @@ def shard_keywords(shard: Shard, extractor: KeywordExtractor, settings: Settings
     store = ArtifactStore(settings.storage)
     results = extractor.extract(shard_texts(store, run, shard))
     location = extraction_cache.store_shard(store, settings.extraction, shard, keywords_table(list(shard.cv_ids), results))
-    get_run_logger().info(
+    get_run_logger().debug(  # the flow logs the run's progress: CVs/s and an ETA
         "shard %s: %d CVs in %.1f s on %s", shard.shard_id, len(shard.cv_ids), time.perf_counter() - started, extractor.label
     )
     return location

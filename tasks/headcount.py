@@ -6,10 +6,12 @@ from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 
 from ml_headcount.headcount import report as estimate_report
+
+from ml_headcount.runs import report_html
 from ml_headcount.config import Settings
 from ml_headcount.headcount.tables import Estimate, Population, Validation, estimate, read_counts, read_population, read_validation
-from ml_headcount.corpus.ingest import read_table
-from ml_headcount.errors import InputError
+from ml_headcount.lists.apply import run_store
+from ml_headcount.corpus.ingest import InputError, read_table
 from ml_headcount.headcount.keyword_annotators import keyword_values
 from ml_headcount.runs.layout import EstimateLayout, RunLayout
 from ml_headcount.io.storage import ArtifactStore, storage_options
@@ -30,11 +32,14 @@ def population_table(url: str, mode: str, settings: Settings) -> Population:
 
 
 @task(name="keyword-annotations", **TASK_POLICY)
-def keyword_annotations(run_id: str, validation: Validation, population: Population, settings: Settings) -> tuple[dict, dict]:
-    """A finished keyword run's lists (runs/<run_id>/ in the same storage) as annotators of both tables."""
+def keyword_annotations(run: str, validation: Validation, population: Population,
+                        settings: Settings) -> tuple[dict, dict]:
+    """A finished keyword run's lists as annotators of both tables; `run` is a run id or `latest` in the same storage,
+    or a run's location."""
     if population.mode == "counts":
         raise InputError(f"{population.url}: --keywords needs one row per profile with its text; a counts table has none")
-    return keyword_values(ArtifactStore(settings.storage), RunLayout(run_id), settings.headcount.positive, settings.ingest,
+    store, run_id = run_store(run, settings.storage)
+    return keyword_values(store, RunLayout(run_id), settings.headcount.positive, settings.ingest,
                           validation.table, validation.url, population.table, population.url, settings.filters.matcher)
 
 
@@ -50,13 +55,17 @@ def headcount_estimate(validation: Validation, population: Population, settings:
 
 @task(name="estimate-artifacts", **TASK_POLICY)
 def estimate_artifacts(result: Estimate, layout: EstimateLayout, settings: Settings) -> str:
-    """estimates.csv, annotators.csv, report.md, forest.png, then summary.json (written last: marks it complete)."""
+    """estimates.csv, annotators.csv, report.md, report.html, forest.png, then summary.json (written last: marks it
+    complete)."""
     store = ArtifactStore(settings.storage)
     markdown = estimate_report.render_estimate_report(layout.run_id, result.summary, result.estimates, result.annotators)
+    forest = estimate_report.plot_forest(result.estimates)
     store.write_csv(layout.estimates, result.estimates)
     store.write_csv(layout.annotators, result.annotators)
     store.write_text(layout.report, markdown)
-    store.write_bytes(layout.forest_plot, estimate_report.plot_forest(result.estimates))
+    store.write_text(layout.report_html, report_html.estimate_page(
+        layout.run_id, result.summary, result.estimates, result.annotators, forest))
+    store.write_bytes(layout.forest_plot, forest)
     store.write_json(layout.summary, {"run_id": layout.run_id, **result.summary})
     create_markdown_artifact(key="headcount-report", markdown=markdown, description=f"Headcount estimate {layout.run_id}")
     return store.location(layout.prefix)

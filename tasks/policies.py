@@ -3,6 +3,8 @@
 - Retries: transient failures (storage, network, Modal) retry with exponential
   backoff and jitter; a `UserError` (bad input, settings, storage or
   credentials) or a programming error fails at once: retrying cannot fix them.
+- Flow retries (`retried_only_if_transient`): the same rule for a whole flow run,
+  for flows whose own caches make a rerun cheap.
 - Caching: Prefect persists no result and reads no cache record. A Prefect
   result record names its own serializer (pickle included), so one planted in
   shared storage would run code; the product's caches are its own, content
@@ -15,6 +17,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 
 from prefect.tasks import exponential_backoff
@@ -52,3 +56,37 @@ class UserErrorTracebacks(logging.Filter):
 
 for _logger in ("prefect.task_runs", "prefect.flow_runs", "prefect.engine"):
     logging.getLogger(_logger).addFilter(UserErrorTracebacks())
+
+
+def retried_only_if_transient(flow_function):
+    """Flow-level retries for outages only. Prefect retries a failed flow run whatever failed it; a permanent
+    failure (a UserError, a bug: `PERMANENT_ERRORS`) sets this run's retries to 0 before it fails, so the flow is not
+    run again for nothing. Goes under `@flow`, which sees the function's own signature."""
+
+    @functools.wraps(flow_function)
+    def run(*args, **kwargs):
+        try:
+            return flow_function(*args, **kwargs)
+        except PERMANENT_ERRORS:
+            _no_more_retries()
+            raise
+
+    # Prefect validates parameters against the signature's annotations, resolving names in the wrapper's module:
+    # give it the flow function's own, resolved where it was written
+    run.__signature__ = inspect.signature(flow_function, eval_str=True)
+    return run
+
+
+def _no_more_retries() -> None:
+    from prefect.client.orchestration import get_client
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    if context is None or context.flow_run is None or not context.flow_run.empirical_policy.retries:
+        return
+    policy = context.flow_run.empirical_policy.model_copy(update={"retries": 0})
+    try:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(context.flow_run.id, empirical_policy=policy)
+    except Exception:  # noqa: BLE001  (the API unreachable: a needless retry, never a masked error)
+        return

@@ -5,7 +5,7 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from ml_headcount.runs import report
+from ml_headcount.runs import report, report_html
 from ml_headcount.config import Settings
 from ml_headcount.runs.layout import RunLayout, complete_run
 from ml_headcount.io.storage import ArtifactStore
@@ -14,15 +14,18 @@ from tasks.policies import TASK_POLICY
 
 @task(name="run-report", **TASK_POLICY)
 def run_report(manifest: dict, settings: Settings, run: RunLayout) -> str:
-    """report.md and top_keywords.png in storage, and both tables in the Prefect UI."""
+    """report.md, report.html and top_keywords.png in storage, and both tables in the Prefect UI."""
     store = ArtifactStore(settings.storage)
     discriminative = store.read_csv(run.discriminative_keywords)
+    category_keywords = store.read_csv(run.category_keywords)
     lists = store.read_json(run.keyword_lists)
     clusters = store.read_json(run.clusters)
     queries = store.read_json(run.queries) if store.exists(run.queries) else None
     markdown = report.render_report(manifest, discriminative, lists, clusters, queries)
     store.write_text(run.report, markdown)
-    store.write_bytes(run.top_keywords_plot, report.plot_top_keywords(discriminative))
+    page = report_html.run_page(manifest, discriminative, category_keywords, lists, clusters)
+    store.write_text(run.report_html, page)
+    store.write_bytes(run.top_keywords_plot, report.plot_top_keywords(discriminative, category_keywords))
 
     create_table_artifact(
         key="top-discriminative-keywords",  # one key: the UI keeps every run's version under it

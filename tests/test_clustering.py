@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_headcount.clustering import cluster_discriminative, cluster_keywords, cluster_labels
+from ml_headcount.clustering import cluster_discriminative, cluster_keywords, cluster_labels, describe_clusters
 from ml_headcount.config import ClusteringSettings, ExtractionSettings
 from ml_headcount.extraction.extractor import KeywordExtractor
 
@@ -59,3 +59,10 @@ def test_real_embeddings_group_related_keywords():
     groups = [set(c["keywords"]) for c in clusters if c["cluster"] != "unclustered"]
     assert any({"reinforcement learning", "policy gradient"} <= g for g in groups)
     assert not any({"reinforcement learning", "payroll"} <= g for g in groups)
+
+
+def test_the_noise_group_is_named_unclustered_not_after_a_keyword():
+    labels = np.array([0, 0, 0, -1, -1])
+    clusters = describe_clusters(["a", "b", "c", "stray", "other"], np.array([0.9, 0.8, 0.7, 0.99, 0.6]), labels)
+    assert [(c["cluster"], c["representative"]) for c in clusters] == [(0, "a"), ("unclustered", "unclustered")]
+    assert clusters[-1]["keywords"] == ["stray", "other"]

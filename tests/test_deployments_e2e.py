@@ -1,8 +1,10 @@
 """End to end on real components: a Prefect server, the deployments from deployments/prefect.yaml, a process worker.
 
 CV files dropped into an inbox are registered by the `cv-ingestion/hourly`
-deployment, which starts `cv-keywords/weekly` on the updated dataset; a second
-ingestion with nothing new starts nothing. The server, the worker and every flow
+deployment, which emits `ml-headcount.dataset.updated`; the trigger of
+`cv-keywords/weekly` (an automation on the server) starts a keyword run on the
+updated dataset with the ingestion's settings. A second ingestion with nothing
+new emits nothing and starts nothing. The server, the worker and every flow
 run process they started are stopped at the end, whatever happens.
 """
 
@@ -192,13 +194,20 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
         "batch-1.csv": ("registered", 4), "batch-2.jsonl": ("registered", 4), "notes.csv": ("quarantined", 0)
     }
     assert (inbox / "quarantine" / record["ingestion_id"] / "notes.csv").exists()
-    assert record["dataset_cvs"] == 8 and record["keywords_run"]["deployment"] == "cv-keywords/weekly"
+    assert record["dataset_cvs"] == 8
+    event = record["keywords_run"]
+    assert event["event"] == "ml-headcount.dataset.updated" and event["deployment"] == "cv-keywords/weekly"
+    (emitted,) = wait_for(lambda: _events(api, "ml-headcount.dataset.updated"), 60, "the event to be stored")
+    assert emitted["id"] == event["event_id"] and emitted["resource"]["ml-headcount.refresh"] == "cv-keywords/weekly"
 
-    keywords_run_id = record["keywords_run"]["flow_run_id"]
-    keywords_run = wait_for(lambda: _finished(api, keywords_run_id), 300, "the chained cv-keywords run")
-    assert keywords_run["state_type"] == "COMPLETED", keywords_run["state"]
+    # the weekly deployment's trigger, an automation on the server, started the keyword run: nothing else did
     weekly = httpx.get(f"{api}/deployments/name/cv-keywords/weekly").json()
-    assert keywords_run["deployment_id"] == weekly["id"]
+    (automation,) = [a for a in httpx.post(f"{api}/automations/filter", json={}).json()
+                     if any(action.get("deployment_id") == weekly["id"] for action in a["actions"])]
+    (keywords_run_id,) = wait_for(lambda: _runs_of(api, weekly["id"]), 120, "the triggered cv-keywords run")
+    keywords_run = wait_for(lambda: _finished(api, keywords_run_id), 300, "the triggered cv-keywords run to end")
+    assert keywords_run["state_type"] == "COMPLETED", keywords_run["state"]
+    assert keywords_run["created_by"]["type"] == "AUTOMATION" and keywords_run["created_by"]["id"] == automation["id"]
     assert keywords_run["name"] == "cvs.parquet · local · top10 ng1-2"
 
     # its artifacts in storage: the run that read the registered dataset with the per-run settings
@@ -215,8 +224,9 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
                            json={"artifacts": {"flow_run_id": {"any_": [keywords_run_id]}}}).json()
     assert {"top-discriminative-keywords", "cv-keywords-report"} <= {a["key"] for a in artifacts}
 
-    # a second ingestion finds nothing new and starts nothing
+    # a second ingestion finds nothing new, emits nothing and starts nothing
     prefect_cli(env, *ingest, "--param", f"settings={json.dumps(settings)}")
+    assert len(_events(api, "ml-headcount.dataset.updated")) == 1
     keyword_runs = httpx.post(f"{api}/flow_runs/filter", json={"flows": {"name": {"any_": ["cv-keywords"]}}}).json()
     assert [r["id"] for r in keyword_runs] == [keywords_run_id]
     ingestion_runs = httpx.post(f"{api}/flow_runs/filter", json={"flows": {"name": {"any_": ["cv-ingestion"]}}}).json()
@@ -224,6 +234,16 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
     assert len(list((storage / "datasets" / "cvs" / "ingestions").iterdir())) == 1
 
     print(f"end-to-end: {time.monotonic() - started:.0f} s after the server was up")
+
+
+def _events(api: str, name: str) -> list[dict]:
+    found = httpx.post(f"{api}/events/filter", json={"filter": {"event": {"name": [name]}}, "limit": 50}).json()
+    return found["events"]
+
+
+def _runs_of(api: str, deployment_id: str) -> list[str]:
+    runs = httpx.post(f"{api}/flow_runs/filter", json={"deployments": {"id": {"any_": [deployment_id]}}}).json()
+    return [r["id"] for r in runs]
 
 
 def _finished(api: str, flow_run_id: str) -> dict | None:

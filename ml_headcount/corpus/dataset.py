@@ -240,7 +240,7 @@ def register_file(
 def ingestion_summary(
     ingestion_id: str, inbox: Inbox, dataset: RegisteredDataset, outcomes: list[FileOutcome], keywords_run: dict | None
 ) -> dict:
-    """What one ingestion did; `keywords_run` names the keyword run it started, if any."""
+    """What one ingestion did; `keywords_run` names the event it emitted for a keyword run, if any."""
     cvs = dataset.cvs()
     return {
         "ingestion_id": ingestion_id,
@@ -266,7 +266,8 @@ def ingestion_markdown(summary: dict) -> str:
     ]
     if summary["keywords_run"]:
         run = summary["keywords_run"]
-        lines += [f"Started a `{run['deployment']}` run on the updated dataset: flow run `{run['flow_run_id']}`.", ""]
+        then = f": `{run['deployment']}` runs on it (its trigger)" if run["deployment"] else ""
+        lines += [f"Emitted `{run['event']}` (event `{run['event_id']}`){then}.", ""]
     if not summary["files"]:
         return "\n".join(lines + ["No new or changed files."]) + "\n"
     lines += ["| file | status | rows | new CVs | duplicates | rejected | note |", "|---|---|---|---|---|---|---|"]

@@ -31,6 +31,7 @@ import numpy as np
 
 from ml_headcount.config import DEFAULT_MODEL
 from ml_headcount.errors import UserError
+from ml_headcount.library_noise import quiet_model_loading
 
 Precision = Literal["float32", "bfloat16", "float16"]
 
@@ -56,7 +57,7 @@ def model_path(name: str) -> str:
     except LocalEntryNotFoundError:
         raise ModelNotFoundError(
             f"model {name!r} is neither the packaged default, a local directory, nor in the local hub cache "
-            "(HF_HOME); download it once (`huggingface-cli download NAME`) or give its path"
+            "(HF_HOME); download it once (`hf download NAME`) or give its path"
         ) from None
 
 
@@ -151,6 +152,7 @@ def screening_precision(device: str, backend: str, deciding: Precision) -> Preci
     return "bfloat16"
 
 
+@quiet_model_loading()
 def load_encoder(model: str, max_seq_length: int, device: str, backend: str, precision: Precision, cache_dir: str | None,
                  cpu_threads: int | None = None):
     """An `Encoder` (or, for models that do not mean-pool, a `SentenceTransformerEncoder`).

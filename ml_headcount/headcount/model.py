@@ -6,7 +6,7 @@ values (int8, MISSING = -1), and the population either as profile groups
 counts per organisation and annotator. Output: (draws, organisations) integer
 counts of experts among each organisation's employees.
 
-Every draw combines the four sources of uncertainty (DESIGN.md §5):
+Every draw combines the four sources of uncertainty (docs/headcount.md):
 
 1. validation resampling: the validation rows are resampled with replacement
    within each class and the joint pattern model (ml_headcount.headcount.annotators) is

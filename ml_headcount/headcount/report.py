@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import io
-
 import pandas as pd
 
 FOREST_ORGANISATIONS = 60
@@ -54,11 +52,9 @@ def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, 
 
 def plot_forest(estimates: pd.DataFrame, top: int = FOREST_ORGANISATIONS) -> bytes:
     """Mean and 80 % interval per organisation, largest estimate first (the top `top`)."""
-    import matplotlib
+    from ml_headcount.runs.report import png_bytes, pyplot
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     shown = estimates.sort_values("mean", ascending=False).head(top).iloc[::-1]
     figure, axes = plt.subplots(figsize=(8, max(2.5, 0.28 * len(shown) + 1.2)))
     positions = range(len(shown))
@@ -70,7 +66,4 @@ def plot_forest(estimates: pd.DataFrame, top: int = FOREST_ORGANISATIONS) -> byt
     axes.set_title(title if len(estimates) <= top else f"{title} (top {top} of {len(estimates)})")
     axes.grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
-    return buffer.getvalue()
+    return png_bytes(figure)

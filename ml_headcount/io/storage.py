@@ -9,15 +9,15 @@ side holds a whole table.
 
 Two writers that must not both win (claims, the dataset tables, the latest-run
 pointer) use `create_if_absent` or `update`: locally an exclusive link or a
-file lock, on S3 a conditional PUT (`If-None-Match: *` / `If-Match: <etag>`,
-supported by AWS S3, MinIO and R2). Keys are exact: no call here expands `*`,
-`?` or `[`, so an object named `*.csv` is that one object.
+file lock (`filelock`: Linux, macOS and Windows), on S3 a conditional PUT
+(`If-None-Match: *` / `If-Match: <etag>`, supported by AWS S3, MinIO and R2).
+Keys are exact: no call here expands `*`, `?` or `[`, so an object named
+`*.csv` is that one object.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import io
 import json
 import os
@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
+from filelock import FileLock
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -93,7 +94,10 @@ class ArtifactStore:
     def verify(self) -> None:
         """Fail fast, naming the URL and what to check, when the storage cannot be used."""
         if self.is_local:
-            Path(self.root).mkdir(parents=True, exist_ok=True)
+            try:
+                Path(self.root).mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise StorageError(f"{self.url}: cannot create the directory ({error.strerror})") from None
             if not os.access(self.root, os.W_OK):
                 raise StorageError(f"{self.url}: directory is not writable")
             return
@@ -162,8 +166,8 @@ class ArtifactStore:
         if self.is_local:
             path = Path(self._path(key))
             path.parent.mkdir(parents=True, exist_ok=True)
-            with open(path.parent / f".{path.name}.lock", "a") as lock:
-                fcntl.flock(lock, fcntl.LOCK_EX)  # released by the kernel if this process dies
+            # flock on Linux and macOS, LockFileEx on Windows: released by the system if this process dies
+            with FileLock(path.parent / f".{path.name}.lock"):
                 current = path.read_bytes() if path.exists() else None
                 new = change(current)
                 if new is None:
@@ -325,6 +329,11 @@ class ArtifactStore:
         for column in table.columns[[dtype == object or pd.api.types.is_string_dtype(dtype) for dtype in table.dtypes]]:
             table[column] = table[column].map(unescape_cell)
         return table
+
+
+def openable(store: ArtifactStore, key: str) -> str:
+    """A link to an artifact that a browser or a client opens: file://... for a local store, the URL otherwise."""
+    return Path(store.location(key)).as_uri() if store.is_local else store.location(key)
 
 
 def _written_beside(path: str, data: bytes) -> str:

@@ -23,13 +23,13 @@ from collections import Counter
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import fsspec
 import numpy as np
 import pandas as pd
 
-from ml_headcount.config import ExtractionSettings, IngestSettings
+from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings
 from ml_headcount.corpus.ingest import (
     Chunk,
     InputError,
@@ -41,11 +41,13 @@ from ml_headcount.corpus.ingest import (
     table_chunks,
     text_hash,
 )
-from ml_headcount.scoring.matching import KeywordMatcher
-from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery
-from ml_headcount.runs.layout import LATEST, MANIFEST, RunLayout
-from ml_headcount.lists.queries import QueryError, dialect, list_query
 from ml_headcount.io.storage import ArtifactStore, StorageError
+from ml_headcount.lists.queries import QueryError, dialect, list_query
+from ml_headcount.runs.layout import LATEST, MANIFEST, RunLayout
+from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery
+
+if TYPE_CHECKING:  # matching imports scikit-learn: seconds that resolving a run reference does not need
+    from ml_headcount.scoring.matching import KeywordMatcher
 
 OK = "ok"
 
@@ -63,6 +65,8 @@ class RunFilters:
 
     def matcher(self, kind: str) -> KeywordMatcher | PhraseMatcher:
         """The product's matcher of the lists, or phrase search of their queries (`kind`: filters.matcher)."""
+        from ml_headcount.scoring.matching import KeywordMatcher
+
         return KeywordMatcher(self.lists, self.extraction) if kind == "product" else PhraseMatcher(self.queries)
 
 
@@ -82,6 +86,18 @@ def resolve_run_id(store: ArtifactStore, run_id: str) -> str:
     if not store.exists(LATEST):
         raise InputError(f"{store.location('runs')}: no complete run yet (no latest.json); give a run id or location")
     return store.read_json(LATEST)["run_id"]
+
+
+def run_store(run: str, storage: StorageSettings) -> tuple[ArtifactStore, str]:
+    """The store holding the complete run that `run` names (an id or `latest` under `storage`, or a run's location, as
+    `ml-headcount run` prints it), and the run's id; an InputError when there is no complete run there."""
+    storage_url, run_id = split_run_reference(run, storage.url)
+    store = ArtifactStore(storage.model_copy(update={"url": storage_url}))
+    run_id = resolve_run_id(store, run_id)
+    if not store.exists(RunLayout(run_id).manifest):
+        raise InputError(f"{store.location(RunLayout(run_id).prefix)}: no complete run there (no {MANIFEST}); "
+                         "check the run id and --storage-url")
+    return store, run_id
 
 
 def default_output(store: ArtifactStore, run_id: str, input_url: str) -> str:

@@ -107,6 +107,11 @@ class RunLayout(_Layout):
         return self.key("report.md")
 
     @property
+    def report_html(self) -> str:
+        """The report as one self-contained page (plots embedded, no network)."""
+        return self.key("report.html")
+
+    @property
     def top_keywords_plot(self) -> str:
         return self.key("top_keywords.png")
 
@@ -141,6 +146,10 @@ class EstimateLayout(_Layout):
     @property
     def report(self) -> str:
         return self.key("report.md")
+
+    @property
+    def report_html(self) -> str:
+        return self.key("report.html")
 
     @property
     def forest_plot(self) -> str:
@@ -192,7 +201,8 @@ def complete_run(store: ArtifactStore, run: RunLayout, manifest: dict) -> str:
     data = (json.dumps({**manifest, "completed_at": completed_at}, indent=2, default=str) + "\n").encode()
     if not store.create_if_absent(run.manifest, data):
         raise RunExistsError(f"run {run.run_id!r} was completed by another process at {store.location(run.prefix)}")
-    pointer = {"run_id": run.run_id, "location": store.location(run.prefix), "completed_at": completed_at}
+    # the run's key, relative to the storage URL: a store copied or synced elsewhere still points at its own runs
+    pointer = {"run_id": run.run_id, "location": run.prefix, "completed_at": completed_at}
     store.update(LATEST, lambda current: _later(current, pointer))
     return store.location(run.prefix)
 
@@ -225,6 +235,8 @@ def _holder_is_gone(holder: dict) -> bool:
     if holder.get("host") != socket.gethostname():
         return False
     if holder.get("pid") != os.getpid():
+        if os.name == "nt":  # os.kill(pid, 0) terminates the process there: never probe, the claim stays
+            return False
         try:
             os.kill(holder["pid"], 0)
         except ProcessLookupError:
@@ -249,7 +261,8 @@ def run_manifest(
     run: RunLayout, location: str, input_url: str, settings, ingest_summary: dict, extraction: dict,
     scoring: dict, clusters: dict, timings: dict[str, float],
 ) -> dict:
-    """What a run was asked, what it found and what it ran on: written last, it marks the run complete."""
+    """What a run was asked, what it found and what it ran on: written last, it marks the run complete. `location` is
+    the run's key relative to the storage URL."""
     return {
         "run_id": run.run_id,
         "location": location,

@@ -146,31 +146,80 @@ def _with_interval(value: float, interval: list[float]) -> str:
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
-def plot_top_keywords(discriminative: pd.DataFrame, top: int = TOP_IN_PLOT) -> bytes:
-    """PNG: one horizontal bar chart of the top keywords per category."""
+def pyplot():
+    """matplotlib's pyplot on the Agg backend: plots are files, never windows."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    categories = sorted(discriminative["category"].unique()) or ["(none)"]
-    columns = min(3, len(categories))
-    rows = math.ceil(len(categories) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 0.35 * top * rows + 1.2 * rows), squeeze=False)
-    for axis in axes.ravel()[len(categories):]:
-        axis.set_visible(False)
-    for axis, category in zip(axes.ravel(), categories):
-        group = discriminative[(discriminative["category"] == category) & (discriminative["rank"] <= top)]
-        axis.barh(group["keyword"][::-1], group["score"][::-1], color="#3b6ea5")
-        axis.set_xlim(0.5, 1.0)
-        axis.set_title(f"category {category}", fontsize=11)
-        axis.set_xlabel("discriminative score")
-        axis.tick_params(axis="y", labelsize=8)
-        if group.empty:
-            axis.text(0.5, 0.5, "no discriminative keywords", ha="center", va="center", transform=axis.transAxes)
-    figure.suptitle("Top discriminative keywords per category")
-    figure.tight_layout()
+    return plt
+
+
+def png_bytes(figure) -> bytes:
+    """The figure as PNG bytes; the figure is closed."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
-    plt.close(figure)
+    pyplot().close(figure)
     return buffer.getvalue()
+
+
+def plot_top_keywords(discriminative: pd.DataFrame, category_keywords: pd.DataFrame, top: int = TOP_IN_PLOT) -> bytes:
+    """PNG: per category, its top keywords and the share of each category's CVs they were extracted from.
+
+    Scores saturate at 1.0 on small or well-separated data (every top keyword of the demo scores 1.000); the shares
+    show what a score hides: how common the keyword is in its category and how rare elsewhere.
+    """
+    plt = pyplot()
+    categories = sorted(category_keywords["category"].astype(str).unique()) or ["(none)"]
+    shares = category_keywords.assign(category=category_keywords["category"].astype(str)).pivot_table(
+        index="keyword", columns="category", values="rate", aggfunc="first").reindex(columns=categories).fillna(0.0)
+    columns = min(3, len(categories))
+    rows = math.ceil(len(categories) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 0.45 * top * rows + 1.4 * rows), squeeze=False)
+    for axis in axes.ravel()[len(categories):]:
+        axis.set_visible(False)
+    height = 0.8 / len(categories)
+    for axis, category in zip(axes.ravel(), categories):
+        group = discriminative[(discriminative["category"].astype(str) == category) & (discriminative["rank"] <= top)]
+        keywords = group["keyword"].tolist()[::-1]
+        for offset, other in enumerate(categories):
+            values = shares.reindex(keywords)[other].fillna(0.0) if keywords else []
+            axis.barh([i + offset * height for i in range(len(keywords))], values, height=height,
+                      label=f"category {other}", color=f"C{offset}")
+        axis.set_yticks([i + height * (len(categories) - 1) / 2 for i in range(len(keywords))], keywords, fontsize=8)
+        axis.set_xlim(0.0, 1.0)
+        axis.set_title(f"top keywords of category {category}", fontsize=11)
+        axis.set_xlabel("share of the category's CVs the keyword was extracted from")
+        if group.empty:
+            axis.text(0.5, 0.5, "no discriminative keywords", ha="center", va="center", transform=axis.transAxes)
+        axis.legend(fontsize=8, loc="lower right")
+    figure.tight_layout()
+    return png_bytes(figure)
+
+
+def plot_list_quality(lists: dict) -> bytes:
+    """PNG: each list's sensitivity against its specificity, cross-validated with 80 % intervals, and in-sample."""
+    plt = pyplot()
+    figure, axis = plt.subplots(figsize=(6.5, 5.0))
+    for index, (name, entry) in enumerate((f"{c}/{n}", e) for c, by_name in lists.items() for n, e in by_name.items()):
+        color = f"C{index}"
+        axis.plot(entry["in_sample_specificity"], entry["in_sample_sensitivity"], "o", mfc="none", color=color,
+                  label=f"{name} in-sample")
+        validated = entry.get("cross_validated") or {}
+        if "sensitivity" not in validated:
+            continue
+        x, y = validated["specificity"], validated["sensitivity"]
+        (x_low, x_high), (y_low, y_high) = validated["specificity_interval"], validated["sensitivity_interval"]
+        axis.errorbar(x, y, xerr=[[x - x_low], [x_high - x]], yerr=[[y - y_low], [y_high - y]], fmt="s", color=color,
+                      capsize=3, label=f"{name} cross-validated (80 % intervals)")
+        axis.plot([entry["in_sample_specificity"], x], [entry["in_sample_sensitivity"], y], ":", color=color)
+    axis.set_xlim(-0.02, 1.02)
+    axis.set_ylim(-0.02, 1.02)
+    axis.set_xlabel("specificity")
+    axis.set_ylabel("sensitivity")
+    axis.set_title("Keyword lists: in-sample (hollow) and cross-validated")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=7, loc="lower left")
+    figure.tight_layout()
+    return png_bytes(figure)

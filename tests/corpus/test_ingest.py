@@ -8,8 +8,7 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import IngestSettings
-from ml_headcount.corpus.ingest import clean_text, ingest, normalise_labels
-from ml_headcount.errors import InputError
+from ml_headcount.corpus.ingest import InputError, clean_text, ingest, ingest_table, normalise_labels
 from tests.conftest import RESUMES
 
 GOOD = "Trained transformer models for machine translation research at a university lab."
@@ -111,6 +110,7 @@ def test_cleaning_repairs_html_encodings_whitespace_and_short_numbers():
     assert clean_text(raw, IngestSettings()) == "led research on naïve bayes for years, since 2015, see"
 
 
+@pytest.mark.shared_data
 def test_double_encoded_resume_set_is_repaired_and_deduplicated():
     result = ingest(str(RESUMES), IngestSettings())
     assert result.duplicates == 796 and len(result.cvs) == 166
@@ -136,3 +136,11 @@ def test_a_single_category_fails_with_the_file_and_column(tmp_path):
     frame([(GOOD, 1), (OTHER, 1)]).to_csv(path, index=False)
     with pytest.raises(InputError, match="one.csv: column 'label' yields 1 usable categories"):
         ingest(str(path), IngestSettings())
+
+
+def test_profile_text_is_a_text_column():
+    table = pd.DataFrame({"profile_text": ["Machine learning researcher training neural networks",
+                                           "Sales manager negotiating enterprise contracts"], "category": ["1", "0"]})
+    cvs = ingest_table(table, "profiles.csv", IngestSettings()).cvs
+    assert cvs["text"].tolist() == ["machine learning researcher training neural networks",
+                                    "sales manager negotiating enterprise contracts"]

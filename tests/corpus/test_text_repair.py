@@ -25,6 +25,7 @@ EDGE_CASES = [
 ]
 
 
+@pytest.mark.shared_data
 @pytest.mark.parametrize("path,column", [(RATED_CVS, "cv_text"), (RESUMES, "Resume")])
 def test_repair_equals_ftfy_on_real_cvs(path, column):
     texts = pd.read_csv(path, usecols=[column])[column].dropna().astype(str).tolist()
@@ -37,6 +38,7 @@ def test_repair_equals_ftfy_on_edge_cases():
     assert text_repair.may_hold_mojibake("cafÃ© au lait") and not text_repair.may_hold_mojibake("café • “quoted”")
 
 
+@pytest.mark.shared_data
 def test_most_rated_cvs_take_the_fast_path():
     texts = pd.read_csv(RATED_CVS, usecols=["cv_text"])["cv_text"].dropna().tolist()
     fast = [t for t in texts if not t.isascii() and text_repair.repair(t) == text_repair.fixes.uncurl_quotes(t).replace("\r\n", "\n")]
@@ -51,6 +53,7 @@ def study_cleaning(raw: str) -> str:
     return re.sub(r"\s+", " ", text).strip()
 
 
+@pytest.mark.shared_data
 def test_clean_text_equals_the_plain_cleaning_on_real_cvs():
     texts = pd.read_csv(RATED_CVS, usecols=["cv_text"])["cv_text"].dropna().tolist()
     texts += pd.read_csv(RESUMES, usecols=["Resume"])["Resume"].drop_duplicates().tolist()

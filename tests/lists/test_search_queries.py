@@ -3,8 +3,8 @@
 Engines: SQLite FTS5 (Python's sqlite3) runs the `boolean` query verbatim;
 the `lucene` query is parsed by luqum (a Lucene query parser) and its tree
 written as the FTS5 query it means, run by FTS5; the `postgres` condition runs
-on a private PostgreSQL server started for the test. luqum and PostgreSQL are
-not project dependencies: their tests are skipped, naming why, where missing.
+on a private PostgreSQL server started for the test. luqum is a dev dependency;
+PostgreSQL a Debian package (.ci/run installs it): without it the test skips, naming why, except in CI.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from ml_headcount.lists.queries import (
     render,
 )
 from ml_headcount.io.storage import ArtifactStore
-from tests.conftest import RATED_CVS
+from tests.conftest import RATED_CVS, unavailable
 
 # the FTS5 index of letter-and-digit tokens, case folded, accents kept; FTS5's unicode61 otherwise keeps some
 # symbols (emoji, private-use characters) inside tokens, so every non-ASCII character of the texts that is neither
@@ -119,7 +119,7 @@ def _lucene_as_fts5(node) -> str:
 
 
 def test_lucene_queries_parsed_by_a_lucene_parser_match_as_the_phrase_matcher(fts5, texts, queries):
-    parser = pytest.importorskip("luqum.parser", reason="luqum (a Lucene query parser) is not installed").parser
+    from luqum.parser import parser
     for query in queries:
         lucene = render(query, "lucene")
         engine = fts5_rows(fts5, _lucene_as_fts5(parser.parse(lucene)), len(texts))
@@ -130,7 +130,7 @@ def test_lucene_queries_parsed_by_a_lucene_parser_match_as_the_phrase_matcher(ft
 def postgres(texts):
     """psql on a private PostgreSQL server (UTF-8, C.UTF-8 locale) holding the cleaned rated CVs as cvs(id, text)."""
     if not (PG_BIN / "initdb").exists() or not shutil.which("psql"):
-        pytest.skip(f"no PostgreSQL server binaries at {PG_BIN} (apt-get install postgresql)")
+        unavailable(f"no PostgreSQL server binaries at {PG_BIN} (apt-get install postgresql)")
     root = Path(tempfile.mkdtemp(prefix="ml-headcount-postgres-"))  # not under pytest's root-only folders
     as_owner = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []  # the server refuses to run as root
     if as_owner:

@@ -136,6 +136,7 @@ def test_bad_input_fails_at_once_and_names_the_file(prefect_harness, tmp_path):
     assert not list((tmp_path / "store").glob("runs/*/manifest.json"))
 
 
+@pytest.mark.shared_data
 def test_multiclass_resume_set_runs(prefect_harness, tmp_path):
     resumes = pd.read_csv(RESUMES).drop_duplicates("Resume")
     chosen = resumes[resumes["Category"].isin(["HR", "Data Science", "Advocate"])].groupby("Category").head(2)
@@ -154,6 +155,6 @@ def test_a_run_larger_than_the_learning_sample_scores_every_cv_and_learns_from_t
     everything = read_run(first_run)
     assert sampled["manifest"]["scoring"]["learning_cvs"] == 20 and everything["manifest"]["scoring"]["learning_cvs"] == 60
     pd.testing.assert_frame_equal(sampled["discriminative"], everything["discriminative"])  # scores use every CV
-    heldout = pd.read_parquet(Path(sampled["manifest"]["location"]) / "heldout_matches.parquet")
+    heldout = pd.read_parquet(storage / sampled["manifest"]["location"] / "heldout_matches.parquet")
     assert len(heldout) == 20 and set(heldout["cv_id"]) < set(sampled["cvs"]["cv_id"])
     assert sampled["lists"]["1"]["broad"]["cross_validated"]["cvs"] == [10, 10]

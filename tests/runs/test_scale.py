@@ -60,6 +60,7 @@ def test_learning_sample_is_bounded_stratified_and_independent_of_row_order(rate
     assert set(ids[order][stratified_sample(ids[order], labels[order], 100, seed=1)]) == set(ids[rows])
 
 
+@pytest.mark.shared_data
 def test_an_ingest_cleaned_by_worker_processes_and_spilled_equals_the_in_memory_one(tmp_path):
     in_memory = ingest(str(RATED_CVS), IngestSettings(chunk_rows=50))
     spilled = ingest(str(RATED_CVS), IngestSettings(chunk_rows=50), spill=tmp_path / "cvs.parquet", workers=2)

@@ -1,0 +1,101 @@
+"""What the command line shows while a flow runs, and the temporary Prefect server it needs.
+
+By default the console tells the run's own story: its stages, counts and
+progress, every warning, and its location. Prefect's engine lines (a
+"Finished in state Completed()" per task, the temporary server's banner) show
+with `-v`; `-q` leaves errors and the location only. The Prefect UI and API
+always get every line: only the console is filtered.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+
+# Prefect's default (20 s) is too short on a busy 2-core machine; the user's own setting always wins
+SERVER_STARTUP_S = 180
+
+
+class PrefectServerError(RuntimeError):
+    """Prefect's temporary server did not start: an outage on this machine, not the user's input (exit 1)."""
+
+
+def default_server_startup() -> None:
+    """Give the temporary server `SERVER_STARTUP_S` unless the environment says otherwise (before Prefect reads it)."""
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", str(SERVER_STARTUP_S))
+
+
+@contextmanager
+def temporary_server():
+    """Prefect's temporary server around the block, when no PREFECT_API_URL names a server: started first, so that a
+    failure to start is one `PrefectServerError` rather than a traceback from inside the first flow call (which then
+    uses it), and stopped at the end of the block rather than at exit, after the console is no longer filtered."""
+    from prefect.settings import (
+        PREFECT_API_URL,
+        PREFECT_SERVER_EPHEMERAL_ENABLED,
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    )
+
+    if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    timeout = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+    try:
+        server.start(timeout=timeout)
+    except Exception as error:  # noqa: BLE001  (any failure to start is the same outage; Prefect raises RuntimeError)
+        server.stop()  # now, while the console is quiet, rather than at exit
+        reason = str(error).split(" stdout:")[0].strip() or type(error).__name__
+        raise PrefectServerError(
+            f"Prefect's temporary server did not start within {timeout} s ({reason}); on a busy machine set "
+            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or PREFECT_API_URL to a running Prefect server"
+        ) from None
+    try:
+        yield
+    finally:
+        from prefect.events.worker import EventsWorker
+        from prefect.logging.handlers import APILogWorker
+
+        for worker in (APILogWorker, EventsWorker):  # what the flow logged and emitted reaches the server first
+            worker.drain_all(timeout=5)
+        server.stop()
+
+
+class RunStory(logging.Filter):
+    """Which records the console shows: verbosity -1 errors only, 0 the product's own lines and every warning,
+    1 everything (Prefect's engine lines too)."""
+
+    def __init__(self, verbosity: int):
+        import prefect
+
+        super().__init__()
+        self.verbosity = verbosity
+        self.prefect_code = str(Path(prefect.__file__).parent)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self.verbosity > 0:
+            return True
+        if self.verbosity < 0:
+            return record.levelno >= logging.ERROR
+        return record.levelno >= logging.WARNING or not record.pathname.startswith(self.prefect_code)
+
+
+@contextmanager
+def console(verbosity: int):
+    """Prefect's console handler shows the records `RunStory(verbosity)` keeps, for the duration of the block."""
+    import prefect.main  # noqa: F401  (sets up Prefect's logging: its console handler on the root logger)
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    story = RunStory(verbosity)
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
+    for handler in handlers:
+        handler.addFilter(story)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.removeFilter(story)
