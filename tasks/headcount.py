@@ -7,7 +7,9 @@ from prefect.artifacts import create_markdown_artifact
 
 from ml_headcount import estimate_report
 from ml_headcount.config import Settings
-from ml_headcount.estimates import Estimate, Population, Validation, estimate, read_counts, read_population, read_validation
+from ml_headcount.estimates import (
+    Estimate, Population, Validation, estimate, read_counts, read_patterns, read_population, read_validation,
+)
 from ml_headcount.ingest import InputError, read_table
 from ml_headcount.keyword_annotators import keyword_values
 from ml_headcount.runs import EstimateLayout, RunLayout
@@ -24,15 +26,16 @@ def validation_table(url: str, settings: Settings) -> Validation:
 @task(name="population-table", **TASK_POLICY)
 def population_table(url: str, mode: str, settings: Settings) -> Population:
     table, _ = read_table(url, storage_options(url, settings.storage))
-    reader = read_population if mode == "population" else read_counts
+    reader = {"population": read_population, "patterns": read_patterns, "counts": read_counts}[mode]
     return reader(table, url, settings.headcount)
 
 
 @task(name="keyword-annotations", **TASK_POLICY)
 def keyword_annotations(run_id: str, validation: Validation, population: Population, settings: Settings) -> tuple[dict, dict]:
     """A finished keyword run's lists (runs/<run_id>/ in the same storage) as annotators of both tables."""
-    if population.mode == "counts":
-        raise InputError(f"{population.url}: --keywords needs one row per profile with its text; a counts table has none")
+    if population.mode != "population":
+        raise InputError(f"{population.url}: --keywords needs one row per profile with its text; a {population.mode} "
+                         "table has none")
     return keyword_values(ArtifactStore(settings.storage), RunLayout(run_id), settings.headcount.positive, settings.ingest,
                           validation.table, validation.url, population.table, population.url)
 
@@ -49,11 +52,13 @@ def headcount_estimate(validation: Validation, population: Population, settings:
 
 @task(name="estimate-artifacts", **TASK_POLICY)
 def estimate_artifacts(result: Estimate, layout: EstimateLayout, settings: Settings) -> str:
-    """estimates.csv, annotators.csv, report.md, forest.png, then summary.json (written last: marks it complete)."""
+    """estimates.csv, annotators.csv, repairs.csv, report.md, forest.png, then summary.json (written last: marks it
+    complete)."""
     store = ArtifactStore(settings.storage)
     markdown = estimate_report.render_estimate_report(layout.run_id, result.summary, result.estimates, result.annotators)
     store.write_csv(layout.estimates, result.estimates)
     store.write_csv(layout.annotators, result.annotators)
+    store.write_csv(layout.key("repairs.csv"), result.repairs)
     store.write_text(layout.report, markdown)
     store.write_bytes(layout.forest_plot, estimate_report.plot_forest(result.estimates))
     store.write_json(layout.summary, {"run_id": layout.run_id, **result.summary})

@@ -43,6 +43,12 @@ def test_flow_writes_every_artifact_in_both_modes(prefect_harness, tmp_path):
         assert {"sensitivity", "specificity"} <= set(annotators.columns)
         assert open(f"{location}/forest.png", "rb").read(4) == b"\x89PNG"
         assert "ML experts" in open(f"{location}/report.md").read()
+        repairs = pd.read_csv(f"{location}/repairs.csv")
+        assert list(repairs.columns) == ["row", "organisation", "column", "value", "repaired", "rule"] and repairs.empty
+        assert summary["repairs"] == {}
+        assert set(summary["flags"]) == {"below_false_positive_rates", "above_sensitivities", "grid_edge"}
+        assert {"population_sensitivity", "population_specificity", "sensitivity"} <= set(annotators.columns)
+        assert {"edge_mass", "flags"} <= set(estimates.columns)
 
     estimates = pd.read_csv(f"{by_profiles}/estimates.csv").set_index("organisation")
     other_values = pd.read_csv(f"{by_profiles}/annotators.csv").set_index("annotator")["other_values"]
