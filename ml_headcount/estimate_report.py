@@ -43,11 +43,12 @@ def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, 
                "population_specificity",
                "true_positive", "false_negative", "true_negative", "false_positive", "missing", "other_values"]
     lines += markdown_table(annotators[columns])
-    rates = ("the population's rates of the model's annotators were learned with the prevalences, the validation "
-             "rates as their prior" if summary["error_rates_learned"]
-             else "the validation rates are assumed to hold in the population" if summary["error_rates"] == "validation"
-             else "the validation rates, since too few profiles were rated by two or more of the model's annotators "
-                  "to learn the population's (docs/headcount.md)")
+    rates = ("the validation rates are assumed to hold in the population" if summary["error_rates"] == "validation"
+             else "the population's rates of the model's annotators were learned with the prevalences, the validation "
+                  "rates as their prior" if summary["sensitivities_learned"]
+             else "the population's false-positive rates were learned with the prevalences; the sensitivities are the "
+                  "validation's, since too few profiles were rated by two or more of the model's annotators to learn "
+                  "them (docs/headcount.md)")
     lines += ["", f"Error rates: {rates}. Values other than 0/1 (`other_values`, e.g. REJECT) count as missing and "
               "are marginalised.", ""]
     lines += _checks(summary)

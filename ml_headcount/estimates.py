@@ -263,7 +263,7 @@ def estimate(validation: Validation, population: Population, settings: Headcount
         "employees": int(employees.sum()),
         "profiles": int(profiles.sum()),
         "error_rates": settings.error_rates,
-        "error_rates_learned": posterior.rates is not None,
+        "sensitivities_learned": posterior.rates is not None and posterior.rates.sensitivities_learned,
         "repairs": {str(rule): int(n) for rule, n in repairs["rule"].value_counts().sort_index().items()},
         "flags": {reason: int(sum(reason in f.split(";") for f in flags)) for reason in FLAG_REASONS},
         "validation": {"url": validation.url, "rows": len(labels), "positives": int(labels.sum()),

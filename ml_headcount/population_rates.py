@@ -57,6 +57,7 @@ class PopulationRates:
     validation: np.ndarray  # (2, k) rates in the validation table (the joint model's marginals)
     mode: np.ndarray  # (2, k) logit posterior mode in the population
     covariance: np.ndarray  # (2k, 2k) its normal approximation's covariance
+    sensitivities_learned: bool  # False: too few profiles rated by two or more annotators, the validation's kept
 
     @property
     def population(self) -> np.ndarray:
@@ -101,7 +102,7 @@ def _normalised(log_weights: np.ndarray) -> np.ndarray:
 
 def population_rates(space: PatternSpace, joints: tuple[np.ndarray, np.ndarray], validation_values: np.ndarray,
                      labels: np.ndarray, evidence: Evidence, model: RateModel, pi: np.ndarray,
-                     log_widths: np.ndarray) -> PopulationRates | None:
+                     log_widths: np.ndarray) -> PopulationRates:
     """The population rates' posterior given every organisation's evidence.
 
     The prevalences follow a Beta(a, b) whose parameters are fitted with the rates (empirical Bayes): a fixed
@@ -111,11 +112,10 @@ def population_rates(space: PatternSpace, joints: tuple[np.ndarray, np.ndarray],
     found for the point fit; the modes refitted with each replicate's within-class dependence add their spread,
     since a dependence that differs from the validation's moves the rates the population implies. `pi` and
     `log_widths` are a prevalence grid for evidence that cannot be integrated per organisation (marginal counts).
-    None where fewer than JOINT_SHARE of the profiles were rated by two or more of the model's annotators: with
-    annotators on separate profiles the rates are not identified, and a fit would follow the Beta's misfit.
+    Where fewer than JOINT_SHARE of the profiles were rated by two or more of the model's annotators, the
+    sensitivities are not identified (a fit would slide along the likelihood's ridge as the Beta's misfit pushes
+    it): they stay the validation's, and only the false-positive rates are learned.
     """
-    if not _jointly_observed(evidence, space):
-        return None  # the rates are identified through profiles that several annotators rated (Hui-Walter)
     bits = space.full.astype(np.float64)
     validation = np.stack([joint[0] @ bits for joint in joints])  # (2, k)
     observed = np.stack([(validation_values[labels == cls] != MISSING).sum(axis=0) for cls in (True, False)])
@@ -136,17 +136,30 @@ def population_rates(space: PatternSpace, joints: tuple[np.ndarray, np.ndarray],
             return float(-marginal + 0.5 * ((x[:n_rates] - centre) ** 2 / prior_var).sum())
         return negative_log_posterior
 
-    point = objective(0)
-    mode = minimize(point, start, method="L-BFGS-B", bounds=bounds).x
-    hessian = _hessian(point, mode)
+    # sensitivities are identified only through profiles that several annotators rated (Hui-Walter); without them
+    # they stay the validation's (with its sampling variance) and only the false-positive rates are learned, which
+    # the organisations with the fewest matches pin
+    free = np.ones(len(start), bool)
+    free[: space.k] = _jointly_observed(evidence, space)
+
+    def on(values: np.ndarray, base: np.ndarray) -> np.ndarray:
+        full = base.copy()
+        full[free] = values
+        return full
+
+    point, free_bounds = objective(0), [b for b, f in zip(bounds, free) if f]
+    mode = on(minimize(lambda y: point(on(y, start)), start[free], method="L-BFGS-B", bounds=free_bounds).x, start)
+    hessian = _hessian(lambda y: point(on(y, mode)), mode[free])
     values, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
     values = np.maximum(values, 1.0 / prior_var.max())  # never wider than the prior, never degenerate
-    covariance = ((vectors / values) @ vectors.T)[:n_rates, :n_rates]
-    replicates = [minimize(objective(r), mode, method="L-BFGS-B", bounds=bounds).x[:n_rates]
-                  for r in range(1, len(joints[0]))]
+    covariance = np.diag(np.concatenate([sampling_var.ravel(), [0.0, 0.0]]))
+    covariance[np.ix_(free, free)] = (vectors / values) @ vectors.T
+    replicates = [on(minimize(lambda y, f=objective(r): f(on(y, mode)), mode[free], method="L-BFGS-B",
+                              bounds=free_bounds).x, mode)[:n_rates] for r in range(1, len(joints[0]))]
+    covariance = covariance[:n_rates, :n_rates]
     if len(replicates) > 1:
         covariance = covariance + np.cov(np.array(replicates), rowvar=False)
-    return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), covariance)
+    return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), covariance, bool(free[0]))
 
 
 def _jointly_observed(evidence: Evidence, space: PatternSpace) -> bool:
