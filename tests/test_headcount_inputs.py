@@ -89,7 +89,8 @@ def test_an_llm_sample_with_its_own_denominator_informs_the_count():
                            "llm": np.bincount(organisation[sampled], llm[sampled]).astype(int),
                            "llm:profiles": np.bincount(organisation[sampled])})
     # the validation rates: three organisations are too few to learn the population's (docs/headcount.md)
-    settings = HeadcountSettings(draws=300, annotators=["broad", "llm"], max_joint_annotators=2, error_rates="validation")
+    settings = HeadcountSettings(draws=300, annotators=["broad", "llm"], max_joint_annotators=2,
+                                 error_rates="validation")
     result = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
     truth = np.bincount(organisation, expert)
     assert set(result.chosen) == {"broad", "llm"}
