@@ -5,7 +5,9 @@
 Four correlated annotators (two keyword-like filters on every profile, two
 LLM-like labels on a 20 % sample, some values missing), 600 validation rows,
 organisation sizes log-normal, expert shares 0-40 %. Timed: choosing the
-annotators, grouping the profiles by (organisation, pattern) and every draw.
+annotators, grouping the profiles by (organisation, pattern) and every draw,
+with the product's defaults (population error rates learned, hierarchical prior
+by size); `--error-rates validation` measures the population model's extra cost.
 Prints the wall and CPU time (all threads; on a shared machine the CPU time says
 more), the peak resident memory of the process and the total.
 """
@@ -21,6 +23,7 @@ import numpy as np
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators
 from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.model import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
+from ml_headcount.headcount.population_rates import RateModel
 
 
 def annotators(expert: np.ndarray, rng: np.random.Generator, llm_share: float, missing: float) -> np.ndarray:
@@ -40,8 +43,9 @@ def main() -> None:
     parser.add_argument("--organisations", type=int, default=1000)
     parser.add_argument("--profiles", type=int, default=1_000_000)
     parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--error-rates", choices=["population", "validation"], default="population")
     args = parser.parse_args()
-    settings = HeadcountSettings(draws=args.draws)
+    settings = HeadcountSettings(draws=args.draws, error_rates=args.error_rates)
     rng = np.random.default_rng(0)
 
     weights = rng.lognormal(0, 1.2, args.organisations)
@@ -63,7 +67,8 @@ def main() -> None:
     draws = headcount_draws(labels, validation[:, chosen], evidence, employees, draws=args.draws,
                             prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
                             smoothing=settings.smoothing, transfer=settings.transfer,
-                            grid_points=settings.grid_points, rng=rng)
+                            grid_points=settings.grid_points, rng=rng,
+                            rates=RateModel(settings.error_rates, settings.rate_shift_sd)).counts
     total = summarise(draws.sum(axis=1, keepdims=True))
     finished, cpu_seconds = time.perf_counter(), time.process_time() - cpu_started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -71,7 +76,8 @@ def main() -> None:
     print(f"annotators in model: {len(chosen)}, (organisation, pattern) groups: {len(evidence.groups.count)}")
     print(f"choose + group: {grouped - started:.1f} s, draws: {finished - grouped:.1f} s")
     print(f"total (expected truth ~{truth}): mean {total['mean'][0]:.0f}, 80 % interval {total['q10'][0]}-{total['q90'][0]}")
-    print(f"organisations={args.organisations} profiles={args.profiles} draws={args.draws} "
+    print(f"error_rates={args.error_rates} organisations={args.organisations} profiles={args.profiles} "
+          f"draws={args.draws} "
           f"seconds={finished - started:.1f} cpu_seconds={cpu_seconds:.1f} peak_rss_mib={peak_mib:.0f}")
 
 

@@ -102,12 +102,15 @@ def _estimate_parser(commands) -> None:
     source = estimate.add_mutually_exclusive_group(required=True)
     source.add_argument("--population", help="one row per employee profile: organisation, annotator columns and/or text")
     source.add_argument("--counts", help="one row per organisation: employees, profiles, matches per annotator")
+    source.add_argument("--patterns", help="one row per organisation and pattern of annotator values, with a count")
     estimate.add_argument("--keywords", metavar="RUN", help=f"{RUN}, whose lists become annotators")
     estimate.add_argument("--annotators", help="comma-separated annotator columns (default: all shared columns)")
     estimate.add_argument("--org-column", help="organisation column (default: detected)")
     estimate.add_argument("--positive", help="validation label of an ML expert (default 1)")
     estimate.add_argument("--draws", type=int, help="posterior draws (default 1000)")
     estimate.add_argument("--seed", type=int, help="random seed (default 0)")
+    estimate.add_argument("--refuse-repairs", action="store_true",
+                          help="refuse a counts table that needs repairs instead of repairing it (docs/headcount.md)")
     _storage_options(estimate, "where estimates/<run-id>/ goes")
     estimate.add_argument("--run-id", help="name of the estimate (default: UTC time + random suffix)")
     _output_options(estimate)
@@ -170,10 +173,11 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
     headcount = {key: value for key, value in {
         "annotators": args.annotators.split(",") if args.annotators else None, "org_column": args.org_column,
         "positive": args.positive, "draws": args.draws, "seed": args.seed,
+        "repair_counts": False if args.refuse_repairs else None,
     }.items() if value is not None}
     settings = _settings(args, headcount=headcount)
     preflight.check_run_id(args.run_id, "estimate id")
-    for table in (args.validation, args.population or args.counts):
+    for table in (args.validation, args.population or args.counts or args.patterns):
         preflight.check_input(table, settings)
     store = preflight.check_storage(settings)
     if args.keywords:
@@ -182,7 +186,7 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
         from flows.headcount import headcount as headcount_flow
 
         location = headcount_flow(args.validation, population_url=args.population, counts_url=args.counts,
-                                  keywords_run=args.keywords, settings=settings, run_id=args.run_id)
+                                  patterns_url=args.patterns, keywords_run=args.keywords, settings=settings, run_id=args.run_id)
     if not args.json:
         return location, 0
     from ml_headcount.runs.layout import EstimateLayout

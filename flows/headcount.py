@@ -33,19 +33,25 @@ def headcount(
     validation_url: str,
     population_url: str | None = None,
     counts_url: str | None = None,
+    patterns_url: str | None = None,
     keywords_run: str | None = None,
     settings: Settings = Settings(),
     run_id: str | None = None,
 ) -> str:
-    """Estimate every organisation's ML experts from annotated profiles (or match counts); returns the estimate's location."""
-    if (population_url is None) == (counts_url is None):
-        raise InputError("give exactly one of a population table (one row per profile) and a counts table")
+    """Estimate every organisation's ML experts from annotated profiles, pattern counts or match counts; returns the
+    estimate's location."""
+    sources = {"population": population_url, "patterns": patterns_url, "counts": counts_url}
+    given = {mode: url for mode, url in sources.items() if url is not None}
+    if len(given) != 1:
+        raise InputError("give exactly one of a population table (one row per profile), a pattern table and a "
+                         "counts table")
+    (mode, url), = given.items()
     store = ArtifactStore(settings.storage)
     store.verify()
     layout = claim_estimate(store, run_id)
 
     validation = validation_table(validation_url, settings)
-    population = population_table(population_url or counts_url, "population" if population_url else "counts", settings)
+    population = population_table(url, mode, settings)
     keyword_values = keyword_annotations(keywords_run, validation, population, settings) if keywords_run else None
     result = headcount_estimate(validation, population, settings, keyword_values)
     return estimate_artifacts(result, layout, settings)

@@ -313,7 +313,21 @@ class HeadcountSettings(BaseModel, extra="forbid"):
     prior_beta: float = Field(10.0, gt=0, description="fixed prior: Beta beta.")
     draws: int = Field(1000, ge=10, description="Posterior predictive draws.")
     seed: int = Field(0, description="Seed of every random draw: the same inputs and seed give the same estimates.")
-    grid_points: int = Field(256, ge=32, description="Points of the prevalence grid (uniform in logit, 1e-5 to 1 - 1e-5).")
+    grid_points: int = Field(
+        256, ge=32, description="Points of the prevalence grid (uniform in logit, 1.1e-7 to 1 - 1.1e-7)."
+    )
+    error_rates: Literal["population", "validation"] = Field(
+        "population", description="population: the annotators' error rates in the population are learned with the "
+        "prevalences, the validation rates their prior; validation: the validation rates hold in the population.",
+    )
+    rate_shift_sd: float = Field(
+        0.5, gt=0, description="Prior sd, in logit, of an annotator's population rate around its validation rate."
+    )
+    repair_counts: bool = Field(
+        True, description="Counts tables: repair impossible counts by the stated rule and list them in repairs.csv; "
+        "False refuses the table at the first one (docs/headcount.md).",
+    )
+    count_aliases: list[str] = Field(["count", "n"], description="Pattern tables: the number of profiles of each row.")
 
 
 class Settings(BaseSettings):

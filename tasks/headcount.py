@@ -9,10 +9,12 @@ from ml_headcount.headcount import report as estimate_report
 
 from ml_headcount.runs import report_html
 from ml_headcount.config import Settings
-from ml_headcount.headcount.tables import Estimate, Population, Validation, estimate, read_counts, read_population, read_validation
-from ml_headcount.lists.apply import run_store
+from ml_headcount.headcount.tables import (
+    Estimate, Population, Validation, estimate, read_counts, read_patterns, read_population, read_validation,
+)
 from ml_headcount.corpus.ingest import InputError, read_table
 from ml_headcount.headcount.keyword_annotators import keyword_values
+from ml_headcount.lists.apply import run_store
 from ml_headcount.runs.layout import EstimateLayout, RunLayout
 from ml_headcount.io.storage import ArtifactStore, storage_options
 from tasks.policies import TASK_POLICY
@@ -27,7 +29,7 @@ def validation_table(url: str, settings: Settings) -> Validation:
 @task(name="population-table", **TASK_POLICY)
 def population_table(url: str, mode: str, settings: Settings) -> Population:
     table, _ = read_table(url, storage_options(url, settings.storage))
-    reader = read_population if mode == "population" else read_counts
+    reader = {"population": read_population, "patterns": read_patterns, "counts": read_counts}[mode]
     return reader(table, url, settings.headcount)
 
 
@@ -36,8 +38,9 @@ def keyword_annotations(run: str, validation: Validation, population: Population
                         settings: Settings) -> tuple[dict, dict]:
     """A finished keyword run's lists as annotators of both tables; `run` is a run id or `latest` in the same storage,
     or a run's location."""
-    if population.mode == "counts":
-        raise InputError(f"{population.url}: --keywords needs one row per profile with its text; a counts table has none")
+    if population.mode != "population":
+        raise InputError(f"{population.url}: --keywords needs one row per profile with its text; a {population.mode} "
+                         "table has none")
     store, run_id = run_store(run, settings.storage)
     return keyword_values(store, RunLayout(run_id), settings.headcount.positive, settings.ingest,
                           validation.table, validation.url, population.table, population.url, settings.filters.matcher)
@@ -55,13 +58,14 @@ def headcount_estimate(validation: Validation, population: Population, settings:
 
 @task(name="estimate-artifacts", **TASK_POLICY)
 def estimate_artifacts(result: Estimate, layout: EstimateLayout, settings: Settings) -> str:
-    """estimates.csv, annotators.csv, report.md, report.html, forest.png, then summary.json (written last: marks it
+    """estimates.csv, annotators.csv, repairs.csv, report.md, report.html, forest.png, then summary.json (written last: marks it
     complete)."""
     store = ArtifactStore(settings.storage)
     markdown = estimate_report.render_estimate_report(layout.run_id, result.summary, result.estimates, result.annotators)
     forest = estimate_report.plot_forest(result.estimates)
     store.write_csv(layout.estimates, result.estimates)
     store.write_csv(layout.annotators, result.annotators)
+    store.write_csv(layout.key("repairs.csv"), result.repairs)
     store.write_text(layout.report, markdown)
     store.write_text(layout.report_html, report_html.estimate_page(
         layout.run_id, result.summary, result.estimates, result.annotators, forest))

@@ -28,6 +28,13 @@ Every draw combines the four sources of uncertainty (docs/headcount.md):
 
 Profiles with no annotation at all carry no evidence and are treated like
 unobserved employees. An organisation with no profiles gets the prior.
+
+Error rates that do not transfer (`RateModel("population")`, the default of
+`estimate`): the validation table is prior information about each annotator's
+rates, not their value in the population. The population's per-class rates are
+learned jointly with the prevalences (population_rates); each draw's joint
+pattern model is the bootstrap's, tilted to that draw's population rates, so the
+within-class dependence stays the validation's.
 """
 
 from __future__ import annotations
@@ -39,12 +46,19 @@ import numpy as np
 from scipy.special import betaln, expit, logsumexp
 
 from ml_headcount.headcount.annotators import PatternSpace, code_likelihoods, fit_joint
+from ml_headcount.headcount.population_rates import PopulationRates, RateModel, population_rates, with_marginals
 
 DRAWS_PER_BATCH = 16
 _ORGANISATIONS_PER_CHUNK = 32
-_LOGIT_RANGE = 11.5  # the prevalence grid spans pi in [1e-5, 1 - 1e-5]
-_HYPER_MEANS = expit(np.linspace(-6.0, 2.0, 24))
-_HYPER_CONCENTRATIONS = np.geomspace(0.5, 2000.0, 14)
+_LOGIT_RANGE = 16.0  # the prevalence grid spans pi in [1.1e-7, 1 - 1.1e-7]: below one expert in a million employees
+_FIT_POINTS = 1024  # the prevalence grid on which the population error rates are fitted from marginal counts
+_RATE_REPLICATES = 8  # bootstrap replicates whose refitted population rates add the dependence's uncertainty
+EDGE_MASS = 0.01  # an estimate with more posterior mass than this in a grid's edge cell is flagged
+_MEAN_STEP = 0.4  # the hierarchical prior's means lie on a lattice in logit, this far apart
+_MEAN_LATTICE = np.arange(-11.0, 3.0 + 1e-9, _MEAN_STEP)  # 1.7e-5 to 95 %
+_SLOPES = np.arange(-3, 4)  # the mean's logit moves by slope * _MEAN_STEP per size class
+_SIZE_CLASS = np.log(10.0) / 2  # size classes: half-decades of employees
+_HYPER_CONCENTRATIONS = np.geomspace(0.5, 2000.0, 12)
 
 
 @dataclass(frozen=True)
@@ -56,12 +70,15 @@ class ProfileGroups:
     count: np.ndarray  # (groups,) number of profiles
 
 
-def group_profiles(organisation: np.ndarray, values: np.ndarray, space: PatternSpace, n_organisations: int) -> ProfileGroups:
-    """Group profile rows by (organisation, pattern); rows without any annotation are left out (no evidence)."""
+def group_profiles(organisation: np.ndarray, values: np.ndarray, space: PatternSpace, n_organisations: int,
+                   weights: np.ndarray | None = None) -> ProfileGroups:
+    """Group profile rows (each `weights` profiles, default 1) by (organisation, pattern); rows without any
+    annotation are left out (no evidence)."""
     codes = space.codes(values)
     informative = codes != space.all_missing
     key = organisation[informative].astype(np.int64) * 3**space.k + codes[informative]
-    counts = np.bincount(key, minlength=n_organisations * 3**space.k)
+    counts = np.bincount(key, weights=None if weights is None else weights[informative],
+                         minlength=n_organisations * 3**space.k).astype(np.int64)
     keys = np.flatnonzero(counts)
     return ProfileGroups(keys // 3**space.k, keys % 3**space.k, counts[keys])
 
@@ -92,14 +109,16 @@ class PrevalenceGrid:
         log_mass = log_density + self.log_widths[None, :]
         return log_mass - logsumexp(log_mass, axis=1, keepdims=True)
 
-    def sample(self, log_posterior: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One pi per row of (..., points) unnormalised log posteriors, uniform in logit within the chosen cell."""
+    def sample(self, log_posterior: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One pi per row of (..., points) unnormalised log posteriors, uniform in logit within the chosen cell,
+        and each row's posterior mass in the two edge cells."""
         shifted = np.exp(log_posterior - log_posterior.max(axis=-1, keepdims=True))
         cumulative = np.cumsum(shifted, axis=-1)
         u = rng.random(log_posterior.shape[:-1])[..., None] * cumulative[..., -1:]
         cell = np.minimum((cumulative < u).sum(axis=-1), self.points - 1)
         edges = self.edges
-        return expit(edges[cell] + rng.random(cell.shape) * (edges[1] - edges[0]))
+        edge_mass = (shifted[..., 0] + shifted[..., -1]) / cumulative[..., -1]
+        return expit(edges[cell] + rng.random(cell.shape) * (edges[1] - edges[0])), edge_mass
 
 
 @dataclass(frozen=True)
@@ -125,10 +144,15 @@ class Evidence(Protocol):
 class PatternEvidence:
     """Per-profile patterns (partly missing): the exact likelihood of each (organisation, pattern) group."""
 
-    def __init__(self, groups: ProfileGroups, space: PatternSpace, n_organisations: int):
+    def __init__(self, groups: ProfileGroups, space: PatternSpace, n_organisations: int,
+                 evidence_only: ProfileGroups | None = None):
+        """`evidence_only`: further groups (e.g. an LLM's sample of profiles also counted in `groups`) that inform
+        the prevalence but are not realised again."""
         self.groups, self.space = groups, space
         self.counts = np.zeros((n_organisations, 3**space.k))
         self.counts[groups.organisation, groups.code] = groups.count
+        if evidence_only is not None:
+            np.add.at(self.counts, (evidence_only.organisation, evidence_only.code), evidence_only.count)
         self.used_codes = np.flatnonzero(self.counts.sum(axis=0))
         self.profiles = np.bincount(groups.organisation, weights=groups.count, minlength=n_organisations).astype(np.int64)
 
@@ -164,12 +188,18 @@ class MarginalCountEvidence:
     employee, observed or not, is Binomial(employees, pi).
     """
 
-    def __init__(self, matches: np.ndarray, profiles: np.ndarray, space: PatternSpace):
+    def __init__(self, matches: np.ndarray, profiles: np.ndarray, space: PatternSpace,
+                 columns: list[int] | None = None):
+        """`matches` (organisations, len(columns)) of the model's annotators `columns` (default all) over `profiles`."""
         self.matches, self.profiles, self.space = matches.astype(np.float64), profiles.astype(np.float64), space
+        self.columns = list(range(space.k)) if columns is None else columns
 
     def log_likelihood(self, positive, negative, pi):
-        bits = self.space.full.astype(np.float64)
-        full_codes = self.space.codes(self.space.full)
+        sub = PatternSpace(len(self.columns))
+        bits = sub.full.astype(np.float64)
+        embedded = np.full((2**sub.k, self.space.k), -1, np.int8)  # the other annotators missing
+        embedded[:, self.columns] = sub.full
+        full_codes = self.space.codes(embedded)
         moments = []
         for likelihood in (positive, negative):
             theta = likelihood[:, full_codes]  # full patterns' probabilities (draws, 2^k)
@@ -183,7 +213,7 @@ class MarginalCountEvidence:
         for start in range(0, len(self.profiles), _ORGANISATIONS_PER_CHUNK):  # bounds the (orgs, draws, points, k, k) array
             rows = slice(start, start + _ORGANISATIONS_PER_CHUNK)
             n = self.profiles[rows]
-            total_cov = n[:, None, None, None, None] * cov[None] + np.eye(self.space.k) / 12.0
+            total_cov = n[:, None, None, None, None] * cov[None] + np.eye(sub.k) / 12.0
             residual = self.matches[rows, None, None, :] - n[:, None, None, None] * mean[None]
             solved = np.linalg.solve(total_cov, residual[..., None])[..., 0]
             _, log_det = np.linalg.slogdet(total_cov)
@@ -195,9 +225,23 @@ class MarginalCountEvidence:
         return rng.binomial(employees[None, :], prevalence.T)
 
 
-def bootstrap_likelihoods(space: PatternSpace, labels: np.ndarray, codes: np.ndarray, smoothing: float, transfer: float,
-                          draws: int, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
-    """(draws, 3^k) code likelihoods per class, refitted on class-stratified resamples (rng None: the data as is).
+class CombinedEvidence:
+    """Evidence from separate counts (e.g. keyword counts over everyone, an LLM's count on a sample): their log
+    likelihoods add up as if the profiles were different ones; the experts are realised by the `primary` part."""
+
+    def __init__(self, parts: list, primary: int):
+        self.parts, self.primary = parts, primary
+
+    def log_likelihood(self, positive, negative, pi):
+        return sum(part.log_likelihood(positive, negative, pi) for part in self.parts)
+
+    def realise(self, positive, negative, prevalence, employees, rng):
+        return self.parts[self.primary].realise(positive, negative, prevalence, employees, rng)
+
+
+def bootstrap_joints(space: PatternSpace, labels: np.ndarray, codes: np.ndarray, smoothing: float, transfer: float,
+                     draws: int, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+    """(draws, 2^k) joint pattern distributions per class, refitted on class-stratified resamples (rng None: the data).
 
     `transfer` > 0 resamples n / (1 + transfer) rows per class (weighted back to
     n), which multiplies the resampling variance of the error rates by
@@ -215,7 +259,7 @@ def bootstrap_likelihoods(space: PatternSpace, labels: np.ndarray, codes: np.nda
             weights = rng.multinomial(m, np.full(n, 1.0 / n), size=draws) * (n / m)
         counts = np.zeros((weights.shape[0], 3**space.k))
         np.add.at(counts.T, class_codes, weights.T)
-        fitted.append(code_likelihoods(space, fit_joint(space, counts, smoothing)))
+        fitted.append(fit_joint(space, counts, smoothing))
     return fitted[0], fitted[1]
 
 
@@ -226,30 +270,58 @@ def _without_tiny(values: np.ndarray) -> np.ndarray:
 
 
 class HierarchicalPrior:
-    """A Beta over all organisations' prevalences, its (mean, concentration) drawn from their posterior per draw.
+    """A Beta over the organisations' prevalences whose mean depends on their size; drawn from its posterior per draw.
 
-    The hyperprior is uniform over a grid (means uniform in logit, concentrations
-    log-uniform from 0.5 to 2000); organisations are independent given the Beta.
-    The posterior is recomputed in every draw from that draw's annotator error
-    rates: a prior learned once from point estimates would pull every draw back
-    towards them and hide the error rates' uncertainty.
+    logit(mean of organisation c) = intercept + slope * (size class of c - the middle class), size classes being
+    half-decades of employees, so that giants with few experts do not set the prior of small specialist firms.
+    Intercepts lie on a lattice in logit (1.7e-5 to 95 %), slopes move the mean by -3..3 lattice steps per size
+    class, concentrations are log-uniform from 0.5 to 2000, under a uniform hyperprior; organisations are
+    independent given it. Because every (intercept, slope) puts each size class on a lattice mean, one matrix
+    product per (mean, concentration) cell serves all of them. The posterior is recomputed in every draw from that
+    draw's error rates: a prior learned once from point estimates would hide the error rates' uncertainty.
     """
 
-    def __init__(self, grid: PrevalenceGrid):
-        mean, concentration = np.meshgrid(_HYPER_MEANS, _HYPER_CONCENTRATIONS, indexing="ij")
+    def __init__(self, grid: PrevalenceGrid, employees: np.ndarray):
+        mean, concentration = np.meshgrid(expit(_MEAN_LATTICE), _HYPER_CONCENTRATIONS, indexing="ij")
         self.log_mass = grid.beta_log_mass((mean * concentration).ravel(), ((1 - mean) * concentration).ravel())
-        self.mass = _without_tiny(np.exp(self.log_mass))  # (cells, points)
+        self.mass = _without_tiny(np.exp(self.log_mass))  # (means * concentrations, points)
+        size_class = np.floor(np.log(np.maximum(employees, 1)) / _SIZE_CLASS).astype(int)
+        classes, self.size_class = np.unique(size_class, return_inverse=True)
+        offset = classes - (classes.min() + classes.max()) // 2
+        # mean index of each (intercept, slope, size class); combinations leaving the lattice are not in the hyperprior
+        index = np.arange(len(_MEAN_LATTICE))[:, None, None] + _SLOPES[None, :, None] * offset[None, None, :]
+        self.valid = ((index >= 0) & (index < len(_MEAN_LATTICE))).all(axis=2)  # (intercepts, slopes)
+        self.mean_index = np.clip(index, 0, len(_MEAN_LATTICE) - 1)
 
     def sample(self, log_likelihood: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """(draws, points) log prior per draw for (organisations, draws, points) log likelihoods."""
+        """(organisations, draws, points) log prior per organisation and draw for such log likelihoods."""
         organisations, draws, points = log_likelihood.shape
+        n_means, n_conc = len(_MEAN_LATTICE), len(_HYPER_CONCENTRATIONS)
         shift = log_likelihood.max(axis=2, keepdims=True)
         relative = _without_tiny(np.exp(log_likelihood - shift)).reshape(-1, points)
         marginal = np.log(np.maximum(relative @ self.mass.T, 1e-300)).reshape(organisations, draws, -1) + shift
-        log_post = marginal.sum(axis=0)  # (draws, cells)
+        n_classes = self.mean_index.shape[2]
+        membership = (self.size_class[None, :] == np.arange(n_classes)[:, None]).astype(np.float64)
+        per_class = (membership @ marginal.reshape(organisations, -1)).reshape(n_classes, draws, n_means, n_conc)
+        # log posterior of (intercept, slope, concentration): each size class at its mean
+        classes = np.arange(n_classes)[None, None, :]
+        log_post = per_class[classes, :, self.mean_index].sum(axis=2)  # (intercepts, slopes, draws, concentrations)
+        log_post = np.where(self.valid[:, :, None, None], log_post, -np.inf)
+        log_post = np.moveaxis(log_post, 2, 0).reshape(draws, -1)
         probability = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
-        cells = (probability.cumsum(axis=1) < rng.random((len(probability), 1))).sum(axis=1)
-        return self.log_mass[np.minimum(cells, len(self.log_mass) - 1)]
+        cells = np.minimum((probability.cumsum(axis=1) < rng.random((draws, 1))).sum(axis=1), log_post.shape[1] - 1)
+        intercept, slope, concentration = np.unravel_index(cells, (n_means, len(_SLOPES), n_conc))
+        mean = self.mean_index[intercept[None, :], slope[None, :], self.size_class[:, None]]  # (organisations, draws)
+        return self.log_mass[mean * n_conc + concentration[None, :]]
+
+
+@dataclass(frozen=True)
+class Posterior:
+    """The draws and what they rest on."""
+
+    counts: np.ndarray  # (draws, organisations) expert counts
+    edge_mass: np.ndarray  # (organisations,) mean posterior mass of pi in the grid's edge cells
+    rates: PopulationRates | None  # the population error rates, when learned
 
 
 def headcount_draws(
@@ -264,24 +336,38 @@ def headcount_draws(
     transfer: float,
     grid_points: int,
     rng: np.random.Generator,
-) -> np.ndarray:
-    """(draws, organisations) posterior predictive expert counts; see the module docstring."""
+    rates: RateModel = RateModel("validation"),
+) -> Posterior:
+    """Posterior predictive expert counts per draw and organisation; see the module docstring."""
     space = PatternSpace(validation_values.shape[1])
     codes = space.codes(validation_values)
     grid = PrevalenceGrid(grid_points)
     pi = grid.centres
-    hierarchical = HierarchicalPrior(grid) if prior.kind == "hierarchical" else None
-    fixed_prior = grid.beta_log_mass(np.array([prior.alpha]), np.array([prior.beta]))
+    hierarchical = HierarchicalPrior(grid, employees) if prior.kind == "hierarchical" else None
+    fixed_prior = grid.beta_log_mass(np.array([prior.alpha]), np.array([prior.beta]))[None]
+    learned = None
+    if rates.kind == "population":
+        point = bootstrap_joints(space, labels, codes, smoothing, transfer, 1, None)
+        replicates = bootstrap_joints(space, labels, codes, smoothing, transfer, _RATE_REPLICATES, rng)
+        fine = PrevalenceGrid(_FIT_POINTS)
+        learned = population_rates(space, tuple(np.concatenate(pair) for pair in zip(point, replicates)),
+                                   validation_values, labels, evidence, rates, fine.centres, fine.log_widths)
 
     result = np.empty((draws, len(employees)), dtype=np.int64)
+    edge_mass = np.zeros(len(employees))
     for start in range(0, draws, DRAWS_PER_BATCH):
         batch = min(DRAWS_PER_BATCH, draws - start)
-        positive, negative = bootstrap_likelihoods(space, labels, codes, smoothing, transfer, batch, rng)
+        joints = bootstrap_joints(space, labels, codes, smoothing, transfer, batch, rng)
+        if learned is not None:
+            drawn = learned.sample(batch, rng)  # (batch, 2, k) population rates
+            joints = tuple(with_marginals(space, joint, drawn[:, c]) for c, joint in enumerate(joints))
+        positive, negative = (code_likelihoods(space, joint) for joint in joints)
         log_likelihood = evidence.log_likelihood(positive, negative, pi)
-        log_prior = hierarchical.sample(log_likelihood, rng) if hierarchical else fixed_prior  # (batch or 1, points)
-        prevalence = grid.sample(log_likelihood + log_prior[None], rng)  # (organisations, batch)
+        log_prior = hierarchical.sample(log_likelihood, rng) if hierarchical else fixed_prior
+        prevalence, edge = grid.sample(log_likelihood + log_prior, rng)  # (organisations, batch)
+        edge_mass += edge.sum(axis=1)
         result[start:start + batch] = evidence.realise(positive, negative, prevalence, employees, rng)
-    return result
+    return Posterior(result, edge_mass / draws, learned)
 
 
 def summarise(draws: np.ndarray) -> dict[str, np.ndarray]:

@@ -34,20 +34,53 @@ def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, 
         f"{settings['draws']} draws, seed {summary['seed']}. Intervals include validation resampling "
         f"(transfer {settings['transfer']}), the prior, unobserved employees and realisation (docs/headcount.md).",
         "",
-        "## Annotators (validation)",
+        "## Annotators (validation and population)",
         "",
     ]
-    columns = ["annotator", "in_model", "sensitivity", "specificity", "true_positive", "false_negative",
-               "true_negative", "false_positive", "missing", "other_values"]
+    columns = ["annotator", "in_model", "sensitivity", "specificity", "population_sensitivity",
+               "population_specificity",
+               "true_positive", "false_negative", "true_negative", "false_positive", "missing", "other_values"]
     lines += markdown_table(annotators[columns])
-    lines += ["", "Values other than 0/1 (`other_values`, e.g. REJECT) count as missing and are marginalised.", "",
-              "## Organisations (largest estimate first)", ""]
+    rates = ("the validation rates are assumed to hold in the population" if summary["error_rates"] == "validation"
+             else "the population's rates of the model's annotators were learned with the prevalences, the validation "
+                  "rates as their prior" if summary["sensitivities_learned"]
+             else "the population's false-positive rates were learned with the prevalences; the sensitivities are the "
+                  "validation's, since too few profiles were rated by two or more of the model's annotators to learn "
+                  "them (docs/headcount.md)")
+    lines += ["", f"Error rates: {rates}. Values other than 0/1 (`other_values`, e.g. REJECT) count as missing and "
+              "are marginalised.", ""]
+    lines += _checks(summary)
+    lines += ["## Organisations (largest estimate first)", ""]
     ordered = estimates.sort_values("mean", ascending=False)
-    lines += markdown_table(ordered[["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]])
+    lines += markdown_table(ordered[["organisation", "employees", "profiles", "mean", "q10", "q50", "q90", "flags"]])
     no_profiles = int((estimates["profiles"] == 0).sum())
     if no_profiles:
         lines += ["", f"{no_profiles} organisation(s) have no profiles: their estimate is the prior's."]
     return "\n".join(lines) + "\n"
+
+
+FLAG_MEANINGS = {
+    "below_false_positive_rates": "match less often than every model annotator's validation false-positive rate allows",
+    "above_sensitivities": "match more often than every model annotator's validation sensitivity allows",
+    "grid_edge": "have more than 1 % of their posterior in an edge cell of the prevalence grid",
+}
+
+
+def _checks(summary: dict) -> list[str]:
+    """The repairs made to the input and the organisations flagged, with why."""
+    lines = ["## Repairs and flags", ""]
+    repairs = summary["repairs"]
+    if repairs:
+        listed = ", ".join(f"{n} by rule `{rule}`" for rule, n in repairs.items())
+        lines.append(f"- {sum(repairs.values())} counts repaired ({listed}); each is listed in `repairs.csv`.")
+    else:
+        lines.append("- No count needed a repair.")
+    for reason, n in summary["flags"].items():
+        if n:
+            lines.append(f"- {n} organisation(s) flagged `{reason}`: they {FLAG_MEANINGS[reason]}.")
+    if not any(summary["flags"].values()):
+        lines.append("- No organisation flagged.")
+    return lines + [""]
 
 
 def plot_forest(estimates: pd.DataFrame, top: int = FOREST_ORGANISATIONS) -> bytes:

@@ -7,23 +7,27 @@ and (where it applies) row.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 
 from ml_headcount.headcount.annotators import (
     MISSING, PatternSpace, annotator_values, choose_annotators, class_correlations, confusion_table,
 )
 from ml_headcount.config import HeadcountSettings, IngestSettings
+from ml_headcount.headcount.count_tables import LARGEST_COUNT, REPAIR_COLUMNS, count_evidence, read_count_data
 from ml_headcount.headcount.model import (
-    MarginalCountEvidence, PatternEvidence, Prior, ProfileGroups, group_profiles, headcount_draws, summarise,
+    EDGE_MASS, PatternEvidence, Posterior, Prior, group_profiles, headcount_draws, summarise,
 )
-from ml_headcount.corpus.ingest import find_column, normalise_labels
-from ml_headcount.errors import InputError
+from ml_headcount.corpus.ingest import InputError, find_column, normalise_labels
+from ml_headcount.headcount.population_rates import RateModel
 
 ESTIMATE_COLUMNS = ["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]
 MATCHES_PREFIX = "matches:"
+INCOMPATIBLE = 0.01  # a match rate this improbable under every model annotator's validation rates is flagged
 
 
 @dataclass
@@ -39,12 +43,14 @@ class Population:
     """Per organisation: employees, profiles and the annotator values of each profile (or match counts only)."""
 
     url: str
-    mode: str  # "population" or "counts"
+    mode: str  # "population", "patterns" or "counts"
     organisations: list[str]
     employees: np.ndarray
     profiles: np.ndarray
-    table: pd.DataFrame  # population: one row per profile; counts: one row per organisation
-    profile_organisation: np.ndarray | None = None  # population: organisation index of each row
+    table: pd.DataFrame  # population: one row per profile; patterns: per pattern; counts: one row per organisation
+    profile_organisation: np.ndarray | None = None  # population, patterns: organisation index of each row
+    weights: np.ndarray | None = None  # patterns: profiles of each row
+    count_columns: tuple[str, str | None] | None = None  # counts: the employees and (optional) profiles columns
 
 
 @dataclass
@@ -54,6 +60,7 @@ class Estimate:
     summary: dict
     annotators: pd.DataFrame
     chosen: list[str] = field(default_factory=list)
+    repairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REPAIR_COLUMNS))
 
 
 def read_validation(table: pd.DataFrame, url: str, positive: str, ingest: IngestSettings) -> Validation:
@@ -79,23 +86,49 @@ def _optional_column(columns: list[str], aliases: list[str]) -> str | None:
 
 def _whole_numbers(table: pd.DataFrame, column: str, url: str) -> np.ndarray:
     numbers = pd.to_numeric(table[column], errors="coerce")
-    bad = numbers.isna() | (numbers < 0) | (numbers % 1 != 0)
+    bad = numbers.isna() | (numbers < 0) | (numbers % 1 != 0) | (numbers > LARGEST_COUNT)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-        raise InputError(f"{url}: row {row}, column {column!r}: {table[column].iloc[row - 1]!r} is not a whole number >= 0")
+        value = table[column].iloc[row - 1]
+        value = value.item() if isinstance(value, np.generic) else value
+        reason = (f"is larger than any headcount ({LARGEST_COUNT:g})" if numbers.iloc[row - 1] > LARGEST_COUNT
+                  else "is not a whole number >= 0")
+        raise InputError(f"{url}: row {row}, column {column!r}: {value!r} {reason}")
     return numbers.to_numpy().astype(np.int64)
+
+
+def _organisation_names(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> tuple[str, pd.Series]:
+    """The organisation column and its names, stripped and NFC-normalised (`Café` is one name however written)."""
+    if table.empty:
+        raise InputError(f"{url}: row 1: the table has a header but no rows")
+    org_column = find_column(list(table.columns), settings.org_column, settings.org_aliases, "organisation", url)
+    names = table[org_column].map(lambda v: "" if v is None or (isinstance(v, float) and v != v)
+                                  else unicodedata.normalize("NFC", str(v).strip()))
+    if (names == "").any():
+        row = int(np.flatnonzero((names == "").to_numpy())[0]) + 1
+        raise InputError(f"{url}: row {row}, column {org_column!r}: empty organisation")
+    return org_column, names
 
 
 def read_population(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> Population:
     """One row per employee profile; an optional employees column gives each organisation's headcount."""
+    return _read_profiles(table, url, settings, None)
+
+
+def read_patterns(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> Population:
+    """One row per (organisation, pattern of annotator values 0/1/blank) with its number of profiles."""
+    if table.empty:
+        raise InputError(f"{url}: row 1: the table has a header but no rows")
+    count_column_name = find_column(list(table.columns), None, settings.count_aliases, "count", url)
+    return _read_profiles(table, url, settings, _whole_numbers(table, count_column_name, url))
+
+
+def _read_profiles(table: pd.DataFrame, url: str, settings: HeadcountSettings,
+                   weights: np.ndarray | None) -> Population:
     columns = list(table.columns)
-    org_column = find_column(columns, settings.org_column, settings.org_aliases, "organisation", url)
-    names = table[org_column].map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v).strip())
-    if (names == "").any():
-        row = int(np.flatnonzero((names == "").to_numpy())[0]) + 1
-        raise InputError(f"{url}: row {row}, column {org_column!r}: empty organisation")
+    _, names = _organisation_names(table, url, settings)
     organisations, index = np.unique(names.to_numpy(dtype=str), return_inverse=True)
-    profiles = np.bincount(index, minlength=len(organisations))
+    profiles = np.bincount(index, weights=weights, minlength=len(organisations)).astype(np.int64)
     employees = profiles.copy()
     employees_column = _optional_column(columns, settings.employees_aliases)
     if employees_column:
@@ -110,34 +143,32 @@ def read_population(table: pd.DataFrame, url: str, settings: HeadcountSettings) 
                 f"employees values {sorted(set(given[index == o].tolist()))}; it needs one value >= its number of profiles"
             )
         employees = largest
-    return Population(url, "population", organisations.tolist(), employees, profiles, table, index)
+    mode = "population" if weights is None else "patterns"
+    return Population(url, mode, organisations.tolist(), employees, profiles, table, index, weights)
 
 
 def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> Population:
-    """One row per organisation: employees, profiles searched and, per annotator, profiles matching it."""
+    """One row per organisation: employees, optionally profiles searched and, per annotator, profiles matching it
+    (ml_headcount.headcount.count_tables: denominators per annotator, combinations, the repair rule)."""
     columns = list(table.columns)
-    org_column = find_column(columns, settings.org_column, settings.org_aliases, "organisation", url)
+    org_column, names = _organisation_names(table, url, settings)
     employees_column = find_column(columns, None, settings.employees_aliases, "employees", url)
-    profiles_column = find_column(columns, None, settings.profiles_aliases, "profiles", url)
-    organisations = table[org_column].astype(str).str.strip().tolist()
-    duplicated = pd.Series(organisations).duplicated()
+    profiles_column = _optional_column(columns, settings.profiles_aliases)
+    organisations = names.tolist()
+    duplicated = names.duplicated()
     if duplicated.any():
         row = int(np.flatnonzero(duplicated.to_numpy())[0]) + 1
         raise InputError(f"{url}: row {row}, column {org_column!r}: organisation {organisations[row - 1]!r} appears twice")
-    employees = _whole_numbers(table, employees_column, url)
-    profiles = _whole_numbers(table, profiles_column, url)
-    over = profiles > employees
-    if over.any():
-        row = int(np.flatnonzero(over)[0]) + 1
-        raise InputError(f"{url}: row {row}, column {profiles_column!r}: more profiles than employees")
-    return Population(url, "counts", organisations, employees, profiles, table)
+    data = read_count_data(table, url, organisations, employees_column, profiles_column, [], settings.repair_counts)
+    return Population(url, "counts", organisations, data.employees, data.profiles, table,
+                      count_columns=(employees_column, profiles_column))
 
 
 def _reserved_columns(table: pd.DataFrame, url: str, ingest: IngestSettings, settings: HeadcountSettings) -> set[str]:
     columns = list(table.columns)
     reserved = {_optional_column(columns, aliases) for aliases in
                 (ingest.text_aliases, ingest.label_aliases, settings.org_aliases, settings.employees_aliases,
-                 settings.profiles_aliases, ["cv_id"])}
+                 settings.profiles_aliases, settings.count_aliases, ["cv_id"])}
     reserved |= {c for c in (ingest.text_column, ingest.label_column, settings.org_column) if c}
     return {c for c in reserved if c}
 
@@ -204,51 +235,44 @@ def estimate(validation: Validation, population: Population, settings: Headcount
     space = PatternSpace(len(chosen))
     n_org = len(population.organisations)
 
-    if population.mode == "population":
-        population_values, _ = _values(population.table, names, population_given)
-        matches = np.stack([np.bincount(population.profile_organisation, weights=population_values[:, j] == 1,
-                                        minlength=n_org) for j in range(len(names))], axis=1).astype(np.int64)
-        groups = group_profiles(population.profile_organisation, population_values[:, chosen], space, n_org)
-        evidence = PatternEvidence(groups, space, n_org)
-    else:
-        matches = np.stack([_whole_numbers(population.table, name, population.url) for name in names], axis=1)
-        too_many = matches > population.profiles[:, None]
-        if too_many.any():
-            row, column = (int(i) for i in np.argwhere(too_many)[0])
-            raise InputError(f"{population.url}: row {row + 1}, column {names[column]!r}: more matches than profiles")
-        if len(chosen) == 1:  # one annotator: the non-matching (code 0) and matching (code 1) profiles are exact patterns
-            per_code = np.stack([population.profiles - matches[:, chosen[0]], matches[:, chosen[0]]], axis=1).ravel()
-            organisation, code = np.repeat(np.arange(n_org), 2), np.tile([0, 1], n_org)
-            kept = per_code > 0
-            evidence = PatternEvidence(ProfileGroups(organisation[kept], code[kept], per_code[kept]), space, n_org)
-        else:
-            evidence = MarginalCountEvidence(matches[:, chosen], population.profiles, space)
-
-    draws = headcount_draws(labels, validation_values[:, chosen], evidence, population.employees, draws=settings.draws,
-                            prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
-                            smoothing=settings.smoothing, transfer=settings.transfer,
-                            grid_points=settings.grid_points, rng=np.random.default_rng(settings.seed))
+    matches, observed, evidence, employees, profiles, repairs = _evidence(population, names, chosen, space,
+                                                                          population_given, settings)
+    posterior = headcount_draws(labels, validation_values[:, chosen], evidence, employees, draws=settings.draws,
+                                prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
+                                smoothing=settings.smoothing, transfer=settings.transfer,
+                                grid_points=settings.grid_points, rng=np.random.default_rng(settings.seed),
+                                rates=RateModel(settings.error_rates, settings.rate_shift_sd))
+    draws = posterior.counts
+    flags = organisation_flags(posterior, matches[:, chosen], observed[:, chosen], labels, validation_values[:, chosen])
     per_org, total = summarise(draws), summarise(draws.sum(axis=1, keepdims=True))
     estimates = pd.DataFrame({
-        "organisation": population.organisations, "employees": population.employees, "profiles": population.profiles,
+        "organisation": population.organisations, "employees": employees, "profiles": profiles,
         "mean": per_org["mean"].round(2), "q10": per_org["q10"], "q50": per_org["q50"], "q90": per_org["q90"],
+        "edge_mass": posterior.edge_mass.round(4), "flags": flags,
         **{f"{MATCHES_PREFIX}{name}": matches[:, j] for j, name in enumerate(names)},
     })
     confusion = confusion_table(names, labels, validation_values, validation_other)
     confusion.insert(1, "in_model", [j in chosen for j in range(len(names))])
+    _add_population_rates(confusion, chosen, posterior)
     annotators = _with_correlations(confusion, class_correlations(names, labels, validation_values))
     chosen_names = [names[j] for j in chosen]
     summary = {
         "mode": population.mode,
         "total": {k: float(v[0]) if k == "mean" else int(v[0]) for k, v in total.items()},
         "organisations": n_org,
-        "employees": int(population.employees.sum()),
-        "profiles": int(population.profiles.sum()),
+        "employees": int(employees.sum()),
+        "profiles": int(profiles.sum()),
+        "error_rates": settings.error_rates,
+        "sensitivities_learned": posterior.rates is not None and posterior.rates.sensitivities_learned,
+        "repairs": {str(rule): int(n) for rule, n in repairs["rule"].value_counts().sort_index().items()},
+        "flags": {reason: int(sum(reason in f.split(";") for f in flags)) for reason in FLAG_REASONS},
         "validation": {"url": validation.url, "rows": len(labels), "positives": int(labels.sum()),
                        "rows_without_label": validation.unlabelled_rows},
         "population": {"url": population.url},
         "annotators": [
             {"name": r.annotator, "in_model": bool(r.in_model), "sensitivity": r.sensitivity, "specificity": r.specificity,
+             "population_sensitivity": _or_none(r.population_sensitivity),
+             "population_specificity": _or_none(r.population_specificity),
              "validation_values": int(r.true_positive + r.false_negative + r.true_negative + r.false_positive)}
             for r in confusion.itertuples()
         ],
@@ -256,7 +280,71 @@ def estimate(validation: Validation, population: Population, settings: Headcount
         "settings": settings.model_dump(mode="json"),
         "seed": settings.seed,
     }
-    return Estimate(estimates, draws, summary, annotators, chosen_names)
+    return Estimate(estimates, draws, summary, annotators, chosen_names, repairs)
+
+
+def _evidence(population: Population, names: list[str], chosen: list[int], space: PatternSpace,
+              population_given: dict[str, np.ndarray], settings: HeadcountSettings) -> tuple:
+    """Per organisation and annotator the matches and profiles rated, the model's evidence, employees, profiles and
+    the repairs made to a counts table."""
+    n_org = len(population.organisations)
+    if population.mode == "counts":
+        data = read_count_data(population.table, population.url, population.organisations, *population.count_columns,
+                               names, settings.repair_counts)
+        matches, observed, repairs = data.matches, data.denominators, data.repairs
+        employees, profiles = data.employees, data.profiles
+        evidence = count_evidence(data, chosen, space, n_org)
+    else:
+        population_values, _ = _values(population.table, names, population_given)
+        weights = np.ones(len(population.table)) if population.weights is None else population.weights
+        matches, observed = (np.stack([np.bincount(population.profile_organisation, weights=weights * mask[:, j],
+                                                   minlength=n_org) for j in range(len(names))], axis=1)
+                             .astype(np.int64) for mask in (population_values == 1, population_values != MISSING))
+        groups = group_profiles(population.profile_organisation, population_values[:, chosen], space, n_org,
+                                population.weights)
+        evidence = PatternEvidence(groups, space, n_org)
+        employees, profiles, repairs = population.employees, population.profiles, pd.DataFrame(columns=REPAIR_COLUMNS)
+    return matches, observed, evidence, employees, profiles, repairs
+
+
+FLAG_REASONS = ("below_false_positive_rates", "above_sensitivities", "grid_edge")
+
+
+def organisation_flags(posterior: Posterior, matches: np.ndarray, observed: np.ndarray, labels: np.ndarray,
+                       validation_values: np.ndarray) -> list[str]:
+    """Per organisation, `;`-joined reasons its estimate deserves a look (docs/headcount.md, Diagnostics).
+
+    below_false_positive_rates / above_sensitivities: every model annotator with data matches it less often than
+    its validation false-positive rate (more often than its validation sensitivity) would allow (binomial
+    p < INCOMPATIBLE): the validation rates do not hold there. grid_edge: more than EDGE_MASS of its posterior
+    lies in an edge cell of the prevalence grid.
+    """
+    def rate(cls: bool) -> np.ndarray:
+        rows = validation_values[labels == cls]
+        return (rows == 1).sum(axis=0) / np.maximum((rows != MISSING).sum(axis=0), 1)
+
+    has_data = observed > 0
+    below = np.where(has_data, stats.binom.cdf(matches, observed, rate(False)) < INCOMPATIBLE, True)
+    above = np.where(has_data, stats.binom.sf(matches - 1, observed, rate(True)) < INCOMPATIBLE, True)
+    any_data = has_data.any(axis=1)
+    reasons = np.stack([below.all(axis=1) & any_data, above.all(axis=1) & any_data, posterior.edge_mass > EDGE_MASS], 1)
+    return [";".join(r for r, on in zip(FLAG_REASONS, row) if on) for row in reasons]
+
+
+def _add_population_rates(confusion: pd.DataFrame, chosen: list[int], posterior: Posterior) -> None:
+    """Validation and population rates side by side: the population's for the model's annotators, when learned."""
+    sensitivity, specificity = [None] * len(confusion), [None] * len(confusion)
+    if posterior.rates is not None:
+        for position, j in enumerate(chosen):
+            sensitivity[j] = round(float(posterior.rates.population[0, position]), 4)
+            specificity[j] = round(1 - float(posterior.rates.population[1, position]), 4)
+    at = list(confusion.columns).index("specificity") + 1
+    confusion.insert(at, "population_sensitivity", sensitivity)
+    confusion.insert(at + 1, "population_specificity", specificity)
+
+
+def _or_none(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
 
 
 def _with_correlations(confusion: pd.DataFrame, correlations: pd.DataFrame) -> pd.DataFrame:

@@ -19,7 +19,7 @@ def draws_for(labels, validation, organisation, values, employees, prior=Prior("
     n_org = len(employees)
     evidence = PatternEvidence(group_profiles(organisation, values, space, n_org), space, n_org)
     return headcount_draws(labels, validation, evidence, np.asarray(employees), draws=draws, prior=prior,
-                           smoothing=4.0, transfer=1.0, grid_points=256, rng=np.random.default_rng(seed))
+                           smoothing=4.0, transfer=1.0, grid_points=256, rng=np.random.default_rng(seed)).counts
 
 
 def noisy(labels, sensitivity, specificity, rng):
@@ -179,11 +179,11 @@ def test_counts_mode_with_correlated_annotators_uses_their_joint_behaviour():
 
 
 def test_bad_counts_are_refused_with_row_and_column():
-    settings = HeadcountSettings()
-    with pytest.raises(InputError, match=r"c.csv: row 2, column 'profiles': more profiles than employees"):
-        read_counts(_counts_table([["a", 10, 5, 1], ["b", 10, 11, 1]]), "c.csv", settings)
-    with pytest.raises(InputError, match=r"c.csv: row 1, column 'employees': 'many' is not a whole number"):
-        read_counts(_counts_table([["a", "many", 5, 1]]), "c.csv", settings)
+    strict = HeadcountSettings(repair_counts=False)
+    with pytest.raises(InputError, match=r"c.csv: row 2, column 'employees': 10 is below the profiles counted"):
+        read_counts(_counts_table([["a", 10, 5, 1], ["b", 10, 11, 1]]), "c.csv", strict)
+    with pytest.raises(InputError, match=r"c.csv: row 1, column 'employees': 'many' is not a number"):
+        read_counts(_counts_table([["a", "many", 5, 1]]), "c.csv", HeadcountSettings())
 
 
 def test_same_seed_same_estimate():

@@ -44,6 +44,12 @@ def test_flow_writes_every_artifact_in_both_modes(prefect_harness, tmp_path):
         assert {"sensitivity", "specificity"} <= set(annotators.columns)
         assert open(f"{location}/forest.png", "rb").read(4) == b"\x89PNG"
         assert "ML experts" in open(f"{location}/report.md").read()
+        repairs = pd.read_csv(f"{location}/repairs.csv")
+        assert list(repairs.columns) == ["row", "organisation", "column", "value", "repaired", "rule"] and repairs.empty
+        assert summary["repairs"] == {}
+        assert set(summary["flags"]) == {"below_false_positive_rates", "above_sensitivities", "grid_edge"}
+        assert {"population_sensitivity", "population_specificity", "sensitivity"} <= set(annotators.columns)
+        assert {"edge_mass", "flags"} <= set(estimates.columns)
 
     estimates = pd.read_csv(f"{by_profiles}/estimates.csv").set_index("organisation")
     other_values = pd.read_csv(f"{by_profiles}/annotators.csv").set_index("annotator")["other_values"]
@@ -107,3 +113,38 @@ def test_cli_prints_the_estimate_location_last_and_refuses_a_bad_annotator_in_on
     assert refused.returncode == 2
     assert "ml-headcount: error: " in refused.stderr and "annotator column 'llm_c' not found" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_cli_accepts_a_search_tools_counts_table_and_reports_its_repairs(tmp_path):
+    """Keyword counts over all employees (5 to 640,000), LLM counts on samples, and the tool's defects."""
+    rows = [  # organisation, employees, keyword matches, llm_a matches, llm_a rated, llm_b matches, llm_b rated
+        ("Tiny Lab", 5, 7, 3, 4, "", ""),  # more matches than the reported headcount
+        ("Ghost Ltd", 0, 2, "", "", 1, 2),  # a headcount of 0 with matches
+        ("Rounded Inc", "1200.5", 180, 9, 60, 7, 45),  # a headcount as the tool rounds it
+        ("Mega Consulting", 640_000, 21_000, 3, 300, 2, 250),
+        ("Big Services", 85_000, 4_100, 1, 120, "", ""),
+        ("Mid Analytics", 3_000, 410, 14, 90, 10, 70),
+        ("Specialist AI", 40, 31, 12, 20, 11, 18),
+    ]
+    table = pd.DataFrame(rows, columns=["organisation", "employees", "keyword_filter", "llm_a", "llm_a:profiles",
+                                        "llm_b", "llm_b:profiles"])
+    counts = tmp_path / "search_tool.csv"
+    table.to_csv(counts, index=False)
+    done = _cli(tmp_path, "--counts", str(counts), "--draws", "300", "--run-id", "tool")
+    assert done.returncode == 0, done.stderr[-3000:]
+    location = done.stdout.strip().splitlines()[-1]
+    repairs = pd.read_csv(f"{location}/repairs.csv")
+    assert set(zip(repairs["organisation"], repairs["column"], repairs["rule"])) == {
+        ("Tiny Lab", "employees", "denominator"), ("Ghost Ltd", "employees", "denominator"),
+        ("Rounded Inc", "employees", "number")}
+    summary = json.loads(open(f"{location}/summary.json").read())
+    assert summary["repairs"] == {"denominator": 2, "number": 1} and summary["flags"]["grid_edge"] == 0
+    estimates = pd.read_csv(f"{location}/estimates.csv").set_index("organisation")
+    assert estimates.loc["Tiny Lab", "employees"] == 7 and (estimates["edge_mass"] <= 0.01).all()
+    assert "3 counts repaired" in open(f"{location}/report.md").read()
+
+    refused = _cli(tmp_path, "--counts", str(counts), "--refuse-repairs")
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("ml-headcount: error:")]
+    assert errors == [f"ml-headcount: error: {counts}: row 3, column 'employees': 1200.5 is not a whole number >= 0 "
+                      "(repairs are off: headcount.repair_counts)"]

@@ -1,0 +1,220 @@
+"""The annotators' error rates in the population: the validation table as prior information, not as the truth.
+
+Validation negatives are often hard cases chosen near the boundary, and a
+people-search tool is not the product's text matcher, so the rates measured on
+the validation table need not hold in the population. Here each annotator's
+rate P(1 | class) in the population has a normal prior in logit centred on its
+validation rate, with the validation sampling variance plus `shift_sd`^2. The
+population's rates are then learned jointly with the prevalences: the
+likelihood of every organisation's patterns, integrated over its own prevalence
+under a Jeffreys Beta(1/2, 1/2), is maximised over the 2k rates, and the
+posterior is approximated by a normal at the mode (Laplace). With two or more
+annotators and organisations that differ in prevalence the rates are
+identified by the data (Hui and Walter 1980); with one annotator, or one
+organisation, they stay close to the prior, and the intervals widen by its
+uncertainty.
+
+The within-class dependence of the annotators stays the validation table's: a
+joint pattern distribution is given other marginal rates by exponential tilting,
+theta'(p) proportional to theta(p) * exp(lambda . bits(p)), which keeps every
+log odds ratio of the joint (with_marginals).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from scipy.optimize import minimize
+from scipy.special import betaln, expit, logit, logsumexp
+
+from ml_headcount.headcount.annotators import MISSING, PatternSpace, code_likelihoods
+
+if TYPE_CHECKING:
+    from ml_headcount.headcount.model import Evidence
+
+_NEWTON_STEPS = 30
+_HESSIAN_STEP = 0.02  # logit
+_SEARCH_RANGE = 6.0  # the mode is looked for within this many logits of the validation rate
+_LOGIT_LIMIT = 30.0
+JOINT_SHARE = 0.01
+_HERMITE = np.polynomial.hermite.hermgauss(24)
+
+
+@dataclass(frozen=True)
+class RateModel:
+    """`population`: rates learned from the population with the validation rates as prior; `validation`: as measured."""
+
+    kind: str
+    shift_sd: float = 0.5  # prior sd (logit) of a population rate around its validation rate
+
+
+@dataclass(frozen=True)
+class PopulationRates:
+    """Per class (0 = expert, 1 = not) and annotator: the validation rate of saying 1 and the population's posterior."""
+
+    validation: np.ndarray  # (2, k) rates in the validation table (the joint model's marginals)
+    mode: np.ndarray  # (2, k) logit posterior mode in the population
+    covariance: np.ndarray  # (2k, 2k) its normal approximation's covariance
+    sensitivities_learned: bool  # False: too few profiles rated by two or more annotators, the validation's kept
+
+    @property
+    def population(self) -> np.ndarray:
+        """(2, k) population rates at the posterior mode."""
+        return expit(self.mode)
+
+    @property
+    def sd(self) -> np.ndarray:
+        """(2, k) posterior sd of each logit rate."""
+        return np.sqrt(np.diag(self.covariance)).reshape(self.mode.shape)
+
+    def sample(self, draws: int, rng: np.random.Generator) -> np.ndarray:
+        """(draws, 2, k) population rates drawn from the posterior."""
+        logits = rng.multivariate_normal(self.mode.ravel(), self.covariance, size=draws, method="eigh")
+        return expit(logits).reshape(draws, *self.mode.shape)
+
+
+def with_marginals(space: PatternSpace, theta: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(d, 2^k) joints tilted by exp(lambda . bits) so that annotator j says 1 with probability target[:, j].
+
+    Newton's method on the convex dual (log partition minus lambda . target); steps are capped so that a far target
+    cannot overshoot. Every log odds ratio of theta is kept.
+    """
+    bits = space.full.astype(np.float64)
+    log_theta = np.log(np.maximum(theta, 1e-300))
+    tilt = np.zeros(target.shape)
+    for _ in range(_NEWTON_STEPS):
+        tilted = _normalised(log_theta + tilt @ bits.T)
+        mean = tilted @ bits
+        cov = np.einsum("dp,pj,pk->djk", tilted, bits, bits) - mean[:, :, None] * mean[:, None, :]
+        if np.abs(target - mean).max() < 1e-10:
+            break
+        step = np.linalg.solve(cov + 1e-9 * np.eye(space.k), (target - mean)[..., None])[..., 0]
+        tilt += np.clip(step, -2.0, 2.0)
+    return _normalised(log_theta + tilt @ bits.T)
+
+
+def _normalised(log_weights: np.ndarray) -> np.ndarray:
+    weights = np.exp(log_weights - log_weights.max(axis=1, keepdims=True))
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def population_rates(space: PatternSpace, joints: tuple[np.ndarray, np.ndarray], validation_values: np.ndarray,
+                     labels: np.ndarray, evidence: Evidence, model: RateModel, pi: np.ndarray,
+                     log_widths: np.ndarray) -> PopulationRates:
+    """The population rates' posterior given every organisation's evidence.
+
+    The prevalences follow a Beta(a, b) whose parameters are fitted with the rates (empirical Bayes): a fixed
+    prior on each prevalence would decide where on the likelihood's ridge (lower sensitivity, more experts) the
+    rates land wherever the data do not identify them. `joints` are per class (replicates, 2^k) joint pattern fits
+    of the validation table, the point fit first and then bootstrap replicates. The mode and Laplace covariance are
+    found for the point fit; the modes refitted with each replicate's within-class dependence add their spread,
+    since a dependence that differs from the validation's moves the rates the population implies. `pi` and
+    `log_widths` are a prevalence grid for evidence that cannot be integrated per organisation (marginal counts).
+    Where fewer than JOINT_SHARE of the profiles were rated by two or more of the model's annotators, the
+    sensitivities are not identified (a fit would slide along the likelihood's ridge as the Beta's misfit pushes
+    it): they stay the validation's, and only the false-positive rates are learned.
+    """
+    bits = space.full.astype(np.float64)
+    validation = np.stack([joint[0] @ bits for joint in joints])  # (2, k)
+    observed = np.stack([(validation_values[labels == cls] != MISSING).sum(axis=0) for cls in (True, False)])
+    sampling_var = 1.0 / ((observed + 1.0) * validation * (1 - validation))
+    centre, prior_var = logit(validation).ravel(), (sampling_var + model.shift_sd**2).ravel()
+    n_rates = len(centre)
+    start = np.concatenate([centre, [0.0, np.log(4.0)]])  # log a, log b: Beta(1, 4) to start
+    bounds = [(c - _SEARCH_RANGE, c + _SEARCH_RANGE) for c in centre] + [(-5.0, 6.0)] * 2
+
+    def objective(replicate: int):
+        def negative_log_posterior(x: np.ndarray) -> float:
+            rates = expit(x[:n_rates].reshape(2, space.k))
+            positive, negative = (code_likelihoods(space, with_marginals(space, joint[replicate:replicate + 1],
+                                                                         rates[c][None]))[0]
+                                  for c, joint in enumerate(joints))
+            a, b = np.exp(x[n_rates:])
+            marginal = _log_marginal(evidence, positive, negative, a, b, pi, log_widths)
+            return float(-marginal + 0.5 * ((x[:n_rates] - centre) ** 2 / prior_var).sum())
+        return negative_log_posterior
+
+    # sensitivities are identified only through profiles that several annotators rated (Hui-Walter); without them
+    # they stay the validation's (with its sampling variance) and only the false-positive rates are learned, which
+    # the organisations with the fewest matches pin
+    free = np.ones(len(start), bool)
+    free[: space.k] = _jointly_observed(evidence, space)
+
+    def on(values: np.ndarray, base: np.ndarray) -> np.ndarray:
+        full = base.copy()
+        full[free] = values
+        return full
+
+    point, free_bounds = objective(0), [b for b, f in zip(bounds, free) if f]
+    mode = on(minimize(lambda y: point(on(y, start)), start[free], method="L-BFGS-B", bounds=free_bounds).x, start)
+    hessian = _hessian(lambda y: point(on(y, mode)), mode[free])
+    values, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
+    values = np.maximum(values, 1.0 / prior_var.max())  # never wider than the prior, never degenerate
+    covariance = np.diag(np.concatenate([sampling_var.ravel(), [0.0, 0.0]]))
+    covariance[np.ix_(free, free)] = (vectors / values) @ vectors.T
+    replicates = [on(minimize(lambda y, f=objective(r): f(on(y, mode)), mode[free], method="L-BFGS-B",
+                              bounds=free_bounds).x, mode)[:n_rates] for r in range(1, len(joints[0]))]
+    covariance = covariance[:n_rates, :n_rates]
+    if len(replicates) > 1:
+        covariance = covariance + np.cov(np.array(replicates), rowvar=False)
+    return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), covariance, bool(free[0]))
+
+
+def _jointly_observed(evidence: Evidence, space: PatternSpace) -> bool:
+    """Whether at least JOINT_SHARE of the profiles have two or more of the model's annotators observed."""
+    counts = getattr(evidence, "counts", None)
+    if counts is None:  # marginal counts of several annotators over the same profiles
+        return space.k > 1
+    several = (space.digits != 2).sum(axis=1) >= 2
+    return bool(counts[:, several].sum() >= JOINT_SHARE * counts.sum()) if counts.sum() else False
+
+
+def _log_marginal(evidence: Evidence, positive: np.ndarray, negative: np.ndarray, a: float, b: float,
+                  pi: np.ndarray, log_widths: np.ndarray) -> float:
+    """Sum over organisations of log integral of Beta(pi; a, b) * likelihood(pi): per organisation where its
+    patterns are known (Gauss-Hermite around its mode in logit, exact enough for any size), else on the grid."""
+    counts = getattr(evidence, "counts", None)
+    if counts is None:
+        log_prior = (a - 1) * np.log(pi) + (b - 1) * np.log1p(-pi) + log_widths
+        log_likelihood = evidence.log_likelihood(positive[None], negative[None], pi)[:, 0, :]
+        return float(logsumexp(log_likelihood + log_prior - logsumexp(log_prior), axis=1).sum())
+    used = np.flatnonzero(counts.sum(axis=0))
+    counts, l1, l0 = counts[:, used], positive[used], negative[used]
+    d = l1 - l0
+    log_beta = betaln(a, b)
+
+    def log_posterior(x: np.ndarray) -> np.ndarray:  # in logit(pi), where Beta(a, b) has density pi^a (1 - pi)^b / B
+        p = expit(x)
+        return (np.log(l0 + p[..., None] * d) * counts[:, None, :]).sum(axis=2) + a * np.log(p) + b * np.log1p(-p)
+
+    coarse = expit(np.linspace(-_LOGIT_LIMIT, _LOGIT_LIMIT, 129))
+    on_coarse = counts @ np.log(l0[:, None] + coarse[None, :] * d[:, None]) + a * np.log(coarse) + b * np.log1p(-coarse)
+    x = logit(coarse)[np.argmax(on_coarse, axis=1)]
+    for _ in range(_NEWTON_STEPS // 3):
+        p = expit(x)
+        g = l0 + p[:, None] * d
+        s1, s2 = (counts * d / g).sum(axis=1), (counts * (d / g) ** 2).sum(axis=1)
+        w = p * (1 - p)
+        first = w * s1 + a - (a + b) * p
+        second = np.minimum(-(w**2) * s2 + w * (1 - 2 * p) * s1 - (a + b) * w, -1e-6)
+        x = np.clip(x - np.clip(first / second, -2.0, 2.0), -_LOGIT_LIMIT, _LOGIT_LIMIT)
+    scale = np.sqrt(2.0) / np.sqrt(-second)
+    nodes = np.clip(x[:, None] + scale[:, None] * _HERMITE[0][None, :], -_LOGIT_LIMIT, _LOGIT_LIMIT)
+    values = log_posterior(nodes) + _HERMITE[0][None, :] ** 2 + np.log(_HERMITE[1])[None, :]
+    return float((logsumexp(values, axis=1) + np.log(scale) - log_beta).sum())
+
+
+def _hessian(f, x: np.ndarray) -> np.ndarray:
+    """Central-difference Hessian of f at x."""
+    n, h = len(x), _HESSIAN_STEP
+    unit = np.eye(n) * h
+    centre = f(x)
+    hessian = np.empty((n, n))
+    for i in range(n):
+        hessian[i, i] = (f(x + unit[i]) - 2 * centre + f(x - unit[i])) / h**2
+        for j in range(i):
+            hessian[i, j] = hessian[j, i] = (f(x + unit[i] + unit[j]) - f(x + unit[i] - unit[j])
+                                             - f(x - unit[i] + unit[j]) + f(x - unit[i] - unit[j])) / (4 * h**2)
+    return hessian

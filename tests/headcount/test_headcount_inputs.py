@@ -1,0 +1,200 @@
+"""Headcount inputs as research teams have them: pattern tables, counts over stated denominators with AND counts,
+search-tool tables that need repairs, and the bad-input cases of counts and population tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ml_headcount.config import HeadcountSettings, IngestSettings
+from ml_headcount.headcount.tables import estimate, read_counts, read_patterns, read_population, read_validation
+from ml_headcount.corpus.ingest import InputError
+
+
+def _noisy(labels, sensitivity, false_positive, rng):
+    return np.where(labels, rng.random(len(labels)) < sensitivity, rng.random(len(labels)) < false_positive).astype(int)
+
+
+def _broad_and_strict(labels, rng):
+    score = rng.normal(size=len(labels)) + np.where(labels, 1.5, -1.0)
+    return (score > 0).astype(int), (score > 1.0).astype(int)  # strict matches are a subset of broad ones
+
+
+def _validation(rng, rows=600):
+    labels = rng.random(rows) < 0.3
+    broad, strict = _broad_and_strict(labels, rng)
+    table = pd.DataFrame({"category": labels.astype(int).astype(str), "broad": broad.astype(str),
+                          "strict": strict.astype(str), "llm": _noisy(labels, 0.8, 0.1, rng).astype(str)})
+    return read_validation(table, "v.csv", "1", IngestSettings())
+
+
+def _profiles(rng, sizes, shares):
+    organisation = np.repeat(np.arange(len(sizes)), sizes)
+    expert = rng.random(len(organisation)) < np.asarray(shares)[organisation]
+    broad, strict = _broad_and_strict(expert, rng)
+    return organisation, expert, broad, strict
+
+
+def test_an_and_count_gives_the_same_estimate_as_the_profiles_one_by_one():
+    rng = np.random.default_rng(1)
+    validation = _validation(rng)
+    organisation, _, broad, strict = _profiles(rng, [800, 300, 2000], [0.1, 0.3, 0.05])
+    names = [f"org{o}" for o in organisation]
+    profiles = pd.DataFrame({"organisation": names, "broad": broad.astype(str), "strict": strict.astype(str)})
+    counts = pd.DataFrame({"organisation": ["org0", "org1", "org2"], "employees": [800, 300, 2000],
+                           "broad": np.bincount(organisation, broad), "strict": np.bincount(organisation, strict),
+                           "broad&strict": np.bincount(organisation, broad & strict)})
+    counts = counts.astype({"broad": int, "strict": int})
+    settings = HeadcountSettings(draws=200, annotators=["broad", "strict"])
+    by_profiles = estimate(validation, read_population(profiles, "p.csv", settings), settings, IngestSettings())
+    by_counts = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
+    assert set(by_counts.chosen) == {"broad", "strict"}
+    np.testing.assert_array_equal(by_counts.draws, by_profiles.draws)
+    # an AND NOT count says the same
+    not_both = counts.drop(columns="broad&strict").assign(**{"broad&!strict": counts["broad"] - counts["broad&strict"]})
+    by_and_not = estimate(validation, read_counts(not_both, "c.csv", settings), settings, IngestSettings())
+    np.testing.assert_array_equal(by_and_not.draws, by_profiles.draws)
+
+
+def test_a_pattern_table_is_the_profiles_it_counts():
+    rng = np.random.default_rng(2)
+    validation = _validation(rng)
+    organisation, _, broad, _ = _profiles(rng, [500, 1200], [0.2, 0.05])
+    llm = np.where(rng.random(len(broad)) < 0.2, _noisy(broad == 1, 0.8, 0.1, rng).astype(str), "")
+    profiles = pd.DataFrame({"organisation": [f"o{o}" for o in organisation], "broad": broad.astype(str), "llm": llm})
+    patterns = profiles.value_counts(["organisation", "broad", "llm"]).rename("count").reset_index()
+    settings = HeadcountSettings(draws=150, annotators=["broad", "llm"])
+    by_profiles = estimate(validation, read_population(profiles, "p.csv", settings), settings, IngestSettings())
+    population = read_patterns(patterns, "t.csv", settings)
+    by_patterns = estimate(validation, population, settings, IngestSettings())
+    assert population.profiles.tolist() == [500, 1200] and len(patterns) < 20
+    np.testing.assert_array_equal(by_patterns.draws, by_profiles.draws)
+
+
+def test_pattern_counts_must_be_whole_numbers():
+    table = pd.DataFrame({"organisation": ["a", "a"], "llm": ["1", ""], "count": [3, 2.5]})
+    with pytest.raises(InputError, match=r"t.csv: row 2, column 'count': 2.5 is not a whole number"):
+        read_patterns(table, "t.csv", HeadcountSettings())
+
+
+def test_an_llm_sample_with_its_own_denominator_informs_the_count():
+    rng = np.random.default_rng(3)
+    validation = _validation(rng)
+    organisation, expert, broad, _ = _profiles(rng, [20_000, 4000, 900], [0.02, 0.2, 0.4])
+    sampled = rng.random(len(expert)) < 0.1
+    llm = _noisy(expert, 0.8, 0.1, rng)
+    counts = pd.DataFrame({"organisation": ["a", "b", "c"], "employees": [20_000, 4000, 900],
+                           "broad": np.bincount(organisation, broad).astype(int),
+                           "llm": np.bincount(organisation[sampled], llm[sampled]).astype(int),
+                           "llm:profiles": np.bincount(organisation[sampled])})
+    # the validation rates: three organisations are too few to learn the population's (docs/headcount.md)
+    settings = HeadcountSettings(draws=300, annotators=["broad", "llm"], max_joint_annotators=2,
+                                 error_rates="validation")
+    result = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
+    truth = np.bincount(organisation, expert)
+    assert set(result.chosen) == {"broad", "llm"}
+    assert (result.estimates["q10"] <= truth).all() and (truth <= result.estimates["q90"]).all()
+    assert result.estimates["profiles"].tolist() == [20_000, 4000, 900]  # the LLM sample is no extra profile
+
+    with pytest.raises(InputError, match=r"c.csv: column 'gpt:profiles' is the denominator of an annotator 'gpt'"):
+        estimate(validation, read_counts(counts.assign(**{"gpt:profiles": 5}), "c.csv", settings), settings,
+                 IngestSettings())
+
+
+def _search_tool_counts():
+    """A search tool's table: 7 matches of 5 employees, a headcount of 0, an AND above a marginal, -1 and 2.5."""
+    return pd.DataFrame({
+        "organisation": ["small", "zero", "and_above", "negative", "fraction", "plain"],
+        "employees": [5, 0, 400, 300, "120.4", 1000],
+        "broad": [7, 3, 40, -1, 30, 200],
+        "strict": [2, 1, 10, 0, 10, 50],
+        "broad&strict": [2, 1, 12, 0, 2.5, 50],
+    })
+
+
+def test_a_search_tools_counts_table_is_repaired_by_the_rule_and_the_repairs_are_reported():
+    rng = np.random.default_rng(4)
+    validation = _validation(rng)
+    settings = HeadcountSettings(draws=100, annotators=["broad", "strict"])
+    result = estimate(validation, read_counts(_search_tool_counts(), "c.csv", settings), settings, IngestSettings())
+    repairs = result.repairs.set_index(["organisation", "column"])
+    assert repairs.loc[("small", "employees"), ["value", "repaired", "rule"]].tolist() == [5, 7, "denominator"]
+    assert repairs.loc[("zero", "employees"), "repaired"] == 3
+    assert repairs.loc[("and_above", "broad&strict"), ["value", "repaired", "rule"]].tolist() == [12, 10, "combination"]
+    assert repairs.loc[("negative", "broad"), ["repaired", "rule"]].tolist() == [0, "number"]
+    assert repairs.loc[("fraction", "employees"), ["repaired", "rule"]].tolist() == [120, "number"]
+    assert repairs.loc[("fraction", "broad&strict"), "repaired"] == 2  # 2.5 rounds to even
+    assert "plain" not in repairs.index.get_level_values("organisation")
+    assert result.summary["repairs"] == result.repairs["rule"].value_counts().to_dict()
+    assert result.estimates.set_index("organisation").loc["small", "employees"] == 7
+
+    strict = settings.model_copy(update={"repair_counts": False})
+    refused = r"c.csv: row 4, column 'broad': -1 is not a whole number >= 0 \(repairs are off"
+    with pytest.raises(InputError, match=refused):
+        estimate(validation, read_counts(_search_tool_counts().assign(employees=[5, 0, 400, 300, 120, 1000]), "c.csv",
+                                         HeadcountSettings()), strict, IngestSettings())
+
+
+def test_population_error_rates_recover_easier_negatives_the_validation_rates_miss():
+    """Population false-positive rates a third of the validation's: the validation rates give far too few experts."""
+    rng = np.random.default_rng(5)
+    validation = _validation(rng)
+    sizes, shares = [3000, 800, 5000, 200, 1500, 12000, 400, 2500], [0.0, 0.3, 0.02, 0.4, 0.1, 0.01, 0.2, 0.05]
+    organisation = np.repeat(np.arange(len(sizes)), sizes)
+    expert = rng.random(len(organisation)) < np.asarray(shares)[organisation]
+    llm = _noisy(expert, 0.8, 0.1 / 3, rng)
+    broad = _broad_and_strict(expert, rng)[0] & (expert | (rng.random(len(expert)) < 1 / 3))
+    counts = pd.DataFrame({"organisation": [f"o{i}" for i in range(len(sizes))], "employees": sizes,
+                           "llm": np.bincount(organisation, llm).astype(int),
+                           "broad": np.bincount(organisation, broad).astype(int),
+                           "llm&broad": np.bincount(organisation, llm & broad).astype(int)})
+    truth = np.bincount(organisation, expert)
+    settings = HeadcountSettings(draws=300, annotators=["llm", "broad"])
+    learned = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
+    as_validated = estimate(validation, read_counts(counts, "c.csv", settings),
+                            settings.model_copy(update={"error_rates": "validation"}), IngestSettings())
+    error = {name: np.abs(e.estimates["mean"] - truth).mean()
+             for name, e in (("learned", learned), ("as_validated", as_validated))}
+    assert error["learned"] < error["as_validated"] / 3, error
+    assert learned.summary["total"]["mean"] == pytest.approx(truth.sum(), rel=0.08)
+    assert as_validated.summary["total"]["q90"] < truth.sum()
+    rates = learned.annotators.set_index("annotator")
+    assert rates.loc["llm", "population_specificity"] == pytest.approx(1 - 0.1 / 3, abs=0.02)
+    assert rates.loc["llm", "specificity"] == pytest.approx(0.9, abs=0.04)
+    flags = as_validated.estimates.set_index("organisation")["flags"]
+    assert "below_false_positive_rates" in flags["o0"]  # no experts, and fewer matches than the validation rates allow
+    assert learned.summary["flags"]["below_false_positive_rates"] >= 1
+
+
+@pytest.mark.parametrize("employees", [["1e30", "40"], ["1e30", "1e30"]])
+def test_an_absurd_headcount_is_refused_not_overflowed(employees):
+    counts = pd.DataFrame({"organisation": ["a", "b"], "employees": employees, "llm": [3, 4]})
+    with pytest.raises(InputError, match=r"c.csv: row 1, column 'employees': '1e30' is larger than any headcount"):
+        estimate(_validation(np.random.default_rng(6)), read_counts(counts, "c.csv", HeadcountSettings()),
+                 HeadcountSettings(draws=20, annotators=["llm"]), IngestSettings())
+
+
+@pytest.mark.parametrize("reader, columns", [(read_counts, ["organisation", "employees", "llm"]),
+                                             (read_population, ["organisation", "llm"])])
+def test_a_header_only_table_is_refused_in_one_line(reader, columns):
+    with pytest.raises(InputError, match=r"t.csv: row 1: the table has a header but no rows"):
+        population = reader(pd.DataFrame(columns=columns), "t.csv", HeadcountSettings())
+        estimate(_validation(np.random.default_rng(7)), population, HeadcountSettings(draws=20, annotators=["llm"]),
+                 IngestSettings())
+
+
+def test_counts_refuse_an_empty_organisation():
+    counts = pd.DataFrame({"organisation": ["a", "  "], "employees": [10, 20], "llm": [1, 2]})
+    with pytest.raises(InputError, match=r"c.csv: row 2, column 'organisation': empty organisation"):
+        read_counts(counts, "c.csv", HeadcountSettings())
+
+
+def test_an_organisation_written_two_unicode_ways_is_one():
+    composed, decomposed = "Caf\u00e9", "Cafe\u0301"
+    table = pd.DataFrame({"organisation": [composed, decomposed, "Bar"], "llm": ["1", "0", "1"]})
+    population = read_population(table, "p.csv", HeadcountSettings())
+    assert population.organisations == ["Bar", composed] and population.profiles.tolist() == [1, 2]
+    with pytest.raises(InputError, match=r"row 2, column 'organisation': organisation 'Café' appears twice"):
+        read_counts(pd.DataFrame({"organisation": [composed, decomposed], "employees": [3, 4], "llm": [1, 1]}),
+                    "c.csv", HeadcountSettings())
