@@ -11,6 +11,7 @@ from prefect.runtime import flow_run
 from ml_headcount.config import Settings
 from ml_headcount.lists.apply import default_output, run_store
 from ml_headcount.corpus.ingest import redact_url
+from tasks.policies import without_user_error_tracebacks
 from tasks.filtering import list_matches
 
 
@@ -26,6 +27,7 @@ TIMEOUT_S = 6 * 3600
 @flow(name="cv-filter", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S)
 def cv_filter(input_url: str, run: str = "latest", output_url: str | None = None, settings: Settings = Settings()) -> dict:
     """Match every row of `input_url` against the lists of `run` (an id, `latest`, or a run's location); returns the summary."""
+    without_user_error_tracebacks()
     store, run_id = run_store(run, settings.storage)
     settings = settings.model_copy(update={"storage": settings.storage.model_copy(update={"url": store.url})})
     summary = list_matches(input_url, run_id, output_url or default_output(store, run_id, input_url), settings)

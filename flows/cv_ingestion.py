@@ -17,7 +17,7 @@ from ml_headcount.config import Settings
 from ml_headcount.errors import DeterministicError
 from ml_headcount.corpus.ingest import redact_url
 from ml_headcount.runs.layout import new_run_id
-from tasks.policies import PERMANENT_ERRORS, retried_only_if_transient
+from tasks.policies import PERMANENT_ERRORS, retried_only_if_transient, without_user_error_tracebacks
 from tasks.registration import dataset_of, file_registration, ingestion_record, pending_inbox_files
 
 
@@ -47,6 +47,7 @@ def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | Non
     event carries the same settings, so the keyword run reads the dataset from the
     same storage. Returns the ingestion summary.
     """
+    without_user_error_tracebacks()
     ingestion_id = new_run_id()
     # each file on its own: one file whose registration fails (storage fault, bug) never stops the others
     states = [file_registration(file, settings, ingestion_id, return_state=True) for file in pending_inbox_files(settings)]

@@ -20,7 +20,7 @@ from tasks.backends import Backend, backend_for
 from tasks.clustering import keyword_clusters
 from tasks.extraction import run_keywords_table, uncached_extraction_shards
 from tasks.ingestion import clean_cv_table
-from tasks.policies import retried_only_if_transient
+from tasks.policies import retried_only_if_transient, without_user_error_tracebacks
 from tasks.reporting import completed_run, run_report
 from tasks.scoring import discriminative_keywords
 
@@ -70,6 +70,7 @@ def extract_with_progress(backend: Backend, shards: list[Shard], run: RunLayout)
 @retried_only_if_transient
 def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | None = None) -> str:
     """Learn which keywords separate the categories of the CVs in `input_url`; returns the run's location."""
+    without_user_error_tracebacks()
     store = ArtifactStore(settings.storage)
     store.verify()
     run = claim_run(store, run_id)

@@ -11,6 +11,7 @@ from ml_headcount.config import Settings
 from ml_headcount.corpus.ingest import InputError, redact_url
 from ml_headcount.runs.layout import claim_estimate
 from ml_headcount.io.storage import ArtifactStore
+from tasks.policies import without_user_error_tracebacks
 from tasks.headcount import (
     estimate_artifacts, headcount_estimate, keyword_annotations, population_table, validation_table,
 )
@@ -40,6 +41,7 @@ def headcount(
 ) -> str:
     """Estimate every organisation's ML experts from annotated profiles, pattern counts or match counts; returns the
     estimate's location."""
+    without_user_error_tracebacks()
     sources = {"population": population_url, "patterns": patterns_url, "counts": counts_url}
     given = {mode: url for mode, url in sources.items() if url is not None}
     if len(given) != 1:

@@ -54,8 +54,16 @@ class UserErrorTracebacks(logging.Filter):
         return True
 
 
-for _logger in ("prefect.task_runs", "prefect.flow_runs", "prefect.engine"):
-    logging.getLogger(_logger).addFilter(UserErrorTracebacks())
+PREFECT_FAILURE_LOGGERS = ("prefect.task_runs", "prefect.flow_runs", "prefect.engine")
+
+
+def without_user_error_tracebacks() -> None:
+    """Install `UserErrorTracebacks` on Prefect's failure loggers, once per process; every flow calls it first (the
+    engine logs a run's failure after the flow's body, so the filter is in place by then)."""
+    for name in PREFECT_FAILURE_LOGGERS:
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, UserErrorTracebacks) for existing in logger.filters):
+            logger.addFilter(UserErrorTracebacks())
 
 
 def retried_only_if_transient(flow_function):

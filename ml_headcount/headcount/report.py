@@ -85,11 +85,11 @@ def _checks(summary: dict) -> list[str]:
 
 def plot_forest(estimates: pd.DataFrame, top: int = FOREST_ORGANISATIONS) -> bytes:
     """Mean and 80 % interval per organisation, largest estimate first (the top `top`)."""
-    from ml_headcount.runs.report import png_bytes, pyplot
+    from ml_headcount.runs.report import new_figure, png_bytes
 
-    plt = pyplot()
     shown = estimates.sort_values("mean", ascending=False).head(top).iloc[::-1]
-    figure, axes = plt.subplots(figsize=(8, max(2.5, 0.28 * len(shown) + 1.2)))
+    figure = new_figure(figsize=(8, max(2.5, 0.28 * len(shown) + 1.2)))
+    axes = figure.subplots()
     positions = range(len(shown))
     axes.hlines(positions, shown["q10"], shown["q90"], color="tab:blue", linewidth=2)
     axes.plot(shown["mean"], positions, "o", color="black", markersize=4)

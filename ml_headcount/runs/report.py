@@ -146,21 +146,17 @@ def _with_interval(value: float, interval: list[float]) -> str:
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
-def pyplot():
-    """matplotlib's pyplot on the Agg backend: plots are files, never windows."""
-    import matplotlib
+def new_figure(**kwargs):
+    """A matplotlib Figure outside pyplot: it chooses no process-wide backend and leaves no window or figure open."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**kwargs)
 
 
 def png_bytes(figure) -> bytes:
-    """The figure as PNG bytes; the figure is closed."""
+    """The figure as PNG bytes."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=110)
-    pyplot().close(figure)
     return buffer.getvalue()
 
 
@@ -170,13 +166,13 @@ def plot_top_keywords(discriminative: pd.DataFrame, category_keywords: pd.DataFr
     Scores saturate at 1.0 on small or well-separated data (every top keyword of the demo scores 1.000); the shares
     show what a score hides: how common the keyword is in its category and how rare elsewhere.
     """
-    plt = pyplot()
     categories = sorted(category_keywords["category"].astype(str).unique()) or ["(none)"]
     shares = category_keywords.assign(category=category_keywords["category"].astype(str)).pivot_table(
         index="keyword", columns="category", values="rate", aggfunc="first").reindex(columns=categories).fillna(0.0)
     columns = min(3, len(categories))
     rows = math.ceil(len(categories) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(6.5 * columns, 0.45 * top * rows + 1.4 * rows), squeeze=False)
+    figure = new_figure(figsize=(6.5 * columns, 0.45 * top * rows + 1.4 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
     for axis in axes.ravel()[len(categories):]:
         axis.set_visible(False)
     height = 0.8 / len(categories)
@@ -200,8 +196,8 @@ def plot_top_keywords(discriminative: pd.DataFrame, category_keywords: pd.DataFr
 
 def plot_list_quality(lists: dict) -> bytes:
     """PNG: each list's sensitivity against its specificity, cross-validated with 80 % intervals, and in-sample."""
-    plt = pyplot()
-    figure, axis = plt.subplots(figsize=(6.5, 5.0))
+    figure = new_figure(figsize=(6.5, 5.0))
+    axis = figure.subplots()
     for index, (name, entry) in enumerate((f"{c}/{n}", e) for c, by_name in lists.items() for n, e in by_name.items()):
         color = f"C{index}"
         axis.plot(entry["in_sample_specificity"], entry["in_sample_sensitivity"], "o", mfc="none", color=color,
