@@ -19,6 +19,7 @@ import os
 import secrets
 import socket
 import threading
+import weakref
 from dataclasses import dataclass
 from typing import ClassVar
 from datetime import datetime, timezone
@@ -31,8 +32,9 @@ MANIFEST = "manifest.json"
 LATEST = "runs/latest.json"
 
 
-# claims this process made: token -> the thread that made it (thread objects, unlike thread ids, are never reused)
-_CLAIMING_THREADS: dict[str, threading.Thread] = {}
+# claims this process made: token -> the thread that made it (thread objects, unlike thread ids, are never reused);
+# weak, so an entry goes with its thread and the table never outgrows the threads alive (a missing one is "gone")
+_CLAIMING_THREADS: weakref.WeakValueDictionary[str, threading.Thread] = weakref.WeakValueDictionary()
 
 
 class RunExistsError(UserError):
