@@ -1,1 +1,12 @@
-"""runs"""
+"""A run's place in storage: its layout and claim, whole-stage caches, and its reports.
+
+What other packages use, by module; imported on first use, so importing the package does no work.
+"""
+
+from ml_headcount._exports import exported
+
+__all__, __getattr__ = exported(__name__, {
+    "layout": ["EstimateLayout", "LATEST", "MANIFEST", "RunLayout", "claim_estimate", "claim_run", "complete_run", "new_run_id", "run_manifest"],
+    "report": ["new_figure", "png_bytes"],
+    "stage_cache": ["cached_stage", "stage_key"],
+})
