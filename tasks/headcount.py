@@ -35,7 +35,8 @@ def keyword_annotations(run_id: str, validation: Validation, population: Populat
     if population.mode == "counts":
         raise InputError(f"{population.url}: --keywords needs one row per profile with its text; a counts table has none")
     return keyword_values(ArtifactStore(settings.storage), RunLayout(run_id), settings.headcount.positive, settings.ingest,
-                          validation.table, validation.url, population.table, population.url, settings.filters.matcher)
+                          validation.table, validation.url, population.table, population.url, settings.filters.matcher,
+                          settings.headcount.text_classifier)
 
 
 @task(name="headcount-estimate", persist_result=False)  # pure computation: a retry could not change it

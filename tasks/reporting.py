@@ -20,7 +20,8 @@ def run_report(manifest: dict, settings: Settings, run: RunLayout) -> str:
     lists = store.read_json(run.keyword_lists)
     clusters = store.read_json(run.clusters)
     queries = store.read_json(run.queries) if store.exists(run.queries) else None
-    markdown = report.render_report(manifest, discriminative, lists, clusters, queries)
+    classifier = store.read_json(run.text_classifier) if store.exists(run.text_classifier) else None
+    markdown = report.render_report(manifest, discriminative, lists, clusters, queries, classifier)
     store.write_text(run.report, markdown)
     store.write_bytes(run.top_keywords_plot, report.plot_top_keywords(discriminative))
 
