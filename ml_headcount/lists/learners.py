@@ -223,7 +223,7 @@ def selected_lists(evidence: Evidence, cv_ids: np.ndarray, vocabulary: list[str]
 
 
 def grow_list(evidence: Evidence, category: str, vocabulary: list[str], settings: Settings,
-                  choice: tuple[float, float, int], max_exclusions: int) -> tuple[np.ndarray, np.ndarray]:
+              choice: tuple[float, float, int], max_exclusions: int) -> tuple[np.ndarray, np.ndarray]:
     """Columns of a list's keywords and of its exclusions, learned from all of `evidence`'s CVs.
 
     Exclusions are grown by the same greedy rule with the roles of the classes swapped, over the CVs the
@@ -259,7 +259,7 @@ def _inner_exclusions(evidence: Evidence, inner: np.ndarray, category: str, voca
         train, held = np.flatnonzero(inner != fold), np.flatnonzero(inner == fold)
         for name in LIST_NAMES:
             path, excluded = grow_list(evidence.rows(train), category, vocabulary, settings, choice[name],
-                                           filters.max_exclusions)
+                                       filters.max_exclusions)
             matched[name][held] = np.asarray(evidence.present[held][:, path].sum(axis=1)).ravel() > 0
             if len(excluded):
                 hits = evidence.present[held][:, excluded].toarray() > 0
@@ -275,7 +275,8 @@ def _inner_exclusions(evidence: Evidence, inner: np.ndarray, category: str, voca
 def _rates(matched: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
     """(sensitivity, specificity) of matches."""
     sensitivity = float(matched[positive].mean()) if positive.any() else 0.0
-    return sensitivity, float(1 - matched[~positive].mean()) if (~positive).any() else 1.0
+    specificity = float(1 - matched[~positive].mean()) if (~positive).any() else 1.0
+    return sensitivity, specificity
 
 
 def _preferred(results: list[tuple], strict: bool, negatives: int, filters: FilterSettings, simpler) -> tuple:

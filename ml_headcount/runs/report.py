@@ -64,8 +64,7 @@ def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clu
             f"| {row['in-sample specificity']} | {row['cross-validated sensitivity']} | {row['cross-validated specificity']} "
             f"| {row['cross-validated balanced accuracy']} | {row['organisation names']} | {row['first keywords']} |"
         )
-    lines += _query_section(queries) if queries else []
-    lines += _classifier_section(classifier) if classifier else []
+    lines += (_query_section(queries) if queries else []) + (_classifier_section(classifier) if classifier else [])
     lines += ["", "## Keyword clusters", ""]
     for category, result in clusters.items():
         lines += [f"### Category `{category}` ({result['method']})", ""]
