@@ -16,7 +16,9 @@ employers and that neither are nor contain organisation names may enter. How
 many keywords, which w and which penalty are chosen by cross-validation inside
 the training CVs: the broad list maximises balanced accuracy, the strict list
 is the most sensitive one whose inner-cross-validated specificity reaches the
-target.
+target. A list may then end in exclusions (`(A OR B) AND NOT (C)`, a
+`matching.KeywordList`), grown by the same rule with the classes' roles
+swapped; how many (none: the plain OR list) is chosen by the same inner folds.
 """
 
 from __future__ import annotations
