@@ -33,7 +33,7 @@ def cv_filter(input_url: str, run: str = "latest", output_url: str | None = None
     summary = list_matches(input_url, run_id, output_url or default_output(store, run_id, input_url), settings)
     create_table_artifact(
         key="cv-filter-matches",
-        table=[{"list": name, "keywords": summary["list_sizes"][name], "matched rows": n, "rows": summary["rows"]}
+        table=[{"list": name, "keywords": summary["list_sizes"].get(name), "matched rows": n, "rows": summary["rows"]}
                for name, n in summary["matched"].items()],
         description=f"Rows of {input_url} matching the keyword lists of run {run_id}",
     )

@@ -212,6 +212,11 @@ class FilterSettings(BaseModel, extra="forbid"):
         description="Lists are learned, and cross-validated, on at most this many of a run's CVs (a seeded stratified "
         "sample; scores always use every CV). Learning cost grows with it; list quality stops improving long before.",
     )
+    text_classifier: bool = Field(
+        True, description="Learn a TF-IDF + logistic-regression classifier per category beside the lists, on the same "
+        "CVs and folds (text_classifier.json; held-out annotations `<category>/tfidf` in heldout_matches.parquet), "
+        "and let apply emit its `<category>/tfidf` columns where the run has one.",
+    )
     apply_chunk_rows: int = Field(5000, ge=1, description="apply / cv-filter: input rows read, matched and written at a time (bounds memory).")
     broad_weights: list[float] = Field(
         [1.0, 1.5, 2.0, 3.0],
@@ -222,6 +227,11 @@ class FilterSettings(BaseModel, extra="forbid"):
         [0.0, 1.0, 2.0],
         description="selected: extra false matches charged per keyword, tried by inner cross-validation (higher: fewer, "
         "broader keywords).",
+    )
+    max_exclusions: int = Field(
+        3, ge=0,
+        description="selected: most exclusions of a list (`(A OR B) AND NOT (C OR D)`); how many (0: the plain OR "
+        "list) is chosen by inner cross-validation.",
     )
     strict_weights: list[float] = Field(
         [3.0, 5.0, 8.0, 13.0, 21.0, 34.0],
@@ -289,6 +299,11 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         None, description="Annotator columns to consider; None = every column present in both tables (and keyword lists)."
     )
     positive: str = Field("1", description="The validation label (after ingest's normalisation) that marks an ML expert.")
+    text_classifier: bool = Field(
+        False, description="--keywords: the keyword run's TF-IDF + logistic-regression classifier is one more "
+        "annotator (`<positive>/tfidf`), with its out-of-fold annotations for the CVs the run learned from "
+        "(docs/filters.md).",
+    )
     org_column: str | None = Field(None, description="Organisation column; None = detect from org_aliases.")
     org_aliases: list[str] = ["organisation", "organization", "org", "company", "employer"]
     employees_aliases: list[str] = Field(

@@ -17,6 +17,7 @@ def list_matches(input_url: str, run_id: str, output_url: str, settings: Setting
     summary = apply_run_filters(
         input_url, filters, output_url, settings.ingest, settings.filters.apply_chunk_rows,
         storage_options(input_url, settings.storage), storage_options(output_url, settings.storage), settings.filters.matcher,
+        settings.filters.text_classifier,
     )
     get_run_logger().info("%s: %d rows matched against run %s in %.1f s -> %s", summary["input"], summary["rows"],
                           filters.run_id, summary["seconds"], output_url)

@@ -43,7 +43,8 @@ def keyword_annotations(run: str, validation: Validation, population: Population
                          "table has none")
     store, run_id = run_store(run, settings.storage)
     return keyword_values(store, RunLayout(run_id), settings.headcount.positive, settings.ingest,
-                          validation.table, validation.url, population.table, population.url, settings.filters.matcher)
+                          validation.table, validation.url, population.table, population.url, settings.filters.matcher,
+                          settings.headcount.text_classifier)
 
 
 @task(name="headcount-estimate", persist_result=False)  # pure computation: a retry could not change it

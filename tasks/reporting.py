@@ -21,7 +21,8 @@ def run_report(manifest: dict, settings: Settings, run: RunLayout) -> str:
     lists = store.read_json(run.keyword_lists)
     clusters = store.read_json(run.clusters)
     queries = store.read_json(run.queries) if store.exists(run.queries) else None
-    markdown = report.render_report(manifest, discriminative, lists, clusters, queries)
+    classifier = store.read_json(run.text_classifier) if store.exists(run.text_classifier) else None
+    markdown = report.render_report(manifest, discriminative, lists, clusters, queries, classifier)
     store.write_text(run.report, markdown)
     page = report_html.run_page(manifest, discriminative, category_keywords, lists, clusters)
     store.write_text(run.report_html, page)

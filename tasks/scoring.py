@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from prefect import get_run_logger, task
 
-from ml_headcount.lists import learners, queries as search_queries, quality as filter_quality
+from ml_headcount.lists import learners, queries as search_queries, quality as filter_quality, text_classifier
 from ml_headcount.config import Settings
 from ml_headcount.scoring.corpus import corpus_scores
 from ml_headcount.lists.folds import stratified_sample
@@ -17,8 +17,9 @@ from tasks.policies import TASK_POLICY
 
 @task(name="discriminative-keywords", **TASK_POLICY)
 def discriminative_keywords(settings: Settings, run: RunLayout) -> dict:
-    """category_keywords.csv, discriminative_keywords.csv, keyword_lists.json and heldout_matches.parquet, copied from
-    an earlier run with the same CVs, keywords and settings when there is one; returns their sizes."""
+    """category_keywords.csv, discriminative_keywords.csv, keyword_lists.json, heldout_matches.parquet, queries.json and
+    text_classifier.json (with filters.text_classifier), copied from an earlier run with the same CVs, keywords and
+    settings when there is one; returns their sizes."""
     store = ArtifactStore(settings.storage)
     key = stage_key(
         "scores", store.sha256(run.cvs), store.sha256(run.keywords), settings.extraction.cache_key(),
@@ -26,6 +27,7 @@ def discriminative_keywords(settings: Settings, run: RunLayout) -> dict:
         settings.filters.model_dump(mode="json", exclude={"apply_chunk_rows"}),
     )
     artifacts = [run.category_keywords, run.discriminative_keywords, run.keyword_lists, run.heldout_matches, run.queries]
+    artifacts += [run.text_classifier] if settings.filters.text_classifier else []
     summary, cached = cached_stage(store, "scores", key, artifacts, lambda: _scores(store, settings, run))
     get_run_logger().info("keyword lists (%s, learned from %d CVs)%s: %s", settings.filters.method, summary["learning_cvs"],
                           " (scored by an earlier run of these CVs: copied)" if cached else "", summary["list_quality"])
@@ -53,6 +55,10 @@ def _scores(store: ArtifactStore, settings: Settings, run: RunLayout) -> dict:
     store.write_json(run.keyword_lists, document)
     store.write_json(run.queries, search_queries.queries_document(document))
     store.write_parquet(run.heldout_matches, validation.heldout_matches)
+    if filters.text_classifier:  # learned from the same CVs as the lists, cross-validated on the same folds
+        labels = corpus.cvs["category"].to_numpy().astype(str)
+        model = text_classifier.fit(corpus.cvs["text"].tolist(), labels, filters.seed)
+        store.write_json(run.text_classifier, filter_quality.classifier_document(corpus, model, validation, settings))
     return {
         "scored_keywords": int(stats["keyword"].nunique()),
         "discriminative_keywords": discriminative.groupby("category").size().to_dict(),

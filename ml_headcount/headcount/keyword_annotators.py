@@ -9,6 +9,12 @@ were learned from), and a run without that file is refused for them. Every
 other text (the population, validation CVs the run did not see, and a large
 run's CVs outside its learning sample) is matched with the lists as they are.
 
+With `headcount.text_classifier`, the run's TF-IDF + logistic-regression
+classifier (`text_classifier.json`) is one more annotator, `<category>/tfidf`:
+like a list's, its values for CVs the run learned from are its out-of-fold
+annotations (`heldout_matches.parquet`, the lists' folds), and every other
+text is annotated by the stored model.
+
 `matcher` (`filters.matcher`) names the instrument whose counts are estimated:
 `product` (the run's n-gram matcher) or `phrase` (phrase search of each list's
 query, as a search tool runs it). With `phrase` the annotators are
@@ -25,10 +31,12 @@ import pandas as pd
 from ml_headcount.headcount.annotators import MISSING
 from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.corpus.ingest import InputError, clean_text, find_column, text_hash
-from ml_headcount.scoring.matching import KeywordMatcher
+from ml_headcount.scoring.matching import KeywordList, KeywordMatcher
 from ml_headcount.scoring.phrase_matching import PhraseMatcher
 from ml_headcount.runs.layout import RunLayout
+from ml_headcount.lists import text_classifier
 from ml_headcount.lists.queries import list_query
+from ml_headcount.lists.text_classifier import TextClassifier
 from ml_headcount.io.storage import ArtifactStore
 
 
@@ -49,17 +57,18 @@ def _cleaned_texts(table: pd.DataFrame, url: str, ingest: IngestSettings) -> tup
 
 
 def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: IngestSettings, validation: pd.DataFrame,
-                   validation_url: str, population: pd.DataFrame, population_url: str, matcher: str = "product"
-                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Values of the run's non-empty lists for the positive category, for the validation and population rows."""
+                   validation_url: str, population: pd.DataFrame, population_url: str, matcher: str = "product",
+                   with_classifier: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """Values of the run's non-empty lists for the positive category, for the validation and population rows; with
+    `with_classifier` (headcount.text_classifier) also the run's TF-IDF classifier, `<positive>/tfidf`."""
     location = store.location(run.prefix)
     if not store.exists(run.manifest):
         raise InputError(f"{location}: no complete keyword run there (no manifest.json); give the id of a finished run")
     lists_json = store.read_json(run.keyword_lists)
     manifest = store.read_json(run.manifest)
     suffix = "" if matcher == "product" else f"@{matcher}"  # the held-out column of the matcher (filter_quality)
-    lists = {f"{positive}/{name}{suffix}": entry["keywords"] for name, entry in lists_json.get(positive, {}).items()
-             if entry["keywords"]}
+    lists = {f"{positive}/{name}{suffix}": KeywordList(entry["keywords"], entry.get("exclusions", []))
+             for name, entry in lists_json.get(positive, {}).items() if entry["keywords"]}
     if not lists:
         raise InputError(f"{location}: the run has no non-empty keyword list for category {positive!r}")
     extraction = ExtractionSettings.model_validate(manifest["parameters"]["extraction"])
@@ -70,7 +79,9 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
     # a run without that file learned from all its CVs
     taught = run.heldout_matches if store.exists(run.heldout_matches) else run.cvs
     learned = np.isin(validation_ids, store.read_parquet(taught, columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
-    validation_values = _matched(validation_texts, validation_has_text & ~learned, lists, extraction, matcher)
+    classifier = _classifier(store, run, positive) if with_classifier else None
+    validation_values = _matched(validation_texts, validation_has_text & ~learned, lists, extraction, matcher,
+                                 classifier)
     if learned.any():
         if not store.exists(run.heldout_matches):
             raise InputError(
@@ -86,14 +97,30 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
             values[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
 
     population_texts, population_has_text = _cleaned_texts(population, population_url, ingest)
-    return validation_values, _matched(population_texts, population_has_text, lists, extraction, matcher)
+    return validation_values, _matched(population_texts, population_has_text, lists, extraction, matcher, classifier)
+
+
+def _classifier(store: ArtifactStore, run: RunLayout, positive: str) -> TextClassifier:
+    """The run's TF-IDF classifier of the positive category; InputError when the run has none."""
+    if not store.exists(run.text_classifier):
+        raise InputError(f"{store.location(run.prefix)}: headcount.text_classifier is on, and the keyword run has no "
+                         "text_classifier.json (learn one with filters.text_classifier, or turn the setting off)")
+    model = TextClassifier.from_document(store.read_json(run.text_classifier))
+    if positive not in model.coefficients:
+        raise InputError(f"{store.location(run.text_classifier)}: no classifier of category {positive!r}")
+    return TextClassifier(model.terms, model.idf, {positive: model.coefficients[positive]},
+                          {positive: model.intercepts[positive]})
 
 
 def _matched(texts: list[str], rows: np.ndarray, lists: dict[str, list[str]], extraction: ExtractionSettings,
-             matcher: str) -> dict[str, np.ndarray]:
-    """Matches for the selected rows; MISSING elsewhere (no text, or filled in by the caller)."""
-    values = {name: np.full(len(texts), MISSING, np.int8) for name in lists}
+             matcher: str, classifier: TextClassifier | None) -> dict[str, np.ndarray]:
+    """Matches (and the classifier's annotations) for the selected rows; MISSING elsewhere (no text, or filled in
+    by the caller)."""
+    names = list(lists) + ([text_classifier.column(c) for c in classifier.coefficients] if classifier else [])
+    values = {name: np.full(len(texts), MISSING, np.int8) for name in names}
     if rows.any():
-        for name, matched in match_lists([t for t, keep in zip(texts, rows) if keep], lists, extraction, matcher).items():
+        selected = [t for t, keep in zip(texts, rows) if keep]
+        found = match_lists(selected, lists, extraction, matcher)
+        for name, matched in (found | (classifier.annotate(selected) if classifier else {})).items():
             values[name][rows] = matched
     return values

@@ -41,6 +41,8 @@ from ml_headcount.corpus.ingest import (
     table_chunks,
     text_hash,
 )
+from ml_headcount.lists import text_classifier
+from ml_headcount.lists.text_classifier import TextClassifier
 from ml_headcount.io.storage import ArtifactStore, StorageError
 from ml_headcount.lists.queries import QueryError, dialect, list_query
 from ml_headcount.runs.layout import LATEST, MANIFEST, RunLayout
@@ -62,12 +64,29 @@ class RunFilters:
     ingest: IngestSettings
     extraction: ExtractionSettings
     queries: dict[str, SearchQuery] | None = None  # "<category>/<list>" -> its query, for phrase search
+    classifier: TextClassifier | None = None  # the run's TF-IDF annotator, where it has one
 
-    def matcher(self, kind: str) -> KeywordMatcher | PhraseMatcher:
-        """The product's matcher of the lists, or phrase search of their queries (`kind`: filters.matcher)."""
+    def matcher(self, kind: str, with_classifier: bool = False) -> KeywordMatcher | PhraseMatcher | WithClassifier:
+        """The product's matcher of the lists, or phrase search of their queries (`kind`: filters.matcher); with the
+        run's TF-IDF classifier's `<category>/tfidf` columns after the lists' when asked and the run has one."""
         from ml_headcount.scoring.matching import KeywordMatcher
 
-        return KeywordMatcher(self.lists, self.extraction) if kind == "product" else PhraseMatcher(self.queries)
+        lists = KeywordMatcher(self.lists, self.extraction) if kind == "product" else PhraseMatcher(self.queries)
+        return WithClassifier(lists, self.classifier) if with_classifier and self.classifier else lists
+
+
+class WithClassifier:
+    """A list matcher's columns, then the TF-IDF classifier's annotations (`<category>/tfidf`)."""
+
+    def __init__(self, lists: KeywordMatcher | PhraseMatcher, classifier: TextClassifier):
+        self._lists, self._classifier = lists, classifier
+        self.names = lists.names + [text_classifier.column(c) for c in classifier.coefficients]
+
+    def match(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), len(names)) bool."""
+        annotated = self._classifier.annotate(texts)
+        own = [annotated[name] > 0 for name in self.names[len(self._lists.names):]]
+        return np.column_stack([self._lists.match(texts), *own])
 
 
 def split_run_reference(run: str, storage_url: str) -> tuple[str, str]:
@@ -114,7 +133,10 @@ def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
     manifest = store.read_json(run.manifest)
     lists = store.read_json(run.keyword_lists)
     parameters = manifest["parameters"]
-    named = {f"{category}/{name}": entry["keywords"] for category, by_name in lists.items() for name, entry in by_name.items()}
+    from ml_headcount.scoring.matching import KeywordList  # scikit-learn: only where lists are matched
+
+    named = {f"{category}/{name}": KeywordList(entry["keywords"], entry.get("exclusions", []))
+             for category, by_name in lists.items() for name, entry in by_name.items()}
     return RunFilters(
         run_id=run_id,
         location=store.location(run.prefix),
@@ -122,6 +144,8 @@ def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
         ingest=IngestSettings.model_validate(parameters["ingest"]),
         extraction=ExtractionSettings.model_validate(parameters["extraction"]),
         queries={name: list_query(keywords) for name, keywords in named.items()},
+        classifier=(TextClassifier.from_document(store.read_json(run.text_classifier))
+                    if store.exists(run.text_classifier) else None),
     )
 
 
@@ -152,7 +176,7 @@ def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: st
 
 
 def match_table(chunk: Chunk, text_column: str, filters: RunFilters,
-                matcher: KeywordMatcher | PhraseMatcher) -> pd.DataFrame:
+                matcher: KeywordMatcher | PhraseMatcher | WithClassifier) -> pd.DataFrame:
     """One output row per input row of the chunk, rows that could not be parsed included, in source order."""
     status, cv_ids, texts, usable = [], [], [], []
     for position, raw in enumerate(chunk.table[text_column]):
@@ -179,10 +203,11 @@ def match_table(chunk: Chunk, text_column: str, filters: RunFilters,
 
 def apply_run_filters(input_url: str, filters: RunFilters, output_url: str, columns: IngestSettings, chunk_rows: int,
                       input_options: dict | None = None, output_options: dict | None = None,
-                      matcher_kind: str = "product") -> dict:
-    """Match every row of the input and write the output table; returns the summary (also written beside it)."""
+                      matcher_kind: str = "product", with_classifier: bool = False) -> dict:
+    """Match every row of the input and write the output table; returns the summary (also written beside it).
+    `with_classifier` (filters.text_classifier): the run's TF-IDF classifier's columns too, where it has one."""
     started = time.perf_counter()
-    matcher = filters.matcher(matcher_kind)
+    matcher = filters.matcher(matcher_kind, with_classifier)
     rows, matched, statuses = 0, Counter(), Counter()
     with _table_writer(output_url, output_options or {}) as write:
         text_column = None

@@ -16,11 +16,14 @@ employers and that neither are nor contain organisation names may enter. How
 many keywords, which w and which penalty are chosen by cross-validation inside
 the training CVs: the broad list maximises balanced accuracy, the strict list
 is the most sensitive one whose inner-cross-validated specificity reaches the
-target.
+target. A list may then end in exclusions (`(A OR B) AND NOT (C)`, a
+`matching.KeywordList`), grown by the same rule with the classes' roles
+swapped; how many (none: the plain OR list) is chosen by the same inner folds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -38,6 +41,7 @@ from ml_headcount.config import (
     Settings,
 )
 from ml_headcount.lists.folds import stratified_folds
+from ml_headcount.scoring.matching import KeywordList
 from ml_headcount.scoring.phrase_matching import phrase_presence
 
 LIST_NAMES = ("strict", "broad")
@@ -205,22 +209,90 @@ def distinct_employers(present: sparse.csc_matrix, employer_of: np.ndarray) -> n
 
 
 def selected_lists(evidence: Evidence, cv_ids: np.ndarray, vocabulary: list[str], settings: Settings) -> Lists:
-    """Strict and broad lists per category, grown greedily; cost and size chosen by inner cross-validation."""
+    """Strict and broad lists per category, grown greedily; cost, size and exclusions chosen by inner
+    cross-validation (no exclusions: the plain OR list)."""
     filters = settings.filters
     inner = stratified_folds(cv_ids, evidence.labels, filters.inner_folds, filters.seed)
     lists: Lists = {}
     for category in sorted(set(evidence.labels.tolist())):
         choice = _inner_choice(evidence, inner, category, vocabulary, settings)
-        columns = eligible_keywords(evidence, category, vocabulary, settings)
-        positive = evidence.labels == category
-        candidates = evidence.present[:, columns].tocsc()
-        by_row = candidates.tocsr()
+        exclusions = _inner_exclusions(evidence, inner, category, vocabulary, settings, choice)
         lists[str(category)] = {}
         for name in LIST_NAMES:
-            weight, penalty, size = choice[name]
-            path = greedy_path(candidates, positive, weight, size, penalty, by_row)
-            lists[str(category)][name] = [vocabulary[columns[j]] for j in path]
+            path, excluded = grow_list(evidence, category, vocabulary, settings, choice[name], exclusions[name])
+            lists[str(category)][name] = KeywordList([vocabulary[j] for j in path], [vocabulary[j] for j in excluded])
     return lists
+
+
+def grow_list(evidence: Evidence, category: str, vocabulary: list[str], settings: Settings,
+              choice: tuple[float, float, int], max_exclusions: int) -> tuple[np.ndarray, np.ndarray]:
+    """Columns of a list's keywords and of its exclusions, learned from all of `evidence`'s CVs.
+
+    Exclusions are grown by the same greedy rule with the roles of the classes swapped, over the CVs the
+    keywords match: the next one removes the most false matches (times w) minus the found CVs it loses."""
+    weight, penalty, size = choice
+    columns = eligible_keywords(evidence, category, vocabulary, settings)
+    positive = evidence.labels == category
+    candidates = evidence.present[:, columns].tocsc()
+    path = columns[greedy_path(candidates, positive, weight, size, penalty)]
+    if not max_exclusions or not len(path):
+        return path, path[:0]
+    matched = np.asarray(evidence.present[:, path].sum(axis=1)).ravel() > 0
+    complement = dataclasses.replace(evidence, labels=np.where(positive, "in", "out"))
+    others = np.setdiff1d(eligible_keywords(complement, "out", vocabulary, settings), path)
+    class_sizes = (max(int((~positive).sum()), 1), max(int(positive.sum()), 1))
+    excluded = greedy_path(evidence.present[matched][:, others].tocsc(), ~positive[matched], 1 / weight,
+                           max_exclusions, penalty, class_sizes=class_sizes)
+    return path, others[excluded]
+
+
+def _inner_exclusions(evidence: Evidence, inner: np.ndarray, category: str, vocabulary: list[str], settings: Settings,
+                      choice: dict[str, tuple[float, float, int]]) -> dict[str, int]:
+    """How many exclusions each list takes (0: the plain OR list), by inner cross-validation of its chosen
+    (cost, penalty, size) with 0 to `filters.max_exclusions` exclusions."""
+    filters = settings.filters
+    positive = evidence.labels == category
+    never = np.iinfo(np.int64).max
+    # matched[name][i]: CV i contains a keyword of the list learned without its inner fold; first_excluded: the
+    # position of the first of that list's exclusions it contains
+    matched = {name: np.zeros(len(positive), dtype=bool) for name in LIST_NAMES}
+    first_excluded = {name: np.full(len(positive), never) for name in LIST_NAMES}
+    for fold in np.unique(inner) if filters.max_exclusions else ():
+        train, held = np.flatnonzero(inner != fold), np.flatnonzero(inner == fold)
+        for name in LIST_NAMES:
+            path, excluded = grow_list(evidence.rows(train), category, vocabulary, settings, choice[name],
+                                       filters.max_exclusions)
+            matched[name][held] = np.asarray(evidence.present[held][:, path].sum(axis=1)).ravel() > 0
+            if len(excluded):
+                hits = evidence.present[held][:, excluded].toarray() > 0
+                first_excluded[name][held] = np.where(hits.any(axis=1), hits.argmax(axis=1), never)
+    negatives, counts = int((~positive).sum()), range(filters.max_exclusions + 1)
+    chosen = {}
+    for name in LIST_NAMES:
+        results = [(k, *_rates(matched[name] & (first_excluded[name] >= k), positive)) for k in counts]
+        chosen[name] = _preferred(results, name == "strict", negatives, filters, lambda r: (-r[0],))[0]
+    return chosen
+
+
+def _rates(matched: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
+    """(sensitivity, specificity) of matches."""
+    sensitivity = float(matched[positive].mean()) if positive.any() else 0.0
+    specificity = float(1 - matched[~positive].mean()) if (~positive).any() else 1.0
+    return sensitivity, specificity
+
+
+def _preferred(results: list[tuple], strict: bool, negatives: int, filters: FilterSettings, simpler) -> tuple:
+    """The preferred of (..., sensitivity, specificity) options, `simpler(option)` breaking ties (larger: simpler).
+
+    Broad: the best balanced accuracy. Strict: the most sensitive option whose specificity reaches the target with
+    room for the inner folds' optimism (the lower end of its Wilson interval), else the most specific one."""
+    if not strict:
+        return max(results, key=lambda r: (r[-2] + r[-1], *simpler(r)))
+    reaching = [r for r in results if negatives and
+                _wilson_low(round(r[-1] * negatives), negatives, filters.interval) >= filters.strict_specificity]
+    if reaching:
+        return max(reaching, key=lambda r: (r[-2], r[-1], *simpler(r)))
+    return max(results, key=lambda r: (r[-1], r[-2], *simpler(r)))
 
 
 def _inner_choice(evidence: Evidence, inner: np.ndarray, category: str, vocabulary: list[str], settings: Settings) -> dict[str, tuple[float, float, int]]:
@@ -248,14 +320,11 @@ def _inner_choice(evidence: Evidence, inner: np.ndarray, category: str, vocabula
         sensitivity = matched[:, positive].mean(axis=1) if positive.any() else np.zeros(len(sizes))
         specificity = 1 - matched[:, ~positive].mean(axis=1) if (~positive).any() else np.ones(len(sizes))
         results += [(w, p, int(s), float(se), float(sp)) for s, se, sp in zip(sizes, sensitivity, specificity)]
-    broad = max((r for r in results if r[0] in filters.broad_weights), key=lambda r: (r[3] + r[4], -r[2], -r[0], -r[1]))
-    strict_options = [r for r in results if r[0] in filters.strict_weights]
-    # the target must hold with room for the inner folds' optimism: the lower end of the specificity's Wilson interval
     negatives = int((~positive).sum())
-    reaching = [r for r in strict_options if negatives and
-                _wilson_low(round(r[4] * negatives), negatives, filters.interval) >= filters.strict_specificity]
-    strict = (max(reaching, key=lambda r: (r[3], r[4], -r[2])) if reaching
-              else max(strict_options, key=lambda r: (r[4], r[3], -r[2])))
+    broad = _preferred([r for r in results if r[0] in filters.broad_weights], False, negatives, filters,
+                       lambda r: (-r[2], -r[0], -r[1]))
+    strict = _preferred([r for r in results if r[0] in filters.strict_weights], True, negatives, filters,
+                        lambda r: (-r[2],))
     return {"broad": broad[:3], "strict": strict[:3]}
 
 
@@ -266,14 +335,15 @@ def _wilson_low(successes: int, n: int, level: float) -> float:
 
 
 def greedy_path(present: sparse.csc_matrix, positive: np.ndarray, weight: float, max_keywords: int, penalty: float = 0.0,
-                by_row: sparse.csr_matrix | None = None) -> list[int]:
+                by_row: sparse.csr_matrix | None = None, class_sizes: tuple[int, int] | None = None) -> list[int]:
     """Columns in the order the greedy rule adds them, while a column still gains.
 
     `penalty` charges every keyword that many extra false matches, so a keyword
     must find more of the category's CVs to enter (fewer, broader keywords).
-    `by_row` is `present` as CSR, when the caller has it (several paths over the same CVs).
+    `by_row` is `present` as CSR, when the caller has it (several paths over the same CVs). `class_sizes` (positive,
+    negative): what the found and false matches are shares of, when `present` holds only some of the CVs.
     """
-    n_positive, n_negative = max(positive.sum(), 1), max((~positive).sum(), 1)
+    n_positive, n_negative = class_sizes or (max(positive.sum(), 1), max((~positive).sum(), 1))
     present = present.tocsc()
     by_row = present.tocsr() if by_row is None else by_row
     # per column, the not-yet-matched CVs it contains, in and out of the category: exact integer counts, decreased

@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ml_headcount.config import FilterSettings, Settings
+from ml_headcount.lists import text_classifier
 from ml_headcount.lists.folds import stratified_folds
 from ml_headcount.lists.learners import (
     LIST_NAMES,
@@ -36,6 +37,7 @@ from ml_headcount.lists.learners import (
     learn,
     organisation_name_share,
 )
+from ml_headcount.scoring.matching import exclusions_of
 from ml_headcount.scoring.phrase_matching import PhraseMatcher
 from ml_headcount.lists.queries import list_query
 
@@ -53,6 +55,8 @@ class CrossValidation:
     phrase_quality: dict[str, dict[str, dict]]  # the same with phrase search (the queries' matcher)
     seeds: dict[str, dict[str, dict]]  # category -> list name -> fold seeds and balanced accuracy per seed and matcher
     stability: dict[str, dict[str, dict[str, float]]]  # category -> list name -> keyword -> share of fold lists with it
+    exclusion_stability: dict[str, dict[str, dict[str, float]]]  # the same for the lists' exclusions (AND NOT)
+    classifier_quality: dict[str, dict]  # category -> the TF-IDF classifier's cross-validated figures (when learned)
 
 
 def match_column(category: str, name: str, matcher: str = "product") -> str:
@@ -66,11 +70,17 @@ def phrase_list_matches(texts: list[str], keywords: list[str]) -> np.ndarray:
 
 
 def list_matches(corpus: Corpus, rows: np.ndarray, keywords: list[str]) -> np.ndarray:
-    """Whether each CV at `rows` contains any of the keywords (all of them must be in the corpus's vocabulary)."""
+    """Whether each CV at `rows` contains any of the keywords and none of their exclusions (`KeywordList`; all of them
+    must be in the corpus's vocabulary)."""
     if not keywords:
         return np.zeros(len(rows), dtype=bool)
-    columns = np.searchsorted(corpus.vocabulary, keywords)
-    return np.asarray((corpus.counts[rows][:, columns] > 0).sum(axis=1)).ravel() > 0
+
+    def any_of(terms: list[str]) -> np.ndarray:
+        columns = np.searchsorted(corpus.vocabulary, terms)
+        return np.asarray((corpus.counts[rows][:, columns] > 0).sum(axis=1)).ravel() > 0
+
+    excluded = exclusions_of(keywords)
+    return any_of(keywords) & ~any_of(excluded) if excluded else any_of(keywords)
 
 
 def in_sample_quality(corpus: Corpus, lists: Lists) -> dict[str, dict[str, dict]]:
@@ -111,6 +121,11 @@ def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None 
             for seed in fold_seeds]
     matches, first_folds = runs[0][0], runs[0][2]
     categories = sorted(set(labels.tolist()))
+    if filters.text_classifier:  # on the first seed's folds, beside the lists' held-out matches
+        decided = text_classifier.heldout_decisions(corpus.cvs["text"].tolist(), labels, first_folds, filters.seed)
+        matches = matches.assign(**{text_classifier.column(c): (d >= 0).astype(np.int8) for c, d in decided.items()})
+    classifier_quality = {c: list_quality(matches[text_classifier.column(c)].to_numpy() > 0, labels == c, filters)
+                          for c in categories if filters.text_classifier}
 
     def pooled(matcher: str) -> dict:
         return {c: {name: list_quality(matches[match_column(c, name, matcher)].to_numpy() > 0, labels == c, filters)
@@ -123,7 +138,10 @@ def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None 
     fold_lists = [lists for _, per_fold, _ in runs for lists in per_fold]
     stability = {c: {name: _shares([lists.get(c, {}).get(name, []) for lists in fold_lists]) for name in LIST_NAMES}
                  for c in categories}
-    return CrossValidation(first_folds, matches, pooled("product"), pooled("phrase"), seeds, stability)
+    exclusion_stability = {c: {name: _shares([exclusions_of(lists.get(c, {}).get(name, [])) for lists in fold_lists])
+                               for name in LIST_NAMES} for c in categories}
+    return CrossValidation(first_folds, matches, pooled("product"), pooled("phrase"), seeds, stability,
+                           exclusion_stability, classifier_quality)
 
 
 def heldout_matches(corpus: Corpus, folds: np.ndarray, settings: Settings) -> pd.DataFrame:
@@ -169,7 +187,8 @@ def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: Cross
         category: {
             name: {
                 "method": settings.filters.method,
-                "keywords": keywords,
+                "keywords": list(keywords),
+                "exclusions": exclusions_of(keywords),
                 **in_sample[category][name],
                 "organisation_name_share": organisation_name_share(corpus, keywords, settings.filters),
                 "cross_validated": cross_validation.quality.get(category, {}).get(name),
@@ -177,11 +196,31 @@ def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: Cross
                 "cross_validated_seeds": _seed_spread(cross_validation.seeds.get(category, {}).get(name)),
                 "stability": {k: cross_validation.stability.get(category, {}).get(name, {}).get(k, 0.0)
                               for k in keywords},
+                "exclusion_stability": cross_validation.exclusion_stability.get(category, {}).get(name, {}),
             }
             for name, keywords in by_name.items()
         }
         for category, by_name in lists.items()
     }
+
+
+def classifier_document(corpus: Corpus, model: text_classifier.TextClassifier, cross_validation: CrossValidation,
+                        settings: Settings) -> dict:
+    """text_classifier.json: the model learned on all the corpus's CVs, and per category its in-sample (optimistic)
+    and cross-validated (the lists' folds, first seed) sensitivity and specificity."""
+    labels = corpus.cvs["category"].to_numpy().astype(str)
+    annotated = model.annotate(corpus.cvs["text"].tolist())
+    quality = {}
+    for category in model.coefficients:
+        matched, inside = annotated[text_classifier.column(category)] > 0, labels == category
+        quality[category] = {
+            "column": text_classifier.column(category),
+            "in_sample_sensitivity": round(float(matched[inside].mean()), 4) if inside.any() else None,
+            "in_sample_specificity": round(float((~matched[~inside]).mean()), 4) if (~inside).any() else None,
+            "matched_cvs": int(matched.sum()),
+            "cross_validated": cross_validation.classifier_quality.get(category),
+        }
+    return {**model.document(), "learning_cvs": len(labels), "quality": quality}
 
 
 def _seed_spread(seeds: dict | None) -> dict | None:

@@ -29,6 +29,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from ml_headcount.errors import UserError
+from ml_headcount.scoring.matching import exclusions_of
 from ml_headcount.scoring.phrase_matching import SearchQuery, phrase_of
 
 MIN_TERM_CHARS = 2
@@ -115,9 +116,10 @@ def lint(any_of: list[str], none_of: list[str] = ()) -> tuple[SearchQuery, list[
 
 
 def list_query(keywords: list[str]) -> SearchQuery:
-    """A list's query as queries.json holds it (the linter's), or one that matches nothing when no phrase is left."""
+    """A list's query (its keywords, AND NOT its exclusions) as queries.json holds it (the linter's), or one that
+    matches nothing when no phrase is left."""
     try:
-        return lint(keywords)[0]
+        return lint(keywords, exclusions_of(keywords))[0]
     except QueryError:
         return SearchQuery(())
 
@@ -170,7 +172,8 @@ def queries_document(lists: dict) -> dict:
         "dialects": {name: {"description": d.description, "limit": d.limit} for name, d in DIALECTS.items()},
         "matcher": "phrase search: letter-and-digit tokens, case folded, a phrase's tokens consecutive "
                    "(docs/filters.md)",
-        "queries": {category: {name: {**query_document(entry["keywords"]), "quality": _quality(entry)}
+        "queries": {category: {name: {**query_document(entry["keywords"], entry.get("exclusions", [])),
+                                      "quality": _quality(entry)}
                                for name, entry in by_name.items()} for category, by_name in lists.items()},
     }
 

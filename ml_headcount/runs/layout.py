@@ -96,6 +96,11 @@ class RunLayout(_Layout):
         return self.key("heldout_matches.parquet")
 
     @property
+    def text_classifier(self) -> str:
+        """The TF-IDF + logistic-regression annotator as JSON, with its quality (docs/filters.md; never pickle)."""
+        return self.key("text_classifier.json")
+
+    @property
     def queries(self) -> str:
         """Every keyword list as a search query per dialect, with its quality per matcher (docs/filters.md)."""
         return self.key("queries.json")

@@ -18,7 +18,7 @@ def top_keywords_table(discriminative: pd.DataFrame, top: int = TOP_IN_REPORT) -
 
 
 def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clusters: dict,
-                  queries: dict | None = None) -> str:
+                  queries: dict | None = None, classifier: dict | None = None) -> str:
     ingest = manifest["ingest"]
     lines = [
         f"# ml-headcount run `{manifest['run_id']}`",
@@ -64,7 +64,7 @@ def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clu
             f"| {row['in-sample specificity']} | {row['cross-validated sensitivity']} | {row['cross-validated specificity']} "
             f"| {row['cross-validated balanced accuracy']} | {row['organisation names']} | {row['first keywords']} |"
         )
-    lines += _query_section(queries) if queries else []
+    lines += (_query_section(queries) if queries else []) + (_classifier_section(classifier) if classifier else [])
     lines += ["", "## Keyword clusters", ""]
     for category, result in clusters.items():
         lines += [f"### Category `{category}` ({result['method']})", ""]
@@ -104,6 +104,23 @@ def _query_section(queries: dict) -> list[str]:
     notes = [f"- `{c}/{name}`: {note}" for c, by_name in queries["queries"].items() for name, e in by_name.items()
              for note in e["lint"]]
     return lines + (["", "Linter repairs:", ""] + notes if notes else [])
+
+
+def _classifier_section(classifier: dict) -> list[str]:
+    """The TF-IDF + logistic-regression annotator's quality per category, like a list's."""
+    lines = ["", "## TF-IDF + logistic-regression annotator", "",
+             f"`text_classifier.json` (terms, idf, coefficients; learned from {classifier['learning_cvs']} CVs, "
+             "cross-validated on the lists' folds). It needs the profiles' texts (population mode, `apply`), not a "
+             "search tool. In-sample figures are optimistic.", "",
+             "| category | column | in-sample sens. | in-sample spec. | cross-validated sensitivity "
+             "| cross-validated specificity | cross-validated balanced accuracy |", "|---|---|---|---|---|---|---|"]
+    for category, entry in classifier["quality"].items():
+        validated = entry["cross_validated"] or {"note": "not measured"}
+        cells = [validated.get("note") or _with_interval(validated[key], validated[f"{key}_interval"])
+                 for key in ("sensitivity", "specificity", "balanced_accuracy")]
+        lines.append(f"| `{category}` | `{entry['column']}` | {_fmt(entry['in_sample_sensitivity'])} "
+                     f"| {_fmt(entry['in_sample_specificity'])} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _balanced_cell(quality: dict) -> str:

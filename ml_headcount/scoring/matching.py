@@ -118,20 +118,42 @@ class KeywordCounter:
         return np.concatenate(found_docs), np.concatenate(found_keywords)
 
 
+class KeywordList(list):
+    """A list's keywords, any of which matches, and its `exclusions`: a text containing one of them does not match
+    (`(k1 OR k2 ...) AND NOT (e1 OR ...)`). It is the list of its keywords; a plain list has no exclusions."""
+
+    def __init__(self, keywords=(), exclusions=()):
+        super().__init__(keywords)
+        self.exclusions = list(exclusions)
+
+
+def exclusions_of(keywords: list[str]) -> list[str]:
+    """A list's exclusions: none for a plain list of keywords."""
+    return keywords.exclusions if isinstance(keywords, KeywordList) else []
+
+
 class KeywordMatcher:
-    """Built from named keyword lists (`"<category>/<list>"` -> keywords) and the run's extraction settings."""
+    """Built from named keyword lists (`"<category>/<list>"` -> keywords, a `KeywordList` with its exclusions)
+    and the run's extraction settings."""
 
     def __init__(self, lists: dict[str, list[str]], extraction: ExtractionSettings):
         self.names = list(lists)
-        keywords = sorted({k for words in lists.values() for k in words})
+        keywords = sorted({k for words in lists.values() for k in [*words, *exclusions_of(words)]})
         self._counter = KeywordCounter(keywords, extraction)
         position = {k: i for i, k in enumerate(keywords)}
-        membership = [(position[k], j) for j, words in enumerate(lists.values()) for k in set(words)]
-        rows, cols = zip(*membership) if membership else ((), ())
-        self._keyword_lists = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(keywords), len(self.names)))
+
+        def incidence(members: list[list[str]]) -> sparse.csr_matrix:
+            pairs = [(position[k], j) for j, words in enumerate(members) for k in set(words)]
+            rows, cols = zip(*pairs) if pairs else ((), ())
+            return sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(len(keywords), len(self.names)))
+
+        self._keyword_lists = incidence(list(lists.values()))
+        self._exclusions = incidence([exclusions_of(words) for words in lists.values()])
 
     def match(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), len(names)) bool: whether each text contains any keyword of each list."""
+        """(len(texts), len(names)) bool: whether each text contains any keyword of each list and none of its
+        exclusions."""
         if not self._keyword_lists.shape[0] or not len(texts):
             return np.zeros((len(texts), len(self.names)), dtype=bool)
-        return (self._counter.counts(texts) @ self._keyword_lists).toarray() > 0
+        counts = self._counter.counts(texts)
+        return ((counts @ self._keyword_lists).toarray() > 0) & ~((counts @ self._exclusions).toarray() > 0)

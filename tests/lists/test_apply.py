@@ -21,9 +21,11 @@ def finished_run(rated_sample_run) -> Path:
     return rated_sample_run
 
 
-def run_lists(run: Path) -> dict[str, list[str]]:
+def run_lists(run: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """Per list, its keywords and its exclusions."""
     lists = json.loads((run / "keyword_lists.json").read_text())
-    return {f"{c}/{name}": entry["keywords"] for c, by_name in lists.items() for name, entry in by_name.items()}
+    return {f"{c}/{name}": (entry["keywords"], entry["exclusions"]) for c, by_name in lists.items()
+            for name, entry in by_name.items()}
 
 
 @pytest.mark.timeout(2400)  # the first test to use the run waits for its extraction (60 CVs on a busy 2-core CPU)
@@ -40,7 +42,8 @@ def test_run_reports_cross_validated_quality_and_heldout_matches(finished_run):
     heldout = pd.read_parquet(finished_run / "heldout_matches.parquet")
     cvs = pd.read_parquet(finished_run / "cvs.parquet")
     assert list(heldout.columns) == ["cv_id", "0/strict", "0/broad", "1/strict", "1/broad",
-                                     "0/strict@phrase", "0/broad@phrase", "1/strict@phrase", "1/broad@phrase"]
+                                     "0/strict@phrase", "0/broad@phrase", "1/strict@phrase", "1/broad@phrase",
+                                     "0/tfidf", "1/tfidf"]
     assert heldout["cv_id"].tolist() == cvs["cv_id"].tolist()
     assert all(heldout[c].dtype == np.int8 and set(heldout[c]) <= {0, 1} for c in heldout.columns[1:])
     expert = cvs["category"] == "1"
@@ -62,12 +65,13 @@ def test_apply_cli_matches_the_runs_filter_on_all_rated_cvs(finished_run, tmp_pa
     cvs = ingest(str(RATED_CVS), IngestSettings()).cvs
     by_cv = matches.drop_duplicates("cv_id").set_index("cv_id").loc[cvs["cv_id"]]
     lists = run_lists(finished_run)
-    assert lists["1/broad"] and lists["1/strict"]
-    for name, keywords in lists.items():
-        expected = np.zeros(len(cvs), dtype=bool)
-        if keywords:
-            present = scoring.keyword_counts(cvs["text"].tolist(), sorted(keywords), ExtractionSettings()) > 0
-            expected = np.asarray(present.sum(axis=1)).ravel() > 0
+    assert lists["1/broad"][0] and lists["1/strict"][0]
+    def containing(terms: list[str]) -> np.ndarray:
+        present = scoring.keyword_counts(cvs["text"].tolist(), sorted(terms), ExtractionSettings()) > 0
+        return np.asarray(present.sum(axis=1)).ravel() > 0 if terms else np.zeros(len(cvs), dtype=bool)
+
+    for name, (keywords, exclusions) in lists.items():
+        expected = containing(keywords) & ~containing(exclusions)
         assert (by_cv[name].to_numpy() == expected).all(), name
         assert summary["matched"][name] == int(matches[name].sum())
     assert 0 < by_cv["1/broad"].mean() < 1

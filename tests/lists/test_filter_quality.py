@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_headcount.lists import quality as filter_quality, learners
+from ml_headcount.lists import quality as filter_quality, learners, queries
 from ml_headcount.config import load_settings
 from ml_headcount.lists.folds import stratified_folds
 from ml_headcount.scoring.matching import KeywordMatcher
@@ -110,3 +110,38 @@ def test_matcher_equals_scoring_presence_on_all_rated_cvs(corpus, rated, setting
     assert matched.shape == (len(rated), len(lists))
     assert (matched == expected).all()
     assert expected.any(axis=0).sum() > len(lists) * 0.9  # most keywords occur somewhere: the comparison is not vacuous
+
+
+def _research_corpus(settings, sales_in_negatives: bool) -> learners.Corpus:
+    """40 CVs of category 1 with `research` and a word of their own, 40 others: 20 with `research sales` (or `sales
+    office`), 20 with `marketing office`. Every word is a keyword; only `research`, `sales`, `marketing` and `office`
+    occur in enough CVs to enter a list."""
+    word = [f"topic{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(80)]
+    negative = "research sales" if sales_in_negatives else "sales office"
+    texts = [f"research {word[i]}" for i in range(40)] + [
+        f"{negative if i < 20 else 'marketing office'} {word[40 + i]}" for i in range(40)]
+    cvs = pd.DataFrame({"cv_id": [f"cv{i}" for i in range(80)], "category": ["1"] * 40 + ["0"] * 40, "text": texts})
+    keywords = pd.DataFrame([(cv, k) for cv, text in zip(cvs["cv_id"], texts) for k in text.split()],
+                            columns=["cv_id", "keyword"]).assign(score=0.5, rank=1)
+    return learners.build_corpus(cvs, keywords, settings.extraction)
+
+
+def test_the_learner_chooses_and_not_by_inner_cross_validation_and_keeps_the_plain_or(settings):
+    # `research` finds every CV of category 1 and half of the others; AND NOT `sales` removes those
+    corpus = _research_corpus(settings, sales_in_negatives=True)
+    broad = learners.learn(corpus, None, settings)["1"]["broad"]
+    assert (list(broad), broad.exclusions) == (["research"], ["sales"])
+    validated = filter_quality.cross_validate(corpus, settings)
+    assert validated.quality["1"]["broad"]["balanced_accuracy"] == 1.0
+    assert validated.exclusion_stability["1"]["broad"] == {"sales": 1.0}
+    document = filter_quality.keyword_lists_document(corpus, {"1": {"broad": broad}}, validated, settings)
+    assert document["1"]["broad"]["exclusions"] == ["sales"]
+    assert queries.queries_document(document)["queries"]["1"]["broad"]["dialects"]["boolean"]["query"] == (
+        '("research") NOT ("sales")')
+    # the plain OR list stays a candidate: without exclusions allowed it is all there is, at 0.75
+    plain = settings.model_copy(update={"filters": settings.filters.model_copy(update={"max_exclusions": 0})})
+    assert learners.learn(corpus, None, plain)["1"]["broad"].exclusions == []
+    assert filter_quality.cross_validate(corpus, plain).quality["1"]["broad"]["balanced_accuracy"] == 0.75
+    # where no exclusion pays (`sales` never meets `research`), inner cross-validation keeps the plain OR
+    separable = learners.learn(_research_corpus(settings, sales_in_negatives=False), None, settings)["1"]["broad"]
+    assert (list(separable), separable.exclusions) == (["research"], [])

@@ -3,8 +3,10 @@
 Engines: SQLite FTS5 (Python's sqlite3) runs the `boolean` query verbatim;
 the `lucene` query is parsed by luqum (a Lucene query parser) and its tree
 written as the FTS5 query it means, run by FTS5; the `postgres` condition runs
-on a private PostgreSQL server started for the test. luqum is a dev dependency;
-PostgreSQL a Debian package (.ci/run installs it): without it the test skips, naming why, except in CI.
+on a private PostgreSQL server started for the test. The queries are a real
+run's, one with every corner the linter handles, and one of the learner's
+`(A OR B) AND NOT (C)` form. luqum is a dev dependency; PostgreSQL a Debian
+package (.ci/run installs it): without it the test skips, naming why, except in CI.
 """
 
 from __future__ import annotations
@@ -22,16 +24,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_headcount.config import IngestSettings, StorageSettings
+from ml_headcount.config import IngestSettings, StorageSettings, load_settings
+from ml_headcount.lists import learners
 from ml_headcount.lists.apply import load_run_filters
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.headcount.keyword_annotators import keyword_values
+from ml_headcount.scoring.matching import KeywordList
 from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery, search_tokens
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.lists.queries import (
     DIALECTS,
     QueryError,
     lint,
+    list_query,
     query_document,
     render,
 )
@@ -69,12 +74,20 @@ def fts5(texts):
 
 @pytest.fixture(scope="module")
 def queries(rated_sample_run) -> list[SearchQuery]:
-    """The queries of a real run's lists (queries.json of the 60-CV rated run), and one with every edge case."""
+    """The queries of a real run's lists (queries.json of the 60-CV rated run), one with every edge case, and the
+    learner's `(A OR B ...) AND NOT (C ...)` form: a broad list of the run's CVs grown with up to 3 exclusions."""
     document = json.loads((rated_sample_run / "queries.json").read_text())
     learned = [SearchQuery(tuple(e["any_of"]), tuple(e["none_of"])) for by_name in document["queries"].values()
                for e in by_name.values() if e["any_of"]]
     assert learned, "the run wrote no query"
-    return learned + [lint(*EDGE_CASES)[0]]
+    settings = load_settings()
+    corpus = learners.build_corpus(pd.read_parquet(rated_sample_run / "cvs.parquet"),
+                                   pd.read_parquet(rated_sample_run / "keywords.parquet"), settings.extraction)
+    evidence = learners.corpus_evidence(corpus, np.arange(len(corpus.cvs)), np.arange(len(corpus.vocabulary)))
+    path, excluded = learners.grow_list(evidence, "1", corpus.vocabulary, settings, (1.0, 0.0, 10), 3)
+    excluding = list_query(KeywordList([corpus.vocabulary[j] for j in path], [corpus.vocabulary[j] for j in excluded]))
+    assert excluding.none_of and excluding.complexity["form"] == "any AND NOT any"
+    return learned + [lint(*EDGE_CASES)[0], excluding]
 
 
 def fts5_rows(connection: sqlite3.Connection, match: str, n: int) -> np.ndarray:
@@ -219,7 +232,8 @@ def test_phrase_matcher_of_a_run_in_apply_and_as_annotators_is_its_queries_phras
     for column, name in enumerate(filters.lists):
         category, list_name = name.split("/")
         entry = document[category][list_name]
-        assert (matched[:, column] == phrase_rows(SearchQuery(tuple(entry["any_of"])), texts)).all()
+        query = SearchQuery(tuple(entry["any_of"]), tuple(entry["none_of"]))
+        assert (matched[:, column] == phrase_rows(query, texts)).all()
 
     # estimate --keywords with filters.matcher = phrase: learned CVs get the held-out phrase matches, others phrase search
     rated = ingest(str(RATED_CVS), IngestSettings()).cvs
@@ -233,5 +247,5 @@ def test_phrase_matcher_of_a_run_in_apply_and_as_annotators_is_its_queries_phras
     for name, values in validation.items():
         assert (values[inside] == heldout[name].reindex(rated["cv_id"][inside]).to_numpy()).all()
         entry = document["1"][name.split("/")[1].removesuffix("@phrase")]
-        phrase = phrase_rows(SearchQuery(tuple(entry["any_of"])), rated["text"].tolist())
+        phrase = phrase_rows(SearchQuery(tuple(entry["any_of"]), tuple(entry["none_of"])), rated["text"].tolist())
         assert (values[~inside] == phrase[~inside]).all() and (population[name] == phrase).all()

@@ -18,7 +18,8 @@ from tests.conftest import RESUMES
 
 ARTIFACTS = [
     "manifest.json", "cvs.parquet", "rejected.csv", "keywords.parquet", "category_keywords.csv",
-    "discriminative_keywords.csv", "keyword_lists.json", "queries.json", "clusters.json", "report.md", "top_keywords.png",
+    "discriminative_keywords.csv", "keyword_lists.json", "queries.json", "text_classifier.json", "clusters.json",
+    "report.md", "top_keywords.png",
 ]
 
 
