@@ -98,4 +98,7 @@ def test_study_lists_are_subsets_with_their_filter_quality():
     corpus = learners.build_corpus(CVS, KEYWORDS, ExtractionSettings())
     assert corpus.vocabulary == vocabulary
     quality = filter_quality.in_sample_quality(corpus, lists)
-    assert quality["A"]["strict"] == {"in_sample_sensitivity": 1.0, "in_sample_specificity": 1.0, "matched_cvs": 2}
+    assert quality["A"]["strict"] == {
+        "in_sample_sensitivity": 1.0, "in_sample_specificity": 1.0, "matched_cvs": 2,
+        "in_sample_phrase_sensitivity": 1.0, "in_sample_phrase_specificity": 1.0,  # phrase search of its query agrees
+    }
