@@ -79,7 +79,7 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
         require_modal_credentials()  # in seconds, before Prefect starts a server; the flow checks again
     from flows.cv_keywords import cv_keywords
 
-    return cv_keywords(args.input, settings=settings, run_id=args.run_id), 0
+    return cv_keywords(_protected(args.input), settings=settings, run_id=args.run_id), 0
 
 
 def _estimate(args: argparse.Namespace) -> tuple[str, int]:
@@ -93,8 +93,9 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
     settings = load_settings(args.config, **overrides)
     from flows.headcount import headcount as headcount_flow
 
-    location = headcount_flow(args.validation, population_url=args.population, counts_url=args.counts,
-                              keywords_run=args.keywords, settings=settings, run_id=args.run_id)
+    location = headcount_flow(_protected(args.validation), population_url=_protected(args.population),
+                              counts_url=_protected(args.counts), keywords_run=args.keywords, settings=settings,
+                              run_id=args.run_id)
     return location, 0
 
 
@@ -104,8 +105,15 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
     settings = load_settings(args.config, **({"storage": {"url": args.storage_url}} if args.storage_url else {}))
     from flows.cv_filter import cv_filter
 
-    summary = cv_filter(args.input, run=args.run, output_url=args.output, settings=settings)
+    summary = cv_filter(_protected(args.input), run=args.run, output_url=_protected(args.output), settings=settings)
     return f"{json.dumps(summary, indent=2)}\n{summary['output']}", 0
+
+
+def _protected(url: str | None):
+    """The URL as a flow gets it: masked in Prefect's records when it carries credentials."""
+    from ml_headcount.ingest import protect
+
+    return None if url is None else protect(url)
 
 
 def _modal_check(args: argparse.Namespace) -> tuple[str, int]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prefect import flow
+from pydantic import SecretStr
 
 from ml_headcount.config import Settings
 from ml_headcount.ingest import InputError
@@ -15,14 +16,17 @@ from tasks.headcount import (
 
 @flow(name="headcount", log_prints=True)
 def headcount(
-    validation_url: str,
-    population_url: str | None = None,
-    counts_url: str | None = None,
+    validation_url: str | SecretStr,
+    population_url: str | SecretStr | None = None,
+    counts_url: str | SecretStr | None = None,
     keywords_run: str | None = None,
     settings: Settings = Settings(),
     run_id: str | None = None,
 ) -> str:
-    """Estimate every organisation's ML experts from annotated profiles (or match counts); returns the estimate's location."""
+    """Estimate every organisation's ML experts from annotated profiles (or match counts); returns the estimate's location.
+
+    URLs with credentials in them may be given as SecretStr (`ingest.protect`): Prefect then records them masked,
+    and every message, artifact and report names them without their credentials."""
     if (population_url is None) == (counts_url is None):
         raise InputError("give exactly one of a population table (one row per profile) and a counts table")
     store = ArtifactStore(settings.storage)

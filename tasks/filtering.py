@@ -19,5 +19,5 @@ def list_matches(input_url: str, run_id: str, output_url: str, settings: Setting
         storage_options(input_url, settings.storage), storage_options(output_url, settings.storage),
     )
     get_run_logger().info("%s: %d rows matched against run %s in %.1f s -> %s", summary["input"], summary["rows"],
-                          filters.run_id, summary["seconds"], output_url)
+                          filters.run_id, summary["seconds"], summary["output"])
     return summary
