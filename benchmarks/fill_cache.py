@@ -63,7 +63,7 @@ def source_keywords(store: ArtifactStore, settings: ExtractionSettings, sources:
         extraction_cache.store_shard(store, settings, shard, keywords_table(list(shard.cv_ids), results))
     seconds = time.perf_counter() - began
     rate = sum(len(s.cv_ids) for s in shards) / seconds if shards else 0.0
-    table = extraction_cache.load_keywords(store, settings, cvs["cv_id"].tolist())
+    table = extraction_cache.load_keywords(store, settings, cvs.drop_duplicates("cv_id").set_index("cv_id")["text"])
     by_cv = {cv_id: list(zip(g["keyword"], g["score"])) for cv_id, g in table.groupby("cv_id")}
     # source_row is 1-based; a source CV that ingest drops has no keywords
     by_row = {row - 1: by_cv.get(cv_id, []) for row, cv_id in zip(cvs["source_row"], cvs["cv_id"])}

@@ -68,7 +68,7 @@ def cached_keywords(cvs: pd.DataFrame, settings: Settings, extractor: KeywordExt
     extracted = sum(len(s.cv_ids) for s in shards)
     print(f"{settings.extraction.mode} mode keywords of {len(texts)} CVs: {len(texts) - extracted} from the extraction cache "
           f"({store.location(extraction_cache.cache_prefix(settings.extraction))}), {extracted} extracted now")
-    return extraction_cache.load_keywords(store, settings.extraction, texts.index.tolist())
+    return extraction_cache.load_keywords(store, settings.extraction, texts)
 
 
 def balanced_accuracy(matched: np.ndarray, positive: np.ndarray) -> tuple[float, float, float]:

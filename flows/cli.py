@@ -157,7 +157,7 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
         from flows.cv_keywords import cv_keywords
 
         # no flow retry here: the user sees the failure now (tasks retry what is transient)
-        location = cv_keywords.with_options(retries=0)(args.input, settings=settings, run_id=args.run_id)
+        location = cv_keywords.with_options(retries=0)(_protected(args.input), settings=settings, run_id=args.run_id)
     if not args.json:
         return location, 0
     from ml_headcount.runs.layout import RunLayout
@@ -185,8 +185,9 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
     with _flow_console(args):
         from flows.headcount import headcount as headcount_flow
 
-        location = headcount_flow(args.validation, population_url=args.population, counts_url=args.counts,
-                                  patterns_url=args.patterns, keywords_run=args.keywords, settings=settings, run_id=args.run_id)
+        location = headcount_flow(_protected(args.validation), population_url=_protected(args.population),
+                                  counts_url=_protected(args.counts), patterns_url=_protected(args.patterns),
+                                  keywords_run=args.keywords, settings=settings, run_id=args.run_id)
     if not args.json:
         return location, 0
     from ml_headcount.runs.layout import EstimateLayout
@@ -228,6 +229,13 @@ def _query(args: argparse.Namespace) -> tuple[str, int]:
     settings = load_settings(**({"storage": {"url": args.storage_url}} if args.storage_url else {}))
     store, run_id = run_store(args.run, settings.storage)
     return run_query(store, run_id, args.dialect, args.category, args.list), 0
+
+
+def _protected(url: str | None):
+    """The URL as a flow gets it: masked in Prefect's records when it carries credentials."""
+    from ml_headcount.corpus.ingest import protect
+
+    return None if url is None else protect(url)
 
 
 def _modal_check(args: argparse.Namespace) -> tuple[str, int]:

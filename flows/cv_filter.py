@@ -7,17 +7,18 @@ from pathlib import PurePosixPath
 from prefect import flow
 from prefect.artifacts import create_table_artifact
 from prefect.runtime import flow_run
+from pydantic import SecretStr
 
 from ml_headcount.config import Settings
 from ml_headcount.lists.apply import default_output, run_store
-from ml_headcount.corpus.ingest import redact_url
+from ml_headcount.corpus.ingest import redact_url, reveal
 from tasks.policies import without_user_error_tracebacks
 from tasks.filtering import list_matches
 
 
 def _flow_run_name() -> str:
     parameters = flow_run.parameters
-    return f"{PurePosixPath(redact_url(str(parameters['input_url'])).rstrip('/')).name} · lists of {parameters.get('run') or 'latest'}"
+    return f"{PurePosixPath(redact_url(reveal(parameters['input_url'])).rstrip('/')).name} · lists of {parameters.get('run') or 'latest'}"
 
 
 # a table of millions of rows is matched in minutes; hours mean a stuck read
@@ -25,9 +26,14 @@ TIMEOUT_S = 6 * 3600
 
 
 @flow(name="cv-filter", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S)
-def cv_filter(input_url: str, run: str = "latest", output_url: str | None = None, settings: Settings = Settings()) -> dict:
-    """Match every row of `input_url` against the lists of `run` (an id, `latest`, or a run's location); returns the summary."""
+def cv_filter(input_url: str | SecretStr, run: str = "latest", output_url: str | SecretStr | None = None,
+              settings: Settings = Settings()) -> dict:
+    """Match every row of `input_url` against the lists of `run` (an id, `latest`, or a run's location); returns the summary.
+
+    URLs with credentials in them may be given as SecretStr (`ingest.protect`): Prefect then records them masked."""
     without_user_error_tracebacks()
+    input_url = reveal(input_url)
+    output_url = reveal(output_url) if output_url is not None else None
     store, run_id = run_store(run, settings.storage)
     settings = settings.model_copy(update={"storage": settings.storage.model_copy(update={"url": store.url})})
     summary = list_matches(input_url, run_id, output_url or default_output(store, run_id, input_url), settings)
@@ -35,6 +41,6 @@ def cv_filter(input_url: str, run: str = "latest", output_url: str | None = None
         key="cv-filter-matches",
         table=[{"list": name, "keywords": summary["list_sizes"].get(name), "matched rows": n, "rows": summary["rows"]}
                for name, n in summary["matched"].items()],
-        description=f"Rows of {input_url} matching the keyword lists of run {run_id}",
+        description=f"Rows of {redact_url(input_url)} matching the keyword lists of run {run_id}",
     )
     return summary

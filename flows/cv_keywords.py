@@ -9,16 +9,17 @@ from pathlib import PurePosixPath
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_link_artifact, create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
+from pydantic import SecretStr
 
 from ml_headcount.config import Settings
 from ml_headcount.extraction.cache import Shard, cache_prefix
-from ml_headcount.corpus.ingest import redact_url
+from ml_headcount.corpus.ingest import redact_url, reveal
 from ml_headcount.progress import Progress, duration, heartbeat
 from ml_headcount.runs.layout import RunLayout, claim_run, run_manifest
-from ml_headcount.io.storage import ArtifactStore, openable
+from ml_headcount.io.storage import ArtifactStore, StorageError, openable
 from tasks.backends import Backend, backend_for
 from tasks.clustering import keyword_clusters
-from tasks.extraction import run_keywords_table, uncached_extraction_shards
+from tasks.extraction import reextraction_shards, run_keywords_table, uncached_extraction_shards
 from tasks.ingestion import clean_cv_table
 from tasks.policies import retried_only_if_transient, without_user_error_tracebacks
 from tasks.reporting import completed_run, run_report
@@ -28,13 +29,17 @@ from tasks.scoring import discriminative_keywords
 def _flow_run_name() -> str:
     parameters = flow_run.parameters
     settings = Settings.model_validate(parameters.get("settings") or {})
-    source = PurePosixPath(redact_url(str(parameters["input_url"])).rstrip("/")).name
+    source = PurePosixPath(redact_url(reveal(parameters["input_url"])).rstrip("/")).name
     extraction = settings.extraction
     return f"{source} · {settings.backend} · top{extraction.top_n} ng{extraction.ngram_min}-{extraction.ngram_max}"
 
 
 # A weekly run that has not finished in 6 days is stuck; the caches keep what it did, so a retry is cheap.
 TIMEOUT_S = 6 * 24 * 3600
+
+# extraction rounds after the first for CVs whose cached keywords failed their checks; one is all a store that is not
+# being rewritten during the run can need
+REPAIR_ROUNDS = 2
 
 
 @contextmanager
@@ -47,7 +52,15 @@ def _timed(stage: str, timings: dict[str, float], beat: bool = True):
     still = (lambda: f"{stage}: still running after {duration(time.perf_counter() - started)}") if beat else None
     with heartbeat(still, logger.info) if still else nullcontext():
         yield
-    timings[stage] = round(time.perf_counter() - started, 2)
+    timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - started, 2)
+
+
+def _unique_entries(rejected: list[dict]) -> list[dict]:
+    """Each rejected entry once, as {entry, reason}, in the order met."""
+    seen: dict[str, dict] = {}
+    for entry in rejected:
+        seen.setdefault(entry["entry"], {"entry": entry["entry"], "reason": entry["reason"]})
+    return list(seen.values())
 
 
 def extract_with_progress(backend: Backend, shards: list[Shard], run: RunLayout) -> None:
@@ -68,9 +81,12 @@ def extract_with_progress(backend: Backend, shards: list[Shard], run: RunLayout)
 @flow(name="cv-keywords", flow_run_name=_flow_run_name, log_prints=True, persist_result=False,
       timeout_seconds=TIMEOUT_S, retries=1, retry_delay_seconds=60)
 @retried_only_if_transient
-def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | None = None) -> str:
-    """Learn which keywords separate the categories of the CVs in `input_url`; returns the run's location."""
+def cv_keywords(input_url: str | SecretStr, settings: Settings = Settings(), run_id: str | None = None) -> str:
+    """Learn which keywords separate the categories of the CVs in `input_url`; returns the run's location.
+
+    A URL with credentials in it may be given as a SecretStr (`ingest.protect`): Prefect then records it masked."""
     without_user_error_tracebacks()
+    input_url = reveal(input_url)
     store = ArtifactStore(settings.storage)
     store.verify()
     run = claim_run(store, run_id)
@@ -80,16 +96,38 @@ def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | N
     with backend.session():  # fails here, before any work, when the backend cannot be used
         with _timed("ingest", timings):
             ingest_summary = clean_cv_table(input_url, settings, run)
+        rejected = ingest_summary.pop("cache_rejected")
 
         with _timed("plan", timings):
-            shards = uncached_extraction_shards(settings, run)
+            plan = uncached_extraction_shards(settings, run)
+        rejected += plan.rejected
+        shards = list(plan.shards)
         with _timed("extract", timings, beat=False):  # extraction says its CVs/s and ETA instead
             extract_with_progress(backend, shards, run)
         with _timed("assemble", timings):
-            keyword_count = run_keywords_table(settings, run)
+            assembly = run_keywords_table(settings, run)
+        for _ in range(REPAIR_ROUNDS):
+            if not assembly.unresolved:
+                break
+            rejected += assembly.rejected
+            with _timed("plan", timings):
+                again = reextraction_shards(settings, run, assembly)
+            shards += again
+            with _timed("extract", timings):
+                extract_with_progress(backend, again, run)
+            with _timed("assemble", timings):
+                assembly = run_keywords_table(settings, run)
+        if assembly.unresolved:
+            raise StorageError(
+                f"{store.location(cache_prefix(settings.extraction))}: {len(assembly.unresolved)} CVs still have no "
+                f"cached keywords that pass their checks after {REPAIR_ROUNDS} extractions: the cache is being rewritten "
+                "while this run reads it; see the warnings of this run"
+            )
+        rejected += assembly.rejected
 
         with _timed("score", timings):
             scores = discriminative_keywords(settings, run)
+        rejected += scores.pop("cache_rejected")
 
         with _timed("cluster", timings):
             clusters = keyword_clusters(backend, settings, run)
@@ -101,10 +139,12 @@ def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | N
         "shards_extracted": len(shards),
         "cvs_extracted": cvs_extracted,
         "cvs_from_cache": ingest_summary["cvs"] - cvs_extracted,
-        "keywords": keyword_count,
+        "keywords": assembly.rows,
     }
     manifest = run_manifest(run, run.prefix, redact_url(input_url), settings, ingest_summary, extraction, scores,
                             clusters, timings)
+    # what a shared store held that this run did not trust: each entry was ignored and its result computed again
+    manifest["cache_rejected"] = _unique_entries(rejected)
     with _timed("report", timings):
         run_report(manifest, settings, run)
     location = completed_run(manifest, settings, run)

@@ -6,6 +6,7 @@ from pathlib import PurePosixPath
 
 from prefect import flow
 from prefect.runtime import flow_run
+from pydantic import SecretStr
 
 from ml_headcount.config import Settings
 from ml_headcount.corpus.ingest import InputError, redact_url
@@ -24,23 +25,26 @@ TIMEOUT_S = 3600
 def _flow_run_name() -> str:
     parameters = flow_run.parameters
     names = [PurePosixPath(redact_url(str(url)).rstrip("/")).name for url in (
-        parameters["validation_url"], parameters.get("population_url") or parameters.get("counts_url")) if url]
+        parameters["validation_url"], parameters.get("population_url") or parameters.get("patterns_url") or parameters.get("counts_url")) if url]
     keywords = f" + lists of {parameters['keywords_run']}" if parameters.get("keywords_run") else ""
     return f"headcount of {' vs '.join(names[1:] or ['?'])} · validated on {names[0]}{keywords}"
 
 
 @flow(name="headcount", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S)
 def headcount(
-    validation_url: str,
-    population_url: str | None = None,
-    counts_url: str | None = None,
-    patterns_url: str | None = None,
+    validation_url: str | SecretStr,
+    population_url: str | SecretStr | None = None,
+    counts_url: str | SecretStr | None = None,
+    patterns_url: str | SecretStr | None = None,
     keywords_run: str | None = None,
     settings: Settings = Settings(),
     run_id: str | None = None,
 ) -> str:
     """Estimate every organisation's ML experts from annotated profiles, pattern counts or match counts; returns the
-    estimate's location."""
+    estimate's location.
+
+    URLs with credentials in them may be given as SecretStr (`ingest.protect`): Prefect then records them masked,
+    and every message, artifact and report names them without their credentials."""
     without_user_error_tracebacks()
     sources = {"population": population_url, "patterns": patterns_url, "counts": counts_url}
     given = {mode: url for mode, url in sources.items() if url is not None}

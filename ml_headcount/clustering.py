@@ -87,9 +87,12 @@ def cluster_discriminative(
 
 def clusters_key(discriminative: pd.DataFrame, extraction: ExtractionSettings, clustering: ClusteringSettings) -> str:
     """Content of the keywords to cluster + what embeds them + clustering parameters + code version."""
+    from ml_headcount.extraction.encoders import model_digest
+
     parts = [
         discriminative[CLUSTERING_INPUT].to_csv(index=False),
         extraction.model,
+        model_digest(extraction.model),  # a local model by its weights: retrained in place, it clusters anew
         extraction.precision,
         clustering.model_dump_json(),
         CLUSTERING_VERSION,

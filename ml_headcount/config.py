@@ -25,8 +25,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from ml_headcount.errors import UserError
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
-# Part of every extraction cache key: bump when the same settings would give other keywords.
-EXTRACTION_VERSION = "2"
+# Part of every extraction cache key: bump when the same settings would give other keywords, or the cache's format
+# changes. 3: entries record their Parquet's sha256; keys hold local models' weight digests.
+EXTRACTION_VERSION = "3"
 # Part of fast mode's cache keys only, so that changing fast mode leaves exact mode's caches valid.
 # 2: static vectors of the model's tokens for every candidate (1 embedded near-picks with the transformer).
 FAST_MODE_VERSION = "2"
@@ -58,6 +59,14 @@ class IngestSettings(BaseModel, extra="forbid"):
     )
     max_xlsx_bytes: int = Field(
         256 * 2**20, ge=1, description="An XLSX whose parts uncompress to more than this is refused (zip-bomb guard)."
+    )
+    max_columns: int = Field(
+        1000, ge=2, description="A table with more columns is refused: every row is padded to the header's width, so "
+        "memory follows columns x ingest.chunk_rows."
+    )
+    max_whole_file_bytes: int = Field(
+        256 * 2**20, ge=1, description="What must be read whole into memory (a JSON array; Parquet or XLSX inside gzip, "
+        "bz2 or zip) is refused above this size once decompressed (bytes; characters for JSON)."
     )
     chunk_rows: int = Field(10_000, ge=1, description="Rows parsed at a time: ingest memory follows this, not the file size.")
 
@@ -130,8 +139,13 @@ class ExtractionSettings(BaseModel, extra="forbid"):
         return canonical_model_name(name)
 
     def cache_key(self) -> str:
-        """Everything that changes extracted keywords, and nothing else (not shard_size)."""
+        """Everything that changes extracted keywords, and nothing else (not shard_size): the model by its weights'
+        digest where it is local (the packaged default, a directory), by its hub name otherwise."""
+        from ml_headcount.extraction.encoders import model_digest
+
         relevant = self.model_dump(exclude=MACHINE_ONLY_EXTRACTION_FIELDS)
+        if digest := model_digest(self.model):
+            relevant["model_sha256"] = digest
         if self.mode == "fast":
             relevant.pop("screen_margin")  # exact mode's knob changes nothing here
             relevant["fast_mode_version"] = FAST_MODE_VERSION

@@ -9,7 +9,7 @@ level may need the client's machine: no subprocess, no `pyproject.toml` or
 project files lazily, when the client builds the image; in a container the
 image object is only described, never built. `ML_HEADCOUNT_IMAGE_MODEL` is set
 inside the image too, so a container rebuilds the same description. The
-container contract test (tests/test_modal_container.py) imports this module
+container contract test (tests/modal/test_modal_container.py) imports this module
 the way a container does.
 
 Resources: `ModalSettings()`'s defaults are the one source. The decorators read
@@ -54,7 +54,7 @@ def model_download_command(name: str) -> str:
     A shell command, not `run_function`: at build time the project's source is
     not in the image yet (it is added last, so that a code change never
     rebuilds a layer), and a command needs only huggingface_hub, which the
-    worker group installs. tests/test_modal_container.py runs this exact
+    worker group installs. tests/modal/test_modal_container.py runs this exact
     command in an environment built like the image.
     """
     code = f"from huggingface_hub import snapshot_download; snapshot_download({name!r}, ignore_patterns={SKIPPED_MODEL_FILES!r})"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from prefect import get_run_logger, task
 
 from ml_headcount.clustering import CLUSTERING_INPUT, clusters_key, matches_input
@@ -10,6 +12,8 @@ from ml_headcount.runs.layout import RunLayout
 from ml_headcount.io.storage import ArtifactStore
 from tasks.backends import Backend
 from tasks.policies import TASK_POLICY
+
+MAX_CLUSTERS_BYTES = 64 * 2**20  # clusters of a few hundred keywords per category are tens of KB
 
 
 @task(name="keyword-clusters", **TASK_POLICY)
@@ -26,8 +30,8 @@ def keyword_clusters(backend: Backend, settings: Settings, run: RunLayout) -> di
     clusters = None
     if store.exists(cached_key):
         try:
-            clusters = store.read_json(cached_key)
-        except ValueError:  # not JSON (damaged or planted): never trusted
+            clusters = json.loads(store.read_bounded(cached_key, MAX_CLUSTERS_BYTES))
+        except (ValueError, RecursionError):  # not JSON, or larger than any clustering (damaged or planted): never trusted
             clusters = None
         if not matches_input(clusters, discriminative):
             get_run_logger().warning("ignoring %s: not the clusters of this run's keywords", store.location(cached_key))

@@ -20,5 +20,5 @@ def list_matches(input_url: str, run_id: str, output_url: str, settings: Setting
         settings.filters.text_classifier,
     )
     get_run_logger().info("%s: %d rows matched against run %s in %.1f s -> %s", summary["input"], summary["rows"],
-                          filters.run_id, summary["seconds"], output_url)
+                          filters.run_id, summary["seconds"], summary["output"])
     return summary

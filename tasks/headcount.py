@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prefect import get_run_logger, task
+from pydantic import SecretStr
 from prefect.artifacts import create_markdown_artifact
 
 from ml_headcount.headcount import report as estimate_report
@@ -12,25 +13,28 @@ from ml_headcount.config import Settings
 from ml_headcount.headcount.tables import (
     Estimate, Population, Validation, estimate, read_counts, read_patterns, read_population, read_validation,
 )
-from ml_headcount.corpus.ingest import InputError, read_table
+from ml_headcount.corpus.ingest import InputError, read_table, redact_url, reveal
 from ml_headcount.headcount.keyword_annotators import keyword_values
 from ml_headcount.lists.apply import run_store
-from ml_headcount.runs.layout import EstimateLayout, RunLayout
+from ml_headcount.runs.layout import EstimateLayout, RunLayout, complete_estimate
 from ml_headcount.io.storage import ArtifactStore, storage_options
 from tasks.policies import TASK_POLICY
 
 
 @task(name="validation-table", **TASK_POLICY)
-def validation_table(url: str, settings: Settings) -> Validation:
-    table, _ = read_table(url, storage_options(url, settings.storage))
-    return read_validation(table, url, settings.headcount.positive, settings.ingest)
+def validation_table(url: str | SecretStr, settings: Settings) -> Validation:
+    url = reveal(url)
+    table, _ = read_table(url, storage_options(url, settings.storage), settings.ingest)
+    # the table is named, in messages, the summary and the report, without the URL's credentials
+    return read_validation(table, redact_url(url), settings.headcount.positive, settings.ingest)
 
 
 @task(name="population-table", **TASK_POLICY)
-def population_table(url: str, mode: str, settings: Settings) -> Population:
-    table, _ = read_table(url, storage_options(url, settings.storage))
+def population_table(url: str | SecretStr, mode: str, settings: Settings) -> Population:
+    url = reveal(url)
+    table, _ = read_table(url, storage_options(url, settings.storage), settings.ingest)
     reader = {"population": read_population, "patterns": read_patterns, "counts": read_counts}[mode]
-    return reader(table, url, settings.headcount)
+    return reader(table, redact_url(url), settings.headcount)
 
 
 @task(name="keyword-annotations", **TASK_POLICY)
@@ -71,6 +75,6 @@ def estimate_artifacts(result: Estimate, layout: EstimateLayout, settings: Setti
     store.write_text(layout.report_html, report_html.estimate_page(
         layout.run_id, result.summary, result.estimates, result.annotators, forest))
     store.write_bytes(layout.forest_plot, forest)
-    store.write_json(layout.summary, {"run_id": layout.run_id, **result.summary})
+    complete_estimate(store, layout, {"run_id": layout.run_id, **result.summary})
     create_markdown_artifact(key="headcount-report", markdown=markdown, description=f"Headcount estimate {layout.run_id}")
     return store.location(layout.prefix)

@@ -8,32 +8,47 @@ from pathlib import Path
 from prefect import get_run_logger, task
 
 from ml_headcount.config import Settings
-from ml_headcount.corpus.ingest import CV_SCHEMA, ingest, input_sha256, redact_url
+from ml_headcount.corpus.ingest import CV_SCHEMA, REJECTED_COLUMNS, ingest, input_sha256, redact_url
 from ml_headcount.runs.layout import RunLayout
-from ml_headcount.runs.stage_cache import cached_stage, stage_key
+from ml_headcount.runs.stage_cache import StageResult, cached_stage, stage_key
 from ml_headcount.io.storage import ArtifactStore, storage_options
 from tasks.policies import TASK_POLICY
 
 
-@task(name="clean-cv-table", **TASK_POLICY)
-def clean_cv_table(input_url: str, settings: Settings, run: RunLayout) -> dict:
-    """cvs.parquet and rejected.csv of the run, copied from an earlier run of the same file and settings when there is
-    one; returns the ingestion summary."""
+def cleaned_cvs(input_url: str, settings: Settings, run: RunLayout) -> StageResult:
+    """cvs.parquet and rejected.csv of the run, copied from the ingest stage cache when an earlier run cleaned the same
+    bytes with the same settings (and the entry checks out), else computed and cached."""
     store = ArtifactStore(settings.storage)
     options = storage_options(input_url, settings.storage)
+    ingest_settings = settings.ingest.model_dump(mode="json")
 
     def clean() -> dict:
         with tempfile.TemporaryDirectory(prefix="ml-headcount-ingest-") as scratch:
             result = ingest(input_url, settings.ingest, options, spill=Path(scratch, "cvs.parquet"), workers=settings.cpu_workers())
             store.write_parquet_batches(run.cvs, result.kept.batches(), CV_SCHEMA)
-        store.write_csv(run.rejected, result.rejected)
+            store.write_csv_batches(run.rejected, result.rejected_rows.batches(), REJECTED_COLUMNS)
         return result.summary()
 
-    key = stage_key("ingest", input_sha256(input_url, options), settings.ingest.model_dump(mode="json"))
-    summary, cached = cached_stage(store, "ingest", key, [run.cvs, run.rejected], clean)
-    get_run_logger().info(
+    # the lookup needs a digest before ingesting; what is stored is keyed by the digest ingestion took as it read
+    digest = input_sha256(input_url, options)
+    return cached_stage(
+        store, "ingest", stage_key("ingest", digest, ingest_settings), [run.cvs, run.rejected], clean,
+        expect={"input_sha256": digest}, key_of=lambda summary: stage_key("ingest", summary["input_sha256"], ingest_settings),
+    )
+
+
+@task(name="clean-cv-table", **TASK_POLICY)
+def clean_cv_table(input_url: str, settings: Settings, run: RunLayout) -> dict:
+    """cvs.parquet and rejected.csv of the run (`cleaned_cvs`); returns the ingestion summary, with `from_cache` and
+    the cache entries that failed their checks (`cache_rejected`)."""
+    stage = cleaned_cvs(input_url, settings, run)
+    summary = stage.summary
+    logger = get_run_logger()
+    for entry in stage.rejected:
+        logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
+    logger.info(
         "%s: %d rows -> %d CVs, %d duplicates, %d rejected %s%s",
         redact_url(input_url), summary["input_rows"], summary["cvs"], summary["duplicates"], summary["rejected"],
-        summary["rejected_by_reason"] or "", " (cleaned by an earlier run of this file: copied)" if cached else "",
+        summary["rejected_by_reason"] or "", " (cleaned by an earlier run of this file: copied)" if stage.cached else "",
     )
-    return {**summary, "from_cache": cached}
+    return {**summary, "from_cache": stage.cached, "cache_rejected": stage.rejected}

@@ -2,7 +2,8 @@
 
 - Retries: transient failures (storage, network, Modal) retry with exponential
   backoff and jitter; a `UserError` (bad input, settings, storage or
-  credentials) or a programming error fails at once: retrying cannot fix them.
+  credentials), a programming error or running out of memory fails at once:
+  retrying cannot fix them.
 - Flow retries (`retried_only_if_transient`): the same rule for a whole flow run,
   for flows whose own caches make a rerun cheap.
 - Caching: Prefect persists no result and reads no cache record. A Prefect
@@ -25,8 +26,10 @@ from prefect.tasks import exponential_backoff
 
 from ml_headcount.errors import DeterministicError, UserError
 
-# A retry cannot fix these: the user's input or a bug.
-PERMANENT_ERRORS = (UserError, DeterministicError, ValueError, KeyError, TypeError, AttributeError, IndexError, NotImplementedError)
+# A retry cannot fix these: the user's input, a bug, or a task too large for this machine's memory (the same
+# input needs the same memory again; a setting bounds it, docs/bad-input.md).
+PERMANENT_ERRORS = (UserError, DeterministicError, ValueError, KeyError, TypeError, AttributeError, IndexError, NotImplementedError,
+                    MemoryError, RecursionError)
 
 
 def is_transient(task, task_run, state) -> bool:

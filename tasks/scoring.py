@@ -28,10 +28,14 @@ def discriminative_keywords(settings: Settings, run: RunLayout) -> dict:
     )
     artifacts = [run.category_keywords, run.discriminative_keywords, run.keyword_lists, run.heldout_matches, run.queries]
     artifacts += [run.text_classifier] if settings.filters.text_classifier else []
-    summary, cached = cached_stage(store, "scores", key, artifacts, lambda: _scores(store, settings, run))
-    get_run_logger().info("keyword lists (%s, learned from %d CVs)%s: %s", settings.filters.method, summary["learning_cvs"],
-                          " (scored by an earlier run of these CVs: copied)" if cached else "", summary["list_quality"])
-    return {**summary, "from_cache": cached}
+    stage = cached_stage(store, "scores", key, artifacts, lambda: _scores(store, settings, run))
+    logger = get_run_logger()
+    for entry in stage.rejected:
+        logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
+    summary = stage.summary
+    logger.info("keyword lists (%s, learned from %d CVs)%s: %s", settings.filters.method, summary["learning_cvs"],
+                " (scored by an earlier run of these CVs: copied)" if stage.cached else "", summary["list_quality"])
+    return {**summary, "from_cache": stage.cached, "cache_rejected": stage.rejected}
 
 
 def _scores(store: ArtifactStore, settings: Settings, run: RunLayout) -> dict:

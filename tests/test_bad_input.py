@@ -20,14 +20,17 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import IngestSettings
-from ml_headcount.corpus.ingest import ingest
-from ml_headcount.errors import InputError
+from ml_headcount.corpus.ingest import InputError, ingest
+from tests.conftest import REPO
 
 ML = ["Trained transformer models for machine translation research at a university lab.",
       "Published papers on reinforcement learning and deep neural network theory."]
 OTHER = ["Managed enterprise client accounts and grew recurring revenue in retail.",
          "Organised logistics for a regional warehouse team and negotiated with suppliers."]
 ROWS = [(ML[0], "1"), (OTHER[0], "0"), (ML[1], "1"), (OTHER[1], "0")]
+# distinct rows, as many as a file needs to show that one bad row costs only itself
+MANY = [(f"{text} Team {team}.", label) for team in ("Alpha", "Beta", "Gamma", "Delta") for text, label in ROWS]
+NUMBERED = [(f"{text} (profile {i:05d})", label) for i in range(500) for text, label in ROWS]  # 2,000 rows, ~150 KB
 
 
 def csv_text(rows=ROWS, sep=",", header=("cv_text", "category")) -> str:
@@ -61,6 +64,7 @@ class Case:
     rejected: dict[int, str] = field(default_factory=dict)  # source row -> reason prefix
     settings: dict = field(default_factory=dict)
     check: Callable | None = None  # anything else about the result
+    reading: bool = True  # refused: by reading the file (so `apply` and `estimate` refuse it too), not for its CVs
 
 
 def bytes_of(data: bytes | str):
@@ -105,10 +109,10 @@ CASES = {
                           settings={"max_xlsx_bytes": 20_000}, error="uncompresses to .* over ingest.max_xlsx_bytes"),
     # the rest of the issue's list, and more
     "empty file": Case("empty.csv", bytes_of(b""), error="is empty"),
-    "header only": Case("header.csv", bytes_of("cv_text,category\n"), error="no data rows"),
+    "header only": Case("header.csv", bytes_of("cv_text,category\n"), error="no data rows", reading=False),
     "binary garbage": Case("garbage.csv", bytes_of(bytes(range(256)) * 40), error="binary content"),
     "non-existent path": Case("nowhere.csv", lambda p: None, error="file not found"),
-    "single category": Case("one.csv", bytes_of(csv_text([(t, "1") for t, _ in ROWS])), error="column 'category' yields 1 usable categories"),
+    "single category": Case("one.csv", bytes_of(csv_text([(t, "1") for t, _ in ROWS])), error="column 'category' yields 1 usable categories", reading=False),
     "numeric-only text": Case("numbers.csv", bytes_of(csv_text([("12345 67890 2024", "1")] + ROWS)), cvs=4,
                               rejected={1: "no letters after cleaning"}),
     "NUL bytes in text": Case("nul.csv", bytes_of(csv_text([(ML[0].replace(" ", "\x00 ", 2), "1")] + ROWS[1:])), cvs=4,
@@ -120,28 +124,66 @@ CASES = {
     "zip with two tables": Case("two.zip", bytes_of(zipped({"a.csv": csv_text().encode(), "b.csv": csv_text().encode()})),
                                 error="must hold exactly one table"),
     "truncated JSON array": Case("cut.json", bytes_of('[{"cv_text": "x", "category": 1}, {"cv_'), error="invalid JSON at line 1"),
-    "no label column": Case("nolabel.csv", bytes_of(csv_text(header=("cv_text", "name"))), error="no label column found"),
+    "no label column": Case("nolabel.csv", bytes_of(csv_text(header=("cv_text", "name"))), error="no label column found", reading=False),
     "semicolons (European Excel)": Case("semi.csv", bytes_of(csv_text(sep=";")), cvs=4),
     "trailing delimiters": Case("trailing.csv", bytes_of("".join(line + ",,\n" for line in csv_text().splitlines())), cvs=4),
     "quoted multi-line cells": Case(
         "multiline.csv", bytes_of(csv_text([(ML[0].replace(" at ", "\nat "), "1"), ("", "0")] + ROWS[1:])), cvs=4,
         rejected={2: "empty text"}),
-    "empty parquet": Case("empty.parquet", lambda p: pd.DataFrame({"cv_text": [], "category": []}).to_parquet(p), error="no data rows"),
+    "empty parquet": Case("empty.parquet", lambda p: pd.DataFrame({"cv_text": [], "category": []}).to_parquet(p), error="no data rows", reading=False),
     "truncated parquet": Case("cut.parquet", lambda p: p.write_bytes(_parquet_bytes()[:-30]), error="cannot be read as parquet"),
-    "labels all missing": Case("nolabels.csv", bytes_of(csv_text([(t, "") for t, _ in ROWS])), error="yields 0 usable categories"),
+    "labels all missing": Case("nolabels.csv", bytes_of(csv_text([(t, "") for t, _ in ROWS])), error="yields 0 usable categories", reading=False),
     "duplicates and a conflicting label": Case(
         "dups.csv", bytes_of(csv_text(ROWS + [(ML[0].upper(), "0"), (OTHER[0] + "  ", "0")])), cvs=4,
         rejected={5: "duplicate of row 1 with a different label ('1' kept)", 6: "duplicate of row 2"},
         check=lambda r: r.duplicates == 2),
+    # issue 20: inputs that crashed, or cost more than their row, or more memory than their size
+    "JSON array nested 200,000 deep": Case("deep.json", bytes_of("[" * 200_000 + "]" * 200_000), error="nested too deeply"),
+    "a JSONL line nested 200,000 deep": Case(
+        "deep.jsonl", bytes_of("\n".join([json.dumps({"cv_text": t, "category": c}) for t, c in ROWS[:2]] + ["[" * 200_000]
+                                         + [json.dumps({"cv_text": t, "category": c}) for t, c in ROWS[2:]]) + "\n"),
+        cvs=4, rejected={3: "invalid JSON: nested too deeply"}),
+    "one huge cell in row 13": Case(
+        "hugecell.csv", bytes_of(csv_text(MANY[:12] + [("machine learning " * 80_000, "1")] + MANY[12:])), cvs=len(MANY),
+        rejected={13: "a field longer than 400,000 characters"}),
+    "a huge quoted cell over several lines": Case(
+        "hugelines.csv", bytes_of(csv_text(MANY[:3] + [("deep learning, \"quoted\"\n" * 50_000, "1")] + MANY[3:])), cvs=len(MANY),
+        rejected={4: "a field longer than"}, check=lambda r: r.cvs["source_row"].tolist() == [1, 2, 3, *range(5, len(MANY) + 2)]),
+    "a header wider than ingest.max_columns": Case(
+        "wide.csv", bytes_of(",".join(["cv_text", "category", *(f"c{i}" for i in range(5000))]) + "\n" + csv_text().split("\n", 1)[1]),
+        error="the header has 5,002 columns, over ingest.max_columns"),
+    "JSONL records wider than ingest.max_columns together": Case(
+        "wide.jsonl", bytes_of("\n".join(json.dumps({"cv_text": t, "category": c, **{f"k{i}_{j}": 1 for j in range(400)}})
+                                         for i, (t, c) in enumerate(ROWS)) + "\n"),
+        error="its records together have 1,202 columns"),
+    "gzip Parquet decompressing past ingest.max_whole_file_bytes": Case(
+        "big.parquet.gz", lambda p: p.write_bytes(gzip.compress(_parquet_bytes(NUMBERED))), settings={"max_whole_file_bytes": 10_000},
+        error="the Parquet inside decompresses to more than 10,000 bytes"),
+    "zip holding an XLSX past ingest.max_whole_file_bytes": Case(
+        "book.zip", lambda p: p.write_bytes(zipped({"book.xlsx": _xlsx_bytes(NUMBERED)})), settings={"max_whole_file_bytes": 10_000},
+        error="the XLSX inside decompresses to more than 10,000 bytes"),
+    "JSON array past ingest.max_whole_file_bytes": Case(
+        "big.json", bytes_of(json.dumps([{"cv_text": t, "category": c} for t, c in ROWS * 100])), settings={"max_whole_file_bytes": 10_000},
+        error="a JSON array is read whole, and this one is over 10,000 characters"),
     "a JSON line that is not an object": Case(
         "scalars.jsonl", bytes_of("\n".join([json.dumps({"cv_text": t, "category": c}) for t, c in ROWS] + ["42"]) + "\n"),
         cvs=4, rejected={5: "invalid JSON line: a int"}),
 }
 
 
-def _parquet_bytes() -> bytes:
+def _parquet_bytes(rows=ROWS) -> bytes:
     buffer = io.BytesIO()
-    pd.DataFrame(ROWS, columns=["cv_text", "category"]).to_parquet(buffer)
+    pd.DataFrame(rows, columns=["cv_text", "category"]).to_parquet(buffer)
+    return buffer.getvalue()
+
+
+def _xlsx_bytes(rows) -> bytes:
+    buffer = io.BytesIO()
+    book = openpyxl.Workbook()
+    book.active.append(["cv_text", "category"])
+    for row in rows:
+        book.active.append(list(row))
+    book.save(buffer)
     return buffer.getvalue()
 
 
@@ -208,31 +250,84 @@ def prefect_logs(prefect_harness) -> io.StringIO:
         logger.removeHandler(recorder)
 
 
-@pytest.mark.parametrize("case", ERRORS.values(), ids=ERRORS.keys())
-def test_cli(case: Case, tmp_path, prefect_logs, capsys):
-    """The same files through `ml-headcount run`: exit code 2, one line naming the file, no traceback anywhere."""
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory) -> Path:
+    """What `apply` reads of a finished run (its manifest's settings and its lists), without running the model."""
+    from ml_headcount.config import Settings
+
+    run = tmp_path_factory.mktemp("finished") / "artifacts" / "runs" / "done"
+    run.mkdir(parents=True)
+    (run / "manifest.json").write_text(json.dumps({"run_id": "done", "parameters": Settings().model_dump(mode="json")}))
+    (run / "keyword_lists.json").write_text(json.dumps({"1": {"broad": {"keywords": ["machine translation", "neural network"]}}}))
+    return run
+
+
+def command_line(command: str, path: Path, tmp_path: Path, finished_run: Path) -> list[str]:
+    """The case's file as `run` reads it, as `apply` reads it (the table to match), or as `estimate` reads it (the
+    validation table)."""
+    if command == "run":
+        return ["run", str(path), "--storage-url", str(tmp_path / "artifacts"), "--run-id", "bad-input"]
+    if command == "apply":
+        return ["apply", str(finished_run), str(path), "--output", str(tmp_path / "matches.parquet")]
+    return ["estimate", "--validation", str(path), "--population", str(REPO / "examples" / "headcount_population.csv"),
+            "--storage-url", str(tmp_path / "artifacts"), "--run-id", "bad-input"]
+
+
+def run_cli(argv: list[str], case_settings: dict, tmp_path: Path, prefect_logs, capsys) -> tuple[int, str, list[str]]:
     from flows.cli import main
 
-    path = tmp_path / case.name
-    case.write(path)
-    overrides = [f"ingest:\n  {k}: {v}\n" for k, v in case.settings.items()]
-    argv = ["run", str(path), "--storage-url", str(tmp_path / "artifacts"), "--run-id", "bad-input"]
+    overrides = [f"ingest:\n  {k}: {v}\n" for k, v in case_settings.items()]
     if overrides:
         (tmp_path / "settings.yaml").write_text("".join(overrides))
-        argv += ["--config", str(tmp_path / "settings.yaml")]
-
+        argv = [*argv, "--config", str(tmp_path / "settings.yaml")]
     code = main(argv)
-
     out, err = capsys.readouterr()
-    err += prefect_logs.getvalue()
-    errors = [line for line in (out + err).splitlines() if line.startswith("ml-headcount: error:")]
-    assert code == 2
-    assert len(errors) == 1 and case.name in errors[0] and re.search(case.error, errors[0]), errors
-    assert "Traceback" not in out + err and "Retry" not in out + err
+    output = out + err + prefect_logs.getvalue()
+    return code, output, [line for line in output.splitlines() if line.startswith("ml-headcount: error:")]
+
+
+@pytest.mark.parametrize("command", ["run", "apply", "estimate"])
+@pytest.mark.parametrize("case", ERRORS.values(), ids=ERRORS.keys())
+def test_cli(case: Case, command: str, finished_run, tmp_path, prefect_logs, capsys):
+    """The same files through `ml-headcount run`, `apply` and `estimate`: exit code 2, one line naming the file, no
+    traceback anywhere. A file refused for its CVs (not for its bytes) is one `apply` matches as it is."""
+    path = tmp_path / case.name
+    case.write(path)
+
+    code, output, errors = run_cli(command_line(command, path, tmp_path, finished_run), case.settings, tmp_path, prefect_logs, capsys)
+
+    assert "Traceback" not in output and "Retry" not in output
     if path.is_dir() or not path.exists():  # refused before any flow (or Prefect server) starts
-        assert "prefect.flow_runs" not in err
+        assert "prefect.flow_runs" not in output
     else:
-        assert "prefect.flow_runs" in err, "Prefect's own log lines are captured (and so checked)"
+        assert "prefect.flow_runs" in output, "Prefect's own log lines are captured (and so checked)"
+    if command == "apply" and not case.reading:
+        assert code == 0 and not errors, errors
+        return
+    assert code == 2
+    assert len(errors) == 1 and case.name in errors[0], errors
+    if command == "run" or case.reading:
+        assert re.search(case.error, errors[0]), errors
+
+
+@pytest.mark.parametrize("argv, named", [
+    (["estimate", "--keywords", "../../other/runs/x"], "invalid run id '../../other/runs/x'"),
+    (["apply", "{run}", "{csv}", "--output", "{tmp}"], "is a directory"),
+    (["apply", "{run}", "{csv}", "--output", "{tmp}/dataset.parquet"], "is a directory"),  # a Spark-style dataset folder
+    (["apply", "../x", "{csv}"], "invalid run id '../x'"),
+], ids=["estimate-keywords-path", "apply-output-directory", "apply-output-parquet-directory", "apply-run-path"])
+def test_cli_refuses_paths_where_names_go(argv, named, finished_run, tmp_path, prefect_logs, capsys):
+    path = tmp_path / "cvs.csv"
+    path.write_text(csv_text())
+    (tmp_path / "dataset.parquet").mkdir()
+    argv = [a.format(run=finished_run, csv=path, tmp=tmp_path) for a in argv]
+    if argv[0] == "estimate":
+        argv += ["--validation", str(REPO / "examples" / "headcount_validation.csv"),
+                 "--population", str(REPO / "examples" / "headcount_population.csv"), "--storage-url", str(tmp_path / "store")]
+    else:
+        argv += ["--storage-url", str(finished_run.parents[1])]
+    code, output, errors = run_cli(argv, {}, tmp_path, prefect_logs, capsys)
+    assert code == 2 and len(errors) == 1 and named in errors[0] and "Traceback" not in output, output[-3000:]
 
 
 @pytest.mark.parametrize("run_id", ["..", "a/b"])

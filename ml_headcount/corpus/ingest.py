@@ -22,7 +22,7 @@ import json
 import re
 import zipfile
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -34,12 +34,13 @@ import fsspec
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from pydantic import SecretStr
 
 from ml_headcount.corpus import text_repair
 
 from ml_headcount.io import parallel
 from ml_headcount.config import IngestSettings
-from ml_headcount.errors import InputError
+from ml_headcount.errors import InputError, UserError
 
 CV_COLUMNS = ["cv_id", "text_hash", "source_row", "category", "text"]
 REJECTED_COLUMNS = ["source_row", "reason", "column", "raw_category", "raw_text"]
@@ -71,6 +72,12 @@ _PARSER_ERRORS = (_Malformed, UnicodeError, csv.Error, zipfile.BadZipFile, zlib.
 
 CV_SCHEMA = pa.schema([("cv_id", pa.string()), ("text_hash", pa.string()), ("source_row", pa.int64()),
                        ("category", pa.string()), ("text", pa.string())])
+REJECTED_SCHEMA = pa.schema([("source_row", pa.int64()), ("reason", pa.string()), ("column", pa.string()),
+                             ("raw_category", pa.string()), ("raw_text", pa.string())])
+
+
+class InputChangedError(UserError):
+    """The input file changed while it was being read (still being written?): nothing it yielded is used."""
 
 
 class KeptCvs:
@@ -126,10 +133,65 @@ class KeptCvs:
         return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=CV_COLUMNS)
 
 
+class RejectedRows:
+    """The rows ingestion did not keep (duplicates included), in source order, a chunk's rows at a time: in memory, or
+    (given `spill`) written to that local Parquet file as they are found, as `KeptCvs` does with the kept ones, so
+    that a file of a million duplicates costs a chunk of memory, not a million rows."""
+
+    def __init__(self, spill: Path | None = None):
+        self.spill = spill
+        self.count = 0
+        self.by_reason: Counter[str] = Counter()  # duplicates excluded
+        self._in_memory: list[pd.DataFrame] = []
+        self._writer: pq.ParquetWriter | None = None
+
+    def add(self, rows: list[dict]) -> None:
+        """One chunk's rejected rows (any order: sorted here by source row)."""
+        if not rows:
+            return
+        batch = pd.DataFrame(rows, columns=REJECTED_COLUMNS).sort_values("source_row", kind="stable", ignore_index=True)
+        self.count += len(batch)
+        self.by_reason.update(key for key in map(_reason_kind, batch["reason"]) if key is not None)
+        if self.spill is None:
+            self._in_memory.append(batch)
+            return
+        self._writer = self._writer or pq.ParquetWriter(self.spill, REJECTED_SCHEMA)
+        self._writer.write_table(pa.Table.from_pandas(batch, schema=REJECTED_SCHEMA, preserve_index=False))
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        """The rejected rows (columns REJECTED_COLUMNS) in source order, a chunk at a time."""
+        if self.spill is None or self._writer is None:
+            yield from self._in_memory
+            return
+        file = pq.ParquetFile(self.spill)
+        for i in range(file.num_row_groups):
+            yield file.read_row_group(i).to_pandas()
+
+    def table(self) -> pd.DataFrame:
+        parts = list(self.batches())
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=REJECTED_COLUMNS)
+
+
+def _reason_kind(reason: str) -> str | None:
+    """What `rejected_by_reason` counts a reason as; None for a duplicate (counted apart)."""
+    if reason.startswith("duplicate of row "):
+        return None
+    for prefix in ("invalid JSON",):
+        if reason.startswith(prefix):
+            return prefix
+    if reason.startswith("row has ") and " fields" in reason:
+        return reason.split(",", 1)[0]
+    return reason
+
+
 @dataclass
 class IngestResult:
     kept: KeptCvs
-    rejected: pd.DataFrame
+    rejected_rows: RejectedRows
     input_rows: int
     input_sha256: str
     text_column: str
@@ -147,6 +209,11 @@ class IngestResult:
         """Every kept CV in one table (the streaming reader is `kept.batches()`)."""
         return self.kept.table()
 
+    @property
+    def rejected(self) -> pd.DataFrame:
+        """Every rejected row in one table (the streaming reader is `rejected_rows.batches()`)."""
+        return self.rejected_rows.table()
+
     def summary(self) -> dict:
         return {
             "input_rows": self.input_rows,
@@ -158,7 +225,7 @@ class IngestResult:
             "sheets": self.sheets,
             "cvs": self.kept.count,
             "duplicates": self.duplicates,
-            "rejected": len(self.rejected) - self.duplicates,
+            "rejected": self.rejected_rows.count - self.duplicates,
             "beyond_limit": self.beyond_limit,
             "rejected_by_reason": self.rejected_by_reason,
             "repaired_encoding": self.repaired_encoding,
@@ -166,7 +233,7 @@ class IngestResult:
         }
 
     def check_accounting(self) -> None:
-        accounted = self.kept.count + len(self.rejected) + self.beyond_limit  # rejected includes the duplicates
+        accounted = self.kept.count + self.rejected_rows.count + self.beyond_limit  # rejected includes the duplicates
         assert accounted == self.input_rows, f"{self.input_rows} input rows but {accounted} accounted for"
 
 
@@ -186,6 +253,17 @@ def redact_url(url: str) -> str:
     if len(parts.scheme) <= 1:  # a local path (or a Windows drive letter)
         return str(url)
     return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+
+
+def protect(url: str) -> str | SecretStr:
+    """A URL to hand to a flow: as it is, or, when it carries credentials (user info, a presigned query), as a
+    SecretStr, which Prefect records as '**********' (flow parameters are stored in its database)."""
+    return SecretStr(url) if redact_url(url) != url else url
+
+
+def reveal(url: str | SecretStr) -> str:
+    """The URL itself, whether given as it is or `protect`ed."""
+    return url.get_secret_value() if isinstance(url, SecretStr) else str(url)
 
 
 def clean_text(raw: str, settings: IngestSettings) -> str:
@@ -255,7 +333,8 @@ def normalise_labels(raw: pd.Series) -> pd.Series:
 def ingest(url: str, settings: IngestSettings, storage_options: dict | None = None, spill: Path | None = None,
            workers: int = 1) -> IngestResult:
     """The file's CVs for a keyword run: at least two categories are needed. With `spill`, kept CVs go to that local
-    Parquet file as they are found (memory then does not follow the file's size); `workers` processes clean texts."""
+    Parquet file as they are found, and rejected rows to one beside it (memory then does not follow the file's
+    size); `workers` processes clean texts."""
     result = ingest_file(url, settings, storage_options, spill, workers)
     name = redact_url(url)
     if result.input_rows == 0:
@@ -273,15 +352,33 @@ def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None
                 workers: int = 1) -> IngestResult:
     """Read, clean and deduplicate one file, streaming it in chunks; any category count."""
     name = redact_url(url)
+    rejected_spill = None if spill is None else spill.with_name(f"{spill.stem}.rejected.parquet")
     with _opened(url, name, storage_options) as handle:
         digest = stream_sha256(handle)
+        hashed = handle.tell()
         handle.seek(0)
         try:
-            result = _ingest_chunks(_chunks(handle, url, name, settings), name, settings, digest, KeptCvs(spill), workers)
+            result = _ingest_chunks(_chunks(handle, url, name, settings), name, settings, digest, KeptCvs(spill), workers,
+                                    RejectedRows(rejected_spill))
         except _PARSER_ERRORS as error:
             raise InputError(f"{name}: cannot be read: {error}") from error
+    _check_unchanged(url, storage_options, hashed, name)
     result.check_accounting()
     return result
+
+
+def _check_unchanged(url: str, storage_options: dict | None, hashed: int, name: str) -> None:
+    """The file still has the size it had when its sha256 was taken: the rows read are the bytes hashed (a file
+    appended to while it was read would otherwise be recorded, and cached, under the digest of its shorter self)."""
+    try:
+        fs, path = fsspec.core.url_to_fs(url, **(storage_options or {}))
+        fs.invalidate_cache(path)
+        size = fs.size(path)
+    except Exception:  # noqa: BLE001 - a location that cannot say (a stream): nothing to compare
+        return
+    if size is not None and size != hashed:
+        raise InputChangedError(f"{name}: changed while it was read ({hashed:,} bytes when hashed, {size:,} now); "
+                                "run again once the file is complete")
 
 
 def input_sha256(url: str, storage_options: dict | None = None) -> str:
@@ -334,8 +431,11 @@ def ingest_table(table: pd.DataFrame, url: str, settings: IngestSettings, input_
 
 
 def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings, input_sha256: str, kept_cvs: KeptCvs,
-                   workers: int = 1) -> IngestResult:
-    rejected, seen = [], {}
+                   workers: int = 1, rejected_rows: RejectedRows | None = None) -> IngestResult:
+    rejected_rows = rejected_rows or RejectedRows()
+    seen: dict[str, tuple[int, str]] = {}
+    # each chunk's rows that could not be parsed, until its cleaned rows come back (in order: one entry per batch)
+    malformed_of_chunk: deque[list[dict]] = deque()
     input_rows = repaired = duplicates = beyond_limit = 0
     columns: tuple[str, str] | None = None
     sheets: dict[str, int] = {}
@@ -359,19 +459,22 @@ def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings,
                 sheets[chunk.sheet] = sheets.get(chunk.sheet, 0) + len(chunk.table) + len(chunk.malformed)
             columns = columns or _text_and_label(list(chunk.table.columns), settings, name)
             input_rows += len(chunk.table) + len(chunk.malformed)
-            for source_row, reason, raw in chunk.malformed:
-                rejected.append({"source_row": source_row, "reason": reason, "column": "",
-                                 "raw_category": "", "raw_text": raw[:_RAW_KEPT]})
+            malformed_of_chunk.append([{"source_row": source_row, "reason": reason, "column": "",
+                                        "raw_category": "", "raw_text": raw[:_RAW_KEPT]}
+                                       for source_row, reason, raw in chunk.malformed])
             if settings.limit is not None and kept_cvs.count >= settings.limit:  # nothing more to clean
                 beyond_limit += len(chunk.table)
-            elif not chunk.table.empty:
+                yield [], [], [], chunk.from_cp1252, settings
+            elif chunk.table.empty:
+                yield [], [], [], chunk.from_cp1252, settings
+            else:
                 text_column, label_column = columns
                 yield (chunk.table.index.tolist(), chunk.table[text_column].tolist(), chunk.table[label_column].tolist(),
                        chunk.from_cp1252, settings)
 
     for source_rows, outcomes in parallel.ordered_map(_cleaned_rows, row_batches(), workers):
         text_column, label_column = columns
-        kept = []
+        kept, rejected = [], malformed_of_chunk.popleft()
         for source_row, outcome in zip(source_rows, outcomes):
             if settings.limit is not None and kept_cvs.count + len(kept) >= settings.limit:
                 beyond_limit += 1
@@ -395,18 +498,17 @@ def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings,
             kept.append({"cv_id": digest[:16], "text_hash": digest, "source_row": int(source_row),
                          "category": label, "text": text})
         kept_cvs.add(kept)
+        rejected_rows.add(rejected)
     kept_cvs.close()
+    rejected_rows.close()
 
     if columns is None:
         if sheets:
             raise InputError(f"{name}: no sheet has a text and a label column (sheets: {list(sheets)})")
         raise InputError(f"{name}: is empty (no header and no rows)")
-    rejected_table = pd.DataFrame(rejected, columns=REJECTED_COLUMNS).sort_values("source_row", kind="stable")
-    reasons = rejected_table["reason"].str.replace(r"duplicate of row \d+.*", "duplicate", regex=True)
-    reasons = reasons.str.replace(r"^(row has \d+ fields|invalid JSON).*", r"\1", regex=True)
     return IngestResult(
         kept=kept_cvs,
-        rejected=rejected_table.reset_index(drop=True),
+        rejected_rows=rejected_rows,
         input_rows=input_rows,
         input_sha256=input_sha256,
         limit=settings.limit,
@@ -414,7 +516,7 @@ def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings,
         label_column=columns[1],
         repaired_encoding=int(repaired),
         duplicates=duplicates,
-        rejected_by_reason={k: int(v) for k, v in reasons[reasons != "duplicate"].value_counts().items()},
+        rejected_by_reason=dict(rejected_rows.by_reason.most_common()),
         beyond_limit=beyond_limit,
         encoding=encoding,
         sheets=sheets,
@@ -430,9 +532,9 @@ def _cleaned_rows(batch: tuple) -> tuple[list, list[tuple]]:
     source_rows, raw_texts, raw_labels, from_cp1252, settings = batch
     outcomes = []
     for raw_text, raw_label in zip(raw_texts, raw_labels):
-        label = "" if _is_missing(raw_label) else str(raw_label).strip()
-        kept_label = "" if _is_missing(raw_label) else str(raw_label)
-        kept_text = "" if _is_missing(raw_text) else str(raw_text)[:_RAW_KEPT]
+        label = "" if _is_missing(raw_label) else _text_of(raw_label).strip()
+        kept_label = "" if _is_missing(raw_label) else _text_of(raw_label)
+        kept_text = "" if _is_missing(raw_text) else _text_of(raw_text)[:_RAW_KEPT]
         problem = raw_text_problem(raw_text, settings)
         if problem and not problem.startswith("text longer"):  # an unusable cell is named before a missing label
             outcomes.append(("reject", problem, False, kept_label, kept_text))
@@ -453,6 +555,14 @@ def _cleaned_rows(batch: tuple) -> tuple[list, list[tuple]]:
         )
         outcomes.append(("keep", text, text_hash(text), label, bool(was_repaired), kept_label, kept_text))
     return source_rows, outcomes
+
+
+def _text_of(value) -> str:
+    """str(value), also for a value nested too deeply to be written out (a list inside a list ... from JSON)."""
+    try:
+        return str(value)
+    except RecursionError:
+        return f"<a {type(value).__name__} nested too deeply to show>"
 
 
 def _text_and_label(columns: list[str], settings: IngestSettings, name: str) -> tuple[str, str]:
@@ -476,7 +586,21 @@ def _opened(url: str, name: str, storage_options: dict | None) -> Iterator[io.IO
     except IsADirectoryError as exc:
         raise InputError(f"{name}: is a directory; give one file") from exc
     except PermissionError as exc:
-        raise InputError(f"{name}: access denied ({exc}); check the credentials for this location") from exc
+        raise InputError(f"{name}: access denied ({_redacted(exc, url)}); check the credentials for this location") from None
+    except UserError:
+        raise
+    except Exception as exc:
+        status = getattr(exc, "status", None)  # an HTTP(S) URL's answer (aiohttp's ClientResponseError)
+        if isinstance(status, int) and 400 <= status < 500:
+            raise InputError(f"{name}: the server answered HTTP {status}; check the URL (a presigned one may have "
+                             "expired) and the credentials") from None
+        if name != url and url in str(exc):  # never let a credential ride out on a traceback
+            raise RuntimeError(f"{name}: {type(exc).__name__}: {_redacted(exc, url)}") from None
+        raise
+
+
+def _redacted(error: BaseException, url: str) -> str:
+    return str(error).replace(url, redact_url(url))
 
 
 def stream_sha256(handle) -> str:
@@ -522,10 +646,10 @@ def _format_chunks(stream, inner_name: str, name: str, settings: IngestSettings)
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise InputError(f"{name}: is an Excel 97-2003 (.xls) or other OLE file; save it as .xlsx or CSV")
     if kind == "parquet" or head.startswith(b"PAR1"):
-        yield from _parquet_chunks(stream if stream.seekable() else io.BytesIO(stream.read()), name, settings)
+        yield from _parquet_chunks(stream if stream.seekable() else _read_whole(stream, "Parquet", name, settings), name, settings)
         return
     if kind == "xlsx" or head.startswith(b"PK\x03\x04"):
-        yield from _xlsx_chunks(stream if stream.seekable() else io.BytesIO(stream.read()), name, settings)
+        yield from _xlsx_chunks(stream if stream.seekable() else _read_whole(stream, "XLSX", name, settings), name, settings)
         return
     encoding = _encoding(head, name)
     # a UTF-8 file with cp1252 bytes further on (two exports pasted together) keeps those characters too
@@ -534,12 +658,28 @@ def _format_chunks(stream, inner_name: str, name: str, settings: IngestSettings)
     from_cp1252 = encoding == "cp1252"
     if kind in ("json", "jsonl"):
         first = head.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")[:1]
-        chunks = _json_array_chunks(text, name, settings) if first == "[" else _jsonl_chunks(text, settings)
+        chunks = _json_array_chunks(text, name, settings) if first == "[" else _jsonl_chunks(text, name, settings)
     else:
         chunks = _csv_chunks(text, "\t" if kind == "tsv" else _delimiter(head.decode(encoding, errors="replace")), name, settings)
     for chunk in chunks:
         chunk.from_cp1252 = from_cp1252
         yield chunk
+
+
+def _read_whole(stream, what: str, name: str, settings: IngestSettings) -> io.BytesIO:
+    """A compressed Parquet or XLSX, decompressed into memory (both need to seek), at most ingest.max_whole_file_bytes."""
+    cap = settings.max_whole_file_bytes
+    data = stream.read(cap + 1)
+    if len(data) > cap:
+        raise InputError(f"{name}: the {what} inside decompresses to more than {cap:,} bytes (ingest.max_whole_file_bytes), "
+                         f"which would be read into memory whole; give the {what} file uncompressed, or raise the setting")
+    return io.BytesIO(data)
+
+
+def _check_columns(count: int, name: str, settings: IngestSettings, where: str = "the header has") -> None:
+    if count > settings.max_columns:
+        raise InputError(f"{name}: {where} {count:,} columns, over ingest.max_columns ({settings.max_columns:,}); "
+                         "every row is padded to that width in memory")
 
 
 def _decode_as_cp1252(error: UnicodeDecodeError) -> tuple[str, int]:
@@ -589,52 +729,120 @@ def _delimiter(sample: str) -> str:
 def _csv_chunks(text, delimiter: str, name: str, settings: IngestSettings) -> Iterator[Chunk]:
     if csv.field_size_limit() < 4 * settings.max_text_chars:  # a longer field is read, then rejected as too long
         csv.field_size_limit(4 * settings.max_text_chars)
-    reader = csv.reader(text, delimiter=delimiter)
+    record_lines: list[str] = []  # the lines of the record being parsed: what is skipped when one is too large
+
+    def lines() -> Iterator[str]:
+        for line in text:
+            record_lines.append(line)
+            yield line
+
+    source = lines()
+    reader = csv.reader(source, delimiter=delimiter)
     header = None
     rows, index, malformed = [], [], []
     source_row = 0
-    try:
-        for fields in reader:
-            if not fields or fields == [""]:
-                continue  # blank lines are not rows
-            if header is None:
-                header = _unique([f.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, f in enumerate(fields)])
-                continue
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            if header is None or "field larger than field limit" not in str(error):
+                raise InputError(f"{name}: row {source_row + 1}: {error}") from error
+            # one huge cell costs its row, as a text over ingest.max_text_chars does: skip to the end of the record
+            source_row += 1
+            raw = "".join(record_lines)[:_RAW_KEPT]
+            _skip_rest_of_record(record_lines, source, delimiter)
+            malformed.append((source_row, f"a field longer than {csv.field_size_limit():,} characters "
+                              "(4 x ingest.max_text_chars)", raw))
+            fields = None
+        record_lines.clear()
+        if fields is None:
+            pass
+        elif not fields or fields == [""]:
+            continue  # blank lines are not rows
+        elif header is None:
+            _check_columns(len(fields), name, settings)
+            header = _unique([f.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, f in enumerate(fields)])
+            continue
+        else:
             source_row += 1
             while len(fields) > len(header) and fields[-1] == "":
                 fields.pop()  # trailing delimiters
             if len(fields) > len(header):
                 malformed.append((source_row, f"row has {len(fields)} fields, the header {len(header)} "
-                                  f"(an unquoted {_DELIMITERS[delimiter]} in a value?)", delimiter.join(fields)))
+                                  f"(an unquoted {_DELIMITERS[delimiter]} in a value?)", delimiter.join(fields[:_RAW_KEPT])))
             else:
                 rows.append(fields + [None] * (len(header) - len(fields)))
                 index.append(source_row)
-            if len(rows) + len(malformed) >= settings.chunk_rows:
-                yield Chunk(pd.DataFrame(rows, columns=header, index=index, dtype=object), malformed)
-                rows, index, malformed = [], [], []
-    except csv.Error as error:
-        raise InputError(f"{name}: row {source_row + 1}: {error}") from error
+        if len(rows) + len(malformed) >= settings.chunk_rows:
+            yield Chunk(pd.DataFrame(rows, columns=header, index=index, dtype=object), malformed)
+            rows, index, malformed = [], [], []
     if header is not None:
         yield Chunk(pd.DataFrame(rows, columns=header, index=index, dtype=object), malformed)
 
 
-def _jsonl_chunks(text, settings: IngestSettings) -> Iterator[Chunk]:
+def _skip_rest_of_record(record_lines: list[str], source: Iterator[str], delimiter: str) -> None:
+    """After the csv reader gave up on a record part-way, consume the lines that are still that record's: those up to
+    the end of a quoted field it was inside (the reader would otherwise take them for new rows)."""
+    inside = _ends_inside_quotes("".join(record_lines), delimiter, False)
+    while inside:
+        line = next(source, None)
+        if line is None:
+            return
+        inside = _ends_inside_quotes(line, delimiter, True)
+
+
+def _ends_inside_quotes(text: str, delimiter: str, inside: bool) -> bool:
+    """Whether CSV `text` (the csv module's dialect: '"' quotes, '""' escapes) ends inside a quoted field, given
+    whether it starts inside one."""
+    position, end, field_start = 0, len(text), not inside
+    while position < end:
+        if inside:
+            quote = text.find('"', position)
+            if quote < 0:
+                return True
+            if quote + 1 < end and text[quote + 1] == '"':
+                position = quote + 2  # an escaped quote
+                continue
+            inside, field_start, position = False, False, quote + 1
+        elif field_start and text[position] == '"':
+            inside, position = True, position + 1
+        else:
+            separator = text.find(delimiter, position)
+            if separator < 0:
+                return False
+            position, field_start = separator + 1, True
+    return inside
+
+
+def _jsonl_chunks(text, name: str, settings: IngestSettings) -> Iterator[Chunk]:
     records, index, malformed = [], [], []
+    columns: set[str] = set()
     source_row = 0
     for line in text:
         if not line.strip():
             continue
         source_row += 1
+        problem = None
         try:
             record = json.loads(line)
         except json.JSONDecodeError as error:
-            malformed.append((source_row, f"invalid JSON: {error}", line.rstrip("\r\n")))
+            problem = f"invalid JSON: {error}"
+        except RecursionError:
+            problem = "invalid JSON: nested too deeply"
         else:
-            if isinstance(record, dict):
-                records.append(record)
-                index.append(source_row)
-            else:
-                malformed.append((source_row, f"invalid JSON line: a {type(record).__name__}, not an object", line.rstrip("\r\n")))
+            if not isinstance(record, dict):
+                problem = f"invalid JSON line: a {type(record).__name__}, not an object"
+            elif len(record) > settings.max_columns:
+                problem = f"a record with more than {settings.max_columns:,} fields (ingest.max_columns)"
+        if problem:
+            malformed.append((source_row, problem, line.rstrip("\r\n")[:_RAW_KEPT]))
+        else:
+            records.append(record)
+            index.append(source_row)
+            columns.update(map(str, record))
+            _check_columns(len(columns), name, settings, "its records together have")
         if len(records) + len(malformed) >= settings.chunk_rows:
             yield Chunk(_records_table(records, index), malformed)
             records, index, malformed = [], [], []
@@ -642,22 +850,43 @@ def _jsonl_chunks(text, settings: IngestSettings) -> Iterator[Chunk]:
 
 
 def _json_array_chunks(text, name: str, settings: IngestSettings) -> Iterator[Chunk]:
-    """A JSON array of records (read whole: a JSON document cannot be parsed in parts)."""
+    """A JSON array of records (read whole: a JSON document cannot be parsed in parts, so its size is capped)."""
+    cap = settings.max_whole_file_bytes
+    document = text.read(cap + 1)
+    if len(document) > cap:
+        raise InputError(f"{name}: a JSON array is read whole, and this one is over {cap:,} characters "
+                         "(ingest.max_whole_file_bytes); write one record per line (JSONL) instead")
     try:
-        items = json.load(text)
+        items = json.loads(document)
     except json.JSONDecodeError as error:
         raise InputError(f"{name}: invalid JSON at line {error.lineno} column {error.colno}: {error.msg}") from error
+    except RecursionError:
+        raise InputError(f"{name}: invalid JSON: nested too deeply (arrays or objects inside each other)") from None
+    del document
     if not isinstance(items, list):
         raise InputError(f"{name}: JSON must be an array of records or one record per line (JSONL)")
+    columns: set[str] = set()
     for start in range(0, len(items), settings.chunk_rows):
         records, index, malformed = [], [], []
         for source_row, item in enumerate(items[start:start + settings.chunk_rows], start=start + 1):
-            if isinstance(item, dict):
+            if isinstance(item, dict) and len(item) <= settings.max_columns:
                 records.append(item)
                 index.append(source_row)
+                columns.update(map(str, item))
+                _check_columns(len(columns), name, settings, "its records together have")
+            elif isinstance(item, dict):
+                malformed.append((source_row, f"a record with more than {settings.max_columns:,} fields (ingest.max_columns)",
+                                  _json_text(item)))
             else:
-                malformed.append((source_row, f"array item is a {type(item).__name__}, not a record", json.dumps(item)))
+                malformed.append((source_row, f"array item is a {type(item).__name__}, not a record", _json_text(item)))
         yield Chunk(_records_table(records, index), malformed)
+
+
+def _json_text(value) -> str:
+    try:
+        return json.dumps(value)[:_RAW_KEPT]
+    except RecursionError:
+        return f"<a {type(value).__name__} nested too deeply to show>"
 
 
 def _records_table(records: list[dict], index: list[int]) -> pd.DataFrame:
@@ -669,6 +898,7 @@ def _records_table(records: list[dict], index: list[int]) -> pd.DataFrame:
 def _parquet_chunks(stream, name: str, settings: IngestSettings) -> Iterator[Chunk]:
     try:
         parquet = pq.ParquetFile(stream)
+        _check_columns(len(parquet.schema_arrow.names), name, settings, "the table has")
         start = 1
         for batch in parquet.iter_batches(batch_size=settings.chunk_rows):
             table = batch.to_pandas()
@@ -710,6 +940,8 @@ def _xlsx_chunks(handle, name: str, settings: IngestSettings) -> Iterator[Chunk]
             header = next((r for r in rows if any(v is not None for v in r)), None)
             if header is None:
                 continue
+            header = header[: max(i for i, v in enumerate(header) if v is not None) + 1]  # empty cells after the last
+            _check_columns(len(header), f"{name} sheet {sheet.title!r}", settings)
             columns = _unique([str(v).strip() if v is not None else f"column_{i + 1}" for i, v in enumerate(header)])
             batch, index = [], []
             for values in rows:

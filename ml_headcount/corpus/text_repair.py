@@ -11,7 +11,7 @@ ligatures, full-width forms, surrogates, terminal escapes and control
 characters need theirs. A text with none of these characters gets only what
 the remaining steps do (quotes uncurled, line breaks unified, NFC), which is
 what `repair` computes; any other text goes through `ftfy.fix_text` itself.
-tests/test_text_repair.py checks the equality on every real CV we have.
+tests/corpus/test_text_repair.py checks the equality on every real CV we have.
 """
 
 from __future__ import annotations

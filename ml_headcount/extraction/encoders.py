@@ -65,6 +65,45 @@ class ModelNotFoundError(UserError):
     """A model this machine does not have: runs never download one while they work."""
 
 
+# files whose content decides what a model computes (its weights, configuration and vocabulary)
+_MODEL_FILE_SUFFIXES = {".safetensors", ".json", ".txt", ".model"}
+_CONVERTED_COPIES = {"onnx", "openvino"}  # hub repos hold other formats' copies of the weights: not what is loaded
+_DIGESTS: dict[tuple, str] = {}
+
+
+def model_digest(name: str) -> str | None:
+    """sha256 over a local model's weight and configuration files (the packaged default's included); None for a
+    hub name, which names its weights itself. What the extraction cache key holds, so that a model retrained in place
+    never reuses the keywords of its earlier weights. Hashed once per process and model state (path, file sizes and
+    modification times): ~0.2 s for the default model's 90 MB, about 1 s per GB."""
+    if name == DEFAULT_MODEL:
+        path = Path(model_path(name))
+    elif Path(name).expanduser().is_dir():
+        path = Path(name).expanduser().resolve()
+    else:
+        return None
+    files = _model_files(path)
+    state = (str(path), *((str(f.relative_to(path)), f.stat().st_size, f.stat().st_mtime_ns) for f in files))
+    if state not in _DIGESTS:
+        digest = hashlib.sha256()
+        for file in files:
+            digest.update(f"{file.relative_to(path).as_posix()}\0{file.stat().st_size}\0".encode())
+            with open(file, "rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
+        _DIGESTS[state] = digest.hexdigest()
+    return _DIGESTS[state]
+
+
+def _model_files(path: Path) -> list[Path]:
+    files = [p for p in path.rglob("*") if p.is_file() and not _CONVERTED_COPIES.intersection(p.relative_to(path).parts[:-1])
+             and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+    weights = [p for p in files if p.suffix in _MODEL_FILE_SUFFIXES]
+    if not any(p.suffix == ".safetensors" for p in weights):  # an older model: PyTorch's own format
+        weights += [p for p in files if p.suffix in {".bin", ".pt"}]
+    return sorted(weights)
+
+
 def weights_gb(path: str) -> float:
     """Size of the model's weight files on disk, GB: what loading it costs in memory at least."""
     files = [p for p in Path(path).rglob("*.safetensors") if p.is_file()]  # a repo may hold .bin copies too

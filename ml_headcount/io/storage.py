@@ -38,12 +38,15 @@ import pyarrow.parquet as pq
 
 from ml_headcount.config import StorageSettings
 from ml_headcount.errors import UserError
-from ml_headcount.corpus.ingest import stream_sha256
-from ml_headcount.errors import InputError
+from ml_headcount.corpus.ingest import InputError, redact_url, stream_sha256
 
 
 class StorageError(UserError, RuntimeError):
     """Storage that cannot be used (missing bucket, bad credentials, denied access)."""
+
+
+class TooLargeError(ValueError):
+    """An object larger than its reader allows (`ArtifactStore.read_bounded`): not read."""
 
 
 # one path segment of a key: no separators, no '.'/'..', nothing a shell or a glob would read differently
@@ -87,9 +90,10 @@ class ArtifactStore:
         self.is_local = "://" not in url or url.startswith("file://")
         if self.is_local:
             url = str(Path(url.removeprefix("file://")).expanduser().resolve())
-        self.url = url.rstrip("/")
-        self.options = storage_options(self.url, settings)
-        self.fs, self.root = fsspec.core.url_to_fs(self.url, **self.options)
+        url = url.rstrip("/")
+        self.options = storage_options(url, settings)
+        self.fs, self.root = fsspec.core.url_to_fs(url, **self.options)
+        self.url = redact_url(url)  # what locations and messages show: never user info or a query
 
     def verify(self) -> None:
         """Fail fast, naming the URL and what to check, when the storage cannot be used."""
@@ -284,6 +288,31 @@ class ArtifactStore:
     def read_bytes(self, key: str) -> bytes:
         return self.fs.cat_file(self._path(key))
 
+    def read_bounded(self, key: str, max_bytes: int) -> bytes:
+        """The object's bytes if it holds at most `max_bytes` (TooLargeError otherwise: no more than that is read)."""
+        with self.fs.open(self._path(key), "rb") as handle:
+            data = handle.read(max_bytes + 1)
+        if len(data) > max_bytes:
+            raise TooLargeError(f"{self.location(key)}: larger than {max_bytes:,} bytes, not read")
+        return data
+
+    def list_sizes(self, prefix: str) -> dict[str, int]:
+        """Keys of the files directly below a prefix and their sizes in bytes, by key; empty when there are none."""
+        try:
+            entries = self.fs.ls(self._path(prefix), detail=True, refresh=True)
+        except FileNotFoundError:
+            return {}
+        base = self.root.rstrip("/") + "/"
+        sizes = {}
+        for entry in entries:
+            if entry.get("type") == "directory":
+                continue
+            name = entry["name"]
+            key = name.removeprefix(base) if name.startswith(base) else name
+            if ".tmp-" not in key:
+                sizes[key] = int(entry.get("size") or 0)
+        return dict(sorted(sizes.items()))
+
     def exists(self, key: str) -> bool:
         return self.fs.exists(self._path(key))
 
@@ -319,10 +348,18 @@ class ArtifactStore:
     def write_csv(self, key: str, table: pd.DataFrame) -> str:
         """A CSV that spreadsheets open as text (see `escape_cell`; `read_csv` undoes it exactly), RFC 4180 line ends
         (CRLF, so a cell holding a lone CR is quoted)."""
-        escaped = table.copy()
-        for column in escaped.columns[[dtype == object or pd.api.types.is_string_dtype(dtype) for dtype in escaped.dtypes]]:
-            escaped[column] = escaped[column].map(escape_cell)
-        return self.write_text(key, escaped.to_csv(index=False, lineterminator="\r\n"))
+        return self.write_text(key, _escaped(table).to_csv(index=False, lineterminator="\r\n"))
+
+    def write_csv_batches(self, key: str, batches: Iterable[pd.DataFrame], columns: list[str]) -> str:
+        """`write_csv` of the batches' concatenation, streamed: the same bytes, one batch in memory at a time."""
+        with self.writer(key) as handle:
+            header = True
+            for batch in batches:
+                handle.write(_escaped(batch).to_csv(index=False, header=header, lineterminator="\r\n").encode("utf-8"))
+                header = False
+            if header:
+                handle.write(pd.DataFrame(columns=columns).to_csv(index=False, lineterminator="\r\n").encode("utf-8"))
+        return self.location(key)
 
     def read_csv(self, key: str) -> pd.DataFrame:
         table = pd.read_csv(io.BytesIO(self.read_bytes(key)), dtype={"category": str}, keep_default_na=False)
@@ -334,6 +371,13 @@ class ArtifactStore:
 def openable(store: ArtifactStore, key: str) -> str:
     """A link to an artifact that a browser or a client opens: file://... for a local store, the URL otherwise."""
     return Path(store.location(key)).as_uri() if store.is_local else store.location(key)
+
+
+def _escaped(table: pd.DataFrame) -> pd.DataFrame:
+    escaped = table.copy()
+    for column in escaped.columns[[dtype == object or pd.api.types.is_string_dtype(dtype) for dtype in escaped.dtypes]]:
+        escaped[column] = escaped[column].map(escape_cell)
+    return escaped
 
 
 def _written_beside(path: str, data: bytes) -> str:

@@ -43,9 +43,9 @@ from ml_headcount.corpus.ingest import (
 )
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.text_classifier import TextClassifier
-from ml_headcount.io.storage import ArtifactStore, StorageError
+from ml_headcount.io.storage import ArtifactStore, StorageError, check_name
 from ml_headcount.lists.queries import QueryError, dialect, list_query
-from ml_headcount.runs.layout import LATEST, MANIFEST, RunLayout
+from ml_headcount.runs.layout import LATEST, MANIFEST, RunLayout, latest_pointer
 from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery
 
 if TYPE_CHECKING:  # matching imports scikit-learn: seconds that resolving a run reference does not need
@@ -99,12 +99,18 @@ def split_run_reference(run: str, storage_url: str) -> tuple[str, str]:
 
 
 def resolve_run_id(store: ArtifactStore, run_id: str) -> str:
-    """The run id itself, or the newest complete run's for `latest`."""
+    """The run id itself, or the newest complete run's for `latest`; checked as every run id is (`check_name`)."""
     if run_id != "latest":
-        return run_id
-    if not store.exists(LATEST):
-        raise InputError(f"{store.location('runs')}: no complete run yet (no latest.json); give a run id or location")
-    return store.read_json(LATEST)["run_id"]
+        return check_name(run_id, "run id")
+    try:
+        data = store.read_bytes(LATEST)
+    except FileNotFoundError:
+        raise InputError(f"{store.location('runs')}: no complete run yet (no latest.json); give a run id or location") from None
+    pointer = latest_pointer(data)
+    if pointer is None:
+        raise InputError(f"{store.location(LATEST)}: names no valid run id (it must be one name: letters, digits, "
+                         "'.', '_' and '-'); give a run id or location instead")
+    return pointer["run_id"]
 
 
 def run_store(run: str, storage: StorageSettings) -> tuple[ArtifactStore, str]:
@@ -130,23 +136,29 @@ def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
     run = RunLayout(run_id)
     if not store.exists(run.manifest):
         raise InputError(f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url")
-    manifest = store.read_json(run.manifest)
-    lists = store.read_json(run.keyword_lists)
-    parameters = manifest["parameters"]
     from ml_headcount.scoring.matching import KeywordList  # scikit-learn: only where lists are matched
 
-    named = {f"{category}/{name}": KeywordList(entry["keywords"], entry.get("exclusions", []))
-             for category, by_name in lists.items() for name, entry in by_name.items()}
-    return RunFilters(
-        run_id=run_id,
-        location=store.location(run.prefix),
-        lists=named,
-        ingest=IngestSettings.model_validate(parameters["ingest"]),
-        extraction=ExtractionSettings.model_validate(parameters["extraction"]),
-        queries={name: list_query(keywords) for name, keywords in named.items()},
-        classifier=(TextClassifier.from_document(store.read_json(run.text_classifier))
-                    if store.exists(run.text_classifier) else None),
-    )
+    try:
+        manifest, lists = store.read_json(run.manifest), store.read_json(run.keyword_lists)
+        parameters = manifest["parameters"]
+        named = {f"{category}/{name}": KeywordList([str(k) for k in entry["keywords"]],
+                                                   [str(k) for k in entry.get("exclusions", [])])
+                 for category, by_name in lists.items() for name, entry in by_name.items()}
+        return RunFilters(
+            run_id=run_id,
+            location=store.location(run.prefix),
+            lists=named,
+            ingest=IngestSettings.model_validate(parameters["ingest"]),
+            extraction=ExtractionSettings.model_validate(parameters["extraction"]),
+            queries={name: list_query(keywords) for name, keywords in named.items()},
+            classifier=(TextClassifier.from_document(store.read_json(run.text_classifier))
+                        if store.exists(run.text_classifier) else None),
+        )
+    except FileNotFoundError as error:
+        raise InputError(f"{store.location(run.prefix)}: the run lacks {PurePosixPath(str(error)).name or 'a file'}") from None
+    except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as error:  # pydantic's errors are ValueErrors
+        raise InputError(f"{store.location(run.prefix)}: its manifest.json or keyword_lists.json is not a run's "
+                         f"({type(error).__name__}); check the run id and --storage-url") from None
 
 
 def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: str | None, list_name: str) -> str:
@@ -214,21 +226,21 @@ def apply_run_filters(input_url: str, filters: RunFilters, output_url: str, colu
         reading = columns.model_copy(update={"chunk_rows": chunk_rows})
         for chunk in table_chunks(input_url, reading, input_options):
             chunk.table.columns = [str(c) for c in chunk.table.columns]
-            text_column = text_column or find_column(list(chunk.table.columns), columns.text_column, columns.text_aliases, "text", input_url)
+            text_column = text_column or find_column(list(chunk.table.columns), columns.text_column, columns.text_aliases, "text",
+                                                     redact_url(input_url))
             table = match_table(chunk, text_column, filters, matcher)
             write(table)
             rows += len(table)
             matched.update({name: int(table[name].sum()) for name in matcher.names})
             statuses.update(table["status"].tolist())
         if text_column is None:
-            raise InputError(f"{input_url}: no rows to match")
+            raise InputError(f"{redact_url(input_url)}: no rows to match")
     seconds = time.perf_counter() - started
     summary = {
         "run_id": filters.run_id,
         "run": filters.location,
         "input": redact_url(input_url),
-        "output": output_url,
-        "matcher": matcher_kind,
+        "output": redact_url(output_url),
         "rows": rows,
         "matched": {name: matched[name] for name in matcher.names},
         "usable": statuses[OK],
@@ -245,16 +257,18 @@ def _kind(url: str) -> str:
     suffix = PurePosixPath(url.split("?")[0]).suffix.lower()
     kinds = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
     if suffix not in kinds:
-        raise InputError(f"{url}: output must end in .parquet, .csv or .jsonl")
+        raise InputError(f"{redact_url(url)}: output must end in .parquet, .csv or .jsonl")
     return kinds[suffix]
 
 
 @contextmanager
 def _table_writer(url: str, options: dict) -> Iterator:
     """A function that appends a chunk to the output; the output appears whole, or not at all when local."""
-    kind = _kind(url)
     local = "://" not in url or url.startswith("file://")
     target = str(Path(url.removeprefix("file://")).expanduser()) if local else url
+    if local and Path(target).is_dir():
+        raise StorageError(f"{redact_url(url)}: is a directory; --output names the file the matches go to (.parquet, .csv or .jsonl)")
+    kind = _kind(url)
     path = f"{target}.tmp-{uuid.uuid4().hex}" if local else target
     try:
         if local:
@@ -284,13 +298,19 @@ def _table_writer(url: str, options: dict) -> Iterator:
             if writer is not None:
                 writer.close()
     except (PermissionError, IsADirectoryError, NotADirectoryError) as error:
-        raise StorageError(f"{url}: cannot write the output ({error})") from error
+        if local and os.path.exists(path):
+            os.remove(path)
+        raise StorageError(f"{redact_url(url)}: cannot write the output ({error.strerror or type(error).__name__})") from None
     except BaseException:
         if local and os.path.exists(path):
             os.remove(path)
         raise
     if local:
-        os.replace(path, target)
+        try:
+            os.replace(path, target)
+        except OSError as error:  # the target became a directory, or cannot be replaced
+            os.remove(path)
+            raise StorageError(f"{redact_url(url)}: cannot write the output ({error.strerror})") from None
 
 
 def _write_text(url: str, text: str, options: dict) -> None:
@@ -298,4 +318,4 @@ def _write_text(url: str, text: str, options: dict) -> None:
         with fsspec.open(url, "w", **options) as handle:
             handle.write(text)
     except (PermissionError, IsADirectoryError, NotADirectoryError) as error:
-        raise StorageError(f"{url}: cannot write ({error})") from error
+        raise StorageError(f"{redact_url(url)}: cannot write ({error.strerror or type(error).__name__})") from None

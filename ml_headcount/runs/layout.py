@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import socket
 import threading
@@ -47,14 +48,25 @@ class RunClaimedError(RunExistsError):
 
 @dataclass(frozen=True)
 class _Layout:
-    """Keys under `<folder>/<run id>/`."""
+    """Keys under `<folder>/<run id>/`. Every run id, wherever it comes from (an option, latest.json, a run's
+    location), is checked here, the one place a layout is made: it is one safe segment of a key, never a path."""
 
     run_id: str
     folder: ClassVar[str]
+    what: ClassVar[str] = "run id"
+    complete_marker: ClassVar[str] = MANIFEST
+
+    def __post_init__(self):
+        check_name(self.run_id, self.what)
 
     @property
     def prefix(self) -> str:
         return f"{self.folder}/{self.run_id}"
+
+    @property
+    def complete(self) -> str:
+        """The key whose presence marks the run complete (written last, never overwritten)."""
+        return self.key(self.complete_marker)
 
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}"
@@ -141,6 +153,8 @@ class EstimateLayout(_Layout):
     """The storage keys of one headcount estimate, `estimates/<run-id>/`; summary.json is written last."""
 
     folder: ClassVar[str] = "estimates"
+    what: ClassVar[str] = "estimate id"
+    complete_marker: ClassVar[str] = "summary.json"
 
     @property
     def estimates(self) -> str:
@@ -168,14 +182,14 @@ class EstimateLayout(_Layout):
 
 
 def claim_estimate(store: ArtifactStore, run_id: str | None) -> EstimateLayout:
-    """A layout for a new estimate; a complete one (with summary.json) is never overwritten."""
-    estimate = EstimateLayout(check_name(run_id, "estimate id") if run_id is not None else new_run_id())
-    if store.exists(estimate.summary):
-        raise RunExistsError(
-            f"estimate {estimate.run_id!r} is complete at {store.location(estimate.prefix)}; estimates are immutable, "
-            "choose another --run-id"
-        )
-    return estimate
+    """A layout for a new estimate, claimed atomically as a run is; a complete one (summary.json) is never overwritten."""
+    return _claim(store, EstimateLayout(run_id if run_id is not None else new_run_id()))
+
+
+def complete_estimate(store: ArtifactStore, estimate: EstimateLayout, summary: dict) -> None:
+    """Write summary.json, which marks the estimate complete, unless another process completed it first."""
+    if not store.create_if_absent(estimate.summary, (json.dumps(summary, indent=2, default=str) + "\n").encode()):
+        raise RunExistsError(f"estimate {estimate.run_id!r} was completed by another process at {store.location(estimate.prefix)}")
 
 
 def new_run_id(now: datetime | None = None) -> str:
@@ -185,21 +199,33 @@ def new_run_id(now: datetime | None = None) -> str:
 
 def claim_run(store: ArtifactStore, run_id: str | None) -> RunLayout:
     """A layout for a new run, claimed atomically; an incomplete earlier run whose process is gone may be redone."""
-    run = RunLayout(check_name(run_id, "run id") if run_id is not None else new_run_id())
+    return _claim(store, RunLayout(run_id if run_id is not None else new_run_id()))
+
+
+def _claim(store: ArtifactStore, run: _Layout) -> _Layout:
     _refuse_complete(store, run)
-    claims = [k for k in store.list(f"{run.prefix}/claims") if k.endswith(".json")]
+    claims = [k for k in store.list(f"{run.prefix}/claims") if re.fullmatch(r"\d{6}\.json", k.rsplit("/", 1)[-1])]
     generation = 0
     if claims:
         latest = claims[-1]
-        holder = json.loads(store.read_bytes(latest))
+        holder = _holder(store, latest)
         if not _holder_is_gone(holder):
             raise _claimed(store, run, latest, holder)
         generation = int(latest.rsplit("/", 1)[-1].removesuffix(".json")) + 1
     key = f"{run.prefix}/claims/{generation:06d}.json"
     if not store.create_if_absent(key, json.dumps(_this_holder()).encode()):
-        raise _claimed(store, run, key, json.loads(store.read_bytes(key)))
+        raise _claimed(store, run, key, _holder(store, key))
     _refuse_complete(store, run)  # completed between our first look and the claim
     return run
+
+
+def _holder(store: ArtifactStore, key: str) -> dict:
+    """A claim's holder; {} (a holder never known to be gone) when the claim is not one."""
+    try:
+        holder = json.loads(store.read_bytes(key))
+    except (ValueError, RecursionError):
+        return {}
+    return holder if isinstance(holder, dict) else {}
 
 
 def complete_run(store: ArtifactStore, run: RunLayout, manifest: dict) -> str:
@@ -215,18 +241,34 @@ def complete_run(store: ArtifactStore, run: RunLayout, manifest: dict) -> str:
 
 
 def _later(current: bytes | None, pointer: dict) -> bytes | None:
-    """The new pointer's bytes if it is later than the current one, else None (leave it)."""
-    if current is not None:
-        held = json.loads(current)
-        if (held.get("completed_at", ""), held.get("run_id", "")) >= (pointer["completed_at"], pointer["run_id"]):
-            return None
+    """The new pointer's bytes if it is later than the current one, else None (leave it). A current pointer that
+    names no valid run id is no pointer: it is replaced."""
+    held = latest_pointer(current)
+    if held is not None and (str(held.get("completed_at", "")), held["run_id"]) >= (pointer["completed_at"], pointer["run_id"]):
+        return None
     return (json.dumps(pointer, indent=2) + "\n").encode()
 
 
-def _refuse_complete(store: ArtifactStore, run: RunLayout) -> None:
-    if store.exists(run.manifest):
+def latest_pointer(data: bytes | None) -> dict | None:
+    """latest.json's content if it is a pointer with a valid run id, else None."""
+    try:
+        held = json.loads(data) if data is not None else None
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(held, dict):
+        return None
+    try:
+        check_name(held.get("run_id"), "run id")
+    except UserError:
+        return None
+    return held
+
+
+def _refuse_complete(store: ArtifactStore, run: _Layout) -> None:
+    if store.exists(run.complete):
+        kind = "estimate" if isinstance(run, EstimateLayout) else "run"
         raise RunExistsError(
-            f"run {run.run_id!r} is complete at {store.location(run.prefix)}; runs are immutable, choose another --run-id"
+            f"{kind} {run.run_id!r} is complete at {store.location(run.prefix)}; {kind}s are immutable, choose another --run-id"
         )
 
 
@@ -240,6 +282,8 @@ def _this_holder() -> dict:
 def _holder_is_gone(holder: dict) -> bool:
     """True only when certain: the holder ran on this host and its process (or, in this process, its thread) is gone."""
     if holder.get("host") != socket.gethostname():
+        return False
+    if not isinstance(holder.get("pid"), int):
         return False
     if holder.get("pid") != os.getpid():
         if os.name == "nt":  # os.kill(pid, 0) terminates the process there: never probe, the claim stays
@@ -256,9 +300,10 @@ def _holder_is_gone(holder: dict) -> bool:
     return thread is None or not thread.is_alive() or thread is threading.current_thread()
 
 
-def _claimed(store: ArtifactStore, run: RunLayout, key: str, holder: dict) -> RunClaimedError:
+def _claimed(store: ArtifactStore, run: _Layout, key: str, holder: dict) -> RunClaimedError:
+    kind = "estimate" if isinstance(run, EstimateLayout) else "run"
     return RunClaimedError(
-        f"run {run.run_id!r} is being written by another process (host {holder.get('host')}, pid {holder.get('pid')}, "
+        f"{kind} {run.run_id!r} is being written by another process (host {holder.get('host')}, pid {holder.get('pid')}, "
         f"since {holder.get('claimed_at')}); choose another --run-id, or, if that process is gone, "
         f"delete {store.location(key)} and retry"
     )

@@ -40,6 +40,9 @@ def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clu
     ]
     if ingest["rejected_by_reason"]:
         lines += ["Rejected rows (see `rejected.csv`): " + ", ".join(f"{r}: {n}" for r, n in ingest["rejected_by_reason"].items()), ""]
+    if manifest.get("cache_rejected"):
+        lines += [f"**{len(manifest['cache_rejected'])} cache entries in the storage failed their checks** and were "
+                  "ignored, their results computed again (listed in `manifest.json`, `cache_rejected`).", ""]
 
     lines += ["## Top discriminative keywords", ""]
     for category, group in top_keywords_table(discriminative).groupby("category", sort=True):

@@ -157,3 +157,31 @@ class KeywordMatcher:
             return np.zeros((len(texts), len(self.names)), dtype=bool)
         counts = self._counter.counts(texts)
         return ((counts @ self._keyword_lists).toarray() > 0) & ~((counts @ self._exclusions).toarray() > 0)
+
+
+class CandidateText:
+    """A text as extraction's CountVectorizer sees it: its tokens after stop words, joined by single spaces.
+
+    Every keyword extraction can pick from a text is an n-gram of those tokens,
+    so it occurs in `joined(text)` between spaces (`holds`), and a text with
+    fewer than `ngram_min` of them has no candidate at all: what the extraction
+    cache checks a cached keyword against."""
+
+    def __init__(self, extraction: ExtractionSettings):
+        vectorizer = candidate_vectorizer(extraction)
+        self._preprocess = vectorizer.build_preprocessor()
+        self._tokenize = vectorizer.build_tokenizer()
+        if vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN:
+            self._tokenize = _RUNS_OF_TWO_OR_MORE.findall
+        self._stop = frozenset(vectorizer.get_stop_words() or ())
+        self.ngram_min, self.ngram_max = extraction.ngram_min, extraction.ngram_max
+
+    def joined(self, text: str) -> str:
+        """' token token ... ' (leading and trailing space); ' ' when the text has no candidate."""
+        stop = self._stop
+        tokens = [t for t in self._tokenize(self._preprocess(text)) if t not in stop]
+        return f" {' '.join(tokens)} " if len(tokens) >= self.ngram_min else " "
+
+    def holds(self, joined: str, keyword: str) -> bool:
+        """Whether `keyword` is a candidate of the text `joined` came from."""
+        return self.ngram_min <= keyword.count(" ") + 1 <= self.ngram_max and f" {keyword} " in joined

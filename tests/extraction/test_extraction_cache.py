@@ -1,4 +1,4 @@
-"""The extraction cache's index: one read per run, old caches migrated, no entry lost to concurrent runs."""
+"""The extraction cache's index: one read per run, no entry lost to concurrent runs; what a planted entry can do."""
 
 from __future__ import annotations
 
@@ -9,16 +9,23 @@ import pytest
 
 from ml_headcount.extraction import cache as extraction_cache
 from ml_headcount.config import ExtractionSettings, StorageSettings
+from ml_headcount.scoring.matching import CandidateText
 from ml_headcount.io.storage import ArtifactStore
 
 SETTINGS = ExtractionSettings(shard_size=4)
+CANDIDATES = CandidateText(SETTINGS)
 
 
 def words_as_keywords(cvs: pd.DataFrame) -> pd.DataFrame:
-    """A stand-in for extracted keywords that the cache must return unchanged: each CV's first five words."""
+    """A stand-in for extracted keywords that the cache must return unchanged: each CV's first five distinct
+    candidate words (what extraction could have picked)."""
     rows = [(cv_id, word, 1.0 / rank, rank) for cv_id, text in zip(cvs["cv_id"], cvs["text"])
-            for rank, word in enumerate(text.split()[:5], start=1)]
+            for rank, word in enumerate(list(dict.fromkeys(CANDIDATES.joined(text).split()))[:5], start=1)]
     return pd.DataFrame(rows, columns=["cv_id", "keyword", "score", "rank"])
+
+
+def texts_of(cvs: pd.DataFrame) -> pd.Series:
+    return cvs.set_index("cv_id")["text"]
 
 
 def store_all(store: ArtifactStore, cvs: pd.DataFrame) -> list[extraction_cache.Shard]:
@@ -32,9 +39,10 @@ def store_all(store: ArtifactStore, cvs: pd.DataFrame) -> list[extraction_cache.
 def counting_reads(monkeypatch) -> list[str]:
     """Keys read through the store, by any of its readers."""
     reads: list[str] = []
-    real_bytes, real_parquet = ArtifactStore.read_bytes, ArtifactStore.read_parquet
+    real_bytes, real_parquet, real_bounded = ArtifactStore.read_bytes, ArtifactStore.read_parquet, ArtifactStore.read_bounded
     monkeypatch.setattr(ArtifactStore, "read_bytes", lambda self, key: (reads.append(key), real_bytes(self, key))[1])
     monkeypatch.setattr(ArtifactStore, "read_parquet", lambda self, key, columns=None: (reads.append(key), real_parquet(self, key, columns))[1])
+    monkeypatch.setattr(ArtifactStore, "read_bounded", lambda self, key, n: (reads.append(key), real_bounded(self, key, n))[1])
     return reads
 
 
@@ -42,12 +50,12 @@ def test_store_then_assemble_returns_every_keyword_in_cv_then_rank_order(tmp_pat
     store = ArtifactStore(StorageSettings(url=str(tmp_path)))
     cvs = rated.head(40)
     assert len(store_all(store, cvs)) == 10
-    table = extraction_cache.load_keywords(store, SETTINGS, cvs["cv_id"].tolist())
+    table = extraction_cache.load_keywords(store, SETTINGS, texts_of(cvs))
     expected = words_as_keywords(cvs).sort_values(["cv_id", "rank"], ignore_index=True)
     pd.testing.assert_frame_equal(table, expected)
     assert extraction_cache.plan_shards(cvs["cv_id"].tolist(), extraction_cache.cached_shards(store, SETTINGS), SETTINGS) == []
     with pytest.raises(KeyError, match="1 CVs have no cached keywords"):
-        extraction_cache.load_keywords(store, SETTINGS, [*cvs["cv_id"], rated["cv_id"].iloc[100]])
+        extraction_cache.load_keywords(store, SETTINGS, texts_of(pd.concat([cvs, rated.iloc[[100]]])))
 
 
 def test_a_compacted_index_is_one_read_and_assembly_reuses_the_plan(tmp_path, rated, monkeypatch):
@@ -65,48 +73,35 @@ def test_a_compacted_index_is_one_read_and_assembly_reuses_the_plan(tmp_path, ra
     for shard in planned:
         extraction_cache.store_shard(store, SETTINGS, shard, words_as_keywords(by_id.loc[list(shard.cv_ids)]))
     reads.clear()
-    table = extraction_cache.load_keywords(store, SETTINGS, cvs["cv_id"].tolist(), cached.with_shards(planned))
-    assert reads and not any("/index/" in key for key in reads)  # keywords only: what planning learned is the index
-    assert len({key for key in reads}) == len(reads) == 30  # each shard once
+    table = extraction_cache.load_keywords(store, SETTINGS, texts_of(cvs), cached.with_shards(planned))
+    # what planning learned is the index: no snapshot is read again, only the parts of the shards planned (they give
+    # the sha256 their keywords are checked against), and each shard's keywords once
+    assert not any("/index/snapshot-" in key for key in reads)
+    assert sorted(key.rsplit("/", 1)[-1] for key in reads if "/index/parts/" in key) == sorted(f"{s.shard_id}.json" for s in planned)
+    keyword_reads = [key for key in reads if "/index/" not in key]
+    assert len(set(keyword_reads)) == len(keyword_reads) == 30
     pd.testing.assert_frame_equal(table, words_as_keywords(cvs).sort_values(["cv_id", "rank"], ignore_index=True))
 
 
-def test_a_cache_from_before_the_index_is_read_and_migrated(tmp_path, rated):
-    store = ArtifactStore(StorageSettings(url=str(tmp_path)))
-    cvs = rated.head(12)
-    prefix = extraction_cache.cache_prefix(SETTINGS)
-    by_id = cvs.set_index("cv_id", drop=False)
-    for shard in extraction_cache.plan_shards(cvs["cv_id"].tolist(), extraction_cache.CacheIndex.from_pairs(
-            pd.DataFrame(columns=["cv_id", "shard_id"])), SETTINGS):
-        # the layout before the index: the keywords, then <shard id>.json beside them
-        store.write_parquet(f"{prefix}/{shard.shard_id}.parquet", words_as_keywords(by_id.loc[list(shard.cv_ids)]))
-        store.write_json(f"{prefix}/{shard.shard_id}.json", {"cv_ids": list(shard.cv_ids)})
-
-    assert len(extraction_cache.cached_shards(store, SETTINGS)) == 3
-    for legacy in (tmp_path / prefix).glob("*.json"):
-        legacy.unlink()  # migrated: the snapshot written by the first read holds them now
-    cached = extraction_cache.cached_shards(store, SETTINGS)
-    assert len(cached) == 3 and extraction_cache.plan_shards(cvs["cv_id"].tolist(), cached, SETTINGS) == []
-    assert len(extraction_cache.load_keywords(store, SETTINGS, cvs["cv_id"].tolist())) == 60
-
-
-def _concurrent_run(url: str, cv_ids: list[str], barrier) -> None:
+def _concurrent_run(url: str, cvs: pd.DataFrame, barrier) -> None:
     """One of two runs sharing a store: stores its shards one by one, reading (and compacting) the index as it goes."""
     store = ArtifactStore(StorageSettings(url=url))
+    by_id = cvs.set_index("cv_id", drop=False)
+    cv_ids = cvs["cv_id"].tolist()
     barrier.wait()
     for i in range(0, len(cv_ids), SETTINGS.shard_size):
         shard = extraction_cache._shard(tuple(cv_ids[i : i + SETTINGS.shard_size]), SETTINGS)
-        table = pd.DataFrame({"cv_id": list(shard.cv_ids), "keyword": "k", "score": 1.0, "rank": 1})
-        extraction_cache.store_shard(store, SETTINGS, shard, table)
+        extraction_cache.store_shard(store, SETTINGS, shard, words_as_keywords(by_id.loc[list(shard.cv_ids)]).query("rank == 1"))
         if (i // SETTINGS.shard_size) % 3 == 0:
             extraction_cache.cached_shards(store, SETTINGS)
 
 
 def assert_no_entry_lost_to_two_concurrent_runs(url: str, rated: pd.DataFrame) -> None:
-    ids = rated["cv_id"].tolist()[:400]
+    cvs = rated.head(400)
+    ids = cvs["cv_id"].tolist()
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(2)
-    runs = [context.Process(target=_concurrent_run, args=(url, ids[half::2], barrier)) for half in (0, 1)]
+    runs = [context.Process(target=_concurrent_run, args=(url, cvs.iloc[half::2], barrier)) for half in (0, 1)]
     for run in runs:
         run.start()
     for run in runs:
@@ -117,7 +112,7 @@ def assert_no_entry_lost_to_two_concurrent_runs(url: str, rated: pd.DataFrame) -
     assert len(snapshots) >= 4  # both runs compacted, several times, while the other stored shards
     cached = extraction_cache.cached_shards(store, SETTINGS)
     assert len(cached) == 100 and extraction_cache.plan_shards(ids, cached, SETTINGS) == []
-    assert len(extraction_cache.load_keywords(store, SETTINGS, ids)) == 400
+    assert len(extraction_cache.load_keywords(store, SETTINGS, texts_of(cvs))) == 400
 
 
 def test_two_concurrent_runs_on_local_storage_lose_no_entry(tmp_path, rated):
@@ -133,7 +128,9 @@ def test_the_run_table_written_in_chunks_equals_the_one_assembled_whole(tmp_path
     cvs = rated.head(50)
     store_all(store, cvs)
     monkeypatch.setattr(extraction_cache, "ASSEMBLY_CHUNK", 7)  # chunks that cut through shards
-    rows = extraction_cache.write_run_keywords(store, SETTINGS, cvs["cv_id"].tolist(), "runs/r/keywords.parquet")
+    store.write_parquet("runs/r/cvs.parquet", cvs)
+    texts = extraction_cache.CvTexts.from_run(store, "runs/r/cvs.parquet", SETTINGS, batch=9)  # spilled: 8 chunks
+    assembly = extraction_cache.write_run_keywords(store, SETTINGS, texts, "runs/r/keywords.parquet")
     written = store.read_parquet("runs/r/keywords.parquet")
-    assert rows == len(written) == 250
-    pd.testing.assert_frame_equal(written, extraction_cache.load_keywords(store, SETTINGS, cvs["cv_id"].tolist()))
+    assert assembly.rows == len(written) == 250 and not assembly.unresolved and not assembly.rejected
+    pd.testing.assert_frame_equal(written, extraction_cache.load_keywords(store, SETTINGS, texts_of(cvs)))

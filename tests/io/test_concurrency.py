@@ -12,9 +12,10 @@ import pytest
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
 from ml_headcount.corpus.dataset import Inbox, RegisteredDataset, register_file
-from ml_headcount.corpus.ingest import clean_text
-from ml_headcount.errors import InputError
-from ml_headcount.runs.layout import LATEST, RunClaimedError, RunExistsError, claim_run, complete_run
+from ml_headcount.corpus.ingest import InputError, clean_text
+from ml_headcount.runs.layout import (
+    LATEST, RunClaimedError, RunExistsError, claim_estimate, claim_run, complete_estimate, complete_run,
+)
 from ml_headcount.io.storage import ArtifactStore
 
 WORDS = "python pytorch research statistics sales accounts marketing finance cloud kubernetes design clients".split()
@@ -63,6 +64,21 @@ def test_two_claims_of_one_run_id_exactly_one_wins(storage):
         assert isinstance(losers[0], RunClaimedError) and "is being written by another process" in str(losers[0])
 
 
+def test_two_estimates_with_one_id_exactly_one_proceeds_and_completes_once(storage):
+    store = ArtifactStore(storage)
+    outcomes = together(2, lambda i: claim_estimate(store, "shared"))
+    winners = [o for o in outcomes if not isinstance(o, Exception)]
+    losers = [o for o in outcomes if isinstance(o, Exception)]
+    assert len(winners) == 1 and isinstance(losers[0], RunClaimedError), outcomes
+    assert "estimate 'shared' is being written by another process" in str(losers[0])
+    complete_estimate(store, winners[0], {"run_id": "shared", "first": True})
+    with pytest.raises(RunExistsError, match="completed by another process"):
+        complete_estimate(store, winners[0], {"run_id": "shared"})
+    with pytest.raises(RunExistsError, match="estimate 'shared' is complete"):
+        claim_estimate(store, "shared")
+    assert store.read_json("estimates/shared/summary.json")["first"] is True
+
+
 def test_a_complete_run_is_never_claimed_or_completed_again(storage):
     store = ArtifactStore(storage)
     run = claim_run(store, "done")
@@ -86,6 +102,20 @@ def test_unsafe_run_ids_are_refused_clearly(tmp_path, run_id):
     with pytest.raises(InputError, match="invalid run id"):
         claim_run(ArtifactStore(StorageSettings(url=str(tmp_path))), run_id)
     assert not any(tmp_path.iterdir())
+
+
+def test_a_latest_pointer_that_names_no_run_id_is_replaced_and_never_followed(storage):
+    from ml_headcount.lists.apply import resolve_run_id
+
+    store = ArtifactStore(storage)
+    for planted in (b'{"run_id": "../../other/runs/x", "completed_at": "9999"}', b"[" * 100_000, b"not json", b'["x"]'):
+        store.write_bytes(LATEST, planted)
+        with pytest.raises(InputError, match="latest.json: names no valid run id"):
+            resolve_run_id(store, "latest")
+        complete_run(store, claim_run(store, f"r{len(planted)}"), {})
+        assert store.read_json(LATEST)["run_id"] == f"r{len(planted)}"
+    with pytest.raises(InputError, match="invalid run id"):
+        resolve_run_id(store, "../x")
 
 
 def test_latest_only_moves_forward(storage):

@@ -16,7 +16,7 @@ from ml_headcount.lists.folds import stratified_sample
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.extraction.extractor import candidate_vectorizer
 from ml_headcount.scoring.matching import KeywordCounter
-from ml_headcount.runs.stage_cache import cached_stage
+from ml_headcount.runs.stage_cache import StageResult, cached_stage
 from ml_headcount.io.storage import ArtifactStore
 from tests.conftest import RATED_CVS
 
@@ -104,11 +104,11 @@ def test_a_stage_cache_entry_is_used_only_when_complete(tmp_path):
             return {"lists": 1}
         return write
 
-    assert cached_stage(store, "scores", "k", ["runs/a/lists.json"], compute("a")) == ({"lists": 1}, False)
-    assert cached_stage(store, "scores", "k", ["runs/b/lists.json"], compute("b")) == ({"lists": 1}, True)
+    assert cached_stage(store, "scores", "k", ["runs/a/lists.json"], compute("a")) == StageResult({"lists": 1}, False)
+    assert cached_stage(store, "scores", "k", ["runs/b/lists.json"], compute("b")) == StageResult({"lists": 1}, True)
     assert store.read_json("runs/b/lists.json") == {"broad": ["pytorch"]} and computed == ["a"]
     # a crash between the artifacts and the summary: the entry is ignored, recomputed and repaired
     (tmp_path / "cache/scores/k/summary.json").unlink()
     (tmp_path / "cache/scores/k/lists.json").write_text("not what the run wrote")
-    assert cached_stage(store, "scores", "k", ["runs/c/lists.json"], compute("c")) == ({"lists": 1}, False)
+    assert cached_stage(store, "scores", "k", ["runs/c/lists.json"], compute("c")) == StageResult({"lists": 1}, False)
     assert store.read_json("cache/scores/k/lists.json") == {"broad": ["pytorch"]} and computed == ["a", "c"]
