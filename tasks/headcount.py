@@ -23,7 +23,8 @@ from tasks.policies import TASK_POLICY
 @task(name="validation-table", **TASK_POLICY)
 def validation_table(url: str, settings: Settings) -> Validation:
     table, _ = read_table(url, storage_options(url, settings.storage))
-    return read_validation(table, url, settings.headcount.positive, settings.ingest)
+    return read_validation(table, url, settings.headcount.positive, settings.ingest,
+                           settings.headcount.validation_label_column)
 
 
 @task(name="population-table", **TASK_POLICY)
@@ -44,7 +45,8 @@ def keyword_annotations(run: str, validation: Validation, population: Population
     store, run_id = run_store(run, settings.storage)
     return keyword_values(store, RunLayout(run_id), settings.headcount.positive, settings.ingest,
                           validation.table, validation.url, population.table, population.url, settings.filters.matcher,
-                          settings.headcount.text_classifier)
+                          settings.headcount.text_classifier,
+                          (settings.headcount.validation_text_column, settings.headcount.population_text_column))
 
 
 @task(name="headcount-estimate", persist_result=False)  # pure computation: a retry could not change it
