@@ -172,8 +172,9 @@ def _reserved_columns(table: pd.DataFrame, url: str, ingest: IngestSettings, set
     reserved = {_optional_column(columns, aliases) for aliases in
                 (ingest.text_aliases, ingest.label_aliases, settings.org_aliases, settings.employees_aliases,
                  settings.profiles_aliases, settings.count_aliases, ["cv_id"])}
-    reserved |= {c for c in (ingest.text_column, ingest.label_column, settings.org_column, settings.validation_label_column,
-                             settings.validation_text_column, settings.population_text_column) if c}
+    configured = (ingest.text_column, ingest.label_column, settings.org_column, settings.validation_label_column,
+                  settings.validation_text_column, settings.population_text_column)
+    reserved |= {c for c in configured if c}
     return {c for c in reserved if c}
 
 
