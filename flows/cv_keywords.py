@@ -13,7 +13,7 @@ from prefect.runtime import flow_run
 from ml_headcount.config import Settings
 from ml_headcount.extraction.cache import Shard, cache_prefix
 from ml_headcount.corpus.ingest import redact_url
-from ml_headcount.progress import Progress, duration, heartbeat
+from ml_headcount.progress import Progress, heartbeat, still_running
 from ml_headcount.runs.layout import RunLayout, claim_run, run_manifest
 from ml_headcount.io.storage import ArtifactStore, openable
 from tasks.backends import Backend, backend_for
@@ -44,8 +44,7 @@ def _timed(stage: str, timings: dict[str, float], beat: bool = True):
     logger = get_run_logger()
     logger.info("%s: started", stage)
     started = time.perf_counter()
-    still = (lambda: f"{stage}: still running after {duration(time.perf_counter() - started)}") if beat else None
-    with heartbeat(still, logger.info) if still else nullcontext():
+    with heartbeat(still_running(stage), logger.info) if beat else nullcontext():
         yield
     timings[stage] = round(time.perf_counter() - started, 2)
 
@@ -88,7 +87,7 @@ def cv_keywords(input_url: str, settings: Settings = Settings(), run_id: str | N
         with _timed("assemble", timings):
             keyword_count = run_keywords_table(settings, run)
 
-        with _timed("score", timings):
+        with _timed("score", timings, beat=False):  # scoring says its CVs/s and ETA instead
             scores = discriminative_keywords(settings, run)
 
         with _timed("cluster", timings):
