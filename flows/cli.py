@@ -106,6 +106,11 @@ def _estimate_parser(commands) -> None:
     estimate.add_argument("--keywords", metavar="RUN", help=f"{RUN}, whose lists become annotators")
     estimate.add_argument("--annotators", help="comma-separated annotator columns (default: all shared columns)")
     estimate.add_argument("--org-column", help="organisation column (default: detected)")
+    for table, column, detected in (("validation", "label", "category, label, ..."),
+                                    ("validation", "text", "cv_text, profile_text, ..."),
+                                    ("population", "text", "cv_text, profile_text, ...")):
+        estimate.add_argument(f"--{table}-{column}-column",
+                              help=f"the {table} table's {column} column (default: detected: {detected})")
     estimate.add_argument("--positive", help="validation label of an ML expert (default 1)")
     estimate.add_argument("--draws", type=int, help="posterior draws (default 1000)")
     estimate.add_argument("--seed", type=int, help="random seed (default 0)")
@@ -172,6 +177,8 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
 
     headcount = {key: value for key, value in {
         "annotators": args.annotators.split(",") if args.annotators else None, "org_column": args.org_column,
+        "validation_label_column": args.validation_label_column, "validation_text_column": args.validation_text_column,
+        "population_text_column": args.population_text_column,
         "positive": args.positive, "draws": args.draws, "seed": args.seed,
         "repair_counts": False if args.refuse_repairs else None,
     }.items() if value is not None}

@@ -14,7 +14,7 @@ from pydantic import SecretStr
 from ml_headcount.config import Settings
 from ml_headcount.extraction.cache import Shard, cache_prefix
 from ml_headcount.corpus.ingest import redact_url, reveal
-from ml_headcount.progress import Progress, duration, heartbeat
+from ml_headcount.progress import Progress, heartbeat, still_running
 from ml_headcount.runs.layout import RunLayout, claim_run, run_manifest
 from ml_headcount.io.storage import ArtifactStore, StorageError, openable
 from tasks.backends import Backend, backend_for
@@ -49,8 +49,7 @@ def _timed(stage: str, timings: dict[str, float], beat: bool = True):
     logger = get_run_logger()
     logger.info("%s: started", stage)
     started = time.perf_counter()
-    still = (lambda: f"{stage}: still running after {duration(time.perf_counter() - started)}") if beat else None
-    with heartbeat(still, logger.info) if still else nullcontext():
+    with heartbeat(still_running(stage), logger.info) if beat else nullcontext():
         yield
     timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - started, 2)
 
@@ -125,7 +124,7 @@ def cv_keywords(input_url: str | SecretStr, settings: Settings = Settings(), run
             )
         rejected += assembly.rejected
 
-        with _timed("score", timings):
+        with _timed("score", timings, beat=False):  # scoring says its CVs/s and ETA instead
             scores = discriminative_keywords(settings, run)
         rejected += scores.pop("cache_rejected")
 

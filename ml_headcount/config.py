@@ -319,6 +319,10 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         "(docs/filters.md).",
     )
     org_column: str | None = Field(None, description="Organisation column; None = detect from org_aliases.")
+    # each table its own columns; None = ingest's setting, else detected from ingest's aliases
+    validation_label_column: str | None = Field(None, description="The validation table's label column.")
+    validation_text_column: str | None = Field(None, description="--keywords: the validation table's text column.")
+    population_text_column: str | None = Field(None, description="--keywords: the population table's text column.")
     org_aliases: list[str] = ["organisation", "organization", "org", "company", "employer"]
     employees_aliases: list[str] = Field(
         ["employees", "employee_count", "headcount"], description="Column with the organisation's number of employees."

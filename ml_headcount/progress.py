@@ -41,6 +41,12 @@ class Progress:
         return f"{said}, {rate:.2f} {self.unit}/s{left}"
 
 
+def still_running(stage: str) -> Callable[[], str]:
+    """What a stage without a count of its items says while it runs: `stage: still running after 1 min 5 s`."""
+    started = time.monotonic()
+    return lambda: f"{stage}: still running after {duration(time.monotonic() - started)}"
+
+
 @contextmanager
 def heartbeat(say: Callable[[], str], log: Callable[[str], None], every: float = HEARTBEAT_S) -> Iterator[None]:
     """`log(say())` every `every` seconds, from a thread, while the block runs: a long stage is never silent."""
@@ -57,3 +63,14 @@ def heartbeat(say: Callable[[], str], log: Callable[[str], None], every: float =
     finally:
         stop.set()
         thread.join()
+
+
+@contextmanager
+def reported(progress: Progress, log: Callable[[str], None] | None, every: float = HEARTBEAT_S) -> Iterator[Progress]:
+    """`progress.line()` every `every` seconds while the block runs and once when it ends; nothing without `log`."""
+    if log is None:
+        yield progress
+        return
+    with heartbeat(progress.line, log, every):
+        yield progress
+    log(progress.line())

@@ -26,7 +26,8 @@ def validation_table(url: str | SecretStr, settings: Settings) -> Validation:
     url = reveal(url)
     table, _ = read_table(url, storage_options(url, settings.storage), settings.ingest)
     # the table is named, in messages, the summary and the report, without the URL's credentials
-    return read_validation(table, redact_url(url), settings.headcount.positive, settings.ingest)
+    return read_validation(table, redact_url(url), settings.headcount.positive, settings.ingest,
+                           settings.headcount.validation_label_column)
 
 
 @task(name="population-table", **TASK_POLICY)
@@ -48,7 +49,8 @@ def keyword_annotations(run: str, validation: Validation, population: Population
     store, run_id = run_store(run, settings.storage)
     return keyword_values(store, RunLayout(run_id), settings.headcount.positive, settings.ingest,
                           validation.table, validation.url, population.table, population.url, settings.filters.matcher,
-                          settings.headcount.text_classifier)
+                          settings.headcount.text_classifier,
+                          (settings.headcount.validation_text_column, settings.headcount.population_text_column))
 
 
 @task(name="headcount-estimate", persist_result=False)  # pure computation: a retry could not change it

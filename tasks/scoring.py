@@ -9,6 +9,7 @@ from ml_headcount.lists import learners, queries as search_queries, quality as f
 from ml_headcount.config import Settings
 from ml_headcount.scoring.corpus import corpus_scores
 from ml_headcount.lists.folds import stratified_sample
+from ml_headcount.progress import heartbeat, still_running
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import cached_stage, stage_key
 from ml_headcount.io.storage import ArtifactStore
@@ -39,19 +40,22 @@ def discriminative_keywords(settings: Settings, run: RunLayout) -> dict:
 
 
 def _scores(store: ArtifactStore, settings: Settings, run: RunLayout) -> dict:
+    logger = get_run_logger()
     index = store.read_parquet(run.cvs, columns=["cv_id", "category"])
     batch = settings.scoring.batch_cvs
     stats, discriminative = corpus_scores(
         store.parquet_batches(run.cvs, ["text", "category"], batch), store.parquet_batches(run.keywords, ["cv_id", "keyword", "score"], 20 * batch),
         index.set_index("cv_id")["category"], settings.extraction, settings.scoring, settings.cpu_workers(),
+        logger.info,
     )
     filters = settings.filters
     learning = set(index["cv_id"].iloc[stratified_sample(index["cv_id"].to_numpy(), index["category"].to_numpy(), filters.max_learning_cvs, filters.seed)])
-    corpus = learners.build_corpus(
-        _rows_of(store, run.cvs, ["cv_id", "category", "text"], learning, batch), _rows_of(store, run.keywords, None, learning, 20 * batch), settings.extraction
-    )
-    lists = learners.learn(corpus, None, settings)
-    validation = filter_quality.cross_validate(corpus, settings)  # the same learning, once per held-out fold
+    with heartbeat(still_running(f"keyword lists (learned from {len(learning):,} CVs, cross-validated)"), logger.info):
+        corpus = learners.build_corpus(
+            _rows_of(store, run.cvs, ["cv_id", "category", "text"], learning, batch), _rows_of(store, run.keywords, None, learning, 20 * batch), settings.extraction
+        )
+        lists = learners.learn(corpus, None, settings)
+        validation = filter_quality.cross_validate(corpus, settings)  # the same learning, once per held-out fold
     document = filter_quality.keyword_lists_document(corpus, lists, validation, settings)
 
     store.write_csv(run.category_keywords, stats)

@@ -49,8 +49,9 @@ def match_lists(texts: list[str], lists: dict[str, list[str]], extraction: Extra
     return {name: matched[:, i].astype(np.int8) for i, name in enumerate(matcher.names)}
 
 
-def _cleaned_texts(table: pd.DataFrame, url: str, ingest: IngestSettings) -> tuple[list[str], np.ndarray]:
-    column = find_column(list(table.columns), ingest.text_column, ingest.text_aliases, "text", url)
+def _cleaned_texts(table: pd.DataFrame, url: str, ingest: IngestSettings,
+                   text_column: str | None) -> tuple[list[str], np.ndarray]:
+    column = find_column(list(table.columns), text_column or ingest.text_column, ingest.text_aliases, "text", url)
     raw = table[column].map(lambda v: v if isinstance(v, str) else "")
     texts = [clean_text(t, ingest) if t.strip() else "" for t in raw]
     return texts, np.array([t != "" for t in texts])
@@ -58,9 +59,11 @@ def _cleaned_texts(table: pd.DataFrame, url: str, ingest: IngestSettings) -> tup
 
 def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: IngestSettings, validation: pd.DataFrame,
                    validation_url: str, population: pd.DataFrame, population_url: str, matcher: str = "product",
-                   with_classifier: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+                   with_classifier: bool = False, text_columns: tuple[str | None, str | None] = (None, None),
+                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Values of the run's non-empty lists for the positive category, for the validation and population rows; with
-    `with_classifier` (headcount.text_classifier) also the run's TF-IDF classifier, `<positive>/tfidf`."""
+    `with_classifier` (headcount.text_classifier) also the run's TF-IDF classifier, `<positive>/tfidf`.
+    `text_columns`: the validation's and the population's text column (None = ingest.text_column, else detected)."""
     location = store.location(run.prefix)
     if not store.exists(run.manifest):
         raise InputError(f"{location}: no complete keyword run there (no manifest.json); give the id of a finished run")
@@ -73,7 +76,7 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
         raise InputError(f"{location}: the run has no non-empty keyword list for category {positive!r}")
     extraction = ExtractionSettings.model_validate(manifest["parameters"]["extraction"])
 
-    validation_texts, validation_has_text = _cleaned_texts(validation, validation_url, ingest)
+    validation_texts, validation_has_text = _cleaned_texts(validation, validation_url, ingest, text_columns[0])
     validation_ids = np.array([text_hash(t)[:16] for t in validation_texts])
     # the CVs the lists were learned from: those with held-out matches (a large run learns from a sample of its CVs);
     # a run without that file learned from all its CVs
@@ -96,7 +99,7 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
             out_of_fold = heldout[name].reindex(validation_ids[learned])
             values[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
 
-    population_texts, population_has_text = _cleaned_texts(population, population_url, ingest)
+    population_texts, population_has_text = _cleaned_texts(population, population_url, ingest, text_columns[1])
     return validation_values, _matched(population_texts, population_has_text, lists, extraction, matcher, classifier)
 
 

@@ -63,8 +63,11 @@ class Estimate:
     repairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REPAIR_COLUMNS))
 
 
-def read_validation(table: pd.DataFrame, url: str, positive: str, ingest: IngestSettings) -> Validation:
-    label_column = find_column(list(table.columns), ingest.label_column, ingest.label_aliases, "label", url)
+def read_validation(table: pd.DataFrame, url: str, positive: str, ingest: IngestSettings,
+                    label_column: str | None = None) -> Validation:
+    """The labelled rows; `label_column` (headcount.validation_label_column) wins over ingest.label_column."""
+    label_column = find_column(list(table.columns), label_column or ingest.label_column, ingest.label_aliases, "label",
+                               url)
     labels = normalise_labels(table[label_column])
     labelled = (labels != "").to_numpy()
     present = sorted(set(labels[labelled]))
@@ -169,7 +172,9 @@ def _reserved_columns(table: pd.DataFrame, url: str, ingest: IngestSettings, set
     reserved = {_optional_column(columns, aliases) for aliases in
                 (ingest.text_aliases, ingest.label_aliases, settings.org_aliases, settings.employees_aliases,
                  settings.profiles_aliases, settings.count_aliases, ["cv_id"])}
-    reserved |= {c for c in (ingest.text_column, ingest.label_column, settings.org_column) if c}
+    configured = (ingest.text_column, ingest.label_column, settings.org_column, settings.validation_label_column,
+                  settings.validation_text_column, settings.population_text_column)
+    reserved |= {c for c in configured if c}
     return {c for c in reserved if c}
 
 

@@ -92,11 +92,11 @@ def test_keyword_run_without_heldout_matches_is_refused_for_cvs_it_learned_from(
         keyword_values(store, run, "1", IngestSettings(), validation, "v.csv", validation.assign(organisation="a"), "p.csv")
 
 
-def _cli(tmp_path, *args):
+def _cli(tmp_path, *args, validation: str = VALIDATION):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
                PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300")
-    return subprocess.run([sys.executable, "-m", "flows.cli", "estimate", "--validation", VALIDATION, *args,
+    return subprocess.run([sys.executable, "-m", "flows.cli", "estimate", "--validation", validation, *args,
                            "--storage-url", str(tmp_path / "artifacts")],
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
 
@@ -148,3 +148,35 @@ def test_cli_accepts_a_search_tools_counts_table_and_reports_its_repairs(tmp_pat
     errors = [line for line in refused.stderr.splitlines() if line.startswith("ml-headcount: error:")]
     assert errors == [f"ml-headcount: error: {counts}: row 3, column 'employees': 1200.5 is not a whole number >= 0 "
                       "(repairs are off: headcount.repair_counts)"]
+
+
+def test_cli_reads_each_tables_columns_by_its_own_options(tmp_path):
+    """A validation table with `cv_text` (and an odd label column) beside a population with `profile_text`: one
+    text-column setting for both tables refused one of them (issue 21)."""
+    validation, population = tmp_path / "validation.csv", tmp_path / "population.csv"
+    pd.DataFrame({
+        "cv_text": ["PhD on deep learning", "Research scientist, vision", "Deep learning engineer", "Data scientist",
+                    "Sales manager", "Accountant", "Deep learning curious accountant", "Shop assistant"],
+        "hand_rating": ["1", "1", "1", "1", "0", "0", "0", "0"], "llm_a": [1, 1, 0, 1, 0, 1, 0, 0],
+    }).to_csv(validation, index=False)
+    pd.DataFrame({"organisation": ["a", "a", "a", "b", "b"], "llm_a": [1, 0, 1, 0, 0],
+                  "profile_text": ["deep learning lead", "lawyer", "research scientist", "baker", "deep learning"]}
+                 ).to_csv(population, index=False)
+    _keyword_run(tmp_path / "artifacts", [], None)
+    done = _cli(tmp_path, "--population", str(population), "--keywords", "r1", "--validation-label-column",
+                "hand_rating", "--population-text-column", "profile_text", "--draws", "200", "--run-id", "columns",
+                validation=str(validation))
+    assert done.returncode == 0, done.stderr[-3000:]
+    location = done.stdout.strip().splitlines()[-1]
+    summary = json.loads(open(f"{location}/summary.json").read())
+    assert {a["name"] for a in summary["annotators"]} == {"llm_a", "1/broad"}
+    assert summary["validation"]["rows"] == 8 and summary["validation"]["positives"] == 4
+    matches = pd.read_csv(f"{location}/estimates.csv").set_index("organisation")["matches:1/broad"]
+    assert matches.to_dict() == {"a": 2, "b": 1}  # the keyword lists matched the population's profile_text
+
+    refused = _cli(tmp_path, "--population", str(population), "--keywords", "r1", "--validation-label-column",
+                   "hand_rating", "--validation-text-column", "resume", validation=str(validation))
+    assert refused.returncode == 2 and "Traceback" not in refused.stderr
+    errors = [line for line in refused.stderr.splitlines() if line.startswith("ml-headcount: error:")]
+    assert errors == [f"ml-headcount: error: {validation}: configured text column 'resume' not found; "
+                      "columns found: ['cv_text', 'hand_rating', 'llm_a']"]
