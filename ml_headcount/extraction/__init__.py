@@ -7,5 +7,6 @@ from ml_headcount._exports import exported
 
 __all__, __getattr__ = exported(__name__, {
     "cache": ["Shard", "cache_prefix"],
+    "encoders": ["model_digest"],
     "extractor": ["KeywordExtractor", "candidate_vectorizer", "keywords_table"],
 })

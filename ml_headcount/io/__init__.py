@@ -7,5 +7,5 @@ from ml_headcount._exports import exported
 
 __all__, __getattr__ = exported(__name__, {
     "parallel": ["ordered_map"],
-    "storage": ["ArtifactStore", "StorageError", "StorageSettings", "check_name", "openable", "storage_options"],
+    "storage": ["ArtifactStore", "StorageError", "StorageSettings", "TooLargeError", "check_name", "openable", "storage_options"],
 })

@@ -11,4 +11,5 @@ __all__, __getattr__ = exported(__name__, {
     "learners": ["Corpus", "LIST_NAMES", "build_corpus", "learn", "organisation_name_share"],
     "quality": ["MATCHERS", "cross_validate", "match_column", "phrase_list_matches"],
     "queries": ["list_query"],
+    "text_classifier": ["TextClassifier"],
 })
