@@ -21,7 +21,7 @@ from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import cached_stage
 from ml_headcount.io.storage import ArtifactStore
 from tests.conftest import RATED_CVS
-from tests.test_extraction_cache import SETTINGS, store_all, texts_of, words_as_keywords
+from tests.extraction.test_extraction_cache import SETTINGS, store_all, texts_of, words_as_keywords
 
 
 @pytest.fixture(scope="module")
