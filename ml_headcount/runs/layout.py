@@ -71,6 +71,15 @@ class _Layout:
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}"
 
+    @property
+    def report(self) -> str:
+        return self.key("report.md")
+
+    @property
+    def report_html(self) -> str:
+        """The report as one self-contained page (plots embedded, no network)."""
+        return self.key("report.html")
+
 
 @dataclass(frozen=True)
 class RunLayout(_Layout):
@@ -122,15 +131,6 @@ class RunLayout(_Layout):
         return self.key("clusters.json")
 
     @property
-    def report(self) -> str:
-        return self.key("report.md")
-
-    @property
-    def report_html(self) -> str:
-        """The report as one self-contained page (plots embedded, no network)."""
-        return self.key("report.html")
-
-    @property
     def top_keywords_plot(self) -> str:
         return self.key("top_keywords.png")
 
@@ -163,14 +163,6 @@ class EstimateLayout(_Layout):
     @property
     def annotators(self) -> str:
         return self.key("annotators.csv")
-
-    @property
-    def report(self) -> str:
-        return self.key("report.md")
-
-    @property
-    def report_html(self) -> str:
-        return self.key("report.html")
 
     @property
     def forest_plot(self) -> str:
