@@ -213,7 +213,7 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
     with _flow_console(args):
         from flows.cv_filter import cv_filter
 
-        summary = cv_filter(args.input, run=args.run, output_url=args.output, settings=settings)
+        summary = cv_filter(_protected(args.input), run=args.run, output_url=_protected(args.output), settings=settings)
     return (json.dumps(summary) if args.json else summary["output"]), 0
 
 

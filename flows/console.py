@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -34,6 +35,7 @@ def temporary_server():
     uses it), and stopped at the end of the block rather than at exit, after the console is no longer filtered."""
     from prefect.settings import (
         PREFECT_API_URL,
+        PREFECT_HOME,
         PREFECT_SERVER_EPHEMERAL_ENABLED,
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
     )
@@ -45,14 +47,17 @@ def temporary_server():
 
     server = SubprocessASGIServer()
     timeout = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
+    log = Path(PREFECT_HOME.value()) / "temporary-server.log"
     try:
-        server.start(timeout=timeout)
+        with _children_writing_to(log):
+            server.start(timeout=timeout)
     except Exception as error:  # noqa: BLE001  (any failure to start is the same outage; Prefect raises RuntimeError)
         server.stop()  # now, while the console is quiet, rather than at exit
         reason = str(error).split(" stdout:")[0].strip() or type(error).__name__
         raise PrefectServerError(
-            f"Prefect's temporary server did not start within {timeout} s ({reason}); on a busy machine set "
-            "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or PREFECT_API_URL to a running Prefect server"
+            f"Prefect's temporary server did not start within {timeout} s ({reason}; its log: {log}); on a busy "
+            "machine set PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS higher, or PREFECT_API_URL to a running "
+            "Prefect server"
         ) from None
     try:
         yield
@@ -63,6 +68,27 @@ def temporary_server():
         for worker in (APILogWorker, EventsWorker):  # what the flow logged and emitted reaches the server first
             worker.drain_all(timeout=5)
         server.stop()
+
+
+@contextmanager
+def _children_writing_to(path: Path):
+    """Processes started in the block (the server's uvicorn) write their output to `path`, not to the user's
+    terminal: a server that cannot open its database says why there, not as a traceback on the console."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    with open(path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            for fd, original in zip((1, 2), saved):
+                os.dup2(original, fd)
+                os.close(original)
 
 
 class RunStory(logging.Filter):

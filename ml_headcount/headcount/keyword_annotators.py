@@ -31,7 +31,8 @@ import pandas as pd
 from ml_headcount.headcount.annotators import MISSING
 from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.corpus.ingest import InputError, clean_text, find_column, text_hash
-from ml_headcount.scoring.matching import KeywordList, KeywordMatcher
+from ml_headcount.scoring.keyword_list import KeywordList
+from ml_headcount.scoring.matching import KeywordMatcher
 from ml_headcount.scoring.phrase_matching import PhraseMatcher
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.lists import text_classifier

@@ -46,6 +46,7 @@ from ml_headcount.lists.text_classifier import TextClassifier
 from ml_headcount.io.storage import ArtifactStore, StorageError, check_name
 from ml_headcount.lists.queries import QueryError, dialect, list_query
 from ml_headcount.runs.layout import LATEST, MANIFEST, RunLayout, latest_pointer
+from ml_headcount.scoring.keyword_list import KeywordList
 from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery
 
 if TYPE_CHECKING:  # matching imports scikit-learn: seconds that resolving a run reference does not need
@@ -136,8 +137,6 @@ def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
     run = RunLayout(run_id)
     if not store.exists(run.manifest):
         raise InputError(f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url")
-    from ml_headcount.scoring.matching import KeywordList  # scikit-learn: only where lists are matched
-
     try:
         manifest, lists = store.read_json(run.manifest), store.read_json(run.keyword_lists)
         parameters = manifest["parameters"]

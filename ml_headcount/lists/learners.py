@@ -41,7 +41,7 @@ from ml_headcount.config import (
     Settings,
 )
 from ml_headcount.lists.folds import stratified_folds
-from ml_headcount.scoring.matching import KeywordList
+from ml_headcount.scoring.keyword_list import KeywordList
 from ml_headcount.scoring.phrase_matching import phrase_presence
 
 LIST_NAMES = ("strict", "broad")

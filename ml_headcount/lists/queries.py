@@ -29,7 +29,7 @@ import unicodedata
 from dataclasses import dataclass
 
 from ml_headcount.errors import UserError
-from ml_headcount.scoring.matching import exclusions_of
+from ml_headcount.scoring.keyword_list import exclusions_of
 from ml_headcount.scoring.phrase_matching import SearchQuery, phrase_of
 
 MIN_TERM_CHARS = 2

@@ -7,6 +7,7 @@ from ml_headcount._exports import exported
 
 __all__, __getattr__ = exported(__name__, {
     "corpus": ["corpus_scores"],
-    "matching": ["CandidateText", "KeywordList", "KeywordMatcher", "exclusions_of"],
+    "keyword_list": ["KeywordList", "exclusions_of"],
+    "matching": ["CandidateText", "KeywordMatcher", "exclusions_of"],
     "phrase_matching": ["PhraseMatcher", "SearchQuery", "phrase_of", "phrase_presence"],
 })

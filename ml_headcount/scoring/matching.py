@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import sparse
 
 from ml_headcount.config import ExtractionSettings
+from ml_headcount.scoring.keyword_list import exclusions_of
 from ml_headcount.extraction.extractor import candidate_vectorizer
 
 _DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
@@ -116,20 +117,6 @@ class KeywordCounter:
             found_docs.append(doc[starts[found]])
             found_keywords.append(keywords[position[found]])
         return np.concatenate(found_docs), np.concatenate(found_keywords)
-
-
-class KeywordList(list):
-    """A list's keywords, any of which matches, and its `exclusions`: a text containing one of them does not match
-    (`(k1 OR k2 ...) AND NOT (e1 OR ...)`). It is the list of its keywords; a plain list has no exclusions."""
-
-    def __init__(self, keywords=(), exclusions=()):
-        super().__init__(keywords)
-        self.exclusions = list(exclusions)
-
-
-def exclusions_of(keywords: list[str]) -> list[str]:
-    """A list's exclusions: none for a plain list of keywords."""
-    return keywords.exclusions if isinstance(keywords, KeywordList) else []
 
 
 class KeywordMatcher:

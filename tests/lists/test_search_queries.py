@@ -29,7 +29,7 @@ from ml_headcount.lists import learners
 from ml_headcount.lists.apply import load_run_filters
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.headcount.keyword_annotators import keyword_values
-from ml_headcount.scoring.matching import KeywordList
+from ml_headcount.scoring.keyword_list import KeywordList
 from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery, search_tokens
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.lists.queries import (
