@@ -33,10 +33,10 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.extraction import PeakRss  # noqa: E402
 from ml_headcount.config import IngestSettings  # noqa: E402
-from ml_headcount.lists.apply import apply_run_filters, load_run_filters, split_run_reference  # noqa: E402
 from ml_headcount.corpus.ingest import clean_text  # noqa: E402
-from ml_headcount.scoring.matching import KeywordMatcher  # noqa: E402
 from ml_headcount.io.storage import ArtifactStore, StorageSettings  # noqa: E402
+from ml_headcount.lists.apply import apply_run_filters, load_run_filters, split_run_reference  # noqa: E402
+from ml_headcount.scoring.matching import KeywordMatcher  # noqa: E402
 
 SOURCE = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
 _SENTENCE_END = re.compile(r"(?<=[.!?|])\s+")
@@ -47,7 +47,9 @@ def generate_profiles(path: Path, rows: int, chars: int, seed: int) -> None:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    sentences = [s for text in pd.read_csv(SOURCE, usecols=["cv_text"])["cv_text"] for s in _SENTENCE_END.split(str(text)) if s]
+    sentences = [
+        s for text in pd.read_csv(SOURCE, usecols=["cv_text"])["cv_text"] for s in _SENTENCE_END.split(str(text)) if s
+    ]
     lengths = np.array([len(s) + 1 for s in sentences])
     rng = np.random.default_rng(seed)
     per_profile = max(1, int(round(chars / lengths.mean())))
@@ -78,13 +80,19 @@ def main() -> None:
         generate_profiles(table, rows, args.chars, args.seed)
         with PeakRss() as memory:
             started, cpu_started = time.perf_counter(), time.process_time()
-            summary = apply_run_filters(str(table), filters, str(workdir / f"matches-{rows}.parquet"), IngestSettings(), args.chunk_rows)
+            summary = apply_run_filters(
+                str(table), filters, str(workdir / f"matches-{rows}.parquet"), IngestSettings(), args.chunk_rows
+            )
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         results.append((rows, rows / cpu_seconds, memory.peak / 2**20))
-        print(f"{rows} profiles: {seconds:.1f} s wall ({rows / seconds:.0f} profiles/s), {cpu_seconds:.1f} CPU s "
-              f"({rows / cpu_seconds:.0f} profiles per CPU second), peak RSS {memory.peak / 2**20:.0f} MB, matched {summary['matched']}")
+        print(
+            f"{rows} profiles: {seconds:.1f} s wall ({rows / seconds:.0f} profiles/s), {cpu_seconds:.1f} CPU s "
+            f"({rows / cpu_seconds:.0f} profiles per CPU second), peak RSS {memory.peak / 2**20:.0f} MB, matched {summary['matched']}"
+        )
 
-    sample = pd.read_parquet(workdir / f"profiles-{results[0][0]}.parquet")["profile_summary"].head(args.chunk_rows).tolist()
+    sample = (
+        pd.read_parquet(workdir / f"profiles-{results[0][0]}.parquet")["profile_summary"].head(args.chunk_rows).tolist()
+    )
     started = time.process_time()
     cleaned = [clean_text(text, filters.ingest) for text in sample]
     cleaning = len(sample) / (time.process_time() - started)
@@ -92,8 +100,10 @@ def main() -> None:
     started = time.process_time()
     matcher.match(cleaned)
     matching = len(sample) / (time.process_time() - started)
-    print(f"one chunk of {len(sample)}: cleaning {cleaning:.0f} profiles/s, matching {matching:.0f} profiles/s "
-          f"(mean {np.mean([len(t) for t in sample]):.0f} characters)")
+    print(
+        f"one chunk of {len(sample)}: cleaning {cleaning:.0f} profiles/s, matching {matching:.0f} profiles/s "
+        f"(mean {np.mean([len(t) for t in sample]):.0f} characters)"
+    )
     print(f"profiles_per_s={results[-1][1]:.0f} matcher_profiles_per_s={matching:.0f} peak_rss_mb={results[-1][2]:.0f}")
 
 

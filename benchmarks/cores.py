@@ -34,20 +34,30 @@ def worker(first: int, count: int, shard_size: int) -> None:
     from ml_headcount.extraction.extractor import KeywordExtractor
 
     settings = ExtractionSettings(shard_size=shard_size)
-    texts = ingest(str(ROOT.parent / "shared" / "data" / "rated_cvs.csv"), IngestSettings()).cvs["text"].tolist()[first : first + count]
+    texts = (
+        ingest(str(ROOT.parent / "shared" / "data" / "rated_cvs.csv"), IngestSettings())
+        .cvs["text"]
+        .tolist()[first : first + count]
+    )
     extractor = KeywordExtractor(settings)
     extractor.extract(["warm up: machine learning engineer"])
     began = time.perf_counter()
     for i in range(0, len(texts), shard_size):
         extractor.extract(texts[i : i + shard_size])
-    print(json.dumps({"seconds": time.perf_counter() - began, "cvs": len(texts), "cpus": sorted(os.sched_getaffinity(0))}))
+    print(
+        json.dumps({"seconds": time.perf_counter() - began, "cvs": len(texts), "cpus": sorted(os.sched_getaffinity(0))})
+    )
 
 
 def layout(groups: list[tuple[str, int, int]], shard_size: int) -> float:
     """Run one worker per (cpus, first, count) at once; CVs/s over the slowest."""
     processes = [
-        subprocess.Popen(["taskset", "-c", cpus, sys.executable, __file__, "--worker", str(first), str(count), str(shard_size)],
-                         stdout=subprocess.PIPE, text=True, cwd=ROOT)
+        subprocess.Popen(
+            ["taskset", "-c", cpus, sys.executable, __file__, "--worker", str(first), str(count), str(shard_size)],
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
         for cpus, first, count in groups
     ]
     results = [json.loads(p.communicate()[0].strip().splitlines()[-1]) for p in processes]
@@ -58,7 +68,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--limit", type=int, default=24)
     parser.add_argument("--shard-size", type=int, default=12)
-    parser.add_argument("--only", default=None, help="run only the layout of this name (the ratio is then to the best run)")
+    parser.add_argument(
+        "--only", default=None, help="run only the layout of this name (the ratio is then to the best run)"
+    )
     args = parser.parse_args()
     n, half = args.limit, args.limit // 2
     print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} CVs={n} shard_size={args.shard_size}", flush=True)

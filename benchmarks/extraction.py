@@ -42,12 +42,13 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.filter_quality import cached_keywords  # noqa: E402
-from ml_headcount.extraction import extractor as keywords, mmr  # noqa: E402
 from ml_headcount.config import ExtractionSettings, IngestSettings, Settings  # noqa: E402
-from ml_headcount.lists.quality import cross_validate  # noqa: E402
-from ml_headcount.lists.folds import stratified_folds  # noqa: E402
 from ml_headcount.corpus.ingest import ingest  # noqa: E402
+from ml_headcount.extraction import extractor as keywords  # noqa: E402
+from ml_headcount.extraction import mmr
+from ml_headcount.lists.folds import stratified_folds  # noqa: E402
 from ml_headcount.lists.learners import build_corpus  # noqa: E402
+from ml_headcount.lists.quality import cross_validate  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
 DEFAULT_STORE = "/tmp/ml-headcount-bench/extraction-store"
@@ -93,8 +94,12 @@ def reference_method(settings: ExtractionSettings):
     def run(texts):
         return [
             model.extract_keywords(
-                text, keyphrase_ngram_range=(settings.ngram_min, settings.ngram_max), stop_words=stop,
-                top_n=settings.top_n, use_mmr=settings.use_mmr, diversity=settings.diversity,
+                text,
+                keyphrase_ngram_range=(settings.ngram_min, settings.ngram_max),
+                stop_words=stop,
+                top_n=settings.top_n,
+                use_mmr=settings.use_mmr,
+                diversity=settings.diversity,
             )
             for text in texts
         ]
@@ -111,8 +116,11 @@ def keybert_batched_method(settings: ExtractionSettings):
 
     def run(texts):
         results = model.extract_keywords(
-            texts, vectorizer=keywords.candidate_vectorizer(settings), top_n=settings.top_n,
-            use_mmr=settings.use_mmr, diversity=settings.diversity,
+            texts,
+            vectorizer=keywords.candidate_vectorizer(settings),
+            top_n=settings.top_n,
+            use_mmr=settings.use_mmr,
+            diversity=settings.diversity,
         )
         return results if len(texts) > 1 else [results]
 
@@ -145,7 +153,9 @@ def jaccard(a: list[tuple[str, float]], b: list[tuple[str, float]]) -> float:
     return len(sa & sb) / len(sa | sb) if sa | sb else 1.0
 
 
-def list_quality(input_path: str, modes: dict[str, keywords.KeywordExtractor], store: str, category: str) -> dict[str, dict]:
+def list_quality(
+    input_path: str, modes: dict[str, keywords.KeywordExtractor], store: str, category: str
+) -> dict[str, dict]:
     """Cross-validated quality of the category's broad list learned from each mode's keywords of every usable CV.
 
     Default settings throughout, one set of folds for all modes; keywords come
@@ -175,7 +185,9 @@ def main() -> None:
     parser.add_argument("--input", default=str(DEFAULT_INPUT))
     parser.add_argument("--chunk", type=int, default=8, help="CVs per turn and per product call (shard).")
     parser.add_argument("--levers", action="store_true", help="Also measure the intermediate steps.")
-    parser.add_argument("--store", default=DEFAULT_STORE, help="Extraction cache of the full-set keywords (kept between runs).")
+    parser.add_argument(
+        "--store", default=DEFAULT_STORE, help="Extraction cache of the full-set keywords (kept between runs)."
+    )
     parser.add_argument("--category", default="1", help="Category whose broad list judges fast mode.")
     args = parser.parse_args()
 
@@ -208,50 +220,73 @@ def main() -> None:
     peak = dict.fromkeys(names, 0)
     for turn, start in enumerate(range(0, len(texts), args.chunk)):
         chunk = texts[start : start + args.chunk]
-        for name in names[turn % len(names):] + names[: turn % len(names)]:
+        for name in names[turn % len(names) :] + names[: turn % len(names)]:
             with PeakRss() as rss:
                 began = time.perf_counter()
                 results[name].extend(methods[name](chunk))
                 seconds[name] += time.perf_counter() - began
             peak[name] = max(peak[name], rss.peak)
-        print(f"chunk {turn + 1}: {len(results['reference'])} CVs, "
-              + ", ".join(f"{n} {seconds[n]:.1f}s" for n in names), flush=True)
+        print(
+            f"chunk {turn + 1}: {len(results['reference'])} CVs, " + ", ".join(f"{n} {seconds[n]:.1f}s" for n in names),
+            flush=True,
+        )
 
     reference = results["reference"]
     rows = []
     for name in names:
         jac = [jaccard(r, x) for r, x in zip(reference, results[name])]
-        rows.append({
-            "method": name,
-            "CVs/s": len(texts) / seconds[name],
-            "speedup": seconds["reference"] / seconds[name],
-            "jaccard_vs_reference": float(np.mean(jac)),
-            "min_jaccard": float(np.min(jac)),
-            "peak_rss_MB": peak[name] / 2**20,
-            "load_s": load_s[name],
-        })
+        rows.append(
+            {
+                "method": name,
+                "CVs/s": len(texts) / seconds[name],
+                "speedup": seconds["reference"] / seconds[name],
+                "jaccard_vs_reference": float(np.mean(jac)),
+                "min_jaccard": float(np.min(jac)),
+                "peak_rss_MB": peak[name] / 2**20,
+                "load_s": load_s[name],
+            }
+        )
     table = pd.DataFrame(rows)
     load_after = os.getloadavg()
     print()
-    print(f"{len(texts)} CVs from {args.input}, chunks of {args.chunk}; {os.cpu_count()} CPUs; "
-          f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after")
+    print(
+        f"{len(texts)} CVs from {args.input}, chunks of {args.chunk}; {os.cpu_count()} CPUs; "
+        f"load average {load_before[0]:.2f} before, {load_after[0]:.2f} after"
+    )
     for name, extractor in extractors.items():
         for precision, cache in sorted(extractor._phrase_caches.items()):
             print(f"{name}, {precision} phrase cache: {cache.misses} phrases embedded, {cache.hits} hits")
     print(markdown(table))
     print(f"peak GPU memory: {peak_gpu_memory_gb()}")
 
-    print(f"\nFast mode judged on every usable CV of {args.input}: category {args.category}'s broad list, cross-validated")
-    quality = list_quality(args.input, {"exact": extractors["exact"], "fast": extractors["fast"]}, args.store, args.category)
-    print(markdown(pd.DataFrame([
-        {"keywords": mode, "cv_balanced_accuracy": q["balanced_accuracy"], "80%_interval": q["balanced_accuracy_interval"],
-         "cv_sensitivity": q["sensitivity"], "cv_specificity": q["specificity"]}
-        for mode, q in quality.items()
-    ])))
+    print(
+        f"\nFast mode judged on every usable CV of {args.input}: category {args.category}'s broad list, cross-validated"
+    )
+    quality = list_quality(
+        args.input, {"exact": extractors["exact"], "fast": extractors["fast"]}, args.store, args.category
+    )
+    print(
+        markdown(
+            pd.DataFrame(
+                [
+                    {
+                        "keywords": mode,
+                        "cv_balanced_accuracy": q["balanced_accuracy"],
+                        "80%_interval": q["balanced_accuracy_interval"],
+                        "cv_sensitivity": q["sensitivity"],
+                        "cv_specificity": q["specificity"],
+                    }
+                    for mode, q in quality.items()
+                ]
+            )
+        )
+    )
     row = table.set_index("method")
     delta = quality["exact"]["balanced_accuracy"] - quality["fast"]["balanced_accuracy"]
-    print(f"speedup={row.at['exact', 'speedup']:.2f} jaccard={row.at['exact', 'jaccard_vs_reference']:.4f} "
-          f"fast_speedup={row.at['fast', 'speedup']:.2f} fast_balanced_delta={delta:.4f}")
+    print(
+        f"speedup={row.at['exact', 'speedup']:.2f} jaccard={row.at['exact', 'jaccard_vs_reference']:.4f} "
+        f"fast_speedup={row.at['fast', 'speedup']:.2f} fast_balanced_delta={delta:.4f}"
+    )
 
 
 def peak_gpu_memory_gb() -> str:

@@ -41,16 +41,19 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from make_corpus import provenance_path, sentence_pool, source_cvs  # noqa: E402
-from ml_headcount.extraction import cache as extraction_cache  # noqa: E402
+
 from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings  # noqa: E402
 from ml_headcount.corpus.ingest import clean_text, ingest_table, text_hash  # noqa: E402
+from ml_headcount.extraction import cache as extraction_cache  # noqa: E402
 from ml_headcount.extraction.extractor import KeywordExtractor, candidate_vectorizer, keywords_table  # noqa: E402
 from ml_headcount.io.storage import ArtifactStore  # noqa: E402
 
 SOURCES_STORE = Path(tempfile.gettempdir()) / "ml-headcount-bench" / "sources-store"
 
 
-def source_keywords(store: ArtifactStore, settings: ExtractionSettings, sources: pd.DataFrame) -> tuple[list[list[tuple[str, float]]], float]:
+def source_keywords(
+    store: ArtifactStore, settings: ExtractionSettings, sources: pd.DataFrame
+) -> tuple[list[list[tuple[str, float]]], float]:
     """The model's keywords of each source CV (cached under the store), and the model's CVs/s (0 when all were cached)."""
     cvs = ingest_table(sources, "sources", IngestSettings(min_text_chars=1)).cvs
     cached = extraction_cache.cached_shards(store, settings)
@@ -103,8 +106,13 @@ def keyword_set(cv_id: str, sentences: np.ndarray, candidates, model, top_n: int
     return picks + [(k, float(s)) for k, s in zip(extra, scores)]
 
 
-def fill(corpus: Path, store: ArtifactStore, sources_store: ArtifactStore, settings: ExtractionSettings,
-         sources_count: int | None) -> dict:
+def fill(
+    corpus: Path,
+    store: ArtifactStore,
+    sources_store: ArtifactStore,
+    settings: ExtractionSettings,
+    sources_count: int | None,
+) -> dict:
     """Fill `store`'s extraction cache for `corpus`; the model's keywords of the source CVs are cached in `sources_store`."""
     sources = source_cvs(sources=sources_count)
     model_keywords, rate = source_keywords(sources_store, settings, sources)

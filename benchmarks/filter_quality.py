@@ -34,16 +34,16 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml_headcount.extraction import cache as extraction_cache  # noqa: E402
 from ml_headcount.config import Settings, load_settings  # noqa: E402
-from ml_headcount.lists.quality import MATCHERS, cross_validate, match_column, phrase_list_matches  # noqa: E402
-from ml_headcount.lists.folds import stratified_folds  # noqa: E402
 from ml_headcount.corpus.ingest import ingest  # noqa: E402
-from ml_headcount.lists.learners import LIST_NAMES, Corpus, build_corpus, learn, organisation_name_share  # noqa: E402
+from ml_headcount.extraction import cache as extraction_cache  # noqa: E402
 from ml_headcount.extraction.extractor import KeywordExtractor, keywords_table  # noqa: E402
-from ml_headcount.lists import text_classifier  # noqa: E402
-from ml_headcount.scoring.matching import KeywordMatcher, exclusions_of  # noqa: E402
 from ml_headcount.io.storage import ArtifactStore  # noqa: E402
+from ml_headcount.lists import text_classifier  # noqa: E402
+from ml_headcount.lists.folds import stratified_folds  # noqa: E402
+from ml_headcount.lists.learners import LIST_NAMES, Corpus, build_corpus, learn, organisation_name_share  # noqa: E402
+from ml_headcount.lists.quality import MATCHERS, cross_validate, match_column, phrase_list_matches  # noqa: E402
+from ml_headcount.scoring.matching import KeywordMatcher, exclusions_of  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
 # The lockbox: CVs that no design decision looked at; its figure is computed once, at the end (docs/filters.md).
@@ -66,8 +66,10 @@ def cached_keywords(cvs: pd.DataFrame, settings: Settings, extractor: KeywordExt
         extraction_cache.store_shard(store, settings.extraction, shard, keywords_table(list(shard.cv_ids), results))
         print(f"extracted shard {number}/{len(shards)}", file=sys.stderr)
     extracted = sum(len(s.cv_ids) for s in shards)
-    print(f"{settings.extraction.mode} mode keywords of {len(texts)} CVs: {len(texts) - extracted} from the extraction cache "
-          f"({store.location(extraction_cache.cache_prefix(settings.extraction))}), {extracted} extracted now")
+    print(
+        f"{settings.extraction.mode} mode keywords of {len(texts)} CVs: {len(texts) - extracted} from the extraction cache "
+        f"({store.location(extraction_cache.cache_prefix(settings.extraction))}), {extracted} extracted now"
+    )
     return extraction_cache.load_keywords(store, settings.extraction, texts)
 
 
@@ -98,20 +100,26 @@ def lockbox_quality(development: Corpus, lockbox: pd.DataFrame, settings: Settin
     for i, name in enumerate(LIST_NAMES):
         result[("product", name)] = balanced_accuracy(product[:, i], positive)
         result[("phrase", name)] = balanced_accuracy(phrase_list_matches(texts, lists[name]), positive)
-    model = text_classifier.fit(development.cvs["text"].tolist(), development.cvs["category"].to_numpy().astype(str),
-                                settings.filters.seed)
+    model = text_classifier.fit(
+        development.cvs["text"].tolist(), development.cvs["category"].to_numpy().astype(str), settings.filters.seed
+    )
     result[("classifier", text_classifier.NAME)] = balanced_accuracy(
-        model.annotate(texts)[text_classifier.column(category)] > 0, positive)
+        model.annotate(texts)[text_classifier.column(category)] > 0, positive
+    )
     return result
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default=str(DEFAULT_INPUT))
-    parser.add_argument("--storage-url", default="/tmp/ml-headcount-filter-quality", help="where the extraction cache is (or goes)")
+    parser.add_argument(
+        "--storage-url", default="/tmp/ml-headcount-filter-quality", help="where the extraction cache is (or goes)"
+    )
     parser.add_argument("--category", default="1")
     parser.add_argument("--config", help="settings file (extraction, scoring and filters sections apply)")
-    parser.add_argument("--repeats", type=int, default=5, help="fold seeds (filters.seed, +1, ...) of the cross-validation")
+    parser.add_argument(
+        "--repeats", type=int, default=5, help="fold seeds (filters.seed, +1, ...) of the cross-validation"
+    )
     parser.add_argument("--no-lockbox", action="store_true", help="development runs: never compute the lockbox figures")
     args = parser.parse_args()
 
@@ -120,13 +128,17 @@ def main() -> None:
     keywords = cached_keywords(cvs, settings)
     locked = lockbox_rows(cvs)
     development_cvs = cvs.drop(index=locked).reset_index(drop=True)
-    corpus = build_corpus(development_cvs, keywords[keywords["cv_id"].isin(development_cvs["cv_id"])], settings.extraction)
+    corpus = build_corpus(
+        development_cvs, keywords[keywords["cv_id"].isin(development_cvs["cv_id"])], settings.extraction
+    )
     labels = corpus.cvs["category"].to_numpy().astype(str)
     positive = labels == args.category
     folds = stratified_folds(corpus.cvs["cv_id"].to_numpy(), labels, settings.filters.folds, settings.filters.seed)
-    print(f"{len(cvs)} CVs: lockbox {len(locked)} (20 % per category, sha256 rule), development {len(corpus.cvs)} "
-          f"({positive.sum()} in category {args.category}); {settings.filters.folds} folds, fold seeds "
-          f"{settings.filters.seed}..{settings.filters.seed + args.repeats - 1}")
+    print(
+        f"{len(cvs)} CVs: lockbox {len(locked)} (20 % per category, sha256 rule), development {len(corpus.cvs)} "
+        f"({positive.sum()} in category {args.category}); {settings.filters.folds} folds, fold seeds "
+        f"{settings.filters.seed}..{settings.filters.seed + args.repeats - 1}"
+    )
 
     rows, summary = [], {}
     for method in ("study", "selected"):
@@ -141,22 +153,34 @@ def main() -> None:
                 matched = result.heldout_matches[match_column(args.category, name, matcher)].to_numpy() > 0
                 sensitivity, specificity, balanced = balanced_accuracy(matched, positive)
                 per_seed = seeds[f"{matcher}_balanced_accuracy"]
-                rows.append({
-                    "method": method, "list": name, "matcher": matcher, "cv_sensitivity": sensitivity,
-                    "cv_specificity": specificity, "cv_balanced": balanced, "seed_mean": float(np.mean(per_seed)),
-                    "seed_spread": max(per_seed) - min(per_seed), "keywords (all dev CVs)": len(in_sample[name]),
-                    "organisation names": organisation_name_share(corpus, in_sample[name], settings.filters),
-                    "cv_seconds": round(elapsed, 1),
-                })
+                rows.append(
+                    {
+                        "method": method,
+                        "list": name,
+                        "matcher": matcher,
+                        "cv_sensitivity": sensitivity,
+                        "cv_specificity": specificity,
+                        "cv_balanced": balanced,
+                        "seed_mean": float(np.mean(per_seed)),
+                        "seed_spread": max(per_seed) - min(per_seed),
+                        "keywords (all dev CVs)": len(in_sample[name]),
+                        "organisation names": organisation_name_share(corpus, in_sample[name], settings.filters),
+                        "cv_seconds": round(elapsed, 1),
+                    }
+                )
                 summary[(method, name, matcher)] = (sensitivity, specificity, balanced, max(per_seed) - min(per_seed))
         stable = result.stability[args.category]["broad"]
         chosen = {name: result.exclusion_stability[args.category][name] for name in LIST_NAMES}
-        print(f"{method} lists learned on all development CVs: broad {in_sample['broad'][:15]} strict "
-              f"{in_sample['strict'][:15]}; exclusions (AND NOT): "
-              f"{ {name: exclusions_of(in_sample[name]) for name in LIST_NAMES} }; exclusions the fold lists chose "
-              f"(share of them): {chosen}")
-        print(f"{method} broad-list stability over {len(result.seeds[args.category]['broad']['fold_seeds']) * settings.filters.folds}"
-              f" fold lists: {dict(list(stable.items())[:12])}")
+        print(
+            f"{method} lists learned on all development CVs: broad {in_sample['broad'][:15]} strict "
+            f"{in_sample['strict'][:15]}; exclusions (AND NOT): "
+            f"{ {name: exclusions_of(in_sample[name]) for name in LIST_NAMES} }; exclusions the fold lists chose "
+            f"(share of them): {chosen}"
+        )
+        print(
+            f"{method} broad-list stability over {len(result.seeds[args.category]['broad']['fold_seeds']) * settings.filters.folds}"
+            f" fold lists: {dict(list(stable.items())[:12])}"
+        )
 
     from sklearn.metrics import roc_auc_score
 
@@ -164,9 +188,17 @@ def main() -> None:
     decision = text_classifier.heldout_decisions(corpus.cvs["text"].tolist(), labels, folds, settings.filters.seed)
     classifier_seconds = round(time.perf_counter() - started, 1)
     sensitivity, specificity, reference = balanced_accuracy(decision[args.category] >= 0, positive)
-    rows.append({"method": "tf-idf + logistic regression (the run's annotator)", "list": "-",
-                 "cv_sensitivity": sensitivity, "cv_specificity": specificity, "cv_balanced": reference,
-                 "roc_auc": roc_auc_score(positive, decision[args.category]), "cv_seconds": classifier_seconds})
+    rows.append(
+        {
+            "method": "tf-idf + logistic regression (the run's annotator)",
+            "list": "-",
+            "cv_sensitivity": sensitivity,
+            "cv_specificity": specificity,
+            "cv_balanced": reference,
+            "roc_auc": roc_auc_score(positive, decision[args.category]),
+            "cv_seconds": classifier_seconds,
+        }
+    )
     with pd.option_context("display.width", 250, "display.max_columns", 20):
         print(pd.DataFrame(rows).round(4).to_string(index=False))
     lockbox = "hidden"
@@ -175,16 +207,20 @@ def main() -> None:
         for (matcher, name), (se, sp, ba) in boxed.items():
             print(f"lockbox {name} ({matcher}): sensitivity {se:.4f} specificity {sp:.4f} balanced {ba:.4f}")
         lockbox = f"{boxed[('product', 'broad')][2]:.4f}"
-        print(f"lockbox_phrase_broad_balanced={boxed[('phrase', 'broad')][2]:.4f} "
-              f"lockbox_classifier_balanced={boxed[('classifier', text_classifier.NAME)][2]:.4f} "
-              f"lockbox_strict_specificity={boxed[('product', 'strict')][1]:.4f}")
+        print(
+            f"lockbox_phrase_broad_balanced={boxed[('phrase', 'broad')][2]:.4f} "
+            f"lockbox_classifier_balanced={boxed[('classifier', text_classifier.NAME)][2]:.4f} "
+            f"lockbox_strict_specificity={boxed[('product', 'strict')][1]:.4f}"
+        )
     broad = summary[("selected", "broad", "product")]
     print(
         f"study_cv_balanced={summary[('study', 'broad', 'product')][2]:.4f} reference_cv_balanced={reference:.4f} "
         f"strict_cv_specificity={summary[('selected', 'strict', 'product')][1]:.4f}"
     )
-    print(f"lockbox_broad_balanced={lockbox} cv_broad_balanced={broad[2]:.4f} seed_spread={broad[3]:.4f} "
-          f"phrase_cv_broad_balanced={summary[('selected', 'broad', 'phrase')][2]:.4f}")
+    print(
+        f"lockbox_broad_balanced={lockbox} cv_broad_balanced={broad[2]:.4f} seed_spread={broad[3]:.4f} "
+        f"phrase_cv_broad_balanced={summary[('selected', 'broad', 'phrase')][2]:.4f}"
+    )
 
 
 if __name__ == "__main__":

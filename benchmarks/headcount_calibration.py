@@ -51,18 +51,39 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ml_headcount.headcount.annotators import MISSING, PatternSpace, annotator_values, choose_annotators, code_likelihoods
 from ml_headcount.config import HeadcountSettings, IngestSettings
+from ml_headcount.headcount.annotators import (
+    MISSING,
+    PatternSpace,
+    annotator_values,
+    choose_annotators,
+    code_likelihoods,
+)
 from ml_headcount.headcount.count_tables import count_evidence, read_count_data
-from ml_headcount.headcount.tables import estimate, read_counts, read_validation
 from ml_headcount.headcount.model import (
-    PatternEvidence, Prior, bootstrap_joints, group_profiles, headcount_draws, summarise,
+    PatternEvidence,
+    Prior,
+    bootstrap_joints,
+    group_profiles,
+    headcount_draws,
+    summarise,
 )
 from ml_headcount.headcount.population_rates import RateModel
+from ml_headcount.headcount.tables import estimate, read_counts, read_validation
 
 RATED_CVS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rated_cvs.csv"
-BROAD = ["machine learning", "deep learning", "neural network", "artificial intelligence", "computer vision",
-         "natural language processing", "reinforcement learning", "pytorch", "tensorflow", "large language model"]
+BROAD = [
+    "machine learning",
+    "deep learning",
+    "neural network",
+    "artificial intelligence",
+    "computer vision",
+    "natural language processing",
+    "reinforcement learning",
+    "pytorch",
+    "tensorflow",
+    "large language model",
+]
 RESEARCH = ["phd", "ph.d", "research scientist", "publication", "neurips", "icml", "iclr", "cvpr", "arxiv"]
 COUNT_LLMS = ["prompt-1-claude-opus-4-1-20250805", "prompt-1-gpt-5-2025-08-07"]
 BANDS = [0, 100, 1000, 10000, 200001]
@@ -141,7 +162,7 @@ def dawid_skene(labels, validation_values, organisation, values, n_org) -> np.nd
     data = pd.DataFrame({"task": task, "worker": worker, "label": all_values[task, worker].astype(int)})
     truth = pd.Series(labels.astype(int), index=np.arange(len(labels)))
     probability = DawidSkene(n_iter=100).fit(data, true_labels=truth).probas_
-    expert = probability[1].reindex(np.arange(len(all_values))).to_numpy()[len(labels):]
+    expert = probability[1].reindex(np.arange(len(all_values))).to_numpy()[len(labels) :]
     rated = ~np.isnan(expert)
     annotated = np.bincount(organisation[rated], minlength=n_org)
     share = np.bincount(organisation[rated], weights=expert[rated], minlength=n_org) / np.maximum(annotated, 1)
@@ -162,8 +183,12 @@ def profile_scenario(scenario, rated, validation, pool, args, settings, rng):
     """Scenarios a-c: per-profile annotations, the model fitted through headcount_draws."""
     labels = rated.labels[validation]
     candidates = usable_columns(rated.llm[validation])
-    chosen = [candidates[j] for j in choose_annotators(labels, rated.llm[validation][:, candidates],
-                                                       settings.max_joint_annotators, settings.smoothing)]
+    chosen = [
+        candidates[j]
+        for j in choose_annotators(
+            labels, rated.llm[validation][:, candidates], settings.max_joint_annotators, settings.smoothing
+        )
+    ]
     sizes = np.exp(rng.uniform(np.log(20), np.log(5000), args.organisations)).astype(int)
     organisation, expert, cv = draw_cvs(rated.labels[pool], sizes, rng)
     values = shifted(rated.llm[pool][cv], expert, rated.llm[pool], rated.labels[pool], scenario, rng)
@@ -174,18 +199,29 @@ def profile_scenario(scenario, rated, validation, pool, args, settings, rng):
     space, n_org = PatternSpace(len(chosen)), len(sizes)
     validation_values = rated.llm[validation][:, chosen]
     evidence = PatternEvidence(group_profiles(organisation, values[:, chosen], space, n_org), space, n_org)
-    posterior = headcount_draws(labels, validation_values, evidence, sizes, draws=args.draws,
-                                prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
-                                smoothing=settings.smoothing, transfer=settings.transfer,
-                                grid_points=settings.grid_points, rng=rng,
-                                rates=RateModel(settings.error_rates, settings.rate_shift_sd))
+    posterior = headcount_draws(
+        labels,
+        validation_values,
+        evidence,
+        sizes,
+        draws=args.draws,
+        prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
+        smoothing=settings.smoothing,
+        transfer=settings.transfer,
+        grid_points=settings.grid_points,
+        rng=rng,
+        rates=RateModel(settings.error_rates, settings.rate_shift_sd),
+    )
     best = values[:, chosen[0]]
     rated_profiles = np.bincount(organisation, weights=best != MISSING, minlength=n_org)
     matches = np.bincount(organisation, weights=best == 1, minlength=n_org)
     naive, rogan_gladen = single_annotator(labels, validation_values[:, 0], matches, rated_profiles)
-    baselines = {"naive": naive, "rogan_gladen": rogan_gladen,
-                 "acc": acc(evidence, space, labels, validation_values, settings),
-                 "dawid_skene": dawid_skene(labels, validation_values, organisation, values[:, chosen], n_org)}
+    baselines = {
+        "naive": naive,
+        "rogan_gladen": rogan_gladen,
+        "acc": acc(evidence, space, labels, validation_values, settings),
+        "dawid_skene": dawid_skene(labels, validation_values, organisation, values[:, chosen], n_org),
+    }
     return sizes, truth, posterior.counts, {k: v * sizes for k, v in baselines.items()}, posterior.edge_mass
 
 
@@ -196,11 +232,17 @@ def counts_scenario(rated, validation, pool, args, settings, rng):
     organisation, expert, cv = draw_cvs(rated.labels[pool], sizes, rng)
     keywords, llm_values = rated.keywords[pool][cv], rated.llm[pool][cv][:, llm]
     n_org = len(sizes)
+
     def per_org(weights):
         return np.bincount(organisation, weights=weights, minlength=n_org).astype(int)
 
-    columns = {"organisation": [f"org{i}" for i in range(n_org)], "employees": sizes, "broad": per_org(keywords[:, 0]),
-               "strict": per_org(keywords[:, 1]), "broad&strict": per_org(keywords[:, 0] & keywords[:, 1])}
+    columns = {
+        "organisation": [f"org{i}" for i in range(n_org)],
+        "employees": sizes,
+        "broad": per_org(keywords[:, 0]),
+        "strict": per_org(keywords[:, 1]),
+        "broad&strict": per_org(keywords[:, 0] & keywords[:, 1]),
+    }
     for j, name in enumerate(("llm_a", "llm_b")):
         share = rng.uniform(0.05, 0.2, n_org)[organisation]
         sampled = (rng.random(len(organisation)) < share) & (llm_values[:, j] != MISSING)
@@ -210,19 +252,22 @@ def counts_scenario(rated, validation, pool, args, settings, rng):
     names = ["broad", "strict", "llm_a", "llm_b"]
     validation_values = np.concatenate([rated.keywords[validation], rated.llm[validation][:, llm]], axis=1)
     as_text = np.where(validation_values == MISSING, "", validation_values.astype(str))
-    validation_table = pd.DataFrame({"category": np.where(rated.labels[validation], "1", "0"),
-                                     **{n: as_text[:, j] for j, n in enumerate(names)}})
+    validation_table = pd.DataFrame(
+        {"category": np.where(rated.labels[validation], "1", "0"), **{n: as_text[:, j] for j, n in enumerate(names)}}
+    )
     run = settings.model_copy(update={"seed": int(rng.integers(1 << 30))})
     population = read_counts(counts, "counts.csv", run)
-    result = estimate(read_validation(validation_table, "validation.csv", "1", IngestSettings()), population, run,
-                      IngestSettings())
+    result = estimate(
+        read_validation(validation_table, "validation.csv", "1", IngestSettings()), population, run, IngestSettings()
+    )
     truth = np.bincount(organisation, weights=expert, minlength=n_org).astype(int)
     chosen = [names.index(n) for n in result.chosen]
     labels = rated.labels[validation]
     data = read_count_data(counts, "counts.csv", population.organisations, "employees", None, names, True)
     best = chosen[0]
-    naive, rogan_gladen = single_annotator(labels, validation_values[:, best], data.matches[:, best],
-                                           data.denominators[:, best])
+    naive, rogan_gladen = single_annotator(
+        labels, validation_values[:, best], data.matches[:, best], data.denominators[:, best]
+    )
     space = PatternSpace(len(chosen))
     evidence = count_evidence(data, chosen, space, n_org)
     baselines = {"naive": naive, "rogan_gladen": rogan_gladen}
@@ -235,10 +280,18 @@ def counts_scenario(rated, validation, pool, args, settings, rng):
 def evaluate(scenario, seed, sizes, truth, draws, baselines, edge):
     per_org, total = summarise(draws), summarise(draws.sum(axis=1, keepdims=True))
     covered = (per_org["q10"] <= truth) & (truth <= per_org["q90"])
-    row = {"scenario": scenario, "seed": seed, "coverage80": covered.mean(), "total_truth": int(truth.sum()),
-           "total_mean": round(float(total["mean"][0]), 1), "total_q10": int(total["q10"][0]),
-           "total_q90": int(total["q90"][0]), "total_covered": bool(total["q10"][0] <= truth.sum() <= total["q90"][0]),
-           "on_edge": int((edge > 0.01).sum()), "mae": np.abs(per_org["mean"] - truth).mean()}
+    row = {
+        "scenario": scenario,
+        "seed": seed,
+        "coverage80": covered.mean(),
+        "total_truth": int(truth.sum()),
+        "total_mean": round(float(total["mean"][0]), 1),
+        "total_q10": int(total["q10"][0]),
+        "total_q90": int(total["q90"][0]),
+        "total_covered": bool(total["q10"][0] <= truth.sum() <= total["q90"][0]),
+        "on_edge": int((edge > 0.01).sum()),
+        "mae": np.abs(per_org["mean"] - truth).mean(),
+    }
     row |= {f"{name}_mae": np.abs(value - truth).mean() for name, value in baselines.items()}
     return row, pd.DataFrame({"scenario": scenario, "size": sizes, "covered": covered})
 
@@ -253,8 +306,9 @@ def main() -> None:
     parser.add_argument("--error-rates", choices=["population", "validation"], help="override HeadcountSettings")
     parser.add_argument("--rate-shift-sd", type=float, help="override HeadcountSettings.rate_shift_sd")
     args = parser.parse_args()
-    overrides = {k: v for k, v in {"error_rates": args.error_rates, "rate_shift_sd": args.rate_shift_sd}.items()
-                 if v is not None}
+    overrides = {
+        k: v for k, v in {"error_rates": args.error_rates, "rate_shift_sd": args.rate_shift_sd}.items() if v is not None
+    }
     settings = HeadcountSettings(draws=args.draws, **overrides)
     rated = load_rated()
 
@@ -264,29 +318,38 @@ def main() -> None:
         for seed in range(args.first_seed, args.first_seed + args.seeds):
             rng = np.random.default_rng([seed, ord(scenario)])
             order = rng.permutation(len(rated.labels))
-            validation, pool = order[: len(order) // 2], order[len(order) // 2:]
+            validation, pool = order[: len(order) // 2], order[len(order) // 2 :]
             run = counts_scenario if scenario == "d" else lambda *a: profile_scenario(scenario, *a)
             row, per_org = evaluate(scenario, seed, *run(rated, validation, pool, args, settings, rng))
             rows.append(row)
             organisations.append(per_org)
     table, every_org = pd.DataFrame(rows), pd.concat(organisations)
 
-    print(f"settings: error_rates={settings.error_rates} rate_shift_sd={settings.rate_shift_sd} prior={settings.prior} "
-          f"draws={args.draws} organisations={args.organisations} seeds={args.first_seed}.."
-          f"{args.first_seed + args.seeds - 1}; {time.perf_counter() - started:.0f} s")
+    print(
+        f"settings: error_rates={settings.error_rates} rate_shift_sd={settings.rate_shift_sd} prior={settings.prior} "
+        f"draws={args.draws} organisations={args.organisations} seeds={args.first_seed}.."
+        f"{args.first_seed + args.seeds - 1}; {time.perf_counter() - started:.0f} s"
+    )
     print(table.round(3).to_string(index=False))
     bands = pd.cut(every_org["size"], BANDS, labels=["20-100", "100-1000", "1000-10000", "10000-200000"])
     print()
-    print(every_org.groupby(["scenario", bands], observed=True).agg(
-        organisations=("covered", "size"), coverage80=("covered", "mean")).round(3).to_string())
+    print(
+        every_org.groupby(["scenario", bands], observed=True)
+        .agg(organisations=("covered", "size"), coverage80=("covered", "mean"))
+        .round(3)
+        .to_string()
+    )
     print()
     parts = []
     for scenario, part in table.groupby("scenario"):
         coverage = every_org.loc[every_org["scenario"] == scenario, "covered"].mean()
-        maes = " ".join(f"{m}={part[m].mean():.2f}" if m in part and part[m].notna().any() else f"{m}=n/a"
-                        for m in METHODS)
-        parts.append(f"scenario={scenario} coverage80={coverage:.3f} total_covered={part['total_covered'].mean():.3f} "
-                     f"on_edge={int(part['on_edge'].sum())} {maes}")
+        maes = " ".join(
+            f"{m}={part[m].mean():.2f}" if m in part and part[m].notna().any() else f"{m}=n/a" for m in METHODS
+        )
+        parts.append(
+            f"scenario={scenario} coverage80={coverage:.3f} total_covered={part['total_covered'].mean():.3f} "
+            f"on_edge={int(part['on_edge'].sum())} {maes}"
+        )
     print(" | ".join(parts))
 
 

@@ -20,8 +20,8 @@ import time
 
 import numpy as np
 
-from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators
 from ml_headcount.config import HeadcountSettings
+from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators
 from ml_headcount.headcount.model import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
 from ml_headcount.headcount.population_rates import RateModel
 
@@ -61,24 +61,37 @@ def main() -> None:
     started, cpu_started = time.perf_counter(), time.process_time()
     chosen = choose_annotators(labels, validation, settings.max_joint_annotators, settings.smoothing)
     space = PatternSpace(len(chosen))
-    evidence = PatternEvidence(group_profiles(organisation, values[:, chosen], space, args.organisations), space,
-                               args.organisations)
+    evidence = PatternEvidence(
+        group_profiles(organisation, values[:, chosen], space, args.organisations), space, args.organisations
+    )
     grouped = time.perf_counter()
-    draws = headcount_draws(labels, validation[:, chosen], evidence, employees, draws=args.draws,
-                            prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
-                            smoothing=settings.smoothing, transfer=settings.transfer,
-                            grid_points=settings.grid_points, rng=rng,
-                            rates=RateModel(settings.error_rates, settings.rate_shift_sd)).counts
+    draws = headcount_draws(
+        labels,
+        validation[:, chosen],
+        evidence,
+        employees,
+        draws=args.draws,
+        prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
+        smoothing=settings.smoothing,
+        transfer=settings.transfer,
+        grid_points=settings.grid_points,
+        rng=rng,
+        rates=RateModel(settings.error_rates, settings.rate_shift_sd),
+    ).counts
     total = summarise(draws.sum(axis=1, keepdims=True))
     finished, cpu_seconds = time.perf_counter(), time.process_time() - cpu_started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     truth = int(np.bincount(organisation, weights=expert).sum() + (employees - profiles) @ share)
     print(f"annotators in model: {len(chosen)}, (organisation, pattern) groups: {len(evidence.groups.count)}")
     print(f"choose + group: {grouped - started:.1f} s, draws: {finished - grouped:.1f} s")
-    print(f"total (expected truth ~{truth}): mean {total['mean'][0]:.0f}, 80 % interval {total['q10'][0]}-{total['q90'][0]}")
-    print(f"error_rates={args.error_rates} organisations={args.organisations} profiles={args.profiles} "
-          f"draws={args.draws} "
-          f"seconds={finished - started:.1f} cpu_seconds={cpu_seconds:.1f} peak_rss_mib={peak_mib:.0f}")
+    print(
+        f"total (expected truth ~{truth}): mean {total['mean'][0]:.0f}, 80 % interval {total['q10'][0]}-{total['q90'][0]}"
+    )
+    print(
+        f"error_rates={args.error_rates} organisations={args.organisations} profiles={args.profiles} "
+        f"draws={args.draws} "
+        f"seconds={finished - started:.1f} cpu_seconds={cpu_seconds:.1f} peak_rss_mib={peak_mib:.0f}"
+    )
 
 
 if __name__ == "__main__":

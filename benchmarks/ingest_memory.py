@@ -66,14 +66,21 @@ def main() -> None:
         write_csv(path, args.mb)
         size_mb = path.stat().st_size / 2**20
         started = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", CHILD, str(path), json.dumps(args.limit), str(args.chunk_rows)],
-                             capture_output=True, text=True, check=True, cwd=REPO)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD, str(path), json.dumps(args.limit), str(args.chunk_rows)],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=REPO,
+        )
         child = json.loads(out.stdout.strip().splitlines()[-1])
         peak_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
         print(json.dumps(child))
-        print(f"file_mb={size_mb:.0f} rows={child['rows']} cvs={child['cvs']} limit={args.limit} "
-              f"chunk_rows={args.chunk_rows} peak_rss_mb={peak_mb:.0f} baseline_rss_mb={child['baseline_kb'] / 1024:.0f} "
-              f"seconds={time.perf_counter() - started:.0f}")
+        print(
+            f"file_mb={size_mb:.0f} rows={child['rows']} cvs={child['cvs']} limit={args.limit} "
+            f"chunk_rows={args.chunk_rows} peak_rss_mb={peak_mb:.0f} baseline_rss_mb={child['baseline_kb'] / 1024:.0f} "
+            f"seconds={time.perf_counter() - started:.0f}"
+        )
     finally:
         path.unlink(missing_ok=True)
 

@@ -43,9 +43,11 @@ def source_cvs(path: str | Path = DEFAULT_INPUT, sources: int | None = None) -> 
     if sources is None or sources >= len(table):
         return table.reset_index(drop=True)
     share = sources / len(table)
-    return pd.concat(
-        group.head(max(1, round(len(group) * share))) for _, group in table.groupby("category", sort=True)
-    ).sort_index().reset_index(drop=True)
+    return (
+        pd.concat(group.head(max(1, round(len(group) * share))) for _, group in table.groupby("category", sort=True))
+        .sort_index()
+        .reset_index(drop=True)
+    )
 
 
 def sentence_pool(sources: pd.DataFrame) -> pd.DataFrame:
@@ -69,8 +71,10 @@ def synthetic_corpus(sources: pd.DataFrame, size: int, seed: int) -> tuple[pd.Da
     rng = np.random.default_rng(seed)
     pool = sentence_pool(sources)
     lengths = pool.groupby("source").size()
-    by_category = {c: (group.index.to_numpy(), lengths[group["source"].unique()].to_numpy())
-                   for c, group in pool.groupby("category", sort=True)}
+    by_category = {
+        c: (group.index.to_numpy(), lengths[group["source"].unique()].to_numpy())
+        for c, group in pool.groupby("category", sort=True)
+    }
     categories = sorted(by_category)
     weights = np.array([len(by_category[c][1]) for c in categories], dtype=float)
     sentences = pool["sentence"].to_numpy()

@@ -43,12 +43,19 @@ def flow_run(corpus: str, store: str, report: str) -> None:
 
     location = cv_keywords(corpus, settings=load_settings(storage={"url": store}))
     manifest = json.loads(Path(location, "manifest.json").read_text())
-    Path(report).write_text(json.dumps({
-        "timings_s": manifest["timings_s"], "cvs": manifest["ingest"]["cvs"], "cvs_extracted": manifest["extraction"]["cvs_extracted"],
-        "keywords": manifest["extraction"]["keywords"], "scored_keywords": manifest["scoring"]["scored_keywords"],
-        "learning_cvs": manifest["scoring"]["learning_cvs"],
-        "from_cache": {"ingest": manifest["ingest"]["from_cache"], "scores": manifest["scoring"]["from_cache"]},
-    }))
+    Path(report).write_text(
+        json.dumps(
+            {
+                "timings_s": manifest["timings_s"],
+                "cvs": manifest["ingest"]["cvs"],
+                "cvs_extracted": manifest["extraction"]["cvs_extracted"],
+                "keywords": manifest["extraction"]["keywords"],
+                "scored_keywords": manifest["scoring"]["scored_keywords"],
+                "learning_cvs": manifest["scoring"]["learning_cvs"],
+                "from_cache": {"ingest": manifest["ingest"]["from_cache"], "scores": manifest["scoring"]["from_cache"]},
+            }
+        )
+    )
 
 
 def child(arguments: list[str], env: dict) -> tuple[float, int]:
@@ -66,8 +73,21 @@ def measure(size: int, args, env: dict) -> dict:
     corpora = work / "corpora"
     corpora.mkdir(parents=True, exist_ok=True)
     store = work / f"store-{size}-{time.time_ns()}"
-    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "make_corpus.py"), "--sizes", str(size), "--sources",
-                    str(args.sources), "--out", str(corpora)], check=True, env=env, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "make_corpus.py"),
+            "--sizes",
+            str(size),
+            "--sources",
+            str(args.sources),
+            "--out",
+            str(corpora),
+        ],
+        check=True,
+        env=env,
+        cwd=ROOT,
+    )
     corpus = corpora / f"cvs_{size}.csv"
     fill_report = work / f"fill-{size}.json"
     fill_seconds, _ = child(["--fill", str(corpus), str(store), str(fill_report), str(args.sources)], env)
@@ -82,8 +102,14 @@ def measure(size: int, args, env: dict) -> dict:
     cold = runs["cold"]
     model_seconds = cold["cvs"] / (args.model_cvs_per_s or filled["model_cvs_per_s"])
     return {
-        "size": size, "cvs": cold["cvs"], "fill_s": fill_seconds, "model_cvs_per_s": filled["model_cvs_per_s"],
-        "runs": runs, "t": stage_total["cold"], "t_warm": stage_total.get("warm"), "model_s": model_seconds,
+        "size": size,
+        "cvs": cold["cvs"],
+        "fill_s": fill_seconds,
+        "model_cvs_per_s": filled["model_cvs_per_s"],
+        "runs": runs,
+        "t": stage_total["cold"],
+        "t_warm": stage_total.get("warm"),
+        "model_s": model_seconds,
         "warm_share": stage_total["warm"] / (stage_total["cold"] + model_seconds) if "warm" in runs else None,
         "peak_rss": max(run["peak_rss"] for run in runs.values()),
     }
@@ -98,7 +124,9 @@ def fill_child(corpus: str, store: str, report: str, sources: str) -> None:
 
     stores = [ArtifactStore(StorageSettings(url=url)) for url in (store, str(SOURCES_STORE))]
     summary = fill(Path(corpus), *stores, ExtractionSettings(), int(sources))
-    if not summary["model_cvs_per_s"]:  # the source CVs' keywords were cached: take the rate measured when they were not
+    if not summary[
+        "model_cvs_per_s"
+    ]:  # the source CVs' keywords were cached: take the rate measured when they were not
         summary["model_cvs_per_s"] = json.loads((SOURCES_STORE / "model_rate.json").read_text())["cvs_per_s"]
     else:
         (SOURCES_STORE / "model_rate.json").write_text(json.dumps({"cvs_per_s": summary["model_cvs_per_s"]}))
@@ -108,19 +136,38 @@ def fill_child(corpus: str, store: str, report: str, sources: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--sources", type=int, default=160, help="real CVs the corpora recombine (the model runs on these)")
-    parser.add_argument("--model-cvs-per-s", type=float, default=None,
-                        help="price the skipped extraction at this rate instead of the one measured on the sources")
+    parser.add_argument(
+        "--sources", type=int, default=160, help="real CVs the corpora recombine (the model runs on these)"
+    )
+    parser.add_argument(
+        "--model-cvs-per-s",
+        type=float,
+        default=None,
+        help="price the skipped extraction at this rate instead of the one measured on the sources",
+    )
     parser.add_argument("--warm-max", type=int, default=None, help="no warm rerun for sizes above this")
-    parser.add_argument("--reuse", action="store_true", help="take a size's result saved by an earlier invocation under --work")
+    parser.add_argument(
+        "--reuse", action="store_true", help="take a size's result saved by an earlier invocation under --work"
+    )
     parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "ml-headcount-bench"))
     args = parser.parse_args()
 
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_HOME": str(Path(args.work) / "prefect-home"),
-           "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
-           "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600"}
-    print(f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} sources={args.sources} model_cvs_per_s={args.model_cvs_per_s or 'measured'}")
-    print("| CVs | " + " | ".join(f"{s} s" for s in STAGES) + " | total s | warm s | model s (est.) | warm share | peak RSS GB |")
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(ROOT),
+        "PREFECT_HOME": str(Path(args.work) / "prefect-home"),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_LOGGING_LEVEL": "WARNING",
+        "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600",
+    }
+    print(
+        f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} sources={args.sources} model_cvs_per_s={args.model_cvs_per_s or 'measured'}"
+    )
+    print(
+        "| CVs | "
+        + " | ".join(f"{s} s" for s in STAGES)
+        + " | total s | warm s | model s (est.) | warm share | peak RSS GB |"
+    )
     print("|---" * (len(STAGES) + 6) + "|")
     results = []
     for size in (int(s) for s in args.sizes.split(",")):
@@ -135,12 +182,18 @@ def main() -> None:
         timings = result["runs"]["cold"]["timings_s"]
         warm = "n/a" if result["t_warm"] is None else f"{result['t_warm']:.1f}"
         share = "n/a" if result["warm_share"] is None else f"{result['warm_share']:.2%}"
-        print(f"| {result['cvs']} | " + " | ".join(f"{timings.get(s, 0.0):.1f}" for s in STAGES)
-              + f" | {result['t']:.1f} | {warm} | {result['model_s']:.0f} | {share} | {result['peak_rss'] / 2**30:.2f} |"
-              + (" (from an earlier invocation)" if reused else ""), flush=True)
+        print(
+            f"| {result['cvs']} | "
+            + " | ".join(f"{timings.get(s, 0.0):.1f}" for s in STAGES)
+            + f" | {result['t']:.1f} | {warm} | {result['model_s']:.0f} | {share} | {result['peak_rss'] / 2**30:.2f} |"
+            + (" (from an earlier invocation)" if reused else ""),
+            flush=True,
+        )
     ratio = results[-1]["t"] / results[-2]["t"] if len(results) > 1 else float("nan")
     warm_share = next((r["warm_share"] for r in reversed(results) if r["warm_share"] is not None), float("nan"))
-    print(f"linear_ratio={ratio:.2f} peak_rss_gb={max(r['peak_rss'] for r in results) / 2**30:.2f} warm_share={warm_share:.4f}")
+    print(
+        f"linear_ratio={ratio:.2f} peak_rss_gb={max(r['peak_rss'] for r in results) / 2**30:.2f} warm_share={warm_share:.4f}"
+    )
 
 
 if __name__ == "__main__":

@@ -30,9 +30,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ml_headcount.extraction import encoders  # noqa: E402
 from ml_headcount.config import ExtractionSettings, IngestSettings  # noqa: E402
 from ml_headcount.corpus.ingest import ingest  # noqa: E402
+from ml_headcount.extraction import encoders  # noqa: E402
 from ml_headcount.extraction.extractor import candidate_vectorizer  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
@@ -60,10 +60,13 @@ def main() -> None:
     args = parser.parse_args()
     texts = ingest(args.input, IngestSettings(limit=args.cvs)).kept.table()["text"].tolist()
     largest, l2 = screening_errors(texts, ExtractionSettings(), args.precision)
-    print(f"{len(texts)} CVs from {args.input}, {args.precision} against float32, default margin "
-          f"{ExtractionSettings().screen_margin}")
-    print(f"max_similarity_error={largest:.4f} l2_median={np.median(l2):.4f} l2_max={l2.max():.4f} "
-          f"candidates={len(l2)}")
+    print(
+        f"{len(texts)} CVs from {args.input}, {args.precision} against float32, default margin "
+        f"{ExtractionSettings().screen_margin}"
+    )
+    print(
+        f"max_similarity_error={largest:.4f} l2_median={np.median(l2):.4f} l2_max={l2.max():.4f} candidates={len(l2)}"
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,14 @@ import csv
 import random
 from pathlib import Path
 
-EMPLOYERS = ["Northwind Analytics", "Bluepeak Consulting", "Cobalt Systems", "Harbor Digital", "Quarry Labs", "Meridian IT"]
+EMPLOYERS = [
+    "Northwind Analytics",
+    "Bluepeak Consulting",
+    "Cobalt Systems",
+    "Harbor Digital",
+    "Quarry Labs",
+    "Meridian IT",
+]
 
 ML_EXPERT = [
     "Research Scientist: published papers on reinforcement learning and policy optimization at NeurIPS and ICML.",
@@ -70,7 +77,7 @@ def rows(seed: int = 7) -> list[dict]:
         out.append({"cv_text": cv(rng, OTHER_TECH, rng.choice(["Consultant", "Engineer", "Manager"])), "category": 0})
     # defects seen in real exports
     out[0]["cv_text"] = out[0]["cv_text"].replace(". ", ".<br>", 2)
-    out[3]["cv_text"] += " Wrote a survey on naïve Bayes classifiers.".encode("utf-8").decode("latin-1")
+    out[3]["cv_text"] += " Wrote a survey on naïve Bayes classifiers.".encode().decode("latin-1")
     out.append(dict(out[5]))  # exact duplicate
     out.append({"cv_text": "   ", "category": 0})  # empty text
     out.append({"cv_text": cv(rng, ML_EXPERT, "Research Engineer"), "category": ""})  # missing label

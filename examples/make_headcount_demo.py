@@ -34,7 +34,9 @@ def annotate(expert: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
     llm_a = (impression + 0.4 * rng.normal(size=len(expert)) > 0.9).astype(int)
     llm_b = (impression + 0.4 * rng.normal(size=len(expert)) > 0.6).astype(int)
     keyword = np.where(expert, rng.random(len(expert)) < 0.6, rng.random(len(expert)) < 0.07).astype(int)
-    table = pd.DataFrame({"llm_a": llm_a.astype(str), "llm_b": llm_b.astype(str), "keyword_filter": keyword.astype(str)})
+    table = pd.DataFrame(
+        {"llm_a": llm_a.astype(str), "llm_b": llm_b.astype(str), "keyword_filter": keyword.astype(str)}
+    )
     table.loc[rng.random(len(expert)) < 0.04, "llm_a"] = "REJECT"
     table.loc[rng.random(len(expert)) < 0.03, "llm_b"] = ""
     return table
@@ -57,8 +59,14 @@ def main() -> None:
         rows.append(table)
         unobserved_experts = rng.binomial(employees - profiles, share)
         truth.append({"organisation": name, "experts": int(expert.sum() + unobserved_experts)})
-        counts.append({"organisation": name, "employees": employees, "profiles": profiles,
-                       "keyword_filter": int((table["keyword_filter"] == "1").sum())})
+        counts.append(
+            {
+                "organisation": name,
+                "employees": employees,
+                "profiles": profiles,
+                "keyword_filter": int((table["keyword_filter"] == "1").sum()),
+            }
+        )
     pd.concat(rows).to_csv(HERE / "headcount_population.csv", index=False)
     pd.DataFrame(counts).to_csv(HERE / "headcount_counts.csv", index=False)
     pd.DataFrame(truth).to_csv(HERE / "headcount_truth.csv", index=False)

@@ -37,8 +37,12 @@ EXAMPLES = """examples:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ml-headcount", description=__doc__.splitlines()[0].replace("`", ""),
-                                     epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="ml-headcount",
+        description=__doc__.splitlines()[0].replace("`", ""),
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('ml-headcount')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for add_command in (_run_parser, _apply_parser, _estimate_parser, _query_parser, _modal_check_parser):
@@ -47,19 +51,38 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _command(commands, name: str, help: str, example: str) -> argparse.ArgumentParser:
-    return commands.add_parser(name, help=help, description=help[0].upper() + help[1:] + ".",
-                               epilog=f"example:\n  {example}", formatter_class=argparse.RawDescriptionHelpFormatter)
+    return commands.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
 
 
 def _output_options(command: argparse.ArgumentParser, json_output: bool = True) -> None:
     loudness = command.add_mutually_exclusive_group()
-    loudness.add_argument("-v", "--verbose", dest="verbosity", action="store_const", const=1, default=0,
-                          help="also show Prefect's engine lines (every task run's state)")
-    loudness.add_argument("-q", "--quiet", dest="verbosity", action="store_const", const=-1,
-                          help="show only errors and the result's location")
+    loudness.add_argument(
+        "-v",
+        "--verbose",
+        dest="verbosity",
+        action="store_const",
+        const=1,
+        default=0,
+        help="also show Prefect's engine lines (every task run's state)",
+    )
+    loudness.add_argument(
+        "-q",
+        "--quiet",
+        dest="verbosity",
+        action="store_const",
+        const=-1,
+        help="show only errors and the result's location",
+    )
     if json_output:
-        command.add_argument("--json", action="store_true",
-                             help="print one JSON object on stdout (logs stay on stderr)")
+        command.add_argument(
+            "--json", action="store_true", help="print one JSON object on stdout (logs stay on stderr)"
+        )
 
 
 def _storage_options(command: argparse.ArgumentParser, what: str) -> None:
@@ -68,8 +91,12 @@ def _storage_options(command: argparse.ArgumentParser, what: str) -> None:
 
 
 def _run_parser(commands) -> None:
-    run = _command(commands, "run", "learn keyword lists that separate the categories of a labelled CV table",
-                   "ml-headcount run examples/demo_cvs.csv --mode fast --top-n 20")
+    run = _command(
+        commands,
+        "run",
+        "learn keyword lists that separate the categories of a labelled CV table",
+        "ml-headcount run examples/demo_cvs.csv --mode fast --top-n 20",
+    )
     run.add_argument("input", help=TABLE)
     _storage_options(run, "where artifacts and caches go")
     run.add_argument("--limit", type=int, help="keep the first N usable rows")
@@ -83,39 +110,55 @@ def _run_parser(commands) -> None:
 
 
 def _apply_parser(commands) -> None:
-    apply = _command(commands, "apply", "apply a finished run's keyword lists to a CV or profile table",
-                     "ml-headcount apply latest profiles.csv --output matches.parquet")
+    apply = _command(
+        commands,
+        "apply",
+        "apply a finished run's keyword lists to a CV or profile table",
+        "ml-headcount apply latest profiles.csv --output matches.parquet",
+    )
     apply.add_argument("run", help=RUN)
     apply.add_argument("input", help=TABLE)
-    apply.add_argument("-o", "--output", help="where the matches go: .parquet, .csv or .jsonl "
-                       "(default <storage>/filtered/<run id>/)")
+    apply.add_argument(
+        "-o", "--output", help="where the matches go: .parquet, .csv or .jsonl (default <storage>/filtered/<run id>/)"
+    )
     _storage_options(apply, "where runs are, for a run id")
     _output_options(apply)
     apply.set_defaults(handler=_apply)
 
 
 def _estimate_parser(commands) -> None:
-    estimate = _command(commands, "estimate", "estimate each organisation's ML experts with 80 %% intervals "
-                        "(docs/headcount.md)", "ml-headcount estimate --validation examples/headcount_validation.csv "
-                        "--counts examples/headcount_counts.csv")
+    estimate = _command(
+        commands,
+        "estimate",
+        "estimate each organisation's ML experts with 80 %% intervals (docs/headcount.md)",
+        "ml-headcount estimate --validation examples/headcount_validation.csv --counts examples/headcount_counts.csv",
+    )
     estimate.add_argument("--validation", required=True, help="hand-labelled profiles with the annotator columns")
     source = estimate.add_mutually_exclusive_group(required=True)
-    source.add_argument("--population", help="one row per employee profile: organisation, annotator columns and/or text")
+    source.add_argument(
+        "--population", help="one row per employee profile: organisation, annotator columns and/or text"
+    )
     source.add_argument("--counts", help="one row per organisation: employees, profiles, matches per annotator")
     source.add_argument("--patterns", help="one row per organisation and pattern of annotator values, with a count")
     estimate.add_argument("--keywords", metavar="RUN", help=f"{RUN}, whose lists become annotators")
     estimate.add_argument("--annotators", help="comma-separated annotator columns (default: all shared columns)")
     estimate.add_argument("--org-column", help="organisation column (default: detected)")
-    for table, column, detected in (("validation", "label", "category, label, ..."),
-                                    ("validation", "text", "cv_text, profile_text, ..."),
-                                    ("population", "text", "cv_text, profile_text, ...")):
-        estimate.add_argument(f"--{table}-{column}-column",
-                              help=f"the {table} table's {column} column (default: detected: {detected})")
+    for table, column, detected in (
+        ("validation", "label", "category, label, ..."),
+        ("validation", "text", "cv_text, profile_text, ..."),
+        ("population", "text", "cv_text, profile_text, ..."),
+    ):
+        estimate.add_argument(
+            f"--{table}-{column}-column", help=f"the {table} table's {column} column (default: detected: {detected})"
+        )
     estimate.add_argument("--positive", help="validation label of an ML expert (default 1)")
     estimate.add_argument("--draws", type=int, help="posterior draws (default 1000)")
     estimate.add_argument("--seed", type=int, help="random seed (default 0)")
-    estimate.add_argument("--refuse-repairs", action="store_true",
-                          help="refuse a counts table that needs repairs instead of repairing it (docs/headcount.md)")
+    estimate.add_argument(
+        "--refuse-repairs",
+        action="store_true",
+        help="refuse a counts table that needs repairs instead of repairing it (docs/headcount.md)",
+    )
     _storage_options(estimate, "where estimates/<run-id>/ goes")
     estimate.add_argument("--run-id", help="name of the estimate (default: UTC time + random suffix)")
     _output_options(estimate)
@@ -123,8 +166,12 @@ def _estimate_parser(commands) -> None:
 
 
 def _modal_check_parser(commands) -> None:
-    check = _command(commands, "modal-check", "run what a Modal run uses (extraction on 2 shards, clustering) and "
-                     "print a JSON report", "ml-headcount modal-check --config settings.yaml")
+    check = _command(
+        commands,
+        "modal-check",
+        "run what a Modal run uses (extraction on 2 shards, clustering) and print a JSON report",
+        "ml-headcount modal-check --config settings.yaml",
+    )
     check.add_argument("--config", help="YAML, TOML or JSON settings file (its modal and extraction sections are used)")
     check.set_defaults(handler=_modal_check)
 
@@ -149,8 +196,13 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
     from ml_headcount import preflight
 
     extraction = {k: v for k, v in {"mode": args.mode, "top_n": args.top_n}.items() if v is not None}
-    settings = _settings(args, backend=args.backend, workers=args.workers, extraction=extraction,
-                         ingest={"limit": args.limit} if args.limit is not None else None)
+    settings = _settings(
+        args,
+        backend=args.backend,
+        workers=args.workers,
+        extraction=extraction,
+        ingest={"limit": args.limit} if args.limit is not None else None,
+    )
     preflight.check_run_id(args.run_id)
     preflight.check_input(args.input, settings)
     store = preflight.check_storage(settings)
@@ -175,13 +227,21 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
     from ml_headcount import preflight
     from ml_headcount.lists.apply import run_store
 
-    headcount = {key: value for key, value in {
-        "annotators": args.annotators.split(",") if args.annotators else None, "org_column": args.org_column,
-        "validation_label_column": args.validation_label_column, "validation_text_column": args.validation_text_column,
-        "population_text_column": args.population_text_column,
-        "positive": args.positive, "draws": args.draws, "seed": args.seed,
-        "repair_counts": False if args.refuse_repairs else None,
-    }.items() if value is not None}
+    headcount = {
+        key: value
+        for key, value in {
+            "annotators": args.annotators.split(",") if args.annotators else None,
+            "org_column": args.org_column,
+            "validation_label_column": args.validation_label_column,
+            "validation_text_column": args.validation_text_column,
+            "population_text_column": args.population_text_column,
+            "positive": args.positive,
+            "draws": args.draws,
+            "seed": args.seed,
+            "repair_counts": False if args.refuse_repairs else None,
+        }.items()
+        if value is not None
+    }
     settings = _settings(args, headcount=headcount)
     preflight.check_run_id(args.run_id, "estimate id")
     for table in (args.validation, args.population or args.counts or args.patterns):
@@ -192,9 +252,15 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
     with _flow_console(args):
         from flows.headcount import headcount as headcount_flow
 
-        location = headcount_flow(_protected(args.validation), population_url=_protected(args.population),
-                                  counts_url=_protected(args.counts), patterns_url=_protected(args.patterns),
-                                  keywords_run=args.keywords, settings=settings, run_id=args.run_id)
+        location = headcount_flow(
+            _protected(args.validation),
+            population_url=_protected(args.population),
+            counts_url=_protected(args.counts),
+            patterns_url=_protected(args.patterns),
+            keywords_run=args.keywords,
+            settings=settings,
+            run_id=args.run_id,
+        )
     if not args.json:
         return location, 0
     from ml_headcount.runs.layout import EstimateLayout
@@ -218,8 +284,12 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
 
 
 def _query_parser(commands) -> None:
-    query = _command(commands, "query", "print one of a run's keyword lists as a search query (docs/filters.md)",
-                     "ml-headcount query ./artifacts/runs/dev --dialect lucene --list strict")
+    query = _command(
+        commands,
+        "query",
+        "print one of a run's keyword lists as a search query (docs/filters.md)",
+        "ml-headcount query ./artifacts/runs/dev --dialect lucene --list strict",
+    )
     query.add_argument("run", help="the run's location as `run` prints it, or a run id or `latest` under --storage-url")
     query.add_argument("--dialect", default="boolean", help="boolean (LinkedIn-style, SQLite FTS5), lucene, postgres")
     query.add_argument("--category", help="the list's category (default: the one category other than 0)")

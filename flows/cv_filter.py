@@ -10,10 +10,10 @@ from prefect.runtime import flow_run
 from pydantic import SecretStr
 
 from ml_headcount.config import Settings
-from ml_headcount.lists.apply import default_output, run_store
 from ml_headcount.corpus.ingest import redact_url, reveal
-from tasks.policies import without_user_error_tracebacks
+from ml_headcount.lists.apply import default_output, run_store
 from tasks.filtering import list_matches
+from tasks.policies import without_user_error_tracebacks
 
 
 def _flow_run_name() -> str:
@@ -26,8 +26,12 @@ TIMEOUT_S = 6 * 3600
 
 
 @flow(name="cv-filter", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S)
-def cv_filter(input_url: str | SecretStr, run: str = "latest", output_url: str | SecretStr | None = None,
-              settings: Settings = Settings()) -> dict:
+def cv_filter(
+    input_url: str | SecretStr,
+    run: str = "latest",
+    output_url: str | SecretStr | None = None,
+    settings: Settings = Settings(),
+) -> dict:
     """Match every row of `input_url` against the lists of `run` (an id, `latest`, or a run's location); returns the summary.
 
     URLs with credentials in them may be given as SecretStr (`ingest.protect`): Prefect then records them masked."""
@@ -39,8 +43,10 @@ def cv_filter(input_url: str | SecretStr, run: str = "latest", output_url: str |
     summary = list_matches(input_url, run_id, output_url or default_output(store, run_id, input_url), settings)
     create_table_artifact(
         key="cv-filter-matches",
-        table=[{"list": name, "keywords": summary["list_sizes"].get(name), "matched rows": n, "rows": summary["rows"]}
-               for name, n in summary["matched"].items()],
+        table=[
+            {"list": name, "keywords": summary["list_sizes"].get(name), "matched rows": n, "rows": summary["rows"]}
+            for name, n in summary["matched"].items()
+        ],
         description=f"Rows of {redact_url(input_url)} matching the keyword lists of run {run_id}",
     )
     return summary

@@ -14,12 +14,11 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
-from ml_headcount.errors import DeterministicError
 from ml_headcount.corpus.ingest import redact_url
+from ml_headcount.errors import DeterministicError
 from ml_headcount.runs.layout import new_run_id
 from tasks.policies import PERMANENT_ERRORS, retried_only_if_transient, without_user_error_tracebacks
 from tasks.registration import dataset_of, file_registration, ingestion_record, pending_inbox_files
-
 
 DATASET_UPDATED = "ml-headcount.dataset.updated"
 # an hourly run stuck for 2 hours holds up the next ones (one at a time); a retry redoes only the files still pending
@@ -36,8 +35,14 @@ def _flow_run_name() -> str:
     return f"{inbox} → {settings.inbox.dataset} · then {then}"
 
 
-@flow(name="cv-ingestion", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S, retries=1,
-      retry_delay_seconds=60)
+@flow(
+    name="cv-ingestion",
+    flow_run_name=_flow_run_name,
+    log_prints=True,
+    timeout_seconds=TIMEOUT_S,
+    retries=1,
+    retry_delay_seconds=60,
+)
 @retried_only_if_transient
 def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | None = "cv-keywords/weekly") -> dict:
     """Append the inbox's new CV files to the registered dataset; if any CV was new, emit `ml-headcount.dataset.updated`
@@ -50,7 +55,9 @@ def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | Non
     without_user_error_tracebacks()
     ingestion_id = new_run_id()
     # each file on its own: one file whose registration fails (storage fault, bug) never stops the others
-    states = [file_registration(file, settings, ingestion_id, return_state=True) for file in pending_inbox_files(settings)]
+    states = [
+        file_registration(file, settings, ingestion_id, return_state=True) for file in pending_inbox_files(settings)
+    ]
     outcomes = [state.result() for state in states if state.is_completed()]
     failures = [state.result(raise_on_failure=False) for state in states if not state.is_completed()]
 
@@ -60,7 +67,8 @@ def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | Non
     if failures:  # the flow run fails, visibly; those files stay pending and are tried again (a retry: only outages)
         permanent = all(isinstance(failure, PERMANENT_ERRORS) for failure in failures)
         raise (DeterministicError if permanent else RuntimeError)(
-            f"{len(failures)} of {len(states)} inbox files could not be registered; see their task runs")
+            f"{len(failures)} of {len(states)} inbox files could not be registered; see their task runs"
+        )
     return summary
 
 
@@ -75,9 +83,18 @@ def dataset_updated(settings: Settings, keywords_deployment: str | None, ingesti
             "ml-headcount.storage": redact_url(settings.storage.url),
             "ml-headcount.refresh": keywords_deployment or "none",  # what the keyword deployments' triggers match
         },
-        payload={"input_url": dataset.location, "settings": settings.model_dump(mode="json"),
-                 "ingestion_id": ingestion_id, "new_cvs": new_cvs},
+        payload={
+            "input_url": dataset.location,
+            "settings": settings.model_dump(mode="json"),
+            "ingestion_id": ingestion_id,
+            "new_cvs": new_cvs,
+        },
     )
-    get_run_logger().info("%d new CVs in %s: emitted %s%s", new_cvs, redact_url(dataset.location), DATASET_UPDATED,
-                          f" for {keywords_deployment}" if keywords_deployment else "")
+    get_run_logger().info(
+        "%d new CVs in %s: emitted %s%s",
+        new_cvs,
+        redact_url(dataset.location),
+        DATASET_UPDATED,
+        f" for {keywords_deployment}" if keywords_deployment else "",
+    )
     return {"event": DATASET_UPDATED, "event_id": str(event.id) if event else None, "deployment": keywords_deployment}

@@ -12,11 +12,11 @@ from prefect.runtime import flow_run
 from pydantic import SecretStr
 
 from ml_headcount.config import Settings
-from ml_headcount.extraction.cache import Shard, cache_prefix
 from ml_headcount.corpus.ingest import redact_url, reveal
+from ml_headcount.extraction.cache import Shard, cache_prefix
+from ml_headcount.io.storage import ArtifactStore, StorageError, openable
 from ml_headcount.progress import Progress, heartbeat, still_running
 from ml_headcount.runs.layout import RunLayout, claim_run, run_manifest
-from ml_headcount.io.storage import ArtifactStore, StorageError, openable
 from tasks.backends import Backend, backend_for
 from tasks.clustering import keyword_clusters
 from tasks.extraction import reextraction_shards, run_keywords_table, uncached_extraction_shards
@@ -77,8 +77,15 @@ def extract_with_progress(backend: Backend, shards: list[Shard], run: RunLayout)
             logger.info("%s (%d/%d shards)", progress.line(), done, len(shards))
 
 
-@flow(name="cv-keywords", flow_run_name=_flow_run_name, log_prints=True, persist_result=False,
-      timeout_seconds=TIMEOUT_S, retries=1, retry_delay_seconds=60)
+@flow(
+    name="cv-keywords",
+    flow_run_name=_flow_run_name,
+    log_prints=True,
+    persist_result=False,
+    timeout_seconds=TIMEOUT_S,
+    retries=1,
+    retry_delay_seconds=60,
+)
 @retried_only_if_transient
 def cv_keywords(input_url: str | SecretStr, settings: Settings = Settings(), run_id: str | None = None) -> str:
     """Learn which keywords separate the categories of the CVs in `input_url`; returns the run's location.
@@ -140,14 +147,18 @@ def cv_keywords(input_url: str | SecretStr, settings: Settings = Settings(), run
         "cvs_from_cache": ingest_summary["cvs"] - cvs_extracted,
         "keywords": assembly.rows,
     }
-    manifest = run_manifest(run, run.prefix, redact_url(input_url), settings, ingest_summary, extraction, scores,
-                            clusters, timings)
+    manifest = run_manifest(
+        run, run.prefix, redact_url(input_url), settings, ingest_summary, extraction, scores, clusters, timings
+    )
     # what a shared store held that this run did not trust: each entry was ignored and its result computed again
     manifest["cache_rejected"] = _unique_entries(rejected)
     with _timed("report", timings):
         run_report(manifest, settings, run)
     location = completed_run(manifest, settings, run)
-    create_link_artifact(key="cv-keywords-report-html", link=openable(store, run.report_html),
-                         link_text=f"report.html of run {run.run_id}",
-                         description=f"Run {run.run_id}: report.html; every artifact is beside it, at {location}")
+    create_link_artifact(
+        key="cv-keywords-report-html",
+        link=openable(store, run.report_html),
+        link_text=f"report.html of run {run.run_id}",
+        description=f"Run {run.run_id}: report.html; every artifact is beside it, at {location}",
+    )
     return location

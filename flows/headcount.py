@@ -10,13 +10,16 @@ from pydantic import SecretStr
 
 from ml_headcount.config import Settings
 from ml_headcount.corpus.ingest import InputError, redact_url
-from ml_headcount.runs.layout import claim_estimate
 from ml_headcount.io.storage import ArtifactStore
-from tasks.policies import without_user_error_tracebacks
+from ml_headcount.runs.layout import claim_estimate
 from tasks.headcount import (
-    estimate_artifacts, headcount_estimate, keyword_annotations, population_table, validation_table,
+    estimate_artifacts,
+    headcount_estimate,
+    keyword_annotations,
+    population_table,
+    validation_table,
 )
-
+from tasks.policies import without_user_error_tracebacks
 
 # the estimate is seconds to minutes of computation; an hour means something is stuck
 TIMEOUT_S = 3600
@@ -24,8 +27,14 @@ TIMEOUT_S = 3600
 
 def _flow_run_name() -> str:
     parameters = flow_run.parameters
-    names = [PurePosixPath(redact_url(str(url)).rstrip("/")).name for url in (
-        parameters["validation_url"], parameters.get("population_url") or parameters.get("patterns_url") or parameters.get("counts_url")) if url]
+    names = [
+        PurePosixPath(redact_url(str(url)).rstrip("/")).name
+        for url in (
+            parameters["validation_url"],
+            parameters.get("population_url") or parameters.get("patterns_url") or parameters.get("counts_url"),
+        )
+        if url
+    ]
     keywords = f" + lists of {parameters['keywords_run']}" if parameters.get("keywords_run") else ""
     return f"headcount of {' vs '.join(names[1:] or ['?'])} · validated on {names[0]}{keywords}"
 
@@ -49,9 +58,10 @@ def headcount(
     sources = {"population": population_url, "patterns": patterns_url, "counts": counts_url}
     given = {mode: url for mode, url in sources.items() if url is not None}
     if len(given) != 1:
-        raise InputError("give exactly one of a population table (one row per profile), a pattern table and a "
-                         "counts table")
-    (mode, url), = given.items()
+        raise InputError(
+            "give exactly one of a population table (one row per profile), a pattern table and a counts table"
+        )
+    ((mode, url),) = given.items()
     store = ArtifactStore(settings.storage)
     store.verify()
     layout = claim_estimate(store, run_id)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -51,19 +51,25 @@ def describe_clusters(keywords: list[str], scores: np.ndarray, labels: np.ndarra
     for label in sorted(set(labels.tolist())):
         members = np.flatnonzero(labels == label)
         members = members[np.lexsort((np.asarray(keywords, dtype=object)[members], -scores[members]))]
-        clusters.append({
-            "cluster": int(label) if label != NOISE else "unclustered",
-            "keywords": [keywords[i] for i in members],
-            "scores": [round(float(scores[i]), 4) for i in members],
-            "mean_score": round(float(scores[members].mean()), 4),
-            "representative": keywords[members[0]] if label != NOISE else "unclustered",
-            "size": int(len(members)),
-        })
-    real = sorted((c for c in clusters if c["cluster"] != "unclustered"), key=lambda c: (-c["mean_score"], c["representative"]))
+        clusters.append(
+            {
+                "cluster": int(label) if label != NOISE else "unclustered",
+                "keywords": [keywords[i] for i in members],
+                "scores": [round(float(scores[i]), 4) for i in members],
+                "mean_score": round(float(scores[members].mean()), 4),
+                "representative": keywords[members[0]] if label != NOISE else "unclustered",
+                "size": int(len(members)),
+            }
+        )
+    real = sorted(
+        (c for c in clusters if c["cluster"] != "unclustered"), key=lambda c: (-c["mean_score"], c["representative"])
+    )
     return real + [c for c in clusters if c["cluster"] == "unclustered"]
 
 
-def cluster_keywords(keywords: list[str], scores: np.ndarray, embeddings: np.ndarray, settings: ClusteringSettings) -> dict:
+def cluster_keywords(
+    keywords: list[str], scores: np.ndarray, embeddings: np.ndarray, settings: ClusteringSettings
+) -> dict:
     labels, method = cluster_labels(embeddings, settings)
     return {"method": method, "clusters": describe_clusters(keywords, np.asarray(scores, dtype=float), labels)}
 

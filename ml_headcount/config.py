@@ -48,27 +48,46 @@ def canonical_model_name(name: str) -> str:
 class IngestSettings(BaseModel, extra="forbid"):
     text_column: str | None = Field(None, description="Column holding the CV text; None = detect from aliases.")
     label_column: str | None = Field(None, description="Column holding the category; None = detect from aliases.")
-    text_aliases: list[str] = ["cv_text", "profile_summary", "profile_text", "resume", "text", "cv", "content", "summary"]
+    text_aliases: list[str] = [
+        "cv_text",
+        "profile_summary",
+        "profile_text",
+        "resume",
+        "text",
+        "cv",
+        "content",
+        "summary",
+    ]
     label_aliases: list[str] = ["category", "label", "class", "is_ml_expert", "target"]
     lowercase: bool = True
     drop_short_numbers: bool = Field(True, description="The study's rule: drop 1-2 digit numbers.")
     min_text_chars: int = Field(20, description="Cleaned texts shorter than this are rejected.")
-    limit: int | None = Field(None, description="Keep the first N usable rows (quick runs); later rows count as beyond_limit.")
+    limit: int | None = Field(
+        None, description="Keep the first N usable rows (quick runs); later rows count as beyond_limit."
+    )
     max_text_chars: int = Field(
-        100_000, ge=1, description="Rows whose raw text is longer are rejected (not truncated): one huge CV costs minutes of embedding."
+        100_000,
+        ge=1,
+        description="Rows whose raw text is longer are rejected (not truncated): one huge CV costs minutes of embedding.",
     )
     max_xlsx_bytes: int = Field(
         256 * 2**20, ge=1, description="An XLSX whose parts uncompress to more than this is refused (zip-bomb guard)."
     )
     max_columns: int = Field(
-        1000, ge=2, description="A table with more columns is refused: every row is padded to the header's width, so "
-        "memory follows columns x ingest.chunk_rows."
+        1000,
+        ge=2,
+        description="A table with more columns is refused: every row is padded to the header's width, so "
+        "memory follows columns x ingest.chunk_rows.",
     )
     max_whole_file_bytes: int = Field(
-        256 * 2**20, ge=1, description="What must be read whole into memory (a JSON array; Parquet or XLSX inside gzip, "
-        "bz2 or zip) is refused above this size once decompressed (bytes; characters for JSON)."
+        256 * 2**20,
+        ge=1,
+        description="What must be read whole into memory (a JSON array; Parquet or XLSX inside gzip, "
+        "bz2 or zip) is refused above this size once decompressed (bytes; characters for JSON).",
     )
-    chunk_rows: int = Field(10_000, ge=1, description="Rows parsed at a time: ingest memory follows this, not the file size.")
+    chunk_rows: int = Field(
+        10_000, ge=1, description="Rows parsed at a time: ingest memory follows this, not the file size."
+    )
 
 
 class ExtractionSettings(BaseModel, extra="forbid"):
@@ -87,7 +106,8 @@ class ExtractionSettings(BaseModel, extra="forbid"):
     max_seq_length: int = 256
     shard_size: int = Field(32, description="CVs per extraction call (and per Modal container call).")
     device: str | None = Field(
-        None, description="Local backend only: torch device; None = cuda if available else cpu. Modal containers use their GPU."
+        None,
+        description="Local backend only: torch device; None = cuda if available else cpu. Modal containers use their GPU.",
     )
     precision: Literal["float32", "float16"] = Field(
         "float32",
@@ -114,15 +134,20 @@ class ExtractionSettings(BaseModel, extra="forbid"):
         "auto", description="CPU only: auto = OpenVINO where installed, else PyTorch. GPUs always run PyTorch."
     )
     cpu_threads: int | None = Field(
-        None, ge=1,
+        None,
+        ge=1,
         description="CPU only: inference threads of the one extraction process (None = every CPU it may run on). "
         "Measured on 2 cores: one process with 2 threads beats 2 single-thread processes (docs/scale.md).",
     )
-    embedding_cache_size: int = Field(200_000, description="Phrase embeddings kept in memory across shards, per precision.")
-    model_cache_dir: str | None = Field(None, description="Where converted models are kept; None = ~/.cache/ml-headcount.")
+    embedding_cache_size: int = Field(
+        200_000, description="Phrase embeddings kept in memory across shards, per precision."
+    )
+    model_cache_dir: str | None = Field(
+        None, description="Where converted models are kept; None = ~/.cache/ml-headcount."
+    )
 
     @model_validator(mode="after")
-    def _check_ranges(self) -> "ExtractionSettings":
+    def _check_ranges(self) -> ExtractionSettings:
         if not 1 <= self.ngram_min <= self.ngram_max:
             raise ValueError("need 1 <= ngram_min <= ngram_max")
         if not 0.0 <= self.diversity <= 1.0:
@@ -155,7 +180,15 @@ class ExtractionSettings(BaseModel, extra="forbid"):
 
 # How and where the model runs on one machine: never part of a cache key, never sent to a Modal container.
 MACHINE_ONLY_EXTRACTION_FIELDS = frozenset(
-    {"shard_size", "device", "inference_backend", "cpu_threads", "embedding_cache_size", "model_cache_dir", "max_cpu_weights_gb"}
+    {
+        "shard_size",
+        "device",
+        "inference_backend",
+        "cpu_threads",
+        "embedding_cache_size",
+        "model_cache_dir",
+        "max_cpu_weights_gb",
+    }
 )
 
 
@@ -168,9 +201,13 @@ class ScoringSettings(BaseModel, extra="forbid"):
     frequency_weight: float = Field(0.5, description="Weight of the frequency share; TF-IDF share gets the rest.")
     threshold: float = Field(0.6, description="Discriminative keywords score above this.")
     max_per_category: int = 100
-    min_frequency: int = Field(2, description="A keyword extracted from fewer CVs than this is not scored as discriminative.")
+    min_frequency: int = Field(
+        2, description="A keyword extracted from fewer CVs than this is not scored as discriminative."
+    )
     list_min_frequency: int = Field(5, description="Keyword lists need this total frequency.")
-    batch_cvs: int = Field(10_000, ge=1, description="CVs whose texts are counted at a time (memory follows this, not the run).")
+    batch_cvs: int = Field(
+        10_000, ge=1, description="CVs whose texts are counted at a time (memory follows this, not the run)."
+    )
     broad_score: float = 0.8
     broad_specificity: float = 0.7
     strict_score: float = 0.9
@@ -189,49 +226,73 @@ class FilterSettings(BaseModel, extra="forbid"):
     inner_folds: int = Field(4, ge=2, description="selected: folds inside each training set that choose a list's size.")
     seed: int = Field(42, description="Seed of the fold assignment and of the bootstrap.")
     cv_repeats: int = Field(
-        2, ge=1, description="Cross-validations with fold seeds seed, seed + 1, ...: their spread of balanced accuracy "
+        2,
+        ge=1,
+        description="Cross-validations with fold seeds seed, seed + 1, ...: their spread of balanced accuracy "
         "and the keywords' stability are reported; each repeat costs one more cross-validation.",
     )
     matcher: Literal["product", "phrase"] = Field(
-        "product", description="How apply and estimate --keywords match a list: product (the run's n-grams after the "
+        "product",
+        description="How apply and estimate --keywords match a list: product (the run's n-grams after the "
         "study's cleaning) or phrase (phrase search of the list's query, as a search tool runs it; docs/filters.md).",
     )
-    interval: float = Field(0.8, gt=0.0, lt=1.0, description="Coverage of the reported intervals (Wilson; bootstrap for balanced accuracy).")
-    bootstrap_resamples: int = Field(2000, ge=100, description="Stratified bootstrap resamples for the balanced-accuracy interval.")
+    interval: float = Field(
+        0.8, gt=0.0, lt=1.0, description="Coverage of the reported intervals (Wilson; bootstrap for balanced accuracy)."
+    )
+    bootstrap_resamples: int = Field(
+        2000, ge=100, description="Stratified bootstrap resamples for the balanced-accuracy interval."
+    )
     max_keywords: int = Field(40, ge=1, description="selected: most keywords in one list.")
     min_employers: int = Field(
-        3, ge=1, description="selected: a keyword must occur in the category's CVs at this many different current employers."
+        3,
+        ge=1,
+        description="selected: a keyword must occur in the category's CVs at this many different current employers.",
     )
-    min_cvs: int = Field(3, ge=1, description="selected: a keyword must occur in at least this many of the category's CVs.")
+    min_cvs: int = Field(
+        3, ge=1, description="selected: a keyword must occur in at least this many of the category's CVs."
+    )
     min_extracted: int = Field(
-        0, ge=0, description="selected: KeyBERT must have extracted a keyword from at least this many of the category's CVs "
-        "(0: any keyword extracted from any CV of the run)."
+        0,
+        ge=0,
+        description="selected: KeyBERT must have extracted a keyword from at least this many of the category's CVs "
+        "(0: any keyword extracted from any CV of the run).",
     )
     max_organisation_share: float = Field(
-        0.5, ge=0.0, le=1.0,
+        0.5,
+        ge=0.0,
+        le=1.0,
         description="selected: a keyword found inside the company field of Experiences in more than this share of "
         "the CVs containing it counts as an organisation name and is not used.",
     )
     organisation_stop_list: list[str] = Field([], description="Organisation names never used as keywords (any case).")
     min_phrase_agreement: float = Field(
-        0.9, ge=0.0, le=1.0,
+        0.9,
+        ge=0.0,
+        le=1.0,
         description="selected: of the training CVs either matcher finds a keyword in (the product's n-grams, phrase "
         "search of its query), the share both must find it in; keeps lists that a search tool runs as they were learned.",
     )
     strict_specificity: float = Field(
-        0.95, gt=0.0, lt=1.0, description="selected: the strict list's target specificity, met by inner cross-validation."
+        0.95,
+        gt=0.0,
+        lt=1.0,
+        description="selected: the strict list's target specificity, met by inner cross-validation.",
     )
     max_learning_cvs: int = Field(
-        10_000, ge=10,
+        10_000,
+        ge=10,
         description="Lists are learned, and cross-validated, on at most this many of a run's CVs (a seeded stratified "
         "sample; scores always use every CV). Learning cost grows with it; list quality stops improving long before.",
     )
     text_classifier: bool = Field(
-        True, description="Learn a TF-IDF + logistic-regression classifier per category beside the lists, on the same "
+        True,
+        description="Learn a TF-IDF + logistic-regression classifier per category beside the lists, on the same "
         "CVs and folds (text_classifier.json; held-out annotations `<category>/tfidf` in heldout_matches.parquet), "
         "and let apply emit its `<category>/tfidf` columns where the run has one.",
     )
-    apply_chunk_rows: int = Field(5000, ge=1, description="apply / cv-filter: input rows read, matched and written at a time (bounds memory).")
+    apply_chunk_rows: int = Field(
+        5000, ge=1, description="apply / cv-filter: input rows read, matched and written at a time (bounds memory)."
+    )
     broad_weights: list[float] = Field(
         [1.0, 1.5, 2.0, 3.0],
         description="selected: costs of a false match relative to a found CV tried for the broad list (inner "
@@ -243,7 +304,8 @@ class FilterSettings(BaseModel, extra="forbid"):
         "broader keywords).",
     )
     max_exclusions: int = Field(
-        3, ge=0,
+        3,
+        ge=0,
         description="selected: most exclusions of a list (`(A OR B) AND NOT (C OR D)`); how many (0: the plain OR "
         "list) is chosen by inner cross-validation.",
     )
@@ -265,7 +327,9 @@ class ClusteringSettings(BaseModel, extra="forbid"):
 
 class StorageSettings(BaseModel, extra="forbid"):
     url: str = Field("./artifacts", description="Local directory or s3://bucket/prefix for every artifact and cache.")
-    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL.")
+    endpoint_url: str | None = Field(
+        None, description="S3-compatible endpoint (MinIO, R2, Ceph); default AWS_ENDPOINT_URL."
+    )
     region: str | None = None
 
 
@@ -274,7 +338,8 @@ class ModalSettings(BaseModel, extra="forbid"):
     reach the functions through `with_options`; see docs/modal.md for what they cost."""
 
     extraction_gpu: str = Field(
-        "A10", description="Modal GPU string for keyword extraction (one shard per call): T4, L4, A10, L40S, A100-80GB, H100..."
+        "A10",
+        description="Modal GPU string for keyword extraction (one shard per call): T4, L4, A10, L40S, A100-80GB, H100...",
     )
     clustering_gpu: str = Field("T4", description="Modal GPU string for keyword clustering (one call per run).")
     memory_mb: int = Field(8192, description="Memory per container, MiB.")
@@ -283,7 +348,9 @@ class ModalSettings(BaseModel, extra="forbid"):
     max_retries: int = Field(3, ge=0, description="Modal-side retries of a failed call, each shard on its own.")
     retry_initial_delay_s: float = Field(1.0, ge=0.0, le=60.0, description="Delay before the first retry, seconds.")
     retry_backoff: float = Field(2.0, ge=1.0, le=10.0, description="Delay multiplier per retry (1 = fixed delay).")
-    retry_max_delay_s: float = Field(60.0, ge=1.0, le=60.0, description="Cap on the delay between retries (Modal allows 1-60 s).")
+    retry_max_delay_s: float = Field(
+        60.0, ge=1.0, le=60.0, description="Cap on the delay between retries (Modal allows 1-60 s)."
+    )
     extraction_max_containers: int = Field(
         10, ge=1, description="Most containers extracting at once: bounds the fleet and the bill."
     )
@@ -302,7 +369,8 @@ class InboxSettings(BaseModel, extra="forbid"):
     url: str = Field("./inbox", description="Local directory or s3://bucket/prefix where new CV files are dropped.")
     dataset: str = Field("cvs", description="Name of the registered dataset, kept under datasets/<name>/ in storage.")
     quarantine: str | None = Field(
-        "quarantine", description="Folder inside the inbox that malformed files are moved to; None = leave them and report only."
+        "quarantine",
+        description="Folder inside the inbox that malformed files are moved to; None = leave them and report only.",
     )
 
 
@@ -310,11 +378,15 @@ class HeadcountSettings(BaseModel, extra="forbid"):
     """How `estimate` turns annotators into per-organisation headcounts (docs/headcount.md)."""
 
     annotators: list[str] | None = Field(
-        None, description="Annotator columns to consider; None = every column present in both tables (and keyword lists)."
+        None,
+        description="Annotator columns to consider; None = every column present in both tables (and keyword lists).",
     )
-    positive: str = Field("1", description="The validation label (after ingest's normalisation) that marks an ML expert.")
+    positive: str = Field(
+        "1", description="The validation label (after ingest's normalisation) that marks an ML expert."
+    )
     text_classifier: bool = Field(
-        False, description="--keywords: the keyword run's TF-IDF + logistic-regression classifier is one more "
+        False,
+        description="--keywords: the keyword run's TF-IDF + logistic-regression classifier is one more "
         "annotator (`<positive>/tfidf`), with its out-of-fold annotations for the CVs the run learned from "
         "(docs/filters.md).",
     )
@@ -329,20 +401,30 @@ class HeadcountSettings(BaseModel, extra="forbid"):
     )
     profiles_aliases: list[str] = Field(["profiles", "profile_count"], description="Counts mode: profiles searched.")
     max_joint_annotators: int = Field(
-        2, ge=1, le=7, description="At most this many annotators enter the joint pattern model (chosen by leave-one-out fit)."
+        2,
+        ge=1,
+        le=7,
+        description="At most this many annotators enter the joint pattern model (chosen by leave-one-out fit).",
     )
     smoothing: float = Field(
-        4.0, gt=0, description="Dirichlet concentration pulling each class's joint pattern distribution towards independence."
+        4.0,
+        gt=0,
+        description="Dirichlet concentration pulling each class's joint pattern distribution towards independence.",
     )
     transfer: float = Field(
-        1.0, ge=0, description="Extra variance of the annotators' error rates in the population, in units of their "
+        1.0,
+        ge=0,
+        description="Extra variance of the annotators' error rates in the population, in units of their "
         "validation resampling variance: 0 = they behave exactly as on the validation set; 1 = as differently as a "
         "second validation sample would (docs/headcount.md, calibration).",
     )
     prior: Literal["hierarchical", "fixed"] = Field(
-        "hierarchical", description="Prevalence prior: a Beta learned across organisations, or Beta(prior_alpha, prior_beta)."
+        "hierarchical",
+        description="Prevalence prior: a Beta learned across organisations, or Beta(prior_alpha, prior_beta).",
     )
-    prior_alpha: float = Field(2.0, gt=0, description="fixed prior: Beta alpha (the study's class prior is Beta(2, 10)).")
+    prior_alpha: float = Field(
+        2.0, gt=0, description="fixed prior: Beta alpha (the study's class prior is Beta(2, 10))."
+    )
     prior_beta: float = Field(10.0, gt=0, description="fixed prior: Beta beta.")
     draws: int = Field(1000, ge=10, description="Posterior predictive draws.")
     seed: int = Field(0, description="Seed of every random draw: the same inputs and seed give the same estimates.")
@@ -350,14 +432,16 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         256, ge=32, description="Points of the prevalence grid (uniform in logit, 1.1e-7 to 1 - 1.1e-7)."
     )
     error_rates: Literal["population", "validation"] = Field(
-        "population", description="population: the annotators' error rates in the population are learned with the "
+        "population",
+        description="population: the annotators' error rates in the population are learned with the "
         "prevalences, the validation rates their prior; validation: the validation rates hold in the population.",
     )
     rate_shift_sd: float = Field(
         0.5, gt=0, description="Prior sd, in logit, of an annotator's population rate around its validation rate."
     )
     repair_counts: bool = Field(
-        True, description="Counts tables: repair impossible counts by the stated rule and list them in repairs.csv; "
+        True,
+        description="Counts tables: repair impossible counts by the stated rule and list them in repairs.csv; "
         "False refuses the table at the first one (docs/headcount.md).",
     )
     count_aliases: list[str] = Field(["count", "n"], description="Pattern tables: the number of profiles of each row.")
@@ -368,7 +452,9 @@ class Settings(BaseSettings):
 
     backend: Literal["local", "modal"] = "local"
     workers: int | None = Field(
-        None, ge=1, description="Processes for CPU-bound work on large runs (cleaning texts, counting keywords in them); "
+        None,
+        ge=1,
+        description="Processes for CPU-bound work on large runs (cleaning texts, counting keywords in them); "
         "None = every CPU this process may use.",
     )
     ingest: IngestSettings = IngestSettings()

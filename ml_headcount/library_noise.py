@@ -26,8 +26,12 @@ def quiet_model_loading():
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", category=FutureWarning, module=r"torch\.jit\._trace")
         warnings.filterwarnings("ignore", category=torch.jit.TracerWarning, module=r"transformers(\.|$)")
-        warnings.filterwarnings("ignore", category=FutureWarning, message=r"`is_gradient_checkpointing` is deprecated",
-                                module=r"transformers\.modeling_utils")
+        warnings.filterwarnings(
+            "ignore",
+            category=FutureWarning,
+            message=r"`is_gradient_checkpointing` is deprecated",
+            module=r"transformers\.modeling_utils",
+        )
         transformers_logging.set_verbosity_error()  # its advice, e.g. "`loss_type=None` ... is unrecognized"
         transformers_logging.disable_progress_bar()
         try:

@@ -31,7 +31,13 @@ from pathlib import Path
 import modal
 
 from ml_headcount.clustering import cluster_discriminative
-from ml_headcount.config import DEFAULT_MODEL, ClusteringSettings, ExtractionSettings, ModalSettings, canonical_model_name
+from ml_headcount.config import (
+    DEFAULT_MODEL,
+    ClusteringSettings,
+    ExtractionSettings,
+    ModalSettings,
+    canonical_model_name,
+)
 from ml_headcount.environment import library_versions
 from ml_headcount.extraction.extractor import KeywordExtractor
 from modal_workers.contract import ClusteringResult, ContainerFailure, ShardKeywords
@@ -147,7 +153,9 @@ def test_wrapper() -> dict:
 class GPUExtractor:
     """Keyword extraction, one shard per call; each container loads the model once."""
 
-    settings_json: str = modal.parameter()  # the run's ExtractionSettings, less the fields only the client's machine uses
+    settings_json: str = (
+        modal.parameter()
+    )  # the run's ExtractionSettings, less the fields only the client's machine uses
 
     @modal.enter()
     def load(self) -> None:
@@ -169,11 +177,18 @@ class GPUExtractor:
 
     @modal.method()
     def report(self) -> dict:
-        return {**gpu_report(self.extractor.device), "backend": self.extractor.label, "model": self.extractor.settings.model, "load_s": self.load_s}
+        return {
+            **gpu_report(self.extractor.device),
+            "backend": self.extractor.label,
+            "model": self.extractor.settings.model,
+            "load_s": self.load_s,
+        }
 
 
 @app.function(**resources(DEFAULTS, "clustering"))
-def gpu_clusters(discriminative, settings_json: str, clustering: ClusteringSettings) -> ClusteringResult | ContainerFailure:
+def gpu_clusters(
+    discriminative, settings_json: str, clustering: ClusteringSettings
+) -> ClusteringResult | ContainerFailure:
     """Clusters of each category's discriminative keywords, embedded on the GPU, or the failure (as extract)."""
     extractor = KeywordExtractor(ExtractionSettings.model_validate_json(settings_json), device=container_gpu())
     try:

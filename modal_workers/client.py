@@ -67,7 +67,9 @@ def modal_credentials_problem() -> str | None:
     if any(token) and any(oauth.values()):
         return "Modal token credentials and OAuth credentials are both configured; keep one of them."
     if any(oauth.values()):
-        if not (oauth["refresh_token"] and oauth["client_id"]) or bool(oauth["client_secret"]) == bool(oauth["jwt_key"]):
+        if not (oauth["refresh_token"] and oauth["client_id"]) or bool(oauth["client_secret"]) == bool(
+            oauth["jwt_key"]
+        ):
             return "Modal OAuth needs a refresh token, a client id and exactly one of a client secret or a JWT key."
         return None
     if all(token):
@@ -126,7 +128,9 @@ class ModalSession:
         try:
             self._exits.enter_context(workers.app.run())
         except modal.exception.AuthError as error:
-            raise ModalCredentialsError(f"Modal rejected this machine's credentials ({error}). {HOW_TO_AUTHENTICATE}") from None
+            raise ModalCredentialsError(
+                f"Modal rejected this machine's credentials ({error}). {HOW_TO_AUTHENTICATE}"
+            ) from None
         except (modal.exception.ConnectionError, modal.exception.TimeoutError):
             raise  # transient: the flow's caller may retry
         except modal.exception.Error as error:
@@ -205,7 +209,9 @@ def modal_check(settings: Settings, app_running: bool = False) -> dict:
         outputs = list(extractor.extract.starmap(shards, order_outputs=False, return_exceptions=True))
         timings["extract_two_shards_s"] = round(time.perf_counter() - started, 2)
         report = extractor.report.remote()
-        keywords = [k for output in outputs if isinstance(output, ShardKeywords) for cv in output.keywords for k, _ in cv]
+        keywords = [
+            k for output in outputs if isinstance(output, ShardKeywords) for cv in output.keywords for k, _ in cv
+        ]
         discriminative = pd.DataFrame({"category": "check", "keyword": sorted(set(keywords)), "score": 1.0})
         started = time.perf_counter()
         function = workers.gpu_clusters.with_options(**workers.resources(settings.modal, "clustering"))

@@ -8,8 +8,8 @@ from prefect import get_run_logger, task
 
 from ml_headcount.clustering import CLUSTERING_INPUT, clusters_key, matches_input
 from ml_headcount.config import Settings
-from ml_headcount.runs.layout import RunLayout
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.runs.layout import RunLayout
 from tasks.backends import Backend
 from tasks.policies import TASK_POLICY
 
@@ -31,7 +31,10 @@ def keyword_clusters(backend: Backend, settings: Settings, run: RunLayout) -> di
     if store.exists(cached_key):
         try:
             clusters = json.loads(store.read_bounded(cached_key, MAX_CLUSTERS_BYTES))
-        except (ValueError, RecursionError):  # not JSON, or larger than any clustering (damaged or planted): never trusted
+        except (
+            ValueError,
+            RecursionError,
+        ):  # not JSON, or larger than any clustering (damaged or planted): never trusted
             clusters = None
         if not matches_input(clusters, discriminative):
             get_run_logger().warning("ignoring %s: not the clusters of this run's keywords", store.location(cached_key))

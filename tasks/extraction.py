@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 
 from prefect import get_run_logger, task
 
-from ml_headcount.extraction import cache as extraction_cache
 from ml_headcount.config import Settings
+from ml_headcount.extraction import cache as extraction_cache
 from ml_headcount.extraction.cache import Shard
 from ml_headcount.extraction.extractor import KeywordExtractor, keywords_table
-from ml_headcount.runs.layout import RunLayout
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.runs.layout import RunLayout
 from tasks.policies import TASK_POLICY
 
 
@@ -47,7 +47,10 @@ def uncached_extraction_shards(settings: Settings, run: RunLayout) -> Extraction
         logger.warning("ignored the cache index entry %s: %s", entry["entry"], entry["reason"])
     logger.info(
         "%d of %d CVs need extraction, in %d shards of up to %d",
-        sum(len(s.cv_ids) for s in shards), len(cv_ids), len(shards), settings.extraction.shard_size,
+        sum(len(s.cv_ids) for s in shards),
+        len(cv_ids),
+        len(shards),
+        settings.extraction.shard_size,
     )
     return ExtractionPlan(shards, list(cached.rejected))
 
@@ -62,8 +65,11 @@ def reextraction_shards(settings: Settings, run: RunLayout, assembly: extraction
     shards = extraction_cache.shards_of(assembly.unresolved, settings.extraction)
     store.write_parquet(run.cv_shards, index.with_shards(shards).pairs)
     _write_shard_texts(store, run, shards)
-    get_run_logger().warning("%d CVs have no cached keywords that pass their checks: extracting them again, in %d shards",
-                             len(assembly.unresolved), len(shards))
+    get_run_logger().warning(
+        "%d CVs have no cached keywords that pass their checks: extracting them again, in %d shards",
+        len(assembly.unresolved),
+        len(shards),
+    )
     return shards
 
 
@@ -80,9 +86,15 @@ def shard_keywords(shard: Shard, extractor: KeywordExtractor, settings: Settings
     started = time.perf_counter()
     store = ArtifactStore(settings.storage)
     results = extractor.extract(shard_texts(store, run, shard))
-    location = extraction_cache.store_shard(store, settings.extraction, shard, keywords_table(list(shard.cv_ids), results))
+    location = extraction_cache.store_shard(
+        store, settings.extraction, shard, keywords_table(list(shard.cv_ids), results)
+    )
     get_run_logger().debug(  # the flow logs the run's progress: CVs/s and an ETA
-        "shard %s: %d CVs in %.1f s on %s", shard.shard_id, len(shard.cv_ids), time.perf_counter() - started, extractor.label
+        "shard %s: %d CVs in %.1f s on %s",
+        shard.shard_id,
+        len(shard.cv_ids),
+        time.perf_counter() - started,
+        extractor.label,
     )
     return location
 

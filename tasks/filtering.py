@@ -5,8 +5,8 @@ from __future__ import annotations
 from prefect import get_run_logger, task
 
 from ml_headcount.config import Settings
-from ml_headcount.lists.apply import apply_run_filters, load_run_filters
 from ml_headcount.io.storage import ArtifactStore, storage_options
+from ml_headcount.lists.apply import apply_run_filters, load_run_filters
 from tasks.policies import TASK_POLICY
 
 
@@ -15,10 +15,22 @@ def list_matches(input_url: str, run_id: str, output_url: str, settings: Setting
     """The output table (one row per input row, a 0/1 column per list) and its summary; returns the summary."""
     filters = load_run_filters(ArtifactStore(settings.storage), run_id)
     summary = apply_run_filters(
-        input_url, filters, output_url, settings.ingest, settings.filters.apply_chunk_rows,
-        storage_options(input_url, settings.storage), storage_options(output_url, settings.storage), settings.filters.matcher,
+        input_url,
+        filters,
+        output_url,
+        settings.ingest,
+        settings.filters.apply_chunk_rows,
+        storage_options(input_url, settings.storage),
+        storage_options(output_url, settings.storage),
+        settings.filters.matcher,
         settings.filters.text_classifier,
     )
-    get_run_logger().info("%s: %d rows matched against run %s in %.1f s -> %s", summary["input"], summary["rows"],
-                          filters.run_id, summary["seconds"], summary["output"])
+    get_run_logger().info(
+        "%s: %d rows matched against run %s in %.1f s -> %s",
+        summary["input"],
+        summary["rows"],
+        filters.run_id,
+        summary["seconds"],
+        summary["output"],
+    )
     return summary

@@ -3,21 +3,27 @@
 from __future__ import annotations
 
 from prefect import get_run_logger, task
-from pydantic import SecretStr
 from prefect.artifacts import create_markdown_artifact
+from pydantic import SecretStr
 
-from ml_headcount.headcount import report as estimate_report
-
-from ml_headcount.runs import report_html
 from ml_headcount.config import Settings
-from ml_headcount.headcount.tables import (
-    Estimate, Population, Validation, estimate, read_counts, read_patterns, read_population, read_validation,
-)
 from ml_headcount.corpus.ingest import InputError, read_table, redact_url, reveal
+from ml_headcount.headcount import report as estimate_report
 from ml_headcount.headcount.keyword_annotators import keyword_values
-from ml_headcount.lists.apply import run_store
-from ml_headcount.runs.layout import EstimateLayout, RunLayout, complete_estimate
+from ml_headcount.headcount.tables import (
+    Estimate,
+    Population,
+    Validation,
+    estimate,
+    read_counts,
+    read_patterns,
+    read_population,
+    read_validation,
+)
 from ml_headcount.io.storage import ArtifactStore, storage_options
+from ml_headcount.lists.apply import run_store
+from ml_headcount.runs import report_html
+from ml_headcount.runs.layout import EstimateLayout, RunLayout, complete_estimate
 from tasks.policies import TASK_POLICY
 
 
@@ -26,8 +32,9 @@ def validation_table(url: str | SecretStr, settings: Settings) -> Validation:
     url = reveal(url)
     table, _ = read_table(url, storage_options(url, settings.storage), settings.ingest)
     # the table is named, in messages, the summary and the report, without the URL's credentials
-    return read_validation(table, redact_url(url), settings.headcount.positive, settings.ingest,
-                           settings.headcount.validation_label_column)
+    return read_validation(
+        table, redact_url(url), settings.headcount.positive, settings.ingest, settings.headcount.validation_label_column
+    )
 
 
 @task(name="population-table", **TASK_POLICY)
@@ -39,27 +46,45 @@ def population_table(url: str | SecretStr, mode: str, settings: Settings) -> Pop
 
 
 @task(name="keyword-annotations", **TASK_POLICY)
-def keyword_annotations(run: str, validation: Validation, population: Population,
-                        settings: Settings) -> tuple[dict, dict]:
+def keyword_annotations(
+    run: str, validation: Validation, population: Population, settings: Settings
+) -> tuple[dict, dict]:
     """A finished keyword run's lists as annotators of both tables; `run` is a run id or `latest` in the same storage,
     or a run's location."""
     if population.mode != "population":
-        raise InputError(f"{population.url}: --keywords needs one row per profile with its text; a {population.mode} "
-                         "table has none")
+        raise InputError(
+            f"{population.url}: --keywords needs one row per profile with its text; a {population.mode} table has none"
+        )
     store, run_id = run_store(run, settings.storage)
-    return keyword_values(store, RunLayout(run_id), settings.headcount.positive, settings.ingest,
-                          validation.table, validation.url, population.table, population.url, settings.filters.matcher,
-                          settings.headcount.text_classifier,
-                          (settings.headcount.validation_text_column, settings.headcount.population_text_column))
+    return keyword_values(
+        store,
+        RunLayout(run_id),
+        settings.headcount.positive,
+        settings.ingest,
+        validation.table,
+        validation.url,
+        population.table,
+        population.url,
+        settings.filters.matcher,
+        settings.headcount.text_classifier,
+        (settings.headcount.validation_text_column, settings.headcount.population_text_column),
+    )
 
 
 @task(name="headcount-estimate", persist_result=False)  # pure computation: a retry could not change it
-def headcount_estimate(validation: Validation, population: Population, settings: Settings,
-                       keyword_values: tuple[dict, dict] | None) -> Estimate:
+def headcount_estimate(
+    validation: Validation, population: Population, settings: Settings, keyword_values: tuple[dict, dict] | None
+) -> Estimate:
     result = estimate(validation, population, settings.headcount, settings.ingest, keyword_values)
     total = result.summary["total"]
-    get_run_logger().info("%d organisations: %.0f ML experts (80 %% interval %d-%d), model annotators %s",
-                          result.summary["organisations"], total["mean"], total["q10"], total["q90"], result.chosen)
+    get_run_logger().info(
+        "%d organisations: %.0f ML experts (80 %% interval %d-%d), model annotators %s",
+        result.summary["organisations"],
+        total["mean"],
+        total["q10"],
+        total["q90"],
+        result.chosen,
+    )
     return result
 
 
@@ -68,15 +93,21 @@ def estimate_artifacts(result: Estimate, layout: EstimateLayout, settings: Setti
     """estimates.csv, annotators.csv, repairs.csv, report.md, report.html, forest.png, then summary.json (written last: marks it
     complete)."""
     store = ArtifactStore(settings.storage)
-    markdown = estimate_report.render_estimate_report(layout.run_id, result.summary, result.estimates, result.annotators)
+    markdown = estimate_report.render_estimate_report(
+        layout.run_id, result.summary, result.estimates, result.annotators
+    )
     forest = estimate_report.plot_forest(result.estimates)
     store.write_csv(layout.estimates, result.estimates)
     store.write_csv(layout.annotators, result.annotators)
     store.write_csv(layout.key("repairs.csv"), result.repairs)
     store.write_text(layout.report, markdown)
-    store.write_text(layout.report_html, report_html.estimate_page(
-        layout.run_id, result.summary, result.estimates, result.annotators, forest))
+    store.write_text(
+        layout.report_html,
+        report_html.estimate_page(layout.run_id, result.summary, result.estimates, result.annotators, forest),
+    )
     store.write_bytes(layout.forest_plot, forest)
     complete_estimate(store, layout, {"run_id": layout.run_id, **result.summary})
-    create_markdown_artifact(key="headcount-report", markdown=markdown, description=f"Headcount estimate {layout.run_id}")
+    create_markdown_artifact(
+        key="headcount-report", markdown=markdown, description=f"Headcount estimate {layout.run_id}"
+    )
     return store.location(layout.prefix)

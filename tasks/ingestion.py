@@ -9,9 +9,9 @@ from prefect import get_run_logger, task
 
 from ml_headcount.config import Settings
 from ml_headcount.corpus.ingest import CV_SCHEMA, REJECTED_COLUMNS, ingest, input_sha256, redact_url
+from ml_headcount.io.storage import ArtifactStore, storage_options
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import StageResult, cached_stage, stage_key
-from ml_headcount.io.storage import ArtifactStore, storage_options
 from tasks.policies import TASK_POLICY
 
 
@@ -24,7 +24,9 @@ def cleaned_cvs(input_url: str, settings: Settings, run: RunLayout) -> StageResu
 
     def clean() -> dict:
         with tempfile.TemporaryDirectory(prefix="ml-headcount-ingest-") as scratch:
-            result = ingest(input_url, settings.ingest, options, spill=Path(scratch, "cvs.parquet"), workers=settings.cpu_workers())
+            result = ingest(
+                input_url, settings.ingest, options, spill=Path(scratch, "cvs.parquet"), workers=settings.cpu_workers()
+            )
             store.write_parquet_batches(run.cvs, result.kept.batches(), CV_SCHEMA)
             store.write_csv_batches(run.rejected, result.rejected_rows.batches(), REJECTED_COLUMNS)
         return result.summary()
@@ -32,8 +34,13 @@ def cleaned_cvs(input_url: str, settings: Settings, run: RunLayout) -> StageResu
     # the lookup needs a digest before ingesting; what is stored is keyed by the digest ingestion took as it read
     digest = input_sha256(input_url, options)
     return cached_stage(
-        store, "ingest", stage_key("ingest", digest, ingest_settings), [run.cvs, run.rejected], clean,
-        expect={"input_sha256": digest}, key_of=lambda summary: stage_key("ingest", summary["input_sha256"], ingest_settings),
+        store,
+        "ingest",
+        stage_key("ingest", digest, ingest_settings),
+        [run.cvs, run.rejected],
+        clean,
+        expect={"input_sha256": digest},
+        key_of=lambda summary: stage_key("ingest", summary["input_sha256"], ingest_settings),
     )
 
 
@@ -48,7 +55,12 @@ def clean_cv_table(input_url: str, settings: Settings, run: RunLayout) -> dict:
         logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
     logger.info(
         "%s: %d rows -> %d CVs, %d duplicates, %d rejected %s%s",
-        redact_url(input_url), summary["input_rows"], summary["cvs"], summary["duplicates"], summary["rejected"],
-        summary["rejected_by_reason"] or "", " (cleaned by an earlier run of this file: copied)" if stage.cached else "",
+        redact_url(input_url),
+        summary["input_rows"],
+        summary["cvs"],
+        summary["duplicates"],
+        summary["rejected"],
+        summary["rejected_by_reason"] or "",
+        " (cleaned by an earlier run of this file: copied)" if stage.cached else "",
     )
     return {**summary, "from_cache": stage.cached, "cache_rejected": stage.rejected}

@@ -22,8 +22,8 @@ from prefect.exceptions import ObjectAlreadyExists, ObjectNotFound
 
 from ml_headcount.config import Settings
 from ml_headcount.extraction.cache import Shard
-from ml_headcount.runs.layout import RunLayout
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.runs.layout import RunLayout
 from modal_workers.client import ModalSession, ShardExtractionError
 from tasks.extraction import shard_texts, stored_shard_keywords
 

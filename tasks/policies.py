@@ -28,8 +28,18 @@ from ml_headcount.errors import DeterministicError, UserError
 
 # A retry cannot fix these: the user's input, a bug, or a task too large for this machine's memory (the same
 # input needs the same memory again; a setting bounds it, docs/bad-input.md).
-PERMANENT_ERRORS = (UserError, DeterministicError, ValueError, KeyError, TypeError, AttributeError, IndexError, NotImplementedError,
-                    MemoryError, RecursionError)
+PERMANENT_ERRORS = (
+    UserError,
+    DeterministicError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    IndexError,
+    NotImplementedError,
+    MemoryError,
+    RecursionError,
+)
 
 
 def is_transient(task, task_run, state) -> bool:

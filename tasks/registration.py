@@ -47,13 +47,21 @@ def file_registration(file: InboxFile, settings: Settings, ingestion_id: str) ->
         where = f"moved to {outcome.moved_to}" if outcome.moved_to else "left in place"
         logger.warning("%s is malformed, %s: %s", file.location, where, outcome.error)
     else:
-        logger.info("%s: %d rows -> %d new CVs, %d duplicates, %d rejected",
-                    file.location, outcome.rows, outcome.registered, outcome.duplicates, outcome.rejected)
+        logger.info(
+            "%s: %d rows -> %d new CVs, %d duplicates, %d rejected",
+            file.location,
+            outcome.rows,
+            outcome.registered,
+            outcome.duplicates,
+            outcome.rejected,
+        )
     return outcome
 
 
 @task(name="ingestion-record", **TASK_POLICY)
-def ingestion_record(outcomes: list[FileOutcome], keywords_run: dict | None, settings: Settings, ingestion_id: str) -> dict:
+def ingestion_record(
+    outcomes: list[FileOutcome], keywords_run: dict | None, settings: Settings, ingestion_id: str
+) -> dict:
     """ingestions/<id>.json in storage (when any file was processed) and the report in the Prefect UI."""
     dataset = dataset_of(settings)
     summary = ingestion_summary(ingestion_id, inbox_of(settings), dataset, outcomes, keywords_run)

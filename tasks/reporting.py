@@ -5,10 +5,10 @@ from __future__ import annotations
 from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from ml_headcount.runs import report, report_html
 from ml_headcount.config import Settings
-from ml_headcount.runs.layout import RunLayout, complete_run
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.runs import report, report_html
+from ml_headcount.runs.layout import RunLayout, complete_run
 from tasks.policies import TASK_POLICY
 
 

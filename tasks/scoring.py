@@ -5,14 +5,16 @@ from __future__ import annotations
 import pandas as pd
 from prefect import get_run_logger, task
 
-from ml_headcount.lists import learners, queries as search_queries, quality as filter_quality, text_classifier
 from ml_headcount.config import Settings
-from ml_headcount.scoring.corpus import corpus_scores
+from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.lists import learners, text_classifier
+from ml_headcount.lists import quality as filter_quality
+from ml_headcount.lists import queries as search_queries
 from ml_headcount.lists.folds import stratified_sample
 from ml_headcount.progress import heartbeat, still_running
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import cached_stage, stage_key
-from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.scoring.corpus import corpus_scores
 from tasks.policies import TASK_POLICY
 
 
@@ -23,19 +25,33 @@ def discriminative_keywords(settings: Settings, run: RunLayout) -> dict:
     settings when there is one; returns their sizes."""
     store = ArtifactStore(settings.storage)
     key = stage_key(
-        "scores", store.sha256(run.cvs), store.sha256(run.keywords), settings.extraction.cache_key(),
+        "scores",
+        store.sha256(run.cvs),
+        store.sha256(run.keywords),
+        settings.extraction.cache_key(),
         settings.scoring.model_dump(mode="json", exclude={"batch_cvs"}),
         settings.filters.model_dump(mode="json", exclude={"apply_chunk_rows"}),
     )
-    artifacts = [run.category_keywords, run.discriminative_keywords, run.keyword_lists, run.heldout_matches, run.queries]
+    artifacts = [
+        run.category_keywords,
+        run.discriminative_keywords,
+        run.keyword_lists,
+        run.heldout_matches,
+        run.queries,
+    ]
     artifacts += [run.text_classifier] if settings.filters.text_classifier else []
     stage = cached_stage(store, "scores", key, artifacts, lambda: _scores(store, settings, run))
     logger = get_run_logger()
     for entry in stage.rejected:
         logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
     summary = stage.summary
-    logger.info("keyword lists (%s, learned from %d CVs)%s: %s", settings.filters.method, summary["learning_cvs"],
-                " (scored by an earlier run of these CVs: copied)" if stage.cached else "", summary["list_quality"])
+    logger.info(
+        "keyword lists (%s, learned from %d CVs)%s: %s",
+        settings.filters.method,
+        summary["learning_cvs"],
+        " (scored by an earlier run of these CVs: copied)" if stage.cached else "",
+        summary["list_quality"],
+    )
     return {**summary, "from_cache": stage.cached, "cache_rejected": stage.rejected}
 
 
@@ -44,15 +60,27 @@ def _scores(store: ArtifactStore, settings: Settings, run: RunLayout) -> dict:
     index = store.read_parquet(run.cvs, columns=["cv_id", "category"])
     batch = settings.scoring.batch_cvs
     stats, discriminative = corpus_scores(
-        store.parquet_batches(run.cvs, ["text", "category"], batch), store.parquet_batches(run.keywords, ["cv_id", "keyword", "score"], 20 * batch),
-        index.set_index("cv_id")["category"], settings.extraction, settings.scoring, settings.cpu_workers(),
+        store.parquet_batches(run.cvs, ["text", "category"], batch),
+        store.parquet_batches(run.keywords, ["cv_id", "keyword", "score"], 20 * batch),
+        index.set_index("cv_id")["category"],
+        settings.extraction,
+        settings.scoring,
+        settings.cpu_workers(),
         logger.info,
     )
     filters = settings.filters
-    learning = set(index["cv_id"].iloc[stratified_sample(index["cv_id"].to_numpy(), index["category"].to_numpy(), filters.max_learning_cvs, filters.seed)])
+    learning = set(
+        index["cv_id"].iloc[
+            stratified_sample(
+                index["cv_id"].to_numpy(), index["category"].to_numpy(), filters.max_learning_cvs, filters.seed
+            )
+        ]
+    )
     with heartbeat(still_running(f"keyword lists (learned from {len(learning):,} CVs, cross-validated)"), logger.info):
         corpus = learners.build_corpus(
-            _rows_of(store, run.cvs, ["cv_id", "category", "text"], learning, batch), _rows_of(store, run.keywords, None, learning, 20 * batch), settings.extraction
+            _rows_of(store, run.cvs, ["cv_id", "category", "text"], learning, batch),
+            _rows_of(store, run.keywords, None, learning, 20 * batch),
+            settings.extraction,
         )
         lists = learners.learn(corpus, None, settings)
         validation = filter_quality.cross_validate(corpus, settings)  # the same learning, once per held-out fold
@@ -72,9 +100,14 @@ def _scores(store: ArtifactStore, settings: Settings, run: RunLayout) -> dict:
         "discriminative_keywords": discriminative.groupby("category").size().to_dict(),
         "list_method": filters.method,
         "learning_cvs": len(learning),
-        "list_sizes": {c: {name: len(entry["keywords"]) for name, entry in by_name.items()} for c, by_name in document.items()},
-        "list_quality": {f"{c}/{name}": (entry["cross_validated"] or {}).get("balanced_accuracy")
-                         for c, by_name in document.items() for name, entry in by_name.items()},
+        "list_sizes": {
+            c: {name: len(entry["keywords"]) for name, entry in by_name.items()} for c, by_name in document.items()
+        },
+        "list_quality": {
+            f"{c}/{name}": (entry["cross_validated"] or {}).get("balanced_accuracy")
+            for c, by_name in document.items()
+            for name, entry in by_name.items()
+        },
     }
 
 

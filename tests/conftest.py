@@ -92,10 +92,12 @@ def rated() -> pd.DataFrame:
 @pytest.fixture(scope="session")
 def rated_sample_csv(tmp_path_factory, rated_cvs) -> Path:
     """A class-balanced slice of the hand-rated CVs: 30 ML experts, 30 others."""
-    sample = pd.concat([
-        rated_cvs[rated_cvs["category"] == 1].head(30),
-        rated_cvs[rated_cvs["category"] == 0].head(30),
-    ])
+    sample = pd.concat(
+        [
+            rated_cvs[rated_cvs["category"] == 1].head(30),
+            rated_cvs[rated_cvs["category"] == 0].head(30),
+        ]
+    )
     path = tmp_path_factory.mktemp("data") / "rated_sample.csv"
     sample.to_csv(path, index=False)
     return path

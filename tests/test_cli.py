@@ -16,13 +16,28 @@ from tests.conftest import REPO
 
 def test_demo_run_prints_its_location_and_learns_separating_keywords(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
-               # a fresh model cache: the model is converted again, as on a first run, with all its library noise
-               ML_HEADCOUNT_EXTRACTION__MODEL_CACHE_DIR=str(tmp_path / "models"))
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
+        # a fresh model cache: the model is converted again, as on a first run, with all its library noise
+        ML_HEADCOUNT_EXTRACTION__MODEL_CACHE_DIR=str(tmp_path / "models"),
+    )
     result = subprocess.run(
-        [sys.executable, "-m", "flows.cli", "run", "examples/demo_cvs.csv", "--storage-url", str(tmp_path / "artifacts")],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "run",
+            "examples/demo_cvs.csv",
+            "--storage-url",
+            str(tmp_path / "artifacts"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     run = Path(result.stdout.strip().splitlines()[-1])
@@ -54,8 +69,15 @@ def test_demo_run_prints_its_location_and_learns_separating_keywords(tmp_path):
 
 
 def cli(*args: str, env: dict | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows.cli", *args], cwd=REPO, capture_output=True, text=True,
-                          env=env, timeout=timeout, check=False)
+    return subprocess.run(
+        [sys.executable, "-m", "flows.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def test_user_errors_are_reported_before_prefect_starts_in_under_3_seconds(tmp_path):
@@ -64,21 +86,30 @@ def test_user_errors_are_reported_before_prefect_starts_in_under_3_seconds(tmp_p
     The time is the command's CPU time (what it costs on a quiet laptop, ~2 s wall there); wall time on this shared
     machine follows its load."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_API_URL="http://127.0.0.1:9/api",
-               PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false")
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_API_URL="http://127.0.0.1:9/api",
+        PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false",
+    )
     storage = ["--storage-url", str(tmp_path / "artifacts")]
     (tmp_path / "typo.yaml").write_text("extraction: {top_n: 0}\n")
     cases = {
         "missing file": (["run", "no-such-cvs.csv", *storage], "no-such-cvs.csv: file not found"),
         "a directory": (["run", str(tmp_path), *storage], "is a directory"),
-        "bad settings": (["run", "examples/demo_cvs.csv", "--config", str(tmp_path / "typo.yaml"), *storage],
-                         "top_n and shard_size must be positive"),
+        "bad settings": (
+            ["run", "examples/demo_cvs.csv", "--config", str(tmp_path / "typo.yaml"), *storage],
+            "top_n and shard_size must be positive",
+        ),
         "bad run id": (["run", "examples/demo_cvs.csv", "--run-id", "../x", *storage], "invalid run id '../x'"),
-        "unusable storage": (["run", "examples/demo_cvs.csv", "--storage-url", "/proc/no-such/artifacts"],
-                             "/proc/no-such/artifacts"),
+        "unusable storage": (
+            ["run", "examples/demo_cvs.csv", "--storage-url", "/proc/no-such/artifacts"],
+            "/proc/no-such/artifacts",
+        ),
         "no such run": (["apply", "no-such-run", "examples/demo_cvs.csv", *storage], "no complete run there"),
-        "missing validation": (["estimate", "--validation", "nope.csv", "--counts", "examples/headcount_counts.csv",
-                                *storage], "nope.csv: file not found"),
+        "missing validation": (
+            ["estimate", "--validation", "nope.csv", "--counts", "examples/headcount_counts.csv", *storage],
+            "nope.csv: file not found",
+        ),
     }
     for name, (args, message) in cases.items():
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -103,9 +134,12 @@ def test_version_help_and_flags():
 def test_a_temporary_server_that_does_not_start_is_one_line_and_exit_1(tmp_path):
     """Issue 20, finding 9: the user's startup limit is respected, and running out of it is no traceback."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="15",  # long enough for uvicorn to log its failure
-               # a database the server cannot open: it never answers
-               PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{tmp_path}/no-such-dir/prefect.db")
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="15",  # long enough for uvicorn to log its failure
+        # a database the server cannot open: it never answers
+        PREFECT_API_DATABASE_CONNECTION_URL=f"sqlite+aiosqlite:///{tmp_path}/no-such-dir/prefect.db",
+    )
     result = cli("run", "examples/demo_cvs.csv", "--storage-url", str(tmp_path / "artifacts"), env=env, timeout=300)
     assert result.returncode == 1, result.stderr[-3000:]
     assert "Traceback" not in result.stderr and result.stderr.count("\n") == 1, result.stderr
@@ -129,9 +163,21 @@ def test_the_temporary_server_gets_180_s_unless_the_user_says_otherwise(monkeypa
 def test_estimate_json_is_one_object_on_stdout_and_quiet_is_silent(tmp_path):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300")
-    result = cli("estimate", "--validation", "examples/headcount_validation.csv", "--counts",
-                 "examples/headcount_counts.csv", "--draws", "100", "--storage-url", str(tmp_path / "artifacts"),
-                 "--json", "-q", env=env, timeout=600)
+    result = cli(
+        "estimate",
+        "--validation",
+        "examples/headcount_validation.csv",
+        "--counts",
+        "examples/headcount_counts.csv",
+        "--draws",
+        "100",
+        "--storage-url",
+        str(tmp_path / "artifacts"),
+        "--json",
+        "-q",
+        env=env,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stderr == ""
     answer = json.loads(result.stdout)

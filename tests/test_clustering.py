@@ -42,7 +42,9 @@ def test_too_few_points_form_one_cluster():
 
 def test_clusters_report_keywords_scores_mean_and_representative():
     points = normalised(np.array([[1, 0.01], [1, 0.02], [1, 0.0], [0.01, 1], [0.02, 1], [0.0, 1]]))
-    result = cluster_keywords(["a", "b", "c", "x", "y", "z"], np.array([0.7, 0.9, 0.8, 0.95, 0.6, 0.65]), points, ClusteringSettings())
+    result = cluster_keywords(
+        ["a", "b", "c", "x", "y", "z"], np.array([0.7, 0.9, 0.8, 0.95, 0.6, 0.65]), points, ClusteringSettings()
+    )
     by_representative = {c["representative"]: c for c in result["clusters"]}
     assert set(by_representative) == {"b", "x"}
     assert by_representative["b"]["keywords"] == ["b", "c", "a"]
@@ -51,8 +53,16 @@ def test_clusters_report_keywords_scores_mean_and_representative():
 
 @pytest.mark.model
 def test_real_embeddings_group_related_keywords():
-    keywords = ["reinforcement learning", "policy gradient", "reward shaping", "deep q learning",
-                "payroll", "recruiting", "employee onboarding", "talent acquisition"]
+    keywords = [
+        "reinforcement learning",
+        "policy gradient",
+        "reward shaping",
+        "deep q learning",
+        "payroll",
+        "recruiting",
+        "employee onboarding",
+        "talent acquisition",
+    ]
     table = pd.DataFrame({"category": "1", "keyword": keywords, "score": np.linspace(0.99, 0.9, len(keywords))})
     settings = ClusteringSettings(min_cluster_size=3, min_samples=1)
     clusters = cluster_discriminative(table, KeywordExtractor(ExtractionSettings()).embed, settings)["1"]["clusters"]

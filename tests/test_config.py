@@ -46,9 +46,10 @@ def test_bare_hub_model_names_mean_the_sentence_transformers_organisation():
     assert ExtractionSettings(model="all-mpnet-base-v2").model == "sentence-transformers/all-mpnet-base-v2"
     assert ExtractionSettings(model="BAAI/bge-small-en").model == "BAAI/bge-small-en"
     assert ExtractionSettings().model == "all-MiniLM-L6-v2"  # the packaged default keeps its name
-    assert ExtractionSettings(model="all-mpnet-base-v2").cache_key() == ExtractionSettings(
-        model="sentence-transformers/all-mpnet-base-v2"
-    ).cache_key()
+    assert (
+        ExtractionSettings(model="all-mpnet-base-v2").cache_key()
+        == ExtractionSettings(model="sentence-transformers/all-mpnet-base-v2").cache_key()
+    )
 
 
 def test_cache_key_ignores_sharding_but_not_parameters():

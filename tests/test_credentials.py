@@ -46,7 +46,8 @@ class _RangeHandler(http.server.SimpleHTTPRequestHandler):
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
         import io
-        return io.BytesIO(data[start:end + 1])
+
+        return io.BytesIO(data[start : end + 1])
 
 
 @pytest.fixture
@@ -59,8 +60,12 @@ def served(tmp_path):
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), lambda *a: _RangeHandler(*a, directory=str(folder)))
     threading.Thread(target=server.serve_forever, daemon=True).start()
     port = server.server_address[1]
-    yield lambda name: (f"http://analyst:{PASSWORD}@127.0.0.1:{port}/{name}"
-                        f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600&X-Amz-Signature={SIGNATURE}")
+    yield (
+        lambda name: (
+            f"http://analyst:{PASSWORD}@127.0.0.1:{port}/{name}"
+            f"?X-Amz-Algorithm=AWS4-HMAC-SHA256&X-Amz-Expires=3600&X-Amz-Signature={SIGNATURE}"
+        )
+    )
     server.shutdown()
 
 
@@ -87,22 +92,51 @@ def secrets_in(data: bytes) -> list[str]:
     return [secret for secret in SECRETS if secret.encode() in data]
 
 
-def test_estimate_and_apply_read_secret_urls_and_record_them_nowhere(prefect_harness, served, rated_sample_run, tmp_path, capfd):
+def test_estimate_and_apply_read_secret_urls_and_record_them_nowhere(
+    prefect_harness, served, rated_sample_run, tmp_path, capfd
+):
     storage = tmp_path / "store"
-    code = main(["estimate", "--validation", served("headcount_validation.csv"), "--population", served("headcount_population.csv"),
-                 "--storage-url", str(storage), "--run-id", "with-secrets", "--draws", "200"])
+    code = main(
+        [
+            "estimate",
+            "--validation",
+            served("headcount_validation.csv"),
+            "--population",
+            served("headcount_population.csv"),
+            "--storage-url",
+            str(storage),
+            "--run-id",
+            "with-secrets",
+            "--draws",
+            "200",
+        ]
+    )
     out, err = capfd.readouterr()
     assert code == 0, err[-3000:]
     assert (storage / "estimates" / "with-secrets" / "summary.json").exists()
-    assert "127.0.0.1" in (storage / "estimates" / "with-secrets" / "report.md").read_text(), "the tables are still named"
+    assert "127.0.0.1" in (storage / "estimates" / "with-secrets" / "report.md").read_text(), (
+        "the tables are still named"
+    )
 
-    failed = main(["estimate", "--validation", served("missing.csv"), "--population", served("headcount_population.csv"),
-                   "--storage-url", str(storage), "--run-id", "missing-table"])
+    failed = main(
+        [
+            "estimate",
+            "--validation",
+            served("missing.csv"),
+            "--population",
+            served("headcount_population.csv"),
+            "--storage-url",
+            str(storage),
+            "--run-id",
+            "missing-table",
+        ]
+    )
     failed_out, failed_err = capfd.readouterr()
     assert failed == 2 and "missing.csv" in failed_err and "Traceback" not in failed_err
 
-    applied = main(["apply", str(rated_sample_run), served("demo_cvs.csv"),
-                    "--output", str(tmp_path / "matches.parquet")])
+    applied = main(
+        ["apply", str(rated_sample_run), served("demo_cvs.csv"), "--output", str(tmp_path / "matches.parquet")]
+    )
     applied_out, applied_err = capfd.readouterr()
     assert applied == 0, applied_err[-3000:]
 

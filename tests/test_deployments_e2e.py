@@ -106,13 +106,31 @@ def prefect(tmp_path):
 
     def start(name: str, *args: str, cwd: Path = REPO) -> subprocess.Popen:
         log = open(logs / f"{name}.log", "w")
-        process = subprocess.Popen([PREFECT, *args], cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                   stdin=subprocess.DEVNULL, start_new_session=True)
+        process = subprocess.Popen(
+            [PREFECT, *args],
+            cwd=cwd,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         processes.append(process)
         return process
 
     # no scheduler: the test's runs are the only runs, whatever the clock says
-    start("server", "server", "start", "--host", "127.0.0.1", "--port", str(port), "--no-scheduler", "--no-ui", "--analytics-off")
+    start(
+        "server",
+        "server",
+        "start",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-scheduler",
+        "--no-ui",
+        "--analytics-off",
+    )
     try:
         wait_for(lambda: _healthy(api), 120, "the Prefect server to answer")
         yield env, api, start
@@ -139,9 +157,12 @@ def wait_for(condition, timeout_s: float, what: str):
 
 
 def prefect_cli(env: dict, *args: str, succeed: bool = True, timeout_s: float = 300) -> str:
-    done = subprocess.run([PREFECT, *args], cwd=REPO, env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=timeout_s)
-    assert (done.returncode == 0) == succeed, f"prefect {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    done = subprocess.run(
+        [PREFECT, *args], cwd=REPO, env=env, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout_s
+    )
+    assert (done.returncode == 0) == succeed, (
+        f"prefect {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}"
+    )
     return done.stdout + done.stderr
 
 
@@ -149,7 +170,9 @@ def drop_cvs(inbox: Path) -> None:
     inbox.mkdir()
     labels = ["ml", "ml", "sales", "sales"]
     pd.DataFrame({"cv_text": ML[:2] + SALES[:2], "category": labels}).to_csv(inbox / "batch-1.csv", index=False)
-    pd.DataFrame({"resume": ML[2:] + SALES[2:], "label": labels}).to_json(inbox / "batch-2.jsonl", orient="records", lines=True)
+    pd.DataFrame({"resume": ML[2:] + SALES[2:], "label": labels}).to_json(
+        inbox / "batch-2.jsonl", orient="records", lines=True
+    )
     (inbox / "notes.csv").write_text("name,phone\nalice,555-0100\n")  # no CV text: malformed
 
 
@@ -161,10 +184,19 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
 
     prefect_cli(env, "work-pool", "create", POOL, "--type", "process")
     prefect_cli(env, "deploy", "--all", "--prefect-file", "deployments/prefect.yaml")
-    deployments = ["cv-ingestion/hourly", "cv-keywords/weekly", "cv-keywords/weekly-modal", "cv-ingestion/hourly-s3",
-                   "cv-keywords/weekly-s3", "cv-filter/weekly"]
+    deployments = [
+        "cv-ingestion/hourly",
+        "cv-keywords/weekly",
+        "cv-keywords/weekly-modal",
+        "cv-ingestion/hourly-s3",
+        "cv-keywords/weekly-s3",
+        "cv-filter/weekly",
+    ]
     schedules = {
-        name: [(s["schedule"]["cron"], s["active"]) for s in httpx.get(f"{api}/deployments/name/{name}").json()["schedules"]]
+        name: [
+            (s["schedule"]["cron"], s["active"])
+            for s in httpx.get(f"{api}/deployments/name/{name}").json()["schedules"]
+        ]
         for name in deployments
     }
     assert schedules == {
@@ -176,14 +208,24 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
         "cv-filter/weekly": [("0 5 * * 1", False)],
     }
     # Settings is the parameter schema: the server refuses a misspelt field before any run exists
-    refused = prefect_cli(env, "deployment", "run", "cv-keywords/weekly", "--param", 'settings={"extracton": {"top_n": 10}}',
-                          succeed=False)
+    refused = prefect_cli(
+        env,
+        "deployment",
+        "run",
+        "cv-keywords/weekly",
+        "--param",
+        'settings={"extracton": {"top_n": 10}}',
+        succeed=False,
+    )
     assert "extracton" in refused
     start("worker", "worker", "start", "--pool", POOL, cwd=tmp_path)  # not the repo: the pull step must find it
 
     # settings given per run, as an operator would: the inbox and storage of this test, a lighter extraction
-    settings = {"inbox": {"url": str(inbox)}, "storage": {"url": str(storage)},
-                "extraction": {"top_n": 10, "ngram_max": 2}}
+    settings = {
+        "inbox": {"url": str(inbox)},
+        "storage": {"url": str(storage)},
+        "extraction": {"top_n": 10, "ngram_max": 2},
+    }
     ingest = ["deployment", "run", "cv-ingestion/hourly", "--watch", "--watch-timeout", "240"]
     prefect_cli(env, *ingest, "--params", json.dumps({"settings": settings}))
 
@@ -191,7 +233,9 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
     (record_file,) = (storage / "datasets" / "cvs" / "ingestions").iterdir()
     record = json.loads(record_file.read_text())
     assert {Path(f["file"]).name: (f["status"], f["registered"]) for f in record["files"]} == {
-        "batch-1.csv": ("registered", 4), "batch-2.jsonl": ("registered", 4), "notes.csv": ("quarantined", 0)
+        "batch-1.csv": ("registered", 4),
+        "batch-2.jsonl": ("registered", 4),
+        "notes.csv": ("quarantined", 0),
     }
     assert (inbox / "quarantine" / record["ingestion_id"] / "notes.csv").exists()
     assert record["dataset_cvs"] == 8
@@ -202,8 +246,11 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
 
     # the weekly deployment's trigger, an automation on the server, started the keyword run: nothing else did
     weekly = httpx.get(f"{api}/deployments/name/cv-keywords/weekly").json()
-    (automation,) = [a for a in httpx.post(f"{api}/automations/filter", json={}).json()
-                     if any(action.get("deployment_id") == weekly["id"] for action in a["actions"])]
+    (automation,) = [
+        a
+        for a in httpx.post(f"{api}/automations/filter", json={}).json()
+        if any(action.get("deployment_id") == weekly["id"] for action in a["actions"])
+    ]
     (keywords_run_id,) = wait_for(lambda: _runs_of(api, weekly["id"]), 120, "the triggered cv-keywords run")
     keywords_run = wait_for(lambda: _finished(api, keywords_run_id), 300, "the triggered cv-keywords run to end")
     assert keywords_run["state_type"] == "COMPLETED", keywords_run["state"]
@@ -220,8 +267,9 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
         assert (run_dir / name).exists(), name
 
     # and its Prefect artifacts, through the server's API
-    artifacts = httpx.post(f"{api}/artifacts/filter",
-                           json={"artifacts": {"flow_run_id": {"any_": [keywords_run_id]}}}).json()
+    artifacts = httpx.post(
+        f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [keywords_run_id]}}}
+    ).json()
     assert {"top-discriminative-keywords", "cv-keywords-report"} <= {a["key"] for a in artifacts}
 
     # a second ingestion finds nothing new, emits nothing and starts nothing
@@ -230,7 +278,9 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
     keyword_runs = httpx.post(f"{api}/flow_runs/filter", json={"flows": {"name": {"any_": ["cv-keywords"]}}}).json()
     assert [r["id"] for r in keyword_runs] == [keywords_run_id]
     ingestion_runs = httpx.post(f"{api}/flow_runs/filter", json={"flows": {"name": {"any_": ["cv-ingestion"]}}}).json()
-    assert [(r["state_type"], r["name"]) for r in ingestion_runs] == [("COMPLETED", "inbox → cvs · then cv-keywords/weekly")] * 2
+    assert [(r["state_type"], r["name"]) for r in ingestion_runs] == [
+        ("COMPLETED", "inbox → cvs · then cv-keywords/weekly")
+    ] * 2
     assert len(list((storage / "datasets" / "cvs" / "ingestions").iterdir())) == 1
 
     print(f"end-to-end: {time.monotonic() - started:.0f} s after the server was up")

@@ -42,5 +42,7 @@ def test_the_check_finds_links_and_paths():
     """The patterns see what the documents use, so a missing file cannot hide behind a format."""
     readme = {written for written, _ in references(REPO / "README.md")}
     assert {"docs/performance.md", "examples/demo_cvs.csv", "benchmarks/headcount_calibration.py"} <= readme
-    assert any(written.startswith("ml_headcount/") or written.endswith(".py") for written, _ in
-               references(REPO / "docs" / "performance.md"))
+    assert any(
+        written.startswith("ml_headcount/") or written.endswith(".py")
+        for written, _ in references(REPO / "docs" / "performance.md")
+    )

@@ -22,8 +22,9 @@ sys.modules["fcntl"] = None  # Windows has no fcntl: `import fcntl` raises Impor
 
 def run_without_linux_calls(code: str) -> subprocess.CompletedProcess:
     script = WITHOUT_LINUX_CALLS + textwrap.dedent(code)
-    return subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          check=False)
+    return subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300, check=False
+    )
 
 
 def test_ingest_and_storage_run_without_sched_getaffinity_and_fcntl(tmp_path):

@@ -30,7 +30,7 @@ from __future__ import annotations
 import hashlib
 import io
 from dataclasses import asdict, dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import PurePosixPath
 
 import pandas as pd
@@ -40,8 +40,26 @@ from ml_headcount.corpus.ingest import IngestResult, ingest_file, redact_url
 from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore, check_name
 
-DATASET_COLUMNS = ["cv_id", "text_hash", "category", "text", "source_file", "source_sha256", "source_row", "ingestion_id"]
-REJECTED_COLUMNS = ["ingestion_id", "source_file", "source_sha256", "source_row", "reason", "column", "raw_category", "raw_text"]
+DATASET_COLUMNS = [
+    "cv_id",
+    "text_hash",
+    "category",
+    "text",
+    "source_file",
+    "source_sha256",
+    "source_row",
+    "ingestion_id",
+]
+REJECTED_COLUMNS = [
+    "ingestion_id",
+    "source_file",
+    "source_sha256",
+    "source_row",
+    "reason",
+    "column",
+    "raw_category",
+    "raw_text",
+]
 
 
 @dataclass(frozen=True)
@@ -164,12 +182,19 @@ class RegisteredDataset:
             registered = _table(current, DATASET_COLUMNS)
             known = registered.drop_duplicates("text_hash").set_index("text_hash")
             # CVs that an earlier attempt at this same file appended: they are this file's, not duplicates
-            earlier = registered[(registered["source_file"] == file.location) & (registered["source_sha256"] == file.sha256)]
+            earlier = registered[
+                (registered["source_file"] == file.location) & (registered["source_sha256"] == file.sha256)
+            ]
             is_new = ~result.cvs["text_hash"].isin(known.index)
             added["earlier"] = int(result.cvs["text_hash"].isin(earlier["text_hash"]).sum())
-            added["new"] = result.cvs[is_new].assign(source_file=file.location, source_sha256=file.sha256, ingestion_id=ingestion_id)
-            added["already"] = [(row, known.loc[row.text_hash]) for row in result.cvs[~is_new].itertuples()
-                                if row.text_hash not in set(earlier["text_hash"])]
+            added["new"] = result.cvs[is_new].assign(
+                source_file=file.location, source_sha256=file.sha256, ingestion_id=ingestion_id
+            )
+            added["already"] = [
+                (row, known.loc[row.text_hash])
+                for row in result.cvs[~is_new].itertuples()
+                if row.text_hash not in set(earlier["text_hash"])
+            ]
             if added["new"].empty:
                 return None
             return _parquet(_append(registered, added["new"][DATASET_COLUMNS]))
@@ -177,27 +202,41 @@ class RegisteredDataset:
         self.store.update(self.cvs_key, add_new_cvs)
         already = added["already"]
         # the rejected table shows the registered (cleaned) text of a CV that an earlier file registered
-        rejected = pd.concat([
-            result.rejected,
-            pd.DataFrame({
-                "source_row": [row.source_row for row, _ in already],
-                "reason": [_already_registered(row, first) for row, first in already],
-                "column": result.text_column,
-                "raw_category": [row.category for row, _ in already],
-                "raw_text": [row.text for row, _ in already],
-            }, columns=["source_row", "reason", "column", "raw_category", "raw_text"]),
-        ]).assign(ingestion_id=ingestion_id, source_file=file.location, source_sha256=file.sha256)
+        rejected = pd.concat(
+            [
+                result.rejected,
+                pd.DataFrame(
+                    {
+                        "source_row": [row.source_row for row, _ in already],
+                        "reason": [_already_registered(row, first) for row, first in already],
+                        "column": result.text_column,
+                        "raw_category": [row.category for row, _ in already],
+                        "raw_text": [row.text for row, _ in already],
+                    },
+                    columns=["source_row", "reason", "column", "raw_category", "raw_text"],
+                ),
+            ]
+        ).assign(ingestion_id=ingestion_id, source_file=file.location, source_sha256=file.sha256)
         # a crash before the file is recorded repeats its rows on the retry; keep them once
-        self.store.update(self.rejected_key, lambda current: _parquet(_append(
-            _table(current, REJECTED_COLUMNS), rejected[REJECTED_COLUMNS]
-        ).drop_duplicates(["source_file", "source_sha256", "source_row"])))
-        return self.record(_outcome(
-            file, "registered", ingestion_id,
-            rows=result.input_rows,
-            registered=len(added["new"]) + added["earlier"],
-            duplicates=result.duplicates + len(already),
-            rejected=len(result.rejected) - result.duplicates,
-        ))
+        self.store.update(
+            self.rejected_key,
+            lambda current: _parquet(
+                _append(_table(current, REJECTED_COLUMNS), rejected[REJECTED_COLUMNS]).drop_duplicates(
+                    ["source_file", "source_sha256", "source_row"]
+                )
+            ),
+        )
+        return self.record(
+            _outcome(
+                file,
+                "registered",
+                ingestion_id,
+                rows=result.input_rows,
+                registered=len(added["new"]) + added["earlier"],
+                duplicates=result.duplicates + len(already),
+                rejected=len(result.rejected) - result.duplicates,
+            )
+        )
 
     def record(self, outcome: FileOutcome) -> FileOutcome:
         row = pd.DataFrame([asdict(outcome)])
@@ -231,7 +270,9 @@ def register_file(
         try:
             moved_to = inbox.move_aside(file.key, str(error), ingestion_id)
         except OSError as move_error:  # recorded either way: a file that cannot be moved must not stop the others
-            return dataset.record(_outcome(file, "quarantined", ingestion_id, error=f"{error}; not moved: {move_error}"))
+            return dataset.record(
+                _outcome(file, "quarantined", ingestion_id, error=f"{error}; not moved: {move_error}")
+            )
         return dataset.record(_outcome(file, "quarantined", ingestion_id, error=str(error), moved_to=moved_to))
     file = replace(file, sha256=result.input_sha256)  # the content parsed, should the file have changed since listing
     return dataset.append(file, result, ingestion_id)
@@ -275,14 +316,29 @@ def ingestion_markdown(summary: dict) -> str:
         note = f["error"] or (f"changed (was {f['changed_from'][:12]})" if f["changed_from"] else "")
         if f["moved_to"]:
             note += f"; moved to {f['moved_to']}"
-        cells = [PurePosixPath(f["file"]).name, f["status"], f["rows"], f["registered"], f["duplicates"], f["rejected"], note]
+        cells = [
+            PurePosixPath(f["file"]).name,
+            f["status"],
+            f["rows"],
+            f["registered"],
+            f["duplicates"],
+            f["rejected"],
+            note,
+        ]
         lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _outcome(file: InboxFile, status: str, ingestion_id: str, **details) -> FileOutcome:
-    return FileOutcome(file=file.location, sha256=file.sha256, status=status, ingestion_id=ingestion_id,
-                       processed_at=_now(), changed_from=file.changed_from or "", **details)
+    return FileOutcome(
+        file=file.location,
+        sha256=file.sha256,
+        status=status,
+        ingestion_id=ingestion_id,
+        processed_at=_now(),
+        changed_from=file.changed_from or "",
+        **details,
+    )
 
 
 def _already_registered(row, first) -> str:
@@ -306,4 +362,4 @@ def _append(existing: pd.DataFrame, new: pd.DataFrame) -> pd.DataFrame:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -19,7 +19,7 @@ def company_fields(text: str) -> list[str]:
     start = text.find(_SECTION)
     if start < 0:
         return []
-    section = text[start + len(_SECTION):].split(" || ", 1)[0]
+    section = text[start + len(_SECTION) :].split(" || ", 1)[0]
     companies = []
     for entry in section.split(" | "):
         match = _ENTRY_COMPANY.match(entry)

@@ -29,25 +29,32 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit, urlunsplit
 
-import ftfy
 import fsspec
+import ftfy
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import SecretStr
 
-from ml_headcount.corpus import text_repair
-
-from ml_headcount.io import parallel
 from ml_headcount.config import IngestSettings
+from ml_headcount.corpus import text_repair
 from ml_headcount.errors import InputError, UserError
+from ml_headcount.io import parallel
 
 CV_COLUMNS = ["cv_id", "text_hash", "source_row", "category", "text"]
 REJECTED_COLUMNS = ["source_row", "reason", "column", "raw_category", "raw_text"]
 
 _BINARY_LABELS = {
-    "1": "1", "0": "0", "1.0": "1", "0.0": "0",
-    "yes": "1", "no": "0", "y": "1", "n": "0", "true": "1", "false": "0",
+    "1": "1",
+    "0": "0",
+    "1.0": "1",
+    "0.0": "0",
+    "yes": "1",
+    "no": "0",
+    "y": "1",
+    "n": "0",
+    "true": "1",
+    "false": "0",
 }
 _TAG = re.compile(r"<[^>]{0,200}>")
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
@@ -58,8 +65,19 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
 _SAMPLE_BYTES = 1 << 16  # enough to see the header, the delimiter and the encoding
 _RAW_KEPT = 1000  # characters of a raw value kept in the rejected table
 _DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
-_SUFFIX_KINDS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".tab": "tsv", ".xlsx": "xlsx", ".xlsm": "xlsx",
-                 ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "json", ".parquet": "parquet", ".pq": "parquet"}
+_SUFFIX_KINDS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".tsv": "tsv",
+    ".tab": "tsv",
+    ".xlsx": "xlsx",
+    ".xlsm": "xlsx",
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".json": "json",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 class _Malformed(ValueError):
@@ -70,10 +88,24 @@ class _Malformed(ValueError):
 _PARSER_ERRORS = (_Malformed, UnicodeError, csv.Error, zipfile.BadZipFile, zlib.error, EOFError)
 
 
-CV_SCHEMA = pa.schema([("cv_id", pa.string()), ("text_hash", pa.string()), ("source_row", pa.int64()),
-                       ("category", pa.string()), ("text", pa.string())])
-REJECTED_SCHEMA = pa.schema([("source_row", pa.int64()), ("reason", pa.string()), ("column", pa.string()),
-                             ("raw_category", pa.string()), ("raw_text", pa.string())])
+CV_SCHEMA = pa.schema(
+    [
+        ("cv_id", pa.string()),
+        ("text_hash", pa.string()),
+        ("source_row", pa.int64()),
+        ("category", pa.string()),
+        ("text", pa.string()),
+    ]
+)
+REJECTED_SCHEMA = pa.schema(
+    [
+        ("source_row", pa.int64()),
+        ("reason", pa.string()),
+        ("column", pa.string()),
+        ("raw_category", pa.string()),
+        ("raw_text", pa.string()),
+    ]
+)
 
 
 class InputChangedError(UserError):
@@ -330,8 +362,9 @@ def normalise_labels(raw: pd.Series) -> pd.Series:
     return as_text
 
 
-def ingest(url: str, settings: IngestSettings, storage_options: dict | None = None, spill: Path | None = None,
-           workers: int = 1) -> IngestResult:
+def ingest(
+    url: str, settings: IngestSettings, storage_options: dict | None = None, spill: Path | None = None, workers: int = 1
+) -> IngestResult:
     """The file's CVs for a keyword run: at least two categories are needed. With `spill`, kept CVs go to that local
     Parquet file as they are found, and rejected rows to one beside it (memory then does not follow the file's
     size); `workers` processes clean texts."""
@@ -348,8 +381,9 @@ def ingest(url: str, settings: IngestSettings, storage_options: dict | None = No
     return result
 
 
-def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None = None, spill: Path | None = None,
-                workers: int = 1) -> IngestResult:
+def ingest_file(
+    url: str, settings: IngestSettings, storage_options: dict | None = None, spill: Path | None = None, workers: int = 1
+) -> IngestResult:
     """Read, clean and deduplicate one file, streaming it in chunks; any category count."""
     name = redact_url(url)
     rejected_spill = None if spill is None else spill.with_name(f"{spill.stem}.rejected.parquet")
@@ -358,8 +392,15 @@ def ingest_file(url: str, settings: IngestSettings, storage_options: dict | None
         hashed = handle.tell()
         handle.seek(0)
         try:
-            result = _ingest_chunks(_chunks(handle, url, name, settings), name, settings, digest, KeptCvs(spill), workers,
-                                    RejectedRows(rejected_spill))
+            result = _ingest_chunks(
+                _chunks(handle, url, name, settings),
+                name,
+                settings,
+                digest,
+                KeptCvs(spill),
+                workers,
+                RejectedRows(rejected_spill),
+            )
         except _PARSER_ERRORS as error:
             raise InputError(f"{name}: cannot be read: {error}") from error
     _check_unchanged(url, storage_options, hashed, name)
@@ -377,8 +418,10 @@ def _check_unchanged(url: str, storage_options: dict | None, hashed: int, name: 
     except Exception:  # noqa: BLE001 - a location that cannot say (a stream): nothing to compare
         return
     if size is not None and size != hashed:
-        raise InputChangedError(f"{name}: changed while it was read ({hashed:,} bytes when hashed, {size:,} now); "
-                                "run again once the file is complete")
+        raise InputChangedError(
+            f"{name}: changed while it was read ({hashed:,} bytes when hashed, {size:,} now); "
+            "run again once the file is complete"
+        )
 
 
 def input_sha256(url: str, storage_options: dict | None = None) -> str:
@@ -399,7 +442,9 @@ def table_chunks(url: str, settings: IngestSettings, storage_options: dict | Non
             raise InputError(f"{name}: cannot be read: {error}") from error
 
 
-def read_table(url: str, storage_options: dict | None = None, settings: IngestSettings = IngestSettings()) -> tuple[pd.DataFrame, str]:
+def read_table(
+    url: str, storage_options: dict | None = None, settings: IngestSettings = IngestSettings()
+) -> tuple[pd.DataFrame, str]:
     """A whole table (any format ingest reads; every XLSX sheet) and the file's sha256, for tables that are not CVs.
 
     A row that cannot be parsed fails the whole file here: such tables have no rejected-rows output."""
@@ -430,8 +475,15 @@ def ingest_table(table: pd.DataFrame, url: str, settings: IngestSettings, input_
     return result
 
 
-def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings, input_sha256: str, kept_cvs: KeptCvs,
-                   workers: int = 1, rejected_rows: RejectedRows | None = None) -> IngestResult:
+def _ingest_chunks(
+    chunks: Iterable[Chunk],
+    name: str,
+    settings: IngestSettings,
+    input_sha256: str,
+    kept_cvs: KeptCvs,
+    workers: int = 1,
+    rejected_rows: RejectedRows | None = None,
+) -> IngestResult:
     rejected_rows = rejected_rows or RejectedRows()
     seen: dict[str, tuple[int, str]] = {}
     # each chunk's rows that could not be parsed, until its cleaned rows come back (in order: one entry per batch)
@@ -449,19 +501,32 @@ def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings,
             encoding = encoding or ("cp1252" if chunk.from_cp1252 else "")
             if chunk.sheet is not None:
                 try:
-                    sheet_columns = _text_and_label(list(chunk.table.columns), settings, f"{name} sheet {chunk.sheet!r}")
+                    sheet_columns = _text_and_label(
+                        list(chunk.table.columns), settings, f"{name} sheet {chunk.sheet!r}"
+                    )
                 except InputError:
                     if not chunk.table.empty and chunk.sheet not in sheets:
                         sheets[chunk.sheet] = -1
                     continue
                 if columns is not None and sheet_columns != columns:
-                    raise InputError(f"{name} sheet {chunk.sheet!r}: columns {sheet_columns} differ from the first sheet's {columns}")
+                    raise InputError(
+                        f"{name} sheet {chunk.sheet!r}: columns {sheet_columns} differ from the first sheet's {columns}"
+                    )
                 sheets[chunk.sheet] = sheets.get(chunk.sheet, 0) + len(chunk.table) + len(chunk.malformed)
             columns = columns or _text_and_label(list(chunk.table.columns), settings, name)
             input_rows += len(chunk.table) + len(chunk.malformed)
-            malformed_of_chunk.append([{"source_row": source_row, "reason": reason, "column": "",
-                                        "raw_category": "", "raw_text": raw[:_RAW_KEPT]}
-                                       for source_row, reason, raw in chunk.malformed])
+            malformed_of_chunk.append(
+                [
+                    {
+                        "source_row": source_row,
+                        "reason": reason,
+                        "column": "",
+                        "raw_category": "",
+                        "raw_text": raw[:_RAW_KEPT],
+                    }
+                    for source_row, reason, raw in chunk.malformed
+                ]
+            )
             if settings.limit is not None and kept_cvs.count >= settings.limit:  # nothing more to clean
                 beyond_limit += len(chunk.table)
                 yield [], [], [], chunk.from_cp1252, settings
@@ -469,8 +534,13 @@ def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings,
                 yield [], [], [], chunk.from_cp1252, settings
             else:
                 text_column, label_column = columns
-                yield (chunk.table.index.tolist(), chunk.table[text_column].tolist(), chunk.table[label_column].tolist(),
-                       chunk.from_cp1252, settings)
+                yield (
+                    chunk.table.index.tolist(),
+                    chunk.table[text_column].tolist(),
+                    chunk.table[label_column].tolist(),
+                    chunk.from_cp1252,
+                    settings,
+                )
 
     for source_rows, outcomes in parallel.ordered_map(_cleaned_rows, row_batches(), workers):
         text_column, label_column = columns
@@ -481,8 +551,15 @@ def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings,
                 continue
             if outcome[0] == "reject":
                 _, reason, in_label, raw_label, raw_text = outcome
-                rejected.append({"source_row": int(source_row), "reason": reason, "column": label_column if in_label else text_column,
-                                 "raw_category": raw_label, "raw_text": raw_text})
+                rejected.append(
+                    {
+                        "source_row": int(source_row),
+                        "reason": reason,
+                        "column": label_column if in_label else text_column,
+                        "raw_category": raw_label,
+                        "raw_text": raw_text,
+                    }
+                )
                 continue
             _, text, digest, label, was_repaired, raw_label, raw_text = outcome
             if digest in seen:
@@ -490,13 +567,27 @@ def _ingest_chunks(chunks: Iterable[Chunk], name: str, settings: IngestSettings,
                 duplicates += 1
                 same = _BINARY_LABELS.get(first_label.lower(), first_label) == _BINARY_LABELS.get(label.lower(), label)
                 conflict = "" if same else f" with a different label ({first_label!r} kept)"
-                rejected.append({"source_row": int(source_row), "reason": f"duplicate of row {first_row}{conflict}",
-                                 "column": text_column, "raw_category": raw_label, "raw_text": raw_text})
+                rejected.append(
+                    {
+                        "source_row": int(source_row),
+                        "reason": f"duplicate of row {first_row}{conflict}",
+                        "column": text_column,
+                        "raw_category": raw_label,
+                        "raw_text": raw_text,
+                    }
+                )
                 continue
             seen[digest] = (int(source_row), label)
             repaired += was_repaired
-            kept.append({"cv_id": digest[:16], "text_hash": digest, "source_row": int(source_row),
-                         "category": label, "text": text})
+            kept.append(
+                {
+                    "cv_id": digest[:16],
+                    "text_hash": digest,
+                    "source_row": int(source_row),
+                    "category": label,
+                    "text": text,
+                }
+            )
         kept_cvs.add(kept)
         rejected_rows.add(rejected)
     kept_cvs.close()
@@ -566,8 +657,10 @@ def _text_of(value) -> str:
 
 
 def _text_and_label(columns: list[str], settings: IngestSettings, name: str) -> tuple[str, str]:
-    return (find_column(columns, settings.text_column, settings.text_aliases, "text", name),
-            find_column(columns, settings.label_column, settings.label_aliases, "label", name))
+    return (
+        find_column(columns, settings.text_column, settings.text_aliases, "text", name),
+        find_column(columns, settings.label_column, settings.label_aliases, "label", name),
+    )
 
 
 # --- reading: one file, any everyday format, in chunks ---------------------------------------------------------------
@@ -586,14 +679,18 @@ def _opened(url: str, name: str, storage_options: dict | None) -> Iterator[io.IO
     except IsADirectoryError as exc:
         raise InputError(f"{name}: is a directory; give one file") from exc
     except PermissionError as exc:
-        raise InputError(f"{name}: access denied ({_redacted(exc, url)}); check the credentials for this location") from None
+        raise InputError(
+            f"{name}: access denied ({_redacted(exc, url)}); check the credentials for this location"
+        ) from None
     except UserError:
         raise
     except Exception as exc:
         status = getattr(exc, "status", None)  # an HTTP(S) URL's answer (aiohttp's ClientResponseError)
         if isinstance(status, int) and 400 <= status < 500:
-            raise InputError(f"{name}: the server answered HTTP {status}; check the URL (a presigned one may have "
-                             "expired) and the credentials") from None
+            raise InputError(
+                f"{name}: the server answered HTTP {status}; check the URL (a presigned one may have "
+                "expired) and the credentials"
+            ) from None
         if name != url and url in str(exc):  # never let a credential ride out on a traceback
             raise RuntimeError(f"{name}: {type(exc).__name__}: {_redacted(exc, url)}") from None
         raise
@@ -616,7 +713,9 @@ def _chunks(handle, url: str, name: str, settings: IngestSettings) -> Iterator[C
     magic = handle.read(8)
     handle.seek(0)
     if magic.startswith(b"\x1f\x8b"):
-        yield from _format_chunks(io.BufferedReader(_Decompressing(gzip.GzipFile(fileobj=handle))), path.stem, name, settings)
+        yield from _format_chunks(
+            io.BufferedReader(_Decompressing(gzip.GzipFile(fileobj=handle))), path.stem, name, settings
+        )
     elif magic.startswith(b"BZh"):
         yield from _format_chunks(io.BufferedReader(_Decompressing(bz2.BZ2File(handle))), path.stem, name, settings)
     elif magic.startswith(b"PK\x03\x04") and _kind_by_name(path.name) != "xlsx":
@@ -624,10 +723,17 @@ def _chunks(handle, url: str, name: str, settings: IngestSettings) -> Iterator[C
         if "xl/workbook.xml" in archive.namelist():
             yield from _xlsx_chunks(handle, name, settings)
             return
-        members = [m for m in archive.infolist() if not m.is_dir() and not PurePosixPath(m.filename).name.startswith(".")
-                   and not m.filename.startswith("__MACOSX/")]
+        members = [
+            m
+            for m in archive.infolist()
+            if not m.is_dir()
+            and not PurePosixPath(m.filename).name.startswith(".")
+            and not m.filename.startswith("__MACOSX/")
+        ]
         if len(members) != 1:
-            raise InputError(f"{name}: a zip archive must hold exactly one table; it holds {[m.filename for m in members]}")
+            raise InputError(
+                f"{name}: a zip archive must hold exactly one table; it holds {[m.filename for m in members]}"
+            )
         with archive.open(members[0]) as member:
             yield from _format_chunks(io.BufferedReader(_Decompressing(member)), members[0].filename, name, settings)
     else:
@@ -646,10 +752,14 @@ def _format_chunks(stream, inner_name: str, name: str, settings: IngestSettings)
     if head.startswith(b"\xd0\xcf\x11\xe0"):
         raise InputError(f"{name}: is an Excel 97-2003 (.xls) or other OLE file; save it as .xlsx or CSV")
     if kind == "parquet" or head.startswith(b"PAR1"):
-        yield from _parquet_chunks(stream if stream.seekable() else _read_whole(stream, "Parquet", name, settings), name, settings)
+        yield from _parquet_chunks(
+            stream if stream.seekable() else _read_whole(stream, "Parquet", name, settings), name, settings
+        )
         return
     if kind == "xlsx" or head.startswith(b"PK\x03\x04"):
-        yield from _xlsx_chunks(stream if stream.seekable() else _read_whole(stream, "XLSX", name, settings), name, settings)
+        yield from _xlsx_chunks(
+            stream if stream.seekable() else _read_whole(stream, "XLSX", name, settings), name, settings
+        )
         return
     encoding = _encoding(head, name)
     # a UTF-8 file with cp1252 bytes further on (two exports pasted together) keeps those characters too
@@ -660,7 +770,9 @@ def _format_chunks(stream, inner_name: str, name: str, settings: IngestSettings)
         first = head.decode(encoding, errors="replace").lstrip("\ufeff \t\r\n")[:1]
         chunks = _json_array_chunks(text, name, settings) if first == "[" else _jsonl_chunks(text, name, settings)
     else:
-        chunks = _csv_chunks(text, "\t" if kind == "tsv" else _delimiter(head.decode(encoding, errors="replace")), name, settings)
+        chunks = _csv_chunks(
+            text, "\t" if kind == "tsv" else _delimiter(head.decode(encoding, errors="replace")), name, settings
+        )
     for chunk in chunks:
         chunk.from_cp1252 = from_cp1252
         yield chunk
@@ -671,19 +783,23 @@ def _read_whole(stream, what: str, name: str, settings: IngestSettings) -> io.By
     cap = settings.max_whole_file_bytes
     data = stream.read(cap + 1)
     if len(data) > cap:
-        raise InputError(f"{name}: the {what} inside decompresses to more than {cap:,} bytes (ingest.max_whole_file_bytes), "
-                         f"which would be read into memory whole; give the {what} file uncompressed, or raise the setting")
+        raise InputError(
+            f"{name}: the {what} inside decompresses to more than {cap:,} bytes (ingest.max_whole_file_bytes), "
+            f"which would be read into memory whole; give the {what} file uncompressed, or raise the setting"
+        )
     return io.BytesIO(data)
 
 
 def _check_columns(count: int, name: str, settings: IngestSettings, where: str = "the header has") -> None:
     if count > settings.max_columns:
-        raise InputError(f"{name}: {where} {count:,} columns, over ingest.max_columns ({settings.max_columns:,}); "
-                         "every row is padded to that width in memory")
+        raise InputError(
+            f"{name}: {where} {count:,} columns, over ingest.max_columns ({settings.max_columns:,}); "
+            "every row is padded to that width in memory"
+        )
 
 
 def _decode_as_cp1252(error: UnicodeDecodeError) -> tuple[str, int]:
-    return error.object[error.start:error.end].decode("cp1252", errors="replace"), error.end
+    return error.object[error.start : error.end].decode("cp1252", errors="replace"), error.end
 
 
 _CP1252_FALLBACK = "ml-headcount-cp1252-fallback"
@@ -753,8 +869,13 @@ def _csv_chunks(text, delimiter: str, name: str, settings: IngestSettings) -> It
             source_row += 1
             raw = "".join(record_lines)[:_RAW_KEPT]
             _skip_rest_of_record(record_lines, source, delimiter)
-            malformed.append((source_row, f"a field longer than {csv.field_size_limit():,} characters "
-                              "(4 x ingest.max_text_chars)", raw))
+            malformed.append(
+                (
+                    source_row,
+                    f"a field longer than {csv.field_size_limit():,} characters (4 x ingest.max_text_chars)",
+                    raw,
+                )
+            )
             fields = None
         record_lines.clear()
         if fields is None:
@@ -770,8 +891,14 @@ def _csv_chunks(text, delimiter: str, name: str, settings: IngestSettings) -> It
             while len(fields) > len(header) and fields[-1] == "":
                 fields.pop()  # trailing delimiters
             if len(fields) > len(header):
-                malformed.append((source_row, f"row has {len(fields)} fields, the header {len(header)} "
-                                  f"(an unquoted {_DELIMITERS[delimiter]} in a value?)", delimiter.join(fields[:_RAW_KEPT])))
+                malformed.append(
+                    (
+                        source_row,
+                        f"row has {len(fields)} fields, the header {len(header)} "
+                        f"(an unquoted {_DELIMITERS[delimiter]} in a value?)",
+                        delimiter.join(fields[:_RAW_KEPT]),
+                    )
+                )
             else:
                 rows.append(fields + [None] * (len(header) - len(fields)))
                 index.append(source_row)
@@ -854,8 +981,10 @@ def _json_array_chunks(text, name: str, settings: IngestSettings) -> Iterator[Ch
     cap = settings.max_whole_file_bytes
     document = text.read(cap + 1)
     if len(document) > cap:
-        raise InputError(f"{name}: a JSON array is read whole, and this one is over {cap:,} characters "
-                         "(ingest.max_whole_file_bytes); write one record per line (JSONL) instead")
+        raise InputError(
+            f"{name}: a JSON array is read whole, and this one is over {cap:,} characters "
+            "(ingest.max_whole_file_bytes); write one record per line (JSONL) instead"
+        )
     try:
         items = json.loads(document)
     except json.JSONDecodeError as error:
@@ -868,15 +997,20 @@ def _json_array_chunks(text, name: str, settings: IngestSettings) -> Iterator[Ch
     columns: set[str] = set()
     for start in range(0, len(items), settings.chunk_rows):
         records, index, malformed = [], [], []
-        for source_row, item in enumerate(items[start:start + settings.chunk_rows], start=start + 1):
+        for source_row, item in enumerate(items[start : start + settings.chunk_rows], start=start + 1):
             if isinstance(item, dict) and len(item) <= settings.max_columns:
                 records.append(item)
                 index.append(source_row)
                 columns.update(map(str, item))
                 _check_columns(len(columns), name, settings, "its records together have")
             elif isinstance(item, dict):
-                malformed.append((source_row, f"a record with more than {settings.max_columns:,} fields (ingest.max_columns)",
-                                  _json_text(item)))
+                malformed.append(
+                    (
+                        source_row,
+                        f"a record with more than {settings.max_columns:,} fields (ingest.max_columns)",
+                        _json_text(item),
+                    )
+                )
             else:
                 malformed.append((source_row, f"array item is a {type(item).__name__}, not a record", _json_text(item)))
         yield Chunk(_records_table(records, index), malformed)
@@ -926,8 +1060,10 @@ def _xlsx_chunks(handle, name: str, settings: IngestSettings) -> Iterator[Chunk]
     except zipfile.BadZipFile as error:
         raise InputError(f"{name}: cannot be read as xlsx: {error}") from error
     if uncompressed > settings.max_xlsx_bytes:
-        raise InputError(f"{name}: the workbook uncompresses to {uncompressed:,} bytes, over ingest.max_xlsx_bytes "
-                         f"({settings.max_xlsx_bytes:,}); save it as CSV")
+        raise InputError(
+            f"{name}: the workbook uncompresses to {uncompressed:,} bytes, over ingest.max_xlsx_bytes "
+            f"({settings.max_xlsx_bytes:,}); save it as CSV"
+        )
     handle.seek(0)
     try:
         workbook = openpyxl.load_workbook(handle, read_only=True, data_only=True)
@@ -948,7 +1084,7 @@ def _xlsx_chunks(handle, name: str, settings: IngestSettings) -> Iterator[Chunk]
                 if all(v is None for v in values):
                     continue
                 source_row += 1
-                batch.append(list(values[:len(columns)]) + [None] * (len(columns) - len(values)))
+                batch.append(list(values[: len(columns)]) + [None] * (len(columns) - len(values)))
                 index.append(source_row)
                 if len(batch) >= settings.chunk_rows:
                     yield Chunk(pd.DataFrame(batch, columns=columns, index=index, dtype=object), sheet=sheet.title)
@@ -983,7 +1119,7 @@ class _Rejoined(io.RawIOBase):
             self._head = self._head[n:]
             return n
         data = self._rest.read(len(buffer))
-        buffer[:len(data)] = data
+        buffer[: len(data)] = data
         return len(data)
 
 

@@ -103,8 +103,14 @@ def _line_start_triggers() -> frozenset[str]:
 
     parsed = _parser.parse(BADNESS_RE.pattern, BADNESS_RE.flags)
     anchored = [branch for branch in parsed[0][1][1] if any(op is c.AT for op, _ in branch)]
-    return frozenset(chr(p) for branch in anchored for op, value in branch
-                     if (points := _item_characters(op, value)) for p in points if p >= 128)
+    return frozenset(
+        chr(p)
+        for branch in anchored
+        for op, value in branch
+        if (points := _item_characters(op, value))
+        for p in points
+        if p >= 128
+    )
 
 
 @functools.cache
@@ -121,9 +127,14 @@ def repair(text: str) -> str:
     change; it applies those two steps, and checks that their result gives
     ftfy's loop nothing more to do (still NFC, still no mojibake).
     """
-    if (text.isascii() or len(text) >= ftfy.TextFixerConfig().max_decode_length
-            or not unicodedata.is_normalized("NFC", text) or _other_fix_pattern().search(text)
-            or ("&" in text and chardata.HTML_ENTITY_RE.search(text)) or may_hold_mojibake(text)):
+    if (
+        text.isascii()
+        or len(text) >= ftfy.TextFixerConfig().max_decode_length
+        or not unicodedata.is_normalized("NFC", text)
+        or _other_fix_pattern().search(text)
+        or ("&" in text and chardata.HTML_ENTITY_RE.search(text))
+        or may_hold_mojibake(text)
+    ):
         return ftfy.fix_text(text)
     fixed = fixes.fix_line_breaks(fixes.uncurl_quotes(text))
     if fixed != text and (not unicodedata.is_normalized("NFC", fixed) or may_hold_mojibake(fixed)):

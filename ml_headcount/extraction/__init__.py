@@ -5,8 +5,11 @@ What other packages use, by module; imported on first use, so importing the pack
 
 from ml_headcount._exports import exported
 
-__all__, __getattr__ = exported(__name__, {
-    "cache": ["Shard", "cache_prefix"],
-    "encoders": ["model_digest"],
-    "extractor": ["KeywordExtractor", "candidate_vectorizer", "keywords_table"],
-})
+__all__, __getattr__ = exported(
+    __name__,
+    {
+        "cache": ["Shard", "cache_prefix"],
+        "encoders": ["model_digest"],
+        "extractor": ["KeywordExtractor", "candidate_vectorizer", "keywords_table"],
+    },
+)

@@ -59,9 +59,9 @@ import pyarrow.parquet as pq
 
 from ml_headcount.config import ExtractionSettings
 from ml_headcount.extraction.extractor import KEYWORD_COLUMNS
-from ml_headcount.scoring.matching import CandidateText
 from ml_headcount.io.parallel import ordered_map
 from ml_headcount.io.storage import ArtifactStore, TooLargeError
+from ml_headcount.scoring.matching import CandidateText
 
 # uncovered parts a read may meet before it writes a snapshot; a run extracting a few shards does not rewrite the index
 COMPACT_AFTER = 16
@@ -73,7 +73,9 @@ ASSEMBLY_CHUNK = 100_000
 MAX_PART_BYTES = 4 * 2**20
 MAX_SNAPSHOT_BYTES = 512 * 2**20
 MAX_SHARD_BYTES = 256 * 2**20
-KEYWORD_SCHEMA = pa.schema([("cv_id", pa.string()), ("keyword", pa.string()), ("score", pa.float64()), ("rank", pa.int64())])
+KEYWORD_SCHEMA = pa.schema(
+    [("cv_id", pa.string()), ("keyword", pa.string()), ("score", pa.float64()), ("rank", pa.int64())]
+)
 INDEX_SCHEMA = pa.schema([("cv_id", pa.string()), ("shard_id", pa.string()), ("sha256", pa.string())])
 INDEX_COLUMNS = ["cv_id", "shard_id", "sha256"]
 
@@ -175,7 +177,9 @@ def cached_shards(store: ArtifactStore, settings: ExtractionSettings) -> CacheIn
             parts[name.removesuffix(".json")] = part_key
     snapshot = _chosen_snapshot(store, prefix, key, rejected)
     folded = set(snapshot["shard_id"].unique())
-    read = _parallel(lambda item: _read_part(store, key, *item), sorted((s, k) for s, k in parts.items() if s not in folded))
+    read = _parallel(
+        lambda item: _read_part(store, key, *item), sorted((s, k) for s, k in parts.items() if s not in folded)
+    )
     rejected += [entry for entry in read if isinstance(entry, dict) and "reason" in entry]
     unfolded = [entry for entry in read if isinstance(entry, pd.DataFrame)]
     pairs = pd.concat([snapshot, *unfolded], ignore_index=True) if unfolded else snapshot
@@ -244,8 +248,11 @@ def _snapshot_pairs(data: bytes, key: str, shards: int) -> pd.DataFrame:
     pairs = table.to_pandas()
     if pairs.isna().any().any():
         raise ValueError("empty cells")
-    if not (pairs["cv_id"].str.fullmatch(_ID.pattern).all() and pairs["shard_id"].str.fullmatch(_ID.pattern).all()
-            and pairs["sha256"].str.fullmatch(_DIGEST.pattern).all()):
+    if not (
+        pairs["cv_id"].str.fullmatch(_ID.pattern).all()
+        and pairs["shard_id"].str.fullmatch(_ID.pattern).all()
+        and pairs["sha256"].str.fullmatch(_DIGEST.pattern).all()
+    ):
         raise ValueError("a CV id, shard id or sha256 is not hex of its length")
     groups = pairs.groupby("shard_id", sort=False)
     if groups.ngroups != shards:
@@ -259,8 +266,9 @@ def _snapshot_pairs(data: bytes, key: str, shards: int) -> pd.DataFrame:
 
 
 def _write_snapshot(store: ArtifactStore, prefix: str, pairs: pd.DataFrame) -> None:
-    table = pa.Table.from_pandas(pairs[INDEX_COLUMNS].drop_duplicates(["cv_id", "shard_id"]), schema=INDEX_SCHEMA,
-                                 preserve_index=False)
+    table = pa.Table.from_pandas(
+        pairs[INDEX_COLUMNS].drop_duplicates(["cv_id", "shard_id"]), schema=INDEX_SCHEMA, preserve_index=False
+    )
     shards = len(set(pairs["shard_id"]))
     buffer = io.BytesIO()
     pq.write_table(table, buffer)
@@ -329,16 +337,22 @@ class CvTexts:
         return cls(chunks, ids)
 
     @classmethod
-    def from_run(cls, store: ArtifactStore, cvs_key: str, settings: ExtractionSettings, workers: int = 1,
-                 batch: int = 20_000) -> CvTexts:
+    def from_run(
+        cls, store: ArtifactStore, cvs_key: str, settings: ExtractionSettings, workers: int = 1, batch: int = 20_000
+    ) -> CvTexts:
         """From a run's cvs.parquet, read once: texts go, as candidates, to one local file per chunk of sorted ids
         (in memory when there is one chunk), in `workers` processes."""
         ids = pd.Index(store.read_parquet(cvs_key, columns=["cv_id"])["cv_id"]).unique().sort_values()
 
         def chunks(size: int) -> Iterator[pd.Series]:
             batches = store.parquet_batches(cvs_key, ["cv_id", "text"], batch)
-            joined = ordered_map(_joined_in_worker, ((b["cv_id"].tolist(), b["text"].tolist()) for b in batches), workers,
-                                 _start_joining, (settings,))
+            joined = ordered_map(
+                _joined_in_worker,
+                ((b["cv_id"].tolist(), b["text"].tolist()) for b in batches),
+                workers,
+                _start_joining,
+                (settings,),
+            )
             if len(ids) <= size:
                 whole = [pd.Series(texts, index=cv_ids, dtype=object) for cv_ids, texts in joined]
                 series = pd.concat(whole) if whole else pd.Series(dtype=object)
@@ -353,8 +367,15 @@ class CvTexts:
                         rows = bucket == b
                         if b not in writers:
                             writers[b] = pq.ParquetWriter(Path(scratch, f"{b}.parquet"), schema)
-                        writers[b].write_table(pa.table({"cv_id": np.asarray(cv_ids, dtype=object)[rows],
-                                                         "joined": np.asarray(texts, dtype=object)[rows]}, schema=schema))
+                        writers[b].write_table(
+                            pa.table(
+                                {
+                                    "cv_id": np.asarray(cv_ids, dtype=object)[rows],
+                                    "joined": np.asarray(texts, dtype=object)[rows],
+                                },
+                                schema=schema,
+                            )
+                        )
                 for writer in writers.values():
                     writer.close()
                 for b in range(math.ceil(len(ids) / size)):
@@ -381,8 +402,9 @@ def _joined_in_worker(item: tuple[list[str], list[str]]) -> tuple[list[str], lis
     return cv_ids, [_worker_candidates.joined(t) for t in texts]
 
 
-def write_run_keywords(store: ArtifactStore, settings: ExtractionSettings, texts: CvTexts, key: str,
-                       index: CacheIndex | None = None) -> Assembly:
+def write_run_keywords(
+    store: ArtifactStore, settings: ExtractionSettings, texts: CvTexts, key: str, index: CacheIndex | None = None
+) -> Assembly:
     """The run's keywords, every shard checked (module docstring), written to `key` as Parquet ordered by CV id then
     rank, ASSEMBLY_CHUNK CVs at a time (one row group each). With unresolved CVs nothing is written.
 
@@ -415,7 +437,9 @@ def write_run_keywords(store: ArtifactStore, settings: ExtractionSettings, texts
     return assembly
 
 
-def load_keywords(store: ArtifactStore, settings: ExtractionSettings, texts: pd.Series, index: CacheIndex | None = None) -> pd.DataFrame:
+def load_keywords(
+    store: ArtifactStore, settings: ExtractionSettings, texts: pd.Series, index: CacheIndex | None = None
+) -> pd.DataFrame:
     """The cached, checked keywords of these CVs (texts indexed by cv_id), ordered by CV id then rank; KeyError if any
     CV has none that checks out."""
     index = index if index is not None else cached_shards(store, settings)
@@ -487,8 +511,14 @@ class _Verifier:
         """The shard's keywords, if it passes every check for the CVs of `joined` it holds; else None (reported)."""
         problem, table = None, None
         if not _ID.fullmatch(shard):  # the run's own index is in the storage too: never a path
-            self.rejected.append({"entry": self.store.location(self.prefix), "reason": f"{shard!r} is not a shard id",
-                                  "shard_id": shard, "sha256": self.digests.get(shard, "")})
+            self.rejected.append(
+                {
+                    "entry": self.store.location(self.prefix),
+                    "reason": f"{shard!r} is not a shard id",
+                    "shard_id": shard,
+                    "sha256": self.digests.get(shard, ""),
+                }
+            )
             return None
         try:
             data = self.store.read_bounded(f"{self.prefix}/{shard}.parquet", MAX_SHARD_BYTES)
@@ -499,15 +529,24 @@ class _Verifier:
         if data is not None and hashlib.sha256(data).hexdigest() != self.digests.get(shard):
             # the digest came from a snapshot, or from nowhere yet (a shard this run planned): the part is the truth
             part = _read_part(self.store, self.key, shard, f"{self.prefix}/index/parts/{shard}.json")
-            if not (isinstance(part, pd.DataFrame) and set(part["cv_id"]) == set(self.members(shard))
-                    and part["sha256"].iloc[0] == hashlib.sha256(data).hexdigest()):
+            if not (
+                isinstance(part, pd.DataFrame)
+                and set(part["cv_id"]) == set(self.members(shard))
+                and part["sha256"].iloc[0] == hashlib.sha256(data).hexdigest()
+            ):
                 problem = "its keywords are not the ones its index entry records (sha256)"
         if problem is None:
             problem, table = self._content(data, shard, joined)
         if problem is None:
             return table
-        self.rejected.append({"entry": self.store.location(f"{self.prefix}/{shard}.parquet"), "reason": problem,
-                              "shard_id": shard, "sha256": self.digests.get(shard, "")})
+        self.rejected.append(
+            {
+                "entry": self.store.location(f"{self.prefix}/{shard}.parquet"),
+                "reason": problem,
+                "shard_id": shard,
+                "sha256": self.digests.get(shard, ""),
+            }
+        )
         return None
 
     def _content(self, data: bytes, shard: str, joined: pd.Series) -> tuple[str | None, pa.Table | None]:
@@ -527,8 +566,9 @@ class _Verifier:
         if not set(cv_ids) <= members:
             return "keywords of CVs its part does not list", None
         by_cv: dict[str, list[tuple[str, float, int]]] = {cv_id: [] for cv_id in members.intersection(joined.index)}
-        for cv_id, keyword, score, rank in zip(cv_ids, table["keyword"].to_pylist(), table["score"].to_pylist(),
-                                               table["rank"].to_pylist()):
+        for cv_id, keyword, score, rank in zip(
+            cv_ids, table["keyword"].to_pylist(), table["score"].to_pylist(), table["rank"].to_pylist()
+        ):
             if cv_id in by_cv:
                 by_cv[cv_id].append((keyword, score, rank))
         holds = self.candidates.holds
@@ -539,7 +579,11 @@ class _Verifier:
                     return f"no keywords for CV {cv_id}, whose text has candidates", None
                 continue
             keywords = [k for k, _, _ in rows]
-            if len(rows) > top_n or [r for _, _, r in rows] != list(range(1, len(rows) + 1)) or len(set(keywords)) != len(keywords):
+            if (
+                len(rows) > top_n
+                or [r for _, _, r in rows] != list(range(1, len(rows) + 1))
+                or len(set(keywords)) != len(keywords)
+            ):
                 return f"CV {cv_id}: not at most {top_n} distinct keywords ranked 1..n", None
             if not all(math.isfinite(s) and abs(s) <= 1 for _, s, _ in rows):
                 return f"CV {cv_id}: a score that is no similarity", None

@@ -9,7 +9,7 @@ shard in the process. Bounded, so a 100k-CV stream keeps a fixed footprint:
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 

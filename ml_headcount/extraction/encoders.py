@@ -96,8 +96,13 @@ def model_digest(name: str) -> str | None:
 
 
 def _model_files(path: Path) -> list[Path]:
-    files = [p for p in path.rglob("*") if p.is_file() and not _CONVERTED_COPIES.intersection(p.relative_to(path).parts[:-1])
-             and not any(part.startswith(".") for part in p.relative_to(path).parts)]
+    files = [
+        p
+        for p in path.rglob("*")
+        if p.is_file()
+        and not _CONVERTED_COPIES.intersection(p.relative_to(path).parts[:-1])
+        and not any(part.startswith(".") for part in p.relative_to(path).parts)
+    ]
     weights = [p for p in files if p.suffix in _MODEL_FILE_SUFFIXES]
     if not any(p.suffix == ".safetensors" for p in weights):  # an older model: PyTorch's own format
         weights += [p for p in files if p.suffix in {".bin", ".pt"}]
@@ -114,7 +119,9 @@ def weights_gb(path: str) -> float:
 class Encoder:
     """texts -> (n, dim) float32 unit vectors, in the order given; `tokenizer` is the model's."""
 
-    def __init__(self, tokenizer, max_seq_length: int, forward, dim: int, out_of_memory: type[BaseException] | None = None):
+    def __init__(
+        self, tokenizer, max_seq_length: int, forward, dim: int, out_of_memory: type[BaseException] | None = None
+    ):
         self.tokenizer = tokenizer
         self._max_seq_length = max_seq_length
         self._forward = forward  # (input_ids, attention_mask, token_type_ids) int64 arrays -> last hidden state
@@ -126,7 +133,9 @@ class Encoder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        ids = self.tokenizer(list(texts), truncation=True, max_length=self._max_seq_length, add_special_tokens=True)["input_ids"]
+        ids = self.tokenizer(list(texts), truncation=True, max_length=self._max_seq_length, add_special_tokens=True)[
+            "input_ids"
+        ]
         lengths = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
         order = np.argsort(lengths, kind="stable")
         start = 0
@@ -147,7 +156,9 @@ class Encoder:
             except BaseException as error:
                 if self._out_of_memory is None or not isinstance(error, self._out_of_memory) or len(rows) == 1:
                     raise
-                self.tokens_per_batch = max(1, self.tokens_per_batch // 2)  # GPU memory bounds the batch, not a constant
+                self.tokens_per_batch = max(
+                    1, self.tokens_per_batch // 2
+                )  # GPU memory bounds the batch, not a constant
                 continue
             out[rows] = _mean_pool_normalise(hidden, mask)
             start = stop
@@ -192,8 +203,15 @@ def screening_precision(device: str, backend: str, deciding: Precision) -> Preci
 
 
 @quiet_model_loading()
-def load_encoder(model: str, max_seq_length: int, device: str, backend: str, precision: Precision, cache_dir: str | None,
-                 cpu_threads: int | None = None):
+def load_encoder(
+    model: str,
+    max_seq_length: int,
+    device: str,
+    backend: str,
+    precision: Precision,
+    cache_dir: str | None,
+    cpu_threads: int | None = None,
+):
     """An `Encoder` (or, for models that do not mean-pool, a `SentenceTransformerEncoder`).
 
     Loading and compiling cost seconds: the caller keeps the encoder for as long as it extracts. On CPU, inference
@@ -315,7 +333,9 @@ def _openvino_forward(transformer, path: str, precision: Precision, cache_dir: s
     request = compiled.create_infer_request()
 
     def forward(input_ids, attention_mask, token_type_ids):
-        result = request.infer({"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids})
+        result = request.infer(
+            {"input_ids": input_ids, "attention_mask": attention_mask, "token_type_ids": token_type_ids}
+        )
         return next(iter(result.values()))
 
     return forward
@@ -328,6 +348,12 @@ def derived_model_file(path: str, kind: str, variant: str, name: str, cache_dir:
     version), so a new model or converter recomputes it.
     """
     weights = [p for p in sorted(Path(path).glob("*")) if p.suffix in {".safetensors", ".bin", ".json"}]
-    identity = "\n".join([str(Path(path).resolve()), variant, *(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in weights)])
-    root = Path(cache_dir) if cache_dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ml-headcount"
+    identity = "\n".join(
+        [str(Path(path).resolve()), variant, *(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in weights)]
+    )
+    root = (
+        Path(cache_dir)
+        if cache_dir
+        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "ml-headcount"
+    )
     return root / kind / hashlib.sha256(identity.encode()).hexdigest()[:16] / name

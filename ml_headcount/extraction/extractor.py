@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from ml_headcount.extraction import encoders, mmr, static_vectors
 from ml_headcount.config import ExtractionSettings
-from ml_headcount.extraction.embedding_cache import EmbeddingCache
 from ml_headcount.errors import UserError
+from ml_headcount.extraction import encoders, mmr, static_vectors
+from ml_headcount.extraction.embedding_cache import EmbeddingCache
 from ml_headcount.extraction.stopwords import study_stop_words
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def reference_model(settings: ExtractionSettings, device: str | None = None) -> "SentenceTransformer":
+def reference_model(settings: ExtractionSettings, device: str | None = None) -> SentenceTransformer:
     """The plain sentence-transformers model KeyBERT gets in the study's loop: the reference of benchmarks and tests.
 
     On a GPU it runs in the precision that decides (float16 for large models), so
@@ -106,7 +106,7 @@ class KeywordExtractor:
         """Where and how the model runs, for manifests and logs."""
         return f"{self.device}/{self.backend}/{self.settings.precision}"
 
-    def load(self) -> "KeywordExtractor":
+    def load(self) -> KeywordExtractor:
         """Load every encoder now (a Modal container does this once, in @modal.enter)."""
         for precision in {self.settings.precision, self.screen_precision}:
             self._encoder(precision)
@@ -171,7 +171,9 @@ class KeywordExtractor:
         doc_vectors = self._encoder(self.screen_precision).encode(texts)
         phrase_words, words = static_vectors.phrase_word_matrix(vocabulary)
         tokenizer, token_vectors = self._static_tokens()
-        static = static_vectors.static_phrase_vectors(phrase_words, static_vectors.word_vectors(words, tokenizer, token_vectors))
+        static = static_vectors.static_phrase_vectors(
+            phrase_words, static_vectors.word_vectors(words, tokenizer, token_vectors)
+        )
         return self._select(doc_vectors, candidates, vocabulary, static, None, 0.0)[0]
 
     def _select(self, doc_vectors, candidates, vocabulary, vectors, refine: EmbeddingCache | None, margin: float):
@@ -182,22 +184,33 @@ class KeywordExtractor:
         screened = refine is not None
         s = self.settings
         if s.use_mmr:
-            selections = [mmr.mmr_selection(doc_vectors[i], vectors[c], s.top_n, s.diversity, screened, margin) for i, c in enumerate(candidates)]
+            selections = [
+                mmr.mmr_selection(doc_vectors[i], vectors[c], s.top_n, s.diversity, screened, margin)
+                for i, c in enumerate(candidates)
+            ]
         else:
-            selections = [mmr.top_similar_selection(doc_vectors[i], vectors[c], s.top_n, screened, margin) for i, c in enumerate(candidates)]
+            selections = [
+                mmr.top_similar_selection(doc_vectors[i], vectors[c], s.top_n, screened, margin)
+                for i, c in enumerate(candidates)
+            ]
         largest_error = 0.0
 
         def embed(asked: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
             nonlocal largest_error
             rows = np.concatenate([candidates[cv][local] for cv, local in asked])
-            refined = np.split(refine.embed([vocabulary[j] for j in rows]), np.cumsum([len(local) for _, local in asked])[:-1])
+            refined = np.split(
+                refine.embed([vocabulary[j] for j in rows]), np.cumsum([len(local) for _, local in asked])[:-1]
+            )
             for (cv, local), exact in zip(asked, refined):
                 difference = exact - vectors[candidates[cv][local]]
                 directions = np.vstack([doc_vectors[cv][None, :], exact])
                 largest_error = max(largest_error, float(np.abs(difference @ directions.T).max()))
             return refined
 
-        picked = [(candidates[cv][local], similarity) for cv, (local, similarity) in enumerate(mmr.run_together(selections, embed))]
+        picked = [
+            (candidates[cv][local], similarity)
+            for cv, (local, similarity) in enumerate(mmr.run_together(selections, embed))
+        ]
         return picked, largest_error
 
     def _encoder(self, precision: encoders.Precision):
@@ -214,7 +227,11 @@ class KeywordExtractor:
         if self._token_vectors is None:
             s = self.settings
             path = encoders.derived_model_file(
-                encoders.model_path(s.model), "static-vectors", f"{self.backend}-{self.screen_precision}", "tokens.npy", s.model_cache_dir
+                encoders.model_path(s.model),
+                "static-vectors",
+                f"{self.backend}-{self.screen_precision}",
+                "tokens.npy",
+                s.model_cache_dir,
             )
             self._token_vectors = static_vectors.token_vectors(path, encoder.encode, encoder.tokenizer)
         return encoder.tokenizer, self._token_vectors
@@ -222,7 +239,9 @@ class KeywordExtractor:
     def _phrases(self, precision: encoders.Precision) -> EmbeddingCache:
         """Phrase embeddings computed in this precision, kept across shards (a phrase's embedding is its text's)."""
         if precision not in self._phrase_caches:
-            self._phrase_caches[precision] = EmbeddingCache(self._encoder(precision).encode, self.settings.embedding_cache_size)
+            self._phrase_caches[precision] = EmbeddingCache(
+                self._encoder(precision).encode, self.settings.embedding_cache_size
+            )
         return self._phrase_caches[precision]
 
 

@@ -22,7 +22,7 @@ similarities to the document out, best first.
 
 from __future__ import annotations
 
-from typing import Callable, Generator
+from collections.abc import Callable, Generator
 
 import numpy as np
 
@@ -64,7 +64,9 @@ def mmr(
 Selection = Generator[np.ndarray, np.ndarray, tuple[np.ndarray, np.ndarray]]
 
 
-def run_together(selections: list[Selection], exact_many: Callable[[list[tuple[int, np.ndarray]]], list[np.ndarray]]) -> list:
+def run_together(
+    selections: list[Selection], exact_many: Callable[[list[tuple[int, np.ndarray]]], list[np.ndarray]]
+) -> list:
     """Advance many selections (one per CV) in rounds, embedding all of a round's requests in one call.
 
     A selection yields the candidate indices it needs exact vectors for and is
@@ -119,7 +121,9 @@ def mmr_selection(doc_vector, vectors, top_n: int, diversity: float, screened: b
                 chosen = state.vectors[selected]
                 max_selected_similarity[refined] = (state.vectors[refined] @ chosen.T).max(axis=1)
         new_similarity = state.vectors @ state.vectors[best]
-        max_selected_similarity = new_similarity if not selected else np.maximum(max_selected_similarity, new_similarity)
+        max_selected_similarity = (
+            new_similarity if not selected else np.maximum(max_selected_similarity, new_similarity)
+        )
         selected.append(best)
         available[best] = False
     return _best_first(np.asarray(selected, dtype=np.int64), state.doc_similarity)

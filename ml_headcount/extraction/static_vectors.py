@@ -11,8 +11,8 @@ instead of ~25k transformer passes; fast mode picks keywords on these vectors.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 from scipy import sparse
@@ -61,6 +61,9 @@ def word_vectors(words: list[str], tokenizer, vectors: np.ndarray) -> np.ndarray
     ids = tokenizer(list(words), add_special_tokens=False)["input_ids"]
     lengths = np.fromiter((len(i) for i in ids), dtype=np.int64, count=len(ids))
     shares = np.repeat(1.0 / np.maximum(lengths, 1), lengths)
-    matrix = sparse.csr_matrix((shares, np.concatenate(ids or [[]]).astype(np.int64), np.concatenate([[0], np.cumsum(lengths)])),
-                               shape=(len(words), len(vectors)), dtype=np.float32)
+    matrix = sparse.csr_matrix(
+        (shares, np.concatenate(ids or [[]]).astype(np.int64), np.concatenate([[0], np.cumsum(lengths)])),
+        shape=(len(words), len(vectors)),
+        dtype=np.float32,
+    )
     return np.asarray(matrix @ vectors, dtype=np.float32)

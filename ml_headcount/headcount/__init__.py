@@ -5,11 +5,23 @@ What other packages use, by module; imported on first use, so importing the pack
 
 from ml_headcount._exports import exported
 
-__all__, __getattr__ = exported(__name__, {
-    "annotators": ["MISSING", "PatternSpace", "annotator_values", "choose_annotators", "code_likelihoods"],
-    "count_tables": ["count_evidence", "read_count_data"],
-    "keyword_annotators": ["keyword_values"],
-    "model": ["PatternEvidence", "Prior", "bootstrap_joints", "group_profiles", "headcount_draws", "summarise"],
-    "population_rates": ["RateModel"],
-    "tables": ["Estimate", "Population", "Validation", "estimate", "read_counts", "read_patterns", "read_population", "read_validation"],
-})
+__all__, __getattr__ = exported(
+    __name__,
+    {
+        "annotators": ["MISSING", "PatternSpace", "annotator_values", "choose_annotators", "code_likelihoods"],
+        "count_tables": ["count_evidence", "read_count_data"],
+        "keyword_annotators": ["keyword_values"],
+        "model": ["PatternEvidence", "Prior", "bootstrap_joints", "group_profiles", "headcount_draws", "summarise"],
+        "population_rates": ["RateModel"],
+        "tables": [
+            "Estimate",
+            "Population",
+            "Validation",
+            "estimate",
+            "read_counts",
+            "read_patterns",
+            "read_population",
+            "read_validation",
+        ],
+    },
+)

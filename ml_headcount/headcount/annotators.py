@@ -59,7 +59,11 @@ class PatternSpace:
     @property
     def digits(self) -> np.ndarray:
         """(3^k, k) digits of each ternary code: 0, 1, or 2 = missing."""
-        return np.array(list(itertools.product(range(3), repeat=self.k)), dtype=np.int8)[:, ::-1] if self.k else np.zeros((1, 0), np.int8)
+        return (
+            np.array(list(itertools.product(range(3), repeat=self.k)), dtype=np.int8)[:, ::-1]
+            if self.k
+            else np.zeros((1, 0), np.int8)
+        )
 
     def compatible(self) -> np.ndarray:
         """(3^k, 2^k) 1.0 where the full pattern agrees with the ternary code on every observed annotator."""
@@ -155,12 +159,19 @@ def confusion_table(names: list[str], labels: np.ndarray, values: np.ndarray, ot
         v = values[:, j]
         tp, fn = int(((v == 1) & labels).sum()), int(((v == 0) & labels).sum())
         tn, fp = int(((v == 0) & ~labels).sum()), int(((v == 1) & ~labels).sum())
-        rows.append({
-            "annotator": name, "true_positive": tp, "false_negative": fn, "true_negative": tn, "false_positive": fp,
-            "missing": int((v == MISSING).sum()), "other_values": other_values[j],
-            "sensitivity": round(tp / (tp + fn), 4) if tp + fn else None,
-            "specificity": round(tn / (tn + fp), 4) if tn + fp else None,
-        })
+        rows.append(
+            {
+                "annotator": name,
+                "true_positive": tp,
+                "false_negative": fn,
+                "true_negative": tn,
+                "false_positive": fp,
+                "missing": int((v == MISSING).sum()),
+                "other_values": other_values[j],
+                "sensitivity": round(tp / (tp + fn), 4) if tp + fn else None,
+                "specificity": round(tn / (tn + fp), 4) if tn + fp else None,
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -173,6 +184,13 @@ def class_correlations(names: list[str], labels: np.ndarray, values: np.ndarray)
             both = in_class & (values[:, a] != MISSING) & (values[:, b] != MISSING)
             x, y = values[both, a].astype(float), values[both, b].astype(float)
             phi = float(np.corrcoef(x, y)[0, 1]) if both.sum() > 1 and x.std() > 0 and y.std() > 0 else None
-            rows.append({"class": name, "annotator_a": names[a], "annotator_b": names[b], "rows": int(both.sum()),
-                         "phi": None if phi is None else round(phi, 4)})
+            rows.append(
+                {
+                    "class": name,
+                    "annotator_a": names[a],
+                    "annotator_b": names[b],
+                    "rows": int(both.sum()),
+                    "phi": None if phi is None else round(phi, 4),
+                }
+            )
     return pd.DataFrame(rows, columns=["class", "annotator_a", "annotator_b", "rows", "phi"])

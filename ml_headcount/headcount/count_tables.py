@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ml_headcount.corpus.ingest import InputError
 from ml_headcount.headcount.annotators import PatternSpace
 from ml_headcount.headcount.model import CombinedEvidence, MarginalCountEvidence, PatternEvidence, ProfileGroups
-from ml_headcount.corpus.ingest import InputError
 
 DENOMINATOR_SUFFIX = ":profiles"
 LARGEST_COUNT = 10**12  # above any organisation's headcount: a count beyond it is a mistake, not a number to repair
@@ -53,8 +53,10 @@ class _Repairs:
     def apply(self, column: str, old: np.ndarray, new: np.ndarray, rule: str, why: str) -> np.ndarray:
         for i in np.flatnonzero(old != new):
             if not self.allowed:
-                raise InputError(f"{self.url}: row {i + 1}, column {column!r}: {old[i]:g} {why} "
-                                 "(repairs are off: headcount.repair_counts)")
+                raise InputError(
+                    f"{self.url}: row {i + 1}, column {column!r}: {old[i]:g} {why} "
+                    "(repairs are off: headcount.repair_counts)"
+                )
             self.rows.append([int(i) + 1, self.organisations[i], column, float(old[i]), int(new[i]), rule])
         return new.astype(np.int64)
 
@@ -72,8 +74,9 @@ def count_column(table: pd.DataFrame, column: str, url: str, repairs: _Repairs, 
     bad = numbers.isna() | (numbers.abs() > LARGEST_COUNT)
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        reason = ("is not a number" if pd.isna(numbers.iloc[row])
-                  else f"is larger than any headcount ({LARGEST_COUNT:g})")
+        reason = (
+            "is not a number" if pd.isna(numbers.iloc[row]) else f"is larger than any headcount ({LARGEST_COUNT:g})"
+        )
         raise InputError(f"{url}: row {row + 1}, column {column!r}: {raw.iloc[row]!r} {reason}")
     values = numbers.to_numpy(dtype=np.float64)
     return repairs.apply(column, values, np.maximum(np.rint(values), 0), "number", "is not a whole number >= 0")
@@ -97,48 +100,84 @@ def _pair_columns(columns: list[str], names: list[str], url: str) -> dict[tuple[
     return pairs
 
 
-def read_count_data(table: pd.DataFrame, url: str, organisations: list[str], employees_column: str,
-                    profiles_column: str | None, names: list[str], repair: bool) -> CountData:
+def read_count_data(
+    table: pd.DataFrame,
+    url: str,
+    organisations: list[str],
+    employees_column: str,
+    profiles_column: str | None,
+    names: list[str],
+    repair: bool,
+) -> CountData:
     """Every count the annotators `names` need, repaired by the module's rule (or refused at the first repair)."""
     repairs = _Repairs(url, organisations, repair)
     for column in map(str, table.columns):
         if column.endswith(DENOMINATOR_SUFFIX) and column[: -len(DENOMINATOR_SUFFIX)] not in table.columns:
-            raise InputError(f"{url}: column {column!r} is the denominator of an annotator "
-                             f"{column[: -len(DENOMINATOR_SUFFIX)]!r} that is no column of the table")
+            raise InputError(
+                f"{url}: column {column!r} is the denominator of an annotator "
+                f"{column[: -len(DENOMINATOR_SUFFIX)]!r} that is no column of the table"
+            )
     employees = count_column(table, employees_column, url, repairs, None)
     profiles = count_column(table, profiles_column, url, repairs, None) if profiles_column else employees.copy()
     empty = np.zeros((len(table), 0), np.int64)
     matches = np.stack([count_column(table, n, url, repairs, 0.0) for n in names], axis=1) if names else empty
-    denominator_columns = [n + DENOMINATOR_SUFFIX if n + DENOMINATOR_SUFFIX in table.columns
-                           else (profiles_column or employees_column) for n in names]
-    denominators = np.stack([count_column(table, c, url, repairs, 0.0) if c.endswith(DENOMINATOR_SUFFIX) else profiles
-                             for c in denominator_columns], axis=1) if names else empty
+    denominator_columns = [
+        n + DENOMINATOR_SUFFIX if n + DENOMINATOR_SUFFIX in table.columns else (profiles_column or employees_column)
+        for n in names
+    ]
+    denominators = (
+        np.stack(
+            [
+                count_column(table, c, url, repairs, 0.0) if c.endswith(DENOMINATOR_SUFFIX) else profiles
+                for c in denominator_columns
+            ],
+            axis=1,
+        )
+        if names
+        else empty
+    )
     pairs = {}
     for (a, b), (column, both) in _pair_columns(list(table.columns), names, url).items():
         if denominator_columns[a] != denominator_columns[b]:
-            raise InputError(f"{url}: column {column!r} combines annotators counted over different denominators "
-                             f"({denominator_columns[a]!r}, {denominator_columns[b]!r})")
+            raise InputError(
+                f"{url}: column {column!r} combines annotators counted over different denominators "
+                f"({denominator_columns[a]!r}, {denominator_columns[b]!r})"
+            )
         given = count_column(table, column, url, repairs, 0.0)
         ceiling = np.minimum(matches[:, a], matches[:, b]) if both else matches[:, a]
-        given = repairs.apply(column, given, np.minimum(given, ceiling), "combination",
-                              "is more than its marginal counts allow")
+        given = repairs.apply(
+            column, given, np.minimum(given, ceiling), "combination", "is more than its marginal counts allow"
+        )
         pairs[(a, b)] = given if both else matches[:, a] - given
     for j, column in enumerate(denominator_columns):
         needed = matches[:, [k for k, c in enumerate(denominator_columns) if c == column]].max(axis=1)
         for (a, b), both in pairs.items():
             if denominator_columns[a] == column:
                 needed = np.maximum(needed, matches[:, a] + matches[:, b] - both)
-        repaired = repairs.apply(column, denominators[:, j], np.maximum(denominators[:, j], needed), "denominator",
-                                 "is below the matches counted over it")
+        repaired = repairs.apply(
+            column,
+            denominators[:, j],
+            np.maximum(denominators[:, j], needed),
+            "denominator",
+            "is below the matches counted over it",
+        )
         denominators[:, [k for k, c in enumerate(denominator_columns) if c == column]] = repaired[:, None]
         if column == (profiles_column or employees_column):
             profiles = repaired
     largest = np.maximum(profiles, denominators.max(axis=1, initial=0))
-    employees = repairs.apply(employees_column, employees, np.maximum(employees, largest), "employees",
-                              "is below the profiles counted")
+    employees = repairs.apply(
+        employees_column, employees, np.maximum(employees, largest), "employees", "is below the profiles counted"
+    )
     profiles = np.minimum(np.maximum(profiles, 0), employees)
-    return CountData(matches, denominators, denominator_columns, pairs, employees, profiles,
-                     repairs.table().drop_duplicates(["row", "column"], keep="first"))
+    return CountData(
+        matches,
+        denominators,
+        denominator_columns,
+        pairs,
+        employees,
+        profiles,
+        repairs.table().drop_duplicates(["row", "column"], keep="first"),
+    )
 
 
 def count_evidence(data: CountData, chosen: list[int], space: PatternSpace, n_organisations: int):
@@ -164,8 +203,12 @@ def count_evidence(data: CountData, chosen: list[int], space: PatternSpace, n_or
             both = data.pairs.get((js[0], js[1]), data.pairs.get((js[1], js[0])))
             a, b = data.matches[:, js[0]], data.matches[:, js[1]]
             da, db = int(digits[positions[0]]), int(digits[positions[1]])
-            cells = {missing_code + da + db: both, missing_code + da: a - both, missing_code + db: b - both,
-                     missing_code: n - a - b + both}
+            cells = {
+                missing_code + da + db: both,
+                missing_code + da: a - both,
+                missing_code + db: b - both,
+                missing_code: n - a - b + both,
+            }
         else:
             parts.append(MarginalCountEvidence(data.matches[:, js], n, space, positions))
             sizes.append(n.sum())
@@ -175,8 +218,11 @@ def count_evidence(data: CountData, chosen: list[int], space: PatternSpace, n_or
     primary = int(np.argmax(sizes))
     pattern_groups = [(i, p) for i, p in enumerate(parts) if isinstance(p, ProfileGroups)]
     others = [p for i, p in pattern_groups if i != primary]
-    extra = ProfileGroups(*(np.concatenate([getattr(g, f) for g in others]) for f in ("organisation", "code", "count"))
-                          ) if others else None
+    extra = (
+        ProfileGroups(*(np.concatenate([getattr(g, f) for g in others]) for f in ("organisation", "code", "count")))
+        if others
+        else None
+    )
     if isinstance(parts[primary], ProfileGroups):
         pattern = PatternEvidence(parts[primary], space, n_organisations, extra)
     else:

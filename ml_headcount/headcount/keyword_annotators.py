@@ -28,40 +28,54 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml_headcount.headcount.annotators import MISSING
 from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.corpus.ingest import InputError, clean_text, find_column, text_hash
-from ml_headcount.scoring.keyword_list import KeywordList
-from ml_headcount.scoring.matching import KeywordMatcher
-from ml_headcount.scoring.phrase_matching import PhraseMatcher
-from ml_headcount.runs.layout import RunLayout
+from ml_headcount.headcount.annotators import MISSING
+from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.queries import list_query
 from ml_headcount.lists.text_classifier import TextClassifier
-from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.runs.layout import RunLayout
+from ml_headcount.scoring.keyword_list import KeywordList
+from ml_headcount.scoring.matching import KeywordMatcher
+from ml_headcount.scoring.phrase_matching import PhraseMatcher
 
 
-def match_lists(texts: list[str], lists: dict[str, list[str]], extraction: ExtractionSettings,
-                matcher_kind: str = "product") -> dict[str, np.ndarray]:
+def match_lists(
+    texts: list[str], lists: dict[str, list[str]], extraction: ExtractionSettings, matcher_kind: str = "product"
+) -> dict[str, np.ndarray]:
     """int8 match (1/0) of every list in every cleaned text, as `apply` and the run's own filter match."""
-    matcher = (KeywordMatcher(lists, extraction) if matcher_kind == "product"
-               else PhraseMatcher({name: list_query(keywords) for name, keywords in lists.items()}))
+    matcher = (
+        KeywordMatcher(lists, extraction)
+        if matcher_kind == "product"
+        else PhraseMatcher({name: list_query(keywords) for name, keywords in lists.items()})
+    )
     matched = matcher.match(texts)
     return {name: matched[:, i].astype(np.int8) for i, name in enumerate(matcher.names)}
 
 
-def _cleaned_texts(table: pd.DataFrame, url: str, ingest: IngestSettings,
-                   text_column: str | None) -> tuple[list[str], np.ndarray]:
+def _cleaned_texts(
+    table: pd.DataFrame, url: str, ingest: IngestSettings, text_column: str | None
+) -> tuple[list[str], np.ndarray]:
     column = find_column(list(table.columns), text_column or ingest.text_column, ingest.text_aliases, "text", url)
     raw = table[column].map(lambda v: v if isinstance(v, str) else "")
     texts = [clean_text(t, ingest) if t.strip() else "" for t in raw]
     return texts, np.array([t != "" for t in texts])
 
 
-def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: IngestSettings, validation: pd.DataFrame,
-                   validation_url: str, population: pd.DataFrame, population_url: str, matcher: str = "product",
-                   with_classifier: bool = False, text_columns: tuple[str | None, str | None] = (None, None),
-                   ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+def keyword_values(
+    store: ArtifactStore,
+    run: RunLayout,
+    positive: str,
+    ingest: IngestSettings,
+    validation: pd.DataFrame,
+    validation_url: str,
+    population: pd.DataFrame,
+    population_url: str,
+    matcher: str = "product",
+    with_classifier: bool = False,
+    text_columns: tuple[str | None, str | None] = (None, None),
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Values of the run's non-empty lists for the positive category, for the validation and population rows; with
     `with_classifier` (headcount.text_classifier) also the run's TF-IDF classifier, `<positive>/tfidf`.
     `text_columns`: the validation's and the population's text column (None = ingest.text_column, else detected)."""
@@ -71,8 +85,11 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
     lists_json = store.read_json(run.keyword_lists)
     manifest = store.read_json(run.manifest)
     suffix = "" if matcher == "product" else f"@{matcher}"  # the held-out column of the matcher (filter_quality)
-    lists = {f"{positive}/{name}{suffix}": KeywordList(entry["keywords"], entry.get("exclusions", []))
-             for name, entry in lists_json.get(positive, {}).items() if entry["keywords"]}
+    lists = {
+        f"{positive}/{name}{suffix}": KeywordList(entry["keywords"], entry.get("exclusions", []))
+        for name, entry in lists_json.get(positive, {}).items()
+        if entry["keywords"]
+    }
     if not lists:
         raise InputError(f"{location}: the run has no non-empty keyword list for category {positive!r}")
     extraction = ExtractionSettings.model_validate(manifest["parameters"]["extraction"])
@@ -82,10 +99,13 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
     # the CVs the lists were learned from: those with held-out matches (a large run learns from a sample of its CVs);
     # a run without that file learned from all its CVs
     taught = run.heldout_matches if store.exists(run.heldout_matches) else run.cvs
-    learned = np.isin(validation_ids, store.read_parquet(taught, columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
+    learned = (
+        np.isin(validation_ids, store.read_parquet(taught, columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
+    )
     classifier = _classifier(store, run, positive) if with_classifier else None
-    validation_values = _matched(validation_texts, validation_has_text & ~learned, lists, extraction, matcher,
-                                 classifier)
+    validation_values = _matched(
+        validation_texts, validation_has_text & ~learned, lists, extraction, matcher, classifier
+    )
     if learned.any():
         if not store.exists(run.heldout_matches):
             raise InputError(
@@ -96,7 +116,9 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
         heldout = store.read_parquet(run.heldout_matches).set_index("cv_id")
         for name, values in validation_values.items():
             if name not in heldout.columns:
-                raise InputError(f"{store.location(run.heldout_matches)}: no column {name!r}; columns found: {list(heldout.columns)}")
+                raise InputError(
+                    f"{store.location(run.heldout_matches)}: no column {name!r}; columns found: {list(heldout.columns)}"
+                )
             out_of_fold = heldout[name].reindex(validation_ids[learned])
             values[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
 
@@ -107,17 +129,26 @@ def keyword_values(store: ArtifactStore, run: RunLayout, positive: str, ingest: 
 def _classifier(store: ArtifactStore, run: RunLayout, positive: str) -> TextClassifier:
     """The run's TF-IDF classifier of the positive category; InputError when the run has none."""
     if not store.exists(run.text_classifier):
-        raise InputError(f"{store.location(run.prefix)}: headcount.text_classifier is on, and the keyword run has no "
-                         "text_classifier.json (learn one with filters.text_classifier, or turn the setting off)")
+        raise InputError(
+            f"{store.location(run.prefix)}: headcount.text_classifier is on, and the keyword run has no "
+            "text_classifier.json (learn one with filters.text_classifier, or turn the setting off)"
+        )
     model = TextClassifier.from_document(store.read_json(run.text_classifier))
     if positive not in model.coefficients:
         raise InputError(f"{store.location(run.text_classifier)}: no classifier of category {positive!r}")
-    return TextClassifier(model.terms, model.idf, {positive: model.coefficients[positive]},
-                          {positive: model.intercepts[positive]})
+    return TextClassifier(
+        model.terms, model.idf, {positive: model.coefficients[positive]}, {positive: model.intercepts[positive]}
+    )
 
 
-def _matched(texts: list[str], rows: np.ndarray, lists: dict[str, list[str]], extraction: ExtractionSettings,
-             matcher: str, classifier: TextClassifier | None) -> dict[str, np.ndarray]:
+def _matched(
+    texts: list[str],
+    rows: np.ndarray,
+    lists: dict[str, list[str]],
+    extraction: ExtractionSettings,
+    matcher: str,
+    classifier: TextClassifier | None,
+) -> dict[str, np.ndarray]:
     """Matches (and the classifier's annotations) for the selected rows; MISSING elsewhere (no text, or filled in
     by the caller)."""
     names = list(lists) + ([text_classifier.column(c) for c in classifier.coefficients] if classifier else [])

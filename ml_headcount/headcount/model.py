@@ -70,15 +70,21 @@ class ProfileGroups:
     count: np.ndarray  # (groups,) number of profiles
 
 
-def group_profiles(organisation: np.ndarray, values: np.ndarray, space: PatternSpace, n_organisations: int,
-                   weights: np.ndarray | None = None) -> ProfileGroups:
+def group_profiles(
+    organisation: np.ndarray,
+    values: np.ndarray,
+    space: PatternSpace,
+    n_organisations: int,
+    weights: np.ndarray | None = None,
+) -> ProfileGroups:
     """Group profile rows (each `weights` profiles, default 1) by (organisation, pattern); rows without any
     annotation are left out (no evidence)."""
     codes = space.codes(values)
     informative = codes != space.all_missing
     key = organisation[informative].astype(np.int64) * 3**space.k + codes[informative]
-    counts = np.bincount(key, weights=None if weights is None else weights[informative],
-                         minlength=n_organisations * 3**space.k).astype(np.int64)
+    counts = np.bincount(
+        key, weights=None if weights is None else weights[informative], minlength=n_organisations * 3**space.k
+    ).astype(np.int64)
     keys = np.flatnonzero(counts)
     return ProfileGroups(keys // 3**space.k, keys % 3**space.k, counts[keys])
 
@@ -105,7 +111,9 @@ class PrevalenceGrid:
     def beta_log_mass(self, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
         """(n, points) log prior mass per cell of Beta(alpha, beta) for (n,) parameters, normalised on the grid."""
         pi = self.centres[None, :]
-        log_density = (alpha[:, None] - 1) * np.log(pi) + (beta[:, None] - 1) * np.log1p(-pi) - betaln(alpha, beta)[:, None]
+        log_density = (
+            (alpha[:, None] - 1) * np.log(pi) + (beta[:, None] - 1) * np.log1p(-pi) - betaln(alpha, beta)[:, None]
+        )
         log_mass = log_density + self.log_widths[None, :]
         return log_mass - logsumexp(log_mass, axis=1, keepdims=True)
 
@@ -136,16 +144,27 @@ class Evidence(Protocol):
     def log_likelihood(self, positive: np.ndarray, negative: np.ndarray, pi: np.ndarray) -> np.ndarray:
         """(organisations, draws, points) for per-draw code likelihoods (draws, 3^k) of each class."""
 
-    def realise(self, positive: np.ndarray, negative: np.ndarray, prevalence: np.ndarray,
-                employees: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def realise(
+        self,
+        positive: np.ndarray,
+        negative: np.ndarray,
+        prevalence: np.ndarray,
+        employees: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
         """(draws, organisations) integer expert counts given each draw's pi per organisation (organisations, draws)."""
 
 
 class PatternEvidence:
     """Per-profile patterns (partly missing): the exact likelihood of each (organisation, pattern) group."""
 
-    def __init__(self, groups: ProfileGroups, space: PatternSpace, n_organisations: int,
-                 evidence_only: ProfileGroups | None = None):
+    def __init__(
+        self,
+        groups: ProfileGroups,
+        space: PatternSpace,
+        n_organisations: int,
+        evidence_only: ProfileGroups | None = None,
+    ):
         """`evidence_only`: further groups (e.g. an LLM's sample of profiles also counted in `groups`) that inform
         the prevalence but are not realised again."""
         self.groups, self.space = groups, space
@@ -154,7 +173,9 @@ class PatternEvidence:
         if evidence_only is not None:
             np.add.at(self.counts, (evidence_only.organisation, evidence_only.code), evidence_only.count)
         self.used_codes = np.flatnonzero(self.counts.sum(axis=0))
-        self.profiles = np.bincount(groups.organisation, weights=groups.count, minlength=n_organisations).astype(np.int64)
+        self.profiles = np.bincount(groups.organisation, weights=groups.count, minlength=n_organisations).astype(
+            np.int64
+        )
 
     def log_likelihood(self, positive, negative, pi):
         codes = self.used_codes
@@ -188,8 +209,9 @@ class MarginalCountEvidence:
     employee, observed or not, is Binomial(employees, pi).
     """
 
-    def __init__(self, matches: np.ndarray, profiles: np.ndarray, space: PatternSpace,
-                 columns: list[int] | None = None):
+    def __init__(
+        self, matches: np.ndarray, profiles: np.ndarray, space: PatternSpace, columns: list[int] | None = None
+    ):
         """`matches` (organisations, len(columns)) of the model's annotators `columns` (default all) over `profiles`."""
         self.matches, self.profiles, self.space = matches.astype(np.float64), profiles.astype(np.float64), space
         self.columns = list(range(space.k)) if columns is None else columns
@@ -210,7 +232,9 @@ class MarginalCountEvidence:
         second = w[..., None] * m1[:, None] + (1 - w[..., None]) * m0[:, None]
         cov = second - mean[..., :, None] * mean[..., None, :]  # (draws, points, k, k)
         out = np.zeros((len(self.profiles), positive.shape[0], len(pi)))
-        for start in range(0, len(self.profiles), _ORGANISATIONS_PER_CHUNK):  # bounds the (orgs, draws, points, k, k) array
+        for start in range(
+            0, len(self.profiles), _ORGANISATIONS_PER_CHUNK
+        ):  # bounds the (orgs, draws, points, k, k) array
             rows = slice(start, start + _ORGANISATIONS_PER_CHUNK)
             n = self.profiles[rows]
             total_cov = n[:, None, None, None, None] * cov[None] + np.eye(sub.k) / 12.0
@@ -239,8 +263,15 @@ class CombinedEvidence:
         return self.parts[self.primary].realise(positive, negative, prevalence, employees, rng)
 
 
-def bootstrap_joints(space: PatternSpace, labels: np.ndarray, codes: np.ndarray, smoothing: float, transfer: float,
-                     draws: int, rng: np.random.Generator | None) -> tuple[np.ndarray, np.ndarray]:
+def bootstrap_joints(
+    space: PatternSpace,
+    labels: np.ndarray,
+    codes: np.ndarray,
+    smoothing: float,
+    transfer: float,
+    draws: int,
+    rng: np.random.Generator | None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(draws, 2^k) joint pattern distributions per class, refitted on class-stratified resamples (rng None: the data).
 
     `transfer` > 0 resamples n / (1 + transfer) rows per class (weighted back to
@@ -350,8 +381,16 @@ def headcount_draws(
         point = bootstrap_joints(space, labels, codes, smoothing, transfer, 1, None)
         replicates = bootstrap_joints(space, labels, codes, smoothing, transfer, _RATE_REPLICATES, rng)
         fine = PrevalenceGrid(_FIT_POINTS)
-        learned = population_rates(space, tuple(np.concatenate(pair) for pair in zip(point, replicates)),
-                                   validation_values, labels, evidence, rates, fine.centres, fine.log_widths)
+        learned = population_rates(
+            space,
+            tuple(np.concatenate(pair) for pair in zip(point, replicates)),
+            validation_values,
+            labels,
+            evidence,
+            rates,
+            fine.centres,
+            fine.log_widths,
+        )
 
     result = np.empty((draws, len(employees)), dtype=np.int64)
     edge_mass = np.zeros(len(employees))
@@ -366,7 +405,7 @@ def headcount_draws(
         log_prior = hierarchical.sample(log_likelihood, rng) if hierarchical else fixed_prior
         prevalence, edge = grid.sample(log_likelihood + log_prior, rng)  # (organisations, batch)
         edge_mass += edge.sum(axis=1)
-        result[start:start + batch] = evidence.realise(positive, negative, prevalence, employees, rng)
+        result[start : start + batch] = evidence.realise(positive, negative, prevalence, employees, rng)
     return Posterior(result, edge_mass / draws, learned)
 
 

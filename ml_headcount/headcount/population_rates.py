@@ -100,9 +100,16 @@ def _normalised(log_weights: np.ndarray) -> np.ndarray:
     return weights / weights.sum(axis=1, keepdims=True)
 
 
-def population_rates(space: PatternSpace, joints: tuple[np.ndarray, np.ndarray], validation_values: np.ndarray,
-                     labels: np.ndarray, evidence: Evidence, model: RateModel, pi: np.ndarray,
-                     log_widths: np.ndarray) -> PopulationRates:
+def population_rates(
+    space: PatternSpace,
+    joints: tuple[np.ndarray, np.ndarray],
+    validation_values: np.ndarray,
+    labels: np.ndarray,
+    evidence: Evidence,
+    model: RateModel,
+    pi: np.ndarray,
+    log_widths: np.ndarray,
+) -> PopulationRates:
     """The population rates' posterior given every organisation's evidence.
 
     The prevalences follow a Beta(a, b) whose parameters are fitted with the rates (empirical Bayes): a fixed
@@ -128,12 +135,14 @@ def population_rates(space: PatternSpace, joints: tuple[np.ndarray, np.ndarray],
     def objective(replicate: int):
         def negative_log_posterior(x: np.ndarray) -> float:
             rates = expit(x[:n_rates].reshape(2, space.k))
-            positive, negative = (code_likelihoods(space, with_marginals(space, joint[replicate:replicate + 1],
-                                                                         rates[c][None]))[0]
-                                  for c, joint in enumerate(joints))
+            positive, negative = (
+                code_likelihoods(space, with_marginals(space, joint[replicate : replicate + 1], rates[c][None]))[0]
+                for c, joint in enumerate(joints)
+            )
             a, b = np.exp(x[n_rates:])
             marginal = _log_marginal(evidence, positive, negative, a, b, pi, log_widths)
             return float(-marginal + 0.5 * ((x[:n_rates] - centre) ** 2 / prior_var).sum())
+
         return negative_log_posterior
 
     # sensitivities are identified only through profiles that several annotators rated (Hui-Walter); without them
@@ -154,8 +163,13 @@ def population_rates(space: PatternSpace, joints: tuple[np.ndarray, np.ndarray],
     values = np.maximum(values, 1.0 / prior_var.max())  # never wider than the prior, never degenerate
     covariance = np.diag(np.concatenate([sampling_var.ravel(), [0.0, 0.0]]))
     covariance[np.ix_(free, free)] = (vectors / values) @ vectors.T
-    replicates = [on(minimize(lambda y, f=objective(r): f(on(y, mode)), mode[free], method="L-BFGS-B",
-                              bounds=free_bounds).x, mode)[:n_rates] for r in range(1, len(joints[0]))]
+    replicates = [
+        on(
+            minimize(lambda y, f=objective(r): f(on(y, mode)), mode[free], method="L-BFGS-B", bounds=free_bounds).x,
+            mode,
+        )[:n_rates]
+        for r in range(1, len(joints[0]))
+    ]
     covariance = covariance[:n_rates, :n_rates]
     if len(replicates) > 1:
         covariance = covariance + np.cov(np.array(replicates), rowvar=False)
@@ -171,8 +185,15 @@ def _jointly_observed(evidence: Evidence, space: PatternSpace) -> bool:
     return bool(counts[:, several].sum() >= JOINT_SHARE * counts.sum()) if counts.sum() else False
 
 
-def _log_marginal(evidence: Evidence, positive: np.ndarray, negative: np.ndarray, a: float, b: float,
-                  pi: np.ndarray, log_widths: np.ndarray) -> float:
+def _log_marginal(
+    evidence: Evidence,
+    positive: np.ndarray,
+    negative: np.ndarray,
+    a: float,
+    b: float,
+    pi: np.ndarray,
+    log_widths: np.ndarray,
+) -> float:
     """Sum over organisations of log integral of Beta(pi; a, b) * likelihood(pi): per organisation where its
     patterns are known (Gauss-Hermite around its mode in logit, exact enough for any size), else on the grid."""
     counts = getattr(evidence, "counts", None)
@@ -215,6 +236,10 @@ def _hessian(f, x: np.ndarray) -> np.ndarray:
     for i in range(n):
         hessian[i, i] = (f(x + unit[i]) - 2 * centre + f(x - unit[i])) / h**2
         for j in range(i):
-            hessian[i, j] = hessian[j, i] = (f(x + unit[i] + unit[j]) - f(x + unit[i] - unit[j])
-                                             - f(x - unit[i] + unit[j]) + f(x - unit[i] - unit[j])) / (4 * h**2)
+            hessian[i, j] = hessian[j, i] = (
+                f(x + unit[i] + unit[j])
+                - f(x + unit[i] - unit[j])
+                - f(x - unit[i] + unit[j])
+                + f(x - unit[i] - unit[j])
+            ) / (4 * h**2)
     return hessian

@@ -9,15 +9,20 @@ FOREST_ORGANISATIONS = 60
 
 def markdown_table(table: pd.DataFrame) -> list[str]:
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
-    lines += ["| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in table.itertuples(index=False)]
+    lines += [
+        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in table.itertuples(index=False)
+    ]
     return lines
 
 
 def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, annotators: pd.DataFrame) -> str:
     total = summary["total"]
     settings = summary["settings"]
-    prior = ("a Beta learned across the organisations (hierarchical)" if settings["prior"] == "hierarchical"
-             else f"Beta({settings['prior_alpha']}, {settings['prior_beta']}) for every organisation")
+    prior = (
+        "a Beta learned across the organisations (hierarchical)"
+        if settings["prior"] == "hierarchical"
+        else f"Beta({settings['prior_alpha']}, {settings['prior_beta']}) for every organisation"
+    )
     lines = [
         f"# Headcount estimate `{run_id}`",
         "",
@@ -37,18 +42,37 @@ def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, 
         "## Annotators (validation and population)",
         "",
     ]
-    columns = ["annotator", "in_model", "sensitivity", "specificity", "population_sensitivity",
-               "population_specificity",
-               "true_positive", "false_negative", "true_negative", "false_positive", "missing", "other_values"]
+    columns = [
+        "annotator",
+        "in_model",
+        "sensitivity",
+        "specificity",
+        "population_sensitivity",
+        "population_specificity",
+        "true_positive",
+        "false_negative",
+        "true_negative",
+        "false_positive",
+        "missing",
+        "other_values",
+    ]
     lines += markdown_table(annotators[columns])
-    rates = ("the validation rates are assumed to hold in the population" if summary["error_rates"] == "validation"
-             else "the population's rates of the model's annotators were learned with the prevalences, the validation "
-                  "rates as their prior" if summary["sensitivities_learned"]
-             else "the population's false-positive rates were learned with the prevalences; the sensitivities are the "
-                  "validation's, since too few profiles were rated by two or more of the model's annotators to learn "
-                  "them (docs/headcount.md)")
-    lines += ["", f"Error rates: {rates}. Values other than 0/1 (`other_values`, e.g. REJECT) count as missing and "
-              "are marginalised.", ""]
+    rates = (
+        "the validation rates are assumed to hold in the population"
+        if summary["error_rates"] == "validation"
+        else "the population's rates of the model's annotators were learned with the prevalences, the validation "
+        "rates as their prior"
+        if summary["sensitivities_learned"]
+        else "the population's false-positive rates were learned with the prevalences; the sensitivities are the "
+        "validation's, since too few profiles were rated by two or more of the model's annotators to learn "
+        "them (docs/headcount.md)"
+    )
+    lines += [
+        "",
+        f"Error rates: {rates}. Values other than 0/1 (`other_values`, e.g. REJECT) count as missing and "
+        "are marginalised.",
+        "",
+    ]
     lines += _checks(summary)
     lines += ["## Organisations (largest estimate first)", ""]
     ordered = estimates.sort_values("mean", ascending=False)

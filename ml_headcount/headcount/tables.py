@@ -14,15 +14,26 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from ml_headcount.headcount.annotators import (
-    MISSING, PatternSpace, annotator_values, choose_annotators, class_correlations, confusion_table,
-)
 from ml_headcount.config import HeadcountSettings, IngestSettings
+from ml_headcount.corpus.ingest import InputError, find_column, normalise_labels
+from ml_headcount.headcount.annotators import (
+    MISSING,
+    PatternSpace,
+    annotator_values,
+    choose_annotators,
+    class_correlations,
+    confusion_table,
+)
 from ml_headcount.headcount.count_tables import LARGEST_COUNT, REPAIR_COLUMNS, count_evidence, read_count_data
 from ml_headcount.headcount.model import (
-    EDGE_MASS, PatternEvidence, Posterior, Prior, group_profiles, headcount_draws, summarise,
+    EDGE_MASS,
+    PatternEvidence,
+    Posterior,
+    Prior,
+    group_profiles,
+    headcount_draws,
+    summarise,
 )
-from ml_headcount.corpus.ingest import InputError, find_column, normalise_labels
 from ml_headcount.headcount.population_rates import RateModel
 
 ESTIMATE_COLUMNS = ["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]
@@ -63,11 +74,13 @@ class Estimate:
     repairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=REPAIR_COLUMNS))
 
 
-def read_validation(table: pd.DataFrame, url: str, positive: str, ingest: IngestSettings,
-                    label_column: str | None = None) -> Validation:
+def read_validation(
+    table: pd.DataFrame, url: str, positive: str, ingest: IngestSettings, label_column: str | None = None
+) -> Validation:
     """The labelled rows; `label_column` (headcount.validation_label_column) wins over ingest.label_column."""
-    label_column = find_column(list(table.columns), label_column or ingest.label_column, ingest.label_aliases, "label",
-                               url)
+    label_column = find_column(
+        list(table.columns), label_column or ingest.label_column, ingest.label_aliases, "label", url
+    )
     labels = normalise_labels(table[label_column])
     labelled = (labels != "").to_numpy()
     present = sorted(set(labels[labelled]))
@@ -78,8 +91,9 @@ def read_validation(table: pd.DataFrame, url: str, positive: str, ingest: Ingest
             f"{url}: column {label_column!r} must hold the positive label {positive!r} and at least one other; "
             f"found {present} (set --positive)"
         )
-    return Validation(url, (labels[labelled] == positive).to_numpy(), table[labelled].reset_index(drop=True),
-                      int((~labelled).sum()))
+    return Validation(
+        url, (labels[labelled] == positive).to_numpy(), table[labelled].reset_index(drop=True), int((~labelled).sum())
+    )
 
 
 def _optional_column(columns: list[str], aliases: list[str]) -> str | None:
@@ -94,8 +108,11 @@ def _whole_numbers(table: pd.DataFrame, column: str, url: str) -> np.ndarray:
         row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
         value = table[column].iloc[row - 1]
         value = value.item() if isinstance(value, np.generic) else value
-        reason = (f"is larger than any headcount ({LARGEST_COUNT:g})" if numbers.iloc[row - 1] > LARGEST_COUNT
-                  else "is not a whole number >= 0")
+        reason = (
+            f"is larger than any headcount ({LARGEST_COUNT:g})"
+            if numbers.iloc[row - 1] > LARGEST_COUNT
+            else "is not a whole number >= 0"
+        )
         raise InputError(f"{url}: row {row}, column {column!r}: {value!r} {reason}")
     return numbers.to_numpy().astype(np.int64)
 
@@ -105,8 +122,9 @@ def _organisation_names(table: pd.DataFrame, url: str, settings: HeadcountSettin
     if table.empty:
         raise InputError(f"{url}: row 1: the table has a header but no rows")
     org_column = find_column(list(table.columns), settings.org_column, settings.org_aliases, "organisation", url)
-    names = table[org_column].map(lambda v: "" if v is None or (isinstance(v, float) and v != v)
-                                  else unicodedata.normalize("NFC", str(v).strip()))
+    names = table[org_column].map(
+        lambda v: "" if v is None or (isinstance(v, float) and v != v) else unicodedata.normalize("NFC", str(v).strip())
+    )
     if (names == "").any():
         row = int(np.flatnonzero((names == "").to_numpy())[0]) + 1
         raise InputError(f"{url}: row {row}, column {org_column!r}: empty organisation")
@@ -126,8 +144,9 @@ def read_patterns(table: pd.DataFrame, url: str, settings: HeadcountSettings) ->
     return _read_profiles(table, url, settings, _whole_numbers(table, count_column_name, url))
 
 
-def _read_profiles(table: pd.DataFrame, url: str, settings: HeadcountSettings,
-                   weights: np.ndarray | None) -> Population:
+def _read_profiles(
+    table: pd.DataFrame, url: str, settings: HeadcountSettings, weights: np.ndarray | None
+) -> Population:
     columns = list(table.columns)
     _, names = _organisation_names(table, url, settings)
     organisations, index = np.unique(names.to_numpy(dtype=str), return_inverse=True)
@@ -161,34 +180,66 @@ def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> P
     duplicated = names.duplicated()
     if duplicated.any():
         row = int(np.flatnonzero(duplicated.to_numpy())[0]) + 1
-        raise InputError(f"{url}: row {row}, column {org_column!r}: organisation {organisations[row - 1]!r} appears twice")
+        raise InputError(
+            f"{url}: row {row}, column {org_column!r}: organisation {organisations[row - 1]!r} appears twice"
+        )
     data = read_count_data(table, url, organisations, employees_column, profiles_column, [], settings.repair_counts)
-    return Population(url, "counts", organisations, data.employees, data.profiles, table,
-                      count_columns=(employees_column, profiles_column))
+    return Population(
+        url,
+        "counts",
+        organisations,
+        data.employees,
+        data.profiles,
+        table,
+        count_columns=(employees_column, profiles_column),
+    )
 
 
 def _reserved_columns(table: pd.DataFrame, url: str, ingest: IngestSettings, settings: HeadcountSettings) -> set[str]:
     columns = list(table.columns)
-    reserved = {_optional_column(columns, aliases) for aliases in
-                (ingest.text_aliases, ingest.label_aliases, settings.org_aliases, settings.employees_aliases,
-                 settings.profiles_aliases, settings.count_aliases, ["cv_id"])}
-    configured = (ingest.text_column, ingest.label_column, settings.org_column, settings.validation_label_column,
-                  settings.validation_text_column, settings.population_text_column)
+    reserved = {
+        _optional_column(columns, aliases)
+        for aliases in (
+            ingest.text_aliases,
+            ingest.label_aliases,
+            settings.org_aliases,
+            settings.employees_aliases,
+            settings.profiles_aliases,
+            settings.count_aliases,
+            ["cv_id"],
+        )
+    }
+    configured = (
+        ingest.text_column,
+        ingest.label_column,
+        settings.org_column,
+        settings.validation_label_column,
+        settings.validation_text_column,
+        settings.population_text_column,
+    )
     reserved |= {c for c in configured if c}
     return {c for c in reserved if c}
 
 
-def annotator_names(validation: Validation, population: Population, extra: list[str], ingest: IngestSettings,
-                    settings: HeadcountSettings) -> list[str]:
+def annotator_names(
+    validation: Validation,
+    population: Population,
+    extra: list[str],
+    ingest: IngestSettings,
+    settings: HeadcountSettings,
+) -> list[str]:
     """The annotators: as configured, else every column in both tables that is no text/label/organisation column."""
     if settings.annotators:
         for name in (n for n in settings.annotators if n not in extra):
             for table, url in ((validation.table, validation.url), (population.table, population.url)):
                 if name not in table.columns:
-                    raise InputError(f"{url}: annotator column {name!r} not found; columns found: {list(table.columns)}")
+                    raise InputError(
+                        f"{url}: annotator column {name!r} not found; columns found: {list(table.columns)}"
+                    )
         return list(settings.annotators)
     reserved = _reserved_columns(validation.table, validation.url, ingest, settings) | _reserved_columns(
-        population.table, population.url, ingest, settings)
+        population.table, population.url, ingest, settings
+    )
     shared = [c for c in validation.table.columns if c in set(population.table.columns) and c not in reserved]
     names = shared + [e for e in extra if e not in shared]
     if not names:
@@ -204,8 +255,10 @@ def check_validation_values(validation: Validation, names: list[str], values: np
     for j, name in enumerate(names):
         seen = set(values[values[:, j] != MISSING, j].tolist())
         if not seen:
-            raise InputError(f"{validation.url}: annotator {name!r} has no 0/1 value on the validation table; "
-                             "leave it out with --annotators")
+            raise InputError(
+                f"{validation.url}: annotator {name!r} has no 0/1 value on the validation table; "
+                "leave it out with --annotators"
+            )
         if len(seen) == 1:
             raise InputError(
                 f"{validation.url}: annotator {name!r} is {seen.pop()} on every validation row where it has a value; "
@@ -228,8 +281,13 @@ def _values(table: pd.DataFrame, names: list[str], given: dict[str, np.ndarray])
     return np.stack(columns, axis=1) if columns else np.zeros((len(table), 0), np.int8), other
 
 
-def estimate(validation: Validation, population: Population, settings: HeadcountSettings, ingest: IngestSettings,
-             keyword_values: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None) -> Estimate:
+def estimate(
+    validation: Validation,
+    population: Population,
+    settings: HeadcountSettings,
+    ingest: IngestSettings,
+    keyword_values: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None,
+) -> Estimate:
     """Choose the annotators, draw every organisation's headcount, and build the result tables."""
     validation_given, population_given = keyword_values or ({}, {})
     names = annotator_names(validation, population, list(validation_given), ingest, settings)
@@ -240,22 +298,39 @@ def estimate(validation: Validation, population: Population, settings: Headcount
     space = PatternSpace(len(chosen))
     n_org = len(population.organisations)
 
-    matches, observed, evidence, employees, profiles, repairs = _evidence(population, names, chosen, space,
-                                                                          population_given, settings)
-    posterior = headcount_draws(labels, validation_values[:, chosen], evidence, employees, draws=settings.draws,
-                                prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
-                                smoothing=settings.smoothing, transfer=settings.transfer,
-                                grid_points=settings.grid_points, rng=np.random.default_rng(settings.seed),
-                                rates=RateModel(settings.error_rates, settings.rate_shift_sd))
+    matches, observed, evidence, employees, profiles, repairs = _evidence(
+        population, names, chosen, space, population_given, settings
+    )
+    posterior = headcount_draws(
+        labels,
+        validation_values[:, chosen],
+        evidence,
+        employees,
+        draws=settings.draws,
+        prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
+        smoothing=settings.smoothing,
+        transfer=settings.transfer,
+        grid_points=settings.grid_points,
+        rng=np.random.default_rng(settings.seed),
+        rates=RateModel(settings.error_rates, settings.rate_shift_sd),
+    )
     draws = posterior.counts
     flags = organisation_flags(posterior, matches[:, chosen], observed[:, chosen], labels, validation_values[:, chosen])
     per_org, total = summarise(draws), summarise(draws.sum(axis=1, keepdims=True))
-    estimates = pd.DataFrame({
-        "organisation": population.organisations, "employees": employees, "profiles": profiles,
-        "mean": per_org["mean"].round(2), "q10": per_org["q10"], "q50": per_org["q50"], "q90": per_org["q90"],
-        "edge_mass": posterior.edge_mass.round(4), "flags": flags,
-        **{f"{MATCHES_PREFIX}{name}": matches[:, j] for j, name in enumerate(names)},
-    })
+    estimates = pd.DataFrame(
+        {
+            "organisation": population.organisations,
+            "employees": employees,
+            "profiles": profiles,
+            "mean": per_org["mean"].round(2),
+            "q10": per_org["q10"],
+            "q50": per_org["q50"],
+            "q90": per_org["q90"],
+            "edge_mass": posterior.edge_mass.round(4),
+            "flags": flags,
+            **{f"{MATCHES_PREFIX}{name}": matches[:, j] for j, name in enumerate(names)},
+        }
+    )
     confusion = confusion_table(names, labels, validation_values, validation_other)
     confusion.insert(1, "in_model", [j in chosen for j in range(len(names))])
     _add_population_rates(confusion, chosen, posterior)
@@ -271,14 +346,23 @@ def estimate(validation: Validation, population: Population, settings: Headcount
         "sensitivities_learned": posterior.rates is not None and posterior.rates.sensitivities_learned,
         "repairs": {str(rule): int(n) for rule, n in repairs["rule"].value_counts().sort_index().items()},
         "flags": {reason: int(sum(reason in f.split(";") for f in flags)) for reason in FLAG_REASONS},
-        "validation": {"url": validation.url, "rows": len(labels), "positives": int(labels.sum()),
-                       "rows_without_label": validation.unlabelled_rows},
+        "validation": {
+            "url": validation.url,
+            "rows": len(labels),
+            "positives": int(labels.sum()),
+            "rows_without_label": validation.unlabelled_rows,
+        },
         "population": {"url": population.url},
         "annotators": [
-            {"name": r.annotator, "in_model": bool(r.in_model), "sensitivity": r.sensitivity, "specificity": r.specificity,
-             "population_sensitivity": _or_none(r.population_sensitivity),
-             "population_specificity": _or_none(r.population_specificity),
-             "validation_values": int(r.true_positive + r.false_negative + r.true_negative + r.false_positive)}
+            {
+                "name": r.annotator,
+                "in_model": bool(r.in_model),
+                "sensitivity": r.sensitivity,
+                "specificity": r.specificity,
+                "population_sensitivity": _or_none(r.population_sensitivity),
+                "population_specificity": _or_none(r.population_specificity),
+                "validation_values": int(r.true_positive + r.false_negative + r.true_negative + r.false_positive),
+            }
             for r in confusion.itertuples()
         ],
         "model_annotators": chosen_names,
@@ -288,25 +372,45 @@ def estimate(validation: Validation, population: Population, settings: Headcount
     return Estimate(estimates, draws, summary, annotators, chosen_names, repairs)
 
 
-def _evidence(population: Population, names: list[str], chosen: list[int], space: PatternSpace,
-              population_given: dict[str, np.ndarray], settings: HeadcountSettings) -> tuple:
+def _evidence(
+    population: Population,
+    names: list[str],
+    chosen: list[int],
+    space: PatternSpace,
+    population_given: dict[str, np.ndarray],
+    settings: HeadcountSettings,
+) -> tuple:
     """Per organisation and annotator the matches and profiles rated, the model's evidence, employees, profiles and
     the repairs made to a counts table."""
     n_org = len(population.organisations)
     if population.mode == "counts":
-        data = read_count_data(population.table, population.url, population.organisations, *population.count_columns,
-                               names, settings.repair_counts)
+        data = read_count_data(
+            population.table,
+            population.url,
+            population.organisations,
+            *population.count_columns,
+            names,
+            settings.repair_counts,
+        )
         matches, observed, repairs = data.matches, data.denominators, data.repairs
         employees, profiles = data.employees, data.profiles
         evidence = count_evidence(data, chosen, space, n_org)
     else:
         population_values, _ = _values(population.table, names, population_given)
         weights = np.ones(len(population.table)) if population.weights is None else population.weights
-        matches, observed = (np.stack([np.bincount(population.profile_organisation, weights=weights * mask[:, j],
-                                                   minlength=n_org) for j in range(len(names))], axis=1)
-                             .astype(np.int64) for mask in (population_values == 1, population_values != MISSING))
-        groups = group_profiles(population.profile_organisation, population_values[:, chosen], space, n_org,
-                                population.weights)
+        matches, observed = (
+            np.stack(
+                [
+                    np.bincount(population.profile_organisation, weights=weights * mask[:, j], minlength=n_org)
+                    for j in range(len(names))
+                ],
+                axis=1,
+            ).astype(np.int64)
+            for mask in (population_values == 1, population_values != MISSING)
+        )
+        groups = group_profiles(
+            population.profile_organisation, population_values[:, chosen], space, n_org, population.weights
+        )
         evidence = PatternEvidence(groups, space, n_org)
         employees, profiles, repairs = population.employees, population.profiles, pd.DataFrame(columns=REPAIR_COLUMNS)
     return matches, observed, evidence, employees, profiles, repairs
@@ -315,8 +419,9 @@ def _evidence(population: Population, names: list[str], chosen: list[int], space
 FLAG_REASONS = ("below_false_positive_rates", "above_sensitivities", "grid_edge")
 
 
-def organisation_flags(posterior: Posterior, matches: np.ndarray, observed: np.ndarray, labels: np.ndarray,
-                       validation_values: np.ndarray) -> list[str]:
+def organisation_flags(
+    posterior: Posterior, matches: np.ndarray, observed: np.ndarray, labels: np.ndarray, validation_values: np.ndarray
+) -> list[str]:
     """Per organisation, `;`-joined reasons its estimate deserves a look (docs/headcount.md, Diagnostics).
 
     below_false_positive_rates / above_sensitivities: every model annotator with data matches it less often than
@@ -324,6 +429,7 @@ def organisation_flags(posterior: Posterior, matches: np.ndarray, observed: np.n
     p < INCOMPATIBLE): the validation rates do not hold there. grid_edge: more than EDGE_MASS of its posterior
     lies in an edge cell of the prevalence grid.
     """
+
     def rate(cls: bool) -> np.ndarray:
         rows = validation_values[labels == cls]
         return (rows == 1).sum(axis=0) / np.maximum((rows != MISSING).sum(axis=0), 1)

@@ -5,7 +5,18 @@ What other packages use, by module; imported on first use, so importing the pack
 
 from ml_headcount._exports import exported
 
-__all__, __getattr__ = exported(__name__, {
-    "parallel": ["ordered_map"],
-    "storage": ["ArtifactStore", "StorageError", "StorageSettings", "TooLargeError", "check_name", "openable", "storage_options"],
-})
+__all__, __getattr__ = exported(
+    __name__,
+    {
+        "parallel": ["ordered_map"],
+        "storage": [
+            "ArtifactStore",
+            "StorageError",
+            "StorageSettings",
+            "TooLargeError",
+            "check_name",
+            "openable",
+            "storage_options",
+        ],
+    },
+)

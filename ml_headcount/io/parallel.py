@@ -9,8 +9,9 @@ from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 
 
-def ordered_map(function: Callable, items: Iterable, workers: int,
-                initializer: Callable | None = None, initargs: tuple = ()) -> Iterator:
+def ordered_map(
+    function: Callable, items: Iterable, workers: int, initializer: Callable | None = None, initargs: tuple = ()
+) -> Iterator:
     """`function(item)` for each item, in order. With 2 or more workers and items, each item runs in a worker process
     (each worker runs `initializer(*initargs)` once) and at most 2 items per worker are read ahead, so a stream is
     never read whole; otherwise (no processes worth starting) everything runs here."""

@@ -31,14 +31,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
-from filelock import FileLock
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from filelock import FileLock
 
 from ml_headcount.config import StorageSettings
-from ml_headcount.errors import UserError
 from ml_headcount.corpus.ingest import InputError, redact_url, stream_sha256
+from ml_headcount.errors import UserError
 
 
 class StorageError(UserError, RuntimeError):
@@ -403,4 +403,6 @@ def unescape_cell(value):
 
 def _is_conflict(error: OSError) -> bool:
     """A conditional PUT that lost: 412 Precondition Failed (s3fs: FileExistsError / EINVAL) or 409 ConditionalRequestConflict."""
-    return isinstance(error, FileExistsError) or error.errno == errno.EINVAL or "ConditionalRequestConflict" in str(error)
+    return (
+        isinstance(error, FileExistsError) or error.errno == errno.EINVAL or "ConditionalRequestConflict" in str(error)
+    )

@@ -20,10 +20,11 @@ import os
 import time
 import uuid
 from collections import Counter
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING
 
 import fsspec
 import numpy as np
@@ -41,10 +42,10 @@ from ml_headcount.corpus.ingest import (
     table_chunks,
     text_hash,
 )
-from ml_headcount.lists import text_classifier
-from ml_headcount.lists.text_classifier import TextClassifier
 from ml_headcount.io.storage import ArtifactStore, StorageError, check_name
+from ml_headcount.lists import text_classifier
 from ml_headcount.lists.queries import QueryError, dialect, list_query
+from ml_headcount.lists.text_classifier import TextClassifier
 from ml_headcount.runs.layout import LATEST, MANIFEST, RunLayout, latest_pointer
 from ml_headcount.scoring.keyword_list import KeywordList
 from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery
@@ -86,7 +87,7 @@ class WithClassifier:
     def match(self, texts: list[str]) -> np.ndarray:
         """(len(texts), len(names)) bool."""
         annotated = self._classifier.annotate(texts)
-        own = [annotated[name] > 0 for name in self.names[len(self._lists.names):]]
+        own = [annotated[name] > 0 for name in self.names[len(self._lists.names) :]]
         return np.column_stack([self._lists.match(texts), *own])
 
 
@@ -106,11 +107,15 @@ def resolve_run_id(store: ArtifactStore, run_id: str) -> str:
     try:
         data = store.read_bytes(LATEST)
     except FileNotFoundError:
-        raise InputError(f"{store.location('runs')}: no complete run yet (no latest.json); give a run id or location") from None
+        raise InputError(
+            f"{store.location('runs')}: no complete run yet (no latest.json); give a run id or location"
+        ) from None
     pointer = latest_pointer(data)
     if pointer is None:
-        raise InputError(f"{store.location(LATEST)}: names no valid run id (it must be one name: letters, digits, "
-                         "'.', '_' and '-'); give a run id or location instead")
+        raise InputError(
+            f"{store.location(LATEST)}: names no valid run id (it must be one name: letters, digits, "
+            "'.', '_' and '-'); give a run id or location instead"
+        )
     return pointer["run_id"]
 
 
@@ -121,8 +126,10 @@ def run_store(run: str, storage: StorageSettings) -> tuple[ArtifactStore, str]:
     store = ArtifactStore(storage.model_copy(update={"url": storage_url}))
     run_id = resolve_run_id(store, run_id)
     if not store.exists(RunLayout(run_id).manifest):
-        raise InputError(f"{store.location(RunLayout(run_id).prefix)}: no complete run there (no {MANIFEST}); "
-                         "check the run id and --storage-url")
+        raise InputError(
+            f"{store.location(RunLayout(run_id).prefix)}: no complete run there (no {MANIFEST}); "
+            "check the run id and --storage-url"
+        )
     return store, run_id
 
 
@@ -136,13 +143,19 @@ def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
     run_id = resolve_run_id(store, run_id)
     run = RunLayout(run_id)
     if not store.exists(run.manifest):
-        raise InputError(f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url")
+        raise InputError(
+            f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url"
+        )
     try:
         manifest, lists = store.read_json(run.manifest), store.read_json(run.keyword_lists)
         parameters = manifest["parameters"]
-        named = {f"{category}/{name}": KeywordList([str(k) for k in entry["keywords"]],
-                                                   [str(k) for k in entry.get("exclusions", [])])
-                 for category, by_name in lists.items() for name, entry in by_name.items()}
+        named = {
+            f"{category}/{name}": KeywordList(
+                [str(k) for k in entry["keywords"]], [str(k) for k in entry.get("exclusions", [])]
+            )
+            for category, by_name in lists.items()
+            for name, entry in by_name.items()
+        }
         return RunFilters(
             run_id=run_id,
             location=store.location(run.prefix),
@@ -150,14 +163,27 @@ def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
             ingest=IngestSettings.model_validate(parameters["ingest"]),
             extraction=ExtractionSettings.model_validate(parameters["extraction"]),
             queries={name: list_query(keywords) for name, keywords in named.items()},
-            classifier=(TextClassifier.from_document(store.read_json(run.text_classifier))
-                        if store.exists(run.text_classifier) else None),
+            classifier=(
+                TextClassifier.from_document(store.read_json(run.text_classifier))
+                if store.exists(run.text_classifier)
+                else None
+            ),
         )
     except FileNotFoundError as error:
-        raise InputError(f"{store.location(run.prefix)}: the run lacks {PurePosixPath(str(error)).name or 'a file'}") from None
-    except (ValueError, RecursionError, KeyError, TypeError, AttributeError) as error:  # pydantic's errors are ValueErrors
-        raise InputError(f"{store.location(run.prefix)}: its manifest.json or keyword_lists.json is not a run's "
-                         f"({type(error).__name__}); check the run id and --storage-url") from None
+        raise InputError(
+            f"{store.location(run.prefix)}: the run lacks {PurePosixPath(str(error)).name or 'a file'}"
+        ) from None
+    except (
+        ValueError,
+        RecursionError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as error:  # pydantic's errors are ValueErrors
+        raise InputError(
+            f"{store.location(run.prefix)}: its manifest.json or keyword_lists.json is not a run's "
+            f"({type(error).__name__}); check the run id and --storage-url"
+        ) from None
 
 
 def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: str | None, list_name: str) -> str:
@@ -166,7 +192,9 @@ def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: st
     run_id = resolve_run_id(store, run_id)
     run = RunLayout(run_id)
     if not store.exists(run.manifest):
-        raise InputError(f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url")
+        raise InputError(
+            f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url"
+        )
     if not store.exists(run.queries):
         raise QueryError(f"{store.location(run.queries)}: the run has no queries (a run older than queries.json)")
     queries = store.read_json(run.queries)["queries"]
@@ -177,17 +205,22 @@ def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: st
         category = named[0]
     entry = queries.get(category, {}).get(list_name)
     if entry is None:
-        raise QueryError(f"{store.location(run.queries)}: no list {category}/{list_name}; lists: "
-                         f"{[f'{c}/{n}' for c, by in queries.items() for n in by]}")
+        raise QueryError(
+            f"{store.location(run.queries)}: no list {category}/{list_name}; lists: "
+            f"{[f'{c}/{n}' for c, by in queries.items() for n in by]}"
+        )
     rendered = entry["dialects"][dialect_name]
     if "query" not in rendered:
-        raise QueryError(f"{store.location(run.queries)}: list {category}/{list_name} has no {dialect_name} query: "
-                         f"{rendered['refused']}")
+        raise QueryError(
+            f"{store.location(run.queries)}: list {category}/{list_name} has no {dialect_name} query: "
+            f"{rendered['refused']}"
+        )
     return rendered["query"]
 
 
-def match_table(chunk: Chunk, text_column: str, filters: RunFilters,
-                matcher: KeywordMatcher | PhraseMatcher | WithClassifier) -> pd.DataFrame:
+def match_table(
+    chunk: Chunk, text_column: str, filters: RunFilters, matcher: KeywordMatcher | PhraseMatcher | WithClassifier
+) -> pd.DataFrame:
     """One output row per input row of the chunk, rows that could not be parsed included, in source order."""
     status, cv_ids, texts, usable = [], [], [], []
     for position, raw in enumerate(chunk.table[text_column]):
@@ -203,18 +236,28 @@ def match_table(chunk: Chunk, text_column: str, filters: RunFilters,
     malformed = chunk.malformed
     matches = np.zeros((len(chunk.table) + len(malformed), len(matcher.names)), dtype=np.int8)
     matches[usable] = matcher.match(texts)
-    table = pd.DataFrame({
-        "source_row": np.concatenate([source_rows, np.array([row for row, _, _ in malformed], dtype=np.int64)]),
-        "cv_id": cv_ids + [""] * len(malformed),
-        "status": status + [reason for _, reason, _ in malformed],
-    })
+    table = pd.DataFrame(
+        {
+            "source_row": np.concatenate([source_rows, np.array([row for row, _, _ in malformed], dtype=np.int64)]),
+            "cv_id": cv_ids + [""] * len(malformed),
+            "status": status + [reason for _, reason, _ in malformed],
+        }
+    )
     table = pd.concat([table, pd.DataFrame(matches, columns=matcher.names)], axis=1)
     return table.sort_values("source_row", kind="stable", ignore_index=True) if malformed else table
 
 
-def apply_run_filters(input_url: str, filters: RunFilters, output_url: str, columns: IngestSettings, chunk_rows: int,
-                      input_options: dict | None = None, output_options: dict | None = None,
-                      matcher_kind: str = "product", with_classifier: bool = False) -> dict:
+def apply_run_filters(
+    input_url: str,
+    filters: RunFilters,
+    output_url: str,
+    columns: IngestSettings,
+    chunk_rows: int,
+    input_options: dict | None = None,
+    output_options: dict | None = None,
+    matcher_kind: str = "product",
+    with_classifier: bool = False,
+) -> dict:
     """Match every row of the input and write the output table; returns the summary (also written beside it).
     `with_classifier` (filters.text_classifier): the run's TF-IDF classifier's columns too, where it has one."""
     started = time.perf_counter()
@@ -225,8 +268,9 @@ def apply_run_filters(input_url: str, filters: RunFilters, output_url: str, colu
         reading = columns.model_copy(update={"chunk_rows": chunk_rows})
         for chunk in table_chunks(input_url, reading, input_options):
             chunk.table.columns = [str(c) for c in chunk.table.columns]
-            text_column = text_column or find_column(list(chunk.table.columns), columns.text_column, columns.text_aliases, "text",
-                                                     redact_url(input_url))
+            text_column = text_column or find_column(
+                list(chunk.table.columns), columns.text_column, columns.text_aliases, "text", redact_url(input_url)
+            )
             table = match_table(chunk, text_column, filters, matcher)
             write(table)
             rows += len(table)
@@ -266,7 +310,9 @@ def _table_writer(url: str, options: dict) -> Iterator:
     local = "://" not in url or url.startswith("file://")
     target = str(Path(url.removeprefix("file://")).expanduser()) if local else url
     if local and Path(target).is_dir():
-        raise StorageError(f"{redact_url(url)}: is a directory; --output names the file the matches go to (.parquet, .csv or .jsonl)")
+        raise StorageError(
+            f"{redact_url(url)}: is a directory; --output names the file the matches go to (.parquet, .csv or .jsonl)"
+        )
     kind = _kind(url)
     path = f"{target}.tmp-{uuid.uuid4().hex}" if local else target
     try:
@@ -299,7 +345,9 @@ def _table_writer(url: str, options: dict) -> Iterator:
     except (PermissionError, IsADirectoryError, NotADirectoryError) as error:
         if local and os.path.exists(path):
             os.remove(path)
-        raise StorageError(f"{redact_url(url)}: cannot write the output ({error.strerror or type(error).__name__})") from None
+        raise StorageError(
+            f"{redact_url(url)}: cannot write the output ({error.strerror or type(error).__name__})"
+        ) from None
     except BaseException:
         if local and os.path.exists(path):
             os.remove(path)

@@ -31,16 +31,15 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ml_headcount.corpus import employers
-
-from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.config import (
     ExtractionSettings,
     FilterSettings,
     ScoringSettings,
     Settings,
 )
+from ml_headcount.corpus import employers
 from ml_headcount.lists.folds import stratified_folds
+from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.scoring.keyword_list import KeywordList
 from ml_headcount.scoring.phrase_matching import phrase_presence
 
@@ -79,21 +78,39 @@ def build_corpus(cvs: pd.DataFrame, keywords: pd.DataFrame, extraction: Extracti
     tokens = [keyword.split(" ") for keyword in vocabulary]
     part_names = sorted({" ".join(t[i:j]) for t in tokens for i in range(len(t)) for j in range(i + 1, len(t) + 1)})
     part_column = {part: i for i, part in enumerate(part_names)}
-    incidence = [(row, part_column[" ".join(t[i:j])]) for row, t in enumerate(tokens)
-                 for i in range(len(t)) for j in range(i + 1, len(t) + 1)]
-    parts = sparse.csr_matrix((np.ones(len(incidence)), tuple(np.array(incidence).T)), shape=(len(vocabulary), len(part_names)))
+    incidence = [
+        (row, part_column[" ".join(t[i:j])])
+        for row, t in enumerate(tokens)
+        for i in range(len(t))
+        for j in range(i + 1, len(t) + 1)
+    ]
+    parts = sparse.csr_matrix(
+        (np.ones(len(incidence)), tuple(np.array(incidence).T)), shape=(len(vocabulary), len(part_names))
+    )
     parts.data[:] = 1.0
     part_present = (scoring.keyword_counts(texts, part_names, extraction) > 0).astype(np.float64).tocsr()
     fields = [employers.company_fields(text) for text in texts]
     owner = np.repeat(np.arange(len(texts)), [len(f) for f in fields])
     part_in_company = sparse.csr_matrix((len(texts), len(part_names)))
     if len(owner):
-        per_field = (scoring.keyword_counts([c for f in fields for c in f], part_names, extraction) > 0).astype(np.float64)
+        per_field = (scoring.keyword_counts([c for f in fields for c in f], part_names, extraction) > 0).astype(
+            np.float64
+        )
         to_cv = sparse.csr_matrix((np.ones(len(owner)), (owner, np.arange(len(owner)))), shape=(len(texts), len(owner)))
         part_in_company = ((to_cv @ per_field) > 0).astype(np.float64).tocsr()
     current = np.array([f[0] if f else f"cv:{cv_id}" for f, cv_id in zip(fields, cvs["cv_id"])], dtype=object)
-    return Corpus(cvs, keywords, vocabulary, counts, extracted.tocsr(), parts.tocsr(), part_present, part_in_company, current,
-                  phrase_presence(texts, vocabulary))
+    return Corpus(
+        cvs,
+        keywords,
+        vocabulary,
+        counts,
+        extracted.tocsr(),
+        parts.tocsr(),
+        part_present,
+        part_in_company,
+        current,
+        phrase_presence(texts, vocabulary),
+    )
 
 
 def learn(corpus: Corpus, rows: np.ndarray | None, settings: Settings) -> Lists:
@@ -106,7 +123,9 @@ def learn(corpus: Corpus, rows: np.ndarray | None, settings: Settings) -> Lists:
     if settings.filters.method == "study":
         stats = scoring.category_keyword_stats(cvs, keywords)
         counts = corpus.counts[rows][:, columns]
-        return study_lists(scoring.discriminative_keywords(cvs, stats, counts, vocabulary, settings.scoring), settings.scoring)
+        return study_lists(
+            scoring.discriminative_keywords(cvs, stats, counts, vocabulary, settings.scoring), settings.scoring
+        )
     return selected_lists(corpus_evidence(corpus, rows, columns), cvs["cv_id"].to_numpy(), vocabulary, settings)
 
 
@@ -142,16 +161,28 @@ class Evidence:
     employers: np.ndarray
     phrase_present: sparse.csc_matrix  # keyword found by phrase search
 
-    def rows(self, rows: np.ndarray) -> "Evidence":
-        return Evidence(self.labels[rows], self.present[rows], self.extracted[rows], self.parts,
-                        self.part_present[rows], self.part_in_company[rows], self.employers[rows], self.phrase_present[rows])
+    def rows(self, rows: np.ndarray) -> Evidence:
+        return Evidence(
+            self.labels[rows],
+            self.present[rows],
+            self.extracted[rows],
+            self.parts,
+            self.part_present[rows],
+            self.part_in_company[rows],
+            self.employers[rows],
+            self.phrase_present[rows],
+        )
 
 
 def corpus_evidence(corpus: Corpus, rows: np.ndarray, columns: np.ndarray) -> Evidence:
     return Evidence(
-        labels=corpus.cvs["category"].to_numpy()[rows], present=(corpus.counts[rows][:, columns] > 0).astype(np.float64).tocsc(),
-        extracted=corpus.extracted[rows][:, columns].tocsc(), parts=corpus.parts[columns],
-        part_present=corpus.part_present[rows], part_in_company=corpus.part_in_company[rows], employers=corpus.employers[rows],
+        labels=corpus.cvs["category"].to_numpy()[rows],
+        present=(corpus.counts[rows][:, columns] > 0).astype(np.float64).tocsc(),
+        extracted=corpus.extracted[rows][:, columns].tocsc(),
+        parts=corpus.parts[columns],
+        part_present=corpus.part_present[rows],
+        part_in_company=corpus.part_in_company[rows],
+        employers=corpus.employers[rows],
         phrase_present=corpus.phrase_present[rows][:, columns].tocsc(),
     )
 
@@ -183,8 +214,11 @@ def eligible_keywords(evidence: Evidence, category: str, vocabulary: list[str], 
     extracted = np.asarray(evidence.extracted[positive].sum(axis=0)).ravel()
     inside = evidence.present[positive].tocsc()
     found = np.asarray(inside.sum(axis=0)).ravel()
-    ok = ((extracted >= filters.min_extracted) & (found >= filters.min_cvs)
-          & (phrase_agreement(evidence) >= filters.min_phrase_agreement))
+    ok = (
+        (extracted >= filters.min_extracted)
+        & (found >= filters.min_cvs)
+        & (phrase_agreement(evidence) >= filters.min_phrase_agreement)
+    )
     columns = np.flatnonzero(ok & ~organisation_names(evidence, vocabulary, filters))
     return columns[distinct_employers(inside[:, columns], evidence.employers[positive]) >= filters.min_employers]
 
@@ -203,8 +237,10 @@ def phrase_agreement(evidence: Evidence) -> np.ndarray:
 def distinct_employers(present: sparse.csc_matrix, employer_of: np.ndarray) -> np.ndarray:
     """Per column: how many different employers the CVs (rows) containing it have."""
     _, employer = np.unique(employer_of, return_inverse=True)
-    employs = sparse.csr_matrix((np.ones(len(employer)), (employer, np.arange(len(employer)))),
-                                shape=(employer.max(initial=-1) + 1, len(employer)))
+    employs = sparse.csr_matrix(
+        (np.ones(len(employer)), (employer, np.arange(len(employer)))),
+        shape=(employer.max(initial=-1) + 1, len(employer)),
+    )
     return np.asarray(((employs @ present) > 0).sum(axis=0)).ravel()
 
 
@@ -224,8 +260,14 @@ def selected_lists(evidence: Evidence, cv_ids: np.ndarray, vocabulary: list[str]
     return lists
 
 
-def grow_list(evidence: Evidence, category: str, vocabulary: list[str], settings: Settings,
-              choice: tuple[float, float, int], max_exclusions: int) -> tuple[np.ndarray, np.ndarray]:
+def grow_list(
+    evidence: Evidence,
+    category: str,
+    vocabulary: list[str],
+    settings: Settings,
+    choice: tuple[float, float, int],
+    max_exclusions: int,
+) -> tuple[np.ndarray, np.ndarray]:
     """Columns of a list's keywords and of its exclusions, learned from all of `evidence`'s CVs.
 
     Exclusions are grown by the same greedy rule with the roles of the classes swapped, over the CVs the
@@ -241,13 +283,25 @@ def grow_list(evidence: Evidence, category: str, vocabulary: list[str], settings
     complement = dataclasses.replace(evidence, labels=np.where(positive, "in", "out"))
     others = np.setdiff1d(eligible_keywords(complement, "out", vocabulary, settings), path)
     class_sizes = (max(int((~positive).sum()), 1), max(int(positive.sum()), 1))
-    excluded = greedy_path(evidence.present[matched][:, others].tocsc(), ~positive[matched], 1 / weight,
-                           max_exclusions, penalty, class_sizes=class_sizes)
+    excluded = greedy_path(
+        evidence.present[matched][:, others].tocsc(),
+        ~positive[matched],
+        1 / weight,
+        max_exclusions,
+        penalty,
+        class_sizes=class_sizes,
+    )
     return path, others[excluded]
 
 
-def _inner_exclusions(evidence: Evidence, inner: np.ndarray, category: str, vocabulary: list[str], settings: Settings,
-                      choice: dict[str, tuple[float, float, int]]) -> dict[str, int]:
+def _inner_exclusions(
+    evidence: Evidence,
+    inner: np.ndarray,
+    category: str,
+    vocabulary: list[str],
+    settings: Settings,
+    choice: dict[str, tuple[float, float, int]],
+) -> dict[str, int]:
     """How many exclusions each list takes (0: the plain OR list), by inner cross-validation of its chosen
     (cost, penalty, size) with 0 to `filters.max_exclusions` exclusions."""
     filters = settings.filters
@@ -260,8 +314,9 @@ def _inner_exclusions(evidence: Evidence, inner: np.ndarray, category: str, voca
     for fold in np.unique(inner) if filters.max_exclusions else ():
         train, held = np.flatnonzero(inner != fold), np.flatnonzero(inner == fold)
         for name in LIST_NAMES:
-            path, excluded = grow_list(evidence.rows(train), category, vocabulary, settings, choice[name],
-                                       filters.max_exclusions)
+            path, excluded = grow_list(
+                evidence.rows(train), category, vocabulary, settings, choice[name], filters.max_exclusions
+            )
             matched[name][held] = np.asarray(evidence.present[held][:, path].sum(axis=1)).ravel() > 0
             if len(excluded):
                 hits = evidence.present[held][:, excluded].toarray() > 0
@@ -288,17 +343,25 @@ def _preferred(results: list[tuple], strict: bool, negatives: int, filters: Filt
     room for the inner folds' optimism (the lower end of its Wilson interval), else the most specific one."""
     if not strict:
         return max(results, key=lambda r: (r[-2] + r[-1], *simpler(r)))
-    reaching = [r for r in results if negatives and
-                _wilson_low(round(r[-1] * negatives), negatives, filters.interval) >= filters.strict_specificity]
+    reaching = [
+        r
+        for r in results
+        if negatives
+        and _wilson_low(round(r[-1] * negatives), negatives, filters.interval) >= filters.strict_specificity
+    ]
     if reaching:
         return max(reaching, key=lambda r: (r[-2], r[-1], *simpler(r)))
     return max(results, key=lambda r: (r[-1], r[-2], *simpler(r)))
 
 
-def _inner_choice(evidence: Evidence, inner: np.ndarray, category: str, vocabulary: list[str], settings: Settings) -> dict[str, tuple[float, float, int]]:
+def _inner_choice(
+    evidence: Evidence, inner: np.ndarray, category: str, vocabulary: list[str], settings: Settings
+) -> dict[str, tuple[float, float, int]]:
     """(cost, penalty, size) per list, from the pooled inner-fold predictions of every candidate."""
     filters = settings.filters
-    options = [(w, p) for w in sorted(set(filters.broad_weights) | set(filters.strict_weights)) for p in filters.penalties]
+    options = [
+        (w, p) for w in sorted(set(filters.broad_weights) | set(filters.strict_weights)) for p in filters.penalties
+    ]
     positive = evidence.labels == category
     # first_hit[o][i]: position in option o's path (learned without CV i's inner fold) of the first keyword CV i contains
     first_hit = {o: np.full(len(positive), np.iinfo(np.int64).max) for o in options}
@@ -321,10 +384,16 @@ def _inner_choice(evidence: Evidence, inner: np.ndarray, category: str, vocabula
         specificity = 1 - matched[:, ~positive].mean(axis=1) if (~positive).any() else np.ones(len(sizes))
         results += [(w, p, int(s), float(se), float(sp)) for s, se, sp in zip(sizes, sensitivity, specificity)]
     negatives = int((~positive).sum())
-    broad = _preferred([r for r in results if r[0] in filters.broad_weights], False, negatives, filters,
-                       lambda r: (-r[2], -r[0], -r[1]))
-    strict = _preferred([r for r in results if r[0] in filters.strict_weights], True, negatives, filters,
-                        lambda r: (-r[2],))
+    broad = _preferred(
+        [r for r in results if r[0] in filters.broad_weights],
+        False,
+        negatives,
+        filters,
+        lambda r: (-r[2], -r[0], -r[1]),
+    )
+    strict = _preferred(
+        [r for r in results if r[0] in filters.strict_weights], True, negatives, filters, lambda r: (-r[2],)
+    )
     return {"broad": broad[:3], "strict": strict[:3]}
 
 
@@ -334,8 +403,15 @@ def _wilson_low(successes: int, n: int, level: float) -> float:
     return float((p + z * z / (2 * n) - z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n))
 
 
-def greedy_path(present: sparse.csc_matrix, positive: np.ndarray, weight: float, max_keywords: int, penalty: float = 0.0,
-                by_row: sparse.csr_matrix | None = None, class_sizes: tuple[int, int] | None = None) -> list[int]:
+def greedy_path(
+    present: sparse.csc_matrix,
+    positive: np.ndarray,
+    weight: float,
+    max_keywords: int,
+    penalty: float = 0.0,
+    by_row: sparse.csr_matrix | None = None,
+    class_sizes: tuple[int, int] | None = None,
+) -> list[int]:
     """Columns in the order the greedy rule adds them, while a column still gains.
 
     `penalty` charges every keyword that many extra false matches, so a keyword

@@ -37,9 +37,9 @@ from ml_headcount.lists.learners import (
     learn,
     organisation_name_share,
 )
+from ml_headcount.lists.queries import list_query
 from ml_headcount.scoring.matching import exclusions_of
 from ml_headcount.scoring.phrase_matching import PhraseMatcher
-from ml_headcount.lists.queries import list_query
 
 INTERVAL_METHOD = "Wilson score (sensitivity, specificity); stratified percentile bootstrap (balanced accuracy)"
 
@@ -117,31 +117,67 @@ def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None 
     labels = corpus.cvs["category"].to_numpy().astype(str)
     ids, filters = corpus.cvs["cv_id"].to_numpy(), settings.filters
     fold_seeds = [filters.seed + i for i in range(filters.cv_repeats)] if folds is None else [filters.seed]
-    runs = [_heldout(corpus, stratified_folds(ids, labels, filters.folds, seed) if folds is None else folds, settings)
-            for seed in fold_seeds]
+    runs = [
+        _heldout(corpus, stratified_folds(ids, labels, filters.folds, seed) if folds is None else folds, settings)
+        for seed in fold_seeds
+    ]
     matches, first_folds = runs[0][0], runs[0][2]
     categories = sorted(set(labels.tolist()))
     if filters.text_classifier:  # on the first seed's folds, beside the lists' held-out matches
         decided = text_classifier.heldout_decisions(corpus.cvs["text"].tolist(), labels, first_folds, filters.seed)
         matches = matches.assign(**{text_classifier.column(c): (d >= 0).astype(np.int8) for c, d in decided.items()})
-    classifier_quality = {c: list_quality(matches[text_classifier.column(c)].to_numpy() > 0, labels == c, filters)
-                          for c in categories if filters.text_classifier}
+    classifier_quality = {
+        c: list_quality(matches[text_classifier.column(c)].to_numpy() > 0, labels == c, filters)
+        for c in categories
+        if filters.text_classifier
+    }
 
     def pooled(matcher: str) -> dict:
-        return {c: {name: list_quality(matches[match_column(c, name, matcher)].to_numpy() > 0, labels == c, filters)
-                    for name in LIST_NAMES} for c in categories}
+        return {
+            c: {
+                name: list_quality(matches[match_column(c, name, matcher)].to_numpy() > 0, labels == c, filters)
+                for name in LIST_NAMES
+            }
+            for c in categories
+        }
 
-    seeds = {c: {name: {"fold_seeds": fold_seeds, **{
-        f"{matcher}_balanced_accuracy": [_balanced(m[match_column(c, name, matcher)].to_numpy() > 0, labels == c)
-                                         for m, _, _ in runs] for matcher in MATCHERS}} for name in LIST_NAMES}
-        for c in categories}
+    seeds = {
+        c: {
+            name: {
+                "fold_seeds": fold_seeds,
+                **{
+                    f"{matcher}_balanced_accuracy": [
+                        _balanced(m[match_column(c, name, matcher)].to_numpy() > 0, labels == c) for m, _, _ in runs
+                    ]
+                    for matcher in MATCHERS
+                },
+            }
+            for name in LIST_NAMES
+        }
+        for c in categories
+    }
     fold_lists = [lists for _, per_fold, _ in runs for lists in per_fold]
-    stability = {c: {name: _shares([lists.get(c, {}).get(name, []) for lists in fold_lists]) for name in LIST_NAMES}
-                 for c in categories}
-    exclusion_stability = {c: {name: _shares([exclusions_of(lists.get(c, {}).get(name, [])) for lists in fold_lists])
-                               for name in LIST_NAMES} for c in categories}
-    return CrossValidation(first_folds, matches, pooled("product"), pooled("phrase"), seeds, stability,
-                           exclusion_stability, classifier_quality)
+    stability = {
+        c: {name: _shares([lists.get(c, {}).get(name, []) for lists in fold_lists]) for name in LIST_NAMES}
+        for c in categories
+    }
+    exclusion_stability = {
+        c: {
+            name: _shares([exclusions_of(lists.get(c, {}).get(name, [])) for lists in fold_lists])
+            for name in LIST_NAMES
+        }
+        for c in categories
+    }
+    return CrossValidation(
+        first_folds,
+        matches,
+        pooled("product"),
+        pooled("phrase"),
+        seeds,
+        stability,
+        exclusion_stability,
+        classifier_quality,
+    )
 
 
 def heldout_matches(corpus: Corpus, folds: np.ndarray, settings: Settings) -> pd.DataFrame:
@@ -154,8 +190,12 @@ def _heldout(corpus: Corpus, folds: np.ndarray, settings: Settings) -> tuple[pd.
     """The held-out matches, the lists learned for each fold, and the folds."""
     labels = corpus.cvs["category"].to_numpy().astype(str)
     texts = corpus.cvs["text"].tolist()
-    matches = {match_column(c, name, matcher): np.zeros(len(labels), dtype=np.int8)
-               for matcher in MATCHERS for c in sorted(set(labels.tolist())) for name in LIST_NAMES}
+    matches = {
+        match_column(c, name, matcher): np.zeros(len(labels), dtype=np.int8)
+        for matcher in MATCHERS
+        for c in sorted(set(labels.tolist()))
+        for name in LIST_NAMES
+    }
     per_fold = []
     for fold in np.unique(folds):
         held = np.flatnonzero(folds == fold)
@@ -194,8 +234,9 @@ def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: Cross
                 "cross_validated": cross_validation.quality.get(category, {}).get(name),
                 "cross_validated_phrase": cross_validation.phrase_quality.get(category, {}).get(name),
                 "cross_validated_seeds": _seed_spread(cross_validation.seeds.get(category, {}).get(name)),
-                "stability": {k: cross_validation.stability.get(category, {}).get(name, {}).get(k, 0.0)
-                              for k in keywords},
+                "stability": {
+                    k: cross_validation.stability.get(category, {}).get(name, {}).get(k, 0.0) for k in keywords
+                },
                 "exclusion_stability": cross_validation.exclusion_stability.get(category, {}).get(name, {}),
             }
             for name, keywords in by_name.items()
@@ -204,8 +245,9 @@ def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: Cross
     }
 
 
-def classifier_document(corpus: Corpus, model: text_classifier.TextClassifier, cross_validation: CrossValidation,
-                        settings: Settings) -> dict:
+def classifier_document(
+    corpus: Corpus, model: text_classifier.TextClassifier, cross_validation: CrossValidation, settings: Settings
+) -> dict:
     """text_classifier.json: the model learned on all the corpus's CVs, and per category its in-sample (optimistic)
     and cross-validated (the lists' folds, first seed) sensitivity and specificity."""
     labels = corpus.cvs["category"].to_numpy().astype(str)
@@ -242,10 +284,17 @@ def cross_validated_quality(cvs: pd.DataFrame, keywords: pd.DataFrame, settings:
 def list_quality(matched: np.ndarray, positive: np.ndarray, filters: FilterSettings) -> dict:
     """Pooled held-out sensitivity, specificity and balanced accuracy with their intervals, or why there are none."""
     n_positive, n_negative = int(positive.sum()), int((~positive).sum())
-    base = {"folds": filters.folds, "interval": f"{filters.interval:.0%} {INTERVAL_METHOD}", "cvs": [n_positive, n_negative]}
+    base = {
+        "folds": filters.folds,
+        "interval": f"{filters.interval:.0%} {INTERVAL_METHOD}",
+        "cvs": [n_positive, n_negative],
+    }
     if min(n_positive, n_negative) < filters.folds:
-        return {**base, "note": f"too few CVs for {filters.folds}-fold cross-validation "
-                                f"({n_positive} in the category, {n_negative} outside)"}
+        return {
+            **base,
+            "note": f"too few CVs for {filters.folds}-fold cross-validation "
+            f"({n_positive} in the category, {n_negative} outside)",
+        }
     found, rejected = int(matched[positive].sum()), int((~matched[~positive]).sum())
     sensitivity, specificity = found / n_positive, rejected / n_negative
     return {
@@ -255,8 +304,17 @@ def list_quality(matched: np.ndarray, positive: np.ndarray, filters: FilterSetti
         "specificity": round(specificity, 4),
         "specificity_interval": _rounded(wilson_interval(rejected, n_negative, filters.interval)),
         "balanced_accuracy": round((sensitivity + specificity) / 2, 4),
-        "balanced_accuracy_interval": _rounded(bootstrap_balanced_accuracy(
-            sensitivity, n_positive, specificity, n_negative, filters.interval, filters.bootstrap_resamples, filters.seed)),
+        "balanced_accuracy_interval": _rounded(
+            bootstrap_balanced_accuracy(
+                sensitivity,
+                n_positive,
+                specificity,
+                n_negative,
+                filters.interval,
+                filters.bootstrap_resamples,
+                filters.seed,
+            )
+        ),
     }
 
 
@@ -268,12 +326,15 @@ def wilson_interval(successes: int, n: int, level: float) -> tuple[float, float]
     return max(0.0, float(centre - half)), min(1.0, float(centre + half))
 
 
-def bootstrap_balanced_accuracy(sensitivity: float, n_positive: int, specificity: float, n_negative: int,
-                                level: float, resamples: int, seed: int) -> tuple[float, float]:
+def bootstrap_balanced_accuracy(
+    sensitivity: float, n_positive: int, specificity: float, n_negative: int, level: float, resamples: int, seed: int
+) -> tuple[float, float]:
     """Percentile interval of balanced accuracy over class-stratified resamples of the CVs."""
     rng = np.random.default_rng(seed)
-    resampled = (rng.binomial(n_positive, sensitivity, resamples) / n_positive
-                 + rng.binomial(n_negative, specificity, resamples) / n_negative) / 2
+    resampled = (
+        rng.binomial(n_positive, sensitivity, resamples) / n_positive
+        + rng.binomial(n_negative, specificity, resamples) / n_negative
+    ) / 2
     low, high = np.quantile(resampled, [0.5 - level / 2, 0.5 + level / 2])
     return float(low), float(high)
 

@@ -36,10 +36,43 @@ MIN_TERM_CHARS = 2
 
 # Lucene's EnglishAnalyzer.ENGLISH_STOP_WORDS_SET (Elasticsearch's `_english_` stop words): an index built with
 # them drops these tokens, so a term made only of them finds nothing there.
-INDEX_STOP_WORDS = frozenset({
-    "a", "an", "and", "are", "as", "at", "be", "but", "by", "for", "if", "in", "into", "is", "it", "no", "not", "of",
-    "on", "or", "such", "that", "the", "their", "then", "there", "these", "they", "this", "to", "was", "will", "with",
-})
+INDEX_STOP_WORDS = frozenset(
+    {
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "such",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "was",
+        "will",
+        "with",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -51,15 +84,24 @@ class Dialect:
 
 
 DIALECTS = {
-    "boolean": Dialect("boolean",
-                       "LinkedIn-style boolean search (quoted phrases, OR, NOT, parentheses); SQLite FTS5 MATCH",
-                       "undocumented (LinkedIn does not publish a query length limit)", None),
-    "lucene": Dialect("lucene", "Lucene / Elasticsearch / OpenSearch query_string",
-                      "1024 clauses: Lucene's default maxClauseCount of a BooleanQuery (each phrase is one clause)",
-                      1024),
-    "postgres": Dialect("postgres", "PostgreSQL regular-expression condition on a column `text` (~*, !~*)",
-                        "undocumented (PostgreSQL reports 'regular expression is too complex' past an internal size)",
-                        None),
+    "boolean": Dialect(
+        "boolean",
+        "LinkedIn-style boolean search (quoted phrases, OR, NOT, parentheses); SQLite FTS5 MATCH",
+        "undocumented (LinkedIn does not publish a query length limit)",
+        None,
+    ),
+    "lucene": Dialect(
+        "lucene",
+        "Lucene / Elasticsearch / OpenSearch query_string",
+        "1024 clauses: Lucene's default maxClauseCount of a BooleanQuery (each phrase is one clause)",
+        1024,
+    ),
+    "postgres": Dialect(
+        "postgres",
+        "PostgreSQL regular-expression condition on a column `text` (~*, !~*)",
+        "undocumented (PostgreSQL reports 'regular expression is too complex' past an internal size)",
+        None,
+    ),
 }
 
 
@@ -74,8 +116,7 @@ def dialect(name: str) -> Dialect:
 
 
 def _non_ascii_punctuation(term: str) -> list[str]:
-    return sorted({f"U+{ord(c):04X}" for c in term
-                   if ord(c) > 127 and unicodedata.category(c)[0] in "PSZ"})
+    return sorted({f"U+{ord(c):04X}" for c in term if ord(c) > 127 and unicodedata.category(c)[0] in "PSZ"})
 
 
 def lint_terms(terms: list[str]) -> tuple[tuple[str, ...], list[str]]:
@@ -152,8 +193,13 @@ def query_document(any_of: list[str], none_of: list[str] = ()) -> dict:
     try:
         query, notes = lint(any_of, none_of)
     except QueryError as error:
-        return {"any_of": [], "none_of": [], "lint": [str(error)], "complexity": None,
-                "dialects": {name: {"refused": str(error)} for name in DIALECTS}}
+        return {
+            "any_of": [],
+            "none_of": [],
+            "lint": [str(error)],
+            "complexity": None,
+            "dialects": {name: {"refused": str(error)} for name in DIALECTS},
+        }
     dialects = {}
     for name in DIALECTS:
         try:
@@ -161,8 +207,13 @@ def query_document(any_of: list[str], none_of: list[str] = ()) -> dict:
             dialects[name] = {"query": text, "chars": len(text)}
         except QueryError as error:
             dialects[name] = {"refused": str(error)}
-    return {"any_of": list(query.any_of), "none_of": list(query.none_of), "lint": notes,
-            "complexity": query.complexity, "dialects": dialects}
+    return {
+        "any_of": list(query.any_of),
+        "none_of": list(query.none_of),
+        "lint": notes,
+        "complexity": query.complexity,
+        "dialects": dialects,
+    }
 
 
 def queries_document(lists: dict) -> dict:
@@ -171,19 +222,26 @@ def queries_document(lists: dict) -> dict:
     return {
         "dialects": {name: {"description": d.description, "limit": d.limit} for name, d in DIALECTS.items()},
         "matcher": "phrase search: letter-and-digit tokens, case folded, a phrase's tokens consecutive "
-                   "(docs/filters.md)",
-        "queries": {category: {name: {**query_document(entry["keywords"], entry.get("exclusions", [])),
-                                      "quality": _quality(entry)}
-                               for name, entry in by_name.items()} for category, by_name in lists.items()},
+        "(docs/filters.md)",
+        "queries": {
+            category: {
+                name: {**query_document(entry["keywords"], entry.get("exclusions", [])), "quality": _quality(entry)}
+                for name, entry in by_name.items()
+            }
+            for category, by_name in lists.items()
+        },
     }
 
 
 def _quality(entry: dict) -> dict:
     seeds = entry.get("cross_validated_seeds") or {}
-    return {matcher: {
-        "in_sample_sensitivity": entry.get(f"in_sample{prefix}_sensitivity"),
-        "in_sample_specificity": entry.get(f"in_sample{prefix}_specificity"),
-        "cross_validated": entry.get(f"cross_validated{suffix}"),
-        "seed_balanced_accuracy": seeds.get(f"{matcher}_balanced_accuracy"),
-        "seed_spread": seeds.get(f"{matcher}_spread"),
-    } for matcher, prefix, suffix in [("product", "", ""), ("phrase", "_phrase", "_phrase")]}
+    return {
+        matcher: {
+            "in_sample_sensitivity": entry.get(f"in_sample{prefix}_sensitivity"),
+            "in_sample_specificity": entry.get(f"in_sample{prefix}_specificity"),
+            "cross_validated": entry.get(f"cross_validated{suffix}"),
+            "seed_balanced_accuracy": seeds.get(f"{matcher}_balanced_accuracy"),
+            "seed_spread": seeds.get(f"{matcher}_spread"),
+        }
+        for matcher, prefix, suffix in [("product", "", ""), ("phrase", "_phrase", "_phrase")]
+    }

@@ -28,8 +28,14 @@ import numpy as np
 
 NAME = "tfidf"  # the annotator's list name: columns `<category>/tfidf`
 FORMAT = "ml-headcount text classifier 1"
-VECTORIZER = {"ngram_range": [1, 2], "min_df": 2, "sublinear_tf": True, "norm": "l2", "lowercase": True,
-              "token_pattern": r"(?u)\b\w\w+\b"}
+VECTORIZER = {
+    "ngram_range": [1, 2],
+    "min_df": 2,
+    "sublinear_tf": True,
+    "norm": "l2",
+    "lowercase": True,
+    "token_pattern": r"(?u)\b\w\w+\b",
+}
 
 
 def column(category: str) -> str:
@@ -68,20 +74,29 @@ class TextClassifier:
 
     def document(self) -> dict:
         """The JSON form (floats written exactly: JSON keeps a float's shortest repr, which reads back the same)."""
-        return {"format": FORMAT, "vectorizer": VECTORIZER, "threshold": "probability >= 0.5 (decision value >= 0)",
-                "terms": self.terms, "idf": self.idf.tolist(),
-                "categories": {c: {"intercept": self.intercepts[c], "coefficients": w.tolist()}
-                               for c, w in self.coefficients.items()}}
+        return {
+            "format": FORMAT,
+            "vectorizer": VECTORIZER,
+            "threshold": "probability >= 0.5 (decision value >= 0)",
+            "terms": self.terms,
+            "idf": self.idf.tolist(),
+            "categories": {
+                c: {"intercept": self.intercepts[c], "coefficients": w.tolist()} for c, w in self.coefficients.items()
+            },
+        }
 
     @classmethod
-    def from_document(cls, document: dict) -> "TextClassifier":
+    def from_document(cls, document: dict) -> TextClassifier:
         """The model from its JSON form; ValueError when it is not one this code wrote."""
         if document.get("format") != FORMAT or document.get("vectorizer") != VECTORIZER:
             raise ValueError(f"not a {FORMAT!r} model with the vectorizer {VECTORIZER}")
         categories = document["categories"]
-        return cls(list(document["terms"]), np.asarray(document["idf"], dtype=np.float64),
-                   {c: np.asarray(e["coefficients"], dtype=np.float64) for c, e in categories.items()},
-                   {c: float(e["intercept"]) for c, e in categories.items()})
+        return cls(
+            list(document["terms"]),
+            np.asarray(document["idf"], dtype=np.float64),
+            {c: np.asarray(e["coefficients"], dtype=np.float64) for c, e in categories.items()},
+            {c: float(e["intercept"]) for c, e in categories.items()},
+        )
 
 
 def fit(texts: list[str], labels: np.ndarray, seed: int) -> TextClassifier:

@@ -5,8 +5,23 @@ What other packages use, by module; imported on first use, so importing the pack
 
 from ml_headcount._exports import exported
 
-__all__, __getattr__ = exported(__name__, {
-    "layout": ["EstimateLayout", "LATEST", "MANIFEST", "RunLayout", "claim_estimate", "claim_run", "complete_estimate", "complete_run", "latest_pointer", "new_run_id", "run_manifest"],
-    "report": ["new_figure", "png_bytes"],
-    "stage_cache": ["StageResult", "cached_stage", "stage_key"],
-})
+__all__, __getattr__ = exported(
+    __name__,
+    {
+        "layout": [
+            "EstimateLayout",
+            "LATEST",
+            "MANIFEST",
+            "RunLayout",
+            "claim_estimate",
+            "claim_run",
+            "complete_estimate",
+            "complete_run",
+            "latest_pointer",
+            "new_run_id",
+            "run_manifest",
+        ],
+        "report": ["new_figure", "png_bytes"],
+        "stage_cache": ["StageResult", "cached_stage", "stage_key"],
+    },
+)

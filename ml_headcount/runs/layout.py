@@ -22,8 +22,8 @@ import socket
 import threading
 import weakref
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import ClassVar
-from datetime import datetime, timezone
 
 from ml_headcount.environment import library_versions
 from ml_headcount.errors import UserError
@@ -181,11 +181,13 @@ def claim_estimate(store: ArtifactStore, run_id: str | None) -> EstimateLayout:
 def complete_estimate(store: ArtifactStore, estimate: EstimateLayout, summary: dict) -> None:
     """Write summary.json, which marks the estimate complete, unless another process completed it first."""
     if not store.create_if_absent(estimate.summary, (json.dumps(summary, indent=2, default=str) + "\n").encode()):
-        raise RunExistsError(f"estimate {estimate.run_id!r} was completed by another process at {store.location(estimate.prefix)}")
+        raise RunExistsError(
+            f"estimate {estimate.run_id!r} was completed by another process at {store.location(estimate.prefix)}"
+        )
 
 
 def new_run_id(now: datetime | None = None) -> str:
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
 
@@ -222,7 +224,7 @@ def _holder(store: ArtifactStore, key: str) -> dict:
 
 def complete_run(store: ArtifactStore, run: RunLayout, manifest: dict) -> str:
     """Write the manifest (which marks the run complete; never over another), then move the latest pointer forward."""
-    completed_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    completed_at = datetime.now(UTC).isoformat(timespec="microseconds")
     data = (json.dumps({**manifest, "completed_at": completed_at}, indent=2, default=str) + "\n").encode()
     if not store.create_if_absent(run.manifest, data):
         raise RunExistsError(f"run {run.run_id!r} was completed by another process at {store.location(run.prefix)}")
@@ -236,7 +238,10 @@ def _later(current: bytes | None, pointer: dict) -> bytes | None:
     """The new pointer's bytes if it is later than the current one, else None (leave it). A current pointer that
     names no valid run id is no pointer: it is replaced."""
     held = latest_pointer(current)
-    if held is not None and (str(held.get("completed_at", "")), held["run_id"]) >= (pointer["completed_at"], pointer["run_id"]):
+    if held is not None and (str(held.get("completed_at", "")), held["run_id"]) >= (
+        pointer["completed_at"],
+        pointer["run_id"],
+    ):
         return None
     return (json.dumps(pointer, indent=2) + "\n").encode()
 
@@ -267,8 +272,12 @@ def _refuse_complete(store: ArtifactStore, run: _Layout) -> None:
 def _this_holder() -> dict:
     token = secrets.token_hex(8)
     _CLAIMING_THREADS[token] = threading.current_thread()
-    return {"host": socket.gethostname(), "pid": os.getpid(), "token": token,
-            "claimed_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    return {
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "token": token,
+        "claimed_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
 
 
 def _holder_is_gone(holder: dict) -> bool:
@@ -302,8 +311,15 @@ def _claimed(store: ArtifactStore, run: _Layout, key: str, holder: dict) -> RunC
 
 
 def run_manifest(
-    run: RunLayout, location: str, input_url: str, settings, ingest_summary: dict, extraction: dict,
-    scoring: dict, clusters: dict, timings: dict[str, float],
+    run: RunLayout,
+    location: str,
+    input_url: str,
+    settings,
+    ingest_summary: dict,
+    extraction: dict,
+    scoring: dict,
+    clusters: dict,
+    timings: dict[str, float],
 ) -> dict:
     """What a run was asked, what it found and what it ran on: written last, it marks the run complete. `location` is
     the run's key relative to the storage URL."""

@@ -17,8 +17,14 @@ def top_keywords_table(discriminative: pd.DataFrame, top: int = TOP_IN_REPORT) -
     ]
 
 
-def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clusters: dict,
-                  queries: dict | None = None, classifier: dict | None = None) -> str:
+def render_report(
+    manifest: dict,
+    discriminative: pd.DataFrame,
+    lists: dict,
+    clusters: dict,
+    queries: dict | None = None,
+    classifier: dict | None = None,
+) -> str:
     ingest = manifest["ingest"]
     lines = [
         f"# ml-headcount run `{manifest['run_id']}`",
@@ -39,28 +45,47 @@ def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clu
         "",
     ]
     if ingest["rejected_by_reason"]:
-        lines += ["Rejected rows (see `rejected.csv`): " + ", ".join(f"{r}: {n}" for r, n in ingest["rejected_by_reason"].items()), ""]
+        lines += [
+            "Rejected rows (see `rejected.csv`): "
+            + ", ".join(f"{r}: {n}" for r, n in ingest["rejected_by_reason"].items()),
+            "",
+        ]
     if manifest.get("cache_rejected"):
-        lines += [f"**{len(manifest['cache_rejected'])} cache entries in the storage failed their checks** and were "
-                  "ignored, their results computed again (listed in `manifest.json`, `cache_rejected`).", ""]
+        lines += [
+            f"**{len(manifest['cache_rejected'])} cache entries in the storage failed their checks** and were "
+            "ignored, their results computed again (listed in `manifest.json`, `cache_rejected`).",
+            "",
+        ]
 
     lines += ["## Top discriminative keywords", ""]
     for category, group in top_keywords_table(discriminative).groupby("category", sort=True):
-        lines += [f"### Category `{category}`", "", "| # | keyword | score | specificity | CVs in category | CVs in all |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"### Category `{category}`",
+            "",
+            "| # | keyword | score | specificity | CVs in category | CVs in all |",
+            "|---|---|---|---|---|---|",
+        ]
         lines += [
             f"| {r.rank} | {r.keyword} | {r.score:.3f} | {r.specificity:.3f} | {r.frequency} | {r.total_frequency} |"
             for r in group.itertuples()
         ]
         lines.append("")
 
-    lines += ["## Keyword lists", "", "A CV matches a list when its cleaned text contains any of its keywords. "
-              "In-sample figures are measured on the CVs the lists were learned from (optimistic); cross-validated "
-              "ones on CVs held out of the learning (stratified folds, pooled), with 80 % intervals "
-              "(Wilson for sensitivity and specificity, bootstrap for balanced accuracy). "
-              "`heldout_matches.parquet` holds every CV's held-out matches.", ""]
-    lines += ["| category | list | method | keywords | in-sample sens. | in-sample spec. | cross-validated sensitivity "
-              "| cross-validated specificity | cross-validated balanced accuracy | organisation names | keywords (first 12) |",
-              "|---|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Keyword lists",
+        "",
+        "A CV matches a list when its cleaned text contains any of its keywords. "
+        "In-sample figures are measured on the CVs the lists were learned from (optimistic); cross-validated "
+        "ones on CVs held out of the learning (stratified folds, pooled), with 80 % intervals "
+        "(Wilson for sensitivity and specificity, bootstrap for balanced accuracy). "
+        "`heldout_matches.parquet` holds every CV's held-out matches.",
+        "",
+    ]
+    lines += [
+        "| category | list | method | keywords | in-sample sens. | in-sample spec. | cross-validated sensitivity "
+        "| cross-validated specificity | cross-validated balanced accuracy | organisation names | keywords (first 12) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for row in list_quality_table(lists):
         lines.append(
             f"| `{row['category']}` | {row['list']} | {row['method']} | {row['keywords']} | {row['in-sample sensitivity']} "
@@ -84,14 +109,21 @@ def render_report(manifest: dict, discriminative: pd.DataFrame, lists: dict, clu
 
 def _query_section(queries: dict) -> list[str]:
     """Every list as a search query (boolean dialect; queries.json has every dialect) with its quality per matcher."""
-    lines = ["", "## Search queries", "",
-             "Every list as a query for people-search tools (`queries.json` holds every dialect: "
-             + ", ".join(f"`{name}`" for name in queries["dialects"]) + "; `ml-headcount query RUN --dialect D` prints one). "
-             "Quality per matcher: *product* matches the run's n-grams after the study's cleaning, *phrase* is phrase "
-             "search of the query as a search tool runs it. Cross-validated balanced accuracy with its 80 % interval; "
-             "spread: max - min over the fold seeds.", "",
-             "| category | list | complexity | product: CV balanced | product: seed spread | phrase: in-sample sens. / spec. "
-             "| phrase: CV balanced | phrase: seed spread | boolean query |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## Search queries",
+        "",
+        "Every list as a query for people-search tools (`queries.json` holds every dialect: "
+        + ", ".join(f"`{name}`" for name in queries["dialects"])
+        + "; `ml-headcount query RUN --dialect D` prints one). "
+        "Quality per matcher: *product* matches the run's n-grams after the study's cleaning, *phrase* is phrase "
+        "search of the query as a search tool runs it. Cross-validated balanced accuracy with its 80 % interval; "
+        "spread: max - min over the fold seeds.",
+        "",
+        "| category | list | complexity | product: CV balanced | product: seed spread | phrase: in-sample sens. / spec. "
+        "| phrase: CV balanced | phrase: seed spread | boolean query |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for category, by_name in queries["queries"].items():
         for name, entry in by_name.items():
             quality = entry["quality"]
@@ -104,25 +136,39 @@ def _query_section(queries: dict) -> list[str]:
                 f"{_fmt(quality['phrase']['in_sample_specificity'])} | {_balanced_cell(quality['phrase'])} | "
                 f"{_fmt(quality['phrase']['seed_spread'])} | `{boolean.get('query', boolean.get('refused'))}` |"
             )
-    notes = [f"- `{c}/{name}`: {note}" for c, by_name in queries["queries"].items() for name, e in by_name.items()
-             for note in e["lint"]]
+    notes = [
+        f"- `{c}/{name}`: {note}"
+        for c, by_name in queries["queries"].items()
+        for name, e in by_name.items()
+        for note in e["lint"]
+    ]
     return lines + (["", "Linter repairs:", ""] + notes if notes else [])
 
 
 def _classifier_section(classifier: dict) -> list[str]:
     """The TF-IDF + logistic-regression annotator's quality per category, like a list's."""
-    lines = ["", "## TF-IDF + logistic-regression annotator", "",
-             f"`text_classifier.json` (terms, idf, coefficients; learned from {classifier['learning_cvs']} CVs, "
-             "cross-validated on the lists' folds). It needs the profiles' texts (population mode, `apply`), not a "
-             "search tool. In-sample figures are optimistic.", "",
-             "| category | column | in-sample sens. | in-sample spec. | cross-validated sensitivity "
-             "| cross-validated specificity | cross-validated balanced accuracy |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        "",
+        "## TF-IDF + logistic-regression annotator",
+        "",
+        f"`text_classifier.json` (terms, idf, coefficients; learned from {classifier['learning_cvs']} CVs, "
+        "cross-validated on the lists' folds). It needs the profiles' texts (population mode, `apply`), not a "
+        "search tool. In-sample figures are optimistic.",
+        "",
+        "| category | column | in-sample sens. | in-sample spec. | cross-validated sensitivity "
+        "| cross-validated specificity | cross-validated balanced accuracy |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for category, entry in classifier["quality"].items():
         validated = entry["cross_validated"] or {"note": "not measured"}
-        cells = [validated.get("note") or _with_interval(validated[key], validated[f"{key}_interval"])
-                 for key in ("sensitivity", "specificity", "balanced_accuracy")]
-        lines.append(f"| `{category}` | `{entry['column']}` | {_fmt(entry['in_sample_sensitivity'])} "
-                     f"| {_fmt(entry['in_sample_specificity'])} | " + " | ".join(cells) + " |")
+        cells = [
+            validated.get("note") or _with_interval(validated[key], validated[f"{key}_interval"])
+            for key in ("sensitivity", "specificity", "balanced_accuracy")
+        ]
+        lines.append(
+            f"| `{category}` | `{entry['column']}` | {_fmt(entry['in_sample_sensitivity'])} "
+            f"| {_fmt(entry['in_sample_specificity'])} | " + " | ".join(cells) + " |"
+        )
     return lines
 
 
@@ -144,21 +190,30 @@ def list_quality_table(lists: dict) -> list[dict]:
         for name, entry in by_name.items():
             validated = entry.get("cross_validated") or {"note": "not measured"}
             too_small = validated.get("note")
-            rows.append({
-                "category": category,
-                "list": name,
-                "method": entry.get("method", "study"),
-                "keywords": len(entry["keywords"]),
-                "in-sample sensitivity": _fmt(entry["in_sample_sensitivity"]),
-                "in-sample specificity": _fmt(entry["in_sample_specificity"]),
-                **{f"cross-validated {label}": too_small or _with_interval(validated[key], validated[f"{key}_interval"])
-                   for label, key in [("sensitivity", "sensitivity"), ("specificity", "specificity"),
-                                      ("balanced accuracy", "balanced_accuracy")]},
-                "organisation names": _fmt(entry.get("organisation_name_share")),
-                "phrase search: cross-validated balanced accuracy": _balanced_cell(
-                    {"cross_validated": entry.get("cross_validated_phrase")}),
-                "first keywords": ", ".join(entry["keywords"][:12]),
-            })
+            rows.append(
+                {
+                    "category": category,
+                    "list": name,
+                    "method": entry.get("method", "study"),
+                    "keywords": len(entry["keywords"]),
+                    "in-sample sensitivity": _fmt(entry["in_sample_sensitivity"]),
+                    "in-sample specificity": _fmt(entry["in_sample_specificity"]),
+                    **{
+                        f"cross-validated {label}": too_small
+                        or _with_interval(validated[key], validated[f"{key}_interval"])
+                        for label, key in [
+                            ("sensitivity", "sensitivity"),
+                            ("specificity", "specificity"),
+                            ("balanced accuracy", "balanced_accuracy"),
+                        ]
+                    },
+                    "organisation names": _fmt(entry.get("organisation_name_share")),
+                    "phrase search: cross-validated balanced accuracy": _balanced_cell(
+                        {"cross_validated": entry.get("cross_validated_phrase")}
+                    ),
+                    "first keywords": ", ".join(entry["keywords"][:12]),
+                }
+            )
     return rows
 
 
@@ -187,13 +242,17 @@ def plot_top_keywords(discriminative: pd.DataFrame, category_keywords: pd.DataFr
     show what a score hides: how common the keyword is in its category and how rare elsewhere.
     """
     categories = sorted(category_keywords["category"].astype(str).unique()) or ["(none)"]
-    shares = category_keywords.assign(category=category_keywords["category"].astype(str)).pivot_table(
-        index="keyword", columns="category", values="rate", aggfunc="first").reindex(columns=categories).fillna(0.0)
+    shares = (
+        category_keywords.assign(category=category_keywords["category"].astype(str))
+        .pivot_table(index="keyword", columns="category", values="rate", aggfunc="first")
+        .reindex(columns=categories)
+        .fillna(0.0)
+    )
     columns = min(3, len(categories))
     rows = math.ceil(len(categories) / columns)
     figure = new_figure(figsize=(6.5 * columns, 0.45 * top * rows + 1.4 * rows))
     axes = figure.subplots(rows, columns, squeeze=False)
-    for axis in axes.ravel()[len(categories):]:
+    for axis in axes.ravel()[len(categories) :]:
         axis.set_visible(False)
     height = 0.8 / len(categories)
     for axis, category in zip(axes.ravel(), categories):
@@ -201,8 +260,13 @@ def plot_top_keywords(discriminative: pd.DataFrame, category_keywords: pd.DataFr
         keywords = group["keyword"].tolist()[::-1]
         for offset, other in enumerate(categories):
             values = shares.reindex(keywords)[other].fillna(0.0) if keywords else []
-            axis.barh([i + offset * height for i in range(len(keywords))], values, height=height,
-                      label=f"category {other}", color=f"C{offset}")
+            axis.barh(
+                [i + offset * height for i in range(len(keywords))],
+                values,
+                height=height,
+                label=f"category {other}",
+                color=f"C{offset}",
+            )
         axis.set_yticks([i + height * (len(categories) - 1) / 2 for i in range(len(keywords))], keywords, fontsize=8)
         axis.set_xlim(0.0, 1.0)
         axis.set_title(f"top keywords of category {category}", fontsize=11)
@@ -220,15 +284,29 @@ def plot_list_quality(lists: dict) -> bytes:
     axis = figure.subplots()
     for index, (name, entry) in enumerate((f"{c}/{n}", e) for c, by_name in lists.items() for n, e in by_name.items()):
         color = f"C{index}"
-        axis.plot(entry["in_sample_specificity"], entry["in_sample_sensitivity"], "o", mfc="none", color=color,
-                  label=f"{name} in-sample")
+        axis.plot(
+            entry["in_sample_specificity"],
+            entry["in_sample_sensitivity"],
+            "o",
+            mfc="none",
+            color=color,
+            label=f"{name} in-sample",
+        )
         validated = entry.get("cross_validated") or {}
         if "sensitivity" not in validated:
             continue
         x, y = validated["specificity"], validated["sensitivity"]
         (x_low, x_high), (y_low, y_high) = validated["specificity_interval"], validated["sensitivity_interval"]
-        axis.errorbar(x, y, xerr=[[x - x_low], [x_high - x]], yerr=[[y - y_low], [y_high - y]], fmt="s", color=color,
-                      capsize=3, label=f"{name} cross-validated (80 % intervals)")
+        axis.errorbar(
+            x,
+            y,
+            xerr=[[x - x_low], [x_high - x]],
+            yerr=[[y - y_low], [y_high - y]],
+            fmt="s",
+            color=color,
+            capsize=3,
+            label=f"{name} cross-validated (80 % intervals)",
+        )
         axis.plot([entry["in_sample_specificity"], x], [entry["in_sample_sensitivity"], y], ":", color=color)
     axis.set_xlim(-0.02, 1.02)
     axis.set_ylim(-0.02, 1.02)

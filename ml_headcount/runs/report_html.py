@@ -27,15 +27,22 @@ img { max-width: 100%; height: auto; } .note { color: #555; font-size: 0.9rem; }
 
 RUN_ARTIFACTS = {
     "manifest.json": "input, parameters, versions, counts, timings",
-    "cvs.parquet": "the cleaned CVs", "rejected.csv": "every row not used, with its reason",
-    "keywords.parquet": "every CV's keywords", "category_keywords.csv": "keywords per category",
-    "discriminative_keywords.csv": "the scored keywords", "keyword_lists.json": "the lists and their quality",
-    "heldout_matches.parquet": "held-out matches per CV", "clusters.json": "keyword clusters",
-    "report.md": "this report as Markdown", "top_keywords.png": "the keyword plot",
+    "cvs.parquet": "the cleaned CVs",
+    "rejected.csv": "every row not used, with its reason",
+    "keywords.parquet": "every CV's keywords",
+    "category_keywords.csv": "keywords per category",
+    "discriminative_keywords.csv": "the scored keywords",
+    "keyword_lists.json": "the lists and their quality",
+    "heldout_matches.parquet": "held-out matches per CV",
+    "clusters.json": "keyword clusters",
+    "report.md": "this report as Markdown",
+    "top_keywords.png": "the keyword plot",
 }
 ESTIMATE_ARTIFACTS = {
-    "summary.json": "the total, inputs and settings", "estimates.csv": "every organisation's estimate",
-    "annotators.csv": "each annotator's validation confusion", "report.md": "this report as Markdown",
+    "summary.json": "the total, inputs and settings",
+    "estimates.csv": "every organisation's estimate",
+    "annotators.csv": "each annotator's validation confusion",
+    "report.md": "this report as Markdown",
     "forest.png": "the forest plot",
 }
 
@@ -55,8 +62,12 @@ def table(rows: pd.DataFrame | list[dict]) -> str:
     head = "".join(f"<th>{e(c)}</th>" for c in frame.columns)
     body = []
     for row in frame.itertuples(index=False):
-        cells = [f'<td class="number">{e(v)}</td>' if isinstance(v, numbers.Number) and not isinstance(v, bool)
-                 else f"<td>{e('' if pd.isna(v) else v)}</td>" for v in row]
+        cells = [
+            f'<td class="number">{e(v)}</td>'
+            if isinstance(v, numbers.Number) and not isinstance(v, bool)
+            else f"<td>{e('' if pd.isna(v) else v)}</td>"
+            for v in row
+        ]
         body.append(f"<tr>{''.join(cells)}</tr>")
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
@@ -71,37 +82,69 @@ def artifact_links(artifacts: dict[str, str]) -> str:
 
 
 def page(title: str, lead: str, sections: list[str]) -> str:
-    return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
-            '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
-            f"<style>{STYLE}</style></head><body><h1>{e(title)}</h1>{lead}{''.join(sections)}</body></html>\n")
+    return (
+        f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
+        '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
+        f"<style>{STYLE}</style></head><body><h1>{e(title)}</h1>{lead}{''.join(sections)}</body></html>\n"
+    )
 
 
-def run_page(manifest: dict, discriminative: pd.DataFrame, category_keywords: pd.DataFrame, lists: dict,
-             clusters: dict) -> str:
+def run_page(
+    manifest: dict, discriminative: pd.DataFrame, category_keywords: pd.DataFrame, lists: dict, clusters: dict
+) -> str:
     """The page of one keyword run: counts, list quality, top keywords, clusters, artifacts."""
     ingest, extraction = manifest["ingest"], manifest["extraction"]
-    lead = (f"<p>Input <code>{e(manifest['input']['url'])}</code> (sha256 <code>{e(manifest['input']['sha256'][:16])}"
-            f"</code>), model <code>{e(manifest['parameters']['extraction']['model'])}</code> on "
-            f"{e(extraction['device'])}.</p>")
-    counts = table([{"input rows": ingest["input_rows"], "CVs used": ingest["cvs"], "duplicates": ingest["duplicates"],
-                     "rejected": ingest["rejected"], "keywords extracted": extraction["keywords"],
-                     "CVs extracted now": extraction["cvs_extracted"], "CVs from cache": extraction["cvs_from_cache"]}])
+    lead = (
+        f"<p>Input <code>{e(manifest['input']['url'])}</code> (sha256 <code>{e(manifest['input']['sha256'][:16])}"
+        f"</code>), model <code>{e(manifest['parameters']['extraction']['model'])}</code> on "
+        f"{e(extraction['device'])}.</p>"
+    )
+    counts = table(
+        [
+            {
+                "input rows": ingest["input_rows"],
+                "CVs used": ingest["cvs"],
+                "duplicates": ingest["duplicates"],
+                "rejected": ingest["rejected"],
+                "keywords extracted": extraction["keywords"],
+                "CVs extracted now": extraction["cvs_extracted"],
+                "CVs from cache": extraction["cvs_from_cache"],
+            }
+        ]
+    )
     per_category = table([{"category": c, "CVs": n} for c, n in ingest["categories"].items()])
-    rejected = (f'<p class="note">Rejected rows (<a href="rejected.csv">rejected.csv</a>): '
-                f"{e(', '.join(f'{r}: {n}' for r, n in ingest['rejected_by_reason'].items()))}</p>"
-                if ingest["rejected_by_reason"] else "")
-    quality_note = ('<p class="note">In-sample: measured on the CVs the lists were learned from (optimistic). '
-                    "Cross-validated: on CVs held out of the learning, with 80 % intervals.</p>")
-    top = [f"<h3>Category {e(category)}</h3>" + table(group.drop(columns="category"))
-           for category, group in report.top_keywords_table(discriminative).groupby("category", sort=True)]
+    rejected = (
+        f'<p class="note">Rejected rows (<a href="rejected.csv">rejected.csv</a>): '
+        f"{e(', '.join(f'{r}: {n}' for r, n in ingest['rejected_by_reason'].items()))}</p>"
+        if ingest["rejected_by_reason"]
+        else ""
+    )
+    quality_note = (
+        '<p class="note">In-sample: measured on the CVs the lists were learned from (optimistic). '
+        "Cross-validated: on CVs held out of the learning, with 80 % intervals.</p>"
+    )
+    top = [
+        f"<h3>Category {e(category)}</h3>" + table(group.drop(columns="category"))
+        for category, group in report.top_keywords_table(discriminative).groupby("category", sort=True)
+    ]
     sections = [
         section("counts", "Counts", counts, per_category, rejected),
-        section("list-quality", "Keyword lists and their quality", quality_note,
-                table(report.list_quality_table(lists)),
-                image(report.plot_list_quality(lists), "sensitivity against specificity of every keyword list")),
-        section("top-keywords", "Top keywords per category",
-                image(report.plot_top_keywords(discriminative, category_keywords),
-                      "share of each category's CVs the top keywords were extracted from"), *top),
+        section(
+            "list-quality",
+            "Keyword lists and their quality",
+            quality_note,
+            table(report.list_quality_table(lists)),
+            image(report.plot_list_quality(lists), "sensitivity against specificity of every keyword list"),
+        ),
+        section(
+            "top-keywords",
+            "Top keywords per category",
+            image(
+                report.plot_top_keywords(discriminative, category_keywords),
+                "share of each category's CVs the top keywords were extracted from",
+            ),
+            *top,
+        ),
         section("clusters", "Keyword clusters", *_clusters(clusters)),
         section("timings", "Timings", table([{"stage": s, "seconds": t} for s, t in manifest["timings_s"].items()])),
         section("artifacts", "Artifacts", artifact_links(RUN_ARTIFACTS)),
@@ -112,9 +155,15 @@ def run_page(manifest: dict, discriminative: pd.DataFrame, category_keywords: pd
 def _clusters(clusters: dict) -> list[str]:
     parts = []
     for category, result in clusters.items():
-        rows = [{"cluster": c["representative"], "keywords": c["size"], "mean score": c["mean_score"],
-                 "members": ", ".join(c["keywords"][:12]) + (" ..." if c["size"] > 12 else "")}
-                for c in result["clusters"]]
+        rows = [
+            {
+                "cluster": c["representative"],
+                "keywords": c["size"],
+                "mean score": c["mean_score"],
+                "members": ", ".join(c["keywords"][:12]) + (" ..." if c["size"] > 12 else ""),
+            }
+            for c in result["clusters"]
+        ]
         parts.append(f"<h3>Category {e(category)} ({e(result['method'])})</h3>" + table(rows))
     return parts
 
@@ -122,23 +171,37 @@ def _clusters(clusters: dict) -> list[str]:
 def estimate_page(run_id: str, summary: dict, estimates: pd.DataFrame, annotators: pd.DataFrame, forest: bytes) -> str:
     """The page of one headcount estimate: the total, the forest plot, diagnostics, annotators, organisations."""
     total = summary["total"]
-    lead = (f"<p><strong>{total['mean']:.0f} ML experts</strong> in {summary['organisations']} organisations "
-            f"(80 % interval {total['q10']}–{total['q90']}, median {total['q50']}), from {summary['profiles']} "
-            f"profiles of {summary['employees']} employees ({e(summary['mode'])} mode).</p>")
+    lead = (
+        f"<p><strong>{total['mean']:.0f} ML experts</strong> in {summary['organisations']} organisations "
+        f"(80 % interval {total['q10']}–{total['q90']}, median {total['q50']}), from {summary['profiles']} "
+        f"profiles of {summary['employees']} employees ({e(summary['mode'])} mode).</p>"
+    )
     validation = summary["validation"]
-    diagnostics = table([{
-        "validation": validation["url"], "labelled rows": validation["rows"], "positives": validation["positives"],
-        "rows without a label": validation["rows_without_label"], "population": summary["population"]["url"],
-        "model annotators": ", ".join(summary["model_annotators"]), "prior": summary["settings"]["prior"],
-        "draws": summary["settings"]["draws"], "seed": summary["seed"],
-    }])
+    diagnostics = table(
+        [
+            {
+                "validation": validation["url"],
+                "labelled rows": validation["rows"],
+                "positives": validation["positives"],
+                "rows without a label": validation["rows_without_label"],
+                "population": summary["population"]["url"],
+                "model annotators": ", ".join(summary["model_annotators"]),
+                "prior": summary["settings"]["prior"],
+                "draws": summary["settings"]["draws"],
+                "seed": summary["seed"],
+            }
+        ]
+    )
     ordered = estimates.sort_values("mean", ascending=False)
     sections = [
         section("forest", "Estimates per organisation", image(forest, "mean and 80 % interval per organisation")),
         section("diagnostics", "Inputs and model", diagnostics),
         section("annotators", "Annotators (validation)", table(annotators)),
-        section("organisations", "Organisations",
-                table(ordered[["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]])),
+        section(
+            "organisations",
+            "Organisations",
+            table(ordered[["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]]),
+        ),
         section("artifacts", "Artifacts", artifact_links(ESTIMATE_ARTIFACTS)),
     ]
     return page(f"Headcount estimate {run_id}", lead, sections)

@@ -47,8 +47,15 @@ def stage_key(stage: str, *parts) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:32]
 
 
-def cached_stage(store: ArtifactStore, stage: str, key: str, artifacts: list[str], compute: Callable[[], dict],
-                 expect: dict | None = None, key_of: Callable[[dict], str] | None = None) -> StageResult:
+def cached_stage(
+    store: ArtifactStore,
+    stage: str,
+    key: str,
+    artifacts: list[str],
+    compute: Callable[[], dict],
+    expect: dict | None = None,
+    key_of: Callable[[dict], str] | None = None,
+) -> StageResult:
     """The stage's summary, from the entry under `key` when it passes its checks, else from `compute()`.
 
     `artifacts` are the run's keys the stage writes; `compute()` writes them and
@@ -69,7 +76,9 @@ def cached_stage(store: ArtifactStore, stage: str, key: str, artifacts: list[str
         wrong = [name for name, artifact in zip(names, artifacts) if store.sha256(artifact) != digests[name]]
         if not wrong:
             return StageResult(summary, True)
-        rejected.append({"entry": store.location(prefix), "reason": f"{', '.join(wrong)} differ from the sha256 in {SUMMARY}"})
+        rejected.append(
+            {"entry": store.location(prefix), "reason": f"{', '.join(wrong)} differ from the sha256 in {SUMMARY}"}
+        )
     summary = compute()
     digests = {name: store.sha256(artifact) for name, artifact in zip(names, artifacts)}
     prefix = f"cache/{stage}/{key_of(summary) if key_of else key}"
@@ -79,7 +88,9 @@ def cached_stage(store: ArtifactStore, stage: str, key: str, artifacts: list[str
     return StageResult(summary, False, rejected)
 
 
-def _entry(store: ArtifactStore, prefix: str, names: list[str], expect: dict, rejected: list[dict]) -> tuple[dict, dict] | None:
+def _entry(
+    store: ArtifactStore, prefix: str, names: list[str], expect: dict, rejected: list[dict]
+) -> tuple[dict, dict] | None:
     """(summary, sha256 per artifact) of a complete, well-formed entry; None when there is none or it is unusable."""
     try:
         data = store.read_bounded(f"{prefix}/{SUMMARY}", MAX_SUMMARY_BYTES)
@@ -94,14 +105,22 @@ def _entry(store: ArtifactStore, prefix: str, names: list[str], expect: dict, re
     except (ValueError, RecursionError):
         entry, problem = None, f"{SUMMARY} is not JSON"
     if problem is None:
-        if not isinstance(entry, dict) or not isinstance(entry.get("summary"), dict) or not isinstance(entry.get("sha256"), dict):
+        if (
+            not isinstance(entry, dict)
+            or not isinstance(entry.get("summary"), dict)
+            or not isinstance(entry.get("sha256"), dict)
+        ):
             problem = f"{SUMMARY} is not an entry summary ({{summary, sha256}})"
-        elif set(entry["sha256"]) != set(names) or not all(isinstance(d, str) and _DIGEST.fullmatch(d) for d in entry["sha256"].values()):
+        elif set(entry["sha256"]) != set(names) or not all(
+            isinstance(d, str) and _DIGEST.fullmatch(d) for d in entry["sha256"].values()
+        ):
             problem = f"{SUMMARY} does not hold a sha256 for exactly {names}"
         elif any(entry["summary"].get(field) != value for field, value in expect.items()):
             problem = f"{SUMMARY} is for other input: " + ", ".join(
-                f"{field} {entry['summary'].get(field)!r}, not {value!r}" for field, value in expect.items()
-                if entry["summary"].get(field) != value)
+                f"{field} {entry['summary'].get(field)!r}, not {value!r}"
+                for field, value in expect.items()
+                if entry["summary"].get(field) != value
+            )
         elif missing := [name for name in names if not store.exists(f"{prefix}/{name}")]:
             problem = f"{', '.join(missing)} missing"
     if problem:

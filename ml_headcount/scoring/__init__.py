@@ -5,9 +5,12 @@ What other packages use, by module; imported on first use, so importing the pack
 
 from ml_headcount._exports import exported
 
-__all__, __getattr__ = exported(__name__, {
-    "corpus": ["corpus_scores"],
-    "keyword_list": ["KeywordList", "exclusions_of"],
-    "matching": ["CandidateText", "KeywordMatcher", "exclusions_of"],
-    "phrase_matching": ["PhraseMatcher", "SearchQuery", "phrase_of", "phrase_presence"],
-})
+__all__, __getattr__ = exported(
+    __name__,
+    {
+        "corpus": ["corpus_scores"],
+        "keyword_list": ["KeywordList", "exclusions_of"],
+        "matching": ["CandidateText", "KeywordMatcher", "exclusions_of"],
+        "phrase_matching": ["PhraseMatcher", "SearchQuery", "phrase_of", "phrase_presence"],
+    },
+)

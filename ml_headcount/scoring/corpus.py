@@ -22,11 +22,11 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.config import ExtractionSettings, ScoringSettings
-from ml_headcount.scoring.matching import KeywordCounter
 from ml_headcount.io.parallel import ordered_map
 from ml_headcount.progress import HEARTBEAT_S, Progress, reported
+from ml_headcount.scoring import discriminative as scoring
+from ml_headcount.scoring.matching import KeywordCounter
 
 _TALLIES_SUMMED_EVERY = 16  # batches of keyword tallies held before they are summed into one
 _worker_counter: KeywordCounter | None = None  # one per process that counts, built once by `_start_worker`
@@ -78,8 +78,9 @@ def corpus_scores(
     return stats, scoring.discriminative_table(stats, totals, kept, tfidf_sum, vocabulary, scoring_settings)
 
 
-def _batch_counts(cv_batches: Iterable[pd.DataFrame], vocabulary: list[str], extraction: ExtractionSettings,
-                  workers: int) -> Iterator[tuple[sparse.csr_matrix, np.ndarray]]:
+def _batch_counts(
+    cv_batches: Iterable[pd.DataFrame], vocabulary: list[str], extraction: ExtractionSettings, workers: int
+) -> Iterator[tuple[sparse.csr_matrix, np.ndarray]]:
     """(keyword counts, categories) of each batch, in order."""
     stream = ((b["text"].tolist(), b["category"].to_numpy()) for b in cv_batches)
     yield from ordered_map(_count_in_worker, stream, workers, _start_worker, (vocabulary, extraction))

@@ -32,8 +32,16 @@ from ml_headcount.config import ExtractionSettings, ScoringSettings
 from ml_headcount.scoring.matching import KeywordCounter
 
 DISCRIMINATIVE_COLUMNS = [
-    "category", "keyword", "score", "frequency_share", "tfidf_share", "specificity",
-    "frequency", "total_frequency", "mean_score", "rank",
+    "category",
+    "keyword",
+    "score",
+    "frequency_share",
+    "tfidf_share",
+    "specificity",
+    "frequency",
+    "total_frequency",
+    "mean_score",
+    "rank",
 ]
 
 
@@ -44,7 +52,9 @@ def keyword_tallies(keywords: pd.DataFrame, category_of: pd.Series) -> pd.DataFr
     """
     joined = keywords.assign(category=keywords["cv_id"].map(category_of)).dropna(subset=["category"])
     joined = joined.drop_duplicates(["cv_id", "keyword"])  # a keyword listed twice for one CV is still one CV
-    return joined.groupby(["category", "keyword"], as_index=False).agg(frequency=("cv_id", "size"), score_sum=("score", "sum"))
+    return joined.groupby(["category", "keyword"], as_index=False).agg(
+        frequency=("cv_id", "size"), score_sum=("score", "sum")
+    )
 
 
 def summed_tallies(tallies: list[pd.DataFrame]) -> pd.DataFrame:
@@ -63,7 +73,9 @@ def combined_stats(tallies: list[pd.DataFrame], sizes: pd.Series) -> pd.DataFram
 
 def category_keyword_stats(cvs: pd.DataFrame, keywords: pd.DataFrame) -> pd.DataFrame:
     """`combined_stats` of CVs and keywords held in memory."""
-    return combined_stats([keyword_tallies(keywords, cvs.set_index("cv_id")["category"])], cvs.groupby("category").size())
+    return combined_stats(
+        [keyword_tallies(keywords, cvs.set_index("cv_id")["category"])], cvs.groupby("category").size()
+    )
 
 
 def keyword_counts(texts: list[str], vocabulary: list[str], extraction: ExtractionSettings) -> sparse.csr_matrix:
@@ -90,8 +102,14 @@ class TextTotals:
     n_docs: int = 0
 
     @classmethod
-    def empty(cls, categories: np.ndarray, n_keywords: int) -> "TextTotals":
-        return cls(categories, np.zeros(len(categories)), np.zeros((len(categories), n_keywords)), np.zeros(n_keywords), np.zeros(n_keywords))
+    def empty(cls, categories: np.ndarray, n_keywords: int) -> TextTotals:
+        return cls(
+            categories,
+            np.zeros(len(categories)),
+            np.zeros((len(categories), n_keywords)),
+            np.zeros(n_keywords),
+            np.zeros(n_keywords),
+        )
 
     def add(self, counts: sparse.csr_matrix, doc_categories: np.ndarray) -> None:
         present = (counts > 0).astype(np.float64)
@@ -112,8 +130,9 @@ class TextTotals:
         return kept, np.log((1 + self.n_docs) / (1 + self.doc_freq[kept])) + 1
 
 
-def tfidf_sums(counts: sparse.csr_matrix, doc_categories: np.ndarray, categories: np.ndarray,
-               kept: np.ndarray, idf: np.ndarray) -> np.ndarray:
+def tfidf_sums(
+    counts: sparse.csr_matrix, doc_categories: np.ndarray, categories: np.ndarray, kept: np.ndarray, idf: np.ndarray
+) -> np.ndarray:
     """(n_categories, len(kept)): sums over a batch's documents of their l2-normalised TF-IDF, as scikit-learn's
     TfidfTransformer computes it (raw counts, smooth idf)."""
     weighted = counts[:, kept].astype(np.float64).multiply(idf[None, :]).tocsr()
@@ -149,11 +168,19 @@ def discriminative_keywords(
     totals = TextTotals.empty(categories, len(vocabulary))
     totals.add(counts, doc_categories)
     kept, idf = totals.tfidf_columns(scoring)
-    return discriminative_table(stats, totals, kept, tfidf_sums(counts, doc_categories, categories, kept, idf), vocabulary, scoring)
+    return discriminative_table(
+        stats, totals, kept, tfidf_sums(counts, doc_categories, categories, kept, idf), vocabulary, scoring
+    )
 
 
-def discriminative_table(stats: pd.DataFrame, totals: TextTotals, kept: np.ndarray, tfidf_sum: np.ndarray,
-                         vocabulary: list[str], scoring: ScoringSettings) -> pd.DataFrame:
+def discriminative_table(
+    stats: pd.DataFrame,
+    totals: TextTotals,
+    kept: np.ndarray,
+    tfidf_sum: np.ndarray,
+    vocabulary: list[str],
+    scoring: ScoringSettings,
+) -> pd.DataFrame:
     """Score every (category, keyword) and keep the discriminative ones, best first.
 
     `tfidf_sum` holds the TF-IDF sums of the `kept` columns per category (`tfidf_sums` over all batches).
@@ -178,21 +205,25 @@ def discriminative_table(stats: pd.DataFrame, totals: TextTotals, kept: np.ndarr
     specificity = _share(totals.present / sizes)
     total_frequency = frequency.sum(axis=0)
 
-    table = pd.DataFrame({
-        "category": np.repeat(categories, len(vocabulary)),
-        "keyword": np.tile(np.asarray(vocabulary, dtype=object), len(categories)),
-        "score": score.ravel(),
-        "frequency_share": frequency_share.ravel(),
-        "tfidf_share": tfidf_share.ravel(),
-        "specificity": specificity.ravel(),
-        "frequency": frequency.ravel().astype(int),
-        "total_frequency": np.tile(total_frequency, len(categories)).astype(int),
-        "mean_score": mean_score.ravel(),
-    })
+    table = pd.DataFrame(
+        {
+            "category": np.repeat(categories, len(vocabulary)),
+            "keyword": np.tile(np.asarray(vocabulary, dtype=object), len(categories)),
+            "score": score.ravel(),
+            "frequency_share": frequency_share.ravel(),
+            "tfidf_share": tfidf_share.ravel(),
+            "specificity": specificity.ravel(),
+            "frequency": frequency.ravel().astype(int),
+            "total_frequency": np.tile(total_frequency, len(categories)).astype(int),
+            "mean_score": mean_score.ravel(),
+        }
+    )
     table = table[(table["frequency"] >= scoring.min_frequency) & (table["score"] > scoring.threshold)]
     table = table.sort_values(
         ["category", "score", "frequency", "keyword"], ascending=[True, False, False, True], ignore_index=True
     )
     table = table.groupby("category", sort=True).head(scoring.max_per_category).reset_index(drop=True)
     table["rank"] = table.groupby("category").cumcount() + 1
-    return table[DISCRIMINATIVE_COLUMNS].round({c: 4 for c in ["score", "frequency_share", "tfidf_share", "specificity", "mean_score"]})
+    return table[DISCRIMINATIVE_COLUMNS].round(
+        {c: 4 for c in ["score", "frequency_share", "tfidf_share", "specificity", "mean_score"]}
+    )

@@ -23,8 +23,8 @@ import pandas as pd
 from scipy import sparse
 
 from ml_headcount.config import ExtractionSettings
-from ml_headcount.scoring.keyword_list import exclusions_of
 from ml_headcount.extraction.extractor import candidate_vectorizer
+from ml_headcount.scoring.keyword_list import exclusions_of
 
 _DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
 _RUNS_OF_TWO_OR_MORE = re.compile(r"\w\w+")
@@ -66,29 +66,42 @@ class KeywordCounter:
         self._preprocess = vectorizer.build_preprocessor()
         self._tokenize = vectorizer.build_tokenizer()
         if vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN:
-            self._tokenize = _RUNS_OF_TWO_OR_MORE.findall  # the same tokens (maximal runs of 2+ word characters), faster
+            self._tokenize = (
+                _RUNS_OF_TWO_OR_MORE.findall
+            )  # the same tokens (maximal runs of 2+ word characters), faster
         stop = set(vectorizer.get_stop_words() or [])
         token_lists = [k.split(" ") for k in self.vocabulary]
         # a keyword with a stop word, or with a length outside the n-gram range, is never an n-gram of a text
-        countable = [i for i, t in enumerate(token_lists)
-                     if extraction.ngram_min <= len(t) <= extraction.ngram_max and not stop.intersection(t)]
+        countable = [
+            i
+            for i, t in enumerate(token_lists)
+            if extraction.ngram_min <= len(t) <= extraction.ngram_max and not stop.intersection(t)
+        ]
         # id per keyword token from 1; 0: a token no keyword uses; -1: a stop word
         self._token_id = {w: -1 for w in stop}
-        self._token_id.update({t: i for i, t in enumerate(sorted({t for k in countable for t in token_lists[k]}), start=1)})
+        self._token_id.update(
+            {t: i for i, t in enumerate(sorted({t for k in countable for t in token_lists[k]}), start=1)}
+        )
         base = len(self._token_id) + 1
         if base ** ((extraction.ngram_max + 1) // 2) >= 2**63:
-            raise ValueError(f"{base - 1} distinct keyword tokens: too many to pack half an {extraction.ngram_max}-gram into 64 bits")
+            raise ValueError(
+                f"{base - 1} distinct keyword tokens: too many to pack half an {extraction.ngram_max}-gram into 64 bits"
+            )
         self._by_length: dict[int, tuple[_Halves, pd.Index, np.ndarray]] = {}  # n -> halves, keyword codes, keywords
         for n in sorted({len(token_lists[k]) for k in countable}):
             keywords = np.array([k for k in countable if len(token_lists[k]) == n], dtype=np.int64)
-            halves = _Halves(np.array([[self._token_id[t] for t in token_lists[k]] for k in keywords], dtype=np.int64), base)
+            halves = _Halves(
+                np.array([[self._token_id[t] for t in token_lists[k]] for k in keywords], dtype=np.int64), base
+            )
             self._by_length[n] = (halves, pd.Index(halves.codes), keywords)
 
     def counts(self, texts: list[str]) -> sparse.csr_matrix:
         """(len(texts), len(vocabulary)) int32 occurrences of each keyword in each text."""
         docs, keywords = self._occurrences(texts)
         counts = sparse.csr_matrix(
-            (np.ones(len(docs), dtype=np.int32), (docs, keywords)), shape=(len(texts), len(self.vocabulary)), dtype=np.int32
+            (np.ones(len(docs), dtype=np.int32), (docs, keywords)),
+            shape=(len(texts), len(self.vocabulary)),
+            dtype=np.int32,
         )
         counts.sum_duplicates()
         return counts
@@ -97,7 +110,9 @@ class KeywordCounter:
         """(text, keyword) of every occurrence."""
         tokens = [self._tokenize(self._preprocess(text)) for text in texts]
         # each distinct token looked up once (a hash factorisation), not every occurrence
-        codes, distinct = pd.factorize(np.fromiter(chain.from_iterable(tokens), dtype=object, count=sum(map(len, tokens))))
+        codes, distinct = pd.factorize(
+            np.fromiter(chain.from_iterable(tokens), dtype=object, count=sum(map(len, tokens)))
+        )
         token_id = self._token_id.get
         ids = np.fromiter((token_id(t, 0) for t in distinct), dtype=np.int64, count=len(distinct))[codes]
         doc = np.repeat(np.arange(len(texts)), [len(t) for t in tokens])

@@ -59,8 +59,12 @@ class SearchQuery:
         """How big the query is: phrases, tokens, and the OR/AND/NOT operators it needs."""
         phrases = self.any_of + self.none_of
         operators = max(len(self.any_of) - 1, 0) + (max(len(self.none_of) - 1, 0) + 1 if self.none_of else 0)
-        return {"phrases": len(phrases), "tokens": sum(len(p.split(" ")) for p in phrases), "operators": operators,
-                "form": "any AND NOT any" if self.none_of else "any"}
+        return {
+            "phrases": len(phrases),
+            "tokens": sum(len(p.split(" ")) for p in phrases),
+            "operators": operators,
+            "form": "any AND NOT any" if self.none_of else "any",
+        }
 
 
 def _alternation(phrases: tuple[str, ...]) -> re.Pattern | None:
@@ -83,8 +87,11 @@ class PhraseMatcher:
         for row, text in enumerate(texts):
             indexed = f" {' '.join(search_tokens(text))} "
             for column, (wanted, excluded) in enumerate(self._patterns):
-                result[row, column] = (wanted is not None and wanted.search(indexed) is not None
-                                       and (excluded is None or excluded.search(indexed) is None))
+                result[row, column] = (
+                    wanted is not None
+                    and wanted.search(indexed) is not None
+                    and (excluded is None or excluded.search(indexed) is None)
+                )
         return result
 
 
@@ -97,7 +104,7 @@ def phrase_presence(texts: list[str], terms: list[str]) -> sparse.csr_matrix:
     rows, cols = [], []
     for i, text in enumerate(texts):
         tokens = search_tokens(text)
-        found = {" ".join(tokens[k:k + n]) for n in lengths for k in range(len(tokens) - n + 1)}
+        found = {" ".join(tokens[k : k + n]) for n in lengths for k in range(len(tokens) - n + 1)}
         hits = [j for phrase in found.intersection(columns) for j in columns[phrase]]
         rows += [i] * len(hits)
         cols += hits

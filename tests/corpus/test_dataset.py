@@ -58,7 +58,9 @@ def test_cvs_are_deduplicated_within_and_across_files_and_runs(tmp_path, inbox_d
     cvs = dataset.cvs()
     assert len(cvs) == cvs["text_hash"].nunique() == 5
     assert cvs.set_index("source_file")["ingestion_id"].to_dict() == {
-        str(inbox_dir / "a.csv"): "run-1", str(inbox_dir / "b.csv"): "run-1", str(inbox_dir / "c.csv"): "run-2"
+        str(inbox_dir / "a.csv"): "run-1",
+        str(inbox_dir / "b.csv"): "run-1",
+        str(inbox_dir / "c.csv"): "run-2",
     }
     reasons = dataset.rejected().set_index(["source_file", "source_row"])["reason"]
     assert reasons[(str(inbox_dir / "a.csv"), 3)] == "duplicate of row 1"
@@ -183,7 +185,9 @@ def test_inbox_and_dataset_in_s3(bucket, s3_endpoint):
     assert outcomes["a.csv"].registered == 3 and outcomes["a.csv"].file == f"s3://{bucket}/inbox/a.csv"
     assert outcomes["bad.csv"].moved_to == f"s3://{bucket}/inbox/quarantine/run-1/bad.csv"
     assert sorted(s3.find(f"{bucket}/inbox")) == [
-        f"{bucket}/inbox/a.csv", f"{bucket}/inbox/quarantine/run-1/bad.csv", f"{bucket}/inbox/quarantine/run-1/bad.csv.reason.txt"
+        f"{bucket}/inbox/a.csv",
+        f"{bucket}/inbox/quarantine/run-1/bad.csv",
+        f"{bucket}/inbox/quarantine/run-1/bad.csv.reason.txt",
     ]
     assert dataset.pending(inbox) == []
     assert dataset.location == f"s3://{bucket}/ml/datasets/cvs/cvs.parquet"
@@ -196,7 +200,10 @@ def test_glob_named_files_in_s3_are_quarantined_by_exact_key_and_the_others_regi
     s3 = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint}, skip_instance_cache=True)
     good = pd.DataFrame({"cv_text": ML[:2] + SALES[:1], "category": ["ml", "ml", "sales"]}).to_csv(index=False).encode()
     s3.pipe(f"{bucket}/inbox/good.csv", good)
-    s3.pipe(f"{bucket}/inbox/other.csv", pd.DataFrame({"cv_text": [ML[2], SALES[1]], "category": ["ml", "sales"]}).to_csv(index=False).encode())
+    s3.pipe(
+        f"{bucket}/inbox/other.csv",
+        pd.DataFrame({"cv_text": [ML[2], SALES[1]], "category": ["ml", "sales"]}).to_csv(index=False).encode(),
+    )
     s3.pipe(f"{bucket}/inbox/*.csv", b"name,age\nalice,30\n")  # malformed, and named like a glob
     s3.pipe(f"{bucket}/inbox/[bad].csv", b"name,age\nbob,40\n")
     storage = StorageSettings(url=f"s3://{bucket}/ml")
@@ -206,12 +213,19 @@ def test_glob_named_files_in_s3_are_quarantined_by_exact_key_and_the_others_regi
     outcomes = {Path(o.file).name: o for o in ingest_inbox(inbox, dataset, "run-1")}
 
     assert {n: o.status for n, o in outcomes.items()} == {
-        "*.csv": "quarantined", "[bad].csv": "quarantined", "good.csv": "registered", "other.csv": "registered"
+        "*.csv": "quarantined",
+        "[bad].csv": "quarantined",
+        "good.csv": "registered",
+        "other.csv": "registered",
     }
     assert outcomes["good.csv"].registered == 3 and outcomes["other.csv"].registered == 2
     assert sorted(s3.find(f"{bucket}/inbox")) == sorted(
         [f"{bucket}/inbox/good.csv", f"{bucket}/inbox/other.csv"]
-        + [f"{bucket}/inbox/quarantine/run-1/{n}{suffix}" for n in ("*.csv", "[bad].csv") for suffix in ("", ".reason.txt")]
+        + [
+            f"{bucket}/inbox/quarantine/run-1/{n}{suffix}"
+            for n in ("*.csv", "[bad].csv")
+            for suffix in ("", ".reason.txt")
+        ]
     )
     assert ingest_inbox(inbox, dataset, "run-2") == []  # the next hourly run finds nothing to do, and does not fail
 
@@ -270,6 +284,7 @@ def test_the_ingestion_flow_registers_the_other_files_when_one_fails(prefect_har
 
     _, dataset = make(tmp_path, inbox_dir)
     assert dict(zip(dataset.files()["file"].map(lambda f: Path(f).name), dataset.files()["status"])) == {
-        "b.csv": "registered", "c.csv": "quarantined"
+        "b.csv": "registered",
+        "c.csv": "quarantined",
     }
     assert len(dataset.cvs()) == 2 and (inbox_dir / "a.csv").exists()

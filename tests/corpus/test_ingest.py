@@ -139,8 +139,17 @@ def test_a_single_category_fails_with_the_file_and_column(tmp_path):
 
 
 def test_profile_text_is_a_text_column():
-    table = pd.DataFrame({"profile_text": ["Machine learning researcher training neural networks",
-                                           "Sales manager negotiating enterprise contracts"], "category": ["1", "0"]})
+    table = pd.DataFrame(
+        {
+            "profile_text": [
+                "Machine learning researcher training neural networks",
+                "Sales manager negotiating enterprise contracts",
+            ],
+            "category": ["1", "0"],
+        }
+    )
     cvs = ingest_table(table, "profiles.csv", IngestSettings()).cvs
-    assert cvs["text"].tolist() == ["machine learning researcher training neural networks",
-                                    "sales manager negotiating enterprise contracts"]
+    assert cvs["text"].tolist() == [
+        "machine learning researcher training neural networks",
+        "sales manager negotiating enterprise contracts",
+    ]

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -28,8 +29,13 @@ LONG = ML[0] + " " + " ".join(f"publication on topic {chr(97 + i % 26)}{chr(97 +
 
 def test_every_bound_is_a_setting_with_a_stated_default():
     fields = IngestSettings.model_fields
-    for name, default in {"max_columns": 1000, "max_whole_file_bytes": 256 * 2**20, "max_xlsx_bytes": 256 * 2**20,
-                          "chunk_rows": 10_000, "max_text_chars": 100_000}.items():
+    for name, default in {
+        "max_columns": 1000,
+        "max_whole_file_bytes": 256 * 2**20,
+        "max_xlsx_bytes": 256 * 2**20,
+        "chunk_rows": 10_000,
+        "max_text_chars": 100_000,
+    }.items():
         assert fields[name].default == default and fields[name].description, name
 
 
@@ -49,8 +55,13 @@ print(tracemalloc.get_traced_memory()[1] + pa.default_memory_pool().max_memory()
 def peak_of_ingest(path: Path, spill: Path | None) -> int:
     """The peak memory a fresh process allocates while it ingests `path` (bytes): Python's heap (tracemalloc) plus
     Arrow's pool (pandas keeps strings there)."""
-    done = subprocess.run([sys.executable, "-c", PEAK_OF_INGEST, str(path), str(spill or "")], cwd=REPO, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_OF_INGEST, str(path), str(spill or "")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return int(done.stdout.split()[-1])
 
@@ -66,15 +77,20 @@ def test_duplicate_rows_are_spilled_not_accumulated(tmp_path):
     assert spilled < kept_text / 2 and in_memory - spilled > 0.8 * kept_text, (spilled, in_memory)
 
     result = ingest(str(path), IngestSettings(chunk_rows=2000), spill=tmp_path / "again.parquet")
-    assert (tmp_path / "again.rejected.parquet").exists() and sum(len(b) for b in result.rejected_rows.batches()) == 60_000
+    assert (tmp_path / "again.rejected.parquet").exists() and sum(
+        len(b) for b in result.rejected_rows.batches()
+    ) == 60_000
     assert result.rejected["raw_text"].str.len().eq(1000).all() and result.summary()["cvs"] == 2
 
 
 def test_a_header_past_the_column_cap_costs_nothing_like_its_width_in_rows(tmp_path):
     """The audit's 1-million-column header: refused as soon as it is read, before any row is padded to it."""
     path = tmp_path / "wide.csv"
-    path.write_text(",".join(["cv_text", "category", *(f"c{i}" for i in range(1_000_000))]) + "\n"
-                    + "".join(f"{ML[0]} {i},1\n" for i in range(200)))
+    path.write_text(
+        ",".join(["cv_text", "category", *(f"c{i}" for i in range(1_000_000))])
+        + "\n"
+        + "".join(f"{ML[0]} {i},1\n" for i in range(200))
+    )
     tracemalloc.start()
     try:
         with pytest.raises(InputError, match=r"the header has 1,000,002 columns, over ingest.max_columns \(1,000\)"):
@@ -120,9 +136,15 @@ class _State:
         self.data = error
 
 
-@pytest.mark.parametrize("error, transient", [
-    (MemoryError(), False), (RecursionError(), False), (OSError("connection reset"), True), (TimeoutError(), True),
-])
+@pytest.mark.parametrize(
+    "error, transient",
+    [
+        (MemoryError(), False),
+        (RecursionError(), False),
+        (OSError("connection reset"), True),
+        (TimeoutError(), True),
+    ],
+)
 def test_memory_and_recursion_errors_are_not_retried(error, transient):
     assert is_transient(None, None, _State(error)) is transient
 
@@ -161,4 +183,3 @@ def test_values_right_of_the_last_header_cell_of_a_sheet_are_not_columns(tmp_pat
     path = tmp_path / "formatted.xlsx"
     book.save(path)
     assert ingest(str(path), IngestSettings()).summary()["cvs"] == 2
-

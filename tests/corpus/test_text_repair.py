@@ -9,8 +9,8 @@ import ftfy
 import pandas as pd
 import pytest
 
-from ml_headcount.corpus import text_repair
 from ml_headcount.config import IngestSettings
+from ml_headcount.corpus import text_repair
 from ml_headcount.corpus.ingest import clean_text
 from tests.conftest import RATED_CVS, RESUMES
 
@@ -41,7 +41,11 @@ def test_repair_equals_ftfy_on_edge_cases():
 @pytest.mark.shared_data
 def test_most_rated_cvs_take_the_fast_path():
     texts = pd.read_csv(RATED_CVS, usecols=["cv_text"])["cv_text"].dropna().tolist()
-    fast = [t for t in texts if not t.isascii() and text_repair.repair(t) == text_repair.fixes.uncurl_quotes(t).replace("\r\n", "\n")]
+    fast = [
+        t
+        for t in texts
+        if not t.isascii() and text_repair.repair(t) == text_repair.fixes.uncurl_quotes(t).replace("\r\n", "\n")
+    ]
     assert len(fast) > 0.8 * len(texts)
 
 
@@ -57,6 +61,10 @@ def study_cleaning(raw: str) -> str:
 def test_clean_text_equals_the_plain_cleaning_on_real_cvs():
     texts = pd.read_csv(RATED_CVS, usecols=["cv_text"])["cv_text"].dropna().tolist()
     texts += pd.read_csv(RESUMES, usecols=["Resume"])["Resume"].drop_duplicates().tolist()
-    texts += EDGE_CASES + ["x12 12x _12 12_ .12 12. (12) 123 9 ١٢", "WWW.Example.com and HTTPS://a.b/c?d", "\u00a0a\u2003b\x1cc\x85 "]
+    texts += EDGE_CASES + [
+        "x12 12x _12 12_ .12 12. (12) 123 9 ١٢",
+        "WWW.Example.com and HTTPS://a.b/c?d",
+        "\u00a0a\u2003b\x1cc\x85 ",
+    ]
     settings = IngestSettings()
     assert [clean_text(t, settings) for t in texts] == [study_cleaning(t) for t in texts]

@@ -14,12 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ml_headcount.extraction import cache as extraction_cache
 from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings, load_settings
 from ml_headcount.corpus.ingest import ingest
+from ml_headcount.extraction import cache as extraction_cache
+from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import cached_stage
-from ml_headcount.io.storage import ArtifactStore
 from tests.conftest import RATED_CVS
 from tests.extraction.test_extraction_cache import SETTINGS, store_all, texts_of, words_as_keywords
 
@@ -42,13 +42,22 @@ def parquet_bytes(table: pd.DataFrame) -> bytes:
     return buffer.getvalue()
 
 
-def plant_shard(store: ArtifactStore, settings: ExtractionSettings, shard_id: str, cv_ids: list[str], keywords: pd.DataFrame,
-                digest: str | None = None) -> str:
+def plant_shard(
+    store: ArtifactStore,
+    settings: ExtractionSettings,
+    shard_id: str,
+    cv_ids: list[str],
+    keywords: pd.DataFrame,
+    digest: str | None = None,
+) -> str:
     """A shard as a writer of the bucket could add it: keywords and a part whose sha256 matches them (or `digest`)."""
     prefix = extraction_cache.cache_prefix(settings)
     data = parquet_bytes(keywords)
     store.write_bytes(f"{prefix}/{shard_id}.parquet", data)
-    store.write_json(f"{prefix}/index/parts/{shard_id}.json", {"cv_ids": cv_ids, "sha256": digest or hashlib.sha256(data).hexdigest()})
+    store.write_json(
+        f"{prefix}/index/parts/{shard_id}.json",
+        {"cv_ids": cv_ids, "sha256": digest or hashlib.sha256(data).hexdigest()},
+    )
     return store.location(f"{prefix}/{shard_id}.parquet")
 
 
@@ -57,12 +66,19 @@ def plant_index_garbage(store: ArtifactStore, settings: ExtractionSettings, vict
     without cv_ids, a part nested too deeply to parse. Returns the keys planted."""
     prefix = extraction_cache.cache_prefix(settings)
     planted = {
-        f"{prefix}/index/snapshot-0000000099-aaaaaaaaaaaa.parquet":
-            parquet_bytes(pd.DataFrame({"cv_id": [victim], "shard_id": ["../../../../etc"], "sha256": ["0" * 64]})),
+        f"{prefix}/index/snapshot-0000000099-aaaaaaaaaaaa.parquet": parquet_bytes(
+            pd.DataFrame({"cv_id": [victim], "shard_id": ["../../../../etc"], "sha256": ["0" * 64]})
+        ),
         f"{prefix}/index/snapshot-0000000098-bbbbbbbbbbbb.parquet": b"PAR1 not a snapshot at all",
-        f"{prefix}/index/snapshot-9999999999-cccccccccccc.parquet":
-            parquet_bytes(pd.DataFrame({"cv_id": [victim], "shard_id": [extraction_cache.shard_id(settings.cache_key(), [victim])],
-                                        "sha256": ["0" * 64]})),
+        f"{prefix}/index/snapshot-9999999999-cccccccccccc.parquet": parquet_bytes(
+            pd.DataFrame(
+                {
+                    "cv_id": [victim],
+                    "shard_id": [extraction_cache.shard_id(settings.cache_key(), [victim])],
+                    "sha256": ["0" * 64],
+                }
+            )
+        ),
         f"{prefix}/index/parts/{'1' * 16}.json": json.dumps({"sha256": "0" * 64}).encode(),
         f"{prefix}/index/parts/{'2' * 16}.json": b"[" * 200_000,
     }
@@ -85,10 +101,18 @@ def test_planted_and_damaged_extraction_entries_never_change_the_keywords(store,
     plant_shard(store, SETTINGS, "0" * 16, [victim], victim_keywords.assign(keyword="pwned keyword"))
     # ... and under the one valid id of {victim}: the id checks out, the keyword does not occur in the victim's text
     single = extraction_cache.shard_id(key, [victim])
-    pwned = plant_shard(store, SETTINGS, single, [victim], victim_keywords.assign(keyword=["pwned keyword", *victim_keywords["keyword"][1:]]))
+    pwned = plant_shard(
+        store,
+        SETTINGS,
+        single,
+        [victim],
+        victim_keywords.assign(keyword=["pwned keyword", *victim_keywords["keyword"][1:]]),
+    )
     # a part listing the victim whose keywords leave it out: it would get no keywords at all
     pair = sorted([victim, other])
-    silent = plant_shard(store, SETTINGS, extraction_cache.shard_id(key, pair), pair, words_as_keywords(by_id.loc[[other]]))
+    silent = plant_shard(
+        store, SETTINGS, extraction_cache.shard_id(key, pair), pair, words_as_keywords(by_id.loc[[other]])
+    )
     # 3. garbage in the index
     garbage = plant_index_garbage(store, SETTINGS, victim)
     # a real shard damaged in place: its keywords no longer match the sha256 its part records
@@ -104,20 +128,30 @@ def test_planted_and_damaged_extraction_entries_never_change_the_keywords(store,
     assert extraction_cache.plan_shards(cvs["cv_id"].tolist(), index, SETTINGS) == []
 
     texts = extraction_cache.CvTexts.of(texts_of(cvs), SETTINGS)
-    assembly = extraction_cache.write_run_keywords(store, SETTINGS, texts, "runs/r/keywords.parquet", index.for_cvs(cvs["cv_id"]))
+    assembly = extraction_cache.write_run_keywords(
+        store, SETTINGS, texts, "runs/r/keywords.parquet", index.for_cvs(cvs["cv_id"])
+    )
     reasons = {entry["entry"]: entry["reason"] for entry in assembly.rejected}
     assert "'pwned keyword' is not a candidate" in reasons[pwned]
     assert f"no keywords for CV {victim}" in reasons[silent]
     assert "sha256" in reasons[store.location(damaged_key)]
     # the damaged shard's CVs have no other holder: the run must extract them again, and writes nothing meanwhile
-    assert assembly.unresolved == sorted(damaged.cv_ids) and assembly.rows == 0 and not store.exists("runs/r/keywords.parquet")
+    assert (
+        assembly.unresolved == sorted(damaged.cv_ids)
+        and assembly.rows == 0
+        and not store.exists("runs/r/keywords.parquet")
+    )
 
     # what the flow does next (tasks.extraction.reextraction_shards): extract them again, then assemble
     again = extraction_cache.shards_of(assembly.unresolved, SETTINGS)
     assert [s.shard_id for s in again] == [damaged.shard_id], "the same CVs: the same shard, repaired in place"
     for shard in again:
         extraction_cache.store_shard(store, SETTINGS, shard, words_as_keywords(by_id.loc[list(shard.cv_ids)]))
-    run_index = index.for_cvs(cvs["cv_id"]).without([(e["shard_id"], e["sha256"]) for e in assembly.rejected]).with_shards(again)
+    run_index = (
+        index.for_cvs(cvs["cv_id"])
+        .without([(e["shard_id"], e["sha256"]) for e in assembly.rejected])
+        .with_shards(again)
+    )
     repaired = extraction_cache.write_run_keywords(store, SETTINGS, texts, "runs/r/keywords.parquet", run_index)
     assert not repaired.unresolved and not repaired.rejected and repaired.rows == len(clean)
     pd.testing.assert_frame_equal(store.read_parquet("runs/r/keywords.parquet"), clean)
@@ -131,9 +165,16 @@ def test_a_damaged_snapshot_digest_falls_back_to_the_part(tmp_path, rated):
     index = extraction_cache.cached_shards(store, SETTINGS)  # compacts
     snapshot_key = next(k for k in store.list(f"{extraction_cache.cache_prefix(SETTINGS)}/index") if "snapshot-" in k)
     pairs = store.read_parquet(snapshot_key)
-    store.write_parquet(snapshot_key, pairs.assign(sha256="f" * 64))  # every digest wrong: the parts still say the truth
-    assembly = extraction_cache.write_run_keywords(store, SETTINGS, extraction_cache.CvTexts.of(texts_of(cvs), SETTINGS),
-                                                   "runs/r/keywords.parquet", extraction_cache.cached_shards(store, SETTINGS))
+    store.write_parquet(
+        snapshot_key, pairs.assign(sha256="f" * 64)
+    )  # every digest wrong: the parts still say the truth
+    assembly = extraction_cache.write_run_keywords(
+        store,
+        SETTINGS,
+        extraction_cache.CvTexts.of(texts_of(cvs), SETTINGS),
+        "runs/r/keywords.parquet",
+        extraction_cache.cached_shards(store, SETTINGS),
+    )
     assert not assembly.unresolved and not assembly.rejected and assembly.rows == 400 and len(index) == 20
 
 
@@ -145,6 +186,7 @@ def test_a_stage_cache_entry_is_checked_against_its_digests_and_its_key(store):
             computed.append(run)
             store.write_json(f"runs/{run}/lists.json", lists)
             return {"input_sha256": "a" * 64, "lists": 1}
+
         return write
 
     clean = {"broad": ["pytorch"]}
@@ -155,10 +197,17 @@ def test_a_stage_cache_entry_is_checked_against_its_digests_and_its_key(store):
     assert store.read_json("runs/b/lists.json") == clean and store.read_json("cache/scores/k/lists.json") == clean
 
     # an entry for other input, and a summary that is no summary
-    assert "is for other input" in cached_stage(store, "scores", "k", ["runs/c/lists.json"], compute("c", clean),
-                                                expect={"input_sha256": "b" * 64}).rejected[0]["reason"]
+    assert (
+        "is for other input"
+        in cached_stage(
+            store, "scores", "k", ["runs/c/lists.json"], compute("c", clean), expect={"input_sha256": "b" * 64}
+        ).rejected[0]["reason"]
+    )
     store.write_bytes("cache/scores/k/summary.json", b"[" * 100_000)
-    assert "not JSON" in cached_stage(store, "scores", "k", ["runs/d/lists.json"], compute("d", clean)).rejected[0]["reason"]
+    assert (
+        "not JSON"
+        in cached_stage(store, "scores", "k", ["runs/d/lists.json"], compute("d", clean)).rejected[0]["reason"]
+    )
     assert cached_stage(store, "scores", "k", ["runs/e/lists.json"], compute("e", clean)).cached
     assert computed == ["a", "b", "c", "d"]
 
@@ -168,8 +217,11 @@ def test_the_ingest_key_is_the_digest_ingestion_took(tmp_path, monkeypatch):
     import tasks.ingestion
 
     names = ["alpha", "beta", "gamma"]
-    lines = ["cv_text,category"] + [f"Machine learning researcher {n} training deep models,1" for n in names] + \
-        [f"Sales manager {n} for retail accounts and clients,0" for n in names]
+    lines = (
+        ["cv_text,category"]
+        + [f"Machine learning researcher {n} training deep models,1" for n in names]
+        + [f"Sales manager {n} for retail accounts and clients,0" for n in names]
+    )
     source = tmp_path / "cvs.csv"
     source.write_text("\n".join(lines) + "\n")
     settings = load_settings(storage={"url": str(tmp_path / "store")})
@@ -183,7 +235,9 @@ def test_the_ingest_key_is_the_digest_ingestion_took(tmp_path, monkeypatch):
 
     monkeypatch.setattr(tasks.ingestion, "input_sha256", then_appended)
     first = tasks.ingestion.cleaned_cvs(str(source), settings, RunLayout("first"))
-    assert first.summary["cvs"] == 7 and first.summary["input_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert (
+        first.summary["cvs"] == 7 and first.summary["input_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    )
     monkeypatch.setattr(tasks.ingestion, "input_sha256", before)
 
     source.write_text("\n".join(lines) + "\n")  # the file as the lookup read it: its 6 CVs, not the cached 7
@@ -197,8 +251,16 @@ def test_the_ingest_key_is_the_digest_ingestion_took(tmp_path, monkeypatch):
 # --- the same plantings in a run's store: the next run gives a clean run's artifacts ---------------------------------
 
 # every artifact of a run that holds a result (the manifest, report.md and the plot say when and how it was made)
-RESULT_ARTIFACTS = ["cvs.parquet", "rejected.csv", "keywords.parquet", "category_keywords.csv", "discriminative_keywords.csv",
-                    "keyword_lists.json", "heldout_matches.parquet", "clusters.json"]
+RESULT_ARTIFACTS = [
+    "cvs.parquet",
+    "rejected.csv",
+    "keywords.parquet",
+    "category_keywords.csv",
+    "discriminative_keywords.csv",
+    "keyword_lists.json",
+    "heldout_matches.parquet",
+    "clusters.json",
+]
 
 
 @pytest.fixture(scope="module")
@@ -241,10 +303,17 @@ def plant_in_run_store(store: ArtifactStore, settings) -> dict[str, list[str]]:
     # 1: the victim's keywords planted under the valid id of {victim}, "pwned keyword" first
     victim = second[1][0]
     own = keywords[keywords["cv_id"] == victim]
-    pwned = plant_shard(store, extraction, extraction_cache.shard_id(extraction.cache_key(), [victim]), [victim],
-                        own.assign(keyword=["pwned keyword", *own["keyword"][1:]]))
+    pwned = plant_shard(
+        store,
+        extraction,
+        extraction_cache.shard_id(extraction.cache_key(), [victim]),
+        [victim],
+        own.assign(keyword=["pwned keyword", *own["keyword"][1:]]),
+    )
     damaged = f"{prefix}/{first[0]}.parquet"
-    store.write_bytes(damaged, parquet_bytes(keywords[keywords["cv_id"].isin(first[1])].assign(keyword="pwned keyword")))
+    store.write_bytes(
+        damaged, parquet_bytes(keywords[keywords["cv_id"].isin(first[1])].assign(keyword="pwned keyword"))
+    )
     planted["1"] = [pwned, store.location(damaged)]
 
     # 2: five labels flipped in the ingest entry's cvs.parquet; the scores entry's lists emptied
@@ -253,7 +322,10 @@ def plant_in_run_store(store: ArtifactStore, settings) -> dict[str, list[str]]:
     flipped.loc[:4, "category"] = flipped.loc[:4, "category"].map({"0": "1", "1": "0"})
     store.write_parquet(f"{entries['ingest']}/cvs.parquet", flipped)
     lists = store.read_json(f"{entries['scores']}/keyword_lists.json")
-    store.write_json(f"{entries['scores']}/keyword_lists.json", {c: {n: {**e, "keywords": []} for n, e in by.items()} for c, by in lists.items()})
+    store.write_json(
+        f"{entries['scores']}/keyword_lists.json",
+        {c: {n: {**e, "keywords": []} for n, e in by.items()} for c, by in lists.items()},
+    )
     planted["2"] = [store.location(entries["ingest"]), store.location(entries["scores"])]
     return planted
 
@@ -308,8 +380,9 @@ def test_a_run_on_a_store_planted_with_findings_1_to_4_gives_the_clean_runs_arti
     assert "cache entries in the storage failed their checks" in store.read_bytes("runs/after/report.md").decode()
 
 
-def test_a_run_on_an_s3_store_planted_with_findings_1_and_2_gives_the_clean_runs_artifacts(clean_store, small_csv, bucket,
-                                                                                             s3_endpoint):
+def test_a_run_on_an_s3_store_planted_with_findings_1_and_2_gives_the_clean_runs_artifacts(
+    clean_store, small_csv, bucket, s3_endpoint
+):
     import s3fs
 
     from flows.cv_keywords import cv_keywords

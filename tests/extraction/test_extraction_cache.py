@@ -7,10 +7,10 @@ import multiprocessing
 import pandas as pd
 import pytest
 
-from ml_headcount.extraction import cache as extraction_cache
 from ml_headcount.config import ExtractionSettings, StorageSettings
-from ml_headcount.scoring.matching import CandidateText
+from ml_headcount.extraction import cache as extraction_cache
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.scoring.matching import CandidateText
 
 SETTINGS = ExtractionSettings(shard_size=4)
 CANDIDATES = CandidateText(SETTINGS)
@@ -19,8 +19,11 @@ CANDIDATES = CandidateText(SETTINGS)
 def words_as_keywords(cvs: pd.DataFrame) -> pd.DataFrame:
     """A stand-in for extracted keywords that the cache must return unchanged: each CV's first five distinct
     candidate words (what extraction could have picked)."""
-    rows = [(cv_id, word, 1.0 / rank, rank) for cv_id, text in zip(cvs["cv_id"], cvs["text"])
-            for rank, word in enumerate(list(dict.fromkeys(CANDIDATES.joined(text).split()))[:5], start=1)]
+    rows = [
+        (cv_id, word, 1.0 / rank, rank)
+        for cv_id, text in zip(cvs["cv_id"], cvs["text"])
+        for rank, word in enumerate(list(dict.fromkeys(CANDIDATES.joined(text).split()))[:5], start=1)
+    ]
     return pd.DataFrame(rows, columns=["cv_id", "keyword", "score", "rank"])
 
 
@@ -29,7 +32,9 @@ def texts_of(cvs: pd.DataFrame) -> pd.Series:
 
 
 def store_all(store: ArtifactStore, cvs: pd.DataFrame) -> list[extraction_cache.Shard]:
-    shards = extraction_cache.plan_shards(cvs["cv_id"].tolist(), extraction_cache.cached_shards(store, SETTINGS), SETTINGS)
+    shards = extraction_cache.plan_shards(
+        cvs["cv_id"].tolist(), extraction_cache.cached_shards(store, SETTINGS), SETTINGS
+    )
     by_id = cvs.set_index("cv_id", drop=False)
     for shard in shards:
         extraction_cache.store_shard(store, SETTINGS, shard, words_as_keywords(by_id.loc[list(shard.cv_ids)]))
@@ -39,10 +44,20 @@ def store_all(store: ArtifactStore, cvs: pd.DataFrame) -> list[extraction_cache.
 def counting_reads(monkeypatch) -> list[str]:
     """Keys read through the store, by any of its readers."""
     reads: list[str] = []
-    real_bytes, real_parquet, real_bounded = ArtifactStore.read_bytes, ArtifactStore.read_parquet, ArtifactStore.read_bounded
+    real_bytes, real_parquet, real_bounded = (
+        ArtifactStore.read_bytes,
+        ArtifactStore.read_parquet,
+        ArtifactStore.read_bounded,
+    )
     monkeypatch.setattr(ArtifactStore, "read_bytes", lambda self, key: (reads.append(key), real_bytes(self, key))[1])
-    monkeypatch.setattr(ArtifactStore, "read_parquet", lambda self, key, columns=None: (reads.append(key), real_parquet(self, key, columns))[1])
-    monkeypatch.setattr(ArtifactStore, "read_bounded", lambda self, key, n: (reads.append(key), real_bounded(self, key, n))[1])
+    monkeypatch.setattr(
+        ArtifactStore,
+        "read_parquet",
+        lambda self, key, columns=None: (reads.append(key), real_parquet(self, key, columns))[1],
+    )
+    monkeypatch.setattr(
+        ArtifactStore, "read_bounded", lambda self, key, n: (reads.append(key), real_bounded(self, key, n))[1]
+    )
     return reads
 
 
@@ -53,7 +68,10 @@ def test_store_then_assemble_returns_every_keyword_in_cv_then_rank_order(tmp_pat
     table = extraction_cache.load_keywords(store, SETTINGS, texts_of(cvs))
     expected = words_as_keywords(cvs).sort_values(["cv_id", "rank"], ignore_index=True)
     pd.testing.assert_frame_equal(table, expected)
-    assert extraction_cache.plan_shards(cvs["cv_id"].tolist(), extraction_cache.cached_shards(store, SETTINGS), SETTINGS) == []
+    assert (
+        extraction_cache.plan_shards(cvs["cv_id"].tolist(), extraction_cache.cached_shards(store, SETTINGS), SETTINGS)
+        == []
+    )
     with pytest.raises(KeyError, match="1 CVs have no cached keywords"):
         extraction_cache.load_keywords(store, SETTINGS, texts_of(pd.concat([cvs, rated.iloc[[100]]])))
 
@@ -77,7 +95,9 @@ def test_a_compacted_index_is_one_read_and_assembly_reuses_the_plan(tmp_path, ra
     # what planning learned is the index: no snapshot is read again, only the parts of the shards planned (they give
     # the sha256 their keywords are checked against), and each shard's keywords once
     assert not any("/index/snapshot-" in key for key in reads)
-    assert sorted(key.rsplit("/", 1)[-1] for key in reads if "/index/parts/" in key) == sorted(f"{s.shard_id}.json" for s in planned)
+    assert sorted(key.rsplit("/", 1)[-1] for key in reads if "/index/parts/" in key) == sorted(
+        f"{s.shard_id}.json" for s in planned
+    )
     keyword_reads = [key for key in reads if "/index/" not in key]
     assert len(set(keyword_reads)) == len(keyword_reads) == 30
     pd.testing.assert_frame_equal(table, words_as_keywords(cvs).sort_values(["cv_id", "rank"], ignore_index=True))
@@ -91,7 +111,9 @@ def _concurrent_run(url: str, cvs: pd.DataFrame, barrier) -> None:
     barrier.wait()
     for i in range(0, len(cv_ids), SETTINGS.shard_size):
         shard = extraction_cache._shard(tuple(cv_ids[i : i + SETTINGS.shard_size]), SETTINGS)
-        extraction_cache.store_shard(store, SETTINGS, shard, words_as_keywords(by_id.loc[list(shard.cv_ids)]).query("rank == 1"))
+        extraction_cache.store_shard(
+            store, SETTINGS, shard, words_as_keywords(by_id.loc[list(shard.cv_ids)]).query("rank == 1")
+        )
         if (i // SETTINGS.shard_size) % 3 == 0:
             extraction_cache.cached_shards(store, SETTINGS)
 

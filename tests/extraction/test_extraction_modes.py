@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from ml_headcount import config
-
-from ml_headcount.extraction import extractor as keywords, mmr, static_vectors
 from ml_headcount.config import ExtractionSettings, IngestSettings
-from ml_headcount.extraction.embedding_cache import EmbeddingCache
-from ml_headcount.errors import UserError
 from ml_headcount.corpus.ingest import ingest_table
+from ml_headcount.errors import UserError
+from ml_headcount.extraction import extractor as keywords
+from ml_headcount.extraction import mmr, static_vectors
+from ml_headcount.extraction.embedding_cache import EmbeddingCache
 
 pytestmark = pytest.mark.model
 
@@ -47,8 +47,12 @@ def keybert_per_cv(texts: list[str], settings: ExtractionSettings) -> list[list[
     model = KeyBERT(model=keywords.reference_model(settings))
     return [
         model.extract_keywords(
-            text, keyphrase_ngram_range=(settings.ngram_min, settings.ngram_max), stop_words=keywords.stop_words(settings),
-            top_n=settings.top_n, use_mmr=settings.use_mmr, diversity=settings.diversity,
+            text,
+            keyphrase_ngram_range=(settings.ngram_min, settings.ngram_max),
+            stop_words=keywords.stop_words(settings),
+            top_n=settings.top_n,
+            use_mmr=settings.use_mmr,
+            diversity=settings.diversity,
         )
         for text in texts
     ]
@@ -71,7 +75,9 @@ def assert_same_keywords(got, want, texts=None, extractor=None):
             assert extractor is not None and abs(score - reference) < 1.5e-4, (keyword, score, reference)
             doc, phrase = extractor.embed([texts[index], keyword])
             exact = float(doc @ phrase)
-            assert abs(exact - (score + reference) / 2) < 2e-6, f"{keyword!r}: {score} vs KeyBERT's {reference}, exact {exact}"
+            assert abs(exact - (score + reference) / 2) < 2e-6, (
+                f"{keyword!r}: {score} vs KeyBERT's {reference}, exact {exact}"
+            )
 
 
 def test_exact_mode_equals_keybert_on_typical_cvs(typical_cvs, extractor, keybert_keywords):
@@ -95,7 +101,9 @@ def test_bfloat16_screening_equals_keybert_and_embeds_few_candidates_in_float32(
 
 def test_a_margin_below_the_measured_error_falls_back_and_stays_exact(typical_cvs, keybert_keywords):
     # 1e-6 is far below bfloat16's error: screening with it could pick wrongly, so the shard is decided again unscreened
-    extractor = keywords.KeywordExtractor(ExtractionSettings(screen_margin=1e-6, inference_backend="torch"), device="cpu")
+    extractor = keywords.KeywordExtractor(
+        ExtractionSettings(screen_margin=1e-6, inference_backend="torch"), device="cpu"
+    )
     got = extractor.extract(typical_cvs[:4])
     assert extractor.fallbacks == 1
     assert_same_keywords(got, keybert_keywords[:4])
@@ -183,7 +191,9 @@ def test_vectorised_mmr_equals_keyberts(seed):
     vectors, doc = unit(rng.normal(size=(300, 16))), unit(rng.normal(size=(1, 16)))
     words = [f"w{i}" for i in range(300)]
     indices, similarity = mmr.mmr(doc[0], vectors, top_n=30, diversity=0.5)
-    assert [(words[i], round(float(s), 4)) for i, s in zip(indices, similarity)] == keybert_mmr(doc, vectors, words, 30, 0.5)
+    assert [(words[i], round(float(s), 4)) for i, s in zip(indices, similarity)] == keybert_mmr(
+        doc, vectors, words, 30, 0.5
+    )
 
 
 @pytest.mark.parametrize("seed", range(5))

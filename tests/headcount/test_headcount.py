@@ -7,23 +7,35 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ml_headcount.headcount.annotators import MISSING, PatternSpace, annotator_values
 from ml_headcount.config import HeadcountSettings, IngestSettings
-from ml_headcount.headcount.tables import estimate, read_counts, read_population, read_validation
-from ml_headcount.headcount.model import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
 from ml_headcount.errors import InputError
+from ml_headcount.headcount.annotators import MISSING, PatternSpace, annotator_values
+from ml_headcount.headcount.model import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
+from ml_headcount.headcount.tables import estimate, read_counts, read_population, read_validation
 
 
 def draws_for(labels, validation, organisation, values, employees, prior=Prior("fixed"), draws=400, seed=0):
     space = PatternSpace(validation.shape[1])
     n_org = len(employees)
     evidence = PatternEvidence(group_profiles(organisation, values, space, n_org), space, n_org)
-    return headcount_draws(labels, validation, evidence, np.asarray(employees), draws=draws, prior=prior,
-                           smoothing=4.0, transfer=1.0, grid_points=256, rng=np.random.default_rng(seed)).counts
+    return headcount_draws(
+        labels,
+        validation,
+        evidence,
+        np.asarray(employees),
+        draws=draws,
+        prior=prior,
+        smoothing=4.0,
+        transfer=1.0,
+        grid_points=256,
+        rng=np.random.default_rng(seed),
+    ).counts
 
 
 def noisy(labels, sensitivity, specificity, rng):
-    return np.where(labels, rng.random(len(labels)) < sensitivity, rng.random(len(labels)) >= specificity).astype(np.int8)
+    return np.where(labels, rng.random(len(labels)) < sensitivity, rng.random(len(labels)) >= specificity).astype(
+        np.int8
+    )
 
 
 def test_perfect_annotator_gives_the_exact_count():
@@ -31,8 +43,13 @@ def test_perfect_annotator_gives_the_exact_count():
     labels = rng.random(400) < 0.3
     organisation = np.repeat(np.arange(4), [50, 300, 1000, 80])
     expert = rng.random(len(organisation)) < np.array([0.0, 0.1, 0.35, 0.8])[organisation]
-    draws = draws_for(labels, labels[:, None].astype(np.int8), organisation, expert[:, None].astype(np.int8),
-                      np.bincount(organisation))
+    draws = draws_for(
+        labels,
+        labels[:, None].astype(np.int8),
+        organisation,
+        expert[:, None].astype(np.int8),
+        np.bincount(organisation),
+    )
     truth = np.bincount(organisation, weights=expert).astype(int)
     summary = summarise(draws)
     assert (summary["q10"] == truth).all() and (summary["q90"] == truth).all()
@@ -45,7 +62,9 @@ def test_useless_annotator_leaves_the_prior():
     rng = np.random.default_rng(2)
     values = (rng.random(40) < 0.3).astype(np.int8)[:, None]
     employees = 20_000
-    draws = draws_for(labels, useless, np.zeros(40, int), values, [employees], prior=Prior("fixed", 2.0, 10.0), draws=2000)
+    draws = draws_for(
+        labels, useless, np.zeros(40, int), values, [employees], prior=Prior("fixed", 2.0, 10.0), draws=2000
+    )
     share = draws[:, 0] / employees
     assert share.mean() == pytest.approx(2 / 12, abs=0.01)
     prior = stats.beta(2, 10)
@@ -97,14 +116,19 @@ def test_value_rule_keeps_only_zero_and_one():
 def _tables(validation_annotator, population_annotator=("1", "0", "1", "0")):
     validation = pd.DataFrame({"category": ["1", "1", "0", "0", "0", "1"], "llm": validation_annotator})
     population = pd.DataFrame({"organisation": ["a", "a", "b", "b"], "llm": list(population_annotator)})
-    return (read_validation(validation, "v.csv", "1", IngestSettings()),
-            read_population(population, "p.csv", HeadcountSettings()))
+    return (
+        read_validation(validation, "v.csv", "1", IngestSettings()),
+        read_population(population, "p.csv", HeadcountSettings()),
+    )
 
 
-@pytest.mark.parametrize("values, message", [
-    (["1", "1", "1", "REJECT", "1", "1"], "'llm' is 1 on every validation row"),
-    (["", "REJECT", "", "ERROR", "", ""], "'llm' has no 0/1 value"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (["1", "1", "1", "REJECT", "1", "1"], "'llm' is 1 on every validation row"),
+        (["", "REJECT", "", "ERROR", "", ""], "'llm' has no 0/1 value"),
+    ],
+)
 def test_constant_or_missing_annotator_is_refused(values, message):
     validation, population = _tables(values)
     with pytest.raises(InputError, match=message):
@@ -131,11 +155,17 @@ def _counts_table(rows):
 def test_counts_mode_reports_an_organisation_without_profiles_with_the_prior():
     rng = np.random.default_rng(6)
     labels = rng.random(300) < 0.3
-    validation = pd.DataFrame({"category": labels.astype(int).astype(str), "filter": noisy(labels, 0.8, 0.9, rng).astype(str)})
+    validation = pd.DataFrame(
+        {"category": labels.astype(int).astype(str), "filter": noisy(labels, 0.8, 0.9, rng).astype(str)}
+    )
     counts = _counts_table([["seen", 1000, 500, 120], ["unseen", 200, 0, 0]])
     settings = HeadcountSettings(prior="fixed", draws=2000)
-    result = estimate(read_validation(validation, "v.csv", "1", IngestSettings()),
-                      read_counts(counts, "c.csv", settings), settings, IngestSettings())
+    result = estimate(
+        read_validation(validation, "v.csv", "1", IngestSettings()),
+        read_counts(counts, "c.csv", settings),
+        settings,
+        IngestSettings(),
+    )
     unseen = result.estimates.set_index("organisation").loc["unseen"]
     assert unseen["profiles"] == 0
     assert unseen["mean"] == pytest.approx(200 * 2 / 12, rel=0.1)
@@ -145,12 +175,21 @@ def test_counts_mode_reports_an_organisation_without_profiles_with_the_prior():
 def test_counts_mode_with_one_annotator_equals_the_same_profiles_given_one_by_one():
     rng = np.random.default_rng(7)
     labels = rng.random(300) < 0.3
-    validation = read_validation(pd.DataFrame({"category": labels.astype(int).astype(str),
-                                               "filter": noisy(labels, 0.8, 0.9, rng).astype(str)}), "v.csv", "1", IngestSettings())
+    validation = read_validation(
+        pd.DataFrame({"category": labels.astype(int).astype(str), "filter": noisy(labels, 0.8, 0.9, rng).astype(str)}),
+        "v.csv",
+        "1",
+        IngestSettings(),
+    )
     settings = HeadcountSettings(draws=200)
     counts = _counts_table([["a", 900, 400, 90], ["b", 300, 300, 10]])
-    profiles = pd.DataFrame({"organisation": ["a"] * 400 + ["b"] * 300, "employees": [900] * 400 + [300] * 300,
-                             "filter": ["1"] * 90 + ["0"] * 310 + ["1"] * 10 + ["0"] * 290})
+    profiles = pd.DataFrame(
+        {
+            "organisation": ["a"] * 400 + ["b"] * 300,
+            "employees": [900] * 400 + [300] * 300,
+            "filter": ["1"] * 90 + ["0"] * 310 + ["1"] * 10 + ["0"] * 290,
+        }
+    )
     by_counts = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
     by_profiles = estimate(validation, read_population(profiles, "p.csv", settings), settings, IngestSettings())
     np.testing.assert_array_equal(by_counts.draws, by_profiles.draws)
@@ -165,12 +204,25 @@ def test_counts_mode_with_correlated_annotators_uses_their_joint_behaviour():
 
     labels = rng.random(600) < 0.3
     broad, strict = broad_and_strict(labels)
-    validation = read_validation(pd.DataFrame({"category": labels.astype(int).astype(str), "broad": broad.astype(str),
-                                               "strict": strict.astype(str)}), "v.csv", "1", IngestSettings())
+    validation = read_validation(
+        pd.DataFrame(
+            {"category": labels.astype(int).astype(str), "broad": broad.astype(str), "strict": strict.astype(str)}
+        ),
+        "v.csv",
+        "1",
+        IngestSettings(),
+    )
     expert = rng.random(2000) < 0.15
     population_broad, population_strict = broad_and_strict(expert)
-    counts = pd.DataFrame({"organisation": ["x"], "employees": [2000], "profiles": [2000],
-                           "broad": [population_broad.sum()], "strict": [population_strict.sum()]})
+    counts = pd.DataFrame(
+        {
+            "organisation": ["x"],
+            "employees": [2000],
+            "profiles": [2000],
+            "broad": [population_broad.sum()],
+            "strict": [population_strict.sum()],
+        }
+    )
     settings = HeadcountSettings(draws=400, max_joint_annotators=2)
     result = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
     row = result.estimates.iloc[0]
@@ -195,7 +247,9 @@ def test_same_seed_same_estimate():
 
 def test_population_employees_column_must_be_one_value_per_organisation_covering_its_profiles():
     table = pd.DataFrame({"organisation": ["a", "a", "b"], "employees": ["10", "12", "5"], "llm": ["1", "0", "1"]})
-    with pytest.raises(InputError, match=r"p.csv: column 'employees': organisation 'a' has 2 profiles and employees values \[10, 12\]"):
+    with pytest.raises(
+        InputError, match=r"p.csv: column 'employees': organisation 'a' has 2 profiles and employees values \[10, 12\]"
+    ):
         read_population(table, "p.csv", HeadcountSettings())
     population = read_population(table.assign(employees=["10", "10", "5"]), "p.csv", HeadcountSettings())
     assert population.employees.tolist() == [10, 5] and population.profiles.tolist() == [2, 1]

@@ -15,8 +15,8 @@ from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSetti
 from ml_headcount.corpus.ingest import clean_text, text_hash
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.keyword_annotators import keyword_values
-from ml_headcount.runs.layout import RunExistsError, RunLayout
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.runs.layout import RunExistsError, RunLayout
 from tests.conftest import REPO
 
 VALIDATION = str(REPO / "examples" / "headcount_validation.csv")
@@ -64,8 +64,10 @@ def test_flow_writes_every_artifact_in_both_modes(prefect_harness, tmp_path):
 def _keyword_run(tmp_path, learned_texts: list[str], heldout: dict | None) -> tuple[ArtifactStore, RunLayout]:
     """A finished run's artifacts as the keyword run writes them (issue 11's heldout_matches.parquet included)."""
     store, run = ArtifactStore(StorageSettings(url=str(tmp_path))), RunLayout("r1")
-    store.write_json(run.keyword_lists, {"1": {"broad": {"keywords": ["deep learning", "research scientist"]},
-                                               "strict": {"keywords": []}}})
+    store.write_json(
+        run.keyword_lists,
+        {"1": {"broad": {"keywords": ["deep learning", "research scientist"]}, "strict": {"keywords": []}}},
+    )
     store.write_json(run.manifest, {"parameters": {"extraction": ExtractionSettings().model_dump()}})
     ids = [text_hash(clean_text(t, IngestSettings()))[:16] for t in learned_texts]
     store.write_parquet(run.cvs, pd.DataFrame({"cv_id": ids}))
@@ -75,11 +77,24 @@ def _keyword_run(tmp_path, learned_texts: list[str], heldout: dict | None) -> tu
 
 
 def test_keyword_lists_use_out_of_fold_matches_for_the_cvs_they_were_learned_from(tmp_path):
-    validation = pd.DataFrame({"cv_text": ["PhD on deep learning at a university", "Research scientist, vision lab",
-                                           "Research scientist at DeepMind", "Sales manager"], "category": ["1", "1", "1", "0"]})
-    population = pd.DataFrame({"organisation": ["a", "a", "b"], "cv_text": ["deep learning engineer", "", "accountant"]})
+    validation = pd.DataFrame(
+        {
+            "cv_text": [
+                "PhD on deep learning at a university",
+                "Research scientist, vision lab",
+                "Research scientist at DeepMind",
+                "Sales manager",
+            ],
+            "category": ["1", "1", "1", "0"],
+        }
+    )
+    population = pd.DataFrame(
+        {"organisation": ["a", "a", "b"], "cv_text": ["deep learning engineer", "", "accountant"]}
+    )
     store, run = _keyword_run(tmp_path, validation["cv_text"][:2].tolist(), {"1/broad": np.array([0, 1], np.int8)})
-    validation_values, population_values = keyword_values(store, run, "1", IngestSettings(), validation, "v.csv", population, "p.csv")
+    validation_values, population_values = keyword_values(
+        store, run, "1", IngestSettings(), validation, "v.csv", population, "p.csv"
+    )
     assert list(validation_values) == ["1/broad"]  # the empty strict list is no annotator
     assert validation_values["1/broad"].tolist() == [0, 1, 1, 0]  # first two out-of-fold (in-sample would say 1, 1)
     assert population_values["1/broad"].tolist() == [1, -1, 0]  # no text: missing
@@ -89,16 +104,36 @@ def test_keyword_run_without_heldout_matches_is_refused_for_cvs_it_learned_from(
     validation = pd.DataFrame({"cv_text": ["PhD on deep learning", "Sales manager"], "category": ["1", "0"]})
     store, run = _keyword_run(tmp_path, ["PhD on deep learning"], None)
     with pytest.raises(InputError, match="1 validation CVs are ones the keyword run .* learned its lists from"):
-        keyword_values(store, run, "1", IngestSettings(), validation, "v.csv", validation.assign(organisation="a"), "p.csv")
+        keyword_values(
+            store, run, "1", IngestSettings(), validation, "v.csv", validation.assign(organisation="a"), "p.csv"
+        )
 
 
 def _cli(tmp_path, *args, validation: str = VALIDATION):
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect"), PREFECT_SERVER_ANALYTICS_ENABLED="false",
-               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300")
-    return subprocess.run([sys.executable, "-m", "flows.cli", "estimate", "--validation", validation, *args,
-                           "--storage-url", str(tmp_path / "artifacts")],
-                          cwd=REPO, env=env, capture_output=True, text=True, timeout=900)
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
+    )
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "flows.cli",
+            "estimate",
+            "--validation",
+            validation,
+            *args,
+            "--storage-url",
+            str(tmp_path / "artifacts"),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
 
 
 def test_cli_prints_the_estimate_location_last_and_refuses_a_bad_annotator_in_one_line(tmp_path):
@@ -126,8 +161,10 @@ def test_cli_accepts_a_search_tools_counts_table_and_reports_its_repairs(tmp_pat
         ("Mid Analytics", 3_000, 410, 14, 90, 10, 70),
         ("Specialist AI", 40, 31, 12, 20, 11, 18),
     ]
-    table = pd.DataFrame(rows, columns=["organisation", "employees", "keyword_filter", "llm_a", "llm_a:profiles",
-                                        "llm_b", "llm_b:profiles"])
+    table = pd.DataFrame(
+        rows,
+        columns=["organisation", "employees", "keyword_filter", "llm_a", "llm_a:profiles", "llm_b", "llm_b:profiles"],
+    )
     counts = tmp_path / "search_tool.csv"
     table.to_csv(counts, index=False)
     done = _cli(tmp_path, "--counts", str(counts), "--draws", "300", "--run-id", "tool")
@@ -135,8 +172,10 @@ def test_cli_accepts_a_search_tools_counts_table_and_reports_its_repairs(tmp_pat
     location = done.stdout.strip().splitlines()[-1]
     repairs = pd.read_csv(f"{location}/repairs.csv")
     assert set(zip(repairs["organisation"], repairs["column"], repairs["rule"])) == {
-        ("Tiny Lab", "employees", "denominator"), ("Ghost Ltd", "employees", "denominator"),
-        ("Rounded Inc", "employees", "number")}
+        ("Tiny Lab", "employees", "denominator"),
+        ("Ghost Ltd", "employees", "denominator"),
+        ("Rounded Inc", "employees", "number"),
+    }
     summary = json.loads(open(f"{location}/summary.json").read())
     assert summary["repairs"] == {"denominator": 2, "number": 1} and summary["flags"]["grid_edge"] == 0
     estimates = pd.read_csv(f"{location}/estimates.csv").set_index("organisation")
@@ -146,26 +185,56 @@ def test_cli_accepts_a_search_tools_counts_table_and_reports_its_repairs(tmp_pat
     refused = _cli(tmp_path, "--counts", str(counts), "--refuse-repairs")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     errors = [line for line in refused.stderr.splitlines() if line.startswith("ml-headcount: error:")]
-    assert errors == [f"ml-headcount: error: {counts}: row 3, column 'employees': 1200.5 is not a whole number >= 0 "
-                      "(repairs are off: headcount.repair_counts)"]
+    assert errors == [
+        f"ml-headcount: error: {counts}: row 3, column 'employees': 1200.5 is not a whole number >= 0 "
+        "(repairs are off: headcount.repair_counts)"
+    ]
 
 
 def test_cli_reads_each_tables_columns_by_its_own_options(tmp_path):
     """A validation table with `cv_text` (and an odd label column) beside a population with `profile_text`: one
     text-column setting for both tables refused one of them (issue 21)."""
     validation, population = tmp_path / "validation.csv", tmp_path / "population.csv"
-    pd.DataFrame({
-        "cv_text": ["PhD on deep learning", "Research scientist, vision", "Deep learning engineer", "Data scientist",
-                    "Sales manager", "Accountant", "Deep learning curious accountant", "Shop assistant"],
-        "hand_rating": ["1", "1", "1", "1", "0", "0", "0", "0"], "llm_a": [1, 1, 0, 1, 0, 1, 0, 0],
-    }).to_csv(validation, index=False)
-    pd.DataFrame({"organisation": ["a", "a", "a", "b", "b"], "llm_a": [1, 0, 1, 0, 0],
-                  "profile_text": ["deep learning lead", "lawyer", "research scientist", "baker", "deep learning"]}
-                 ).to_csv(population, index=False)
+    pd.DataFrame(
+        {
+            "cv_text": [
+                "PhD on deep learning",
+                "Research scientist, vision",
+                "Deep learning engineer",
+                "Data scientist",
+                "Sales manager",
+                "Accountant",
+                "Deep learning curious accountant",
+                "Shop assistant",
+            ],
+            "hand_rating": ["1", "1", "1", "1", "0", "0", "0", "0"],
+            "llm_a": [1, 1, 0, 1, 0, 1, 0, 0],
+        }
+    ).to_csv(validation, index=False)
+    pd.DataFrame(
+        {
+            "organisation": ["a", "a", "a", "b", "b"],
+            "llm_a": [1, 0, 1, 0, 0],
+            "profile_text": ["deep learning lead", "lawyer", "research scientist", "baker", "deep learning"],
+        }
+    ).to_csv(population, index=False)
     _keyword_run(tmp_path / "artifacts", [], None)
-    done = _cli(tmp_path, "--population", str(population), "--keywords", "r1", "--validation-label-column",
-                "hand_rating", "--population-text-column", "profile_text", "--draws", "200", "--run-id", "columns",
-                validation=str(validation))
+    done = _cli(
+        tmp_path,
+        "--population",
+        str(population),
+        "--keywords",
+        "r1",
+        "--validation-label-column",
+        "hand_rating",
+        "--population-text-column",
+        "profile_text",
+        "--draws",
+        "200",
+        "--run-id",
+        "columns",
+        validation=str(validation),
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     location = done.stdout.strip().splitlines()[-1]
     summary = json.loads(open(f"{location}/summary.json").read())
@@ -174,9 +243,21 @@ def test_cli_reads_each_tables_columns_by_its_own_options(tmp_path):
     matches = pd.read_csv(f"{location}/estimates.csv").set_index("organisation")["matches:1/broad"]
     assert matches.to_dict() == {"a": 2, "b": 1}  # the keyword lists matched the population's profile_text
 
-    refused = _cli(tmp_path, "--population", str(population), "--keywords", "r1", "--validation-label-column",
-                   "hand_rating", "--validation-text-column", "resume", validation=str(validation))
+    refused = _cli(
+        tmp_path,
+        "--population",
+        str(population),
+        "--keywords",
+        "r1",
+        "--validation-label-column",
+        "hand_rating",
+        "--validation-text-column",
+        "resume",
+        validation=str(validation),
+    )
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
     errors = [line for line in refused.stderr.splitlines() if line.startswith("ml-headcount: error:")]
-    assert errors == [f"ml-headcount: error: {validation}: configured text column 'resume' not found; "
-                      "columns found: ['cv_text', 'hand_rating', 'llm_a']"]
+    assert errors == [
+        f"ml-headcount: error: {validation}: configured text column 'resume' not found; "
+        "columns found: ['cv_text', 'hand_rating', 'llm_a']"
+    ]

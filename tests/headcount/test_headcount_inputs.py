@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
-from ml_headcount.headcount.tables import estimate, read_counts, read_patterns, read_population, read_validation
 from ml_headcount.corpus.ingest import InputError
+from ml_headcount.headcount.tables import estimate, read_counts, read_patterns, read_population, read_validation
 
 
 def _noisy(labels, sensitivity, false_positive, rng):
@@ -24,8 +24,14 @@ def _broad_and_strict(labels, rng):
 def _validation(rng, rows=600):
     labels = rng.random(rows) < 0.3
     broad, strict = _broad_and_strict(labels, rng)
-    table = pd.DataFrame({"category": labels.astype(int).astype(str), "broad": broad.astype(str),
-                          "strict": strict.astype(str), "llm": _noisy(labels, 0.8, 0.1, rng).astype(str)})
+    table = pd.DataFrame(
+        {
+            "category": labels.astype(int).astype(str),
+            "broad": broad.astype(str),
+            "strict": strict.astype(str),
+            "llm": _noisy(labels, 0.8, 0.1, rng).astype(str),
+        }
+    )
     return read_validation(table, "v.csv", "1", IngestSettings())
 
 
@@ -42,9 +48,15 @@ def test_an_and_count_gives_the_same_estimate_as_the_profiles_one_by_one():
     organisation, _, broad, strict = _profiles(rng, [800, 300, 2000], [0.1, 0.3, 0.05])
     names = [f"org{o}" for o in organisation]
     profiles = pd.DataFrame({"organisation": names, "broad": broad.astype(str), "strict": strict.astype(str)})
-    counts = pd.DataFrame({"organisation": ["org0", "org1", "org2"], "employees": [800, 300, 2000],
-                           "broad": np.bincount(organisation, broad), "strict": np.bincount(organisation, strict),
-                           "broad&strict": np.bincount(organisation, broad & strict)})
+    counts = pd.DataFrame(
+        {
+            "organisation": ["org0", "org1", "org2"],
+            "employees": [800, 300, 2000],
+            "broad": np.bincount(organisation, broad),
+            "strict": np.bincount(organisation, strict),
+            "broad&strict": np.bincount(organisation, broad & strict),
+        }
+    )
     counts = counts.astype({"broad": int, "strict": int})
     settings = HeadcountSettings(draws=200, annotators=["broad", "strict"])
     by_profiles = estimate(validation, read_population(profiles, "p.csv", settings), settings, IngestSettings())
@@ -84,13 +96,19 @@ def test_an_llm_sample_with_its_own_denominator_informs_the_count():
     organisation, expert, broad, _ = _profiles(rng, [20_000, 4000, 900], [0.02, 0.2, 0.4])
     sampled = rng.random(len(expert)) < 0.1
     llm = _noisy(expert, 0.8, 0.1, rng)
-    counts = pd.DataFrame({"organisation": ["a", "b", "c"], "employees": [20_000, 4000, 900],
-                           "broad": np.bincount(organisation, broad).astype(int),
-                           "llm": np.bincount(organisation[sampled], llm[sampled]).astype(int),
-                           "llm:profiles": np.bincount(organisation[sampled])})
+    counts = pd.DataFrame(
+        {
+            "organisation": ["a", "b", "c"],
+            "employees": [20_000, 4000, 900],
+            "broad": np.bincount(organisation, broad).astype(int),
+            "llm": np.bincount(organisation[sampled], llm[sampled]).astype(int),
+            "llm:profiles": np.bincount(organisation[sampled]),
+        }
+    )
     # the validation rates: three organisations are too few to learn the population's (docs/headcount.md)
-    settings = HeadcountSettings(draws=300, annotators=["broad", "llm"], max_joint_annotators=2,
-                                 error_rates="validation")
+    settings = HeadcountSettings(
+        draws=300, annotators=["broad", "llm"], max_joint_annotators=2, error_rates="validation"
+    )
     result = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
     truth = np.bincount(organisation, expert)
     assert set(result.chosen) == {"broad", "llm"}
@@ -98,19 +116,22 @@ def test_an_llm_sample_with_its_own_denominator_informs_the_count():
     assert result.estimates["profiles"].tolist() == [20_000, 4000, 900]  # the LLM sample is no extra profile
 
     with pytest.raises(InputError, match=r"c.csv: column 'gpt:profiles' is the denominator of an annotator 'gpt'"):
-        estimate(validation, read_counts(counts.assign(**{"gpt:profiles": 5}), "c.csv", settings), settings,
-                 IngestSettings())
+        estimate(
+            validation, read_counts(counts.assign(**{"gpt:profiles": 5}), "c.csv", settings), settings, IngestSettings()
+        )
 
 
 def _search_tool_counts():
     """A search tool's table: 7 matches of 5 employees, a headcount of 0, an AND above a marginal, -1 and 2.5."""
-    return pd.DataFrame({
-        "organisation": ["small", "zero", "and_above", "negative", "fraction", "plain"],
-        "employees": [5, 0, 400, 300, "120.4", 1000],
-        "broad": [7, 3, 40, -1, 30, 200],
-        "strict": [2, 1, 10, 0, 10, 50],
-        "broad&strict": [2, 1, 12, 0, 2.5, 50],
-    })
+    return pd.DataFrame(
+        {
+            "organisation": ["small", "zero", "and_above", "negative", "fraction", "plain"],
+            "employees": [5, 0, 400, 300, "120.4", 1000],
+            "broad": [7, 3, 40, -1, 30, 200],
+            "strict": [2, 1, 10, 0, 10, 50],
+            "broad&strict": [2, 1, 12, 0, 2.5, 50],
+        }
+    )
 
 
 def test_a_search_tools_counts_table_is_repaired_by_the_rule_and_the_repairs_are_reported():
@@ -132,8 +153,14 @@ def test_a_search_tools_counts_table_is_repaired_by_the_rule_and_the_repairs_are
     strict = settings.model_copy(update={"repair_counts": False})
     refused = r"c.csv: row 4, column 'broad': -1 is not a whole number >= 0 \(repairs are off"
     with pytest.raises(InputError, match=refused):
-        estimate(validation, read_counts(_search_tool_counts().assign(employees=[5, 0, 400, 300, 120, 1000]), "c.csv",
-                                         HeadcountSettings()), strict, IngestSettings())
+        estimate(
+            validation,
+            read_counts(
+                _search_tool_counts().assign(employees=[5, 0, 400, 300, 120, 1000]), "c.csv", HeadcountSettings()
+            ),
+            strict,
+            IngestSettings(),
+        )
 
 
 def test_population_error_rates_recover_easier_negatives_the_validation_rates_miss():
@@ -145,17 +172,28 @@ def test_population_error_rates_recover_easier_negatives_the_validation_rates_mi
     expert = rng.random(len(organisation)) < np.asarray(shares)[organisation]
     llm = _noisy(expert, 0.8, 0.1 / 3, rng)
     broad = _broad_and_strict(expert, rng)[0] & (expert | (rng.random(len(expert)) < 1 / 3))
-    counts = pd.DataFrame({"organisation": [f"o{i}" for i in range(len(sizes))], "employees": sizes,
-                           "llm": np.bincount(organisation, llm).astype(int),
-                           "broad": np.bincount(organisation, broad).astype(int),
-                           "llm&broad": np.bincount(organisation, llm & broad).astype(int)})
+    counts = pd.DataFrame(
+        {
+            "organisation": [f"o{i}" for i in range(len(sizes))],
+            "employees": sizes,
+            "llm": np.bincount(organisation, llm).astype(int),
+            "broad": np.bincount(organisation, broad).astype(int),
+            "llm&broad": np.bincount(organisation, llm & broad).astype(int),
+        }
+    )
     truth = np.bincount(organisation, expert)
     settings = HeadcountSettings(draws=300, annotators=["llm", "broad"])
     learned = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
-    as_validated = estimate(validation, read_counts(counts, "c.csv", settings),
-                            settings.model_copy(update={"error_rates": "validation"}), IngestSettings())
-    error = {name: np.abs(e.estimates["mean"] - truth).mean()
-             for name, e in (("learned", learned), ("as_validated", as_validated))}
+    as_validated = estimate(
+        validation,
+        read_counts(counts, "c.csv", settings),
+        settings.model_copy(update={"error_rates": "validation"}),
+        IngestSettings(),
+    )
+    error = {
+        name: np.abs(e.estimates["mean"] - truth).mean()
+        for name, e in (("learned", learned), ("as_validated", as_validated))
+    }
     assert error["learned"] < error["as_validated"] / 3, error
     assert learned.summary["total"]["mean"] == pytest.approx(truth.sum(), rel=0.08)
     assert as_validated.summary["total"]["q90"] < truth.sum()
@@ -171,17 +209,26 @@ def test_population_error_rates_recover_easier_negatives_the_validation_rates_mi
 def test_an_absurd_headcount_is_refused_not_overflowed(employees):
     counts = pd.DataFrame({"organisation": ["a", "b"], "employees": employees, "llm": [3, 4]})
     with pytest.raises(InputError, match=r"c.csv: row 1, column 'employees': '1e30' is larger than any headcount"):
-        estimate(_validation(np.random.default_rng(6)), read_counts(counts, "c.csv", HeadcountSettings()),
-                 HeadcountSettings(draws=20, annotators=["llm"]), IngestSettings())
+        estimate(
+            _validation(np.random.default_rng(6)),
+            read_counts(counts, "c.csv", HeadcountSettings()),
+            HeadcountSettings(draws=20, annotators=["llm"]),
+            IngestSettings(),
+        )
 
 
-@pytest.mark.parametrize("reader, columns", [(read_counts, ["organisation", "employees", "llm"]),
-                                             (read_population, ["organisation", "llm"])])
+@pytest.mark.parametrize(
+    "reader, columns", [(read_counts, ["organisation", "employees", "llm"]), (read_population, ["organisation", "llm"])]
+)
 def test_a_header_only_table_is_refused_in_one_line(reader, columns):
     with pytest.raises(InputError, match=r"t.csv: row 1: the table has a header but no rows"):
         population = reader(pd.DataFrame(columns=columns), "t.csv", HeadcountSettings())
-        estimate(_validation(np.random.default_rng(7)), population, HeadcountSettings(draws=20, annotators=["llm"]),
-                 IngestSettings())
+        estimate(
+            _validation(np.random.default_rng(7)),
+            population,
+            HeadcountSettings(draws=20, annotators=["llm"]),
+            IngestSettings(),
+        )
 
 
 def test_counts_refuse_an_empty_organisation():
@@ -196,5 +243,8 @@ def test_an_organisation_written_two_unicode_ways_is_one():
     population = read_population(table, "p.csv", HeadcountSettings())
     assert population.organisations == ["Bar", composed] and population.profiles.tolist() == [1, 2]
     with pytest.raises(InputError, match=r"row 2, column 'organisation': organisation 'Café' appears twice"):
-        read_counts(pd.DataFrame({"organisation": [composed, decomposed], "employees": [3, 4], "llm": [1, 1]}),
-                    "c.csv", HeadcountSettings())
+        read_counts(
+            pd.DataFrame({"organisation": [composed, decomposed], "employees": [3, 4], "llm": [1, 1]}),
+            "c.csv",
+            HeadcountSettings(),
+        )

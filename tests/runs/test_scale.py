@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_headcount.scoring import discriminative
 from ml_headcount.config import ExtractionSettings, IngestSettings, ScoringSettings, Settings, StorageSettings
-from ml_headcount.scoring.corpus import corpus_scores
-from ml_headcount.lists.folds import stratified_sample
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.extraction.extractor import candidate_vectorizer
-from ml_headcount.scoring.matching import KeywordCounter
-from ml_headcount.runs.stage_cache import StageResult, cached_stage
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.lists.folds import stratified_sample
+from ml_headcount.runs.stage_cache import StageResult, cached_stage
+from ml_headcount.scoring import discriminative
+from ml_headcount.scoring.corpus import corpus_scores
+from ml_headcount.scoring.matching import KeywordCounter
 from tests.conftest import RATED_CVS
 
 
@@ -26,7 +26,9 @@ def test_keyword_counter_counts_exactly_as_the_vectorizer(rated):
     texts = rated["text"].tolist()
     fitted = candidate_vectorizer(settings).fit(texts[:40])
     # every candidate of 40 CVs, plus keywords no text can yield: a stop word inside, 5 tokens, one letter
-    vocabulary = sorted(set(fitted.get_feature_names_out()) | {"the model", "deep neural network training pipeline", "x"})
+    vocabulary = sorted(
+        set(fitted.get_feature_names_out()) | {"the model", "deep neural network training pipeline", "x"}
+    )
     want = candidate_vectorizer(settings, vocabulary=vocabulary).transform(texts).tocsr()
     got = KeywordCounter(vocabulary, settings).counts(texts)
     assert want.nnz > 100_000
@@ -39,11 +41,18 @@ def test_scores_summed_in_batches_by_worker_processes_equal_scores_in_memory(rat
     extraction, settings = ExtractionSettings(), ScoringSettings()
     vocabulary = sorted(keywords["keyword"].unique())
     want_stats = discriminative.category_keyword_stats(cvs, keywords)
-    want = discriminative.discriminative_keywords(cvs, want_stats, discriminative.keyword_counts(cvs["text"].tolist(), vocabulary, extraction),
-                                           vocabulary, settings)
+    want = discriminative.discriminative_keywords(
+        cvs,
+        want_stats,
+        discriminative.keyword_counts(cvs["text"].tolist(), vocabulary, extraction),
+        vocabulary,
+        settings,
+    )
     cv_batches = (cvs.iloc[i : i + 7][["text", "category"]] for i in range(0, len(cvs), 7))
     keyword_batches = (keywords.iloc[i : i + 100] for i in range(0, len(keywords), 100))
-    stats, got = corpus_scores(cv_batches, keyword_batches, cvs.set_index("cv_id")["category"], extraction, settings, workers=2)
+    stats, got = corpus_scores(
+        cv_batches, keyword_batches, cvs.set_index("cv_id")["category"], extraction, settings, workers=2
+    )
     assert len(want) > 20
     pd.testing.assert_frame_equal(stats, want_stats, check_exact=False, atol=1e-12)
     pd.testing.assert_frame_equal(got, want, check_exact=False, atol=1e-4)
@@ -75,8 +84,10 @@ def test_a_streamed_write_appears_whole_or_not_at_all(where, tmp_path, request):
     store = ArtifactStore(StorageSettings(url=url))  # s3: the bucket fixture points AWS_ENDPOINT_URL at moto's server
     batches = [pd.DataFrame({"cv_id": [f"{i}-{j}" for j in range(1000)], "n": np.arange(1000)}) for i in range(5)]
     assert store.write_parquet_batches("table.parquet", iter(batches)) == 5000
-    pd.testing.assert_frame_equal(pd.concat(store.parquet_batches("table.parquet", rows=700), ignore_index=True),
-                                  pd.concat(batches, ignore_index=True))
+    pd.testing.assert_frame_equal(
+        pd.concat(store.parquet_batches("table.parquet", rows=700), ignore_index=True),
+        pd.concat(batches, ignore_index=True),
+    )
 
     def failing():
         yield batches[0]
@@ -102,6 +113,7 @@ def test_a_stage_cache_entry_is_used_only_when_complete(tmp_path):
             computed.append(run)
             store.write_json(f"runs/{run}/lists.json", {"broad": ["pytorch"]})
             return {"lists": 1}
+
         return write
 
     assert cached_stage(store, "scores", "k", ["runs/a/lists.json"], compute("a")) == StageResult({"lists": 1}, False)

@@ -15,8 +15,14 @@ TEXTS = {"1": "deep learning research on neural networks", "0": "sales manager f
 def test_each_scoring_pass_reports_cvs_rate_and_eta_while_it_runs():
     cvs = pd.DataFrame({"cv_id": [f"cv{i}" for i in range(12)], "category": ["1", "0"] * 6})
     cvs["text"] = cvs["category"].map(TEXTS)
-    keywords = pd.DataFrame([(cv, keyword, 0.5) for cv, category in zip(cvs["cv_id"], cvs["category"])
-                             for keyword in TEXTS[category].split()[:3]], columns=["cv_id", "keyword", "score"])
+    keywords = pd.DataFrame(
+        [
+            (cv, keyword, 0.5)
+            for cv, category in zip(cvs["cv_id"], cvs["category"])
+            for keyword in TEXTS[category].split()[:3]
+        ],
+        columns=["cv_id", "keyword", "score"],
+    )
     lines: list[str] = []
     heard_mid_pass = threading.Event()
 
@@ -29,11 +35,19 @@ def test_each_scoring_pass_reports_cvs_rate_and_eta_while_it_runs():
         for start in range(0, len(cvs), 4):
             if start == 8:  # two batches counted, one to go: the heartbeat (every 10 ms) must say so meanwhile
                 assert heard_mid_pass.wait(timeout=30), lines
-            yield cvs.iloc[start:start + 4][["text", "category"]]
+            yield cvs.iloc[start : start + 4][["text", "category"]]
 
-    keyword_batches = (keywords.iloc[i:i + 5] for i in range(0, len(keywords), 5))  # a CV's rows straddle batches
-    stats, discriminative = corpus_scores(cv_batches(), keyword_batches, cvs.set_index("cv_id")["category"],
-                                          ExtractionSettings(), ScoringSettings(), workers=1, log=log, every=0.01)
+    keyword_batches = (keywords.iloc[i : i + 5] for i in range(0, len(keywords), 5))  # a CV's rows straddle batches
+    stats, discriminative = corpus_scores(
+        cv_batches(),
+        keyword_batches,
+        cvs.set_index("cv_id")["category"],
+        ExtractionSettings(),
+        ScoringSettings(),
+        workers=1,
+        log=log,
+        every=0.01,
+    )
     assert not discriminative.empty
     mid_pass = next(line for line in lines if line.startswith("scoring, pass 2/2") and "ETA" in line)
     assert mid_pass.startswith("scoring, pass 2/2 (keywords in the texts): 8/12 CVs after ")
