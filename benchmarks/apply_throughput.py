@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.extraction import PeakRss  # noqa: E402
 from ml_headcount.config import IngestSettings  # noqa: E402
-from ml_headcount.corpus.ingest import clean_text  # noqa: E402
+from ml_headcount.corpus.cleaning import clean_text  # noqa: E402
 from ml_headcount.io.storage import ArtifactStore, StorageSettings  # noqa: E402
 from ml_headcount.lists.apply import apply_run_filters, load_run_filters, split_run_reference  # noqa: E402
 from ml_headcount.scoring.matching import KeywordMatcher  # noqa: E402

@@ -43,7 +43,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from make_corpus import provenance_path, sentence_pool, source_cvs  # noqa: E402
 
 from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings  # noqa: E402
-from ml_headcount.corpus.ingest import clean_text, ingest_table, text_hash  # noqa: E402
+from ml_headcount.corpus.cleaning import clean_text, text_hash  # noqa: E402
+from ml_headcount.corpus.ingest import ingest_table  # noqa: E402
 from ml_headcount.extraction import cache as extraction_cache  # noqa: E402
 from ml_headcount.extraction.extractor import KeywordExtractor, candidate_vectorizer, keywords_table  # noqa: E402
 from ml_headcount.io.storage import ArtifactStore  # noqa: E402

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ml_headcount.config import IngestSettings  # noqa: E402
-from ml_headcount.corpus.ingest import clean_text  # noqa: E402
+from ml_headcount.corpus.cleaning import clean_text  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
 DEFAULT_OUT = Path(tempfile.gettempdir()) / "ml-headcount-bench" / "corpora"

@@ -310,7 +310,7 @@ def _query(args: argparse.Namespace) -> tuple[str, int]:
 
 def _protected(url: str | None):
     """The URL as a flow gets it: masked in Prefect's records when it carries credentials."""
-    from ml_headcount.corpus.ingest import protect
+    from ml_headcount.io.urls import protect
 
     return None if url is None else protect(url)
 

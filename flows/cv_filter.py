@@ -10,7 +10,7 @@ from prefect.runtime import flow_run
 from pydantic import SecretStr
 
 from ml_headcount.config import Settings
-from ml_headcount.corpus.ingest import redact_url, reveal
+from ml_headcount.io.urls import redact_url, reveal
 from ml_headcount.lists.apply import default_output, run_store
 from tasks.filtering import list_matches
 from tasks.policies import without_user_error_tracebacks

@@ -14,8 +14,8 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
-from ml_headcount.corpus.ingest import redact_url
 from ml_headcount.errors import DeterministicError
+from ml_headcount.io.urls import redact_url
 from ml_headcount.runs.layout import new_run_id
 from tasks.policies import PERMANENT_ERRORS, retried_only_if_transient, without_user_error_tracebacks
 from tasks.registration import dataset_of, file_registration, ingestion_record, pending_inbox_files

@@ -12,9 +12,9 @@ from prefect.runtime import flow_run
 from pydantic import SecretStr
 
 from ml_headcount.config import Settings
-from ml_headcount.corpus.ingest import redact_url, reveal
 from ml_headcount.extraction.cache import Shard, cache_prefix
 from ml_headcount.io.storage import ArtifactStore, StorageError, openable
+from ml_headcount.io.urls import redact_url, reveal
 from ml_headcount.progress import Progress, heartbeat, still_running
 from ml_headcount.runs.layout import RunLayout, claim_run, run_manifest
 from tasks.backends import Backend, backend_for

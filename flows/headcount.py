@@ -9,8 +9,9 @@ from prefect.runtime import flow_run
 from pydantic import SecretStr
 
 from ml_headcount.config import Settings
-from ml_headcount.corpus.ingest import InputError, redact_url
+from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.io.urls import redact_url
 from ml_headcount.runs.layout import claim_estimate
 from tasks.headcount import (
     estimate_artifacts,

@@ -17,3 +17,7 @@ class DeterministicError(RuntimeError):
 
 class InputError(UserError, ValueError):
     """Input that cannot be used at all; the message names the file (and row/column)."""
+
+
+class InputChangedError(UserError):
+    """The input file changed while it was being read (still being written?): nothing it yielded is used."""

@@ -9,14 +9,13 @@ also run without the command line (deployments, Python).
 from __future__ import annotations
 
 from ml_headcount.config import Settings
-from ml_headcount.corpus.ingest import _opened as opened_input
-from ml_headcount.corpus.ingest import redact_url
 from ml_headcount.io.storage import ArtifactStore, check_name, storage_options
+from ml_headcount.io.urls import opened
 
 
 def check_input(url: str, settings: Settings) -> None:
     """An InputError, naming the file, when `url` cannot be opened and read (missing, a directory, access denied)."""
-    with opened_input(url, redact_url(url), storage_options(url, settings.storage)) as handle:
+    with opened(url, storage_options(url, settings.storage)) as handle:
         handle.read(1)
 
 

@@ -7,7 +7,7 @@ from prefect.artifacts import create_markdown_artifact
 from pydantic import SecretStr
 
 from ml_headcount.config import Settings
-from ml_headcount.corpus.ingest import InputError, read_table, redact_url, reveal
+from ml_headcount.errors import InputError
 from ml_headcount.headcount import report as estimate_report
 from ml_headcount.headcount.keyword_annotators import keyword_values
 from ml_headcount.headcount.tables import (
@@ -21,6 +21,8 @@ from ml_headcount.headcount.tables import (
     read_validation,
 )
 from ml_headcount.io.storage import ArtifactStore, storage_options
+from ml_headcount.io.tables import read_table
+from ml_headcount.io.urls import redact_url, reveal
 from ml_headcount.lists.apply import run_store
 from ml_headcount.runs import report_html
 from ml_headcount.runs.layout import EstimateLayout, RunLayout, complete_estimate

@@ -8,8 +8,10 @@ from pathlib import Path
 from prefect import get_run_logger, task
 
 from ml_headcount.config import Settings
-from ml_headcount.corpus.ingest import CV_SCHEMA, REJECTED_COLUMNS, ingest, input_sha256, redact_url
+from ml_headcount.corpus.ingest import ingest
+from ml_headcount.corpus.row_tables import CV_SCHEMA, REJECTED_COLUMNS
 from ml_headcount.io.storage import ArtifactStore, storage_options
+from ml_headcount.io.urls import file_sha256, redact_url
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import StageResult, cached_stage, stage_key
 from tasks.policies import TASK_POLICY
@@ -32,7 +34,7 @@ def cleaned_cvs(input_url: str, settings: Settings, run: RunLayout) -> StageResu
         return result.summary()
 
     # the lookup needs a digest before ingesting; what is stored is keyed by the digest ingestion took as it read
-    digest = input_sha256(input_url, options)
+    digest = file_sha256(input_url, options)
     return cached_stage(
         store,
         "ingest",

@@ -20,7 +20,8 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import IngestSettings
-from ml_headcount.corpus.ingest import InputError, ingest
+from ml_headcount.corpus.ingest import ingest
+from ml_headcount.errors import InputError
 from tests.conftest import REPO
 
 ML = [

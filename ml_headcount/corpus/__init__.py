@@ -1,4 +1,5 @@
-"""From a CV table to clean, deduplicated CVs: cleaning rules, text repair, row accounting, the registered dataset.
+"""From a CV table to clean, deduplicated CVs: cleaning rules, text repair, ingestion (row accounting) and its two
+row tables, the registered dataset, employers.
 
 What other packages use, by module; imported on first use, so importing the package does no work.
 """
@@ -17,27 +18,16 @@ __all__, __getattr__ = exported(
             "ingestion_summary",
             "register_file",
         ],
-        "ingest": [
-            "CV_SCHEMA",
-            "Chunk",
-            "InputError",
-            "REJECTED_COLUMNS",
-            "_opened",
+        "cleaning": [
             "clean_text",
             "clean_text_problem",
-            "find_column",
-            "ingest",
-            "ingest_table",
-            "input_sha256",
+            "cv_id",
             "normalise_labels",
-            "protect",
             "raw_text_problem",
-            "read_table",
-            "redact_url",
-            "reveal",
-            "stream_sha256",
-            "table_chunks",
+            "same_label",
             "text_hash",
         ],
+        "ingest": ["IngestResult", "ingest", "ingest_file", "ingest_table"],
+        "row_tables": ["CV_COLUMNS", "CV_SCHEMA", "KeptCvs", "REJECTED_COLUMNS", "REJECTED_SCHEMA", "RejectedRows"],
     },
 )

@@ -27,7 +27,6 @@ so no CV is lost and none is registered twice.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
@@ -36,9 +35,10 @@ from pathlib import PurePosixPath
 import pandas as pd
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
-from ml_headcount.corpus.ingest import IngestResult, ingest_file, redact_url
+from ml_headcount.corpus.ingest import IngestResult, ingest_file
 from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore, check_name
+from ml_headcount.io.urls import redact_url, stream_sha256
 
 DATASET_COLUMNS = [
     "cv_id",
@@ -114,11 +114,8 @@ class Inbox:
         return sorted(n for n in names if not n.startswith("."))
 
     def sha256(self, key: str) -> str:
-        digest = hashlib.sha256()
         with self.store.fs.open(self._path(key), "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        return digest.hexdigest()
+            return stream_sha256(handle)
 
     def move_aside(self, key: str, reason: str, ingestion_id: str) -> str:
         """Move a malformed file to the quarantine folder, reason beside it; '' when quarantine is off."""

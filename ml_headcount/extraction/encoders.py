@@ -31,6 +31,7 @@ import numpy as np
 
 from ml_headcount.config import DEFAULT_MODEL
 from ml_headcount.errors import UserError
+from ml_headcount.io.urls import stream_sha256
 from ml_headcount.library_noise import quiet_model_loading
 
 Precision = Literal["float32", "bfloat16", "float16"]
@@ -89,8 +90,7 @@ def model_digest(name: str) -> str | None:
         for file in files:
             digest.update(f"{file.relative_to(path).as_posix()}\0{file.stat().st_size}\0".encode())
             with open(file, "rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+                stream_sha256(handle, digest)
         _DIGESTS[state] = digest.hexdigest()
     return _DIGESTS[state]
 

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ml_headcount.corpus.ingest import InputError
+from ml_headcount.errors import InputError
 from ml_headcount.headcount.annotators import PatternSpace
 from ml_headcount.headcount.model import CombinedEvidence, MarginalCountEvidence, PatternEvidence, ProfileGroups
 

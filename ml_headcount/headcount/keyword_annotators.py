@@ -29,9 +29,11 @@ import numpy as np
 import pandas as pd
 
 from ml_headcount.config import ExtractionSettings, IngestSettings
-from ml_headcount.corpus.ingest import InputError, clean_text, find_column, text_hash
+from ml_headcount.corpus.cleaning import clean_text, cv_id, text_hash
+from ml_headcount.errors import InputError
 from ml_headcount.headcount.annotators import MISSING
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.io.tables import find_column
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.queries import list_query
 from ml_headcount.lists.text_classifier import TextClassifier
@@ -95,7 +97,7 @@ def keyword_values(
     extraction = ExtractionSettings.model_validate(manifest["parameters"]["extraction"])
 
     validation_texts, validation_has_text = _cleaned_texts(validation, validation_url, ingest, text_columns[0])
-    validation_ids = np.array([text_hash(t)[:16] for t in validation_texts])
+    validation_ids = np.array([cv_id(text_hash(t)) for t in validation_texts])
     # the CVs the lists were learned from: those with held-out matches (a large run learns from a sample of its CVs);
     # a run without that file learned from all its CVs
     taught = run.heldout_matches if store.exists(run.heldout_matches) else run.cvs

@@ -15,7 +15,8 @@ import pandas as pd
 from scipy import stats
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
-from ml_headcount.corpus.ingest import InputError, find_column, normalise_labels
+from ml_headcount.corpus.cleaning import normalise_labels
+from ml_headcount.errors import InputError
 from ml_headcount.headcount.annotators import (
     MISSING,
     PatternSpace,
@@ -35,6 +36,7 @@ from ml_headcount.headcount.model import (
     summarise,
 )
 from ml_headcount.headcount.population_rates import RateModel
+from ml_headcount.io.tables import column_by_alias, find_column
 
 ESTIMATE_COLUMNS = ["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]
 MATCHES_PREFIX = "matches:"
@@ -96,11 +98,6 @@ def read_validation(
     )
 
 
-def _optional_column(columns: list[str], aliases: list[str]) -> str | None:
-    by_lower = {str(c).strip().lower(): c for c in columns}
-    return next((by_lower[a.lower()] for a in aliases if a.lower() in by_lower), None)
-
-
 def _whole_numbers(table: pd.DataFrame, column: str, url: str) -> np.ndarray:
     numbers = pd.to_numeric(table[column], errors="coerce")
     bad = numbers.isna() | (numbers < 0) | (numbers % 1 != 0) | (numbers > LARGEST_COUNT)
@@ -152,7 +149,7 @@ def _read_profiles(
     organisations, index = np.unique(names.to_numpy(dtype=str), return_inverse=True)
     profiles = np.bincount(index, weights=weights, minlength=len(organisations)).astype(np.int64)
     employees = profiles.copy()
-    employees_column = _optional_column(columns, settings.employees_aliases)
+    employees_column = column_by_alias(columns, settings.employees_aliases)
     if employees_column:
         given = _whole_numbers(table, employees_column, url)
         largest = np.zeros(len(organisations), np.int64)
@@ -175,7 +172,7 @@ def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> P
     columns = list(table.columns)
     org_column, names = _organisation_names(table, url, settings)
     employees_column = find_column(columns, None, settings.employees_aliases, "employees", url)
-    profiles_column = _optional_column(columns, settings.profiles_aliases)
+    profiles_column = column_by_alias(columns, settings.profiles_aliases)
     organisations = names.tolist()
     duplicated = names.duplicated()
     if duplicated.any():
@@ -198,7 +195,7 @@ def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> P
 def _reserved_columns(table: pd.DataFrame, url: str, ingest: IngestSettings, settings: HeadcountSettings) -> set[str]:
     columns = list(table.columns)
     reserved = {
-        _optional_column(columns, aliases)
+        column_by_alias(columns, aliases)
         for aliases in (
             ingest.text_aliases,
             ingest.label_aliases,

@@ -1,4 +1,5 @@
-"""Where bytes live and how tables are read: the artifact store (local or S3), streamed table readers, URLs, worker processes.
+"""Where bytes live and how they are read: the artifact store (local or S3), input URLs, worker processes; table
+readers are the `tables` subpackage.
 
 What other packages use, by module; imported on first use, so importing the package does no work.
 """
@@ -18,5 +19,6 @@ __all__, __getattr__ = exported(
             "openable",
             "storage_options",
         ],
+        "urls": ["file_sha256", "opened", "protect", "redact_url", "reveal", "stream_sha256"],
     },
 )

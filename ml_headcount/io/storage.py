@@ -37,8 +37,8 @@ import pyarrow.parquet as pq
 from filelock import FileLock
 
 from ml_headcount.config import StorageSettings
-from ml_headcount.corpus.ingest import InputError, redact_url, stream_sha256
-from ml_headcount.errors import UserError
+from ml_headcount.errors import InputError, UserError
+from ml_headcount.io.urls import redact_url, stream_sha256
 
 
 class StorageError(UserError, RuntimeError):

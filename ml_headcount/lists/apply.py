@@ -31,18 +31,11 @@ import numpy as np
 import pandas as pd
 
 from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings
-from ml_headcount.corpus.ingest import (
-    Chunk,
-    InputError,
-    clean_text,
-    clean_text_problem,
-    find_column,
-    raw_text_problem,
-    redact_url,
-    table_chunks,
-    text_hash,
-)
+from ml_headcount.corpus.cleaning import clean_text, clean_text_problem, cv_id, raw_text_problem, text_hash
+from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore, StorageError, check_name
+from ml_headcount.io.tables import Chunk, find_column, table_chunks
+from ml_headcount.io.urls import redact_url
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.queries import QueryError, dialect, list_query
 from ml_headcount.lists.text_classifier import TextClassifier
@@ -228,7 +221,7 @@ def match_table(
         text = "" if problem else clean_text(raw, filters.ingest)
         problem = problem or clean_text_problem(text, filters.ingest)
         status.append(problem or OK)
-        cv_ids.append("" if problem else text_hash(text)[:16])
+        cv_ids.append("" if problem else cv_id(text_hash(text)))
         if not problem:
             texts.append(text)
             usable.append(position)

@@ -8,7 +8,9 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import IngestSettings
-from ml_headcount.corpus.ingest import InputError, clean_text, ingest, ingest_table, normalise_labels
+from ml_headcount.corpus.cleaning import clean_text, normalise_labels
+from ml_headcount.corpus.ingest import ingest, ingest_table
+from ml_headcount.errors import InputError
 from tests.conftest import RESUMES
 
 GOOD = "Trained transformer models for machine translation research at a university lab."

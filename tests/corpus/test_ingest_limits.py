@@ -17,7 +17,8 @@ import pytest
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
 from ml_headcount.corpus.dataset import Inbox, RegisteredDataset, register_file
-from ml_headcount.corpus.ingest import InputChangedError, InputError, ingest
+from ml_headcount.corpus.ingest import ingest
+from ml_headcount.errors import InputChangedError, InputError
 from ml_headcount.io.storage import ArtifactStore
 from tasks.policies import is_transient
 from tests.conftest import REPO

@@ -11,7 +11,7 @@ import pytest
 
 from ml_headcount.config import IngestSettings
 from ml_headcount.corpus import text_repair
-from ml_headcount.corpus.ingest import clean_text
+from ml_headcount.corpus.cleaning import clean_text
 from tests.conftest import RATED_CVS, RESUMES
 
 EDGE_CASES = [

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings, load_settings
-from ml_headcount.corpus.ingest import clean_text, text_hash
+from ml_headcount.corpus.cleaning import clean_text, text_hash
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.keyword_annotators import keyword_values
 from ml_headcount.io.storage import ArtifactStore

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
-from ml_headcount.corpus.ingest import InputError
+from ml_headcount.errors import InputError
 from ml_headcount.headcount.tables import estimate, read_counts, read_patterns, read_population, read_validation
 
 

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
+from ml_headcount.corpus.cleaning import clean_text
 from ml_headcount.corpus.dataset import Inbox, RegisteredDataset, register_file
-from ml_headcount.corpus.ingest import InputError, clean_text
+from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.runs.layout import (
     LATEST,
@@ -24,7 +25,20 @@ from ml_headcount.runs.layout import (
     complete_run,
 )
 
-WORDS = ["python", "pytorch", "research", "statistics", "sales", "accounts", "marketing", "finance", "cloud", "kubernetes", "design", "clients"]
+WORDS = [
+    "python",
+    "pytorch",
+    "research",
+    "statistics",
+    "sales",
+    "accounts",
+    "marketing",
+    "finance",
+    "cloud",
+    "kubernetes",
+    "design",
+    "clients",
+]
 
 
 @pytest.fixture(params=["local", "s3"])

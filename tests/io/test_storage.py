@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 
 from ml_headcount.config import StorageSettings
-from ml_headcount.corpus.ingest import redact_url
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.io.urls import redact_url
 
 FORMULAS = [
     '=HYPERLINK("http://evil","x")',

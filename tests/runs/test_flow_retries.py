@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prefect import flow
 
-from ml_headcount.corpus.ingest import InputError
+from ml_headcount.errors import InputError
 from tasks.policies import retried_only_if_transient
 
 CALLS: list[str] = []
