@@ -1,7 +1,7 @@
 """What one input can cost: memory bounded by settings, a bad row costing its row, nothing retried that cannot heal.
 
 The files here are small; each shows that a bound holds (a setting with a stated default in
-ml_headcount/config.py), not how much a bomb would have cost without it. docs/bad-input.md lists them.
+ml_headcount/config/), not how much a bomb would have cost without it. docs/bad-input.md lists them.
 """
 
 from __future__ import annotations

@@ -225,7 +225,7 @@ def test_the_ingest_key_is_the_digest_ingestion_took(tmp_path, monkeypatch):
     source = tmp_path / "cvs.csv"
     source.write_text("\n".join(lines) + "\n")
     settings = load_settings(storage={"url": str(tmp_path / "store")})
-    before = tasks.ingestion.input_sha256
+    before = tasks.ingestion.file_sha256
 
     def then_appended(url, options=None):
         digest = before(url, options)
@@ -233,12 +233,12 @@ def test_the_ingest_key_is_the_digest_ingestion_took(tmp_path, monkeypatch):
             handle.write("Data engineer building pipelines for the analytics team,0\n")
         return digest
 
-    monkeypatch.setattr(tasks.ingestion, "input_sha256", then_appended)
+    monkeypatch.setattr(tasks.ingestion, "file_sha256", then_appended)
     first = tasks.ingestion.cleaned_cvs(str(source), settings, RunLayout("first"))
     assert (
         first.summary["cvs"] == 7 and first.summary["input_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
     )
-    monkeypatch.setattr(tasks.ingestion, "input_sha256", before)
+    monkeypatch.setattr(tasks.ingestion, "file_sha256", before)
 
     source.write_text("\n".join(lines) + "\n")  # the file as the lookup read it: its 6 CVs, not the cached 7
     second = tasks.ingestion.cleaned_cvs(str(source), settings, RunLayout("second"))

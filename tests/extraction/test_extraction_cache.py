@@ -110,7 +110,7 @@ def _concurrent_run(url: str, cvs: pd.DataFrame, barrier) -> None:
     cv_ids = cvs["cv_id"].tolist()
     barrier.wait()
     for i in range(0, len(cv_ids), SETTINGS.shard_size):
-        shard = extraction_cache._shard(tuple(cv_ids[i : i + SETTINGS.shard_size]), SETTINGS)
+        (shard,) = extraction_cache.shards_of(cv_ids[i : i + SETTINGS.shard_size], SETTINGS)
         extraction_cache.store_shard(
             store, SETTINGS, shard, words_as_keywords(by_id.loc[list(shard.cv_ids)]).query("rank == 1")
         )
@@ -149,7 +149,7 @@ def test_the_run_table_written_in_chunks_equals_the_one_assembled_whole(tmp_path
     store = ArtifactStore(StorageSettings(url=str(tmp_path)))
     cvs = rated.head(50)
     store_all(store, cvs)
-    monkeypatch.setattr(extraction_cache, "ASSEMBLY_CHUNK", 7)  # chunks that cut through shards
+    monkeypatch.setattr("ml_headcount.extraction.cache._assembly.ASSEMBLY_CHUNK", 7)  # chunks that cut through shards
     store.write_parquet("runs/r/cvs.parquet", cvs)
     texts = extraction_cache.CvTexts.from_run(store, "runs/r/cvs.parquet", SETTINGS, batch=9)  # spilled: 8 chunks
     assembly = extraction_cache.write_run_keywords(store, SETTINGS, texts, "runs/r/keywords.parquet")

@@ -1,0 +1,100 @@
+"""The one typed settings object.
+
+Defaults are the study's parameters (README.md, "How keywords are scored"). Values come, lowest
+priority first, from these defaults, a YAML/TOML/JSON file, environment
+variables (`ML_HEADCOUNT_<SECTION>__<FIELD>`, e.g.
+`ML_HEADCOUNT_EXTRACTION__TOP_N=10`) and explicit keyword arguments. The same
+object is the `cv-keywords` flow's parameter, so the Prefect UI shows and edits
+it. It never holds credentials: those come from the standard AWS / Modal
+environment only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from ml_headcount.config._extraction import ExtractionSettings
+from ml_headcount.config._headcount import HeadcountSettings
+from ml_headcount.config._infrastructure import InboxSettings, ModalSettings, StorageSettings
+from ml_headcount.config._ingest import IngestSettings
+from ml_headcount.config._keywords import ClusteringSettings, FilterSettings, ScoringSettings
+from ml_headcount.errors import UserError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ML_HEADCOUNT_", env_nested_delimiter="__", extra="forbid")
+
+    backend: Literal["local", "modal"] = "local"
+    workers: int | None = Field(
+        None,
+        ge=1,
+        description="Processes for CPU-bound work on large runs (cleaning texts, counting keywords in them); "
+        "None = every CPU this process may use.",
+    )
+    ingest: IngestSettings = IngestSettings()
+    extraction: ExtractionSettings = ExtractionSettings()
+    scoring: ScoringSettings = ScoringSettings()
+    filters: FilterSettings = FilterSettings()
+    clustering: ClusteringSettings = ClusteringSettings()
+    storage: StorageSettings = StorageSettings()
+    modal: ModalSettings = ModalSettings()
+    inbox: InboxSettings = InboxSettings()
+    headcount: HeadcountSettings = HeadcountSettings()
+
+    def cpu_workers(self) -> int:
+        """Processes to use for CPU-bound work: `workers`, or every CPU this process may run on."""
+        return self.workers or available_cpus()
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on: its affinity mask where the system has one (Linux), else every CPU (macOS,
+    Windows)."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+class SettingsError(UserError):
+    """Settings that cannot be used: a misspelt field, a value out of range, an unreadable config file."""
+
+
+def load_settings(config_file: str | Path | None = None, **overrides) -> Settings:
+    """Defaults < config file < environment < overrides (nested dicts merge)."""
+    source = f"settings ({config_file}, environment, options)" if config_file else "settings (environment, options)"
+    try:
+        from_file = _read_config_file(Path(config_file)) if config_file else {}
+        from_env = Settings().model_dump(exclude_unset=True)  # BaseSettings reads the environment
+        return Settings.model_validate(_deep_merge(_deep_merge(from_file, from_env), overrides))
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
+        raise SettingsError(f"{source}: {problems}") from None
+
+
+def _read_config_file(path: Path) -> dict:
+    try:
+        text = path.read_text()
+        if path.suffix == ".toml":
+            values = tomllib.loads(text)
+        elif path.suffix == ".json":
+            values = json.loads(text)
+        else:
+            values = yaml.safe_load(text) or {}
+    except (OSError, UnicodeDecodeError, ValueError, yaml.YAMLError) as error:
+        raise SettingsError(f"{path}: cannot read the config file ({error})") from None
+    if not isinstance(values, dict):
+        raise SettingsError(f"{path}: a config file holds a mapping of sections, not {type(values).__name__}")
+    return values
+
+
+def _deep_merge(base: dict, top: dict) -> dict:
+    out = dict(base)
+    for key, value in top.items():
+        out[key] = _deep_merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
