@@ -25,7 +25,6 @@ import random
 import re
 import shutil
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -38,6 +37,8 @@ from filelock import FileLock
 
 from ml_headcount.config import StorageSettings
 from ml_headcount.errors import InputError, UserError
+from ml_headcount.io.cell_escaping import escaped, unescaped
+from ml_headcount.io.local_files import TEMPORARY_MARK, atomic_path, temporary_beside
 from ml_headcount.io.urls import redact_url, stream_sha256
 
 
@@ -51,8 +52,6 @@ class TooLargeError(ValueError):
 
 # one path segment of a key: no separators, no '.'/'..', nothing a shell or a glob would read differently
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-# spreadsheets evaluate a cell that starts with one of these (OWASP "CSV injection")
-_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _CAS_ATTEMPTS = 64
 
 
@@ -117,7 +116,8 @@ class ArtifactStore:
         except PermissionError as error:
             raise StorageError(
                 f"{self.url}: access denied at {endpoint} ({error}); check the credentials "
-                "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that they may list and write this bucket"
+                "(AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY or AWS_PROFILE) and that they may list and write this "
+                "bucket"
             ) from error
         except Exception as error:
             if type(error).__name__ != "NoCredentialsError":
@@ -136,7 +136,8 @@ class ArtifactStore:
     def write_bytes(self, key: str, data: bytes) -> str:
         path = self._path(key)
         if self.is_local:
-            os.replace(_written_beside(path, data), path)
+            with atomic_path(path) as temporary:
+                Path(temporary).write_bytes(data)
         else:
             self.fs.pipe_file(path, data)
         return self.location(key)
@@ -145,7 +146,8 @@ class ArtifactStore:
         """Write `data` under `key` unless the key exists; True when this call created it. Atomic across machines."""
         path = self._path(key)
         if self.is_local:
-            temporary = _written_beside(path, data)
+            temporary = temporary_beside(path)
+            Path(temporary).write_bytes(data)
             try:
                 os.link(temporary, path)  # fails if the name exists; readers never see a partial file
                 return True
@@ -227,10 +229,8 @@ class ArtifactStore:
         """Copy one object or file to another key (atomically, like every write), both taken literally."""
         source, destination = self._path(key), self._path(target)
         if self.is_local:
-            temporary = f"{destination}.tmp-{uuid.uuid4().hex}"
-            Path(destination).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(source, temporary)
-            os.replace(temporary, destination)
+            with atomic_path(destination) as temporary:
+                shutil.copyfile(source, temporary)
         else:
             self.fs.cp_file(source, destination)  # server-side copy, visible when complete
         return self.location(target)
@@ -240,14 +240,8 @@ class ArtifactStore:
         """A binary file to stream into `key`; the key appears only if the block completes."""
         path = self._path(key)
         if self.is_local:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-            try:
-                with open(temporary, "wb") as handle:
-                    yield handle
-                os.replace(temporary, path)
-            finally:
-                Path(temporary).unlink(missing_ok=True)
+            with atomic_path(path) as temporary, open(temporary, "wb") as handle:
+                yield handle
             return
         handle = self.fs.open(path, "wb")
         try:
@@ -309,7 +303,7 @@ class ArtifactStore:
                 continue
             name = entry["name"]
             key = name.removeprefix(base) if name.startswith(base) else name
-            if ".tmp-" not in key:
+            if TEMPORARY_MARK not in key:
                 sizes[key] = int(entry.get("size") or 0)
         return dict(sorted(sizes.items()))
 
@@ -324,7 +318,7 @@ class ArtifactStore:
             return []
         base = self.root.rstrip("/") + "/"
         keys = [e.removeprefix(base) if e.startswith(base) else e for e in entries]
-        return sorted(k for k in keys if ".tmp-" not in k)
+        return sorted(k for k in keys if TEMPORARY_MARK not in k)
 
     def write_text(self, key: str, text: str) -> str:
         return self.write_bytes(key, text.encode("utf-8"))
@@ -348,14 +342,14 @@ class ArtifactStore:
     def write_csv(self, key: str, table: pd.DataFrame) -> str:
         """A CSV that spreadsheets open as text (see `escape_cell`; `read_csv` undoes it exactly), RFC 4180 line ends
         (CRLF, so a cell holding a lone CR is quoted)."""
-        return self.write_text(key, _escaped(table).to_csv(index=False, lineterminator="\r\n"))
+        return self.write_text(key, escaped(table).to_csv(index=False, lineterminator="\r\n"))
 
     def write_csv_batches(self, key: str, batches: Iterable[pd.DataFrame], columns: list[str]) -> str:
         """`write_csv` of the batches' concatenation, streamed: the same bytes, one batch in memory at a time."""
         with self.writer(key) as handle:
             header = True
             for batch in batches:
-                handle.write(_escaped(batch).to_csv(index=False, header=header, lineterminator="\r\n").encode("utf-8"))
+                handle.write(escaped(batch).to_csv(index=False, header=header, lineterminator="\r\n").encode("utf-8"))
                 header = False
             if header:
                 handle.write(pd.DataFrame(columns=columns).to_csv(index=False, lineterminator="\r\n").encode("utf-8"))
@@ -363,9 +357,7 @@ class ArtifactStore:
 
     def read_csv(self, key: str) -> pd.DataFrame:
         table = pd.read_csv(io.BytesIO(self.read_bytes(key)), dtype={"category": str}, keep_default_na=False)
-        for column in table.columns[[dtype == object or pd.api.types.is_string_dtype(dtype) for dtype in table.dtypes]]:
-            table[column] = table[column].map(unescape_cell)
-        return table
+        return unescaped(table)
 
 
 def openable(store: ArtifactStore, key: str) -> str:
@@ -373,36 +365,9 @@ def openable(store: ArtifactStore, key: str) -> str:
     return Path(store.location(key)).as_uri() if store.is_local else store.location(key)
 
 
-def _escaped(table: pd.DataFrame) -> pd.DataFrame:
-    escaped = table.copy()
-    for column in escaped.columns[[dtype == object or pd.api.types.is_string_dtype(dtype) for dtype in escaped.dtypes]]:
-        escaped[column] = escaped[column].map(escape_cell)
-    return escaped
-
-
-def _written_beside(path: str, data: bytes) -> str:
-    """A temporary file with `data` next to `path` (same filesystem, so it can be renamed or linked into place)."""
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    temporary = f"{path}.tmp-{uuid.uuid4().hex}"
-    Path(temporary).write_bytes(data)
-    return temporary
-
-
-def escape_cell(value):
-    """Text a spreadsheet would evaluate (starting with = + - @ tab CR) gets a leading apostrophe, as does text that
-    already starts with one, so that `unescape_cell` (drop one leading apostrophe) restores every value exactly.
-    Spreadsheets hide a leading apostrophe and show the text as typed."""
-    if isinstance(value, str) and value.startswith((*_FORMULA_START, "'")):
-        return "'" + value
-    return value
-
-
-def unescape_cell(value):
-    return value[1:] if isinstance(value, str) and value.startswith("'") else value
-
-
 def _is_conflict(error: OSError) -> bool:
-    """A conditional PUT that lost: 412 Precondition Failed (s3fs: FileExistsError / EINVAL) or 409 ConditionalRequestConflict."""
+    """A conditional PUT that lost: 412 Precondition Failed (s3fs: FileExistsError / EINVAL) or 409
+    ConditionalRequestConflict."""
     return (
         isinstance(error, FileExistsError) or error.errno == errno.EINVAL or "ConditionalRequestConflict" in str(error)
     )

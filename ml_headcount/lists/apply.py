@@ -16,12 +16,10 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
@@ -33,6 +31,7 @@ import pandas as pd
 from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings
 from ml_headcount.corpus.cleaning import clean_text, clean_text_problem, cv_id, raw_text_problem, text_hash
 from ml_headcount.errors import InputError
+from ml_headcount.io.local_files import atomic_path
 from ml_headcount.io.storage import ArtifactStore, StorageError, check_name
 from ml_headcount.io.tables import Chunk, find_column, table_chunks
 from ml_headcount.io.urls import redact_url
@@ -298,7 +297,7 @@ def _kind(url: str) -> str:
 
 
 @contextmanager
-def _table_writer(url: str, options: dict) -> Iterator:
+def _table_writer(url: str, options: dict) -> Iterator[_ChunkWriter]:
     """A function that appends a chunk to the output; the output appears whole, or not at all when local."""
     local = "://" not in url or url.startswith("file://")
     target = str(Path(url.removeprefix("file://")).expanduser()) if local else url
@@ -306,51 +305,44 @@ def _table_writer(url: str, options: dict) -> Iterator:
         raise StorageError(
             f"{redact_url(url)}: is a directory; --output names the file the matches go to (.parquet, .csv or .jsonl)"
         )
-    kind = _kind(url)
-    path = f"{target}.tmp-{uuid.uuid4().hex}" if local else target
     try:
-        if local:
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with fsspec.open(path, "wb", **options) as handle:
-            writer = None
-            first = True
-
-            def write(table: pd.DataFrame) -> None:
-                nonlocal writer, first
-                if kind == "parquet":
-                    import pyarrow as pa
-                    import pyarrow.parquet as pq
-
-                    batch = pa.Table.from_pandas(table, preserve_index=False)
-                    writer = writer or pq.ParquetWriter(handle, batch.schema)
-                    writer.write_table(batch)
-                elif kind == "csv":
-                    handle.write(table.to_csv(index=False, header=first).encode("utf-8"))
-                else:
-                    buffer = io.StringIO()
-                    table.to_json(buffer, orient="records", lines=True)
-                    handle.write(buffer.getvalue().encode("utf-8"))
-                first = False
-
+        with atomic_path(target) if local else nullcontext(target) as path, fsspec.open(path, "wb", **options) as out:
+            write = _ChunkWriter(out, _kind(url))
             yield write
-            if writer is not None:
-                writer.close()
+            write.close()
     except (PermissionError, IsADirectoryError, NotADirectoryError) as error:
-        if local and os.path.exists(path):
-            os.remove(path)
-        raise StorageError(
-            f"{redact_url(url)}: cannot write the output ({error.strerror or type(error).__name__})"
-        ) from None
-    except BaseException:
-        if local and os.path.exists(path):
-            os.remove(path)
-        raise
-    if local:
-        try:
-            os.replace(path, target)
-        except OSError as error:  # the target became a directory, or cannot be replaced
-            os.remove(path)
-            raise StorageError(f"{redact_url(url)}: cannot write the output ({error.strerror})") from None
+        # denied, or a directory in the way (also when the target became one before the rename)
+        reason = error.strerror or type(error).__name__
+        raise StorageError(f"{redact_url(url)}: cannot write the output ({reason})") from None
+
+
+class _ChunkWriter:
+    """Appends chunks of matches to an open binary file as Parquet, CSV (one header) or JSON Lines."""
+
+    def __init__(self, handle, kind: str):
+        self.handle, self.kind = handle, kind
+        self._parquet = None
+        self._first = True
+
+    def __call__(self, table: pd.DataFrame) -> None:
+        if self.kind == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            batch = pa.Table.from_pandas(table, preserve_index=False)
+            self._parquet = self._parquet or pq.ParquetWriter(self.handle, batch.schema)
+            self._parquet.write_table(batch)
+        elif self.kind == "csv":
+            self.handle.write(table.to_csv(index=False, header=self._first).encode("utf-8"))
+        else:
+            buffer = io.StringIO()
+            table.to_json(buffer, orient="records", lines=True)
+            self.handle.write(buffer.getvalue().encode("utf-8"))
+        self._first = False
+
+    def close(self) -> None:
+        if self._parquet is not None:
+            self._parquet.close()
 
 
 def _write_text(url: str, text: str, options: dict) -> None:
