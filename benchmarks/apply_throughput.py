@@ -87,7 +87,8 @@ def main() -> None:
         results.append((rows, rows / cpu_seconds, memory.peak / 2**20))
         print(
             f"{rows} profiles: {seconds:.1f} s wall ({rows / seconds:.0f} profiles/s), {cpu_seconds:.1f} CPU s "
-            f"({rows / cpu_seconds:.0f} profiles per CPU second), peak RSS {memory.peak / 2**20:.0f} MB, matched {summary['matched']}"
+            f"({rows / cpu_seconds:.0f} profiles per CPU second), peak RSS {memory.peak / 2**20:.0f} MB, "
+            f"matched {summary['matched']}"
         )
 
     sample = (

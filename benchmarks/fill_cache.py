@@ -55,7 +55,8 @@ SOURCES_STORE = Path(tempfile.gettempdir()) / "ml-headcount-bench" / "sources-st
 def source_keywords(
     store: ArtifactStore, settings: ExtractionSettings, sources: pd.DataFrame
 ) -> tuple[list[list[tuple[str, float]]], float]:
-    """The model's keywords of each source CV (cached under the store), and the model's CVs/s (0 when all were cached)."""
+    """The model's keywords of each source CV (cached under the store), and the model's CVs/s (0 when all were
+    cached)."""
     cvs = ingest_table(sources, "sources", IngestSettings(min_text_chars=1)).cvs
     cached = extraction_cache.cached_shards(store, settings)
     shards = extraction_cache.plan_shards(cvs["cv_id"].tolist(), cached, settings)
@@ -114,7 +115,8 @@ def fill(
     settings: ExtractionSettings,
     sources_count: int | None,
 ) -> dict:
-    """Fill `store`'s extraction cache for `corpus`; the model's keywords of the source CVs are cached in `sources_store`."""
+    """Fill `store`'s extraction cache for `corpus`; the model's keywords of the source CVs are cached in
+    `sources_store`."""
     sources = source_cvs(sources=sources_count)
     model_keywords, rate = source_keywords(sources_store, settings, sources)
     pool = sentence_pool(sources)

@@ -67,7 +67,8 @@ def cached_keywords(cvs: pd.DataFrame, settings: Settings, extractor: KeywordExt
         print(f"extracted shard {number}/{len(shards)}", file=sys.stderr)
     extracted = sum(len(s.cv_ids) for s in shards)
     print(
-        f"{settings.extraction.mode} mode keywords of {len(texts)} CVs: {len(texts) - extracted} from the extraction cache "
+        f"{settings.extraction.mode} mode keywords of {len(texts)} CVs: {len(texts) - extracted} from the "
+        "extraction cache "
         f"({store.location(extraction_cache.cache_prefix(settings.extraction))}), {extracted} extracted now"
     )
     return extraction_cache.load_keywords(store, settings.extraction, texts)
@@ -178,8 +179,9 @@ def main() -> None:
             f"(share of them): {chosen}"
         )
         print(
-            f"{method} broad-list stability over {len(result.seeds[args.category]['broad']['fold_seeds']) * settings.filters.folds}"
-            f" fold lists: {dict(list(stable.items())[:12])}"
+            f"{method} broad-list stability over "
+            f"{len(result.seeds[args.category]['broad']['fold_seeds']) * settings.filters.folds} fold lists: "
+            f"{dict(list(stable.items())[:12])}"
         )
 
     from sklearn.metrics import roc_auc_score

@@ -1,6 +1,7 @@
 """Build synthetic CV corpora of any size by recombining sentences of real CVs.
 
-    uv run python benchmarks/make_corpus.py [--sizes 1000,10000,100000] [--input PATH] [--out DIR] [--seed 0] [--sources N]
+    uv run python benchmarks/make_corpus.py [--sizes 1000,10000,100000] [--input PATH] [--out DIR] [--seed 0]
+    [--sources N]
 
 Each synthetic CV takes a category with the source CVs' frequencies, then as
 many sentences as a random source CV of that category has, drawn from all
@@ -51,7 +52,8 @@ def source_cvs(path: str | Path = DEFAULT_INPUT, sources: int | None = None) -> 
 
 
 def sentence_pool(sources: pd.DataFrame) -> pd.DataFrame:
-    """Every sentence of the source CVs, cleaned as ingestion cleans: columns source (row in `sources`), category, sentence.
+    """Every sentence of the source CVs, cleaned as ingestion cleans: columns source (row in `sources`), category,
+    sentence.
 
     Cleaned once here, so that a synthetic CV is already clean text: ingestion
     leaves it as it is, and its cv_id is the hash of the text as written.

@@ -161,7 +161,8 @@ def main() -> None:
         "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "600",
     }
     print(
-        f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} sources={args.sources} model_cvs_per_s={args.model_cvs_per_s or 'measured'}"
+        f"cpus={os.cpu_count()} load={os.getloadavg()[0]:.2f} sources={args.sources} "
+        f"model_cvs_per_s={args.model_cvs_per_s or 'measured'}"
     )
     print(
         "| CVs | "
@@ -192,7 +193,8 @@ def main() -> None:
     ratio = results[-1]["t"] / results[-2]["t"] if len(results) > 1 else float("nan")
     warm_share = next((r["warm_share"] for r in reversed(results) if r["warm_share"] is not None), float("nan"))
     print(
-        f"linear_ratio={ratio:.2f} peak_rss_gb={max(r['peak_rss'] for r in results) / 2**30:.2f} warm_share={warm_share:.4f}"
+        f"linear_ratio={ratio:.2f} peak_rss_gb={max(r['peak_rss'] for r in results) / 2**30:.2f} "
+        f"warm_share={warm_share:.4f}"
     )
 
 

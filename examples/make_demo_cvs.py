@@ -63,6 +63,7 @@ SHARED = [
 
 
 def cv(rng: random.Random, own: list[str], title: str) -> str:
+    """One made-up CV: an employer and title, five sentences of its own kind and two shared by both kinds."""
     employer = rng.choice(EMPLOYERS)
     sentences = rng.sample(own, 5) + rng.sample(SHARED, 2)
     rng.shuffle(sentences)
@@ -70,9 +71,10 @@ def cv(rng: random.Random, own: list[str], title: str) -> str:
 
 
 def rows(seed: int = 7) -> list[dict]:
+    """The demo table's rows: 20 ML experts and 20 others, then the defects real exports have."""
     rng = random.Random(seed)
     out = []
-    for i in range(20):
+    for _ in range(20):
         out.append({"cv_text": cv(rng, ML_EXPERT, "Research Scientist"), "category": 1})
         out.append({"cv_text": cv(rng, OTHER_TECH, rng.choice(["Consultant", "Engineer", "Manager"])), "category": 0})
     # defects seen in real exports

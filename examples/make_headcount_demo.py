@@ -30,6 +30,7 @@ ORGANISATIONS = {  # name: (employees, profiles observed, expert share)
 
 
 def annotate(expert: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
+    """Three noisy annotators of these profiles: two LLMs with correlated errors and a keyword filter."""
     impression = rng.normal(size=len(expert)) + np.where(expert, 1.8, -0.6)  # shared by both LLMs: correlated errors
     llm_a = (impression + 0.4 * rng.normal(size=len(expert)) > 0.9).astype(int)
     llm_b = (impression + 0.4 * rng.normal(size=len(expert)) > 0.6).astype(int)
@@ -43,6 +44,7 @@ def annotate(expert: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
 
 
 def main() -> None:
+    """Write the demo's validation and population tables."""
     rng = np.random.default_rng(7)
     labels = rng.random(600) < 0.3
     validation = pd.concat([pd.DataFrame({"category": labels.astype(int)}), annotate(labels, rng)], axis=1)

@@ -105,16 +105,16 @@ def prefect(tmp_path):
     processes: list[subprocess.Popen] = []
 
     def start(name: str, *args: str, cwd: Path = REPO) -> subprocess.Popen:
-        log = open(logs / f"{name}.log", "w")
-        process = subprocess.Popen(
-            [PREFECT, *args],
-            cwd=cwd,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+        with open(logs / f"{name}.log", "w") as log:  # the child keeps its own descriptor of the log
+            process = subprocess.Popen(
+                [PREFECT, *args],
+                cwd=cwd,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         processes.append(process)
         return process
 

@@ -15,6 +15,8 @@ import numpy as np
 
 
 class EmbeddingCache:
+    """Phrase vectors kept across shards, least recently used first out once there are `max_entries`."""
+
     def __init__(self, encode: Callable[[list[str]], np.ndarray], max_entries: int):
         self._encode = encode
         self._max_entries = max_entries

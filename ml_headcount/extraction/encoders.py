@@ -241,7 +241,8 @@ def load_encoder(
 
 
 def is_mean_pooled(path: str) -> bool:
-    """Whether the model's sentence-transformers pipeline is Transformer -> mean Pooling -> Normalize, as Encoder computes it."""
+    """Whether the model's sentence-transformers pipeline is Transformer -> mean Pooling -> Normalize, as Encoder
+    computes it."""
     root = Path(path)
     try:
         modules = [m["type"] for m in json.loads((root / "modules.json").read_text())]

@@ -35,6 +35,7 @@ class ModelTooLargeError(UserError):
 
 
 def default_device() -> str:
+    """The local backend's torch device when none is configured: the GPU when there is one."""
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -57,6 +58,7 @@ def reference_model(settings: ExtractionSettings, device: str | None = None) -> 
 
 
 def stop_words(settings: ExtractionSettings) -> list[str] | None:
+    """The stop words candidates may not contain (sorted), or None for none: the chosen set plus the extra ones."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
     base = {"study": study_stop_words(), "english": frozenset(ENGLISH_STOP_WORDS), "none": frozenset()}
@@ -93,8 +95,8 @@ class KeywordExtractor:
             size = encoders.weights_gb(encoders.model_path(settings.model))
             if size > settings.max_cpu_weights_gb:
                 raise ModelTooLargeError(
-                    f"model {settings.model!r} has {size:.1f} GB of weights: on CPU it would run for hours. Run it on a "
-                    "GPU (--backend modal, see docs/modal.md) or raise extraction.max_cpu_weights_gb"
+                    f"model {settings.model!r} has {size:.1f} GB of weights: on CPU it would run for hours. Run it on "
+                    "a GPU (--backend modal, see docs/modal.md) or raise extraction.max_cpu_weights_gb"
                 )
         self._encoders: dict[str, encoders.Encoder] = {}
         self._phrase_caches: dict[str, EmbeddingCache] = {}
@@ -143,7 +145,8 @@ class KeywordExtractor:
         return self._encoder(self.settings.precision).encode(list(phrases))
 
     def _exact_selection(self, texts, candidates, vocabulary):
-        """Reduced-precision embeddings screen every candidate; the deciding precision picks (ml_headcount.extraction.mmr).
+        """Reduced-precision embeddings screen every candidate; the deciding precision picks
+        (ml_headcount.extraction.mmr).
 
         The screening margin is an assumption about the reduced precision's
         error; every shard measures that error on the candidates it re-embeds and,
@@ -246,6 +249,7 @@ class KeywordExtractor:
 
 
 def keywords_table(cv_ids: list[str], results: list[list[tuple[str, float]]]) -> pd.DataFrame:
+    """KeyBERT's (keyword, score) lists as one table (KEYWORD_COLUMNS), ranked from 1 within each CV."""
     rows = [
         (cv_id, keyword, float(score), rank)
         for cv_id, keywords in zip(cv_ids, results, strict=True)

@@ -19,7 +19,8 @@ from scipy import sparse
 
 
 def phrase_word_matrix(phrases: list[str]) -> tuple[sparse.csr_matrix, list[str]]:
-    """(phrases x words) matrix of each word's share in the phrase, and the words (CountVectorizer joins n-grams with spaces)."""
+    """(phrases x words) matrix of each word's share in the phrase, and the words (CountVectorizer joins n-grams with
+    spaces)."""
     word_index: dict[str, int] = {}
     rows, cols, weights = [], [], []
     for row, phrase in enumerate(phrases):
@@ -45,7 +46,8 @@ def token_texts(tokenizer) -> list[str]:
 
 
 def token_vectors(path: Path, encode: Callable[[list[str]], np.ndarray], tokenizer) -> np.ndarray:
-    """(vocabulary size, dim) vectors of the model's tokens, read from `path` or computed there once (~20 s on 2 cores)."""
+    """(vocabulary size, dim) vectors of the model's tokens, read from `path` or computed there once (~20 s on 2
+    cores)."""
     if path.exists():
         return np.load(path)
     vectors = encode(token_texts(tokenizer)).astype(np.float32)

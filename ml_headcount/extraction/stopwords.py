@@ -40,5 +40,6 @@ europe european america american remote area greater metropolitan region
 
 
 def study_stop_words() -> frozenset[str]:
+    """The study's stop words: scikit-learn's English ones, employers and consultancies, job-title words, places."""
     custom = (CONSULTANCIES_AND_EMPLOYERS + JOB_TITLE_WORDS + PLACES).split()
     return frozenset(ENGLISH_STOP_WORDS) | frozenset(custom)

@@ -69,7 +69,7 @@ def together(n: int, work) -> list:
 def test_create_if_absent_has_exactly_one_winner(storage):
     store = ArtifactStore(storage)
     for round_ in range(5):
-        won = together(4, lambda i: store.create_if_absent(f"claims/{round_}.json", f"contender {i}".encode()))
+        won = together(4, lambda i, key=f"claims/{round_}.json": store.create_if_absent(key, f"contender {i}".encode()))
         assert won.count(True) == 1, won
         assert store.read_bytes(f"claims/{round_}.json").decode() == f"contender {won.index(True)}"
 
@@ -77,7 +77,7 @@ def test_create_if_absent_has_exactly_one_winner(storage):
 def test_two_claims_of_one_run_id_exactly_one_wins(storage):
     store = ArtifactStore(storage)
     for round_ in range(3):
-        outcomes = together(2, lambda i: claim_run(store, f"shared-{round_}"))
+        outcomes = together(2, lambda i, run_id=f"shared-{round_}": claim_run(store, run_id))
         winners = [o for o in outcomes if not isinstance(o, Exception)]
         losers = [o for o in outcomes if isinstance(o, Exception)]
         assert len(winners) == 1 and len(losers) == 1, outcomes

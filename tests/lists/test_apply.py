@@ -1,4 +1,5 @@
-"""A finished run's keyword lists on real CVs: the run's cross-validated quality, `ml-headcount apply` and the cv-filter flow."""
+"""A finished run's keyword lists on real CVs: the run's cross-validated quality, `ml-headcount apply` and the
+cv-filter flow."""
 
 from __future__ import annotations
 

@@ -73,7 +73,7 @@ def test_selected_lists_avoid_organisation_names_and_single_employer_phrases(cor
     lists = learners.learn(corpus, None, settings)
     assert lists["1"]["broad"] and lists["1"]["strict"]
     positive = corpus.cvs["category"].to_numpy() == "1"
-    for name, keywords in lists["1"].items():
+    for keywords in lists["1"].values():
         assert len(keywords) <= settings.filters.max_keywords
         assert learners.organisation_name_share(corpus, keywords, settings.filters) <= 1 / 3
         for keyword in keywords:

@@ -276,7 +276,8 @@ def test_phrase_matcher_of_a_run_in_apply_and_as_annotators_is_its_queries_phras
         query = SearchQuery(tuple(entry["any_of"]), tuple(entry["none_of"]))
         assert (matched[:, column] == phrase_rows(query, texts)).all()
 
-    # estimate --keywords with filters.matcher = phrase: learned CVs get the held-out phrase matches, others phrase search
+    # estimate --keywords with filters.matcher = phrase: learned CVs get the held-out phrase matches, others phrase
+    # search
     rated = ingest(str(RATED_CVS), IngestSettings()).cvs
     learned = set(pd.read_parquet(rated_sample_run / "cvs.parquet")["cv_id"])
     table = rated.rename(columns={"text": "cv_text"})

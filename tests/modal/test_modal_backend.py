@@ -493,7 +493,8 @@ def test_a_local_run_never_imports_modal():
     code = (
         "import sys; import flows.cli, flows.cv_keywords, flows.cv_filter, flows.headcount, tasks.backends; "
         "from ml_headcount.config import load_settings; tasks.backends.backend_for(load_settings()).session(); "
-        "assert not [m for m in sys.modules if m == 'modal' or m.startswith(('modal.', 'modal_workers'))], 'modal imported'"
+        "assert not [m for m in sys.modules if m == 'modal' or m.startswith(('modal.', 'modal_workers'))], "
+        "'modal imported'"
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -87,7 +87,7 @@ def test_artifacts_are_consistent(first_run):
     assert set(stats["keyword"]) == set(keywords["keyword"])
     assert set(discriminative["keyword"]) <= set(keywords["keyword"])
     assert (discriminative["score"] > 0.6).all() and (discriminative.groupby("category").size() <= 100).all()
-    for category, by_name in run["lists"].items():
+    for by_name in run["lists"].values():
         assert set(by_name["strict"]["keywords"]) | set(by_name["broad"]["keywords"]) <= set(keywords["keyword"])
     for category, result in run["clusters"].items():
         clustered = [k for c in result["clusters"] for k in c["keywords"]]

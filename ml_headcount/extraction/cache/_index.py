@@ -76,7 +76,8 @@ class CacheIndex:
         return pd.Index(cv_ids).unique().difference(pd.Index(self.pairs["cv_id"].unique())).sort_values()
 
     def with_shards(self, shards: list[Shard]) -> CacheIndex:
-        """This index once these shards are stored: what a run plans, so its assembly need not read the cache's index."""
+        """This index once these shards are stored: what a run plans, so its assembly need not read the cache's
+        index."""
         added = pd.DataFrame([(cv_id, s.shard_id, "") for s in shards for cv_id in s.cv_ids], columns=INDEX_COLUMNS)
         ours = set(s.shard_id for s in shards)  # one of ours may be an entry rejected before (the same CVs): ours wins
         kept = self.pairs[~self.pairs["shard_id"].isin(ours)]
