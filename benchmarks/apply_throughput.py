@@ -35,7 +35,9 @@ from benchmarks.extraction import PeakRss  # noqa: E402
 from ml_headcount.config import IngestSettings  # noqa: E402
 from ml_headcount.corpus.cleaning import clean_text  # noqa: E402
 from ml_headcount.io.storage import ArtifactStore, StorageSettings  # noqa: E402
-from ml_headcount.lists.apply import apply_run_filters, load_run_filters, split_run_reference  # noqa: E402
+from ml_headcount.lists.apply import apply_run_filters  # noqa: E402
+from ml_headcount.lists.run_lists import load_run_filters  # noqa: E402
+from ml_headcount.runs.finished import split_run_reference  # noqa: E402
 from ml_headcount.scoring.matching import KeywordMatcher  # noqa: E402
 
 SOURCE = ROOT.parent / "shared" / "data" / "rated_cvs.csv"

@@ -225,7 +225,7 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
 
 def _estimate(args: argparse.Namespace) -> tuple[str, int]:
     from ml_headcount import preflight
-    from ml_headcount.lists.apply import run_store
+    from ml_headcount.runs.finished import run_store
 
     headcount = {
         key: value
@@ -271,7 +271,7 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
 
 def _apply(args: argparse.Namespace) -> tuple[str, int]:
     from ml_headcount import preflight
-    from ml_headcount.lists.apply import run_store
+    from ml_headcount.runs.finished import run_store
 
     settings = _settings(args)
     preflight.check_input(args.input, settings)
@@ -301,7 +301,8 @@ def _query_parser(commands) -> None:
 def _query(args: argparse.Namespace) -> tuple[str, int]:
     """The query alone on standard output, ready to paste into the search tool."""
     from ml_headcount.config import load_settings
-    from ml_headcount.lists.apply import run_query, run_store
+    from ml_headcount.lists.run_lists import run_query
+    from ml_headcount.runs.finished import run_store
 
     settings = load_settings(**({"storage": {"url": args.storage_url}} if args.storage_url else {}))
     store, run_id = run_store(args.run, settings.storage)

@@ -11,7 +11,8 @@ from pydantic import SecretStr
 
 from ml_headcount.config import Settings
 from ml_headcount.io.urls import redact_url, reveal
-from ml_headcount.lists.apply import default_output, run_store
+from ml_headcount.lists.apply import default_output
+from ml_headcount.runs.finished import run_store
 from tasks.filtering import list_matches
 from tasks.policies import without_user_error_tracebacks
 

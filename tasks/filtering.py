@@ -6,7 +6,8 @@ from prefect import get_run_logger, task
 
 from ml_headcount.config import Settings
 from ml_headcount.io.storage import ArtifactStore, storage_options
-from ml_headcount.lists.apply import apply_run_filters, load_run_filters
+from ml_headcount.lists.apply import apply_run_filters
+from ml_headcount.lists.run_lists import load_run_filters
 from tasks.policies import TASK_POLICY
 
 

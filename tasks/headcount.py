@@ -23,8 +23,8 @@ from ml_headcount.headcount.tables import (
 from ml_headcount.io.storage import ArtifactStore, storage_options
 from ml_headcount.io.tables import read_table
 from ml_headcount.io.urls import redact_url, reveal
-from ml_headcount.lists.apply import run_store
 from ml_headcount.runs import report_html
+from ml_headcount.runs.finished import run_store
 from ml_headcount.runs.layout import EstimateLayout, RunLayout, complete_estimate
 from tasks.policies import TASK_POLICY
 

@@ -36,6 +36,7 @@ import pandas as pd
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
 from ml_headcount.corpus.ingest import IngestResult, ingest_file
+from ml_headcount.corpus.row_tables import REJECTED_COLUMNS
 from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore, check_name
 from ml_headcount.io.urls import redact_url, stream_sha256
@@ -50,16 +51,8 @@ DATASET_COLUMNS = [
     "source_row",
     "ingestion_id",
 ]
-REJECTED_COLUMNS = [
-    "ingestion_id",
-    "source_file",
-    "source_sha256",
-    "source_row",
-    "reason",
-    "column",
-    "raw_category",
-    "raw_text",
-]
+# the rejected rows of every registered file: ingestion's own columns, after which file and pass they came from
+DATASET_REJECTED_COLUMNS = ["ingestion_id", "source_file", "source_sha256", *REJECTED_COLUMNS]
 
 
 @dataclass(frozen=True)
@@ -150,7 +143,7 @@ class RegisteredDataset:
         return self._read(self.cvs_key, DATASET_COLUMNS)
 
     def rejected(self) -> pd.DataFrame:
-        return self._read(self.rejected_key, REJECTED_COLUMNS)
+        return self._read(self.rejected_key, DATASET_REJECTED_COLUMNS)
 
     def files(self) -> pd.DataFrame:
         return self._read(self.files_key, FILE_COLUMNS)
@@ -218,7 +211,7 @@ class RegisteredDataset:
         self.store.update(
             self.rejected_key,
             lambda current: _parquet(
-                _append(_table(current, REJECTED_COLUMNS), rejected[REJECTED_COLUMNS]).drop_duplicates(
+                _append(_table(current, DATASET_REJECTED_COLUMNS), rejected[DATASET_REJECTED_COLUMNS]).drop_duplicates(
                     ["source_file", "source_sha256", "source_row"]
                 )
             ),

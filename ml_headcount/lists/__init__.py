@@ -8,18 +8,12 @@ from ml_headcount._exports import exported
 __all__, __getattr__ = exported(
     __name__,
     {
-        "apply": [
-            "apply_run_filters",
-            "default_output",
-            "load_run_filters",
-            "run_query",
-            "run_store",
-            "split_run_reference",
-        ],
+        "apply": ["apply_run_filters", "default_output"],
         "folds": ["stratified_folds", "stratified_sample"],
         "learners": ["Corpus", "LIST_NAMES", "build_corpus", "learn", "organisation_name_share"],
         "quality": ["MATCHERS", "cross_validate", "match_column", "phrase_list_matches"],
         "queries": ["list_query"],
+        "run_lists": ["RunFilters", "load_run_filters", "run_query"],
         "text_classifier": ["TextClassifier"],
     },
 )

@@ -20,7 +20,6 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -28,19 +27,15 @@ import fsspec
 import numpy as np
 import pandas as pd
 
-from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings
+from ml_headcount.config import IngestSettings
 from ml_headcount.corpus.cleaning import clean_text, clean_text_problem, cv_id, raw_text_problem, text_hash
 from ml_headcount.errors import InputError
 from ml_headcount.io.local_files import atomic_path
-from ml_headcount.io.storage import ArtifactStore, StorageError, check_name
+from ml_headcount.io.storage import ArtifactStore, StorageError
 from ml_headcount.io.tables import Chunk, find_column, table_chunks
 from ml_headcount.io.urls import redact_url
-from ml_headcount.lists import text_classifier
-from ml_headcount.lists.queries import QueryError, dialect, list_query
-from ml_headcount.lists.text_classifier import TextClassifier
-from ml_headcount.runs.layout import LATEST, MANIFEST, RunLayout, latest_pointer
-from ml_headcount.scoring.keyword_list import KeywordList
-from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery
+from ml_headcount.lists.run_lists import RunFilters, WithClassifier
+from ml_headcount.scoring.phrase_matching import PhraseMatcher
 
 if TYPE_CHECKING:  # matching imports scikit-learn: seconds that resolving a run reference does not need
     from ml_headcount.scoring.matching import KeywordMatcher
@@ -48,166 +43,10 @@ if TYPE_CHECKING:  # matching imports scikit-learn: seconds that resolving a run
 OK = "ok"
 
 
-@dataclass(frozen=True)
-class RunFilters:
-    """What applying a run needs from it: its lists and how it cleaned and tokenised texts."""
-
-    run_id: str
-    location: str
-    lists: dict[str, list[str]]  # "<category>/<list>" -> keywords
-    ingest: IngestSettings
-    extraction: ExtractionSettings
-    queries: dict[str, SearchQuery] | None = None  # "<category>/<list>" -> its query, for phrase search
-    classifier: TextClassifier | None = None  # the run's TF-IDF annotator, where it has one
-
-    def matcher(self, kind: str, with_classifier: bool = False) -> KeywordMatcher | PhraseMatcher | WithClassifier:
-        """The product's matcher of the lists, or phrase search of their queries (`kind`: filters.matcher); with the
-        run's TF-IDF classifier's `<category>/tfidf` columns after the lists' when asked and the run has one."""
-        from ml_headcount.scoring.matching import KeywordMatcher
-
-        lists = KeywordMatcher(self.lists, self.extraction) if kind == "product" else PhraseMatcher(self.queries)
-        return WithClassifier(lists, self.classifier) if with_classifier and self.classifier else lists
-
-
-class WithClassifier:
-    """A list matcher's columns, then the TF-IDF classifier's annotations (`<category>/tfidf`)."""
-
-    def __init__(self, lists: KeywordMatcher | PhraseMatcher, classifier: TextClassifier):
-        self._lists, self._classifier = lists, classifier
-        self.names = lists.names + [text_classifier.column(c) for c in classifier.coefficients]
-
-    def match(self, texts: list[str]) -> np.ndarray:
-        """(len(texts), len(names)) bool."""
-        annotated = self._classifier.annotate(texts)
-        own = [annotated[name] > 0 for name in self.names[len(self._lists.names) :]]
-        return np.column_stack([self._lists.match(texts), *own])
-
-
-def split_run_reference(run: str, storage_url: str) -> tuple[str, str]:
-    """(storage URL, run id) from a run id (or `latest`) under storage_url, or from a run's location."""
-    stripped = run.rstrip("/")
-    if "/runs/" in stripped:
-        root, run_id = stripped.rsplit("/runs/", 1)
-        return root, run_id
-    return storage_url, stripped
-
-
-def resolve_run_id(store: ArtifactStore, run_id: str) -> str:
-    """The run id itself, or the newest complete run's for `latest`; checked as every run id is (`check_name`)."""
-    if run_id != "latest":
-        return check_name(run_id, "run id")
-    try:
-        data = store.read_bytes(LATEST)
-    except FileNotFoundError:
-        raise InputError(
-            f"{store.location('runs')}: no complete run yet (no latest.json); give a run id or location"
-        ) from None
-    pointer = latest_pointer(data)
-    if pointer is None:
-        raise InputError(
-            f"{store.location(LATEST)}: names no valid run id (it must be one name: letters, digits, "
-            "'.', '_' and '-'); give a run id or location instead"
-        )
-    return pointer["run_id"]
-
-
-def run_store(run: str, storage: StorageSettings) -> tuple[ArtifactStore, str]:
-    """The store holding the complete run that `run` names (an id or `latest` under `storage`, or a run's location, as
-    `ml-headcount run` prints it), and the run's id; an InputError when there is no complete run there."""
-    storage_url, run_id = split_run_reference(run, storage.url)
-    store = ArtifactStore(storage.model_copy(update={"url": storage_url}))
-    run_id = resolve_run_id(store, run_id)
-    if not store.exists(RunLayout(run_id).manifest):
-        raise InputError(
-            f"{store.location(RunLayout(run_id).prefix)}: no complete run there (no {MANIFEST}); "
-            "check the run id and --storage-url"
-        )
-    return store, run_id
-
-
 def default_output(store: ArtifactStore, run_id: str, input_url: str) -> str:
     """Where matches go unless told: beside the run's storage, never inside the (immutable) run."""
     name = PurePosixPath(redact_url(input_url).rstrip("/")).name.split(".")[0] or "input"
     return store.location(f"filtered/{run_id}/{name}.matches.parquet")
-
-
-def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
-    run_id = resolve_run_id(store, run_id)
-    run = RunLayout(run_id)
-    if not store.exists(run.manifest):
-        raise InputError(
-            f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url"
-        )
-    try:
-        manifest, lists = store.read_json(run.manifest), store.read_json(run.keyword_lists)
-        parameters = manifest["parameters"]
-        named = {
-            f"{category}/{name}": KeywordList(
-                [str(k) for k in entry["keywords"]], [str(k) for k in entry.get("exclusions", [])]
-            )
-            for category, by_name in lists.items()
-            for name, entry in by_name.items()
-        }
-        return RunFilters(
-            run_id=run_id,
-            location=store.location(run.prefix),
-            lists=named,
-            ingest=IngestSettings.model_validate(parameters["ingest"]),
-            extraction=ExtractionSettings.model_validate(parameters["extraction"]),
-            queries={name: list_query(keywords) for name, keywords in named.items()},
-            classifier=(
-                TextClassifier.from_document(store.read_json(run.text_classifier))
-                if store.exists(run.text_classifier)
-                else None
-            ),
-        )
-    except FileNotFoundError as error:
-        raise InputError(
-            f"{store.location(run.prefix)}: the run lacks {PurePosixPath(str(error)).name or 'a file'}"
-        ) from None
-    except (
-        ValueError,
-        RecursionError,
-        KeyError,
-        TypeError,
-        AttributeError,
-    ) as error:  # pydantic's errors are ValueErrors
-        raise InputError(
-            f"{store.location(run.prefix)}: its manifest.json or keyword_lists.json is not a run's "
-            f"({type(error).__name__}); check the run id and --storage-url"
-        ) from None
-
-
-def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: str | None, list_name: str) -> str:
-    """One list's query in one dialect, from the run's queries.json; QueryError (a user error) when there is none."""
-    dialect(dialect_name)
-    run_id = resolve_run_id(store, run_id)
-    run = RunLayout(run_id)
-    if not store.exists(run.manifest):
-        raise InputError(
-            f"{store.location(run.prefix)}: no complete run there (no {MANIFEST}); check the run id and --storage-url"
-        )
-    if not store.exists(run.queries):
-        raise QueryError(f"{store.location(run.queries)}: the run has no queries (a run older than queries.json)")
-    queries = store.read_json(run.queries)["queries"]
-    if category is None:
-        named = [c for c in queries if c != "0"]
-        if len(named) != 1:
-            raise QueryError(f"{store.location(run.queries)}: give --category, one of {sorted(queries)}")
-        category = named[0]
-    entry = queries.get(category, {}).get(list_name)
-    if entry is None:
-        raise QueryError(
-            f"{store.location(run.queries)}: no list {category}/{list_name}; lists: "
-            f"{[f'{c}/{n}' for c, by in queries.items() for n in by]}"
-        )
-    rendered = entry["dialects"][dialect_name]
-    if "query" not in rendered:
-        raise QueryError(
-            f"{store.location(run.queries)}: list {category}/{list_name} has no {dialect_name} query: "
-            f"{rendered['refused']}"
-        )
-    return rendered["query"]
 
 
 def match_table(

@@ -21,6 +21,7 @@ __all__, __getattr__ = exported(
             "new_run_id",
             "run_manifest",
         ],
+        "finished": ["finished_run", "resolve_run_id", "run_store", "split_run_reference"],
         "report": ["new_figure", "png_bytes"],
         "stage_cache": ["StageResult", "cached_stage", "stage_key"],
     },

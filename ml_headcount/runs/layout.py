@@ -46,6 +46,11 @@ class RunClaimedError(RunExistsError):
     """Another run, possibly still going, holds this run id."""
 
 
+def _artifact(name: str, doc: str = "") -> property:
+    """The key of the artifact `name` in a layout: each artifact is named once, here."""
+    return property(lambda layout: layout.key(name), doc=doc or f"The key of `{name}`.")
+
+
 @dataclass(frozen=True)
 class _Layout:
     """Keys under `<folder>/<run id>/`. Every run id, wherever it comes from (an option, latest.json, a run's
@@ -61,6 +66,7 @@ class _Layout:
 
     @property
     def prefix(self) -> str:
+        """`<folder>/<run id>`: every key of the layout is below it."""
         return f"{self.folder}/{self.run_id}"
 
     @property
@@ -71,14 +77,8 @@ class _Layout:
     def key(self, name: str) -> str:
         return f"{self.prefix}/{name}"
 
-    @property
-    def report(self) -> str:
-        return self.key("report.md")
-
-    @property
-    def report_html(self) -> str:
-        """The report as one self-contained page (plots embedded, no network)."""
-        return self.key("report.html")
+    report = _artifact("report.md")
+    report_html = _artifact("report.html", "The report as one self-contained page (plots embedded, no network).")
 
 
 @dataclass(frozen=True)
@@ -87,61 +87,30 @@ class RunLayout(_Layout):
 
     folder: ClassVar[str] = "runs"
 
-    @property
-    def cvs(self) -> str:
-        return self.key("cvs.parquet")
-
-    @property
-    def rejected(self) -> str:
-        return self.key("rejected.csv")
-
-    @property
-    def keywords(self) -> str:
-        return self.key("keywords.parquet")
-
-    @property
-    def category_keywords(self) -> str:
-        return self.key("category_keywords.csv")
-
-    @property
-    def discriminative_keywords(self) -> str:
-        return self.key("discriminative_keywords.csv")
-
-    @property
-    def keyword_lists(self) -> str:
-        return self.key("keyword_lists.json")
-
-    @property
-    def heldout_matches(self) -> str:
-        """Per CV, whether it matched each list learned without its cross-validation fold (docs/filters.md)."""
-        return self.key("heldout_matches.parquet")
-
-    @property
-    def text_classifier(self) -> str:
-        """The TF-IDF + logistic-regression annotator as JSON, with its quality (docs/filters.md; never pickle)."""
-        return self.key("text_classifier.json")
-
-    @property
-    def queries(self) -> str:
-        """Every keyword list as a search query per dialect, with its quality per matcher (docs/filters.md)."""
-        return self.key("queries.json")
-
-    @property
-    def clusters(self) -> str:
-        return self.key("clusters.json")
-
-    @property
-    def top_keywords_plot(self) -> str:
-        return self.key("top_keywords.png")
-
-    @property
-    def manifest(self) -> str:
-        return self.key(MANIFEST)
-
-    @property
-    def cv_shards(self) -> str:
-        """Which cached shard holds each of the run's CVs (cv_id, shard_id), as planning learned it."""
-        return self.key("cv_shards.parquet")
+    cvs = _artifact("cvs.parquet")
+    rejected = _artifact("rejected.csv")
+    keywords = _artifact("keywords.parquet")
+    category_keywords = _artifact("category_keywords.csv")
+    discriminative_keywords = _artifact("discriminative_keywords.csv")
+    keyword_lists = _artifact("keyword_lists.json")
+    heldout_matches = _artifact(
+        "heldout_matches.parquet",
+        "Per CV, whether it matched each list learned without its cross-validation fold (docs/filters.md).",
+    )
+    text_classifier = _artifact(
+        "text_classifier.json",
+        "The TF-IDF + logistic-regression annotator as JSON, with its quality (docs/filters.md; never pickle).",
+    )
+    queries = _artifact(
+        "queries.json",
+        "Every keyword list as a search query per dialect, with its quality per matcher (docs/filters.md).",
+    )
+    clusters = _artifact("clusters.json")
+    top_keywords_plot = _artifact("top_keywords.png")
+    manifest = _artifact(MANIFEST)
+    cv_shards = _artifact(
+        "cv_shards.parquet", "Which cached shard holds each of the run's CVs (cv_id, shard_id), as planning learned it."
+    )
 
     def shard_texts(self, shard_id: str) -> str:
         """The cleaned texts of one shard this run sends to the model."""
@@ -156,25 +125,15 @@ class EstimateLayout(_Layout):
     what: ClassVar[str] = "estimate id"
     complete_marker: ClassVar[str] = "summary.json"
 
-    @property
-    def estimates(self) -> str:
-        return self.key("estimates.csv")
-
-    @property
-    def annotators(self) -> str:
-        return self.key("annotators.csv")
-
-    @property
-    def forest_plot(self) -> str:
-        return self.key("forest.png")
-
-    @property
-    def summary(self) -> str:
-        return self.key("summary.json")
+    estimates = _artifact("estimates.csv")
+    annotators = _artifact("annotators.csv")
+    forest_plot = _artifact("forest.png")
+    summary = _artifact("summary.json")
 
 
 def claim_estimate(store: ArtifactStore, run_id: str | None) -> EstimateLayout:
-    """A layout for a new estimate, claimed atomically as a run is; a complete one (summary.json) is never overwritten."""
+    """A layout for a new estimate, claimed atomically as a run is; a complete one (summary.json) is never
+    overwritten."""
     return _claim(store, EstimateLayout(run_id if run_id is not None else new_run_id()))
 
 
@@ -187,6 +146,7 @@ def complete_estimate(store: ArtifactStore, estimate: EstimateLayout, summary: d
 
 
 def new_run_id(now: datetime | None = None) -> str:
+    """A fresh run id: the UTC time to the second, then 6 random hex digits (two runs in one second differ)."""
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
@@ -265,7 +225,8 @@ def _refuse_complete(store: ArtifactStore, run: _Layout) -> None:
     if store.exists(run.complete):
         kind = "estimate" if isinstance(run, EstimateLayout) else "run"
         raise RunExistsError(
-            f"{kind} {run.run_id!r} is complete at {store.location(run.prefix)}; {kind}s are immutable, choose another --run-id"
+            f"{kind} {run.run_id!r} is complete at {store.location(run.prefix)}; {kind}s are immutable, "
+            "choose another --run-id"
         )
 
 
@@ -304,7 +265,8 @@ def _holder_is_gone(holder: dict) -> bool:
 def _claimed(store: ArtifactStore, run: _Layout, key: str, holder: dict) -> RunClaimedError:
     kind = "estimate" if isinstance(run, EstimateLayout) else "run"
     return RunClaimedError(
-        f"{kind} {run.run_id!r} is being written by another process (host {holder.get('host')}, pid {holder.get('pid')}, "
+        f"{kind} {run.run_id!r} is being written by another process "
+        f"(host {holder.get('host')}, pid {holder.get('pid')}, "
         f"since {holder.get('claimed_at')}); choose another --run-id, or, if that process is gone, "
         f"delete {store.location(key)} and retry"
     )

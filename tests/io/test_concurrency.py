@@ -125,7 +125,7 @@ def test_unsafe_run_ids_are_refused_clearly(tmp_path, run_id):
 
 
 def test_a_latest_pointer_that_names_no_run_id_is_replaced_and_never_followed(storage):
-    from ml_headcount.lists.apply import resolve_run_id
+    from ml_headcount.runs.finished import resolve_run_id
 
     store = ArtifactStore(storage)
     for planted in (b'{"run_id": "../../other/runs/x", "completed_at": "9999"}', b"[" * 100_000, b"not json", b'["x"]'):

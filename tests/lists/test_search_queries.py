@@ -29,7 +29,6 @@ from ml_headcount.corpus.ingest import ingest
 from ml_headcount.headcount.keyword_annotators import keyword_values
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.lists import learners
-from ml_headcount.lists.apply import load_run_filters
 from ml_headcount.lists.queries import (
     DIALECTS,
     QueryError,
@@ -38,6 +37,7 @@ from ml_headcount.lists.queries import (
     query_document,
     render,
 )
+from ml_headcount.lists.run_lists import load_run_filters
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.scoring.keyword_list import KeywordList
 from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery, search_tokens

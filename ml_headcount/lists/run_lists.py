@@ -1,0 +1,129 @@
+"""A finished run's keyword lists as applying them needs them: the lists, their queries and matchers, the run's
+cleaning and tokenisation, and its TF-IDF classifier."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from ml_headcount.config import ExtractionSettings, IngestSettings
+from ml_headcount.errors import InputError
+from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.lists import text_classifier
+from ml_headcount.lists.queries import QueryError, dialect, list_query
+from ml_headcount.lists.text_classifier import TextClassifier
+from ml_headcount.runs.finished import finished_run
+from ml_headcount.scoring.keyword_list import KeywordList
+from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery
+
+if TYPE_CHECKING:
+    from ml_headcount.scoring.matching import KeywordMatcher
+
+
+@dataclass(frozen=True)
+class RunFilters:
+    """What applying a run needs from it: its lists and how it cleaned and tokenised texts."""
+
+    run_id: str
+    location: str
+    lists: dict[str, list[str]]  # "<category>/<list>" -> keywords
+    ingest: IngestSettings
+    extraction: ExtractionSettings
+    queries: dict[str, SearchQuery] | None = None  # "<category>/<list>" -> its query, for phrase search
+    classifier: TextClassifier | None = None  # the run's TF-IDF annotator, where it has one
+
+    def matcher(self, kind: str, with_classifier: bool = False) -> KeywordMatcher | PhraseMatcher | WithClassifier:
+        """The product's matcher of the lists, or phrase search of their queries (`kind`: filters.matcher); with the
+        run's TF-IDF classifier's `<category>/tfidf` columns after the lists' when asked and the run has one."""
+        from ml_headcount.scoring.matching import KeywordMatcher
+
+        lists = KeywordMatcher(self.lists, self.extraction) if kind == "product" else PhraseMatcher(self.queries)
+        return WithClassifier(lists, self.classifier) if with_classifier and self.classifier else lists
+
+
+class WithClassifier:
+    """A list matcher's columns, then the TF-IDF classifier's annotations (`<category>/tfidf`)."""
+
+    def __init__(self, lists: KeywordMatcher | PhraseMatcher, classifier: TextClassifier):
+        self._lists, self._classifier = lists, classifier
+        self.names = lists.names + [text_classifier.column(c) for c in classifier.coefficients]
+
+    def match(self, texts: list[str]) -> np.ndarray:
+        """(len(texts), len(names)) bool."""
+        annotated = self._classifier.annotate(texts)
+        own = [annotated[name] > 0 for name in self.names[len(self._lists.names) :]]
+        return np.column_stack([self._lists.match(texts), *own])
+
+
+def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
+    """A finished run's lists, queries and classifier, and how it cleaned and tokenised texts (`run_id`: an id or
+    `latest`); an InputError naming the run when it is not a complete run's."""
+    run = finished_run(store, run_id)
+    try:
+        manifest, lists = store.read_json(run.manifest), store.read_json(run.keyword_lists)
+        parameters = manifest["parameters"]
+        named = {
+            f"{category}/{name}": KeywordList(
+                [str(k) for k in entry["keywords"]], [str(k) for k in entry.get("exclusions", [])]
+            )
+            for category, by_name in lists.items()
+            for name, entry in by_name.items()
+        }
+        return RunFilters(
+            run_id=run.run_id,
+            location=store.location(run.prefix),
+            lists=named,
+            ingest=IngestSettings.model_validate(parameters["ingest"]),
+            extraction=ExtractionSettings.model_validate(parameters["extraction"]),
+            queries={name: list_query(keywords) for name, keywords in named.items()},
+            classifier=(
+                TextClassifier.from_document(store.read_json(run.text_classifier))
+                if store.exists(run.text_classifier)
+                else None
+            ),
+        )
+    except FileNotFoundError as error:
+        raise InputError(
+            f"{store.location(run.prefix)}: the run lacks {PurePosixPath(str(error)).name or 'a file'}"
+        ) from None
+    except (
+        ValueError,
+        RecursionError,
+        KeyError,
+        TypeError,
+        AttributeError,
+    ) as error:  # pydantic's errors are ValueErrors
+        raise InputError(
+            f"{store.location(run.prefix)}: its manifest.json or keyword_lists.json is not a run's "
+            f"({type(error).__name__}); check the run id and --storage-url"
+        ) from None
+
+
+def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: str | None, list_name: str) -> str:
+    """One list's query in one dialect, from the run's queries.json; QueryError (a user error) when there is none."""
+    dialect(dialect_name)
+    run = finished_run(store, run_id)
+    if not store.exists(run.queries):
+        raise QueryError(f"{store.location(run.queries)}: the run has no queries (a run older than queries.json)")
+    queries = store.read_json(run.queries)["queries"]
+    if category is None:
+        named = [c for c in queries if c != "0"]
+        if len(named) != 1:
+            raise QueryError(f"{store.location(run.queries)}: give --category, one of {sorted(queries)}")
+        category = named[0]
+    entry = queries.get(category, {}).get(list_name)
+    if entry is None:
+        raise QueryError(
+            f"{store.location(run.queries)}: no list {category}/{list_name}; lists: "
+            f"{[f'{c}/{n}' for c, by in queries.items() for n in by]}"
+        )
+    rendered = entry["dialects"][dialect_name]
+    if "query" not in rendered:
+        raise QueryError(
+            f"{store.location(run.queries)}: list {category}/{list_name} has no {dialect_name} query: "
+            f"{rendered['refused']}"
+        )
+    return rendered["query"]
