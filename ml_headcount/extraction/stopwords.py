@@ -6,8 +6,6 @@ names, job-title words and places. Without them the top "keywords" of a CV are
 its employers and its city.
 """
 
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
 CONSULTANCIES_AND_EMPLOYERS = """
 accenture deloitte kpmg pwc ey capgemini cognizant infosys wipro tcs tata hcl
 mckinsey bcg bain booz allen hamilton ibm oracle sap microsoft google alphabet
@@ -41,5 +39,7 @@ europe european america american remote area greater metropolitan region
 
 def study_stop_words() -> frozenset[str]:
     """The study's stop words: scikit-learn's English ones, employers and consultancies, job-title words, places."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS  # scikit-learn takes 2 s to import: only when used
+
     custom = (CONSULTANCIES_AND_EMPLOYERS + JOB_TITLE_WORDS + PLACES).split()
     return frozenset(ENGLISH_STOP_WORDS) | frozenset(custom)
