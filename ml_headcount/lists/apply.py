@@ -140,6 +140,7 @@ def default_output(store: ArtifactStore, run_id: str, input_url: str) -> str:
 
 
 def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
+    """The keyword lists (and classifier, if learned) of a complete run; an InputError when it is not one."""
     run_id = resolve_run_id(store, run_id)
     run = RunLayout(run_id)
     if not store.exists(run.manifest):
