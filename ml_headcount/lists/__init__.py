@@ -21,6 +21,7 @@ __all__, __getattr__ = exported(
         "folds": ["stratified_folds", "stratified_sample"],
         "greedy": ["greedy_path", "grow_list"],
         "learners": ["LIST_NAMES", "learn", "study_lists"],
+        "learning": ["score_and_learn_lists"],
         "quality": ["MATCHERS", "cross_validate", "match_column", "phrase_list_matches"],
         "queries": ["list_query"],
         "text_classifier": ["TextClassifier"],
