@@ -174,7 +174,8 @@ class EstimateLayout(_Layout):
 
 
 def claim_estimate(store: ArtifactStore, run_id: str | None) -> EstimateLayout:
-    """A layout for a new estimate, claimed atomically as a run is; a complete one (summary.json) is never overwritten."""
+    """A layout for a new estimate, claimed atomically as a run is; a complete one (summary.json) is never
+    overwritten."""
     return _claim(store, EstimateLayout(run_id if run_id is not None else new_run_id()))
 
 
@@ -187,6 +188,7 @@ def complete_estimate(store: ArtifactStore, estimate: EstimateLayout, summary: d
 
 
 def new_run_id(now: datetime | None = None) -> str:
+    """A run id that sorts by time: the UTC time to the second and 6 random hex digits."""
     now = now or datetime.now(UTC)
     return f"{now:%Y%m%dT%H%M%SZ}-{secrets.token_hex(3)}"
 
@@ -265,7 +267,8 @@ def _refuse_complete(store: ArtifactStore, run: _Layout) -> None:
     if store.exists(run.complete):
         kind = "estimate" if isinstance(run, EstimateLayout) else "run"
         raise RunExistsError(
-            f"{kind} {run.run_id!r} is complete at {store.location(run.prefix)}; {kind}s are immutable, choose another --run-id"
+            f"{kind} {run.run_id!r} is complete at {store.location(run.prefix)}; {kind}s are immutable, "
+            "choose another --run-id"
         )
 
 
@@ -304,7 +307,8 @@ def _holder_is_gone(holder: dict) -> bool:
 def _claimed(store: ArtifactStore, run: _Layout, key: str, holder: dict) -> RunClaimedError:
     kind = "estimate" if isinstance(run, EstimateLayout) else "run"
     return RunClaimedError(
-        f"{kind} {run.run_id!r} is being written by another process (host {holder.get('host')}, pid {holder.get('pid')}, "
+        f"{kind} {run.run_id!r} is being written by another process (host {holder.get('host')}, "
+        f"pid {holder.get('pid')}, "
         f"since {holder.get('claimed_at')}); choose another --run-id, or, if that process is gone, "
         f"delete {store.location(key)} and retry"
     )
@@ -318,7 +322,7 @@ def run_manifest(
     ingest_summary: dict,
     extraction: dict,
     scoring: dict,
-    clusters: dict,
+    clustering: dict[str, str],
     timings: dict[str, float],
 ) -> dict:
     """What a run was asked, what it found and what it ran on: written last, it marks the run complete. `location` is
@@ -331,7 +335,7 @@ def run_manifest(
         "ingest": ingest_summary,
         "extraction": extraction,
         "scoring": scoring,
-        "clustering": {category: result["method"] for category, result in clusters.items()},
+        "clustering": clustering,  # the method per category
         "versions": library_versions(),
         "timings_s": timings,
     }
