@@ -46,8 +46,8 @@ from ml_headcount.config import ExtractionSettings, IngestSettings, Settings  # 
 from ml_headcount.corpus.ingest import ingest  # noqa: E402
 from ml_headcount.extraction import extractor as keywords  # noqa: E402
 from ml_headcount.extraction import mmr
+from ml_headcount.lists.evidence import build_corpus  # noqa: E402
 from ml_headcount.lists.folds import stratified_folds  # noqa: E402
-from ml_headcount.lists.learners import build_corpus  # noqa: E402
 from ml_headcount.lists.quality import cross_validate  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"

@@ -40,8 +40,10 @@ from ml_headcount.extraction import cache as extraction_cache  # noqa: E402
 from ml_headcount.extraction.extractor import KeywordExtractor, keywords_table  # noqa: E402
 from ml_headcount.io.storage import ArtifactStore  # noqa: E402
 from ml_headcount.lists import text_classifier  # noqa: E402
+from ml_headcount.lists.eligibility import organisation_name_share  # noqa: E402
+from ml_headcount.lists.evidence import Corpus, build_corpus  # noqa: E402
 from ml_headcount.lists.folds import stratified_folds  # noqa: E402
-from ml_headcount.lists.learners import LIST_NAMES, Corpus, build_corpus, learn, organisation_name_share  # noqa: E402
+from ml_headcount.lists.learners import LIST_NAMES, learn  # noqa: E402
 from ml_headcount.lists.quality import MATCHERS, cross_validate, match_column, phrase_list_matches  # noqa: E402
 from ml_headcount.scoring.matching import KeywordMatcher, exclusions_of  # noqa: E402
 

@@ -2,8 +2,8 @@
 
 The last line of `run`'s standard output is the run's location, of `estimate`'s the
 estimate's location, and of `apply`'s the location of its matches, so scripts can capture
-them with `tail -n1`; `query` prints the query alone; with `--json` standard output is one JSON object instead. Logs go to
-standard error. A user error (bad input, settings, storage or credentials) prints one line,
+them with `tail -n1`; `query` prints the query alone; with `--json` standard output is one JSON object instead.
+Logs go to standard error. A user error (bad input, settings, storage or credentials) prints one line,
 `ml-headcount: error: ...`, and exits 2, before any flow starts where it can be checked
 first; an outage (Prefect's temporary server not starting) exits 1 with one line too.
 """
@@ -279,7 +279,9 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
     with _flow_console(args):
         from flows.cv_filter import cv_filter
 
-        summary = cv_filter(_protected(args.input), run=args.run, output_url=_protected(args.output), settings=settings)
+        summary = cv_filter(
+            _protected(args.input), run_reference=args.run, output_url=_protected(args.output), settings=settings
+        )
     return (json.dumps(summary) if args.json else summary["output"]), 0
 
 
@@ -325,6 +327,7 @@ def _modal_check(args: argparse.Namespace) -> tuple[str, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the `ml-headcount` command with `argv`; returns its exit status (0, 1 for an outage, 2 for a user error)."""
     args = _parser().parse_args(argv)
     # the temporary Prefect server a CLI run starts sends no usage telemetry unless the user's environment says so
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")

@@ -13,13 +13,14 @@ from ml_headcount.config import Settings
 from ml_headcount.io.urls import redact_url, reveal
 from ml_headcount.lists.apply import default_output
 from ml_headcount.runs.finished import run_store
-from tasks.filtering import list_matches
+from tasks.filtering import list_match_table
 from tasks.policies import without_user_error_tracebacks
 
 
 def _flow_run_name() -> str:
     parameters = flow_run.parameters
-    return f"{PurePosixPath(redact_url(reveal(parameters['input_url'])).rstrip('/')).name} · lists of {parameters.get('run') or 'latest'}"
+    source = PurePosixPath(redact_url(reveal(parameters["input_url"])).rstrip("/")).name
+    return f"{source} · lists of {parameters.get('run_reference') or 'latest'}"
 
 
 # a table of millions of rows is matched in minutes; hours mean a stuck read
@@ -29,19 +30,20 @@ TIMEOUT_S = 6 * 3600
 @flow(name="cv-filter", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S)
 def cv_filter(
     input_url: str | SecretStr,
-    run: str = "latest",
+    run_reference: str = "latest",
     output_url: str | SecretStr | None = None,
     settings: Settings = Settings(),
 ) -> dict:
-    """Match every row of `input_url` against the lists of `run` (an id, `latest`, or a run's location); returns the summary.
+    """Match every row of `input_url` against the lists of `run_reference` (a run id, `latest`, or a run's location);
+    returns the summary.
 
     URLs with credentials in them may be given as SecretStr (`ingest.protect`): Prefect then records them masked."""
     without_user_error_tracebacks()
     input_url = reveal(input_url)
     output_url = reveal(output_url) if output_url is not None else None
-    store, run_id = run_store(run, settings.storage)
+    store, run_id = run_store(run_reference, settings.storage)
     settings = settings.model_copy(update={"storage": settings.storage.model_copy(update={"url": store.url})})
-    summary = list_matches(input_url, run_id, output_url or default_output(store, run_id, input_url), settings)
+    summary = list_match_table(input_url, run_id, output_url or default_output(store, run_id, input_url), settings)
     create_table_artifact(
         key="cv-filter-matches",
         table=[

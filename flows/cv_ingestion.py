@@ -62,8 +62,8 @@ def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | Non
     failures = [state.result(raise_on_failure=False) for state in states if not state.is_completed()]
 
     new_cvs = sum(o.registered for o in outcomes)
-    keywords_run = dataset_updated(settings, keywords_deployment, ingestion_id, new_cvs) if new_cvs else None
-    summary = ingestion_record(outcomes, keywords_run, settings, ingestion_id)
+    keywords_run_event = dataset_updated(settings, keywords_deployment, ingestion_id, new_cvs) if new_cvs else None
+    summary = ingestion_record(outcomes, keywords_run_event, settings, ingestion_id)
     if failures:  # the flow run fails, visibly; those files stay pending and are tried again (a retry: only outages)
         permanent = all(isinstance(failure, PERMANENT_ERRORS) for failure in failures)
         raise (DeterministicError if permanent else RuntimeError)(

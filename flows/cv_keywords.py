@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from prefect import flow, get_run_logger
@@ -12,7 +13,7 @@ from prefect.runtime import flow_run
 from pydantic import SecretStr
 
 from ml_headcount.config import Settings
-from ml_headcount.extraction.cache import Shard, cache_prefix
+from ml_headcount.extraction.cache import Assembly, Shard, cache_prefix
 from ml_headcount.io.storage import ArtifactStore, StorageError, openable
 from ml_headcount.io.urls import redact_url, reveal
 from ml_headcount.progress import Progress, heartbeat, still_running
@@ -102,63 +103,94 @@ def cv_keywords(input_url: str | SecretStr, settings: Settings = Settings(), run
     with backend.session():  # fails here, before any work, when the backend cannot be used
         with _timed("ingest", timings):
             ingest_summary = clean_cv_table(input_url, settings, run)
-        rejected = ingest_summary.pop("cache_rejected")
-
-        with _timed("plan", timings):
-            plan = uncached_extraction_shards(settings, run)
-        rejected += plan.rejected
-        shards = list(plan.shards)
-        with _timed("extract", timings, beat=False):  # extraction says its CVs/s and ETA instead
-            extract_with_progress(backend, shards, run)
-        with _timed("assemble", timings):
-            assembly = run_keywords_table(settings, run)
-        for _ in range(REPAIR_ROUNDS):
-            if not assembly.unresolved:
-                break
-            rejected += assembly.rejected
-            with _timed("plan", timings):
-                again = reextraction_shards(settings, run, assembly)
-            shards += again
-            with _timed("extract", timings):
-                extract_with_progress(backend, again, run)
-            with _timed("assemble", timings):
-                assembly = run_keywords_table(settings, run)
-        if assembly.unresolved:
-            raise StorageError(
-                f"{store.location(cache_prefix(settings.extraction))}: {len(assembly.unresolved)} CVs still have no "
-                f"cached keywords that pass their checks after {REPAIR_ROUNDS} extractions: the cache is being rewritten "
-                "while this run reads it; see the warnings of this run"
-            )
-        rejected += assembly.rejected
-
+        extracted = _keywords_of_every_cv(store, backend, settings, run, timings)
         with _timed("score", timings, beat=False):  # scoring says its CVs/s and ETA instead
             scores = discriminative_keywords(settings, run)
-        rejected += scores.pop("cache_rejected")
-
         with _timed("cluster", timings):
             clusters = keyword_clusters(backend, settings, run)
 
-    cvs_extracted = sum(len(s.cv_ids) for s in shards)
-    extraction = {
-        "device": backend.device_label if shards else "none (every CV was cached)",
-        "cache": cache_prefix(settings.extraction),  # keys relative to the storage URL: a copied store stays whole
-        "shards_extracted": len(shards),
-        "cvs_extracted": cvs_extracted,
-        "cvs_from_cache": ingest_summary["cvs"] - cvs_extracted,
-        "keywords": assembly.rows,
-    }
-    manifest = run_manifest(
-        run, run.prefix, redact_url(input_url), settings, ingest_summary, extraction, scores, clusters, timings
-    )
     # what a shared store held that this run did not trust: each entry was ignored and its result computed again
+    rejected = ingest_summary.pop("cache_rejected") + extracted.rejected + scores.pop("cache_rejected")
+    rejected += clusters.pop("cache_rejected")
+    extraction = _extraction_summary(backend, settings, extracted, ingest_summary["cvs"])
+    manifest = run_manifest(
+        run,
+        run.prefix,
+        redact_url(input_url),
+        settings,
+        ingest_summary,
+        extraction,
+        scores,
+        clusters["methods"],
+        timings,
+    )
     manifest["cache_rejected"] = _unique_entries(rejected)
     with _timed("report", timings):
         run_report(manifest, settings, run)
     location = completed_run(manifest, settings, run)
+    _link_to_report(store, run, location)
+    return location
+
+
+@dataclass
+class _ExtractedKeywords:
+    """The shards this run extracted, the assembly of keywords.parquet, and the cache entries it did not trust."""
+
+    shards: list[Shard]
+    assembly: Assembly
+    rejected: list[dict]
+
+
+def _keywords_of_every_cv(
+    store: ArtifactStore, backend: Backend, settings: Settings, run: RunLayout, timings: dict[str, float]
+) -> _ExtractedKeywords:
+    """keywords.parquet of the run: the cache's keywords, those of uncached CVs extracted on the backend, and again
+    (up to REPAIR_ROUNDS times) those of CVs whose cached keywords failed their checks."""
+    with _timed("plan", timings):
+        plan = uncached_extraction_shards(settings, run)
+    shards, rejected = list(plan.shards), list(plan.rejected)
+    with _timed("extract", timings, beat=False):  # extraction says its CVs/s and ETA instead
+        extract_with_progress(backend, shards, run)
+    with _timed("assemble", timings):
+        assembly = run_keywords_table(settings, run)
+    for _ in range(REPAIR_ROUNDS):
+        if not assembly.unresolved:
+            break
+        rejected += assembly.rejected
+        with _timed("plan", timings):
+            again = reextraction_shards(settings, run, assembly)
+        shards += again
+        with _timed("extract", timings):
+            extract_with_progress(backend, again, run)
+        with _timed("assemble", timings):
+            assembly = run_keywords_table(settings, run)
+    if assembly.unresolved:
+        raise StorageError(
+            f"{store.location(cache_prefix(settings.extraction))}: {len(assembly.unresolved)} CVs still have no "
+            f"cached keywords that pass their checks after {REPAIR_ROUNDS} extractions: the cache is being rewritten "
+            "while this run reads it; see the warnings of this run"
+        )
+    return _ExtractedKeywords(shards, assembly, rejected + assembly.rejected)
+
+
+def _extraction_summary(backend: Backend, settings: Settings, extracted: _ExtractedKeywords, cvs: int) -> dict:
+    """The manifest's `extraction`: where the keywords came from and what extracting them ran on."""
+    cvs_extracted = sum(len(s.cv_ids) for s in extracted.shards)
+    return {
+        "device": backend.device_label if extracted.shards else "none (every CV was cached)",
+        "cache": cache_prefix(settings.extraction),  # keys relative to the storage URL: a copied store stays whole
+        "shards_extracted": len(extracted.shards),
+        "cvs_extracted": cvs_extracted,
+        "cvs_from_cache": cvs - cvs_extracted,
+        "keywords": extracted.assembly.rows,
+    }
+
+
+def _link_to_report(store: ArtifactStore, run: RunLayout, location: str) -> None:
+    """A link to the run's report.html in the Prefect UI."""
     create_link_artifact(
         key="cv-keywords-report-html",
         link=openable(store, run.report_html),
         link_text=f"report.html of run {run.run_id}",
         description=f"Run {run.run_id}: report.html; every artifact is beside it, at {location}",
     )
-    return location

@@ -70,6 +70,7 @@ def describe_clusters(keywords: list[str], scores: np.ndarray, labels: np.ndarra
 def cluster_keywords(
     keywords: list[str], scores: np.ndarray, embeddings: np.ndarray, settings: ClusteringSettings
 ) -> dict:
+    """The clusters of one category's keywords and the method that found them."""
     labels, method = cluster_labels(embeddings, settings)
     return {"method": method, "clusters": describe_clusters(keywords, np.asarray(scores, dtype=float), labels)}
 
@@ -104,6 +105,17 @@ def clusters_key(discriminative: pd.DataFrame, extraction: ExtractionSettings, c
         CLUSTERING_VERSION,
     ]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]
+
+
+def cached_clusters_problem(data: bytes, discriminative: pd.DataFrame) -> str | None:
+    """Why `data`, a cached clusters.json, is not the clusters of exactly these keywords; None when it is.
+
+    Only `json.loads` ever reads it: a damaged or planted entry is rejected, never run."""
+    try:
+        clusters = json.loads(data)
+    except (ValueError, RecursionError):  # not JSON, or nested deeper than any clustering
+        return "clusters.json is not JSON"
+    return None if matches_input(clusters, discriminative) else "not the clusters of this run's keywords"
 
 
 def matches_input(clusters, discriminative: pd.DataFrame) -> bool:

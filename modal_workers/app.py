@@ -63,7 +63,10 @@ def model_download_command(name: str) -> str:
     worker group installs. tests/modal/test_modal_container.py runs this exact
     command in an environment built like the image.
     """
-    code = f"from huggingface_hub import snapshot_download; snapshot_download({name!r}, ignore_patterns={SKIPPED_MODEL_FILES!r})"
+    code = (
+        "from huggingface_hub import snapshot_download; "
+        f"snapshot_download({name!r}, ignore_patterns={SKIPPED_MODEL_FILES!r})"
+    )
     return f"python -c {_shell_quote(code)}"
 
 
@@ -104,6 +107,7 @@ class GPURequiredError(RuntimeError):
 
 
 def container_gpu() -> str:
+    """The device this container runs the model on; a GPURequiredError when it has no CUDA GPU."""
     import torch
 
     if not torch.cuda.is_available():

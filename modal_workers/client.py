@@ -80,6 +80,7 @@ def modal_credentials_problem() -> str | None:
 
 
 def require_modal_credentials() -> None:
+    """Nothing when Modal's credentials are usable; a ModalCredentialsError saying what is wrong and how to fix it."""
     problem = modal_credentials_problem()
     if problem:
         raise ModalCredentialsError(f"{problem} {HOW_TO_AUTHENTICATE}")

@@ -24,6 +24,8 @@ from tasks.extraction import shard_keywords
 
 
 class Backend(Protocol):
+    """Where the model stages run (module docstring): a session around them, extraction, clustering."""
+
     device_label: str
 
     def session(self): ...
@@ -63,6 +65,7 @@ class LocalBackend:
 
 
 def backend_for(settings: Settings) -> Backend:
+    """The backend `settings.backend` names: Modal GPUs, or this process."""
     if settings.backend == "modal":
         from tasks.modal_backend import ModalBackend  # imports modal: only a Modal run pays for it
 

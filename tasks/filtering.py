@@ -11,8 +11,8 @@ from ml_headcount.lists.run_lists import load_run_filters
 from tasks.policies import TASK_POLICY
 
 
-@task(name="list-matches", **TASK_POLICY)
-def list_matches(input_url: str, run_id: str, output_url: str, settings: Settings) -> dict:
+@task(name="list-match-table", **TASK_POLICY)
+def list_match_table(input_url: str, run_id: str, output_url: str, settings: Settings) -> dict:
     """The output table (one row per input row, a 0/1 column per list) and its summary; returns the summary."""
     filters = load_run_filters(ArtifactStore(settings.storage), run_id)
     summary = apply_run_filters(

@@ -31,6 +31,7 @@ from tasks.policies import TASK_POLICY
 
 @task(name="validation-table", **TASK_POLICY)
 def validation_table(url: str | SecretStr, settings: Settings) -> Validation:
+    """The labelled validation rows of the table at `url`."""
     url = reveal(url)
     table, _ = read_table(url, storage_options(url, settings.storage), settings.ingest)
     # the table is named, in messages, the summary and the report, without the URL's credentials
@@ -41,6 +42,7 @@ def validation_table(url: str | SecretStr, settings: Settings) -> Validation:
 
 @task(name="population-table", **TASK_POLICY)
 def population_table(url: str | SecretStr, mode: str, settings: Settings) -> Population:
+    """The population to estimate, read from the table at `url` as profiles, patterns or counts (`mode`)."""
     url = reveal(url)
     table, _ = read_table(url, storage_options(url, settings.storage), settings.ingest)
     reader = {"population": read_population, "patterns": read_patterns, "counts": read_counts}[mode]
@@ -77,6 +79,7 @@ def keyword_annotations(
 def headcount_estimate(
     validation: Validation, population: Population, settings: Settings, keyword_values: tuple[dict, dict] | None
 ) -> Estimate:
+    """The headcount estimate of every organisation, logged with its total."""
     result = estimate(validation, population, settings.headcount, settings.ingest, keyword_values)
     total = result.summary["total"]
     get_run_logger().info(
@@ -92,8 +95,8 @@ def headcount_estimate(
 
 @task(name="estimate-artifacts", **TASK_POLICY)
 def estimate_artifacts(result: Estimate, layout: EstimateLayout, settings: Settings) -> str:
-    """estimates.csv, annotators.csv, repairs.csv, report.md, report.html, forest.png, then summary.json (written last: marks it
-    complete)."""
+    """estimates.csv, annotators.csv, repairs.csv, report.md, report.html, forest.png, then summary.json (written
+    last: marks it complete)."""
     store = ArtifactStore(settings.storage)
     markdown = estimate_report.render_estimate_report(
         layout.run_id, result.summary, result.estimates, result.annotators

@@ -12,7 +12,7 @@ the moment it arrives.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import pandas as pd
 from prefect import get_client, get_run_logger
@@ -39,10 +39,8 @@ def modal_spend_guard(name: str | None) -> Iterator[None]:
         try:
             client.read_global_concurrency_limit_by_name(name)
         except ObjectNotFound:
-            try:
+            with suppress(ObjectAlreadyExists):  # another run created it first
                 client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))
-            except ObjectAlreadyExists:  # another run created it first
-                pass
     with concurrency(name, occupy=1, strict=True):
         yield
 

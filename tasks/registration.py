@@ -1,4 +1,5 @@
-"""Tasks that produce the registered dataset: the inbox's pending files, each file's registration, the ingestion record."""
+"""Tasks that produce the registered dataset: the inbox's pending files, each file's registration, the ingestion
+record."""
 
 from __future__ import annotations
 
@@ -20,10 +21,12 @@ from tasks.policies import TASK_POLICY
 
 
 def inbox_of(settings: Settings) -> Inbox:
+    """The inbox the settings name, read through the artifact store's access."""
     return Inbox(settings.inbox, settings.storage)
 
 
 def dataset_of(settings: Settings) -> RegisteredDataset:
+    """The registered dataset the settings name, in the artifact store."""
     return RegisteredDataset(ArtifactStore(settings.storage), settings.inbox.dataset)
 
 
@@ -60,11 +63,11 @@ def file_registration(file: InboxFile, settings: Settings, ingestion_id: str) ->
 
 @task(name="ingestion-record", **TASK_POLICY)
 def ingestion_record(
-    outcomes: list[FileOutcome], keywords_run: dict | None, settings: Settings, ingestion_id: str
+    outcomes: list[FileOutcome], keywords_run_event: dict | None, settings: Settings, ingestion_id: str
 ) -> dict:
     """ingestions/<id>.json in storage (when any file was processed) and the report in the Prefect UI."""
     dataset = dataset_of(settings)
-    summary = ingestion_summary(ingestion_id, inbox_of(settings), dataset, outcomes, keywords_run)
+    summary = ingestion_summary(ingestion_id, inbox_of(settings), dataset, outcomes, keywords_run_event)
     if outcomes:  # an hourly run that found nothing leaves no file behind
         dataset.write_ingestion(summary)
     create_markdown_artifact(

@@ -239,7 +239,7 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
     }
     assert (inbox / "quarantine" / record["ingestion_id"] / "notes.csv").exists()
     assert record["dataset_cvs"] == 8
-    event = record["keywords_run"]
+    event = record["keywords_run_event"]
     assert event["event"] == "ml-headcount.dataset.updated" and event["deployment"] == "cv-keywords/weekly"
     (emitted,) = wait_for(lambda: _events(api, "ml-headcount.dataset.updated"), 60, "the event to be stored")
     assert emitted["id"] == event["event_id"] and emitted["resource"]["ml-headcount.refresh"] == "cv-keywords/weekly"

@@ -57,6 +57,8 @@ DATASET_REJECTED_COLUMNS = ["ingestion_id", "source_file", "source_sha256", *REJ
 
 @dataclass(frozen=True)
 class InboxFile:
+    """A file waiting in the inbox: its name there, the location and content it is recorded by."""
+
     key: str  # name inside the inbox
     location: str  # local path or s3:// URL: the identity recorded in files.parquet
     sha256: str
@@ -96,7 +98,7 @@ class Inbox:
     def location(self) -> str:
         return redact_url(self.store.location(""))
 
-    def keys(self) -> list[str]:
+    def waiting(self) -> list[str]:
         """Names of the files waiting, sorted; folders (the quarantine) and hidden files are not inputs."""
         try:
             entries = self.store.fs.ls(self.store.root, detail=True, refresh=True)
@@ -154,7 +156,7 @@ class RegisteredDataset:
         seen = set(zip(processed["file"], processed["sha256"]))
         last_sha256 = dict(zip(processed["file"], processed["sha256"]))  # later rows win
         pending = []
-        for key in inbox.keys():
+        for key in inbox.waiting():
             location = redact_url(inbox.store.location(key))
             try:
                 digest = inbox.sha256(key)
@@ -191,22 +193,9 @@ class RegisteredDataset:
 
         self.store.update(self.cvs_key, add_new_cvs)
         already = added["already"]
-        # the rejected table shows the registered (cleaned) text of a CV that an earlier file registered
-        rejected = pd.concat(
-            [
-                result.rejected,
-                pd.DataFrame(
-                    {
-                        "source_row": [row.source_row for row, _ in already],
-                        "reason": [_already_registered(row, first) for row, first in already],
-                        "column": result.text_column,
-                        "raw_category": [row.category for row, _ in already],
-                        "raw_text": [row.text for row, _ in already],
-                    },
-                    columns=["source_row", "reason", "column", "raw_category", "raw_text"],
-                ),
-            ]
-        ).assign(ingestion_id=ingestion_id, source_file=file.location, source_sha256=file.sha256)
+        rejected = _rejected_rows(result, already).assign(
+            ingestion_id=ingestion_id, source_file=file.location, source_sha256=file.sha256
+        )
         # a crash before the file is recorded repeats its rows on the retry; keep them once
         self.store.update(
             self.rejected_key,
@@ -269,9 +258,13 @@ def register_file(
 
 
 def ingestion_summary(
-    ingestion_id: str, inbox: Inbox, dataset: RegisteredDataset, outcomes: list[FileOutcome], keywords_run: dict | None
+    ingestion_id: str,
+    inbox: Inbox,
+    dataset: RegisteredDataset,
+    outcomes: list[FileOutcome],
+    keywords_run_event: dict | None,
 ) -> dict:
-    """What one ingestion did; `keywords_run` names the event it emitted for a keyword run, if any."""
+    """What one ingestion did; `keywords_run_event` names the event it emitted for a keyword run, if any."""
     cvs = dataset.cvs()
     return {
         "ingestion_id": ingestion_id,
@@ -282,11 +275,12 @@ def ingestion_summary(
         "quarantined_files": sum(o.status == "quarantined" for o in outcomes),
         "dataset_cvs": len(cvs),
         "dataset_categories": cvs["category"].value_counts().sort_index().to_dict(),
-        "keywords_run": keywords_run,
+        "keywords_run_event": keywords_run_event,
     }
 
 
 def ingestion_markdown(summary: dict) -> str:
+    """The Markdown record of one ingestion: the dataset's new size, the event it emitted, one row per file."""
     lines = [
         f"# Ingestion {summary['ingestion_id']}",
         "",
@@ -295,10 +289,10 @@ def ingestion_markdown(summary: dict) -> str:
         f"({', '.join(f'{c}: {n}' for c, n in summary['dataset_categories'].items()) or 'empty'}).",
         "",
     ]
-    if summary["keywords_run"]:
-        run = summary["keywords_run"]
-        then = f": `{run['deployment']}` runs on it (its trigger)" if run["deployment"] else ""
-        lines += [f"Emitted `{run['event']}` (event `{run['event_id']}`){then}.", ""]
+    if summary["keywords_run_event"]:
+        event = summary["keywords_run_event"]
+        then = f": `{event['deployment']}` runs on it (its trigger)" if event["deployment"] else ""
+        lines += [f"Emitted `{event['event']}` (event `{event['event_id']}`){then}.", ""]
     if not summary["files"]:
         return "\n".join(lines + ["No new or changed files."]) + "\n"
     lines += ["| file | status | rows | new CVs | duplicates | rejected | note |", "|---|---|---|---|---|---|---|"]
@@ -329,6 +323,22 @@ def _outcome(file: InboxFile, status: str, ingestion_id: str, **details) -> File
         changed_from=file.changed_from or "",
         **details,
     )
+
+
+def _rejected_rows(result: IngestResult, already: list[tuple]) -> pd.DataFrame:
+    """The file's rejected rows: those ingestion rejected, then its CVs that an earlier file registered (`already`:
+    (row, the registered CV) pairs), shown with the registered (cleaned) text."""
+    registered_before = pd.DataFrame(
+        {
+            "source_row": [row.source_row for row, _ in already],
+            "reason": [_already_registered(row, first) for row, first in already],
+            "column": result.text_column,
+            "raw_category": [row.category for row, _ in already],
+            "raw_text": [row.text for row, _ in already],
+        },
+        columns=["source_row", "reason", "column", "raw_category", "raw_text"],
+    )
+    return pd.concat([result.rejected, registered_before])
 
 
 def _already_registered(row, first) -> str:

@@ -68,7 +68,7 @@ def _mojibake_trigger_pattern() -> re.Pattern:
 
 @functools.cache
 def _other_fix_pattern() -> re.Pattern:
-    """Characters that some other step of fix_text (C1, ligatures, width, controls, surrogates, escapes) would change."""
+    """Characters that another step of fix_text (C1, ligatures, width, controls, surrogates, escapes) would change."""
     characters = {"\x1b"} | {chr(i) for i in range(0x80, 0xA0)} | {chr(i) for i in chardata.LIGATURES}
     characters |= {chr(i) for i in chardata.WIDTH_MAP} | {chr(i) for i in chardata.CONTROL_CHARS}
     return re.compile("[" + re.escape("".join(sorted(characters))) + "\ud800-\udfff]")

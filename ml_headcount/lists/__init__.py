@@ -9,8 +9,12 @@ __all__, __getattr__ = exported(
     __name__,
     {
         "apply": ["apply_run_filters", "default_output"],
+        "eligibility": ["organisation_name_share"],
+        "evidence": ["Corpus", "KeywordEvidence", "build_corpus", "corpus_evidence"],
         "folds": ["stratified_folds", "stratified_sample"],
-        "learners": ["Corpus", "LIST_NAMES", "build_corpus", "learn", "organisation_name_share"],
+        "greedy": ["greedy_path", "grow_list"],
+        "learners": ["LIST_NAMES", "learn", "study_lists"],
+        "learning": ["score_and_learn_lists"],
         "quality": ["MATCHERS", "cross_validate", "match_column", "phrase_list_matches"],
         "queries": ["list_query"],
         "run_lists": ["RunFilters", "load_run_filters", "run_query"],

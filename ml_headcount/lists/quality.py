@@ -20,23 +20,20 @@ approximates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 
 from ml_headcount.config import FilterSettings, Settings
 from ml_headcount.lists import text_classifier
+from ml_headcount.lists.eligibility import organisation_name_share
+from ml_headcount.lists.evidence import Corpus, build_corpus
 from ml_headcount.lists.folds import stratified_folds
-from ml_headcount.lists.learners import (
-    LIST_NAMES,
-    Corpus,
-    Lists,
-    build_corpus,
-    learn,
-    organisation_name_share,
-)
+from ml_headcount.lists.learners import LIST_NAMES, Lists, learn
 from ml_headcount.lists.queries import list_query
 from ml_headcount.scoring.matching import exclusions_of
 from ml_headcount.scoring.phrase_matching import PhraseMatcher
@@ -49,6 +46,8 @@ MATCHERS = ("product", "phrase")
 
 @dataclass(frozen=True)
 class CrossValidation:
+    """What cross-validating a corpus's lists found: held-out matches, pooled quality, spread over seeds, stability."""
+
     folds: np.ndarray  # fold of each CV, in the corpus's row order (the first fold seed's)
     heldout_matches: pd.DataFrame  # cv_id, then one int8 0/1 column per "<category>/<list>" and per "...@phrase"
     quality: dict[str, dict[str, dict]]  # category -> list name -> cross-validated figures (product's matcher)
@@ -117,76 +116,85 @@ def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None 
     labels = corpus.cvs["category"].to_numpy().astype(str)
     ids, filters = corpus.cvs["cv_id"].to_numpy(), settings.filters
     fold_seeds = [filters.seed + i for i in range(filters.cv_repeats)] if folds is None else [filters.seed]
-    runs = [
+    repeats = [
         _heldout(corpus, stratified_folds(ids, labels, filters.folds, seed) if folds is None else folds, settings)
         for seed in fold_seeds
     ]
-    matches, first_folds = runs[0][0], runs[0][2]
+    matches, first_folds = repeats[0].matches, repeats[0].folds
     categories = sorted(set(labels.tolist()))
+    classifier_quality = {}
     if filters.text_classifier:  # on the first seed's folds, beside the lists' held-out matches
         decided = text_classifier.heldout_decisions(corpus.cvs["text"].tolist(), labels, first_folds, filters.seed)
         matches = matches.assign(**{text_classifier.column(c): (d >= 0).astype(np.int8) for c, d in decided.items()})
-    classifier_quality = {
-        c: list_quality(matches[text_classifier.column(c)].to_numpy() > 0, labels == c, filters)
-        for c in categories
-        if filters.text_classifier
+        classifier_quality = {
+            c: list_quality(matches[text_classifier.column(c)].to_numpy() > 0, labels == c, filters) for c in categories
+        }
+    fold_lists = [lists for repeat in repeats for lists in repeat.fold_lists]
+    return CrossValidation(
+        first_folds,
+        matches,
+        _pooled_quality(matches, labels, "product", filters),
+        _pooled_quality(matches, labels, "phrase", filters),
+        _seed_accuracies([repeat.matches for repeat in repeats], labels, fold_seeds),
+        _stability(fold_lists, categories, list),
+        _stability(fold_lists, categories, exclusions_of),
+        classifier_quality,
+    )
+
+
+def _pooled_quality(matches: pd.DataFrame, labels: np.ndarray, matcher: str, filters: FilterSettings) -> dict:
+    """Per category and list, the quality of its pooled held-out matches by `matcher`."""
+    return {
+        c: {
+            name: list_quality(matches[match_column(c, name, matcher)].to_numpy() > 0, labels == c, filters)
+            for name in LIST_NAMES
+        }
+        for c in sorted(set(labels.tolist()))
     }
 
-    def pooled(matcher: str) -> dict:
-        return {
-            c: {
-                name: list_quality(matches[match_column(c, name, matcher)].to_numpy() > 0, labels == c, filters)
-                for name in LIST_NAMES
-            }
-            for c in categories
-        }
 
-    seeds = {
+def _seed_accuracies(repeats: list[pd.DataFrame], labels: np.ndarray, fold_seeds: list[int]) -> dict:
+    """Per category and list, the fold seeds and each seed's held-out balanced accuracy per matcher."""
+    return {
         c: {
             name: {
                 "fold_seeds": fold_seeds,
                 **{
                     f"{matcher}_balanced_accuracy": [
-                        _balanced(m[match_column(c, name, matcher)].to_numpy() > 0, labels == c) for m, _, _ in runs
+                        _balanced(m[match_column(c, name, matcher)].to_numpy() > 0, labels == c) for m in repeats
                     ]
                     for matcher in MATCHERS
                 },
             }
             for name in LIST_NAMES
         }
+        for c in sorted(set(labels.tolist()))
+    }
+
+
+def _stability(fold_lists: list[Lists], categories: list[str], terms: Callable[[list[str]], list[str]]) -> dict:
+    """Per category and list, each term's share of the fold lists (`terms` of a list: its keywords, or exclusions)."""
+    return {
+        c: {name: _shares([terms(lists.get(c, {}).get(name, [])) for lists in fold_lists]) for name in LIST_NAMES}
         for c in categories
     }
-    fold_lists = [lists for _, per_fold, _ in runs for lists in per_fold]
-    stability = {
-        c: {name: _shares([lists.get(c, {}).get(name, []) for lists in fold_lists]) for name in LIST_NAMES}
-        for c in categories
-    }
-    exclusion_stability = {
-        c: {
-            name: _shares([exclusions_of(lists.get(c, {}).get(name, [])) for lists in fold_lists])
-            for name in LIST_NAMES
-        }
-        for c in categories
-    }
-    return CrossValidation(
-        first_folds,
-        matches,
-        pooled("product"),
-        pooled("phrase"),
-        seeds,
-        stability,
-        exclusion_stability,
-        classifier_quality,
-    )
+
+
+class _HeldOut(NamedTuple):
+    """One cross-validation over `folds`: the held-out matches and the lists learned for each fold."""
+
+    matches: pd.DataFrame
+    fold_lists: list[Lists]
+    folds: np.ndarray
 
 
 def heldout_matches(corpus: Corpus, folds: np.ndarray, settings: Settings) -> pd.DataFrame:
     """cv_id and, per category and list, whether the CV matches the list learned without its fold (int8 0/1): with the
     product's matcher (`<category>/<list>`) and with phrase search of the list's query (`<category>/<list>@phrase`)."""
-    return _heldout(corpus, folds, settings)[0]
+    return _heldout(corpus, folds, settings).matches
 
 
-def _heldout(corpus: Corpus, folds: np.ndarray, settings: Settings) -> tuple[pd.DataFrame, list[Lists], np.ndarray]:
+def _heldout(corpus: Corpus, folds: np.ndarray, settings: Settings) -> _HeldOut:
     """The held-out matches, the lists learned for each fold, and the folds."""
     labels = corpus.cvs["category"].to_numpy().astype(str)
     texts = corpus.cvs["text"].tolist()
@@ -205,7 +213,7 @@ def _heldout(corpus: Corpus, folds: np.ndarray, settings: Settings) -> tuple[pd.
                 matches[match_column(category, name)][held] = list_matches(corpus, held, keywords)
                 phrase = phrase_list_matches([texts[i] for i in held], keywords)
                 matches[match_column(category, name, "phrase")][held] = phrase
-    return pd.DataFrame({"cv_id": corpus.cvs["cv_id"].to_numpy(), **matches}), per_fold, folds
+    return _HeldOut(pd.DataFrame({"cv_id": corpus.cvs["cv_id"].to_numpy(), **matches}), per_fold, folds)
 
 
 def _balanced(matched: np.ndarray, positive: np.ndarray) -> float | None:
@@ -319,6 +327,7 @@ def list_quality(matched: np.ndarray, positive: np.ndarray, filters: FilterSetti
 
 
 def wilson_interval(successes: int, n: int, level: float) -> tuple[float, float]:
+    """The Wilson score interval of a proportion `successes / n` at confidence `level`."""
     z = NormalDist().inv_cdf(0.5 + level / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)

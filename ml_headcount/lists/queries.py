@@ -77,6 +77,8 @@ INDEX_STOP_WORDS = frozenset(
 
 @dataclass(frozen=True)
 class Dialect:
+    """A search tool's query language: its name, what it is, and its documented limit on phrases."""
+
     name: str
     description: str
     limit: str  # the documented limit, or "undocumented"
@@ -110,6 +112,7 @@ class QueryError(UserError):
 
 
 def dialect(name: str) -> Dialect:
+    """The dialect called `name`; a QueryError naming the known ones otherwise."""
     if name not in DIALECTS:
         raise QueryError(f"unknown dialect {name!r}; use one of {', '.join(DIALECTS)}")
     return DIALECTS[name]

@@ -280,7 +280,7 @@ def run_manifest(
     ingest_summary: dict,
     extraction: dict,
     scoring: dict,
-    clusters: dict,
+    clustering: dict[str, str],
     timings: dict[str, float],
 ) -> dict:
     """What a run was asked, what it found and what it ran on: written last, it marks the run complete. `location` is
@@ -293,7 +293,7 @@ def run_manifest(
         "ingest": ingest_summary,
         "extraction": extraction,
         "scoring": scoring,
-        "clustering": {category: result["method"] for category, result in clusters.items()},
+        "clustering": clustering,  # the method per category
         "versions": library_versions(),
         "timings_s": timings,
     }

@@ -12,6 +12,7 @@ TOP_IN_PLOT = 10
 
 
 def top_keywords_table(discriminative: pd.DataFrame, top: int = TOP_IN_REPORT) -> pd.DataFrame:
+    """The `top` best-ranked discriminative keywords of each category, with their scores and frequencies."""
     return discriminative[discriminative["rank"] <= top][
         ["category", "rank", "keyword", "score", "specificity", "frequency", "total_frequency"]
     ]
@@ -25,21 +26,33 @@ def render_report(
     queries: dict | None = None,
     classifier: dict | None = None,
 ) -> str:
-    ingest = manifest["ingest"]
+    """report.md of a run: counts, top keywords, lists and their quality, queries, annotator, clusters, timings."""
+    lines = _counts_section(manifest) + _top_keywords_section(discriminative) + _lists_section(lists)
+    lines += (_query_section(queries) if queries else []) + (_classifier_section(classifier) if classifier else [])
+    lines += _clusters_section(clusters)
+    lines += ["## Timings", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in manifest["timings_s"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def _counts_section(manifest: dict) -> list[str]:
+    """The run's heading, input and model, and its counts of rows, CVs and keywords."""
+    ingest, extraction = manifest["ingest"], manifest["extraction"]
     lines = [
         f"# ml-headcount run `{manifest['run_id']}`",
         "",
         f"Input: `{manifest['input']['url']}` (sha256 `{manifest['input']['sha256'][:16]}…`)  ",
-        f"Model: `{manifest['parameters']['extraction']['model']}` on {manifest['extraction']['device']}, "
+        f"Model: `{manifest['parameters']['extraction']['model']}` on {extraction['device']}, "
         f"backend `{manifest['parameters']['backend']}`",
         "",
         "## Counts",
         "",
-        "| input rows | CVs used | duplicates | rejected | encoding repaired | keywords extracted | CVs extracted now | CVs from cache |",
+        "| input rows | CVs used | duplicates | rejected | encoding repaired | keywords extracted "
+        "| CVs extracted now | CVs from cache |",
         "|---|---|---|---|---|---|---|---|",
         f"| {ingest['input_rows']} | {ingest['cvs']} | {ingest['duplicates']} | {ingest['rejected']} "
-        f"| {ingest['repaired_encoding']} | {manifest['extraction']['keywords']} "
-        f"| {manifest['extraction']['cvs_extracted']} | {manifest['extraction']['cvs_from_cache']} |",
+        f"| {ingest['repaired_encoding']} | {extraction['keywords']} "
+        f"| {extraction['cvs_extracted']} | {extraction['cvs_from_cache']} |",
         "",
         "CVs per category: " + ", ".join(f"`{c}`: {n}" for c, n in ingest["categories"].items()),
         "",
@@ -56,8 +69,12 @@ def render_report(
             "ignored, their results computed again (listed in `manifest.json`, `cache_rejected`).",
             "",
         ]
+    return lines
 
-    lines += ["## Top discriminative keywords", ""]
+
+def _top_keywords_section(discriminative: pd.DataFrame) -> list[str]:
+    """Per category, a table of its top discriminative keywords."""
+    lines = ["## Top discriminative keywords", ""]
     for category, group in top_keywords_table(discriminative).groupby("category", sort=True):
         lines += [
             f"### Category `{category}`",
@@ -70,8 +87,12 @@ def render_report(
             for r in group.itertuples()
         ]
         lines.append("")
+    return lines
 
-    lines += [
+
+def _lists_section(lists: dict) -> list[str]:
+    """Every keyword list with its in-sample and cross-validated quality."""
+    lines = [
         "## Keyword lists",
         "",
         "A CV matches a list when its cleaned text contains any of its keywords. "
@@ -80,20 +101,31 @@ def render_report(
         "(Wilson for sensitivity and specificity, bootstrap for balanced accuracy). "
         "`heldout_matches.parquet` holds every CV's held-out matches.",
         "",
-    ]
-    lines += [
         "| category | list | method | keywords | in-sample sens. | in-sample spec. | cross-validated sensitivity "
-        "| cross-validated specificity | cross-validated balanced accuracy | organisation names | keywords (first 12) |",
+        "| cross-validated specificity | cross-validated balanced accuracy | organisation names "
+        "| keywords (first 12) |",
         "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
+    columns = [
+        "method",
+        "keywords",
+        "in-sample sensitivity",
+        "in-sample specificity",
+        "cross-validated sensitivity",
+        "cross-validated specificity",
+        "cross-validated balanced accuracy",
+        "organisation names",
+        "first keywords",
+    ]
     for row in list_quality_table(lists):
-        lines.append(
-            f"| `{row['category']}` | {row['list']} | {row['method']} | {row['keywords']} | {row['in-sample sensitivity']} "
-            f"| {row['in-sample specificity']} | {row['cross-validated sensitivity']} | {row['cross-validated specificity']} "
-            f"| {row['cross-validated balanced accuracy']} | {row['organisation names']} | {row['first keywords']} |"
-        )
-    lines += (_query_section(queries) if queries else []) + (_classifier_section(classifier) if classifier else [])
-    lines += ["", "## Keyword clusters", ""]
+        cells = [f"`{row['category']}`", row["list"], *(row[column] for column in columns)]
+        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+    return lines
+
+
+def _clusters_section(clusters: dict) -> list[str]:
+    """Per category, its keyword clusters: representative, size, mean score and first members."""
+    lines = ["", "## Keyword clusters", ""]
     for category, result in clusters.items():
         lines += [f"### Category `{category}` ({result['method']})", ""]
         for cluster in result["clusters"]:
@@ -102,9 +134,7 @@ def render_report(
                 f"mean score {cluster['mean_score']:.3f}): {', '.join(cluster['keywords'][:10])}"
             )
         lines.append("")
-    lines += ["## Timings", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in manifest["timings_s"].items()]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def _query_section(queries: dict) -> list[str]:
@@ -120,8 +150,8 @@ def _query_section(queries: dict) -> list[str]:
         "search of the query as a search tool runs it. Cross-validated balanced accuracy with its 80 % interval; "
         "spread: max - min over the fold seeds.",
         "",
-        "| category | list | complexity | product: CV balanced | product: seed spread | phrase: in-sample sens. / spec. "
-        "| phrase: CV balanced | phrase: seed spread | boolean query |",
+        "| category | list | complexity | product: CV balanced | product: seed spread "
+        "| phrase: in-sample sens. / spec. | phrase: CV balanced | phrase: seed spread | boolean query |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for category, by_name in queries["queries"].items():
@@ -184,7 +214,7 @@ def _fmt(value) -> str:
 
 
 def list_quality_table(lists: dict) -> list[dict]:
-    """One row per category and list: in-sample and cross-validated quality as text (the report's and the UI's table)."""
+    """One row per category and list: in-sample and cross-validated quality as text (the report's and UI's table)."""
     rows = []
     for category, by_name in lists.items():
         for name, entry in by_name.items():

@@ -53,6 +53,7 @@ def e(value) -> str:
 
 
 def image(png: bytes, alt: str) -> str:
+    """The PNG as an image embedded in the page (a data URI)."""
     return f'<img alt="{e(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
@@ -73,15 +74,18 @@ def table(rows: pd.DataFrame | list[dict]) -> str:
 
 
 def section(anchor: str, heading: str, *parts: str) -> str:
+    """A section of the page with its heading, linkable as `#anchor`."""
     return f'<section id="{anchor}"><h2>{e(heading)}</h2>{"".join(parts)}</section>'
 
 
 def artifact_links(artifacts: dict[str, str]) -> str:
+    """A list of relative links to the artifacts beside the page, each with what it holds."""
     items = "".join(f'<li><a href="{e(name)}">{e(name)}</a>: {e(what)}</li>' for name, what in artifacts.items())
     return f"<ul>{items}</ul>"
 
 
 def page(title: str, lead: str, sections: list[str]) -> str:
+    """The whole self-contained HTML document."""
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{e(title)}</title>'
         '<meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,">'
@@ -93,31 +97,10 @@ def run_page(
     manifest: dict, discriminative: pd.DataFrame, category_keywords: pd.DataFrame, lists: dict, clusters: dict
 ) -> str:
     """The page of one keyword run: counts, list quality, top keywords, clusters, artifacts."""
-    ingest, extraction = manifest["ingest"], manifest["extraction"]
     lead = (
         f"<p>Input <code>{e(manifest['input']['url'])}</code> (sha256 <code>{e(manifest['input']['sha256'][:16])}"
         f"</code>), model <code>{e(manifest['parameters']['extraction']['model'])}</code> on "
-        f"{e(extraction['device'])}.</p>"
-    )
-    counts = table(
-        [
-            {
-                "input rows": ingest["input_rows"],
-                "CVs used": ingest["cvs"],
-                "duplicates": ingest["duplicates"],
-                "rejected": ingest["rejected"],
-                "keywords extracted": extraction["keywords"],
-                "CVs extracted now": extraction["cvs_extracted"],
-                "CVs from cache": extraction["cvs_from_cache"],
-            }
-        ]
-    )
-    per_category = table([{"category": c, "CVs": n} for c, n in ingest["categories"].items()])
-    rejected = (
-        f'<p class="note">Rejected rows (<a href="rejected.csv">rejected.csv</a>): '
-        f"{e(', '.join(f'{r}: {n}' for r, n in ingest['rejected_by_reason'].items()))}</p>"
-        if ingest["rejected_by_reason"]
-        else ""
+        f"{e(manifest['extraction']['device'])}.</p>"
     )
     quality_note = (
         '<p class="note">In-sample: measured on the CVs the lists were learned from (optimistic). '
@@ -128,7 +111,7 @@ def run_page(
         for category, group in report.top_keywords_table(discriminative).groupby("category", sort=True)
     ]
     sections = [
-        section("counts", "Counts", counts, per_category, rejected),
+        section("counts", "Counts", *_run_counts(manifest)),
         section(
             "list-quality",
             "Keyword lists and their quality",
@@ -150,6 +133,32 @@ def run_page(
         section("artifacts", "Artifacts", artifact_links(RUN_ARTIFACTS)),
     ]
     return page(f"ml-headcount run {manifest['run_id']}", lead, sections)
+
+
+def _run_counts(manifest: dict) -> list[str]:
+    """The run's counts of rows, CVs and keywords, its CVs per category, and why rows were rejected."""
+    ingest, extraction = manifest["ingest"], manifest["extraction"]
+    counts = table(
+        [
+            {
+                "input rows": ingest["input_rows"],
+                "CVs used": ingest["cvs"],
+                "duplicates": ingest["duplicates"],
+                "rejected": ingest["rejected"],
+                "keywords extracted": extraction["keywords"],
+                "CVs extracted now": extraction["cvs_extracted"],
+                "CVs from cache": extraction["cvs_from_cache"],
+            }
+        ]
+    )
+    per_category = table([{"category": c, "CVs": n} for c, n in ingest["categories"].items()])
+    rejected = (
+        f'<p class="note">Rejected rows (<a href="rejected.csv">rejected.csv</a>): '
+        f"{e(', '.join(f'{r}: {n}' for r, n in ingest['rejected_by_reason'].items()))}</p>"
+        if ingest["rejected_by_reason"]
+        else ""
+    )
+    return [counts, per_category, rejected]
 
 
 def _clusters(clusters: dict) -> list[str]:

@@ -1,7 +1,7 @@
 """Outputs of a whole stage kept under `cache/<stage>/<key>/`, so a rerun on unchanged input copies them.
 
-Ingestion and scoring are cached this way (extraction and clustering have
-their own caches). The key hashes what decides the outputs: the content of the
+Ingestion, scoring and clustering are cached this way (extraction has its own
+cache, per shard). The key hashes what decides the outputs: the content of the
 stage's inputs, its settings and `STAGE_CACHE_VERSION` (raise it whenever
 ingestion's or scoring's code changes what they write). An entry holds the
 stage's artifacts, in open formats only, and `summary.json`, written last: an
@@ -11,7 +11,8 @@ Anyone who can write to the storage can write an entry, and the keys can be
 computed from any manifest, so a hit is trusted only as far as it is checked:
 `summary.json` records the sha256 of every artifact and the fields the key was
 made of (`expect`); a hit copies the artifacts into the run, then checks the
-copies' digests and those fields. An entry that fails is ignored, recomputed
+copies' digests and those fields, and (`check`) whatever a stage can verify of
+their content against its own input. An entry that fails is ignored, recomputed
 and replaced, and reported (`StageResult.rejected`, then the run's manifest).
 Nothing but JSON is ever deserialised from an entry.
 """
@@ -36,6 +37,8 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 
 @dataclass
 class StageResult:
+    """A stage's summary, whether it came from a cache entry, and the entries that failed their checks."""
+
     summary: dict
     cached: bool
     rejected: list[dict] = field(default_factory=list)  # {"entry": location, "reason": why it was not used}
@@ -55,6 +58,7 @@ def cached_stage(
     compute: Callable[[], dict],
     expect: dict | None = None,
     key_of: Callable[[dict], str] | None = None,
+    check: Callable[[], str | None] | None = None,
 ) -> StageResult:
     """The stage's summary, from the entry under `key` when it passes its checks, else from `compute()`.
 
@@ -62,7 +66,8 @@ def cached_stage(
     returns the summary. `expect`: summary fields a hit must have these values of
     (what the key was made of). `key_of(summary)`: the key a computed result is
     stored under, when the computation itself learns what its key is made of (the
-    input's digest, taken as it was read). Entries are named by the artifacts' file names.
+    input's digest, taken as it was read). `check()`: why the copied artifacts are not this run's result (None when
+    they are), for a stage that can verify them against its input. Entries are named by the artifacts' file names.
     """
     names = [PurePosixPath(artifact).name for artifact in artifacts]
     prefix = f"cache/{stage}/{key}"
@@ -74,11 +79,12 @@ def cached_stage(
             store.copy(f"{prefix}/{name}", artifact)
         # the copies are what the run uses: they are what is checked (an entry changed meanwhile cannot slip in)
         wrong = [name for name, artifact in zip(names, artifacts) if store.sha256(artifact) != digests[name]]
-        if not wrong:
+        problem = f"{', '.join(wrong)} differ from the sha256 in {SUMMARY}" if wrong else None
+        if problem is None and check is not None:
+            problem = check()
+        if problem is None:
             return StageResult(summary, True)
-        rejected.append(
-            {"entry": store.location(prefix), "reason": f"{', '.join(wrong)} differ from the sha256 in {SUMMARY}"}
-        )
+        rejected.append({"entry": store.location(prefix), "reason": problem})
     summary = compute()
     digests = {name: store.sha256(artifact) for name, artifact in zip(names, artifacts)}
     prefix = f"cache/{stage}/{key_of(summary) if key_of else key}"

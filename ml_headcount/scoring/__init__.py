@@ -1,4 +1,4 @@
-"""Which keywords separate the categories: discriminative scores over a whole corpus, and exact keyword and phrase matching.
+"""Which keywords separate the categories: discriminative scores over a whole corpus, exact keyword and phrase matching.
 
 What other packages use, by module; imported on first use, so importing the package does no work.
 """

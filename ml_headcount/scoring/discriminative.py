@@ -64,7 +64,8 @@ def summed_tallies(tallies: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 def combined_stats(tallies: list[pd.DataFrame], sizes: pd.Series) -> pd.DataFrame:
-    """Per (category, keyword): CVs it was extracted from, their share of the category (`sizes`: CVs per category), mean score."""
+    """Per (category, keyword): CVs it was extracted from, their share of the category (`sizes`: CVs per category),
+    mean score."""
     total = summed_tallies(tallies)
     total["mean_score"] = total.pop("score_sum") / total["frequency"]
     total["rate"] = total["frequency"] / total["category"].map(sizes)

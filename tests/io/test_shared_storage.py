@@ -95,7 +95,7 @@ def plant_pickles(storage: Path, marker: Path) -> list[Path]:
     planted = [storage / "prefect-results" / old_key]
     planted[0].parent.mkdir(parents=True, exist_ok=True)
     planted[0].write_text(json.dumps(record))
-    for entry in (storage / "cache" / "clusters").glob("*.json"):
+    for entry in (storage / "cache" / "clusters").glob("*/clusters.json"):
         entry.write_bytes(payload)
         planted.append(entry)
     return planted
@@ -112,6 +112,32 @@ def test_a_planted_pickle_never_runs_and_the_run_recomputes(prefect_harness, sma
     first = json.loads((storage / "runs" / "first" / "clusters.json").read_text())
     assert json.loads((Path(location) / "clusters.json").read_text()) == first
     assert json.loads(planted[1].read_text()) == first, "the damaged cache entry was recomputed and replaced"
+
+
+def test_a_cluster_entry_of_other_keywords_is_ignored_recomputed_replaced_and_reported(
+    prefect_harness, small_csv, tmp_path
+):
+    """An entry whose summary.json vouches for its clusters.json (digests match) is still used only when it holds the
+    clusters of exactly this run's keywords: anyone who can write to the store can write a consistent entry."""
+    storage = tmp_path / "store"
+    cv_keywords(str(small_csv), settings=settings_for(storage), run_id="first")
+    (entry,) = (storage / "cache" / "clusters").glob("*/clusters.json")
+    first = json.loads(entry.read_text())
+    category = sorted(first)[0]
+    forged = {**first, category: {**first[category], "clusters": first[category]["clusters"][:1]}}
+    forged[category]["clusters"] = [{**forged[category]["clusters"][0], "keywords": ["planted keyword"]}]
+    entry.write_text(json.dumps(forged))
+    summary = json.loads((entry.parent / "summary.json").read_text())
+    summary["sha256"]["clusters.json"] = hashlib.sha256(entry.read_bytes()).hexdigest()
+    (entry.parent / "summary.json").write_text(json.dumps(summary))
+
+    location = cv_keywords(str(small_csv), settings=settings_for(storage), run_id="second")
+    assert json.loads((Path(location) / "clusters.json").read_text()) == first
+    assert json.loads(entry.read_text()) == first, "the forged entry was recomputed and replaced"
+    manifest = json.loads((Path(location) / "manifest.json").read_text())
+    assert {"entry": str(entry.parent), "reason": "not the clusters of this run's keywords"} in manifest[
+        "cache_rejected"
+    ]
 
 
 def test_clearing_the_cache_makes_the_next_run_recompute(prefect_harness, small_csv, tmp_path, model_calls):

@@ -99,7 +99,7 @@ def test_apply_cli_matches_the_runs_filter_on_all_rated_cvs(finished_run, tmp_pa
 def test_cv_filter_flow_reproduces_the_runs_in_sample_matches(finished_run, rated_sample_csv):
     from flows.cv_filter import cv_filter
 
-    summary = cv_filter(str(rated_sample_csv), run=str(finished_run))
+    summary = cv_filter(str(rated_sample_csv), run_reference=str(finished_run))
     output = Path(summary["output"])
     assert output == finished_run.parent.parent / "filtered" / finished_run.name / "rated_sample.matches.parquet"
     lists = json.loads((finished_run / "keyword_lists.json").read_text())

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import load_settings
-from ml_headcount.lists import learners, queries
+from ml_headcount.lists import eligibility, evidence, learners, queries
 from ml_headcount.lists import quality as filter_quality
 from ml_headcount.lists.folds import stratified_folds
 from ml_headcount.scoring.matching import KeywordMatcher
@@ -21,10 +21,10 @@ def settings():
 
 
 @pytest.fixture(scope="module")
-def corpus(rated_sample_run, settings) -> learners.Corpus:
+def corpus(rated_sample_run, settings) -> evidence.Corpus:
     """60 rated CVs (30 ML experts) with the keywords the real model extracted from them in a real run."""
     cvs = pd.read_parquet(rated_sample_run / "cvs.parquet")
-    return learners.build_corpus(cvs, pd.read_parquet(rated_sample_run / "keywords.parquet"), settings.extraction)
+    return evidence.build_corpus(cvs, pd.read_parquet(rated_sample_run / "keywords.parquet"), settings.extraction)
 
 
 def test_folds_are_stratified_reproducible_and_independent_of_row_order(rated):
@@ -75,7 +75,7 @@ def test_selected_lists_avoid_organisation_names_and_single_employer_phrases(cor
     positive = corpus.cvs["category"].to_numpy() == "1"
     for keywords in lists["1"].values():
         assert len(keywords) <= settings.filters.max_keywords
-        assert learners.organisation_name_share(corpus, keywords, settings.filters) <= 1 / 3
+        assert eligibility.organisation_name_share(corpus, keywords, settings.filters) <= 1 / 3
         for keyword in keywords:
             column = corpus.vocabulary.index(keyword)
             containing = corpus.counts[:, column].toarray().ravel() > 0
@@ -120,7 +120,7 @@ def test_matcher_equals_scoring_presence_on_all_rated_cvs(corpus, rated, setting
     learned = learners.learn(corpus, None, settings)
     lists.update({f"{c}/{n}": keywords for c, by_name in learned.items() for n, keywords in by_name.items()})
     matched = KeywordMatcher(lists, settings.extraction).match(rated["text"].tolist())
-    everything = learners.build_corpus(rated, corpus.keywords, settings.extraction)
+    everything = evidence.build_corpus(rated, corpus.keywords, settings.extraction)
     rows = np.arange(len(rated))
     expected = np.column_stack([filter_quality.list_matches(everything, rows, keywords) for keywords in lists.values()])
     assert matched.shape == (len(rated), len(lists))
@@ -128,7 +128,7 @@ def test_matcher_equals_scoring_presence_on_all_rated_cvs(corpus, rated, setting
     assert expected.any(axis=0).sum() > len(lists) * 0.9  # most keywords occur somewhere: the comparison is not vacuous
 
 
-def _research_corpus(settings, sales_in_negatives: bool) -> learners.Corpus:
+def _research_corpus(settings, sales_in_negatives: bool) -> evidence.Corpus:
     """40 CVs of category 1 with `research` and a word of their own, 40 others: 20 with `research sales` (or `sales
     office`), 20 with `marketing office`. Every word is a keyword; only `research`, `sales`, `marketing` and `office`
     occur in enough CVs to enter a list."""
@@ -141,7 +141,7 @@ def _research_corpus(settings, sales_in_negatives: bool) -> learners.Corpus:
     keywords = pd.DataFrame(
         [(cv, k) for cv, text in zip(cvs["cv_id"], texts) for k in text.split()], columns=["cv_id", "keyword"]
     ).assign(score=0.5, rank=1)
-    return learners.build_corpus(cvs, keywords, settings.extraction)
+    return evidence.build_corpus(cvs, keywords, settings.extraction)
 
 
 def test_the_learner_chooses_and_not_by_inner_cross_validation_and_keeps_the_plain_or(settings):

@@ -28,7 +28,8 @@ from ml_headcount.config import IngestSettings, StorageSettings, load_settings
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.headcount.keyword_annotators import keyword_values
 from ml_headcount.io.storage import ArtifactStore
-from ml_headcount.lists import learners
+from ml_headcount.lists.evidence import build_corpus, corpus_evidence
+from ml_headcount.lists.greedy import grow_list
 from ml_headcount.lists.queries import (
     DIALECTS,
     QueryError,
@@ -97,13 +98,13 @@ def queries(rated_sample_run) -> list[SearchQuery]:
     ]
     assert learned, "the run wrote no query"
     settings = load_settings()
-    corpus = learners.build_corpus(
+    corpus = build_corpus(
         pd.read_parquet(rated_sample_run / "cvs.parquet"),
         pd.read_parquet(rated_sample_run / "keywords.parquet"),
         settings.extraction,
     )
-    evidence = learners.corpus_evidence(corpus, np.arange(len(corpus.cvs)), np.arange(len(corpus.vocabulary)))
-    path, excluded = learners.grow_list(evidence, "1", corpus.vocabulary, settings, (1.0, 0.0, 10), 3)
+    evidence = corpus_evidence(corpus, np.arange(len(corpus.cvs)), np.arange(len(corpus.vocabulary)))
+    path, excluded = grow_list(evidence, "1", corpus.vocabulary, settings, (1.0, 0.0, 10), 3)
     excluding = list_query(KeywordList([corpus.vocabulary[j] for j in path], [corpus.vocabulary[j] for j in excluded]))
     assert excluding.none_of and excluding.complexity["form"] == "any AND NOT any"
     return learned + [lint(*EDGE_CASES)[0], excluding]

@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import ExtractionSettings, ScoringSettings
-from ml_headcount.lists import learners
+from ml_headcount.lists import evidence, learners
 from ml_headcount.lists import quality as filter_quality
 from ml_headcount.scoring import discriminative as scoring
 
@@ -129,7 +129,7 @@ def test_study_lists_are_subsets_with_their_filter_quality():
     assert lists["B"]["broad"] == ["sales"]
     for by_name in lists.values():
         assert set(by_name["strict"]) <= set(by_name["broad"]) <= set(table["keyword"])
-    corpus = learners.build_corpus(CVS, KEYWORDS, ExtractionSettings())
+    corpus = evidence.build_corpus(CVS, KEYWORDS, ExtractionSettings())
     assert corpus.vocabulary == vocabulary
     quality = filter_quality.in_sample_quality(corpus, lists)
     assert quality["A"]["strict"] == {

@@ -1,0 +1,100 @@
+"""A run's scoring stage: every CV's keyword scores, then lists learned from a sample and cross-validated.
+
+The scores are summed over all the run's CVs in batches (`scoring.corpus`);
+the lists are learned from a stratified sample of at most
+`filters.max_learning_cvs` CVs (the learners hold that sample in memory) and
+cross-validated on the same CVs, once per held-out fold. What is written:
+category_keywords.csv, discriminative_keywords.csv, keyword_lists.json,
+queries.json, heldout_matches.parquet and, with `filters.text_classifier`,
+text_classifier.json.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pandas as pd
+
+from ml_headcount.config import Settings
+from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.lists import quality, queries, text_classifier
+from ml_headcount.lists.evidence import Corpus, build_corpus
+from ml_headcount.lists.folds import stratified_sample
+from ml_headcount.lists.learners import learn
+from ml_headcount.progress import heartbeat, still_running
+from ml_headcount.runs.layout import RunLayout
+from ml_headcount.scoring.corpus import corpus_scores
+
+
+def score_and_learn_lists(store: ArtifactStore, settings: Settings, run: RunLayout, log: Callable[[str], None]) -> dict:
+    """Write the run's scores, lists, queries and held-out matches (and classifier); returns their sizes and quality."""
+    index = store.read_parquet(run.cvs, columns=["cv_id", "category"])
+    batch = settings.scoring.batch_cvs
+    stats, discriminative = corpus_scores(
+        store.parquet_batches(run.cvs, ["text", "category"], batch),
+        store.parquet_batches(run.keywords, ["cv_id", "keyword", "score"], 20 * batch),
+        index.set_index("cv_id")["category"],
+        settings.extraction,
+        settings.scoring,
+        settings.cpu_workers(),
+        log,
+    )
+    store.write_csv(run.category_keywords, stats)
+    store.write_csv(run.discriminative_keywords, discriminative)
+    learning = _learning_sample(index, settings)
+    with heartbeat(still_running(f"keyword lists (learned from {len(learning):,} CVs, cross-validated)"), log):
+        corpus = build_corpus(
+            _rows_of(store, run.cvs, ["cv_id", "category", "text"], learning, batch),
+            _rows_of(store, run.keywords, None, learning, 20 * batch),
+            settings.extraction,
+        )
+        lists = learn(corpus, None, settings)
+        validation = quality.cross_validate(corpus, settings)  # the same learning, once per held-out fold
+    document = quality.keyword_lists_document(corpus, lists, validation, settings)
+    store.write_json(run.keyword_lists, document)
+    store.write_json(run.queries, queries.queries_document(document))
+    store.write_parquet(run.heldout_matches, validation.heldout_matches)
+    if settings.filters.text_classifier:  # learned from the same CVs as the lists, cross-validated on the same folds
+        _write_text_classifier(store, run, corpus, validation, settings)
+    return {
+        "scored_keywords": int(stats["keyword"].nunique()),
+        "discriminative_keywords": discriminative.groupby("category").size().to_dict(),
+        "list_method": settings.filters.method,
+        "learning_cvs": len(learning),
+        **_lists_summary(document),
+    }
+
+
+def _learning_sample(index: pd.DataFrame, settings: Settings) -> set[str]:
+    """cv_ids of the stratified sample the lists are learned from (every CV when there are few enough)."""
+    filters = settings.filters
+    ids, labels = index["cv_id"].to_numpy(), index["category"].to_numpy()
+    return set(index["cv_id"].iloc[stratified_sample(ids, labels, filters.max_learning_cvs, filters.seed)])
+
+
+def _rows_of(store: ArtifactStore, key: str, columns: list[str] | None, cv_ids: set[str], batch: int) -> pd.DataFrame:
+    """The rows of a run table whose cv_id is one of `cv_ids`, in the table's order, read a batch at a time."""
+    parts = [part[part["cv_id"].isin(cv_ids)] for part in store.parquet_batches(key, columns, batch)]
+    return pd.concat(parts, ignore_index=True) if parts else store.read_parquet(key, columns)
+
+
+def _write_text_classifier(
+    store: ArtifactStore, run: RunLayout, corpus: Corpus, validation: quality.CrossValidation, settings: Settings
+) -> None:
+    labels = corpus.cvs["category"].to_numpy().astype(str)
+    model = text_classifier.fit(corpus.cvs["text"].tolist(), labels, settings.filters.seed)
+    store.write_json(run.text_classifier, quality.classifier_document(corpus, model, validation, settings))
+
+
+def _lists_summary(document: dict) -> dict:
+    """Each list's size and cross-validated balanced accuracy, from keyword_lists.json."""
+    return {
+        "list_sizes": {
+            c: {name: len(entry["keywords"]) for name, entry in by_name.items()} for c, by_name in document.items()
+        },
+        "list_quality": {
+            quality.match_column(c, name): (entry["cross_validated"] or {}).get("balanced_accuracy")
+            for c, by_name in document.items()
+            for name, entry in by_name.items()
+        },
+    }
