@@ -44,7 +44,8 @@ from ml_headcount.lists.eligibility import organisation_name_share  # noqa: E402
 from ml_headcount.lists.evidence import Corpus, build_corpus  # noqa: E402
 from ml_headcount.lists.folds import stratified_folds  # noqa: E402
 from ml_headcount.lists.learners import LIST_NAMES, learn  # noqa: E402
-from ml_headcount.lists.quality import MATCHERS, cross_validate, match_column, phrase_list_matches  # noqa: E402
+from ml_headcount.lists.quality import MATCHERS, cross_validate, phrase_list_matches  # noqa: E402
+from ml_headcount.scoring.keyword_list import list_column  # noqa: E402
 from ml_headcount.scoring.matching import KeywordMatcher, exclusions_of  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
@@ -153,7 +154,7 @@ def main() -> None:
         for name in LIST_NAMES:
             seeds = result.seeds[args.category][name]
             for matcher in MATCHERS:
-                matched = result.heldout_matches[match_column(args.category, name, matcher)].to_numpy() > 0
+                matched = result.heldout_matches[list_column(args.category, name, matcher)].to_numpy() > 0
                 sensitivity, specificity, balanced = balanced_accuracy(matched, positive)
                 per_seed = seeds[f"{matcher}_balanced_accuracy"]
                 rows.append(

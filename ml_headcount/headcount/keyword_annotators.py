@@ -38,7 +38,7 @@ from ml_headcount.lists import text_classifier
 from ml_headcount.lists.queries import list_query
 from ml_headcount.lists.text_classifier import TextClassifier
 from ml_headcount.runs.layout import RunLayout
-from ml_headcount.scoring.keyword_list import KeywordList
+from ml_headcount.scoring.keyword_list import KeywordList, list_column
 from ml_headcount.scoring.matching import KeywordMatcher
 from ml_headcount.scoring.phrase_matching import PhraseMatcher
 
@@ -86,9 +86,8 @@ def keyword_values(
         raise InputError(f"{location}: no complete keyword run there (no manifest.json); give the id of a finished run")
     lists_json = store.read_json(run.keyword_lists)
     manifest = store.read_json(run.manifest)
-    suffix = "" if matcher == "product" else f"@{matcher}"  # the held-out column of the matcher (filter_quality)
     lists = {
-        f"{positive}/{name}{suffix}": KeywordList(entry["keywords"], entry.get("exclusions", []))
+        list_column(positive, name, matcher): KeywordList(entry["keywords"], entry.get("exclusions", []))
         for name, entry in lists_json.get(positive, {}).items()
         if entry["keywords"]
     }

@@ -15,7 +15,7 @@ __all__, __getattr__ = exported(
         "greedy": ["greedy_path", "grow_list"],
         "learners": ["LIST_NAMES", "learn", "study_lists"],
         "learning": ["score_and_learn_lists"],
-        "quality": ["MATCHERS", "cross_validate", "match_column", "phrase_list_matches"],
+        "quality": ["MATCHERS", "cross_validate", "phrase_list_matches"],
         "queries": ["list_query"],
         "run_lists": ["RunFilters", "load_run_filters", "run_query"],
         "text_classifier": ["TextClassifier"],

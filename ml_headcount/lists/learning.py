@@ -24,6 +24,7 @@ from ml_headcount.lists.learners import learn
 from ml_headcount.progress import heartbeat, still_running
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.scoring.corpus import corpus_scores
+from ml_headcount.scoring.keyword_list import list_column
 
 
 def score_and_learn_lists(store: ArtifactStore, settings: Settings, run: RunLayout, log: Callable[[str], None]) -> dict:
@@ -93,7 +94,7 @@ def _lists_summary(document: dict) -> dict:
             c: {name: len(entry["keywords"]) for name, entry in by_name.items()} for c, by_name in document.items()
         },
         "list_quality": {
-            quality.match_column(c, name): (entry["cross_validated"] or {}).get("balanced_accuracy")
+            list_column(c, name): (entry["cross_validated"] or {}).get("balanced_accuracy")
             for c, by_name in document.items()
             for name, entry in by_name.items()
         },

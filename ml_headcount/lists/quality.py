@@ -35,6 +35,7 @@ from ml_headcount.lists.evidence import Corpus, build_corpus
 from ml_headcount.lists.folds import stratified_folds
 from ml_headcount.lists.learners import LIST_NAMES, Lists, learn
 from ml_headcount.lists.queries import list_query
+from ml_headcount.scoring.keyword_list import list_column
 from ml_headcount.scoring.matching import exclusions_of
 from ml_headcount.scoring.phrase_matching import PhraseMatcher
 
@@ -56,11 +57,6 @@ class CrossValidation:
     stability: dict[str, dict[str, dict[str, float]]]  # category -> list name -> keyword -> share of fold lists with it
     exclusion_stability: dict[str, dict[str, dict[str, float]]]  # the same for the lists' exclusions (AND NOT)
     classifier_quality: dict[str, dict]  # category -> the TF-IDF classifier's cross-validated figures (when learned)
-
-
-def match_column(category: str, name: str, matcher: str = "product") -> str:
-    """The held-out matches' column of a list: `<category>/<list>`, `<category>/<list>@phrase` for phrase search."""
-    return f"{category}/{name}" if matcher == "product" else f"{category}/{name}@{matcher}"
 
 
 def phrase_list_matches(texts: list[str], keywords: list[str]) -> np.ndarray:
@@ -146,7 +142,7 @@ def _pooled_quality(matches: pd.DataFrame, labels: np.ndarray, matcher: str, fil
     """Per category and list, the quality of its pooled held-out matches by `matcher`."""
     return {
         c: {
-            name: list_quality(matches[match_column(c, name, matcher)].to_numpy() > 0, labels == c, filters)
+            name: list_quality(matches[list_column(c, name, matcher)].to_numpy() > 0, labels == c, filters)
             for name in LIST_NAMES
         }
         for c in sorted(set(labels.tolist()))
@@ -161,7 +157,7 @@ def _seed_accuracies(repeats: list[pd.DataFrame], labels: np.ndarray, fold_seeds
                 "fold_seeds": fold_seeds,
                 **{
                     f"{matcher}_balanced_accuracy": [
-                        _balanced(m[match_column(c, name, matcher)].to_numpy() > 0, labels == c) for m in repeats
+                        _balanced(m[list_column(c, name, matcher)].to_numpy() > 0, labels == c) for m in repeats
                     ]
                     for matcher in MATCHERS
                 },
@@ -199,7 +195,7 @@ def _heldout(corpus: Corpus, folds: np.ndarray, settings: Settings) -> _HeldOut:
     labels = corpus.cvs["category"].to_numpy().astype(str)
     texts = corpus.cvs["text"].tolist()
     matches = {
-        match_column(c, name, matcher): np.zeros(len(labels), dtype=np.int8)
+        list_column(c, name, matcher): np.zeros(len(labels), dtype=np.int8)
         for matcher in MATCHERS
         for c in sorted(set(labels.tolist()))
         for name in LIST_NAMES
@@ -210,9 +206,9 @@ def _heldout(corpus: Corpus, folds: np.ndarray, settings: Settings) -> _HeldOut:
         per_fold.append(learn(corpus, np.flatnonzero(folds != fold), settings))
         for category, by_name in per_fold[-1].items():
             for name, keywords in by_name.items():
-                matches[match_column(category, name)][held] = list_matches(corpus, held, keywords)
+                matches[list_column(category, name)][held] = list_matches(corpus, held, keywords)
                 phrase = phrase_list_matches([texts[i] for i in held], keywords)
-                matches[match_column(category, name, "phrase")][held] = phrase
+                matches[list_column(category, name, "phrase")][held] = phrase
     return _HeldOut(pd.DataFrame({"cv_id": corpus.cvs["cv_id"].to_numpy(), **matches}), per_fold, folds)
 
 

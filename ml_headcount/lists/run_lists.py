@@ -16,7 +16,7 @@ from ml_headcount.lists import text_classifier
 from ml_headcount.lists.queries import QueryError, dialect, list_query
 from ml_headcount.lists.text_classifier import TextClassifier
 from ml_headcount.runs.finished import finished_run
-from ml_headcount.scoring.keyword_list import KeywordList
+from ml_headcount.scoring.keyword_list import KeywordList, list_column
 from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery
 
 if TYPE_CHECKING:
@@ -66,7 +66,7 @@ def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
         manifest, lists = store.read_json(run.manifest), store.read_json(run.keyword_lists)
         parameters = manifest["parameters"]
         named = {
-            f"{category}/{name}": KeywordList(
+            list_column(category, name): KeywordList(
                 [str(k) for k in entry["keywords"]], [str(k) for k in entry.get("exclusions", [])]
             )
             for category, by_name in lists.items()

@@ -7,6 +7,8 @@ import math
 
 import pandas as pd
 
+from ml_headcount.scoring.keyword_list import list_column
+
 TOP_IN_REPORT = 15
 TOP_IN_PLOT = 10
 
@@ -312,7 +314,9 @@ def plot_list_quality(lists: dict) -> bytes:
     """PNG: each list's sensitivity against its specificity, cross-validated with 80 % intervals, and in-sample."""
     figure = new_figure(figsize=(6.5, 5.0))
     axis = figure.subplots()
-    for index, (name, entry) in enumerate((f"{c}/{n}", e) for c, by_name in lists.items() for n, e in by_name.items()):
+    for index, (name, entry) in enumerate(
+        (list_column(c, n), e) for c, by_name in lists.items() for n, e in by_name.items()
+    ):
         color = f"C{index}"
         axis.plot(
             entry["in_sample_specificity"],

@@ -18,3 +18,9 @@ class KeywordList(list):
 def exclusions_of(keywords: list[str]) -> list[str]:
     """A list's exclusions: none for a plain list of keywords."""
     return keywords.exclusions if isinstance(keywords, KeywordList) else []
+
+
+def list_column(category: str, name: str, matcher: str = "product") -> str:
+    """The column of a list's matches, wherever lists are matched (held-out matches, apply, the headcount's
+    annotators): `<category>/<list>`, and `<category>/<list>@phrase` for phrase search."""
+    return f"{category}/{name}" if matcher == "product" else f"{category}/{name}@{matcher}"
