@@ -42,8 +42,9 @@ def cv_filter(
     input_url = reveal(input_url)
     output_url = reveal(output_url) if output_url is not None else None
     store, run_id = run_store(run_reference, settings.storage)
-    settings = settings.model_copy(update={"storage": settings.storage.model_copy(update={"url": store.url})})
-    summary = list_match_table(input_url, run_id, output_url or default_output(store, run_id, input_url), settings)
+    summary = list_match_table(
+        store, input_url, run_id, output_url or default_output(store, run_id, input_url), settings
+    )
     create_table_artifact(
         key="cv-filter-matches",
         table=[

@@ -14,11 +14,12 @@ from prefect.events import emit_event
 from prefect.runtime import flow_run
 
 from ml_headcount.config import Settings
+from ml_headcount.corpus.dataset import RegisteredDataset
 from ml_headcount.errors import DeterministicError
 from ml_headcount.io.urls import redact_url
 from ml_headcount.runs.layout import new_run_id
 from tasks.policies import PERMANENT_ERRORS, retried_only_if_transient, without_user_error_tracebacks
-from tasks.registration import dataset_of, file_registration, ingestion_record, pending_inbox_files
+from tasks.registration import dataset_of, file_registration, inbox_of, ingestion_record, pending_inbox_files
 
 DATASET_UPDATED = "ml-headcount.dataset.updated"
 # an hourly run stuck for 2 hours holds up the next ones (one at a time); a retry redoes only the files still pending
@@ -54,16 +55,20 @@ def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | Non
     """
     without_user_error_tracebacks()
     ingestion_id = new_run_id()
+    dataset, inbox = dataset_of(settings), inbox_of(settings)
     # each file on its own: one file whose registration fails (storage fault, bug) never stops the others
     states = [
-        file_registration(file, settings, ingestion_id, return_state=True) for file in pending_inbox_files(settings)
+        file_registration(dataset, inbox, file, settings, ingestion_id, return_state=True)
+        for file in pending_inbox_files(dataset, inbox)
     ]
     outcomes = [state.result() for state in states if state.is_completed()]
     failures = [state.result(raise_on_failure=False) for state in states if not state.is_completed()]
 
     new_cvs = sum(o.registered for o in outcomes)
-    keywords_run_event = dataset_updated(settings, keywords_deployment, ingestion_id, new_cvs) if new_cvs else None
-    summary = ingestion_record(outcomes, keywords_run_event, settings, ingestion_id)
+    keywords_run_event = (
+        dataset_updated(dataset, settings, keywords_deployment, ingestion_id, new_cvs) if new_cvs else None
+    )
+    summary = ingestion_record(dataset, inbox, outcomes, keywords_run_event, ingestion_id)
     if failures:  # the flow run fails, visibly; those files stay pending and are tried again (a retry: only outages)
         permanent = all(isinstance(failure, PERMANENT_ERRORS) for failure in failures)
         raise (DeterministicError if permanent else RuntimeError)(
@@ -72,9 +77,10 @@ def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | Non
     return summary
 
 
-def dataset_updated(settings: Settings, keywords_deployment: str | None, ingestion_id: str, new_cvs: int) -> dict:
+def dataset_updated(
+    dataset: RegisteredDataset, settings: Settings, keywords_deployment: str | None, ingestion_id: str, new_cvs: int
+) -> dict:
     """Emit `ml-headcount.dataset.updated` for the dataset; what the ingestion record says about it."""
-    dataset = dataset_of(settings)
     event = emit_event(
         event=DATASET_UPDATED,
         resource={

@@ -63,7 +63,7 @@ def _unique_entries(rejected: list[dict]) -> list[dict]:
     return list(seen.values())
 
 
-def extract_with_progress(backend: Backend, shards: list[Shard], run: RunLayout) -> None:
+def extract_with_progress(store: ArtifactStore, backend: Backend, shards: list[Shard], run: RunLayout) -> None:
     """Every shard the cache lacks, extracted on the run's backend, with CVs/s and an ETA in the log and progress in
     the Prefect UI."""
     if not shards:
@@ -72,7 +72,7 @@ def extract_with_progress(backend: Backend, shards: list[Shard], run: RunLayout)
     artifact = create_progress_artifact(progress=0.0, description=f"keyword extraction, run {run.run_id}")
     progress = Progress("extraction", sum(len(s.cv_ids) for s in shards))
     with heartbeat(progress.line, logger.info):  # the first shard also loads the model: seconds to minutes
-        for done, _ in enumerate(backend.extract(shards, run), start=1):
+        for done, _ in enumerate(backend.extract(store, shards, run), start=1):
             progress.advance(len(shards[done - 1].cv_ids))  # Modal's come in any order, but all shards but one are full
             update_progress_artifact(artifact, progress=100.0 * done / len(shards))
             logger.info("%s (%d/%d shards)", progress.line(), done, len(shards))
@@ -102,12 +102,12 @@ def cv_keywords(input_url: str | SecretStr, settings: Settings = Settings(), run
 
     with backend.session():  # fails here, before any work, when the backend cannot be used
         with _timed("ingest", timings):
-            ingest_summary = clean_cv_table(input_url, settings, run)
+            ingest_summary = clean_cv_table(store, input_url, settings, run)
         extracted = _keywords_of_every_cv(store, backend, settings, run, timings)
         with _timed("score", timings, beat=False):  # scoring says its CVs/s and ETA instead
-            scores = discriminative_keywords(settings, run)
+            scores = discriminative_keywords(store, settings, run)
         with _timed("cluster", timings):
-            clusters = keyword_clusters(backend, settings, run)
+            clusters = keyword_clusters(store, backend, settings, run)
 
     # what a shared store held that this run did not trust: each entry was ignored and its result computed again
     rejected = ingest_summary.pop("cache_rejected") + extracted.rejected + scores.pop("cache_rejected")
@@ -126,8 +126,8 @@ def cv_keywords(input_url: str | SecretStr, settings: Settings = Settings(), run
     )
     manifest["cache_rejected"] = _unique_entries(rejected)
     with _timed("report", timings):
-        run_report(manifest, settings, run)
-    location = completed_run(manifest, settings, run)
+        run_report(store, manifest, settings, run)
+    location = completed_run(store, manifest, run)
     _link_to_report(store, run, location)
     return location
 
@@ -147,23 +147,23 @@ def _keywords_of_every_cv(
     """keywords.parquet of the run: the cache's keywords, those of uncached CVs extracted on the backend, and again
     (up to REPAIR_ROUNDS times) those of CVs whose cached keywords failed their checks."""
     with _timed("plan", timings):
-        plan = uncached_extraction_shards(settings, run)
+        plan = uncached_extraction_shards(store, settings, run)
     shards, rejected = list(plan.shards), list(plan.rejected)
     with _timed("extract", timings, beat=False):  # extraction says its CVs/s and ETA instead
-        extract_with_progress(backend, shards, run)
+        extract_with_progress(store, backend, shards, run)
     with _timed("assemble", timings):
-        assembly = run_keywords_table(settings, run)
+        assembly = run_keywords_table(store, settings, run)
     for _ in range(REPAIR_ROUNDS):
         if not assembly.unresolved:
             break
         rejected += assembly.rejected
         with _timed("plan", timings):
-            again = reextraction_shards(settings, run, assembly)
+            again = reextraction_shards(store, settings, run, assembly)
         shards += again
         with _timed("extract", timings):
-            extract_with_progress(backend, again, run)
+            extract_with_progress(store, backend, again, run)
         with _timed("assemble", timings):
-            assembly = run_keywords_table(settings, run)
+            assembly = run_keywords_table(store, settings, run)
     if assembly.unresolved:
         raise StorageError(
             f"{store.location(cache_prefix(settings.extraction))}: {len(assembly.unresolved)} CVs still have no "

@@ -71,4 +71,4 @@ def headcount(
     population = population_table(url, mode, settings)
     keyword_values = keyword_annotations(keywords_run, validation, population, settings) if keywords_run else None
     result = headcount_estimate(validation, population, settings, keyword_values)
-    return estimate_artifacts(result, layout, settings)
+    return estimate_artifacts(store, result, layout)

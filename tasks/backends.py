@@ -19,6 +19,7 @@ from ml_headcount.clustering import cluster_discriminative
 from ml_headcount.config import Settings
 from ml_headcount.extraction.cache import Shard
 from ml_headcount.extraction.extractor import KeywordExtractor
+from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.runs.layout import RunLayout
 from tasks.extraction import shard_keywords
 
@@ -30,7 +31,7 @@ class Backend(Protocol):
 
     def session(self): ...
 
-    def extract(self, shards: list[Shard], run: RunLayout) -> Iterator[str]: ...
+    def extract(self, store: ArtifactStore, shards: list[Shard], run: RunLayout) -> Iterator[str]: ...
 
     def cluster(self, discriminative: pd.DataFrame) -> dict: ...
 
@@ -56,9 +57,9 @@ class LocalBackend:
     def session(self) -> Iterator[LocalBackend]:
         yield self
 
-    def extract(self, shards: list[Shard], run: RunLayout) -> Iterator[str]:
+    def extract(self, store: ArtifactStore, shards: list[Shard], run: RunLayout) -> Iterator[str]:
         for shard in shards:
-            yield shard_keywords(shard, self.extractor, self.settings, run)
+            yield shard_keywords(store, shard, self.extractor, self.settings, run)
 
     def cluster(self, discriminative: pd.DataFrame) -> dict:
         return cluster_discriminative(discriminative, self.extractor.embed, self.settings.clustering)

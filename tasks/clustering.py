@@ -16,7 +16,7 @@ MAX_CLUSTERS_BYTES = 64 * 2**20  # clusters of a few hundred keywords per catego
 
 
 @task(name="keyword-clusters", **TASK_POLICY)
-def keyword_clusters(backend: Backend, settings: Settings, run: RunLayout) -> dict:
+def keyword_clusters(store: ArtifactStore, backend: Backend, settings: Settings, run: RunLayout) -> dict:
     """clusters.json of the run, copied from `cache/clusters/` when an earlier run clustered the same keywords;
     returns the clustering method per category.
 
@@ -24,7 +24,6 @@ def keyword_clusters(backend: Backend, settings: Settings, run: RunLayout) -> di
     holds the clusters of exactly this run's keywords; anything else is
     recomputed and replaced.
     """
-    store = ArtifactStore(settings.storage)
     discriminative = store.read_csv(run.discriminative_keywords)[CLUSTERING_INPUT]
     key = stage_key("clusters", clusters_key(discriminative, settings.extraction, settings.clustering))
 

@@ -30,13 +30,12 @@ class ExtractionPlan:
 
 
 @task(name="uncached-extraction-shards", **TASK_POLICY)
-def uncached_extraction_shards(settings: Settings, run: RunLayout) -> ExtractionPlan:
+def uncached_extraction_shards(store: ArtifactStore, settings: Settings, run: RunLayout) -> ExtractionPlan:
     """Shards of the run's CVs that no earlier run or machine has extracted with these settings.
 
     Each shard's texts go to `shards/<shard id>.parquet` in the run, so that
     extracting a shard reads only that shard.
     """
-    store = ArtifactStore(settings.storage)
     cv_ids = store.read_parquet(run.cvs, columns=["cv_id"])["cv_id"].tolist()
     cached = extraction_cache.cached_shards(store, settings.extraction)  # the run's one read of the cache index
     shards = extraction_cache.plan_shards(cv_ids, cached, settings.extraction)
@@ -56,10 +55,11 @@ def uncached_extraction_shards(settings: Settings, run: RunLayout) -> Extraction
 
 
 @task(name="reextraction-shards", **TASK_POLICY)
-def reextraction_shards(settings: Settings, run: RunLayout, assembly: extraction_cache.Assembly) -> list[Shard]:
+def reextraction_shards(
+    store: ArtifactStore, settings: Settings, run: RunLayout, assembly: extraction_cache.Assembly
+) -> list[Shard]:
     """Shards of the CVs whose cached keywords failed their checks in `assembly`: extracted again, the failed
     entries dropped from the run's index."""
-    store = ArtifactStore(settings.storage)
     index = extraction_cache.CacheIndex(store.read_parquet(run.cv_shards))
     index = index.without([(entry["shard_id"], entry["sha256"]) for entry in assembly.rejected])
     shards = extraction_cache.shards_of(assembly.unresolved, settings.extraction)
@@ -81,10 +81,11 @@ def _write_shard_texts(store: ArtifactStore, run: RunLayout, shards: list[Shard]
 
 
 @task(name="shard-keywords", task_run_name="extract shard {shard.shard_id}", **TASK_POLICY)
-def shard_keywords(shard: Shard, extractor: KeywordExtractor, settings: Settings, run: RunLayout) -> str:
+def shard_keywords(
+    store: ArtifactStore, shard: Shard, extractor: KeywordExtractor, settings: Settings, run: RunLayout
+) -> str:
     """Extract one shard in this process and add it to the extraction cache; returns its cache location."""
     started = time.perf_counter()
-    store = ArtifactStore(settings.storage)
     results = extractor.extract(shard_texts(store, run, shard))
     location = extraction_cache.store_shard(
         store, settings.extraction, shard, keywords_table(list(shard.cv_ids), results)
@@ -100,17 +101,18 @@ def shard_keywords(shard: Shard, extractor: KeywordExtractor, settings: Settings
 
 
 @task(name="stored-shard-keywords", task_run_name="store shard {shard.shard_id}", **TASK_POLICY)
-def stored_shard_keywords(shard: Shard, results: list[list[tuple[str, float]]], settings: Settings) -> str:
+def stored_shard_keywords(
+    store: ArtifactStore, shard: Shard, results: list[list[tuple[str, float]]], settings: Settings
+) -> str:
     """One shard's keywords, extracted elsewhere (a Modal GPU), added to the extraction cache; returns its location."""
     table = keywords_table(list(shard.cv_ids), results)
-    return extraction_cache.store_shard(ArtifactStore(settings.storage), settings.extraction, shard, table)
+    return extraction_cache.store_shard(store, settings.extraction, shard, table)
 
 
 @task(name="run-keywords-table", **TASK_POLICY)
-def run_keywords_table(settings: Settings, run: RunLayout) -> extraction_cache.Assembly:
+def run_keywords_table(store: ArtifactStore, settings: Settings, run: RunLayout) -> extraction_cache.Assembly:
     """keywords.parquet of the run, assembled from the cache with every shard checked against the run's texts;
     written only when every CV has keywords that pass (else `unresolved` says which to extract again)."""
-    store = ArtifactStore(settings.storage)
     texts = extraction_cache.CvTexts.from_run(store, run.cvs, settings.extraction, settings.cpu_workers())
     index = extraction_cache.CacheIndex(store.read_parquet(run.cv_shards))  # what planning learned
     assembly = extraction_cache.write_run_keywords(store, settings.extraction, texts, run.keywords, index)

@@ -12,9 +12,9 @@ from tasks.policies import TASK_POLICY
 
 
 @task(name="list-match-table", **TASK_POLICY)
-def list_match_table(input_url: str, run_id: str, output_url: str, settings: Settings) -> dict:
+def list_match_table(store: ArtifactStore, input_url: str, run_id: str, output_url: str, settings: Settings) -> dict:
     """The output table (one row per input row, a 0/1 column per list) and its summary; returns the summary."""
-    filters = load_run_filters(ArtifactStore(settings.storage), run_id)
+    filters = load_run_filters(store, run_id)
     summary = apply_run_filters(
         input_url,
         filters,

@@ -94,10 +94,9 @@ def headcount_estimate(
 
 
 @task(name="estimate-artifacts", **TASK_POLICY)
-def estimate_artifacts(result: Estimate, layout: EstimateLayout, settings: Settings) -> str:
+def estimate_artifacts(store: ArtifactStore, result: Estimate, layout: EstimateLayout) -> str:
     """estimates.csv, annotators.csv, repairs.csv, report.md, report.html, forest.png, then summary.json (written
     last: marks it complete)."""
-    store = ArtifactStore(settings.storage)
     markdown = estimate_report.render_estimate_report(
         layout.run_id, result.summary, result.estimates, result.annotators
     )

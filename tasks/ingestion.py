@@ -17,10 +17,9 @@ from ml_headcount.runs.stage_cache import StageResult, cached_stage, stage_key
 from tasks.policies import TASK_POLICY
 
 
-def cleaned_cvs(input_url: str, settings: Settings, run: RunLayout) -> StageResult:
+def cleaned_cvs(store: ArtifactStore, input_url: str, settings: Settings, run: RunLayout) -> StageResult:
     """cvs.parquet and rejected.csv of the run, copied from the ingest stage cache when an earlier run cleaned the same
     bytes with the same settings (and the entry checks out), else computed and cached."""
-    store = ArtifactStore(settings.storage)
     options = storage_options(input_url, settings.storage)
     ingest_settings = settings.ingest.model_dump(mode="json")
 
@@ -47,10 +46,10 @@ def cleaned_cvs(input_url: str, settings: Settings, run: RunLayout) -> StageResu
 
 
 @task(name="clean-cv-table", **TASK_POLICY)
-def clean_cv_table(input_url: str, settings: Settings, run: RunLayout) -> dict:
+def clean_cv_table(store: ArtifactStore, input_url: str, settings: Settings, run: RunLayout) -> dict:
     """cvs.parquet and rejected.csv of the run (`cleaned_cvs`); returns the ingestion summary, with `from_cache` and
     the cache entries that failed their checks (`cache_rejected`)."""
-    stage = cleaned_cvs(input_url, settings, run)
+    stage = cleaned_cvs(store, input_url, settings, run)
     summary = stage.summary
     logger = get_run_logger()
     for entry in stage.rejected:

@@ -69,16 +69,15 @@ class ModalBackend:
             raise RuntimeError("ModalBackend stages run inside backend.session(); the cv-keywords flow opens it")
         return self._session
 
-    def extract(self, shards: list[Shard], run: RunLayout) -> Iterator[str]:
+    def extract(self, store: ArtifactStore, shards: list[Shard], run: RunLayout) -> Iterator[str]:
         """Extract the given (uncached) shards; yields each shard's cache location as it is stored."""
         if not shards:
             return
-        store = ArtifactStore(self.settings.storage)
         by_id = {shard.shard_id: shard for shard in shards}
         inputs = ((shard.shard_id, shard_texts(store, run, shard)) for shard in shards)  # read as Modal consumes them
         try:
             for result in self.modal_session.extract(inputs, list(by_id)):
-                yield stored_shard_keywords(by_id[result.shard_id], result.keywords, self.settings)
+                yield stored_shard_keywords(store, by_id[result.shard_id], result.keywords, self.settings)
         except ShardExtractionError as error:
             for shard_id, traceback in error.tracebacks.items():
                 get_run_logger().warning("shard %s failed on Modal:\n%s", shard_id, traceback)

@@ -31,18 +31,19 @@ def dataset_of(settings: Settings) -> RegisteredDataset:
 
 
 @task(name="pending-inbox-files", **TASK_POLICY)
-def pending_inbox_files(settings: Settings) -> list[InboxFile]:
+def pending_inbox_files(dataset: RegisteredDataset, inbox: Inbox) -> list[InboxFile]:
     """Files in the inbox whose location and content were never processed."""
-    inbox = inbox_of(settings)
-    pending = dataset_of(settings).pending(inbox)
+    pending = dataset.pending(inbox)
     get_run_logger().info("%s: %d new or changed files", inbox.location, len(pending))
     return pending
 
 
 @task(name="file-registration", task_run_name="register {file.key}", **TASK_POLICY)
-def file_registration(file: InboxFile, settings: Settings, ingestion_id: str) -> FileOutcome:
+def file_registration(
+    dataset: RegisteredDataset, inbox: Inbox, file: InboxFile, settings: Settings, ingestion_id: str
+) -> FileOutcome:
     """The file's new CVs and rejected rows appended to the dataset, or the file quarantined."""
-    outcome = register_file(dataset_of(settings), inbox_of(settings), file, settings.ingest, ingestion_id)
+    outcome = register_file(dataset, inbox, file, settings.ingest, ingestion_id)
     logger = get_run_logger()
     if file.changed_from:
         logger.warning("%s changed since it was processed; rows it no longer has stay registered", file.location)
@@ -63,11 +64,14 @@ def file_registration(file: InboxFile, settings: Settings, ingestion_id: str) ->
 
 @task(name="ingestion-record", **TASK_POLICY)
 def ingestion_record(
-    outcomes: list[FileOutcome], keywords_run_event: dict | None, settings: Settings, ingestion_id: str
+    dataset: RegisteredDataset,
+    inbox: Inbox,
+    outcomes: list[FileOutcome],
+    keywords_run_event: dict | None,
+    ingestion_id: str,
 ) -> dict:
     """ingestions/<id>.json in storage (when any file was processed) and the report in the Prefect UI."""
-    dataset = dataset_of(settings)
-    summary = ingestion_summary(ingestion_id, inbox_of(settings), dataset, outcomes, keywords_run_event)
+    summary = ingestion_summary(ingestion_id, inbox, dataset, outcomes, keywords_run_event)
     if outcomes:  # an hourly run that found nothing leaves no file behind
         dataset.write_ingestion(summary)
     create_markdown_artifact(

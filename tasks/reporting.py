@@ -13,9 +13,8 @@ from tasks.policies import TASK_POLICY
 
 
 @task(name="run-report", **TASK_POLICY)
-def run_report(manifest: dict, settings: Settings, run: RunLayout) -> str:
+def run_report(store: ArtifactStore, manifest: dict, settings: Settings, run: RunLayout) -> str:
     """report.md, report.html and top_keywords.png in storage, and both tables in the Prefect UI."""
-    store = ArtifactStore(settings.storage)
     discriminative = store.read_csv(run.discriminative_keywords)
     category_keywords = store.read_csv(run.category_keywords)
     lists = store.read_json(run.keyword_lists)
@@ -43,6 +42,6 @@ def run_report(manifest: dict, settings: Settings, run: RunLayout) -> str:
 
 
 @task(name="completed-run", **TASK_POLICY)
-def completed_run(manifest: dict, settings: Settings, run: RunLayout) -> str:
+def completed_run(store: ArtifactStore, manifest: dict, run: RunLayout) -> str:
     """manifest.json, written last: it marks the run complete. Returns the run's location."""
-    return complete_run(ArtifactStore(settings.storage), run, manifest)
+    return complete_run(store, run, manifest)

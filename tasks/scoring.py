@@ -13,11 +13,10 @@ from tasks.policies import TASK_POLICY
 
 
 @task(name="discriminative-keywords", **TASK_POLICY)
-def discriminative_keywords(settings: Settings, run: RunLayout) -> dict:
+def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLayout) -> dict:
     """category_keywords.csv, discriminative_keywords.csv, keyword_lists.json, heldout_matches.parquet, queries.json and
     text_classifier.json (with filters.text_classifier), copied from an earlier run with the same CVs, keywords and
     settings when there is one; returns their sizes."""
-    store = ArtifactStore(settings.storage)
     key = stage_key(
         "scores",
         store.sha256(run.cvs),

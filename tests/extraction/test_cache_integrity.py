@@ -234,16 +234,16 @@ def test_the_ingest_key_is_the_digest_ingestion_took(tmp_path, monkeypatch):
         return digest
 
     monkeypatch.setattr(tasks.ingestion, "file_sha256", then_appended)
-    first = tasks.ingestion.cleaned_cvs(str(source), settings, RunLayout("first"))
+    first = tasks.ingestion.cleaned_cvs(ArtifactStore(settings.storage), str(source), settings, RunLayout("first"))
     assert (
         first.summary["cvs"] == 7 and first.summary["input_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
     )
     monkeypatch.setattr(tasks.ingestion, "file_sha256", before)
 
     source.write_text("\n".join(lines) + "\n")  # the file as the lookup read it: its 6 CVs, not the cached 7
-    second = tasks.ingestion.cleaned_cvs(str(source), settings, RunLayout("second"))
+    second = tasks.ingestion.cleaned_cvs(ArtifactStore(settings.storage), str(source), settings, RunLayout("second"))
     assert second.summary["cvs"] == 6 and not second.cached
-    third = tasks.ingestion.cleaned_cvs(str(source), settings, RunLayout("third"))
+    third = tasks.ingestion.cleaned_cvs(ArtifactStore(settings.storage), str(source), settings, RunLayout("third"))
     assert third.cached and third.summary["cvs"] == 6
     assert len(pd.read_parquet(Path(settings.storage.url) / "runs" / "third" / "cvs.parquet")) == 6
 
