@@ -93,7 +93,8 @@ def _children_writing_to(path: Path):
 
 class RunStory(logging.Filter):
     """Which records the console shows: verbosity -1 errors only, 0 the product's own lines and every warning,
-    1 everything (Prefect's engine lines too)."""
+    1 everything (Prefect's engine lines too). Below 1, Prefect's records of a run failed by a user error are left
+    out: the command reports that error as its one line."""
 
     def __init__(self, verbosity: int):
         import prefect
@@ -105,6 +106,8 @@ class RunStory(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if self.verbosity > 0:
             return True
+        if getattr(record, "user_error", False):  # the command says it once, as `ml-headcount: error: ...`
+            return False
         if self.verbosity < 0:
             return record.levelno >= logging.ERROR
         return record.levelno >= logging.WARNING or not record.pathname.startswith(self.prefect_code)

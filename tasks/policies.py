@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 
 from prefect.tasks import exponential_backoff
 
@@ -57,14 +58,36 @@ TASK_POLICY = dict(
 
 
 class UserErrorTracebacks(logging.Filter):
-    """Drops the traceback from Prefect's failure log records when the failure is a UserError."""
+    """Drops the traceback from Prefect's failure log records when the failure is a UserError, and marks those records
+    (`record.user_error`), so that the command line, which says the error in one line of its own, can leave them out.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if isinstance(error, UserError):
+        if isinstance(error, UserError) or _names_a_user_error(record):
             record.exc_info = None
             record.exc_text = None
+            record.user_error = True
         return True
+
+
+# how Prefect's engine names the exception that failed a run, in the run's final "Finished in state Failed(...)" line
+_FAILED_WITH = re.compile(r"encountered an exception (\w+):")
+
+
+def _names_a_user_error(record: logging.LogRecord) -> bool:
+    match = _FAILED_WITH.search(str(record.msg))
+    return match is not None and match.group(1) in _user_error_names()
+
+
+def _user_error_names() -> set[str]:
+    """The names of UserError and its subclasses (those imported so far: a raised error's class always is)."""
+    names, pending = set(), [UserError]
+    while pending:
+        kind = pending.pop()
+        names.add(kind.__name__)
+        pending += kind.__subclasses__()
+    return names
 
 
 PREFECT_FAILURE_LOGGERS = ("prefect.task_runs", "prefect.flow_runs", "prefect.engine")
