@@ -21,7 +21,7 @@ from ml_headcount.runs.layout import RunLayout, claim_run, run_manifest
 from tasks.backends import Backend, backend_for
 from tasks.clustering import keyword_clusters
 from tasks.extraction import reextraction_shards, run_keywords_table, uncached_extraction_shards
-from tasks.ingestion import clean_cv_table
+from tasks.ingest import clean_cv_table
 from tasks.policies import retried_only_if_transient, without_user_error_tracebacks
 from tasks.reporting import completed_run, run_report
 from tasks.scoring import discriminative_keywords

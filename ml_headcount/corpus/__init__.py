@@ -1,4 +1,4 @@
-"""From a CV table to clean, deduplicated CVs: cleaning rules, text repair, ingestion (row accounting) and its two
+"""From a CV table to clean, deduplicated CVs: cleaning rules, text repair, ingest (row accounting) and its two
 row tables, the registered dataset, employers.
 
 What other packages use, by module; imported on first use, so importing the package does no work.

@@ -51,7 +51,7 @@ DATASET_COLUMNS = [
     "source_row",
     "ingestion_id",
 ]
-# the rejected rows of every registered file: ingestion's own columns, after which file and pass they came from
+# the rejected rows of every registered file: ingest's own columns, after the file and the ingestion they came from
 DATASET_REJECTED_COLUMNS = ["ingestion_id", "source_file", "source_sha256", *REJECTED_COLUMNS]
 
 
@@ -326,7 +326,7 @@ def _outcome(file: InboxFile, status: str, ingestion_id: str, **details) -> File
 
 
 def _rejected_rows(result: IngestResult, already: list[tuple]) -> pd.DataFrame:
-    """The file's rejected rows: those ingestion rejected, then its CVs that an earlier file registered (`already`:
+    """The file's rejected rows: those ingest rejected, then its CVs that an earlier file registered (`already`:
     (row, the registered CV) pairs), shown with the registered (cleaned) text."""
     registered_before = pd.DataFrame(
         {

@@ -1,10 +1,10 @@
-"""Ingestion: a CV table read, cleaned, deduplicated and accounted for, row by row.
+"""Ingest: a CV table read, cleaned, deduplicated and accounted for, row by row.
 
 Every input row ends in exactly one place: the clean table (one row per
 distinct CV), the rejected table (with a reason, its source row and raw value;
 duplicates included), or the count of rows beyond `--limit`:
 `input_rows = cvs + rejected + duplicates + beyond_limit`, asserted on every
-ingestion. Nothing is dropped silently. Files are read in chunks of
+ingest. Nothing is dropped silently. Files are read in chunks of
 `ingest.chunk_rows` rows, so memory follows the chunk size and the CVs kept,
 not the file size. docs/bad-input.md lists what is read, rejected or refused.
 """
@@ -60,7 +60,7 @@ class IngestResult:
         return self.rejected_rows.table()
 
     def summary(self) -> dict:
-        """The ingestion's account, as recorded in the run's manifest."""
+        """The ingest's account, as recorded in the run's manifest."""
         return {
             "input_rows": self.input_rows,
             "input_sha256": self.input_sha256,
@@ -176,7 +176,7 @@ class _Cleaned(NamedTuple):
 
 
 class _Accounting:
-    """One ingestion's account: which columns hold text and label, and where each row has gone so far."""
+    """One ingest's account: which columns hold text and label, and where each row has gone so far."""
 
     def __init__(self, name: str, settings: IngestSettings, kept: KeptCvs, rejected: RejectedRows):
         self.name, self.settings, self.kept, self.rejected = name, settings, kept, rejected

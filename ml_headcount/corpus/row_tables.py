@@ -67,7 +67,7 @@ class _RowTable:
 
 
 class KeptCvs(_RowTable):
-    """The CVs ingestion keeps (columns CV_COLUMNS), in input order. Labels are normalised as they are read back:
+    """The CVs ingest keeps (columns CV_COLUMNS), in input order. Labels are normalised as they are read back:
     whether every label is a yes/no spelling (`normalise_labels`) is known only once the whole file has been read."""
 
     schema = CV_SCHEMA
@@ -101,7 +101,7 @@ class KeptCvs(_RowTable):
 
 
 class RejectedRows(_RowTable):
-    """The rows ingestion did not keep (columns REJECTED_COLUMNS, duplicates included), in source order."""
+    """The rows ingest did not keep (columns REJECTED_COLUMNS, duplicates included), in source order."""
 
     schema = REJECTED_SCHEMA
 

@@ -80,6 +80,6 @@ def stream_sha256(handle, digest=None) -> str:
 
 
 def file_sha256(url: str, storage_options: dict | None = None) -> str:
-    """The sha256 of a file's bytes (what ingestion records as `input_sha256`)."""
+    """The sha256 of a file's bytes (what ingest records as `input_sha256`)."""
     with opened(url, storage_options) as handle:
         return stream_sha256(handle)

@@ -2,9 +2,9 @@
 
 Every input row gives one output row: `source_row` (1-based, header
 excluded), `cv_id` (as a run would name the CV; empty when the row is not
-usable), `status` (`ok`, or why the text cannot be used, as ingestion says
+usable), `status` (`ok`, or why the text cannot be used, as ingest says
 it) and one 0/1 column per `<category>/<list>`. Texts are cleaned with the
-run's ingestion settings and matched with its extraction tokenisation
+run's ingest settings and matched with its extraction tokenisation
 (`matching.KeywordMatcher`), so a CV matches here exactly when it matched in
 the run; with `filters.matcher = phrase`, each list's query (queries.json) is
 matched with phrase search, as a search tool runs it

@@ -3,7 +3,7 @@
 Ingestion, scoring and clustering are cached this way (extraction has its own
 cache, per shard). The key hashes what decides the outputs: the content of the
 stage's inputs, its settings and `STAGE_CACHE_VERSION` (raise it whenever
-ingestion's or scoring's code changes what they write). An entry holds the
+ingest's or scoring's code changes what they write). An entry holds the
 stage's artifacts, in open formats only, and `summary.json`, written last: an
 entry without it is incomplete and ignored.
 

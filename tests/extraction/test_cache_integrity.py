@@ -214,7 +214,7 @@ def test_a_stage_cache_entry_is_checked_against_its_digests_and_its_key(store):
 
 def test_the_ingest_key_is_the_digest_ingestion_took(tmp_path, monkeypatch):
     """A file appended to between the lookup's read and ingestion is cached under what ingestion read."""
-    import tasks.ingestion
+    import tasks.ingest
 
     names = ["alpha", "beta", "gamma"]
     lines = (
@@ -225,7 +225,7 @@ def test_the_ingest_key_is_the_digest_ingestion_took(tmp_path, monkeypatch):
     source = tmp_path / "cvs.csv"
     source.write_text("\n".join(lines) + "\n")
     settings = load_settings(storage={"url": str(tmp_path / "store")})
-    before = tasks.ingestion.file_sha256
+    before = tasks.ingest.file_sha256
 
     def then_appended(url, options=None):
         digest = before(url, options)
@@ -233,17 +233,17 @@ def test_the_ingest_key_is_the_digest_ingestion_took(tmp_path, monkeypatch):
             handle.write("Data engineer building pipelines for the analytics team,0\n")
         return digest
 
-    monkeypatch.setattr(tasks.ingestion, "file_sha256", then_appended)
-    first = tasks.ingestion.cleaned_cvs(ArtifactStore(settings.storage), str(source), settings, RunLayout("first"))
+    monkeypatch.setattr(tasks.ingest, "file_sha256", then_appended)
+    first = tasks.ingest.cleaned_cvs(ArtifactStore(settings.storage), str(source), settings, RunLayout("first"))
     assert (
         first.summary["cvs"] == 7 and first.summary["input_sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
     )
-    monkeypatch.setattr(tasks.ingestion, "file_sha256", before)
+    monkeypatch.setattr(tasks.ingest, "file_sha256", before)
 
     source.write_text("\n".join(lines) + "\n")  # the file as the lookup read it: its 6 CVs, not the cached 7
-    second = tasks.ingestion.cleaned_cvs(ArtifactStore(settings.storage), str(source), settings, RunLayout("second"))
+    second = tasks.ingest.cleaned_cvs(ArtifactStore(settings.storage), str(source), settings, RunLayout("second"))
     assert second.summary["cvs"] == 6 and not second.cached
-    third = tasks.ingestion.cleaned_cvs(ArtifactStore(settings.storage), str(source), settings, RunLayout("third"))
+    third = tasks.ingest.cleaned_cvs(ArtifactStore(settings.storage), str(source), settings, RunLayout("third"))
     assert third.cached and third.summary["cvs"] == 6
     assert len(pd.read_parquet(Path(settings.storage.url) / "runs" / "third" / "cvs.parquet")) == 6
 

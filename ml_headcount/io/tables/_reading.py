@@ -24,7 +24,7 @@ def handle_chunks(handle, url: str, settings: IngestSettings) -> Iterator[Chunk]
 
 
 def table_chunks(url: str, settings: IngestSettings, storage_options: dict | None = None) -> Iterator[Chunk]:
-    """The file's rows chunk by chunk, as ingestion reads them (every format, encoding and compression it reads)."""
+    """The file's rows chunk by chunk, as ingest reads them (every format, encoding and compression it reads)."""
     with opened(url, storage_options) as handle:
         yield from handle_chunks(handle, url, settings)
 

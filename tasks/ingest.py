@@ -32,7 +32,7 @@ def cleaned_cvs(store: ArtifactStore, input_url: str, settings: Settings, run: R
             store.write_csv_batches(run.rejected, result.rejected_rows.batches(), REJECTED_COLUMNS)
         return result.summary()
 
-    # the lookup needs a digest before ingesting; what is stored is keyed by the digest ingestion took as it read
+    # the lookup needs a digest before ingesting; what is stored is keyed by the digest ingest took as it read
     digest = file_sha256(input_url, options)
     return cached_stage(
         store,
@@ -47,7 +47,7 @@ def cleaned_cvs(store: ArtifactStore, input_url: str, settings: Settings, run: R
 
 @task(name="clean-cv-table", **TASK_POLICY)
 def clean_cv_table(store: ArtifactStore, input_url: str, settings: Settings, run: RunLayout) -> dict:
-    """cvs.parquet and rejected.csv of the run (`cleaned_cvs`); returns the ingestion summary, with `from_cache` and
+    """cvs.parquet and rejected.csv of the run (`cleaned_cvs`); returns the ingest summary, with `from_cache` and
     the cache entries that failed their checks (`cache_rejected`)."""
     stage = cleaned_cvs(store, input_url, settings, run)
     summary = stage.summary
