@@ -5,8 +5,8 @@
 The table is made of real CV sentences (from ../shared/data/rated_cvs.csv)
 recombined at random into profiles of about --chars characters, written as
 Parquet under /tmp (never into the repository). For each size it runs the
-product's apply path (`ml_headcount.lists.apply.apply_run_filters`, the code
-behind the CLI and the cv-filter flow) in this one process and prints
+product's apply path (`ml_headcount.lists.apply.apply_run_lists`, the code
+behind the CLI and the cv-apply flow) in this one process and prints
 profiles/s, by wall clock and per CPU second of the process (= per core: the
 path is single-threaded; on a shared machine the CPU figure is the stable one),
 and the peak resident memory; memory that does not grow with the
@@ -35,8 +35,8 @@ from benchmarks.extraction import PeakRss  # noqa: E402
 from ml_headcount.config import IngestSettings  # noqa: E402
 from ml_headcount.corpus.cleaning import clean_text  # noqa: E402
 from ml_headcount.io.storage import ArtifactStore, StorageSettings  # noqa: E402
-from ml_headcount.lists.apply import apply_run_filters  # noqa: E402
-from ml_headcount.lists.run_lists import load_run_filters  # noqa: E402
+from ml_headcount.lists.apply import apply_run_lists  # noqa: E402
+from ml_headcount.lists.run_lists import load_run_lists  # noqa: E402
 from ml_headcount.runs.finished import split_run_reference  # noqa: E402
 from ml_headcount.scoring.matching import KeywordMatcher  # noqa: E402
 
@@ -73,8 +73,8 @@ def main() -> None:
     args = parser.parse_args()
 
     storage_url, run_id = split_run_reference(args.run, "./artifacts")
-    filters = load_run_filters(ArtifactStore(StorageSettings(url=storage_url)), run_id)
-    print(f"run {filters.run_id}: lists {dict((n, len(k)) for n, k in filters.lists.items())}")
+    run_lists = load_run_lists(ArtifactStore(StorageSettings(url=storage_url)), run_id)
+    print(f"run {run_lists.run_id}: lists {dict((n, len(k)) for n, k in run_lists.lists.items())}")
     workdir = Path(tempfile.mkdtemp(prefix="ml-headcount-apply-"))
     results = []
     for rows in [int(r) for r in args.rows.split(",")]:
@@ -82,8 +82,8 @@ def main() -> None:
         generate_profiles(table, rows, args.chars, args.seed)
         with PeakRss() as memory:
             started, cpu_started = time.perf_counter(), time.process_time()
-            summary = apply_run_filters(
-                str(table), filters, str(workdir / f"matches-{rows}.parquet"), IngestSettings(), args.chunk_rows
+            summary = apply_run_lists(
+                str(table), run_lists, str(workdir / f"matches-{rows}.parquet"), IngestSettings(), args.chunk_rows
             )
             seconds, cpu_seconds = time.perf_counter() - started, time.process_time() - cpu_started
         results.append((rows, rows / cpu_seconds, memory.peak / 2**20))
@@ -97,9 +97,9 @@ def main() -> None:
         pd.read_parquet(workdir / f"profiles-{results[0][0]}.parquet")["profile_summary"].head(args.chunk_rows).tolist()
     )
     started = time.process_time()
-    cleaned = [clean_text(text, filters.ingest) for text in sample]
+    cleaned = [clean_text(text, run_lists.ingest) for text in sample]
     cleaning = len(sample) / (time.process_time() - started)
-    matcher = KeywordMatcher(filters.lists, filters.extraction)
+    matcher = KeywordMatcher(run_lists.lists, run_lists.extraction)
     started = time.process_time()
     matcher.match(cleaned)
     matching = len(sample) / (time.process_time() - started)

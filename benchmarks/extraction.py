@@ -164,7 +164,7 @@ def list_quality(
     settings = Settings(storage={"url": store})
     cvs = ingest(input_path, settings.ingest).cvs.reset_index(drop=True)
     labels = cvs["category"].to_numpy().astype(str)
-    folds = stratified_folds(cvs["cv_id"].to_numpy(), labels, settings.filters.folds, settings.filters.seed)
+    folds = stratified_folds(cvs["cv_id"].to_numpy(), labels, settings.lists.folds, settings.lists.seed)
     quality = {}
     for mode, extractor in modes.items():
         mode_settings = settings.model_copy(update={"extraction": extractor.settings})

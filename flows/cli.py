@@ -277,9 +277,9 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
     preflight.check_input(args.input, settings)
     run_store(args.run, settings.storage)
     with _flow_console(args):
-        from flows.cv_filter import cv_filter
+        from flows.cv_apply import cv_apply
 
-        summary = cv_filter(
+        summary = cv_apply(
             _protected(args.input), run_reference=args.run, output_url=_protected(args.output), settings=settings
         )
     return (json.dumps(summary) if args.json else summary["output"]), 0
@@ -289,7 +289,7 @@ def _query_parser(commands) -> None:
     query = _command(
         commands,
         "query",
-        "print one of a run's keyword lists as a search query (docs/filters.md)",
+        "print one of a run's keyword lists as a search query (docs/lists.md)",
         "ml-headcount query ./artifacts/runs/dev --dialect lucene --list strict",
     )
     query.add_argument("run", help="the run's location as `run` prints it, or a run id or `latest` under --storage-url")

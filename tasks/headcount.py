@@ -69,7 +69,7 @@ def keyword_annotations(
         validation.url,
         population.table,
         population.url,
-        settings.filters.matcher,
+        settings.lists.matcher,
         settings.headcount.text_classifier,
         (settings.headcount.validation_text_column, settings.headcount.population_text_column),
     )

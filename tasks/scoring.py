@@ -15,7 +15,7 @@ from tasks.policies import TASK_POLICY
 @task(name="discriminative-keywords", **TASK_POLICY)
 def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLayout) -> dict:
     """category_keywords.csv, discriminative_keywords.csv, keyword_lists.json, heldout_matches.parquet, queries.json and
-    text_classifier.json (with filters.text_classifier), copied from an earlier run with the same CVs, keywords and
+    text_classifier.json (with lists.text_classifier), copied from an earlier run with the same CVs, keywords and
     settings when there is one; returns their sizes."""
     key = stage_key(
         "scores",
@@ -23,7 +23,7 @@ def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLa
         store.sha256(run.keywords),
         settings.extraction.cache_key(),
         settings.scoring.model_dump(mode="json", exclude={"batch_cvs"}),
-        settings.filters.model_dump(mode="json", exclude={"apply_chunk_rows"}),
+        settings.lists.model_dump(mode="json", exclude={"apply_chunk_rows"}),
     )
     artifacts = [
         run.category_keywords,
@@ -32,7 +32,7 @@ def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLa
         run.heldout_matches,
         run.queries,
     ]
-    artifacts += [run.text_classifier] if settings.filters.text_classifier else []
+    artifacts += [run.text_classifier] if settings.lists.text_classifier else []
     logger = get_run_logger()
     stage = cached_stage(
         store, "scores", key, artifacts, lambda: score_and_learn_lists(store, settings, run, logger.info)
@@ -42,7 +42,7 @@ def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLa
     summary = stage.summary
     logger.info(
         "keyword lists (%s, learned from %d CVs)%s: %s",
-        settings.filters.method,
+        settings.lists.method,
         summary["learning_cvs"],
         " (scored by an earlier run of these CVs: copied)" if stage.cached else "",
         summary["list_quality"],

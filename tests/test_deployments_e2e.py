@@ -190,7 +190,7 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
         "cv-keywords/weekly-modal",
         "cv-ingestion/hourly-s3",
         "cv-keywords/weekly-s3",
-        "cv-filter/weekly",
+        "cv-apply/weekly",
     ]
     schedules = {
         name: [
@@ -205,7 +205,7 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
         "cv-keywords/weekly-modal": [("0 3 * * 1", False)],
         "cv-ingestion/hourly-s3": [("0 * * * *", False)],
         "cv-keywords/weekly-s3": [("0 3 * * 1", False)],
-        "cv-filter/weekly": [("0 5 * * 1", False)],
+        "cv-apply/weekly": [("0 5 * * 1", False)],
     }
     # Settings is the parameter schema: the server refuses a misspelt field before any run exists
     refused = prefect_cli(

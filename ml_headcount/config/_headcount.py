@@ -21,7 +21,7 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         False,
         description="--keywords: the keyword run's TF-IDF + logistic-regression classifier is one more "
         "annotator (`<positive>/tfidf`), with its out-of-fold annotations for the CVs the run learned from "
-        "(docs/filters.md).",
+        "(docs/lists.md).",
     )
     org_column: str | None = Field(None, description="Organisation column; None = detect from org_aliases.")
     # each table its own columns; None = ingest's setting, else detected from ingest's aliases

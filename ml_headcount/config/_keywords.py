@@ -29,8 +29,8 @@ class ScoringSettings(BaseModel, extra="forbid"):
     strict_specificity: float = 0.8
 
 
-class FilterSettings(BaseModel, extra="forbid"):
-    """How keyword lists are learned from the scored keywords, and how their quality is measured (docs/filters.md)."""
+class ListSettings(BaseModel, extra="forbid"):
+    """How keyword lists are learned from the scored keywords, and how their quality is measured (docs/lists.md)."""
 
     method: Literal["selected", "study"] = Field(
         "selected",
@@ -49,7 +49,7 @@ class FilterSettings(BaseModel, extra="forbid"):
     matcher: Literal["product", "phrase"] = Field(
         "product",
         description="How apply and estimate --keywords match a list: product (the run's n-grams after the "
-        "study's cleaning) or phrase (phrase search of the list's query, as a search tool runs it; docs/filters.md).",
+        "study's cleaning) or phrase (phrase search of the list's query, as a search tool runs it; docs/lists.md).",
     )
     interval: float = Field(
         0.8, gt=0.0, lt=1.0, description="Coverage of the reported intervals (Wilson; bootstrap for balanced accuracy)."
@@ -107,7 +107,7 @@ class FilterSettings(BaseModel, extra="forbid"):
         "and let apply emit its `<category>/tfidf` columns where the run has one.",
     )
     apply_chunk_rows: int = Field(
-        5000, ge=1, description="apply / cv-filter: input rows read, matched and written at a time (bounds memory)."
+        5000, ge=1, description="apply / cv-apply: input rows read, matched and written at a time (bounds memory)."
     )
     broad_weights: list[float] = Field(
         [1.0, 1.5, 2.0, 3.0],

@@ -25,7 +25,7 @@ from ml_headcount.config._extraction import ExtractionSettings
 from ml_headcount.config._headcount import HeadcountSettings
 from ml_headcount.config._infrastructure import InboxSettings, ModalSettings, StorageSettings
 from ml_headcount.config._ingest import IngestSettings
-from ml_headcount.config._keywords import ClusteringSettings, FilterSettings, ScoringSettings
+from ml_headcount.config._keywords import ClusteringSettings, ListSettings, ScoringSettings
 from ml_headcount.errors import UserError
 
 
@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     extraction: ExtractionSettings = ExtractionSettings()
     scoring: ScoringSettings = ScoringSettings()
-    filters: FilterSettings = FilterSettings()
+    lists: ListSettings = ListSettings()
     clustering: ClusteringSettings = ClusteringSettings()
     storage: StorageSettings = StorageSettings()
     modal: ModalSettings = ModalSettings()

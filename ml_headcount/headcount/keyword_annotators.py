@@ -15,7 +15,7 @@ like a list's, its values for CVs the run learned from are its out-of-fold
 annotations (`heldout_matches.parquet`, the lists' folds), and every other
 text is annotated by the stored model.
 
-`matcher` (`filters.matcher`) names the instrument whose counts are estimated:
+`matcher` (`lists.matcher`) names the instrument whose counts are estimated:
 `product` (the run's n-gram matcher) or `phrase` (phrase search of each list's
 query, as a search tool runs it). With `phrase` the annotators are
 `<category>/<list>@phrase`, their held-out values are those columns of
@@ -132,7 +132,7 @@ def _classifier(store: ArtifactStore, run: RunLayout, positive: str) -> TextClas
     if not store.exists(run.text_classifier):
         raise InputError(
             f"{store.location(run.prefix)}: headcount.text_classifier is on, and the keyword run has no "
-            "text_classifier.json (learn one with filters.text_classifier, or turn the setting off)"
+            "text_classifier.json (learn one with lists.text_classifier, or turn the setting off)"
         )
     model = TextClassifier.from_document(store.read_json(run.text_classifier))
     if positive not in model.coefficients:

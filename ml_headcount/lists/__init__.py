@@ -8,7 +8,7 @@ from ml_headcount._exports import exported
 __all__, __getattr__ = exported(
     __name__,
     {
-        "apply": ["apply_run_filters", "default_output"],
+        "apply": ["apply_run_lists", "default_output"],
         "eligibility": ["organisation_name_share"],
         "evidence": ["Corpus", "KeywordEvidence", "build_corpus", "corpus_evidence"],
         "folds": ["stratified_folds", "stratified_sample"],
@@ -17,7 +17,7 @@ __all__, __getattr__ = exported(
         "learning": ["score_and_learn_lists"],
         "quality": ["MATCHERS", "cross_validate", "phrase_list_matches"],
         "queries": ["list_query"],
-        "run_lists": ["RunFilters", "load_run_filters", "run_query"],
+        "run_lists": ["RunLists", "load_run_lists", "run_query"],
         "text_classifier": ["TextClassifier"],
     },
 )

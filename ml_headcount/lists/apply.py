@@ -6,7 +6,7 @@ usable), `status` (`ok`, or why the text cannot be used, as ingest says
 it) and one 0/1 column per `<category>/<list>`. Texts are cleaned with the
 run's ingest settings and matched with its extraction tokenisation
 (`matching.KeywordMatcher`), so a CV matches here exactly when it matched in
-the run; with `filters.matcher = phrase`, each list's query (queries.json) is
+the run; with `lists.matcher = phrase`, each list's query (queries.json) is
 matched with phrase search, as a search tool runs it
 (`phrase_matching.PhraseMatcher`). Duplicates are matched like any row: the
 output follows the input.
@@ -34,7 +34,7 @@ from ml_headcount.io.local_files import atomic_path
 from ml_headcount.io.storage import ArtifactStore, StorageError
 from ml_headcount.io.tables import Chunk, find_column, table_chunks
 from ml_headcount.io.urls import redact_url
-from ml_headcount.lists.run_lists import RunFilters, WithClassifier
+from ml_headcount.lists.run_lists import RunLists, WithClassifier
 from ml_headcount.scoring.phrase_matching import PhraseMatcher
 
 if TYPE_CHECKING:  # matching imports scikit-learn: seconds that resolving a run reference does not need
@@ -50,14 +50,14 @@ def default_output(store: ArtifactStore, run_id: str, input_url: str) -> str:
 
 
 def match_table(
-    chunk: Chunk, text_column: str, filters: RunFilters, matcher: KeywordMatcher | PhraseMatcher | WithClassifier
+    chunk: Chunk, text_column: str, run_lists: RunLists, matcher: KeywordMatcher | PhraseMatcher | WithClassifier
 ) -> pd.DataFrame:
     """One output row per input row of the chunk, rows that could not be parsed included, in source order."""
     status, cv_ids, texts, usable = [], [], [], []
     for position, raw in enumerate(chunk.table[text_column]):
-        problem = raw_text_problem(raw, filters.ingest)
-        text = "" if problem else clean_text(raw, filters.ingest)
-        problem = problem or clean_text_problem(text, filters.ingest)
+        problem = raw_text_problem(raw, run_lists.ingest)
+        text = "" if problem else clean_text(raw, run_lists.ingest)
+        problem = problem or clean_text_problem(text, run_lists.ingest)
         status.append(problem or OK)
         cv_ids.append("" if problem else cv_id(text_hash(text)))
         if not problem:
@@ -78,9 +78,9 @@ def match_table(
     return table.sort_values("source_row", kind="stable", ignore_index=True) if malformed else table
 
 
-def apply_run_filters(
+def apply_run_lists(
     input_url: str,
-    filters: RunFilters,
+    run_lists: RunLists,
     output_url: str,
     columns: IngestSettings,
     chunk_rows: int,
@@ -90,9 +90,9 @@ def apply_run_filters(
     with_classifier: bool = False,
 ) -> dict:
     """Match every row of the input and write the output table; returns the summary (also written beside it).
-    `with_classifier` (filters.text_classifier): the run's TF-IDF classifier's columns too, where it has one."""
+    `with_classifier` (run_lists.text_classifier): the run's TF-IDF classifier's columns too, where it has one."""
     started = time.perf_counter()
-    matcher = filters.matcher(matcher_kind, with_classifier)
+    matcher = run_lists.matcher(matcher_kind, with_classifier)
     rows, matched, statuses = 0, Counter(), Counter()
     with _table_writer(output_url, output_options or {}) as write:
         text_column = None
@@ -102,7 +102,7 @@ def apply_run_filters(
             text_column = text_column or find_column(
                 list(chunk.table.columns), columns.text_column, columns.text_aliases, "text", redact_url(input_url)
             )
-            table = match_table(chunk, text_column, filters, matcher)
+            table = match_table(chunk, text_column, run_lists, matcher)
             write(table)
             rows += len(table)
             matched.update({name: int(table[name].sum()) for name in matcher.names})
@@ -111,15 +111,15 @@ def apply_run_filters(
             raise InputError(f"{redact_url(input_url)}: no rows to match")
     seconds = time.perf_counter() - started
     summary = {
-        "run_id": filters.run_id,
-        "run": filters.location,
+        "run_id": run_lists.run_id,
+        "run": run_lists.location,
         "input": redact_url(input_url),
         "output": redact_url(output_url),
         "rows": rows,
         "matched": {name: matched[name] for name in matcher.names},
         "usable": statuses[OK],
         "not_usable": {reason: n for reason, n in statuses.items() if reason != OK},
-        "list_sizes": {name: len(keywords) for name, keywords in filters.lists.items()},
+        "list_sizes": {name: len(keywords) for name, keywords in run_lists.lists.items()},
         "seconds": round(seconds, 2),
         "rows_per_second": round(rows / seconds, 1) if seconds else None,
     }

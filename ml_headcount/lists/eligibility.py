@@ -5,26 +5,26 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from ml_headcount.config import FilterSettings, Settings
+from ml_headcount.config import ListSettings, Settings
 from ml_headcount.lists.evidence import Corpus, KeywordEvidence, corpus_evidence
 
 
-def organisation_name_share(corpus: Corpus, keywords: list[str], filters: FilterSettings) -> float | None:
+def organisation_name_share(corpus: Corpus, keywords: list[str], list_settings: ListSettings) -> float | None:
     """Share of a list's keywords that are organisation names, judged on all the corpus's CVs (None: an empty list)."""
     if not keywords:
         return None
     evidence = corpus_evidence(corpus, np.arange(len(corpus.cvs)), np.searchsorted(corpus.vocabulary, keywords))
-    return round(float(organisation_names(evidence, keywords, filters).mean()), 4)
+    return round(float(organisation_names(evidence, keywords, list_settings).mean()), 4)
 
 
-def organisation_names(evidence: KeywordEvidence, vocabulary: list[str], filters: FilterSettings) -> np.ndarray:
+def organisation_names(evidence: KeywordEvidence, vocabulary: list[str], list_settings: ListSettings) -> np.ndarray:
     """Keywords that name an organisation, or contain a name: a run of their tokens that is found inside a
     company field of Experiences in more than `max_organisation_share` of the CVs containing it, or on the stop list."""
     containing = np.asarray(evidence.part_present.sum(axis=0)).ravel()
     inside = np.asarray(evidence.part_in_company.sum(axis=0)).ravel()
     share = np.divide(inside, containing, out=np.zeros(len(containing)), where=containing > 0)
-    named = np.asarray(evidence.parts @ (share > filters.max_organisation_share).astype(np.float64)).ravel() > 0
-    stopped = [f" {name.lower().strip()} " for name in filters.organisation_stop_list if name.strip()]
+    named = np.asarray(evidence.parts @ (share > list_settings.max_organisation_share).astype(np.float64)).ravel() > 0
+    stopped = [f" {name.lower().strip()} " for name in list_settings.organisation_stop_list if name.strip()]
     listed = np.array([any(name in f" {keyword} " for name in stopped) for keyword in vocabulary], dtype=bool)
     return named | listed
 
@@ -34,18 +34,18 @@ def eligible_keywords(
 ) -> np.ndarray:
     """Columns a list of `category` may use: extracted from and found in several of its CVs, at several employers,
     no organisation names."""
-    filters = settings.filters
+    list_settings = settings.lists
     positive = evidence.labels == category
     extracted = np.asarray(evidence.extracted[positive].sum(axis=0)).ravel()
     inside = evidence.present[positive].tocsc()
     found = np.asarray(inside.sum(axis=0)).ravel()
     ok = (
-        (extracted >= filters.min_extracted)
-        & (found >= filters.min_cvs)
-        & (phrase_agreement(evidence) >= filters.min_phrase_agreement)
+        (extracted >= list_settings.min_extracted)
+        & (found >= list_settings.min_cvs)
+        & (phrase_agreement(evidence) >= list_settings.min_phrase_agreement)
     )
-    columns = np.flatnonzero(ok & ~organisation_names(evidence, vocabulary, filters))
-    return columns[distinct_employers(inside[:, columns], evidence.employers[positive]) >= filters.min_employers]
+    columns = np.flatnonzero(ok & ~organisation_names(evidence, vocabulary, list_settings))
+    return columns[distinct_employers(inside[:, columns], evidence.employers[positive]) >= list_settings.min_employers]
 
 
 def phrase_agreement(evidence: KeywordEvidence) -> np.ndarray:

@@ -3,7 +3,7 @@
 A list is a filter: a CV matches when its cleaned text contains any of the
 list's keywords (as `scoring.keyword_counts` finds them). `learn` is the one
 path from CVs and their extracted keywords to scores and lists; a run calls it
-on all its CVs, cross-validation (`filter_quality`) on each training fold.
+on all its CVs, cross-validation (`quality`) on each training fold.
 
 The `selected` learner grows each list greedily: the next keyword is the one
 whose not-yet-matched CVs add the most found CVs of the category minus `w`
@@ -28,7 +28,7 @@ from statistics import NormalDist
 import numpy as np
 import pandas as pd
 
-from ml_headcount.config import FilterSettings, ScoringSettings, Settings
+from ml_headcount.config import ListSettings, ScoringSettings, Settings
 from ml_headcount.lists.eligibility import eligible_keywords
 from ml_headcount.lists.evidence import Corpus, KeywordEvidence, corpus_evidence
 from ml_headcount.lists.folds import stratified_folds
@@ -47,7 +47,7 @@ def learn(corpus: Corpus, rows: np.ndarray | None, settings: Settings) -> Lists:
     keywords = corpus.keywords[corpus.keywords["cv_id"].isin(set(cvs["cv_id"]))]
     vocabulary = sorted(keywords["keyword"].unique())
     columns = np.searchsorted(corpus.vocabulary, vocabulary)
-    if settings.filters.method == "study":
+    if settings.lists.method == "study":
         stats = scoring.category_keyword_stats(cvs, keywords)
         counts = corpus.counts[rows][:, columns]
         return study_lists(
@@ -78,8 +78,8 @@ def study_lists(discriminative: pd.DataFrame, scoring_settings: ScoringSettings)
 def selected_lists(evidence: KeywordEvidence, cv_ids: np.ndarray, vocabulary: list[str], settings: Settings) -> Lists:
     """Strict and broad lists per category, grown greedily; cost, size and exclusions chosen by inner
     cross-validation (no exclusions: the plain OR list)."""
-    filters = settings.filters
-    inner = stratified_folds(cv_ids, evidence.labels, filters.inner_folds, filters.seed)
+    list_settings = settings.lists
+    inner = stratified_folds(cv_ids, evidence.labels, list_settings.inner_folds, list_settings.seed)
     lists: Lists = {}
     for category in sorted(set(evidence.labels.tolist())):
         choice = _inner_choice(evidence, inner, category, vocabulary, settings)
@@ -100,29 +100,29 @@ def _inner_exclusions(
     choice: dict[str, tuple[float, float, int]],
 ) -> dict[str, int]:
     """How many exclusions each list takes (0: the plain OR list), by inner cross-validation of its chosen
-    (cost, penalty, size) with 0 to `filters.max_exclusions` exclusions."""
-    filters = settings.filters
+    (cost, penalty, size) with 0 to `lists.max_exclusions` exclusions."""
+    list_settings = settings.lists
     positive = evidence.labels == category
     never = np.iinfo(np.int64).max
     # matched[name][i]: CV i contains a keyword of the list learned without its inner fold; first_excluded: the
     # position of the first of that list's exclusions it contains
     matched = {name: np.zeros(len(positive), dtype=bool) for name in LIST_NAMES}
     first_excluded = {name: np.full(len(positive), never) for name in LIST_NAMES}
-    for fold in np.unique(inner) if filters.max_exclusions else ():
+    for fold in np.unique(inner) if list_settings.max_exclusions else ():
         train, held = np.flatnonzero(inner != fold), np.flatnonzero(inner == fold)
         for name in LIST_NAMES:
             path, excluded = grow_list(
-                evidence.rows(train), category, vocabulary, settings, choice[name], filters.max_exclusions
+                evidence.rows(train), category, vocabulary, settings, choice[name], list_settings.max_exclusions
             )
             matched[name][held] = np.asarray(evidence.present[held][:, path].sum(axis=1)).ravel() > 0
             if len(excluded):
                 hits = evidence.present[held][:, excluded].toarray() > 0
                 first_excluded[name][held] = np.where(hits.any(axis=1), hits.argmax(axis=1), never)
-    negatives, counts = int((~positive).sum()), range(filters.max_exclusions + 1)
+    negatives, counts = int((~positive).sum()), range(list_settings.max_exclusions + 1)
     chosen = {}
     for name in LIST_NAMES:
         results = [(k, *_rates(matched[name] & (first_excluded[name] >= k), positive)) for k in counts]
-        chosen[name] = _preferred(results, name == "strict", negatives, filters, lambda r: (-r[0],))[0]
+        chosen[name] = _preferred(results, name == "strict", negatives, list_settings, lambda r: (-r[0],))[0]
     return chosen
 
 
@@ -133,7 +133,7 @@ def _rates(matched: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
     return sensitivity, specificity
 
 
-def _preferred(results: list[tuple], strict: bool, negatives: int, filters: FilterSettings, simpler) -> tuple:
+def _preferred(results: list[tuple], strict: bool, negatives: int, list_settings: ListSettings, simpler) -> tuple:
     """The preferred of (..., sensitivity, specificity) options, `simpler(option)` breaking ties (larger: simpler).
 
     Broad: the best balanced accuracy. Strict: the most sensitive option whose specificity reaches the target with
@@ -144,7 +144,7 @@ def _preferred(results: list[tuple], strict: bool, negatives: int, filters: Filt
         r
         for r in results
         if negatives
-        and _wilson_low(round(r[-1] * negatives), negatives, filters.interval) >= filters.strict_specificity
+        and _wilson_low(round(r[-1] * negatives), negatives, list_settings.interval) >= list_settings.strict_specificity
     ]
     if reaching:
         return max(reaching, key=lambda r: (r[-2], r[-1], *simpler(r)))
@@ -155,9 +155,11 @@ def _inner_choice(
     evidence: KeywordEvidence, inner: np.ndarray, category: str, vocabulary: list[str], settings: Settings
 ) -> dict[str, tuple[float, float, int]]:
     """(cost, penalty, size) per list, from the pooled inner-fold predictions of every candidate."""
-    filters = settings.filters
+    list_settings = settings.lists
     options = [
-        (w, p) for w in sorted(set(filters.broad_weights) | set(filters.strict_weights)) for p in filters.penalties
+        (w, p)
+        for w in sorted(set(list_settings.broad_weights) | set(list_settings.strict_weights))
+        for p in list_settings.penalties
     ]
     positive = evidence.labels == category
     # first_hit[o][i]: position in option o's path (learned without CV i's inner fold) of the first keyword
@@ -170,11 +172,11 @@ def _inner_choice(
         candidates = part.present[:, columns].tocsc()
         by_row = candidates.tocsr()
         for w, p in options:
-            path = columns[greedy_path(candidates, positive[train], w, filters.max_keywords, p, by_row)]
+            path = columns[greedy_path(candidates, positive[train], w, list_settings.max_keywords, p, by_row)]
             if len(path):
                 hits = evidence.present[held][:, path].toarray() > 0
                 first_hit[w, p][held] = np.where(hits.any(axis=1), hits.argmax(axis=1), np.iinfo(np.int64).max)
-    sizes = np.arange(1, filters.max_keywords + 1)
+    sizes = np.arange(1, list_settings.max_keywords + 1)
     results = []  # (weight, penalty, size, sensitivity, specificity)
     for w, p in options:
         matched = first_hit[w, p][None, :] < sizes[:, None]
@@ -183,14 +185,14 @@ def _inner_choice(
         results += [(w, p, int(s), float(se), float(sp)) for s, se, sp in zip(sizes, sensitivity, specificity)]
     negatives = int((~positive).sum())
     broad = _preferred(
-        [r for r in results if r[0] in filters.broad_weights],
+        [r for r in results if r[0] in list_settings.broad_weights],
         False,
         negatives,
-        filters,
+        list_settings,
         lambda r: (-r[2], -r[0], -r[1]),
     )
     strict = _preferred(
-        [r for r in results if r[0] in filters.strict_weights], True, negatives, filters, lambda r: (-r[2],)
+        [r for r in results if r[0] in list_settings.strict_weights], True, negatives, list_settings, lambda r: (-r[2],)
     )
     return {"broad": broad[:3], "strict": strict[:3]}
 

@@ -2,10 +2,10 @@
 
 The scores are summed over all the run's CVs in batches (`scoring.corpus`);
 the lists are learned from a stratified sample of at most
-`filters.max_learning_cvs` CVs (the learners hold that sample in memory) and
+`lists.max_learning_cvs` CVs (the learners hold that sample in memory) and
 cross-validated on the same CVs, once per held-out fold. What is written:
 category_keywords.csv, discriminative_keywords.csv, keyword_lists.json,
-queries.json, heldout_matches.parquet and, with `filters.text_classifier`,
+queries.json, heldout_matches.parquet and, with `lists.text_classifier`,
 text_classifier.json.
 """
 
@@ -55,12 +55,12 @@ def score_and_learn_lists(store: ArtifactStore, settings: Settings, run: RunLayo
     store.write_json(run.keyword_lists, document)
     store.write_json(run.queries, queries.queries_document(document))
     store.write_parquet(run.heldout_matches, validation.heldout_matches)
-    if settings.filters.text_classifier:  # learned from the same CVs as the lists, cross-validated on the same folds
+    if settings.lists.text_classifier:  # learned from the same CVs as the lists, cross-validated on the same folds
         _write_text_classifier(store, run, corpus, validation, settings)
     return {
         "scored_keywords": int(stats["keyword"].nunique()),
         "discriminative_keywords": discriminative.groupby("category").size().to_dict(),
-        "list_method": settings.filters.method,
+        "list_method": settings.lists.method,
         "learning_cvs": len(learning),
         **_lists_summary(document),
     }
@@ -68,9 +68,9 @@ def score_and_learn_lists(store: ArtifactStore, settings: Settings, run: RunLayo
 
 def _learning_sample(index: pd.DataFrame, settings: Settings) -> set[str]:
     """cv_ids of the stratified sample the lists are learned from (every CV when there are few enough)."""
-    filters = settings.filters
+    list_settings = settings.lists
     ids, labels = index["cv_id"].to_numpy(), index["category"].to_numpy()
-    return set(index["cv_id"].iloc[stratified_sample(ids, labels, filters.max_learning_cvs, filters.seed)])
+    return set(index["cv_id"].iloc[stratified_sample(ids, labels, list_settings.max_learning_cvs, list_settings.seed)])
 
 
 def _rows_of(store: ArtifactStore, key: str, columns: list[str] | None, cv_ids: set[str], batch: int) -> pd.DataFrame:
@@ -83,7 +83,7 @@ def _write_text_classifier(
     store: ArtifactStore, run: RunLayout, corpus: Corpus, validation: quality.CrossValidation, settings: Settings
 ) -> None:
     labels = corpus.cvs["category"].to_numpy().astype(str)
-    model = text_classifier.fit(corpus.cvs["text"].tolist(), labels, settings.filters.seed)
+    model = text_classifier.fit(corpus.cvs["text"].tolist(), labels, settings.lists.seed)
     store.write_json(run.text_classifier, quality.classifier_document(corpus, model, validation, settings))
 
 

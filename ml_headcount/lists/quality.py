@@ -2,12 +2,12 @@
 
 Extraction does not look at labels, so cross-validation needs no model work:
 the CVs are split into stratified folds (`folds.stratified_folds`), the lists
-are learned on all folds but one by `keyword_filters.learn` (the run's own
+are learned on all folds but one by `learners.learn` (the run's own
 code and settings) and matched against the held-out fold, and the held-out
 matches of all folds are pooled. A CV's held-out match therefore never depends
 on its own label. Every list is matched twice: by the product's matcher and
 by phrase search of its query (`search_queries.list_query`, the matcher of a
-search tool); the whole cross-validation is repeated over `filters.cv_repeats`
+search tool); the whole cross-validation is repeated over `lists.cv_repeats`
 fold seeds, and each keyword's stability is the share of the fold lists that
 chose it.
 
@@ -28,7 +28,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ml_headcount.config import FilterSettings, Settings
+from ml_headcount.config import ListSettings, Settings
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.eligibility import organisation_name_share
 from ml_headcount.lists.evidence import Corpus, build_corpus
@@ -104,33 +104,38 @@ def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None 
 
     The folds are the seeded stratified ones of the settings unless given
     (to compare methods on the very same folds). The whole cross-validation
-    is repeated with `filters.cv_repeats` fold seeds (seed, seed + 1, ...):
+    is repeated with `lists.cv_repeats` fold seeds (seed, seed + 1, ...):
     the first seed's folds give the held-out matches and the pooled figures,
     every seed its balanced accuracy, and every fold's training list counts in
     the keywords' stability.
     """
     labels = corpus.cvs["category"].to_numpy().astype(str)
-    ids, filters = corpus.cvs["cv_id"].to_numpy(), settings.filters
-    fold_seeds = [filters.seed + i for i in range(filters.cv_repeats)] if folds is None else [filters.seed]
+    ids, list_settings = corpus.cvs["cv_id"].to_numpy(), settings.lists
+    fold_seeds = (
+        [list_settings.seed + i for i in range(list_settings.cv_repeats)] if folds is None else [list_settings.seed]
+    )
     repeats = [
-        _heldout(corpus, stratified_folds(ids, labels, filters.folds, seed) if folds is None else folds, settings)
+        _heldout(corpus, stratified_folds(ids, labels, list_settings.folds, seed) if folds is None else folds, settings)
         for seed in fold_seeds
     ]
     matches, first_folds = repeats[0].matches, repeats[0].folds
     categories = sorted(set(labels.tolist()))
     classifier_quality = {}
-    if filters.text_classifier:  # on the first seed's folds, beside the lists' held-out matches
-        decided = text_classifier.heldout_decisions(corpus.cvs["text"].tolist(), labels, first_folds, filters.seed)
+    if list_settings.text_classifier:  # on the first seed's folds, beside the lists' held-out matches
+        decided = text_classifier.heldout_decisions(
+            corpus.cvs["text"].tolist(), labels, first_folds, list_settings.seed
+        )
         matches = matches.assign(**{text_classifier.column(c): (d >= 0).astype(np.int8) for c, d in decided.items()})
         classifier_quality = {
-            c: list_quality(matches[text_classifier.column(c)].to_numpy() > 0, labels == c, filters) for c in categories
+            c: list_quality(matches[text_classifier.column(c)].to_numpy() > 0, labels == c, list_settings)
+            for c in categories
         }
     fold_lists = [lists for repeat in repeats for lists in repeat.fold_lists]
     return CrossValidation(
         first_folds,
         matches,
-        _pooled_quality(matches, labels, "product", filters),
-        _pooled_quality(matches, labels, "phrase", filters),
+        _pooled_quality(matches, labels, "product", list_settings),
+        _pooled_quality(matches, labels, "phrase", list_settings),
         _seed_accuracies([repeat.matches for repeat in repeats], labels, fold_seeds),
         _stability(fold_lists, categories, list),
         _stability(fold_lists, categories, exclusions_of),
@@ -138,11 +143,11 @@ def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None 
     )
 
 
-def _pooled_quality(matches: pd.DataFrame, labels: np.ndarray, matcher: str, filters: FilterSettings) -> dict:
+def _pooled_quality(matches: pd.DataFrame, labels: np.ndarray, matcher: str, list_settings: ListSettings) -> dict:
     """Per category and list, the quality of its pooled held-out matches by `matcher`."""
     return {
         c: {
-            name: list_quality(matches[list_column(c, name, matcher)].to_numpy() > 0, labels == c, filters)
+            name: list_quality(matches[list_column(c, name, matcher)].to_numpy() > 0, labels == c, list_settings)
             for name in LIST_NAMES
         }
         for c in sorted(set(labels.tolist()))
@@ -230,11 +235,11 @@ def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: Cross
     return {
         category: {
             name: {
-                "method": settings.filters.method,
+                "method": settings.lists.method,
                 "keywords": list(keywords),
                 "exclusions": exclusions_of(keywords),
                 **in_sample[category][name],
-                "organisation_name_share": organisation_name_share(corpus, keywords, settings.filters),
+                "organisation_name_share": organisation_name_share(corpus, keywords, settings.lists),
                 "cross_validated": cross_validation.quality.get(category, {}).get(name),
                 "cross_validated_phrase": cross_validation.phrase_quality.get(category, {}).get(name),
                 "cross_validated_seeds": _seed_spread(cross_validation.seeds.get(category, {}).get(name)),
@@ -285,18 +290,18 @@ def cross_validated_quality(cvs: pd.DataFrame, keywords: pd.DataFrame, settings:
     return cross_validate(build_corpus(cvs, keywords, settings.extraction), settings)
 
 
-def list_quality(matched: np.ndarray, positive: np.ndarray, filters: FilterSettings) -> dict:
+def list_quality(matched: np.ndarray, positive: np.ndarray, list_settings: ListSettings) -> dict:
     """Pooled held-out sensitivity, specificity and balanced accuracy with their intervals, or why there are none."""
     n_positive, n_negative = int(positive.sum()), int((~positive).sum())
     base = {
-        "folds": filters.folds,
-        "interval": f"{filters.interval:.0%} {INTERVAL_METHOD}",
+        "folds": list_settings.folds,
+        "interval": f"{list_settings.interval:.0%} {INTERVAL_METHOD}",
         "cvs": [n_positive, n_negative],
     }
-    if min(n_positive, n_negative) < filters.folds:
+    if min(n_positive, n_negative) < list_settings.folds:
         return {
             **base,
-            "note": f"too few CVs for {filters.folds}-fold cross-validation "
+            "note": f"too few CVs for {list_settings.folds}-fold cross-validation "
             f"({n_positive} in the category, {n_negative} outside)",
         }
     found, rejected = int(matched[positive].sum()), int((~matched[~positive]).sum())
@@ -304,9 +309,9 @@ def list_quality(matched: np.ndarray, positive: np.ndarray, filters: FilterSetti
     return {
         **base,
         "sensitivity": round(sensitivity, 4),
-        "sensitivity_interval": _rounded(wilson_interval(found, n_positive, filters.interval)),
+        "sensitivity_interval": _rounded(wilson_interval(found, n_positive, list_settings.interval)),
         "specificity": round(specificity, 4),
-        "specificity_interval": _rounded(wilson_interval(rejected, n_negative, filters.interval)),
+        "specificity_interval": _rounded(wilson_interval(rejected, n_negative, list_settings.interval)),
         "balanced_accuracy": round((sensitivity + specificity) / 2, 4),
         "balanced_accuracy_interval": _rounded(
             bootstrap_balanced_accuracy(
@@ -314,9 +319,9 @@ def list_quality(matched: np.ndarray, positive: np.ndarray, filters: FilterSetti
                 n_positive,
                 specificity,
                 n_negative,
-                filters.interval,
-                filters.bootstrap_resamples,
-                filters.seed,
+                list_settings.interval,
+                list_settings.bootstrap_resamples,
+                list_settings.seed,
             )
         ),
     }

@@ -224,8 +224,7 @@ def queries_document(lists: dict) -> dict:
     under the product's matcher and under phrase search (the queries' matcher), in-sample and cross-validated."""
     return {
         "dialects": {name: {"description": d.description, "limit": d.limit} for name, d in DIALECTS.items()},
-        "matcher": "phrase search: letter-and-digit tokens, case folded, a phrase's tokens consecutive "
-        "(docs/filters.md)",
+        "matcher": "phrase search: letter-and-digit tokens, case folded, a phrase's tokens consecutive (docs/lists.md)",
         "queries": {
             category: {
                 name: {**query_document(entry["keywords"], entry.get("exclusions", [])), "quality": _quality(entry)}

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class RunFilters:
+class RunLists:
     """What applying a run needs from it: its lists and how it cleaned and tokenised texts."""
 
     run_id: str
@@ -33,10 +33,10 @@ class RunFilters:
     ingest: IngestSettings
     extraction: ExtractionSettings
     queries: dict[str, SearchQuery] | None = None  # "<category>/<list>" -> its query, for phrase search
-    classifier: TextClassifier | None = None  # the run's TF-IDF annotator, where it has one
+    classifier: TextClassifier | None = None  # the run's TF-IDF classifier, where it has one
 
     def matcher(self, kind: str, with_classifier: bool = False) -> KeywordMatcher | PhraseMatcher | WithClassifier:
-        """The product's matcher of the lists, or phrase search of their queries (`kind`: filters.matcher); with the
+        """The product's matcher of the lists, or phrase search of their queries (`kind`: lists.matcher); with the
         run's TF-IDF classifier's `<category>/tfidf` columns after the lists' when asked and the run has one."""
         from ml_headcount.scoring.matching import KeywordMatcher
 
@@ -58,7 +58,7 @@ class WithClassifier:
         return np.column_stack([self._lists.match(texts), *own])
 
 
-def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
+def load_run_lists(store: ArtifactStore, run_id: str) -> RunLists:
     """A finished run's lists, queries and classifier, and how it cleaned and tokenised texts (`run_id`: an id or
     `latest`); an InputError naming the run when it is not a complete run's."""
     run = finished_run(store, run_id)
@@ -72,7 +72,7 @@ def load_run_filters(store: ArtifactStore, run_id: str) -> RunFilters:
             for category, by_name in lists.items()
             for name, entry in by_name.items()
         }
-        return RunFilters(
+        return RunLists(
             run_id=run.run_id,
             location=store.location(run.prefix),
             lists=named,

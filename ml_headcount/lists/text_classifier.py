@@ -1,10 +1,11 @@
-"""TF-IDF + logistic regression: one more annotator of a run, beside its keyword lists, for population mode and `apply`.
+"""TF-IDF + logistic regression: one more classifier of a run, beside its keyword lists, for `apply` and for the
+headcount (where, like each list, it is an annotator).
 
 A search tool cannot run it (it needs the profiles' texts), but where the
-texts are at hand it is an annotator whose errors are not the lists': on the
+texts are at hand it is a classifier whose errors are not the lists': on the
 development CVs of the rated set its cross-validated balanced accuracy is
 0.814 (the broad list's 0.828), and on the rated lockbox 0.858 (the broad
-list's 0.708; docs/filters.md).
+list's 0.708; docs/lists.md).
 One classifier per category (one-vs-rest) on the run's cleaned texts: TF-IDF
 of 1-2-grams (terms in at least 2 CVs, sublinear term frequency, L2 norm),
 logistic regression with balanced class weights; a text is annotated 1 when
@@ -26,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-NAME = "tfidf"  # the annotator's list name: columns `<category>/tfidf`
+NAME = "tfidf"  # the classifier's list name: columns `<category>/tfidf`
 FORMAT = "ml-headcount text classifier 1"
 VECTORIZER = {
     "ngram_range": [1, 2],
@@ -39,7 +40,7 @@ VECTORIZER = {
 
 
 def column(category: str) -> str:
-    """The annotator's column of a category, as in `heldout_matches.parquet` and `apply`'s output."""
+    """The classifier's column of a category, as in `heldout_matches.parquet` and `apply`'s output."""
     return f"{category}/{NAME}"
 
 

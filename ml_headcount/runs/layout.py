@@ -95,15 +95,15 @@ class RunLayout(_Layout):
     keyword_lists = _artifact("keyword_lists.json")
     heldout_matches = _artifact(
         "heldout_matches.parquet",
-        "Per CV, whether it matched each list learned without its cross-validation fold (docs/filters.md).",
+        "Per CV, whether it matched each list learned without its cross-validation fold (docs/lists.md).",
     )
     text_classifier = _artifact(
         "text_classifier.json",
-        "The TF-IDF + logistic-regression annotator as JSON, with its quality (docs/filters.md; never pickle).",
+        "The TF-IDF + logistic-regression annotator as JSON, with its quality (docs/lists.md; never pickle).",
     )
     queries = _artifact(
         "queries.json",
-        "Every keyword list as a search query per dialect, with its quality per matcher (docs/filters.md).",
+        "Every keyword list as a search query per dialect, with its quality per matcher (docs/lists.md).",
     )
     clusters = _artifact("clusters.json")
     top_keywords_plot = _artifact("top_keywords.png")

@@ -1,5 +1,5 @@
 """A finished run's keyword lists on real CVs: the run's cross-validated quality, `ml-headcount apply` and the
-cv-filter flow."""
+cv-apply flow."""
 
 from __future__ import annotations
 
@@ -96,10 +96,10 @@ def test_apply_cli_matches_the_runs_filter_on_all_rated_cvs(finished_run, tmp_pa
     assert 0 < by_cv["1/broad"].mean() < 1
 
 
-def test_cv_filter_flow_reproduces_the_runs_in_sample_matches(finished_run, rated_sample_csv):
-    from flows.cv_filter import cv_filter
+def test_cv_apply_flow_reproduces_the_runs_in_sample_matches(finished_run, rated_sample_csv):
+    from flows.cv_apply import cv_apply
 
-    summary = cv_filter(str(rated_sample_csv), run_reference=str(finished_run))
+    summary = cv_apply(str(rated_sample_csv), run_reference=str(finished_run))
     output = Path(summary["output"])
     assert output == finished_run.parent.parent / "filtered" / finished_run.name / "rated_sample.matches.parquet"
     lists = json.loads((finished_run / "keyword_lists.json").read_text())

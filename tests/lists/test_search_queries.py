@@ -38,7 +38,7 @@ from ml_headcount.lists.queries import (
     query_document,
     render,
 )
-from ml_headcount.lists.run_lists import load_run_filters
+from ml_headcount.lists.run_lists import load_run_lists
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.scoring.keyword_list import KeywordList
 from ml_headcount.scoring.phrase_matching import PhraseMatcher, SearchQuery, search_tokens
@@ -268,16 +268,16 @@ def test_query_cli_prints_each_dialects_query_and_refuses_bad_input_in_one_line(
 def test_phrase_matcher_of_a_run_in_apply_and_as_annotators_is_its_queries_phrase_search(rated_sample_run, texts):
     store = ArtifactStore(StorageSettings(url=str(rated_sample_run.parent.parent)))
     run = RunLayout(rated_sample_run.name)
-    filters = load_run_filters(store, run.run_id)
-    matched = filters.matcher("phrase").match(texts)
+    run_lists = load_run_lists(store, run.run_id)
+    matched = run_lists.matcher("phrase").match(texts)
     document = json.loads((rated_sample_run / "queries.json").read_text())["queries"]
-    for column, name in enumerate(filters.lists):
+    for column, name in enumerate(run_lists.lists):
         category, list_name = name.split("/")
         entry = document[category][list_name]
         query = SearchQuery(tuple(entry["any_of"]), tuple(entry["none_of"]))
         assert (matched[:, column] == phrase_rows(query, texts)).all()
 
-    # estimate --keywords with filters.matcher = phrase: learned CVs get the held-out phrase matches, others phrase
+    # estimate --keywords with lists.matcher = phrase: learned CVs get the held-out phrase matches, others phrase
     # search
     rated = ingest(str(RATED_CVS), IngestSettings()).cvs
     learned = set(pd.read_parquet(rated_sample_run / "cvs.parquet")["cv_id"])

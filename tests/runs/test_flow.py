@@ -82,7 +82,7 @@ def test_artifacts_are_consistent(first_run):
     assert set(keywords["cv_id"]) == set(cvs["cv_id"]) and len(keywords) == manifest["extraction"]["keywords"]
     assert (keywords.groupby("cv_id").size() == 30).all()
     assert (keywords.groupby("cv_id")["rank"].apply(lambda r: list(r) == list(range(1, len(r) + 1)))).all()
-    # scored keywords and lists come from the extracted ones (docs/filters.md), clusters cover the scored ones
+    # scored keywords and lists come from the extracted ones (docs/lists.md), clusters cover the scored ones
     discriminative, stats = run["discriminative"], run["stats"]
     assert set(stats["keyword"]) == set(keywords["keyword"])
     assert set(discriminative["keyword"]) <= set(keywords["keyword"])
@@ -172,7 +172,7 @@ def test_a_run_larger_than_the_learning_sample_scores_every_cv_and_learns_from_t
     first_run, rated_sample_csv, storage
 ):
     settings = load_settings(
-        storage={"url": str(storage)}, extraction={"shard_size": 16}, filters={"max_learning_cvs": 20}
+        storage={"url": str(storage)}, extraction={"shard_size": 16}, lists={"max_learning_cvs": 20}
     )
     sampled = read_run(cv_keywords(str(rated_sample_csv), settings=settings, run_id="sampled"))
     everything = read_run(first_run)

@@ -1,4 +1,4 @@
-"""The `cv-filter` flow: a finished run's keyword lists applied to any CV or profile table."""
+"""The `cv-apply` flow: a finished run's keyword lists applied to any CV or profile table."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ml_headcount.config import Settings
 from ml_headcount.io.urls import redact_url, reveal
 from ml_headcount.lists.apply import default_output
 from ml_headcount.runs.finished import run_store
-from tasks.filtering import list_match_table
+from tasks.apply import list_match_table
 from tasks.policies import without_user_error_tracebacks
 
 
@@ -27,8 +27,8 @@ def _flow_run_name() -> str:
 TIMEOUT_S = 6 * 3600
 
 
-@flow(name="cv-filter", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S)
-def cv_filter(
+@flow(name="cv-apply", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S)
+def cv_apply(
     input_url: str | SecretStr,
     run_reference: str = "latest",
     output_url: str | SecretStr | None = None,
@@ -46,7 +46,7 @@ def cv_filter(
         store, input_url, run_id, output_url or default_output(store, run_id, input_url), settings
     )
     create_table_artifact(
-        key="cv-filter-matches",
+        key="cv-apply-matches",
         table=[
             {"list": name, "keywords": summary["list_sizes"].get(name), "matched rows": n, "rows": summary["rows"]}
             for name, n in summary["matched"].items()

@@ -1,6 +1,6 @@
 """Keyword lists on CVs they never saw: the study's rule, the default learner, the TF-IDF + logistic regression.
 
-    uv run python benchmarks/filter_quality.py [--input PATH] [--storage-url URL] [--category 1] [--repeats 5]
+    uv run python benchmarks/list_quality.py [--input PATH] [--storage-url URL] [--category 1] [--repeats 5]
                                                [--no-lockbox]
 
 First a lockbox is set aside: 20 % of the CVs of each category, chosen by the
@@ -49,7 +49,7 @@ from ml_headcount.scoring.keyword_list import list_column  # noqa: E402
 from ml_headcount.scoring.matching import KeywordMatcher, exclusions_of  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
-# The lockbox: CVs that no design decision looked at; its figure is computed once, at the end (docs/filters.md).
+# The lockbox: CVs that no design decision looked at; its figure is computed once, at the end (docs/lists.md).
 LOCKBOX_SHARE = 0.2
 LOCKBOX_SALT = "ml-headcount lockbox 2026-12, issue 22: "
 
@@ -90,8 +90,8 @@ def lockbox_rows(cvs: pd.DataFrame, share: float = LOCKBOX_SHARE, salt: str = LO
     return np.sort(np.concatenate([cvs.index.get_indexer(c) for c in chosen]))
 
 
-def with_filters(settings: Settings, **update) -> Settings:
-    return settings.model_copy(update={"filters": settings.filters.model_copy(update=update)})
+def with_list_settings(settings: Settings, **update) -> Settings:
+    return settings.model_copy(update={"lists": settings.lists.model_copy(update=update)})
 
 
 def lockbox_quality(development: Corpus, lockbox: pd.DataFrame, settings: Settings, category: str) -> dict[str, tuple]:
@@ -105,7 +105,7 @@ def lockbox_quality(development: Corpus, lockbox: pd.DataFrame, settings: Settin
         result[("product", name)] = balanced_accuracy(product[:, i], positive)
         result[("phrase", name)] = balanced_accuracy(phrase_list_matches(texts, lists[name]), positive)
     model = text_classifier.fit(
-        development.cvs["text"].tolist(), development.cvs["category"].to_numpy().astype(str), settings.filters.seed
+        development.cvs["text"].tolist(), development.cvs["category"].to_numpy().astype(str), settings.lists.seed
     )
     result[("classifier", text_classifier.NAME)] = balanced_accuracy(
         model.annotate(texts)[text_classifier.column(category)] > 0, positive
@@ -120,14 +120,16 @@ def main() -> None:
         "--storage-url", default="/tmp/ml-headcount-filter-quality", help="where the extraction cache is (or goes)"
     )
     parser.add_argument("--category", default="1")
-    parser.add_argument("--config", help="settings file (extraction, scoring and filters sections apply)")
+    parser.add_argument("--config", help="settings file (extraction, scoring and lists sections apply)")
     parser.add_argument(
-        "--repeats", type=int, default=5, help="fold seeds (filters.seed, +1, ...) of the cross-validation"
+        "--repeats", type=int, default=5, help="fold seeds (lists.seed, +1, ...) of the cross-validation"
     )
     parser.add_argument("--no-lockbox", action="store_true", help="development runs: never compute the lockbox figures")
     args = parser.parse_args()
 
-    settings = with_filters(load_settings(args.config, storage={"url": args.storage_url}), cv_repeats=args.repeats)
+    settings = with_list_settings(
+        load_settings(args.config, storage={"url": args.storage_url}), cv_repeats=args.repeats
+    )
     cvs = ingest(args.input, settings.ingest).cvs.reset_index(drop=True)
     keywords = cached_keywords(cvs, settings)
     locked = lockbox_rows(cvs)
@@ -137,16 +139,16 @@ def main() -> None:
     )
     labels = corpus.cvs["category"].to_numpy().astype(str)
     positive = labels == args.category
-    folds = stratified_folds(corpus.cvs["cv_id"].to_numpy(), labels, settings.filters.folds, settings.filters.seed)
+    folds = stratified_folds(corpus.cvs["cv_id"].to_numpy(), labels, settings.lists.folds, settings.lists.seed)
     print(
         f"{len(cvs)} CVs: lockbox {len(locked)} (20 % per category, sha256 rule), development {len(corpus.cvs)} "
-        f"({positive.sum()} in category {args.category}); {settings.filters.folds} folds, fold seeds "
-        f"{settings.filters.seed}..{settings.filters.seed + args.repeats - 1}"
+        f"({positive.sum()} in category {args.category}); {settings.lists.folds} folds, fold seeds "
+        f"{settings.lists.seed}..{settings.lists.seed + args.repeats - 1}"
     )
 
     rows, summary = [], {}
     for method in ("study", "selected"):
-        method_settings = with_filters(settings, method=method, text_classifier=False)  # timed on its own, below
+        method_settings = with_list_settings(settings, method=method, text_classifier=False)  # timed on its own, below
         started = time.perf_counter()
         result = cross_validate(corpus, method_settings)
         elapsed = time.perf_counter() - started
@@ -168,7 +170,7 @@ def main() -> None:
                         "seed_mean": float(np.mean(per_seed)),
                         "seed_spread": max(per_seed) - min(per_seed),
                         "keywords (all dev CVs)": len(in_sample[name]),
-                        "organisation names": organisation_name_share(corpus, in_sample[name], settings.filters),
+                        "organisation names": organisation_name_share(corpus, in_sample[name], settings.lists),
                         "cv_seconds": round(elapsed, 1),
                     }
                 )
@@ -183,14 +185,14 @@ def main() -> None:
         )
         print(
             f"{method} broad-list stability over "
-            f"{len(result.seeds[args.category]['broad']['fold_seeds']) * settings.filters.folds} fold lists: "
+            f"{len(result.seeds[args.category]['broad']['fold_seeds']) * settings.lists.folds} fold lists: "
             f"{dict(list(stable.items())[:12])}"
         )
 
     from sklearn.metrics import roc_auc_score
 
     started = time.perf_counter()
-    decision = text_classifier.heldout_decisions(corpus.cvs["text"].tolist(), labels, folds, settings.filters.seed)
+    decision = text_classifier.heldout_decisions(corpus.cvs["text"].tolist(), labels, folds, settings.lists.seed)
     classifier_seconds = round(time.perf_counter() - started, 1)
     sensitivity, specificity, reference = balanced_accuracy(decision[args.category] >= 0, positive)
     rows.append(
@@ -208,7 +210,9 @@ def main() -> None:
         print(pd.DataFrame(rows).round(4).to_string(index=False))
     lockbox = "hidden"
     if not args.no_lockbox:
-        boxed = lockbox_quality(corpus, cvs.iloc[locked], with_filters(settings, method="selected"), args.category)
+        boxed = lockbox_quality(
+            corpus, cvs.iloc[locked], with_list_settings(settings, method="selected"), args.category
+        )
         for (matcher, name), (se, sp, ba) in boxed.items():
             print(f"lockbox {name} ({matcher}): sensitivity {se:.4f} specificity {sp:.4f} balanced {ba:.4f}")
         lockbox = f"{boxed[('product', 'broad')][2]:.4f}"

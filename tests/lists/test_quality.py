@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import load_settings
-from ml_headcount.lists import eligibility, evidence, learners, queries
-from ml_headcount.lists import quality as filter_quality
+from ml_headcount.lists import eligibility, evidence, learners, quality, queries
 from ml_headcount.lists.folds import stratified_folds
 from ml_headcount.scoring.matching import KeywordMatcher
 
@@ -42,13 +41,13 @@ def test_folds_are_stratified_reproducible_and_independent_of_row_order(rated):
 @pytest.mark.timeout(2400)  # the first test to use the run waits for its extraction (60 CVs on a busy 2-core CPU)
 @pytest.mark.parametrize("method", ["selected", "study"])
 def test_a_heldout_match_never_depends_on_its_own_label(corpus, settings, method):
-    settings = settings.model_copy(update={"filters": settings.filters.model_copy(update={"method": method})})
+    settings = settings.model_copy(update={"lists": settings.lists.model_copy(update={"method": method})})
     labels = corpus.cvs["category"].to_numpy()
     folds = stratified_folds(corpus.cvs["cv_id"].to_numpy(), labels, 5, seed=1)
-    before = filter_quality.heldout_matches(corpus, folds, settings)
+    before = quality.heldout_matches(corpus, folds, settings)
     held = folds == 0
     flipped = np.where(held, np.where(labels == "1", "0", "1"), labels)
-    after = filter_quality.heldout_matches(
+    after = quality.heldout_matches(
         dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=flipped)), folds, settings
     )
     pd.testing.assert_frame_equal(before[held], after[held])
@@ -74,22 +73,22 @@ def test_selected_lists_avoid_organisation_names_and_single_employer_phrases(cor
     assert lists["1"]["broad"] and lists["1"]["strict"]
     positive = corpus.cvs["category"].to_numpy() == "1"
     for keywords in lists["1"].values():
-        assert len(keywords) <= settings.filters.max_keywords
-        assert eligibility.organisation_name_share(corpus, keywords, settings.filters) <= 1 / 3
+        assert len(keywords) <= settings.lists.max_keywords
+        assert eligibility.organisation_name_share(corpus, keywords, settings.lists) <= 1 / 3
         for keyword in keywords:
             column = corpus.vocabulary.index(keyword)
             containing = corpus.counts[:, column].toarray().ravel() > 0
-            assert len(set(corpus.employers[containing & positive])) >= settings.filters.min_employers
-    quality = filter_quality.in_sample_quality(corpus, lists)["1"]
-    assert quality["broad"]["in_sample_sensitivity"] >= quality["strict"]["in_sample_sensitivity"]
-    assert quality["strict"]["in_sample_specificity"] >= 0.9
-    stopped = settings.filters.model_copy(update={"organisation_stop_list": [lists["1"]["broad"][0]]})
-    relearned = learners.learn(corpus, None, settings.model_copy(update={"filters": stopped}))["1"]["broad"]
+            assert len(set(corpus.employers[containing & positive])) >= settings.lists.min_employers
+    in_sample = quality.in_sample_quality(corpus, lists)["1"]
+    assert in_sample["broad"]["in_sample_sensitivity"] >= in_sample["strict"]["in_sample_sensitivity"]
+    assert in_sample["strict"]["in_sample_specificity"] >= 0.9
+    stopped = settings.lists.model_copy(update={"organisation_stop_list": [lists["1"]["broad"][0]]})
+    relearned = learners.learn(corpus, None, settings.model_copy(update={"lists": stopped}))["1"]["broad"]
     assert lists["1"]["broad"][0] not in relearned
 
 
 def test_cross_validated_quality_reports_intervals_and_too_small_categories(corpus, settings):
-    result = filter_quality.cross_validate(corpus, settings)
+    result = quality.cross_validate(corpus, settings)
     broad = result.quality["1"]["broad"]
     assert broad["sensitivity_interval"][0] <= broad["sensitivity"] <= broad["sensitivity_interval"][1]
     assert (
@@ -99,7 +98,7 @@ def test_cross_validated_quality_reports_intervals_and_too_small_categories(corp
     # three CVs relabelled into a category of their own: too few for 5 folds, said instead of numbers
     labels = corpus.cvs["category"].to_numpy().copy()
     labels[:3] = "rare"
-    small = filter_quality.cross_validate(dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=labels)), settings)
+    small = quality.cross_validate(dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=labels)), settings)
     assert (
         "too few CVs" in small.quality["rare"]["broad"]["note"] and "sensitivity" not in small.quality["rare"]["broad"]
     )
@@ -108,9 +107,9 @@ def test_cross_validated_quality_reports_intervals_and_too_small_categories(corp
 
 def test_wilson_interval_and_bootstrap():
     # by hand: z = 1.2816, centre = (0.8 + z²/20) / (1 + z²/10) = 0.7577, half-width = 0.1561
-    low, high = filter_quality.wilson_interval(8, 10, 0.8)
+    low, high = quality.wilson_interval(8, 10, 0.8)
     assert low == pytest.approx(0.6016, abs=1e-3) and high == pytest.approx(0.9138, abs=1e-3)
-    low, high = filter_quality.bootstrap_balanced_accuracy(0.8, 100, 0.9, 300, 0.8, 2000, seed=0)
+    low, high = quality.bootstrap_balanced_accuracy(0.8, 100, 0.9, 300, 0.8, 2000, seed=0)
     assert low < 0.85 < high and high - low < 0.1
 
 
@@ -122,7 +121,7 @@ def test_matcher_equals_scoring_presence_on_all_rated_cvs(corpus, rated, setting
     matched = KeywordMatcher(lists, settings.extraction).match(rated["text"].tolist())
     everything = evidence.build_corpus(rated, corpus.keywords, settings.extraction)
     rows = np.arange(len(rated))
-    expected = np.column_stack([filter_quality.list_matches(everything, rows, keywords) for keywords in lists.values()])
+    expected = np.column_stack([quality.list_matches(everything, rows, keywords) for keywords in lists.values()])
     assert matched.shape == (len(rated), len(lists))
     assert (matched == expected).all()
     assert expected.any(axis=0).sum() > len(lists) * 0.9  # most keywords occur somewhere: the comparison is not vacuous
@@ -149,18 +148,18 @@ def test_the_learner_chooses_and_not_by_inner_cross_validation_and_keeps_the_pla
     corpus = _research_corpus(settings, sales_in_negatives=True)
     broad = learners.learn(corpus, None, settings)["1"]["broad"]
     assert (list(broad), broad.exclusions) == (["research"], ["sales"])
-    validated = filter_quality.cross_validate(corpus, settings)
+    validated = quality.cross_validate(corpus, settings)
     assert validated.quality["1"]["broad"]["balanced_accuracy"] == 1.0
     assert validated.exclusion_stability["1"]["broad"] == {"sales": 1.0}
-    document = filter_quality.keyword_lists_document(corpus, {"1": {"broad": broad}}, validated, settings)
+    document = quality.keyword_lists_document(corpus, {"1": {"broad": broad}}, validated, settings)
     assert document["1"]["broad"]["exclusions"] == ["sales"]
     assert queries.queries_document(document)["queries"]["1"]["broad"]["dialects"]["boolean"]["query"] == (
         '("research") NOT ("sales")'
     )
     # the plain OR list stays a candidate: without exclusions allowed it is all there is, at 0.75
-    plain = settings.model_copy(update={"filters": settings.filters.model_copy(update={"max_exclusions": 0})})
+    plain = settings.model_copy(update={"lists": settings.lists.model_copy(update={"max_exclusions": 0})})
     assert learners.learn(corpus, None, plain)["1"]["broad"].exclusions == []
-    assert filter_quality.cross_validate(corpus, plain).quality["1"]["broad"]["balanced_accuracy"] == 0.75
+    assert quality.cross_validate(corpus, plain).quality["1"]["broad"]["balanced_accuracy"] == 0.75
     # where no exclusion pays (`sales` never meets `research`), inner cross-validation keeps the plain OR
     separable = learners.learn(_research_corpus(settings, sales_in_negatives=False), None, settings)["1"]["broad"]
     assert (list(separable), separable.exclusions) == (["research"], [])
