@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml_headcount import config
 from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.corpus.ingest import ingest_table
 from ml_headcount.errors import UserError
@@ -174,7 +173,7 @@ def test_cache_key_differs_between_modes_and_ignores_the_other_modes_knob():
 
 def test_changing_fast_mode_leaves_exact_modes_cache_key(monkeypatch):
     exact, fast = ExtractionSettings().cache_key(), ExtractionSettings(mode="fast").cache_key()
-    monkeypatch.setattr(config, "FAST_MODE_VERSION", "next")
+    monkeypatch.setattr("ml_headcount.config._extraction.FAST_MODE_VERSION", "next")
     assert ExtractionSettings().cache_key() == exact
     assert ExtractionSettings(mode="fast").cache_key() != fast
 
