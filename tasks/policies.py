@@ -10,7 +10,7 @@
   result record names its own serializer (pickle included), so one planted in
   shared storage would run code; the product's caches are its own, content
   keyed, open formats under `cache/`, verified on a hit (ml_headcount.extraction.cache,
-  tasks.clustering).
+  ml_headcount.runs.stage_cache).
 - Logging: Prefect logs a traceback with every failed task and flow run. For a
   user error that traceback is noise that reads like a crash, so it is dropped;
   the one-line message stays. Bugs keep their traceback.
