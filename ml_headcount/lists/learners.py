@@ -23,8 +23,6 @@ swapped; how many (none: the plain OR list) is chosen by the same inner folds.
 
 from __future__ import annotations
 
-from statistics import NormalDist
-
 import numpy as np
 import pandas as pd
 
@@ -33,6 +31,7 @@ from ml_headcount.lists.eligibility import eligible_keywords
 from ml_headcount.lists.evidence import Corpus, KeywordEvidence, corpus_evidence
 from ml_headcount.lists.folds import stratified_folds
 from ml_headcount.lists.greedy import greedy_path, grow_list
+from ml_headcount.lists.intervals import wilson_interval
 from ml_headcount.scoring import discriminative as scoring
 from ml_headcount.scoring.keyword_list import KeywordList
 
@@ -144,7 +143,8 @@ def _preferred(results: list[tuple], strict: bool, negatives: int, list_settings
         r
         for r in results
         if negatives
-        and _wilson_low(round(r[-1] * negatives), negatives, list_settings.interval) >= list_settings.strict_specificity
+        and wilson_interval(round(r[-1] * negatives), negatives, list_settings.interval)[0]
+        >= list_settings.strict_specificity
     ]
     if reaching:
         return max(reaching, key=lambda r: (r[-2], r[-1], *simpler(r)))
@@ -195,9 +195,3 @@ def _inner_choice(
         [r for r in results if r[0] in list_settings.strict_weights], True, negatives, list_settings, lambda r: (-r[2],)
     )
     return {"broad": broad[:3], "strict": strict[:3]}
-
-
-def _wilson_low(successes: int, n: int, level: float) -> float:
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = successes / n
-    return float((p + z * z / (2 * n) - z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n))

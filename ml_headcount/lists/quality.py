@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from statistics import NormalDist
 from typing import NamedTuple
 
 import numpy as np
@@ -33,6 +32,7 @@ from ml_headcount.lists import text_classifier
 from ml_headcount.lists.eligibility import organisation_name_share
 from ml_headcount.lists.evidence import Corpus, build_corpus
 from ml_headcount.lists.folds import stratified_folds
+from ml_headcount.lists.intervals import bootstrap_balanced_accuracy, wilson_interval
 from ml_headcount.lists.learners import LIST_NAMES, Lists, learn
 from ml_headcount.lists.queries import list_query
 from ml_headcount.scoring.keyword_list import list_column
@@ -325,28 +325,6 @@ def list_quality(matched: np.ndarray, positive: np.ndarray, list_settings: ListS
             )
         ),
     }
-
-
-def wilson_interval(successes: int, n: int, level: float) -> tuple[float, float]:
-    """The Wilson score interval of a proportion `successes / n` at confidence `level`."""
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
-
-
-def bootstrap_balanced_accuracy(
-    sensitivity: float, n_positive: int, specificity: float, n_negative: int, level: float, resamples: int, seed: int
-) -> tuple[float, float]:
-    """Percentile interval of balanced accuracy over class-stratified resamples of the CVs."""
-    rng = np.random.default_rng(seed)
-    resampled = (
-        rng.binomial(n_positive, sensitivity, resamples) / n_positive
-        + rng.binomial(n_negative, specificity, resamples) / n_negative
-    ) / 2
-    low, high = np.quantile(resampled, [0.5 - level / 2, 0.5 + level / 2])
-    return float(low), float(high)
 
 
 def _rounded(interval: tuple[float, float]) -> list[float]:

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from ml_headcount.config import load_settings
-from ml_headcount.lists import eligibility, evidence, learners, quality, queries
+from ml_headcount.lists import eligibility, evidence, intervals, learners, quality, queries
 from ml_headcount.lists.folds import stratified_folds
 from ml_headcount.scoring.matching import KeywordMatcher
 
@@ -107,9 +107,9 @@ def test_cross_validated_quality_reports_intervals_and_too_small_categories(corp
 
 def test_wilson_interval_and_bootstrap():
     # by hand: z = 1.2816, centre = (0.8 + z²/20) / (1 + z²/10) = 0.7577, half-width = 0.1561
-    low, high = quality.wilson_interval(8, 10, 0.8)
+    low, high = intervals.wilson_interval(8, 10, 0.8)
     assert low == pytest.approx(0.6016, abs=1e-3) and high == pytest.approx(0.9138, abs=1e-3)
-    low, high = quality.bootstrap_balanced_accuracy(0.8, 100, 0.9, 300, 0.8, 2000, seed=0)
+    low, high = intervals.bootstrap_balanced_accuracy(0.8, 100, 0.9, 300, 0.8, 2000, seed=0)
     assert low < 0.85 < high and high - low < 0.1
 
 
