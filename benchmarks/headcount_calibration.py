@@ -60,15 +60,10 @@ from ml_headcount.headcount.annotators import (
     code_likelihoods,
 )
 from ml_headcount.headcount.count_tables import count_evidence, read_count_data
-from ml_headcount.headcount.model import (
-    PatternEvidence,
-    Prior,
-    bootstrap_joints,
-    group_profiles,
-    headcount_draws,
-    summarise,
-)
+from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
+from ml_headcount.headcount.model import bootstrap_joints, headcount_draws, summarise
 from ml_headcount.headcount.population_rates import RateModel
+from ml_headcount.headcount.prevalence_prior import Prior
 from ml_headcount.headcount.tables import estimate, read_counts, read_validation
 
 RATED_CVS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rated_cvs.csv"
@@ -319,8 +314,9 @@ def main() -> None:
             rng = np.random.default_rng([seed, ord(scenario)])
             order = rng.permutation(len(rated.labels))
             validation, pool = order[: len(order) // 2], order[len(order) // 2 :]
-            run = counts_scenario if scenario == "d" else lambda *a: profile_scenario(scenario, *a)
-            row, per_org = evaluate(scenario, seed, *run(rated, validation, pool, args, settings, rng))
+            inputs = (rated, validation, pool, args, settings, rng)
+            result = counts_scenario(*inputs) if scenario == "d" else profile_scenario(scenario, *inputs)
+            row, per_org = evaluate(scenario, seed, *result)
             rows.append(row)
             organisations.append(per_org)
     table, every_org = pd.DataFrame(rows), pd.concat(organisations)

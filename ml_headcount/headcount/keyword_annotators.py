@@ -107,23 +107,36 @@ def keyword_values(
         validation_texts, validation_has_text & ~learned, lists, extraction, matcher, classifier
     )
     if learned.any():
-        if not store.exists(run.heldout_matches):
-            raise InputError(
-                f"{validation_url}: {int(learned.sum())} validation CVs are ones the keyword run {location} learned its lists "
-                f"from, and the run has no heldout_matches.parquet (cross-validated matches); in-sample matches would make the "
-                "lists look better than they are. Use a cross-validated run or a validation table the run did not learn from."
-            )
-        heldout = store.read_parquet(run.heldout_matches).set_index("cv_id")
-        for name, values in validation_values.items():
-            if name not in heldout.columns:
-                raise InputError(
-                    f"{store.location(run.heldout_matches)}: no column {name!r}; columns found: {list(heldout.columns)}"
-                )
-            out_of_fold = heldout[name].reindex(validation_ids[learned])
-            values[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
+        _use_out_of_fold(store, run, validation_values, validation_ids, learned, validation_url)
 
     population_texts, population_has_text = _cleaned_texts(population, population_url, ingest, text_columns[1])
     return validation_values, _matched(population_texts, population_has_text, lists, extraction, matcher, classifier)
+
+
+def _use_out_of_fold(
+    store: ArtifactStore,
+    run: RunLayout,
+    values: dict[str, np.ndarray],
+    ids: np.ndarray,
+    learned: np.ndarray,
+    validation_url: str,
+) -> None:
+    """The run's cross-validated matches in place of in-sample ones for the validation CVs it learned from."""
+    if not store.exists(run.heldout_matches):
+        raise InputError(
+            f"{validation_url}: {int(learned.sum())} validation CVs are ones the keyword run "
+            f"{store.location(run.prefix)} learned its lists from, and the run has no heldout_matches.parquet "
+            "(cross-validated matches); in-sample matches would make the lists look better than they are. Use a "
+            "cross-validated run or a validation table the run did not learn from."
+        )
+    heldout = store.read_parquet(run.heldout_matches).set_index("cv_id")
+    for name, column in values.items():
+        if name not in heldout.columns:
+            raise InputError(
+                f"{store.location(run.heldout_matches)}: no column {name!r}; columns found: {list(heldout.columns)}"
+            )
+        out_of_fold = heldout[name].reindex(ids[learned])
+        column[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
 
 
 def _classifier(store: ArtifactStore, run: RunLayout, positive: str) -> TextClassifier:

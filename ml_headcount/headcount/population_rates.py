@@ -23,6 +23,7 @@ log odds ratio of the joint (with_marginals).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,7 +33,7 @@ from scipy.special import betaln, expit, logit, logsumexp
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, code_likelihoods
 
 if TYPE_CHECKING:
-    from ml_headcount.headcount.model import Evidence
+    from ml_headcount.headcount.evidence import AnnotatorEvidence
 
 _NEWTON_STEPS = 30
 _HESSIAN_STEP = 0.02  # logit
@@ -105,7 +106,7 @@ def population_rates(
     joints: tuple[np.ndarray, np.ndarray],
     validation_values: np.ndarray,
     labels: np.ndarray,
-    evidence: Evidence,
+    evidence: AnnotatorEvidence,
     model: RateModel,
     pi: np.ndarray,
     log_widths: np.ndarray,
@@ -120,8 +121,7 @@ def population_rates(
     since a dependence that differs from the validation's moves the rates the population implies. `pi` and
     `log_widths` are a prevalence grid for evidence that cannot be integrated per organisation (marginal counts).
     Where fewer than JOINT_SHARE of the profiles were rated by two or more of the model's annotators, the
-    sensitivities are not identified (a fit would slide along the likelihood's ridge as the Beta's misfit pushes
-    it): they stay the validation's, and only the false-positive rates are learned.
+    sensitivities are not identified (a fit would slide along the likelihood's ridge): they stay the validation's.
     """
     bits = space.full.astype(np.float64)
     validation = np.stack([joint[0] @ bits for joint in joints])  # (2, k)
@@ -132,22 +132,9 @@ def population_rates(
     start = np.concatenate([centre, [0.0, np.log(4.0)]])  # log a, log b: Beta(1, 4) to start
     bounds = [(c - _SEARCH_RANGE, c + _SEARCH_RANGE) for c in centre] + [(-5.0, 6.0)] * 2
 
-    def objective(replicate: int):
-        def negative_log_posterior(x: np.ndarray) -> float:
-            rates = expit(x[:n_rates].reshape(2, space.k))
-            positive, negative = (
-                code_likelihoods(space, with_marginals(space, joint[replicate : replicate + 1], rates[c][None]))[0]
-                for c, joint in enumerate(joints)
-            )
-            a, b = np.exp(x[n_rates:])
-            marginal = _log_marginal(evidence, positive, negative, a, b, pi, log_widths)
-            return float(-marginal + 0.5 * ((x[:n_rates] - centre) ** 2 / prior_var).sum())
-
-        return negative_log_posterior
-
+    objective = partial(_negative_log_posterior, space, joints, evidence, centre, prior_var, pi, log_widths)
     # sensitivities are identified only through profiles that several annotators rated (Hui-Walter); without them
-    # they stay the validation's (with its sampling variance) and only the false-positive rates are learned, which
-    # the organisations with the fewest matches pin
+    # they stay the validation's and only the false-positive rates are learned (the fewest matches pin them)
     free = np.ones(len(start), bool)
     free[: space.k] = _jointly_observed(evidence, space)
 
@@ -176,7 +163,33 @@ def population_rates(
     return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), covariance, bool(free[0]))
 
 
-def _jointly_observed(evidence: Evidence, space: PatternSpace) -> bool:
+def _negative_log_posterior(
+    space: PatternSpace,
+    joints: tuple[np.ndarray, np.ndarray],
+    evidence: AnnotatorEvidence,
+    centre: np.ndarray,
+    prior_var: np.ndarray,
+    pi: np.ndarray,
+    log_widths: np.ndarray,
+    replicate: int,
+):
+    """x = (2k logit rates, log a, log b) -> minus the log posterior, with replicate `replicate`'s dependence."""
+    n_rates = len(centre)
+
+    def negative_log_posterior(x: np.ndarray) -> float:
+        rates = expit(x[:n_rates].reshape(2, space.k))
+        positive, negative = (
+            code_likelihoods(space, with_marginals(space, joint[replicate : replicate + 1], rates[c][None]))[0]
+            for c, joint in enumerate(joints)
+        )
+        a, b = np.exp(x[n_rates:])
+        marginal = _log_marginal(evidence, positive, negative, a, b, pi, log_widths)
+        return float(-marginal + 0.5 * ((x[:n_rates] - centre) ** 2 / prior_var).sum())
+
+    return negative_log_posterior
+
+
+def _jointly_observed(evidence: AnnotatorEvidence, space: PatternSpace) -> bool:
     """Whether at least JOINT_SHARE of the profiles have two or more of the model's annotators observed."""
     counts = getattr(evidence, "counts", None)
     if counts is None:  # marginal counts of several annotators over the same profiles
@@ -186,7 +199,7 @@ def _jointly_observed(evidence: Evidence, space: PatternSpace) -> bool:
 
 
 def _log_marginal(
-    evidence: Evidence,
+    evidence: AnnotatorEvidence,
     positive: np.ndarray,
     negative: np.ndarray,
     a: float,
