@@ -136,7 +136,7 @@ def headcount_draws(
     for start in range(0, draws, DRAWS_PER_BATCH):
         batch = min(DRAWS_PER_BATCH, draws - start)
         joints = bootstrap_joints(space, labels, codes, smoothing, transfer, batch, rng)
-        if learned is not None:
+        if learned is not None and learned.identified:
             drawn = learned.sample(batch, rng)  # (batch, 2, k) population rates
             joints = tuple(with_marginals(space, joint, drawn[:, c]) for c, joint in enumerate(joints))
         positive, negative = (code_likelihoods(space, joint) for joint in joints)

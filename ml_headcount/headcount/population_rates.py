@@ -58,7 +58,7 @@ class PopulationRates:
     validation: np.ndarray  # (2, k) rates in the validation table (the joint model's marginals)
     mode: np.ndarray  # (2, k) logit posterior mode in the population
     covariance: np.ndarray  # (2k, 2k) its normal approximation's covariance
-    sensitivities_learned: bool  # False: too few profiles rated by two or more annotators, the validation's kept
+    identified: bool  # False: too few profiles rated by two or more annotators: the validation's rates are kept
 
     @property
     def population(self) -> np.ndarray:
@@ -120,8 +120,8 @@ def population_rates(
     found for the point fit; the modes refitted with each replicate's within-class dependence add their spread,
     since a dependence that differs from the validation's moves the rates the population implies. `pi` and
     `log_widths` are a prevalence grid for evidence that cannot be integrated per organisation (marginal counts).
-    Where fewer than JOINT_SHARE of the profiles were rated by two or more of the model's annotators, the
-    sensitivities are not identified (a fit would slide along the likelihood's ridge): they stay the validation's.
+    Where fewer than JOINT_SHARE of the profiles were rated by two or more of the model's annotators, the rates are
+    not identified by the data: the validation's are kept (`identified` False) and the draws use them as measured.
     """
     bits = space.full.astype(np.float64)
     validation = np.stack([joint[0] @ bits for joint in joints])  # (2, k)
@@ -132,35 +132,23 @@ def population_rates(
     start = np.concatenate([centre, [0.0, np.log(4.0)]])  # log a, log b: Beta(1, 4) to start
     bounds = [(c - _SEARCH_RANGE, c + _SEARCH_RANGE) for c in centre] + [(-5.0, 6.0)] * 2
 
+    if not _jointly_observed(evidence, space):
+        # not identified (Hui-Walter needs annotators that rated the same profiles): with one annotator per profile
+        # only the assumed shape of the prevalences' distribution would move the rates, so the validation's stay
+        return PopulationRates(validation, logit(validation), np.diag(sampling_var.ravel()), identified=False)
     objective = partial(_negative_log_posterior, space, joints, evidence, centre, prior_var, pi, log_widths)
-    # sensitivities are identified only through profiles that several annotators rated (Hui-Walter); without them
-    # they stay the validation's and only the false-positive rates are learned (the fewest matches pin them)
-    free = np.ones(len(start), bool)
-    free[: space.k] = _jointly_observed(evidence, space)
-
-    def on(values: np.ndarray, base: np.ndarray) -> np.ndarray:
-        full = base.copy()
-        full[free] = values
-        return full
-
-    point, free_bounds = objective(0), [b for b, f in zip(bounds, free) if f]
-    mode = on(minimize(lambda y: point(on(y, start)), start[free], method="L-BFGS-B", bounds=free_bounds).x, start)
-    hessian = _hessian(lambda y: point(on(y, mode)), mode[free])
+    point = objective(0)
+    mode = minimize(point, start, method="L-BFGS-B", bounds=bounds).x
+    hessian = _hessian(point, mode)
     values, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
     values = np.maximum(values, 1.0 / prior_var.max())  # never wider than the prior, never degenerate
-    covariance = np.diag(np.concatenate([sampling_var.ravel(), [0.0, 0.0]]))
-    covariance[np.ix_(free, free)] = (vectors / values) @ vectors.T
+    covariance = ((vectors / values) @ vectors.T)[:n_rates, :n_rates]
     replicates = [
-        on(
-            minimize(lambda y, f=objective(r): f(on(y, mode)), mode[free], method="L-BFGS-B", bounds=free_bounds).x,
-            mode,
-        )[:n_rates]
-        for r in range(1, len(joints[0]))
+        minimize(objective(r), mode, method="L-BFGS-B", bounds=bounds).x[:n_rates] for r in range(1, len(joints[0]))
     ]
-    covariance = covariance[:n_rates, :n_rates]
     if len(replicates) > 1:
         covariance = covariance + np.cov(np.array(replicates), rowvar=False)
-    return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), covariance, bool(free[0]))
+    return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), covariance, identified=True)
 
 
 def _negative_log_posterior(

@@ -77,10 +77,9 @@ def _annotator_lines(summary: dict, annotators: pd.DataFrame) -> list[str]:
         if summary["error_rates"] == "validation"
         else "the population's rates of the model's annotators were learned with the prevalences, the validation "
         "rates as their prior"
-        if summary["sensitivities_learned"]
-        else "the population's false-positive rates were learned with the prevalences; the sensitivities are the "
-        "validation's, since too few profiles were rated by two or more of the model's annotators to learn "
-        "them (docs/headcount.md)"
+        if summary["population_rates_learned"]
+        else "the validation rates were kept: too few profiles were rated by two or more of the model's annotators "
+        "to learn the population's (docs/headcount.md)"
     )
     lines += [
         "",

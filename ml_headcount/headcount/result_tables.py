@@ -67,7 +67,7 @@ def estimate_summary(
         "employees": int(observed.employees.sum()),
         "profiles": int(observed.profiles.sum()),
         "error_rates": settings.error_rates,
-        "sensitivities_learned": posterior.rates is not None and posterior.rates.sensitivities_learned,
+        "population_rates_learned": posterior.rates is not None and posterior.rates.identified,
         "repairs": {str(rule): int(n) for rule, n in observed.repairs["rule"].value_counts().sort_index().items()},
         "flags": {reason: int(sum(reason in f.split(";") for f in flags)) for reason in FLAG_REASONS},
         "validation": {
