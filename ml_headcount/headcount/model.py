@@ -45,7 +45,13 @@ import numpy as np
 
 from ml_headcount.headcount.annotators import PatternSpace, code_likelihoods, fit_joint
 from ml_headcount.headcount.evidence import AnnotatorEvidence
-from ml_headcount.headcount.population_rates import PopulationRates, RateModel, population_rates, with_marginals
+from ml_headcount.headcount.population_rates import (
+    PopulationRates,
+    RateModel,
+    population_rates,
+    with_dependence,
+    with_marginals,
+)
 from ml_headcount.headcount.prevalence_prior import HierarchicalPrior, PrevalenceGrid, Prior
 
 DRAWS_PER_BATCH = 16
@@ -137,8 +143,11 @@ def headcount_draws(
         batch = min(DRAWS_PER_BATCH, draws - start)
         joints = bootstrap_joints(space, labels, codes, smoothing, transfer, batch, rng)
         if learned is not None and learned.identified:
-            drawn = learned.sample(batch, rng)  # (batch, 2, k) population rates
-            joints = tuple(with_marginals(space, joint, drawn[:, c]) for c, joint in enumerate(joints))
+            drawn, shift = learned.sample(batch, rng)  # (batch, 2, k) population rates, (batch, 2, pairs) dependence
+            joints = tuple(
+                with_marginals(space, with_dependence(space, joint, shift[:, c]), drawn[:, c])
+                for c, joint in enumerate(joints)
+            )
         positive, negative = (code_likelihoods(space, joint) for joint in joints)
         log_likelihood = evidence.log_likelihood(positive, negative, pi)
         log_prior = hierarchical.sample(log_likelihood, rng) if hierarchical else fixed_prior

@@ -22,6 +22,7 @@ log odds ratio of the joint (with_marginals).
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
@@ -40,6 +41,7 @@ _HESSIAN_STEP = 0.02  # logit
 _SEARCH_RANGE = 6.0  # the mode is looked for within this many logits of the validation rate
 _LOGIT_LIMIT = 30.0
 JOINT_SHARE = 0.01
+_DEPENDENCE_SD = 1.0  # prior sd of the shift of a pair's log odds ratio in the population from the validation's
 _HERMITE = np.polynomial.hermite.hermgauss(24)
 
 
@@ -57,7 +59,8 @@ class PopulationRates:
 
     validation: np.ndarray  # (2, k) rates in the validation table (the joint model's marginals)
     mode: np.ndarray  # (2, k) logit posterior mode in the population
-    covariance: np.ndarray  # (2k, 2k) its normal approximation's covariance
+    dependence: np.ndarray  # (2, pairs) posterior mode of each pair's log odds ratio shift from the validation's
+    covariance: np.ndarray  # (2k + 2 pairs,) ^ 2: the normal approximation's covariance of (mode, dependence)
     identified: bool  # False: too few profiles rated by two or more annotators: the validation's rates are kept
 
     @property
@@ -68,12 +71,28 @@ class PopulationRates:
     @property
     def sd(self) -> np.ndarray:
         """(2, k) posterior sd of each logit rate."""
-        return np.sqrt(np.diag(self.covariance)).reshape(self.mode.shape)
+        return np.sqrt(np.diag(self.covariance))[: self.mode.size].reshape(self.mode.shape)
 
-    def sample(self, draws: int, rng: np.random.Generator) -> np.ndarray:
-        """(draws, 2, k) population rates drawn from the posterior."""
-        logits = rng.multivariate_normal(self.mode.ravel(), self.covariance, size=draws, method="eigh")
-        return expit(logits).reshape(draws, *self.mode.shape)
+    def sample(self, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(draws, 2, k) population rates and (draws, 2, pairs) log odds ratio shifts drawn from the posterior."""
+        centre = np.concatenate([self.mode.ravel(), self.dependence.ravel()])
+        drawn = rng.multivariate_normal(centre, self.covariance, size=draws, method="eigh")
+        rates = expit(drawn[:, : self.mode.size]).reshape(draws, *self.mode.shape)
+        return rates, drawn[:, self.mode.size :].reshape(draws, *self.dependence.shape)
+
+
+def pair_bits(space: PatternSpace) -> np.ndarray:
+    """(2^k, pairs) whether both annotators of each pair say 1 in each full pattern."""
+    bits = space.full.astype(np.float64)
+    return np.stack([bits[:, i] * bits[:, j] for i, j in itertools.combinations(range(space.k), 2)], axis=1).reshape(
+        len(bits), -1
+    )
+
+
+def with_dependence(space: PatternSpace, theta: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """(d, 2^k) joints whose pairs' log odds ratios are moved by `shift` (d, pairs); the rates then move too, so
+    with_marginals follows."""
+    return _normalised(np.log(np.maximum(theta, 1e-300)) + shift @ pair_bits(space).T)
 
 
 def with_marginals(space: PatternSpace, theta: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -127,28 +146,34 @@ def population_rates(
     validation = np.stack([joint[0] @ bits for joint in joints])  # (2, k)
     observed = np.stack([(validation_values[labels == cls] != MISSING).sum(axis=0) for cls in (True, False)])
     sampling_var = 1.0 / ((observed + 1.0) * validation * (1 - validation))
-    centre, prior_var = logit(validation).ravel(), (sampling_var + model.shift_sd**2).ravel()
-    n_rates = len(centre)
+    pairs = space.k * (space.k - 1) // 2
+    # the population's within-class dependence may differ from the validation's as its rates do: each pair's log
+    # odds ratio per class is shifted, the shift's prior centred on 0
+    centre = np.concatenate([logit(validation).ravel(), np.zeros(2 * pairs)])
+    prior_var = np.concatenate([(sampling_var + model.shift_sd**2).ravel(), np.full(2 * pairs, _DEPENDENCE_SD**2)])
+    n_rates, n_shifts = 2 * space.k, len(centre)
     start = np.concatenate([centre, [0.0, np.log(4.0)]])  # log a, log b: Beta(1, 4) to start
     bounds = [(c - _SEARCH_RANGE, c + _SEARCH_RANGE) for c in centre] + [(-5.0, 6.0)] * 2
 
     if not _jointly_observed(evidence, space):
         # not identified (Hui-Walter needs annotators that rated the same profiles): with one annotator per profile
         # only the assumed shape of the prevalences' distribution would move the rates, so the validation's stay
-        return PopulationRates(validation, logit(validation), np.diag(sampling_var.ravel()), identified=False)
+        covariance = np.diag(np.concatenate([sampling_var.ravel(), np.full(2 * pairs, _DEPENDENCE_SD**2)]))
+        return PopulationRates(validation, logit(validation), np.zeros((2, pairs)), covariance, identified=False)
     objective = partial(_negative_log_posterior, space, joints, evidence, centre, prior_var, pi, log_widths)
     point = objective(0)
     mode = minimize(point, start, method="L-BFGS-B", bounds=bounds).x
     hessian = _hessian(point, mode)
     values, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
     values = np.maximum(values, 1.0 / prior_var.max())  # never wider than the prior, never degenerate
-    covariance = ((vectors / values) @ vectors.T)[:n_rates, :n_rates]
+    covariance = ((vectors / values) @ vectors.T)[:n_shifts, :n_shifts]
     replicates = [
-        minimize(objective(r), mode, method="L-BFGS-B", bounds=bounds).x[:n_rates] for r in range(1, len(joints[0]))
+        minimize(objective(r), mode, method="L-BFGS-B", bounds=bounds).x[:n_shifts] for r in range(1, len(joints[0]))
     ]
     if len(replicates) > 1:
         covariance = covariance + np.cov(np.array(replicates), rowvar=False)
-    return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), covariance, identified=True)
+    dependence = mode[n_rates:n_shifts].reshape(2, pairs)
+    return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), dependence, covariance, identified=True)
 
 
 def _negative_log_posterior(
@@ -161,18 +186,25 @@ def _negative_log_posterior(
     log_widths: np.ndarray,
     replicate: int,
 ):
-    """x = (2k logit rates, log a, log b) -> minus the log posterior, with replicate `replicate`'s dependence."""
-    n_rates = len(centre)
+    """x = (2k logit rates, 2 pairs log odds ratio shifts, log a, log b) -> minus the log posterior, with replicate
+    `replicate`'s dependence."""
+    n_rates, n_shifts = 2 * space.k, len(centre)
 
     def negative_log_posterior(x: np.ndarray) -> float:
         rates = expit(x[:n_rates].reshape(2, space.k))
+        shifts = x[n_rates:n_shifts].reshape(2, -1)
         positive, negative = (
-            code_likelihoods(space, with_marginals(space, joint[replicate : replicate + 1], rates[c][None]))[0]
+            code_likelihoods(
+                space,
+                with_marginals(
+                    space, with_dependence(space, joint[replicate : replicate + 1], shifts[c][None]), rates[c][None]
+                ),
+            )[0]
             for c, joint in enumerate(joints)
         )
-        a, b = np.exp(x[n_rates:])
+        a, b = np.exp(x[n_shifts:])
         marginal = _log_marginal(evidence, positive, negative, a, b, pi, log_widths)
-        return float(-marginal + 0.5 * ((x[:n_rates] - centre) ** 2 / prior_var).sum())
+        return float(-marginal + 0.5 * ((x[:n_shifts] - centre) ** 2 / prior_var).sum())
 
     return negative_log_posterior
 

@@ -196,6 +196,8 @@ def test_population_error_rates_recover_easier_negatives_the_validation_rates_mi
     }
     assert error["learned"] < error["as_validated"] / 3, error
     assert learned.summary["total"]["mean"] == pytest.approx(truth.sum(), rel=0.08)
+    assert learned.summary["total"]["q10"] <= truth.sum() <= learned.summary["total"]["q90"]
+    assert learned.summary["population_rates_learned"]
     assert as_validated.summary["total"]["q90"] < truth.sum()
     rates = learned.annotators.set_index("annotator")
     assert rates.loc["llm", "population_specificity"] == pytest.approx(1 - 0.1 / 3, abs=0.02)
@@ -203,6 +205,35 @@ def test_population_error_rates_recover_easier_negatives_the_validation_rates_mi
     flags = as_validated.estimates.set_index("organisation")["flags"]
     assert "below_false_positive_rates" in flags["o0"]  # no experts, and fewer matches than the validation rates allow
     assert learned.summary["flags"]["below_false_positive_rates"] >= 1
+
+
+def test_rates_that_no_profile_rated_twice_identifies_stay_the_validations():
+    """Keyword counts over everyone, an LLM on its own sample: no profile has both, so nothing identifies the
+    population's rates (only the assumed shape of the prevalences would move them); the validation's are kept."""
+    rng = np.random.default_rng(8)
+    validation = _validation(rng)
+    sizes, shares = [3000, 800, 5000, 200, 1500, 12000], [0.0, 0.3, 0.02, 0.4, 0.1, 0.05]
+    organisation, expert, broad, _ = _profiles(rng, sizes, shares)
+    sampled = rng.random(len(expert)) < 0.2
+    llm = _noisy(expert, 0.8, 0.1, rng)
+    counts = pd.DataFrame(
+        {
+            "organisation": [f"o{i}" for i in range(len(sizes))],
+            "employees": sizes,
+            "broad": np.bincount(organisation, broad).astype(int),
+            "llm": np.bincount(organisation[sampled], llm[sampled], minlength=len(sizes)).astype(int),
+            "llm:profiles": np.bincount(organisation[sampled], minlength=len(sizes)),
+        }
+    )
+    settings = HeadcountSettings(draws=300, annotators=["broad", "llm"])
+    result = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
+    assert not result.summary["population_rates_learned"]
+    rates = result.annotators.set_index("annotator")
+    for name in ("broad", "llm"):
+        for rate in ("sensitivity", "specificity"):
+            assert rates.loc[name, f"population_{rate}"] == pytest.approx(rates.loc[name, rate], abs=0.01)
+    truth = np.bincount(organisation, expert)
+    assert result.summary["total"]["q10"] <= truth.sum() <= result.summary["total"]["q90"]
 
 
 @pytest.mark.parametrize("employees", [["1e30", "40"], ["1e30", "1e30"]])
