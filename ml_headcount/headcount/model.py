@@ -142,7 +142,7 @@ def headcount_draws(
     for start in range(0, draws, DRAWS_PER_BATCH):
         batch = min(DRAWS_PER_BATCH, draws - start)
         joints = bootstrap_joints(space, labels, codes, smoothing, transfer, batch, rng)
-        if learned is not None and learned.identified:
+        if learned is not None:
             drawn, shift = learned.sample(batch, rng)  # (batch, 2, k) population rates, (batch, 2, pairs) dependence
             joints = tuple(
                 with_marginals(space, with_dependence(space, joint, shift[:, c]), drawn[:, c])

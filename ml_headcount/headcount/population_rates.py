@@ -157,9 +157,11 @@ def population_rates(
 
     if not _jointly_observed(evidence, space):
         # not identified (Hui-Walter needs annotators that rated the same profiles): with one annotator per profile
-        # only the assumed shape of the prevalences' distribution would move the rates, so the validation's stay
-        covariance = np.diag(np.concatenate([sampling_var.ravel(), np.full(2 * pairs, _DEPENDENCE_SD**2)]))
-        return PopulationRates(validation, logit(validation), np.zeros((2, pairs)), covariance, identified=False)
+        # a fit would move the rates by the assumed shape of the prevalences; only what holds for any prevalences is
+        # learned: the bounds the organisations' match rates put on the rates
+        mode, variance = _bounded_rates(evidence.counts, space, centre[:n_rates], prior_var[:n_rates])
+        covariance = np.diag(np.concatenate([variance, np.zeros(2 * pairs)]))  # the dependence stays the validation's
+        return PopulationRates(validation, mode.reshape(2, space.k), np.zeros((2, pairs)), covariance, identified=False)
     objective = partial(_negative_log_posterior, space, joints, evidence, centre, prior_var, pi, log_widths)
     point = objective(0)
     mode = minimize(point, start, method="L-BFGS-B", bounds=bounds).x
@@ -207,6 +209,40 @@ def _negative_log_posterior(
         return float(-marginal + 0.5 * ((x[:n_shifts] - centre) ** 2 / prior_var).sum())
 
     return negative_log_posterior
+
+
+def _bounded_rates(
+    counts: np.ndarray, space: PatternSpace, centre: np.ndarray, prior_var: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per (class, annotator) logit rate: the mode and variance of its posterior under the profile likelihood that
+    holds whatever the prevalences are.
+
+    An organisation whose annotator matches a share r of the profiles it rated fits any rates with
+    false-positive rate <= r <= sensitivity exactly (some prevalence does); below the false-positive rate its best
+    prevalence is 0, above the sensitivity 1. So an organisation with r below a candidate false-positive rate f
+    weighs f by its binomial likelihood relative to that at r, and one above a candidate sensitivity likewise:
+    the mode stays the validation rate unless match rates contradict it, and then moves no further than they
+    require. The variance is that of the whole posterior, the prior's cut by the bounds.
+    """
+    ones = counts @ (space.digits == 1)  # (organisations, k) matches
+    rated = counts @ (space.digits != 2)
+    share = ones / np.maximum(rated, 1)
+    offsets = np.linspace(-_SEARCH_RANGE, _SEARCH_RANGE, 481)
+    mode, variance = np.empty(len(centre)), np.empty(len(centre))
+    for index, (c, v) in enumerate(zip(centre, prior_var)):
+        cls, j = divmod(index, space.k)
+        x = c + offsets
+        rate = expit(x)[:, None]
+        m, n, r = ones[:, j][None], rated[:, j][None], share[:, j][None]
+        at = m * np.log(np.maximum(r, 1e-300)) + (n - m) * np.log(np.maximum(1 - r, 1e-300))
+        loss = m * np.log(rate) + (n - m) * np.log1p(-rate) - at  # <= 0
+        contradicted = (r < rate) if cls == 1 else (r > rate)  # false-positive rates (class 1), sensitivities (0)
+        log_post = np.where(contradicted & (n > 0), loss, 0.0).sum(axis=1) - 0.5 * offsets**2 / v
+        weights = np.exp(log_post - log_post.max())
+        weights /= weights.sum()
+        mode[index] = x[np.argmax(log_post)]
+        variance[index] = weights @ (x - weights @ x) ** 2
+    return mode, variance
 
 
 def _jointly_observed(evidence: AnnotatorEvidence, space: PatternSpace) -> bool:
