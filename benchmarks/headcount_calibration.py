@@ -33,8 +33,8 @@ Compared, on the same organisations (the annotator the model chose first is "bes
   the validation confusion matrices; expected experts per profile, scaled to the employees. In d, on the pattern
   tables that the counts determine.
 
-Seeds: the reported run uses seeds 0..n-1. Design choices (prior sd of the rate shift, the hierarchical prior's
-lattice) were tried on seeds 100-103 only.
+Seeds: the reported run uses seeds 0..n-1. Design choices (prior sd of the rate shift, the dependence shift, the
+bounds for unidentified rates, the hierarchical prior's lattice) were tried on seeds 100-103 only.
 
     uv run python benchmarks/headcount_calibration.py [--seeds 6] [--organisations 40] [--draws 300]
 

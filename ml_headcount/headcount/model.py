@@ -32,9 +32,10 @@ unobserved employees. An organisation with no profiles gets the prior.
 Error rates that do not transfer (`RateModel("population")`, the default of
 `estimate`): the validation table is prior information about each annotator's
 rates, not their value in the population. The population's per-class rates are
-learned jointly with the prevalences (population_rates); each draw's joint
-pattern model is the bootstrap's, tilted to that draw's population rates, so the
-within-class dependence stays the validation's.
+learned jointly with the prevalences, and so is a shift of each pair of annotators'
+within-class log odds ratio from the validation's (population_rates); each draw's
+joint pattern model is the bootstrap's, tilted to that draw's dependence shift and
+population rates.
 """
 
 from __future__ import annotations

@@ -14,10 +14,14 @@ identified by the data (Hui and Walter 1980); with one annotator, or one
 organisation, they stay close to the prior, and the intervals widen by its
 uncertainty.
 
-The within-class dependence of the annotators stays the validation table's: a
-joint pattern distribution is given other marginal rates by exponential tilting,
-theta'(p) proportional to theta(p) * exp(lambda . bits(p)), which keeps every
-log odds ratio of the joint (with_marginals).
+The within-class dependence need not transfer either: each pair's log odds ratio
+per class is shifted by a parameter learned with the rates (prior N(0, 1) around
+the validation's; with_dependence), and a joint pattern distribution is then given
+the population's marginal rates by exponential tilting, theta'(p) proportional to
+theta(p) * exp(lambda . bits(p)), which keeps every log odds ratio (with_marginals).
+Where no profile was rated by two of the annotators nothing identifies the rates;
+then only the bounds that the organisations' match rates put on them, whatever the
+prevalences, move them (_bounded_rates), and the dependence stays the validation's.
 """
 
 from __future__ import annotations
@@ -84,9 +88,8 @@ class PopulationRates:
 def pair_bits(space: PatternSpace) -> np.ndarray:
     """(2^k, pairs) whether both annotators of each pair say 1 in each full pattern."""
     bits = space.full.astype(np.float64)
-    return np.stack([bits[:, i] * bits[:, j] for i, j in itertools.combinations(range(space.k), 2)], axis=1).reshape(
-        len(bits), -1
-    )
+    pairs = list(itertools.combinations(range(space.k), 2))
+    return np.stack([bits[:, i] * bits[:, j] for i, j in pairs], axis=1) if pairs else np.zeros((len(bits), 0))
 
 
 def with_dependence(space: PatternSpace, theta: np.ndarray, shift: np.ndarray) -> np.ndarray:
