@@ -22,8 +22,10 @@ import numpy as np
 
 from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators
-from ml_headcount.headcount.model import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
+from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
+from ml_headcount.headcount.model import headcount_draws, summarise
 from ml_headcount.headcount.population_rates import RateModel
+from ml_headcount.headcount.prevalence_prior import Prior
 
 
 def annotators(expert: np.ndarray, rng: np.random.Generator, llm_share: float, missing: float) -> np.ndarray:
@@ -85,7 +87,8 @@ def main() -> None:
     print(f"annotators in model: {len(chosen)}, (organisation, pattern) groups: {len(evidence.groups.count)}")
     print(f"choose + group: {grouped - started:.1f} s, draws: {finished - grouped:.1f} s")
     print(
-        f"total (expected truth ~{truth}): mean {total['mean'][0]:.0f}, 80 % interval {total['q10'][0]}-{total['q90'][0]}"
+        f"total (expected truth ~{truth}): mean {total['mean'][0]:.0f}, "
+        f"80 % interval {total['q10'][0]}-{total['q90'][0]}"
     )
     print(
         f"error_rates={args.error_rates} organisations={args.organisations} profiles={args.profiles} "

@@ -11,8 +11,10 @@ __all__, __getattr__ = exported(
         "annotators": ["MISSING", "PatternSpace", "annotator_values", "choose_annotators", "code_likelihoods"],
         "count_tables": ["count_evidence", "read_count_data"],
         "keyword_annotators": ["keyword_values"],
-        "model": ["PatternEvidence", "Prior", "bootstrap_joints", "group_profiles", "headcount_draws", "summarise"],
+        "evidence": ["PatternEvidence", "group_profiles"],
+        "model": ["bootstrap_joints", "headcount_draws", "summarise"],
         "population_rates": ["RateModel"],
+        "prevalence_prior": ["Prior"],
         "tables": [
             "Estimate",
             "Population",

@@ -24,7 +24,7 @@ import pandas as pd
 
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.annotators import PatternSpace
-from ml_headcount.headcount.model import CombinedEvidence, MarginalCountEvidence, PatternEvidence, ProfileGroups
+from ml_headcount.headcount.evidence import CombinedEvidence, MarginalCountEvidence, PatternEvidence, ProfileGroups
 
 DENOMINATOR_SUFFIX = ":profiles"
 LARGEST_COUNT = 10**12  # above any organisation's headcount: a count beyond it is a mistake, not a number to repair
@@ -111,12 +111,7 @@ def read_count_data(
 ) -> CountData:
     """Every count the annotators `names` need, repaired by the module's rule (or refused at the first repair)."""
     repairs = _Repairs(url, organisations, repair)
-    for column in map(str, table.columns):
-        if column.endswith(DENOMINATOR_SUFFIX) and column[: -len(DENOMINATOR_SUFFIX)] not in table.columns:
-            raise InputError(
-                f"{url}: column {column!r} is the denominator of an annotator "
-                f"{column[: -len(DENOMINATOR_SUFFIX)]!r} that is no column of the table"
-            )
+    _check_denominator_columns(table, url)
     employees = count_column(table, employees_column, url, repairs, None)
     profiles = count_column(table, profiles_column, url, repairs, None) if profiles_column else employees.copy()
     empty = np.zeros((len(table), 0), np.int64)
@@ -136,31 +131,9 @@ def read_count_data(
         if names
         else empty
     )
-    pairs = {}
-    for (a, b), (column, both) in _pair_columns(list(table.columns), names, url).items():
-        if denominator_columns[a] != denominator_columns[b]:
-            raise InputError(
-                f"{url}: column {column!r} combines annotators counted over different denominators "
-                f"({denominator_columns[a]!r}, {denominator_columns[b]!r})"
-            )
-        given = count_column(table, column, url, repairs, 0.0)
-        ceiling = np.minimum(matches[:, a], matches[:, b]) if both else matches[:, a]
-        given = repairs.apply(
-            column, given, np.minimum(given, ceiling), "combination", "is more than its marginal counts allow"
-        )
-        pairs[(a, b)] = given if both else matches[:, a] - given
+    pairs = _combinations(table, url, names, matches, denominator_columns, repairs)
     for j, column in enumerate(denominator_columns):
-        needed = matches[:, [k for k, c in enumerate(denominator_columns) if c == column]].max(axis=1)
-        for (a, b), both in pairs.items():
-            if denominator_columns[a] == column:
-                needed = np.maximum(needed, matches[:, a] + matches[:, b] - both)
-        repaired = repairs.apply(
-            column,
-            denominators[:, j],
-            np.maximum(denominators[:, j], needed),
-            "denominator",
-            "is below the matches counted over it",
-        )
+        repaired = _raised_denominator(column, denominators[:, j], matches, pairs, denominator_columns, repairs)
         denominators[:, [k for k, c in enumerate(denominator_columns) if c == column]] = repaired[:, None]
         if column == (profiles_column or employees_column):
             profiles = repaired
@@ -177,6 +150,59 @@ def read_count_data(
         employees,
         profiles,
         repairs.table().drop_duplicates(["row", "column"], keep="first"),
+    )
+
+
+def _check_denominator_columns(table: pd.DataFrame, url: str) -> None:
+    """Every `a:profiles` column belongs to an annotator column `a`."""
+    for column in map(str, table.columns):
+        if column.endswith(DENOMINATOR_SUFFIX) and column[: -len(DENOMINATOR_SUFFIX)] not in table.columns:
+            raise InputError(
+                f"{url}: column {column!r} is the denominator of an annotator "
+                f"{column[: -len(DENOMINATOR_SUFFIX)]!r} that is no column of the table"
+            )
+
+
+def _combinations(
+    table: pd.DataFrame,
+    url: str,
+    names: list[str],
+    matches: np.ndarray,
+    denominator_columns: list[str],
+    repairs: _Repairs,
+) -> dict[tuple[int, int], np.ndarray]:
+    """(a, b) -> profiles matching both, from the combination columns, each lowered to what its marginals allow."""
+    pairs = {}
+    for (a, b), (column, both) in _pair_columns(list(table.columns), names, url).items():
+        if denominator_columns[a] != denominator_columns[b]:
+            raise InputError(
+                f"{url}: column {column!r} combines annotators counted over different denominators "
+                f"({denominator_columns[a]!r}, {denominator_columns[b]!r})"
+            )
+        given = count_column(table, column, url, repairs, 0.0)
+        ceiling = np.minimum(matches[:, a], matches[:, b]) if both else matches[:, a]
+        given = repairs.apply(
+            column, given, np.minimum(given, ceiling), "combination", "is more than its marginal counts allow"
+        )
+        pairs[(a, b)] = given if both else matches[:, a] - given
+    return pairs
+
+
+def _raised_denominator(
+    column: str,
+    denominator: np.ndarray,
+    matches: np.ndarray,
+    pairs: dict[tuple[int, int], np.ndarray],
+    denominator_columns: list[str],
+    repairs: _Repairs,
+) -> np.ndarray:
+    """Rule 3: the denominator `column` raised to its annotators' matches and to a + b - AND of its pairs."""
+    needed = matches[:, [k for k, c in enumerate(denominator_columns) if c == column]].max(axis=1)
+    for (a, b), both in pairs.items():
+        if denominator_columns[a] == column:
+            needed = np.maximum(needed, matches[:, a] + matches[:, b] - both)
+    return repairs.apply(
+        column, denominator, np.maximum(denominator, needed), "denominator", "is below the matches counted over it"
     )
 
 

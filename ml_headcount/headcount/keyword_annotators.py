@@ -36,9 +36,10 @@ from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.io.tables import find_column
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.queries import list_query
+from ml_headcount.lists.run_lists import RunLists, load_run_lists
 from ml_headcount.lists.text_classifier import TextClassifier
 from ml_headcount.runs.layout import RunLayout
-from ml_headcount.scoring.keyword_list import KeywordList, list_column
+from ml_headcount.scoring.keyword_list import list_column
 from ml_headcount.scoring.matching import KeywordMatcher
 from ml_headcount.scoring.phrase_matching import PhraseMatcher
 
@@ -81,19 +82,15 @@ def keyword_values(
     """Values of the run's non-empty lists for the positive category, for the validation and population rows; with
     `with_classifier` (headcount.text_classifier) also the run's TF-IDF classifier, `<positive>/tfidf`.
     `text_columns`: the validation's and the population's text column (None = ingest.text_column, else detected)."""
-    location = store.location(run.prefix)
-    if not store.exists(run.manifest):
-        raise InputError(f"{location}: no complete keyword run there (no manifest.json); give the id of a finished run")
-    lists_json = store.read_json(run.keyword_lists)
-    manifest = store.read_json(run.manifest)
+    run_lists = load_run_lists(store, run.run_id)
     lists = {
-        list_column(positive, name, matcher): KeywordList(entry["keywords"], entry.get("exclusions", []))
-        for name, entry in lists_json.get(positive, {}).items()
-        if entry["keywords"]
+        list_column(positive, name, matcher): keywords
+        for name, keywords in run_lists.by_category.get(positive, {}).items()
+        if keywords
     }
     if not lists:
-        raise InputError(f"{location}: the run has no non-empty keyword list for category {positive!r}")
-    extraction = ExtractionSettings.model_validate(manifest["parameters"]["extraction"])
+        raise InputError(f"{run_lists.location}: the run has no non-empty keyword list for category {positive!r}")
+    extraction = run_lists.extraction
 
     validation_texts, validation_has_text = _cleaned_texts(validation, validation_url, ingest, text_columns[0])
     validation_ids = np.array([cv_id(text_hash(t)) for t in validation_texts])
@@ -103,40 +100,54 @@ def keyword_values(
     learned = (
         np.isin(validation_ids, store.read_parquet(taught, columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
     )
-    classifier = _classifier(store, run, positive) if with_classifier else None
+    classifier = _classifier(run_lists, store.location(run.text_classifier), positive) if with_classifier else None
     validation_values = _matched(
         validation_texts, validation_has_text & ~learned, lists, extraction, matcher, classifier
     )
     if learned.any():
-        if not store.exists(run.heldout_matches):
-            raise InputError(
-                f"{validation_url}: {int(learned.sum())} validation CVs are ones the keyword run {location} learned its lists "
-                f"from, and the run has no heldout_matches.parquet (cross-validated matches); in-sample matches would make the "
-                "lists look better than they are. Use a cross-validated run or a validation table the run did not learn from."
-            )
-        heldout = store.read_parquet(run.heldout_matches).set_index("cv_id")
-        for name, values in validation_values.items():
-            if name not in heldout.columns:
-                raise InputError(
-                    f"{store.location(run.heldout_matches)}: no column {name!r}; columns found: {list(heldout.columns)}"
-                )
-            out_of_fold = heldout[name].reindex(validation_ids[learned])
-            values[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
+        _use_out_of_fold(store, run, validation_values, validation_ids, learned, validation_url)
 
     population_texts, population_has_text = _cleaned_texts(population, population_url, ingest, text_columns[1])
     return validation_values, _matched(population_texts, population_has_text, lists, extraction, matcher, classifier)
 
 
-def _classifier(store: ArtifactStore, run: RunLayout, positive: str) -> TextClassifier:
-    """The run's TF-IDF classifier of the positive category; InputError when the run has none."""
-    if not store.exists(run.text_classifier):
+def _use_out_of_fold(
+    store: ArtifactStore,
+    run: RunLayout,
+    values: dict[str, np.ndarray],
+    ids: np.ndarray,
+    learned: np.ndarray,
+    validation_url: str,
+) -> None:
+    """The run's cross-validated matches in place of in-sample ones for the validation CVs it learned from."""
+    if not store.exists(run.heldout_matches):
         raise InputError(
-            f"{store.location(run.prefix)}: headcount.text_classifier is on, and the keyword run has no "
+            f"{validation_url}: {int(learned.sum())} validation CVs are ones the keyword run "
+            f"{store.location(run.prefix)} learned its lists from, and the run has no heldout_matches.parquet "
+            "(cross-validated matches); in-sample matches would make the lists look better than they are. Use a "
+            "cross-validated run or a validation table the run did not learn from."
+        )
+    heldout = store.read_parquet(run.heldout_matches).set_index("cv_id")
+    for name, column in values.items():
+        if name not in heldout.columns:
+            raise InputError(
+                f"{store.location(run.heldout_matches)}: no column {name!r}; columns found: {list(heldout.columns)}"
+            )
+        out_of_fold = heldout[name].reindex(ids[learned])
+        column[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
+
+
+def _classifier(run_lists: RunLists, location: str, positive: str) -> TextClassifier:
+    """The run's TF-IDF classifier of the positive category (its text_classifier.json at `location`); InputError
+    when the run has none."""
+    model = run_lists.classifier
+    if model is None:
+        raise InputError(
+            f"{run_lists.location}: headcount.text_classifier is on, and the keyword run has no "
             "text_classifier.json (learn one with lists.text_classifier, or turn the setting off)"
         )
-    model = TextClassifier.from_document(store.read_json(run.text_classifier))
     if positive not in model.coefficients:
-        raise InputError(f"{store.location(run.text_classifier)}: no classifier of category {positive!r}")
+        raise InputError(f"{location}: no classifier of category {positive!r}")
     return TextClassifier(
         model.terms, model.idf, {positive: model.coefficients[positive]}, {positive: model.intercepts[positive]}
     )

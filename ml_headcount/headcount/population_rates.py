@@ -14,15 +14,21 @@ identified by the data (Hui and Walter 1980); with one annotator, or one
 organisation, they stay close to the prior, and the intervals widen by its
 uncertainty.
 
-The within-class dependence of the annotators stays the validation table's: a
-joint pattern distribution is given other marginal rates by exponential tilting,
-theta'(p) proportional to theta(p) * exp(lambda . bits(p)), which keeps every
-log odds ratio of the joint (with_marginals).
+The within-class dependence need not transfer either: each pair's log odds ratio
+per class is shifted by a parameter learned with the rates (prior N(0, 1) around
+the validation's; with_dependence), and a joint pattern distribution is then given
+the population's marginal rates by exponential tilting, theta'(p) proportional to
+theta(p) * exp(lambda . bits(p)), which keeps every log odds ratio (with_marginals).
+Where no profile was rated by two of the annotators nothing identifies the rates;
+then only the bounds that the organisations' match rates put on them, whatever the
+prevalences, move them (_bounded_rates), and the dependence stays the validation's.
 """
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -32,13 +38,14 @@ from scipy.special import betaln, expit, logit, logsumexp
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, code_likelihoods
 
 if TYPE_CHECKING:
-    from ml_headcount.headcount.model import Evidence
+    from ml_headcount.headcount.evidence import AnnotatorEvidence
 
 _NEWTON_STEPS = 30
 _HESSIAN_STEP = 0.02  # logit
 _SEARCH_RANGE = 6.0  # the mode is looked for within this many logits of the validation rate
 _LOGIT_LIMIT = 30.0
 JOINT_SHARE = 0.01
+_DEPENDENCE_SD = 1.0  # prior sd of the shift of a pair's log odds ratio in the population from the validation's
 _HERMITE = np.polynomial.hermite.hermgauss(24)
 
 
@@ -56,8 +63,9 @@ class PopulationRates:
 
     validation: np.ndarray  # (2, k) rates in the validation table (the joint model's marginals)
     mode: np.ndarray  # (2, k) logit posterior mode in the population
-    covariance: np.ndarray  # (2k, 2k) its normal approximation's covariance
-    sensitivities_learned: bool  # False: too few profiles rated by two or more annotators, the validation's kept
+    dependence: np.ndarray  # (2, pairs) posterior mode of each pair's log odds ratio shift from the validation's
+    covariance: np.ndarray  # (2k + 2 pairs,) ^ 2: the normal approximation's covariance of (mode, dependence)
+    identified: bool  # False: too few profiles rated by two or more annotators: the validation's rates are kept
 
     @property
     def population(self) -> np.ndarray:
@@ -67,12 +75,27 @@ class PopulationRates:
     @property
     def sd(self) -> np.ndarray:
         """(2, k) posterior sd of each logit rate."""
-        return np.sqrt(np.diag(self.covariance)).reshape(self.mode.shape)
+        return np.sqrt(np.diag(self.covariance))[: self.mode.size].reshape(self.mode.shape)
 
-    def sample(self, draws: int, rng: np.random.Generator) -> np.ndarray:
-        """(draws, 2, k) population rates drawn from the posterior."""
-        logits = rng.multivariate_normal(self.mode.ravel(), self.covariance, size=draws, method="eigh")
-        return expit(logits).reshape(draws, *self.mode.shape)
+    def sample(self, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """(draws, 2, k) population rates and (draws, 2, pairs) log odds ratio shifts drawn from the posterior."""
+        centre = np.concatenate([self.mode.ravel(), self.dependence.ravel()])
+        drawn = rng.multivariate_normal(centre, self.covariance, size=draws, method="eigh")
+        rates = expit(drawn[:, : self.mode.size]).reshape(draws, *self.mode.shape)
+        return rates, drawn[:, self.mode.size :].reshape(draws, *self.dependence.shape)
+
+
+def pair_bits(space: PatternSpace) -> np.ndarray:
+    """(2^k, pairs) whether both annotators of each pair say 1 in each full pattern."""
+    bits = space.full.astype(np.float64)
+    pairs = list(itertools.combinations(range(space.k), 2))
+    return np.stack([bits[:, i] * bits[:, j] for i, j in pairs], axis=1) if pairs else np.zeros((len(bits), 0))
+
+
+def with_dependence(space: PatternSpace, theta: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """(d, 2^k) joints whose pairs' log odds ratios are moved by `shift` (d, pairs); the rates then move too, so
+    with_marginals follows."""
+    return _normalised(np.log(np.maximum(theta, 1e-300)) + shift @ pair_bits(space).T)
 
 
 def with_marginals(space: PatternSpace, theta: np.ndarray, target: np.ndarray) -> np.ndarray:
@@ -105,7 +128,7 @@ def population_rates(
     joints: tuple[np.ndarray, np.ndarray],
     validation_values: np.ndarray,
     labels: np.ndarray,
-    evidence: Evidence,
+    evidence: AnnotatorEvidence,
     model: RateModel,
     pi: np.ndarray,
     log_widths: np.ndarray,
@@ -119,64 +142,113 @@ def population_rates(
     found for the point fit; the modes refitted with each replicate's within-class dependence add their spread,
     since a dependence that differs from the validation's moves the rates the population implies. `pi` and
     `log_widths` are a prevalence grid for evidence that cannot be integrated per organisation (marginal counts).
-    Where fewer than JOINT_SHARE of the profiles were rated by two or more of the model's annotators, the
-    sensitivities are not identified (a fit would slide along the likelihood's ridge as the Beta's misfit pushes
-    it): they stay the validation's, and only the false-positive rates are learned.
+    Where fewer than JOINT_SHARE of the profiles were rated by two or more of the model's annotators, the rates are
+    not identified by the data: the validation's are kept (`identified` False) and the draws use them as measured.
     """
     bits = space.full.astype(np.float64)
     validation = np.stack([joint[0] @ bits for joint in joints])  # (2, k)
     observed = np.stack([(validation_values[labels == cls] != MISSING).sum(axis=0) for cls in (True, False)])
     sampling_var = 1.0 / ((observed + 1.0) * validation * (1 - validation))
-    centre, prior_var = logit(validation).ravel(), (sampling_var + model.shift_sd**2).ravel()
-    n_rates = len(centre)
+    pairs = space.k * (space.k - 1) // 2
+    # the population's within-class dependence may differ from the validation's as its rates do: each pair's log
+    # odds ratio per class is shifted, the shift's prior centred on 0
+    centre = np.concatenate([logit(validation).ravel(), np.zeros(2 * pairs)])
+    prior_var = np.concatenate([(sampling_var + model.shift_sd**2).ravel(), np.full(2 * pairs, _DEPENDENCE_SD**2)])
+    n_rates, n_shifts = 2 * space.k, len(centre)
     start = np.concatenate([centre, [0.0, np.log(4.0)]])  # log a, log b: Beta(1, 4) to start
     bounds = [(c - _SEARCH_RANGE, c + _SEARCH_RANGE) for c in centre] + [(-5.0, 6.0)] * 2
 
-    def objective(replicate: int):
-        def negative_log_posterior(x: np.ndarray) -> float:
-            rates = expit(x[:n_rates].reshape(2, space.k))
-            positive, negative = (
-                code_likelihoods(space, with_marginals(space, joint[replicate : replicate + 1], rates[c][None]))[0]
-                for c, joint in enumerate(joints)
-            )
-            a, b = np.exp(x[n_rates:])
-            marginal = _log_marginal(evidence, positive, negative, a, b, pi, log_widths)
-            return float(-marginal + 0.5 * ((x[:n_rates] - centre) ** 2 / prior_var).sum())
-
-        return negative_log_posterior
-
-    # sensitivities are identified only through profiles that several annotators rated (Hui-Walter); without them
-    # they stay the validation's (with its sampling variance) and only the false-positive rates are learned, which
-    # the organisations with the fewest matches pin
-    free = np.ones(len(start), bool)
-    free[: space.k] = _jointly_observed(evidence, space)
-
-    def on(values: np.ndarray, base: np.ndarray) -> np.ndarray:
-        full = base.copy()
-        full[free] = values
-        return full
-
-    point, free_bounds = objective(0), [b for b, f in zip(bounds, free) if f]
-    mode = on(minimize(lambda y: point(on(y, start)), start[free], method="L-BFGS-B", bounds=free_bounds).x, start)
-    hessian = _hessian(lambda y: point(on(y, mode)), mode[free])
+    if not _jointly_observed(evidence, space):
+        # not identified (Hui-Walter needs annotators that rated the same profiles): with one annotator per profile
+        # a fit would move the rates by the assumed shape of the prevalences; only what holds for any prevalences is
+        # learned: the bounds the organisations' match rates put on the rates
+        mode, variance = _bounded_rates(evidence.counts, space, centre[:n_rates], prior_var[:n_rates])
+        covariance = np.diag(np.concatenate([variance, np.zeros(2 * pairs)]))  # the dependence stays the validation's
+        return PopulationRates(validation, mode.reshape(2, space.k), np.zeros((2, pairs)), covariance, identified=False)
+    objective = partial(_negative_log_posterior, space, joints, evidence, centre, prior_var, pi, log_widths)
+    point = objective(0)
+    mode = minimize(point, start, method="L-BFGS-B", bounds=bounds).x
+    hessian = _hessian(point, mode)
     values, vectors = np.linalg.eigh((hessian + hessian.T) / 2)
     values = np.maximum(values, 1.0 / prior_var.max())  # never wider than the prior, never degenerate
-    covariance = np.diag(np.concatenate([sampling_var.ravel(), [0.0, 0.0]]))
-    covariance[np.ix_(free, free)] = (vectors / values) @ vectors.T
+    covariance = ((vectors / values) @ vectors.T)[:n_shifts, :n_shifts]
     replicates = [
-        on(
-            minimize(lambda y, f=objective(r): f(on(y, mode)), mode[free], method="L-BFGS-B", bounds=free_bounds).x,
-            mode,
-        )[:n_rates]
-        for r in range(1, len(joints[0]))
+        minimize(objective(r), mode, method="L-BFGS-B", bounds=bounds).x[:n_shifts] for r in range(1, len(joints[0]))
     ]
-    covariance = covariance[:n_rates, :n_rates]
     if len(replicates) > 1:
         covariance = covariance + np.cov(np.array(replicates), rowvar=False)
-    return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), covariance, bool(free[0]))
+    dependence = mode[n_rates:n_shifts].reshape(2, pairs)
+    return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), dependence, covariance, identified=True)
 
 
-def _jointly_observed(evidence: Evidence, space: PatternSpace) -> bool:
+def _negative_log_posterior(
+    space: PatternSpace,
+    joints: tuple[np.ndarray, np.ndarray],
+    evidence: AnnotatorEvidence,
+    centre: np.ndarray,
+    prior_var: np.ndarray,
+    pi: np.ndarray,
+    log_widths: np.ndarray,
+    replicate: int,
+):
+    """x = (2k logit rates, 2 pairs log odds ratio shifts, log a, log b) -> minus the log posterior, with replicate
+    `replicate`'s dependence."""
+    n_rates, n_shifts = 2 * space.k, len(centre)
+
+    def negative_log_posterior(x: np.ndarray) -> float:
+        rates = expit(x[:n_rates].reshape(2, space.k))
+        shifts = x[n_rates:n_shifts].reshape(2, -1)
+        positive, negative = (
+            code_likelihoods(
+                space,
+                with_marginals(
+                    space, with_dependence(space, joint[replicate : replicate + 1], shifts[c][None]), rates[c][None]
+                ),
+            )[0]
+            for c, joint in enumerate(joints)
+        )
+        a, b = np.exp(x[n_shifts:])
+        marginal = _log_marginal(evidence, positive, negative, a, b, pi, log_widths)
+        return float(-marginal + 0.5 * ((x[:n_shifts] - centre) ** 2 / prior_var).sum())
+
+    return negative_log_posterior
+
+
+def _bounded_rates(
+    counts: np.ndarray, space: PatternSpace, centre: np.ndarray, prior_var: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per (class, annotator) logit rate: the mode and variance of its posterior under the profile likelihood that
+    holds whatever the prevalences are.
+
+    An organisation whose annotator matches a share r of the profiles it rated fits any rates with
+    false-positive rate <= r <= sensitivity exactly (some prevalence does); below the false-positive rate its best
+    prevalence is 0, above the sensitivity 1. So an organisation with r below a candidate false-positive rate f
+    weighs f by its binomial likelihood relative to that at r, and one above a candidate sensitivity likewise:
+    the mode stays the validation rate unless match rates contradict it, and then moves no further than they
+    require. The variance is that of the whole posterior, the prior's cut by the bounds.
+    """
+    ones = counts @ (space.digits == 1)  # (organisations, k) matches
+    rated = counts @ (space.digits != 2)
+    share = ones / np.maximum(rated, 1)
+    offsets = np.linspace(-_SEARCH_RANGE, _SEARCH_RANGE, 481)
+    mode, variance = np.empty(len(centre)), np.empty(len(centre))
+    for index, (c, v) in enumerate(zip(centre, prior_var)):
+        cls, j = divmod(index, space.k)
+        x = c + offsets
+        rate = expit(x)[:, None]
+        m, n, r = ones[:, j][None], rated[:, j][None], share[:, j][None]
+        at = m * np.log(np.maximum(r, 1e-300)) + (n - m) * np.log(np.maximum(1 - r, 1e-300))
+        loss = m * np.log(rate) + (n - m) * np.log1p(-rate) - at  # <= 0
+        contradicted = (r < rate) if cls == 1 else (r > rate)  # false-positive rates (class 1), sensitivities (0)
+        log_post = np.where(contradicted & (n > 0), loss, 0.0).sum(axis=1) - 0.5 * offsets**2 / v
+        weights = np.exp(log_post - log_post.max())
+        weights /= weights.sum()
+        mode[index] = x[np.argmax(log_post)]
+        variance[index] = weights @ (x - weights @ x) ** 2
+    return mode, variance
+
+
+def _jointly_observed(evidence: AnnotatorEvidence, space: PatternSpace) -> bool:
     """Whether at least JOINT_SHARE of the profiles have two or more of the model's annotators observed."""
     counts = getattr(evidence, "counts", None)
     if counts is None:  # marginal counts of several annotators over the same profiles
@@ -186,7 +258,7 @@ def _jointly_observed(evidence: Evidence, space: PatternSpace) -> bool:
 
 
 def _log_marginal(
-    evidence: Evidence,
+    evidence: AnnotatorEvidence,
     positive: np.ndarray,
     negative: np.ndarray,
     a: float,

@@ -8,6 +8,7 @@ FOREST_ORGANISATIONS = 60
 
 
 def markdown_table(table: pd.DataFrame) -> list[str]:
+    """The table as Markdown lines; missing values blank."""
     lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
     lines += [
         "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in table.itertuples(index=False)
@@ -16,6 +17,7 @@ def markdown_table(table: pd.DataFrame) -> list[str]:
 
 
 def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, annotators: pd.DataFrame) -> str:
+    """report.md: the total, what it rests on, the annotators, the repairs and flags, and every organisation."""
     total = summary["total"]
     settings = summary["settings"]
     prior = (
@@ -42,6 +44,19 @@ def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, 
         "## Annotators (validation and population)",
         "",
     ]
+    lines += _annotator_lines(summary, annotators)
+    lines += _checks(summary)
+    lines += ["## Organisations (largest estimate first)", ""]
+    ordered = estimates.sort_values("mean", ascending=False)
+    lines += markdown_table(ordered[["organisation", "employees", "profiles", "mean", "q10", "q50", "q90", "flags"]])
+    no_profiles = int((estimates["profiles"] == 0).sum())
+    if no_profiles:
+        lines += ["", f"{no_profiles} organisation(s) have no profiles: their estimate is the prior's."]
+    return "\n".join(lines) + "\n"
+
+
+def _annotator_lines(summary: dict, annotators: pd.DataFrame) -> list[str]:
+    """The annotators' validation and population rates, and which rates the model used."""
     columns = [
         "annotator",
         "in_model",
@@ -56,16 +71,15 @@ def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, 
         "missing",
         "other_values",
     ]
-    lines += markdown_table(annotators[columns])
+    lines = markdown_table(annotators[columns])
     rates = (
         "the validation rates are assumed to hold in the population"
         if summary["error_rates"] == "validation"
         else "the population's rates of the model's annotators were learned with the prevalences, the validation "
         "rates as their prior"
-        if summary["sensitivities_learned"]
-        else "the population's false-positive rates were learned with the prevalences; the sensitivities are the "
-        "validation's, since too few profiles were rated by two or more of the model's annotators to learn "
-        "them (docs/headcount.md)"
+        if summary["population_rates_learned"]
+        else "the validation rates were kept: too few profiles were rated by two or more of the model's annotators "
+        "to learn the population's (docs/headcount.md)"
     )
     lines += [
         "",
@@ -73,14 +87,7 @@ def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, 
         "are marginalised.",
         "",
     ]
-    lines += _checks(summary)
-    lines += ["## Organisations (largest estimate first)", ""]
-    ordered = estimates.sort_values("mean", ascending=False)
-    lines += markdown_table(ordered[["organisation", "employees", "profiles", "mean", "q10", "q50", "q90", "flags"]])
-    no_profiles = int((estimates["profiles"] == 0).sum())
-    if no_profiles:
-        lines += ["", f"{no_profiles} organisation(s) have no profiles: their estimate is the prior's."]
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 FLAG_MEANINGS = {

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.corpus.cleaning import normalise_labels
@@ -23,28 +22,27 @@ from ml_headcount.headcount.annotators import (
     annotator_values,
     choose_annotators,
     class_correlations,
-    confusion_table,
 )
 from ml_headcount.headcount.count_tables import LARGEST_COUNT, REPAIR_COLUMNS, count_evidence, read_count_data
-from ml_headcount.headcount.model import (
-    EDGE_MASS,
-    PatternEvidence,
-    Posterior,
-    Prior,
-    group_profiles,
-    headcount_draws,
-    summarise,
-)
+from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
+from ml_headcount.headcount.model import headcount_draws
 from ml_headcount.headcount.population_rates import RateModel
+from ml_headcount.headcount.prevalence_prior import Prior
+from ml_headcount.headcount.result_tables import (
+    ObservedPopulation,
+    confusion_with_population_rates,
+    estimate_summary,
+    estimate_table,
+    organisation_flags,
+    with_correlations,
+)
 from ml_headcount.io.tables import column_by_alias, find_column
-
-ESTIMATE_COLUMNS = ["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]
-MATCHES_PREFIX = "matches:"
-INCOMPATIBLE = 0.01  # a match rate this improbable under every model annotator's validation rates is flagged
 
 
 @dataclass
 class Validation:
+    """The validation table's labelled rows and their labels."""
+
     url: str
     labels: np.ndarray  # bool, True = positive class
     table: pd.DataFrame  # the rows with a label
@@ -68,6 +66,8 @@ class Population:
 
 @dataclass
 class Estimate:
+    """An estimate's result tables: estimates.csv, the draws, summary.json, annotators.csv, repairs.csv."""
+
     estimates: pd.DataFrame
     draws: np.ndarray
     summary: dict
@@ -158,8 +158,9 @@ def _read_profiles(
         np.minimum.at(smallest, index, given)
         for o in np.flatnonzero((largest != smallest) | (largest < profiles))[:1]:
             raise InputError(
-                f"{url}: column {employees_column!r}: organisation {str(organisations[o])!r} has {profiles[o]} profiles and "
-                f"employees values {sorted(set(given[index == o].tolist()))}; it needs one value >= its number of profiles"
+                f"{url}: column {employees_column!r}: organisation {str(organisations[o])!r} has {profiles[o]} "
+                f"profiles and employees values {sorted(set(given[index == o].tolist()))}; it needs one value >= its "
+                "number of profiles"
             )
         employees = largest
     mode = "population" if weights is None else "patterns"
@@ -242,7 +243,8 @@ def annotator_names(
     if not names:
         raise InputError(
             f"{validation.url} and {population.url} share no annotator column (and no --keywords run was given); "
-            f"validation columns: {list(validation.table.columns)}, population columns: {list(population.table.columns)}"
+            f"validation columns: {list(validation.table.columns)}, "
+            f"population columns: {list(population.table.columns)}"
         )
     return names
 
@@ -264,7 +266,8 @@ def check_validation_values(validation: Validation, names: list[str], values: np
 
 
 def _values(table: pd.DataFrame, names: list[str], given: dict[str, np.ndarray]) -> tuple[np.ndarray, list[int]]:
-    """(rows, annotators) int8 values (MISSING where not 0/1) and per annotator the number of non-0/1, non-blank values."""
+    """(rows, annotators) int8 values (MISSING where not 0/1), and per annotator its number of non-0/1, non-blank
+    values."""
     columns, other = [], []
     for name in names:
         if name in given:
@@ -292,17 +295,12 @@ def estimate(
     check_validation_values(validation, names, validation_values)
     labels = validation.labels
     chosen = choose_annotators(labels, validation_values, settings.max_joint_annotators, settings.smoothing)
-    space = PatternSpace(len(chosen))
-    n_org = len(population.organisations)
-
-    matches, observed, evidence, employees, profiles, repairs = _evidence(
-        population, names, chosen, space, population_given, settings
-    )
+    observed = _evidence(population, names, chosen, PatternSpace(len(chosen)), population_given, settings)
     posterior = headcount_draws(
         labels,
         validation_values[:, chosen],
-        evidence,
-        employees,
+        observed.evidence,
+        observed.employees,
         draws=settings.draws,
         prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
         smoothing=settings.smoothing,
@@ -311,62 +309,15 @@ def estimate(
         rng=np.random.default_rng(settings.seed),
         rates=RateModel(settings.error_rates, settings.rate_shift_sd),
     )
-    draws = posterior.counts
-    flags = organisation_flags(posterior, matches[:, chosen], observed[:, chosen], labels, validation_values[:, chosen])
-    per_org, total = summarise(draws), summarise(draws.sum(axis=1, keepdims=True))
-    estimates = pd.DataFrame(
-        {
-            "organisation": population.organisations,
-            "employees": employees,
-            "profiles": profiles,
-            "mean": per_org["mean"].round(2),
-            "q10": per_org["q10"],
-            "q50": per_org["q50"],
-            "q90": per_org["q90"],
-            "edge_mass": posterior.edge_mass.round(4),
-            "flags": flags,
-            **{f"{MATCHES_PREFIX}{name}": matches[:, j] for j, name in enumerate(names)},
-        }
+    flags = organisation_flags(
+        posterior, observed.matches[:, chosen], observed.rated[:, chosen], labels, validation_values[:, chosen]
     )
-    confusion = confusion_table(names, labels, validation_values, validation_other)
-    confusion.insert(1, "in_model", [j in chosen for j in range(len(names))])
-    _add_population_rates(confusion, chosen, posterior)
-    annotators = _with_correlations(confusion, class_correlations(names, labels, validation_values))
+    estimates = estimate_table(population.organisations, observed, posterior, flags, names)
+    confusion = confusion_with_population_rates(names, chosen, labels, validation_values, validation_other, posterior)
+    annotators = with_correlations(confusion, class_correlations(names, labels, validation_values))
     chosen_names = [names[j] for j in chosen]
-    summary = {
-        "mode": population.mode,
-        "total": {k: float(v[0]) if k == "mean" else int(v[0]) for k, v in total.items()},
-        "organisations": n_org,
-        "employees": int(employees.sum()),
-        "profiles": int(profiles.sum()),
-        "error_rates": settings.error_rates,
-        "sensitivities_learned": posterior.rates is not None and posterior.rates.sensitivities_learned,
-        "repairs": {str(rule): int(n) for rule, n in repairs["rule"].value_counts().sort_index().items()},
-        "flags": {reason: int(sum(reason in f.split(";") for f in flags)) for reason in FLAG_REASONS},
-        "validation": {
-            "url": validation.url,
-            "rows": len(labels),
-            "positives": int(labels.sum()),
-            "rows_without_label": validation.unlabelled_rows,
-        },
-        "population": {"url": population.url},
-        "annotators": [
-            {
-                "name": r.annotator,
-                "in_model": bool(r.in_model),
-                "sensitivity": r.sensitivity,
-                "specificity": r.specificity,
-                "population_sensitivity": _or_none(r.population_sensitivity),
-                "population_specificity": _or_none(r.population_specificity),
-                "validation_values": int(r.true_positive + r.false_negative + r.true_negative + r.false_positive),
-            }
-            for r in confusion.itertuples()
-        ],
-        "model_annotators": chosen_names,
-        "settings": settings.model_dump(mode="json"),
-        "seed": settings.seed,
-    }
-    return Estimate(estimates, draws, summary, annotators, chosen_names, repairs)
+    summary = estimate_summary(population, validation, observed, posterior, flags, confusion, chosen_names, settings)
+    return Estimate(estimates, posterior.counts, summary, annotators, chosen_names, observed.repairs)
 
 
 def _evidence(
@@ -376,9 +327,8 @@ def _evidence(
     space: PatternSpace,
     population_given: dict[str, np.ndarray],
     settings: HeadcountSettings,
-) -> tuple:
-    """Per organisation and annotator the matches and profiles rated, the model's evidence, employees, profiles and
-    the repairs made to a counts table."""
+) -> ObservedPopulation:
+    """What the population table says, for the model's annotators `chosen` (and the matches of all `names`)."""
     n_org = len(population.organisations)
     if population.mode == "counts":
         data = read_count_data(
@@ -389,79 +339,26 @@ def _evidence(
             names,
             settings.repair_counts,
         )
-        matches, observed, repairs = data.matches, data.denominators, data.repairs
-        employees, profiles = data.employees, data.profiles
         evidence = count_evidence(data, chosen, space, n_org)
-    else:
-        population_values, _ = _values(population.table, names, population_given)
-        weights = np.ones(len(population.table)) if population.weights is None else population.weights
-        matches, observed = (
-            np.stack(
-                [
-                    np.bincount(population.profile_organisation, weights=weights * mask[:, j], minlength=n_org)
-                    for j in range(len(names))
-                ],
-                axis=1,
-            ).astype(np.int64)
-            for mask in (population_values == 1, population_values != MISSING)
+        return ObservedPopulation(
+            data.matches, data.denominators, evidence, data.employees, data.profiles, data.repairs
         )
-        groups = group_profiles(
-            population.profile_organisation, population_values[:, chosen], space, n_org, population.weights
-        )
-        evidence = PatternEvidence(groups, space, n_org)
-        employees, profiles, repairs = population.employees, population.profiles, pd.DataFrame(columns=REPAIR_COLUMNS)
-    return matches, observed, evidence, employees, profiles, repairs
-
-
-FLAG_REASONS = ("below_false_positive_rates", "above_sensitivities", "grid_edge")
-
-
-def organisation_flags(
-    posterior: Posterior, matches: np.ndarray, observed: np.ndarray, labels: np.ndarray, validation_values: np.ndarray
-) -> list[str]:
-    """Per organisation, `;`-joined reasons its estimate deserves a look (docs/headcount.md, Diagnostics).
-
-    below_false_positive_rates / above_sensitivities: every model annotator with data matches it less often than
-    its validation false-positive rate (more often than its validation sensitivity) would allow (binomial
-    p < INCOMPATIBLE): the validation rates do not hold there. grid_edge: more than EDGE_MASS of its posterior
-    lies in an edge cell of the prevalence grid.
-    """
-
-    def rate(cls: bool) -> np.ndarray:
-        rows = validation_values[labels == cls]
-        return (rows == 1).sum(axis=0) / np.maximum((rows != MISSING).sum(axis=0), 1)
-
-    has_data = observed > 0
-    below = np.where(has_data, stats.binom.cdf(matches, observed, rate(False)) < INCOMPATIBLE, True)
-    above = np.where(has_data, stats.binom.sf(matches - 1, observed, rate(True)) < INCOMPATIBLE, True)
-    any_data = has_data.any(axis=1)
-    reasons = np.stack([below.all(axis=1) & any_data, above.all(axis=1) & any_data, posterior.edge_mass > EDGE_MASS], 1)
-    return [";".join(r for r, on in zip(FLAG_REASONS, row) if on) for row in reasons]
-
-
-def _add_population_rates(confusion: pd.DataFrame, chosen: list[int], posterior: Posterior) -> None:
-    """Validation and population rates side by side: the population's for the model's annotators, when learned."""
-    sensitivity, specificity = [None] * len(confusion), [None] * len(confusion)
-    if posterior.rates is not None:
-        for position, j in enumerate(chosen):
-            sensitivity[j] = round(float(posterior.rates.population[0, position]), 4)
-            specificity[j] = round(1 - float(posterior.rates.population[1, position]), 4)
-    at = list(confusion.columns).index("specificity") + 1
-    confusion.insert(at, "population_sensitivity", sensitivity)
-    confusion.insert(at + 1, "population_specificity", specificity)
-
-
-def _or_none(value) -> float | None:
-    return None if value is None or pd.isna(value) else float(value)
-
-
-def _with_correlations(confusion: pd.DataFrame, correlations: pd.DataFrame) -> pd.DataFrame:
-    """One row per annotator: its confusion, then its phi correlation with every other annotator in each class."""
-    wide = confusion.copy()
-    for cls in ("positive", "negative"):
-        part = correlations[correlations["class"] == cls]
-        both = pd.concat([part, part.rename(columns={"annotator_a": "annotator_b", "annotator_b": "annotator_a"})])
-        for other in confusion["annotator"]:
-            lookup = both[both["annotator_b"] == other].set_index("annotator_a")["phi"]
-            wide[f"phi_{cls}:{other}"] = wide["annotator"].map(lookup)
-    return wide
+    population_values, _ = _values(population.table, names, population_given)
+    weights = np.ones(len(population.table)) if population.weights is None else population.weights
+    matches, observed = (
+        np.stack(
+            [
+                np.bincount(population.profile_organisation, weights=weights * mask[:, j], minlength=n_org)
+                for j in range(len(names))
+            ],
+            axis=1,
+        ).astype(np.int64)
+        for mask in (population_values == 1, population_values != MISSING)
+    )
+    groups = group_profiles(
+        population.profile_organisation, population_values[:, chosen], space, n_org, population.weights
+    )
+    evidence = PatternEvidence(groups, space, n_org)
+    return ObservedPopulation(
+        matches, observed, evidence, population.employees, population.profiles, pd.DataFrame(columns=REPAIR_COLUMNS)
+    )

@@ -29,11 +29,20 @@ class RunLists:
 
     run_id: str
     location: str
-    lists: dict[str, list[str]]  # "<category>/<list>" -> keywords
+    by_category: dict[str, dict[str, KeywordList]]  # category -> list name -> its keywords and exclusions
     ingest: IngestSettings
     extraction: ExtractionSettings
     queries: dict[str, SearchQuery] | None = None  # "<category>/<list>" -> its query, for phrase search
     classifier: TextClassifier | None = None  # the run's TF-IDF classifier, where it has one
+
+    @property
+    def lists(self) -> dict[str, KeywordList]:
+        """Every list by its column, `<category>/<list>`."""
+        return {
+            list_column(c, name): keywords
+            for c, by_name in self.by_category.items()
+            for name, keywords in by_name.items()
+        }
 
     def matcher(self, kind: str, with_classifier: bool = False) -> KeywordMatcher | PhraseMatcher | WithClassifier:
         """The product's matcher of the lists, or phrase search of their queries (`kind`: lists.matcher); with the
@@ -65,17 +74,22 @@ def load_run_lists(store: ArtifactStore, run_id: str) -> RunLists:
     try:
         manifest, lists = store.read_json(run.manifest), store.read_json(run.keyword_lists)
         parameters = manifest["parameters"]
-        named = {
-            list_column(category, name): KeywordList(
-                [str(k) for k in entry["keywords"]], [str(k) for k in entry.get("exclusions", [])]
-            )
+        by_category = {
+            str(category): {
+                str(name): KeywordList(
+                    [str(k) for k in entry["keywords"]], [str(k) for k in entry.get("exclusions", [])]
+                )
+                for name, entry in by_name.items()
+            }
             for category, by_name in lists.items()
-            for name, entry in by_name.items()
+        }
+        named = {
+            list_column(c, name): keywords for c, by_name in by_category.items() for name, keywords in by_name.items()
         }
         return RunLists(
             run_id=run.run_id,
             location=store.location(run.prefix),
-            lists=named,
+            by_category=by_category,
             ingest=IngestSettings.model_validate(parameters["ingest"]),
             extraction=ExtractionSettings.model_validate(parameters["extraction"]),
             queries={name: list_query(keywords) for name, keywords in named.items()},

@@ -10,7 +10,9 @@ from scipy import stats
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, annotator_values
-from ml_headcount.headcount.model import PatternEvidence, Prior, group_profiles, headcount_draws, summarise
+from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
+from ml_headcount.headcount.model import headcount_draws, summarise
+from ml_headcount.headcount.prevalence_prior import Prior
 from ml_headcount.headcount.tables import estimate, read_counts, read_population, read_validation
 
 

@@ -6,13 +6,14 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings, load_settings
-from ml_headcount.corpus.cleaning import clean_text, text_hash
+from ml_headcount.corpus.cleaning import clean_text, cv_id, text_hash
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.keyword_annotators import keyword_values
 from ml_headcount.io.storage import ArtifactStore
@@ -37,13 +38,13 @@ def test_flow_writes_every_artifact_in_both_modes(prefect_harness, tmp_path):
         estimates = pd.read_csv(f"{location}/estimates.csv")
         assert list(estimates.columns[:7]) == ESTIMATE_COLUMNS and len(estimates) == organisations
         assert (estimates["q10"] <= estimates["q50"]).all() and (estimates["q50"] <= estimates["q90"]).all()
-        summary = json.loads(open(f"{location}/summary.json").read())
+        summary = json.loads(Path(f"{location}/summary.json").read_text())
         assert set(summary["total"]) == {"mean", "q10", "q50", "q90"} and summary["seed"] == 0
         assert {a["name"] for a in summary["annotators"]} >= {"keyword_filter"}
         annotators = pd.read_csv(f"{location}/annotators.csv")
         assert {"sensitivity", "specificity"} <= set(annotators.columns)
-        assert open(f"{location}/forest.png", "rb").read(4) == b"\x89PNG"
-        assert "ML experts" in open(f"{location}/report.md").read()
+        assert Path(f"{location}/forest.png").read_bytes()[:4] == b"\x89PNG"
+        assert "ML experts" in Path(f"{location}/report.md").read_text()
         repairs = pd.read_csv(f"{location}/repairs.csv")
         assert list(repairs.columns) == ["row", "organisation", "column", "value", "repaired", "rule"] and repairs.empty
         assert summary["repairs"] == {}
@@ -68,8 +69,9 @@ def _keyword_run(tmp_path, learned_texts: list[str], heldout: dict | None) -> tu
         run.keyword_lists,
         {"1": {"broad": {"keywords": ["deep learning", "research scientist"]}, "strict": {"keywords": []}}},
     )
-    store.write_json(run.manifest, {"parameters": {"extraction": ExtractionSettings().model_dump()}})
-    ids = [text_hash(clean_text(t, IngestSettings()))[:16] for t in learned_texts]
+    parameters = {"ingest": IngestSettings().model_dump(), "extraction": ExtractionSettings().model_dump()}
+    store.write_json(run.manifest, {"parameters": parameters})  # the parameters a run's manifest records
+    ids = [cv_id(text_hash(clean_text(t, IngestSettings()))) for t in learned_texts]
     store.write_parquet(run.cvs, pd.DataFrame({"cv_id": ids}))
     if heldout is not None:
         store.write_parquet(run.key("heldout_matches.parquet"), pd.DataFrame({"cv_id": ids, **heldout}))
@@ -141,7 +143,7 @@ def test_cli_prints_the_estimate_location_last_and_refuses_a_bad_annotator_in_on
     assert done.returncode == 0, done.stderr[-3000:]
     location = done.stdout.strip().splitlines()[-1]
     assert location == str(tmp_path / "artifacts" / "estimates" / "demo")
-    summary = json.loads(open(f"{location}/summary.json").read())
+    summary = json.loads(Path(f"{location}/summary.json").read_text())
     assert summary["seed"] == 5 and summary["settings"]["draws"] == 200 and summary["mode"] == "counts"
 
     refused = _cli(tmp_path, "--population", POPULATION, "--annotators", "llm_a,llm_c")
@@ -176,11 +178,11 @@ def test_cli_accepts_a_search_tools_counts_table_and_reports_its_repairs(tmp_pat
         ("Ghost Ltd", "employees", "denominator"),
         ("Rounded Inc", "employees", "number"),
     }
-    summary = json.loads(open(f"{location}/summary.json").read())
+    summary = json.loads(Path(f"{location}/summary.json").read_text())
     assert summary["repairs"] == {"denominator": 2, "number": 1} and summary["flags"]["grid_edge"] == 0
     estimates = pd.read_csv(f"{location}/estimates.csv").set_index("organisation")
     assert estimates.loc["Tiny Lab", "employees"] == 7 and (estimates["edge_mass"] <= 0.01).all()
-    assert "3 counts repaired" in open(f"{location}/report.md").read()
+    assert "3 counts repaired" in Path(f"{location}/report.md").read_text()
 
     refused = _cli(tmp_path, "--counts", str(counts), "--refuse-repairs")
     assert refused.returncode == 2 and "Traceback" not in refused.stderr
@@ -237,7 +239,7 @@ def test_cli_reads_each_tables_columns_by_its_own_options(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-3000:]
     location = done.stdout.strip().splitlines()[-1]
-    summary = json.loads(open(f"{location}/summary.json").read())
+    summary = json.loads(Path(f"{location}/summary.json").read_text())
     assert {a["name"] for a in summary["annotators"]} == {"llm_a", "1/broad"}
     assert summary["validation"]["rows"] == 8 and summary["validation"]["positives"] == 4
     matches = pd.read_csv(f"{location}/estimates.csv").set_index("organisation")["matches:1/broad"]

@@ -196,6 +196,8 @@ def test_population_error_rates_recover_easier_negatives_the_validation_rates_mi
     }
     assert error["learned"] < error["as_validated"] / 3, error
     assert learned.summary["total"]["mean"] == pytest.approx(truth.sum(), rel=0.08)
+    assert learned.summary["total"]["q10"] <= truth.sum() <= learned.summary["total"]["q90"]
+    assert learned.summary["population_rates_learned"]
     assert as_validated.summary["total"]["q90"] < truth.sum()
     rates = learned.annotators.set_index("annotator")
     assert rates.loc["llm", "population_specificity"] == pytest.approx(1 - 0.1 / 3, abs=0.02)
@@ -203,6 +205,37 @@ def test_population_error_rates_recover_easier_negatives_the_validation_rates_mi
     flags = as_validated.estimates.set_index("organisation")["flags"]
     assert "below_false_positive_rates" in flags["o0"]  # no experts, and fewer matches than the validation rates allow
     assert learned.summary["flags"]["below_false_positive_rates"] >= 1
+
+
+def test_rates_that_no_profile_rated_twice_identifies_move_only_as_far_as_match_rates_require():
+    """Keyword counts over everyone, an LLM on its own sample: no profile has both, so only the bounds that the match
+    rates put on the rates whatever the prevalences are move them. The broad list's validation false-positive rate
+    is below every organisation's match rate, so nothing contradicts it; an LLM whose population false-positive
+    rate is a third of the validation's is contradicted by the organisation without experts."""
+    rng = np.random.default_rng(8)
+    validation = _validation(rng)
+    sizes, shares = [3000, 800, 5000, 200, 1500, 12000], [0.0, 0.3, 0.02, 0.4, 0.1, 0.05]
+    organisation, expert, broad, _ = _profiles(rng, sizes, shares)
+    sampled = rng.random(len(expert)) < 0.2
+    llm = _noisy(expert, 0.8, 0.1 / 3, rng)
+    counts = pd.DataFrame(
+        {
+            "organisation": [f"o{i}" for i in range(len(sizes))],
+            "employees": sizes,
+            "broad": np.bincount(organisation, broad).astype(int),
+            "llm": np.bincount(organisation[sampled], llm[sampled], minlength=len(sizes)).astype(int),
+            "llm:profiles": np.bincount(organisation[sampled], minlength=len(sizes)),
+        }
+    )
+    settings = HeadcountSettings(draws=300, annotators=["broad", "llm"])
+    result = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
+    assert not result.summary["population_rates_learned"]
+    rates = result.annotators.set_index("annotator")
+    assert rates.loc["broad", "population_specificity"] == pytest.approx(rates.loc["broad", "specificity"], abs=0.005)
+    assert rates.loc["llm", "population_sensitivity"] == pytest.approx(rates.loc["llm", "sensitivity"], abs=0.01)
+    assert rates.loc["llm", "population_specificity"] > rates.loc["llm", "specificity"] + 0.03  # towards 1 - 0.1 / 3
+    truth = np.bincount(organisation, expert).sum()
+    assert result.summary["total"]["q10"] <= truth <= result.summary["total"]["q90"]
 
 
 @pytest.mark.parametrize("employees", [["1e30", "40"], ["1e30", "1e30"]])

@@ -1,0 +1,171 @@
+"""What the observed profiles say about each organisation's prevalence: the annotator evidence.
+
+Profiles are grouped by (organisation, ternary pattern code); an AnnotatorEvidence turns per-draw code likelihoods
+of each class into a log likelihood over the prevalence grid, and realises the experts among the employees. Pattern
+tables have the exact likelihood (PatternEvidence); marginal match counts of several annotators over the same
+profiles a normal approximation (MarginalCountEvidence); separate counts add up (CombinedEvidence).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from ml_headcount.headcount.annotators import PatternSpace
+
+_ORGANISATIONS_PER_CHUNK = 32
+
+
+@dataclass(frozen=True)
+class ProfileGroups:
+    """Observed profiles grouped by (organisation, ternary pattern code)."""
+
+    organisation: np.ndarray  # (groups,) int index into the organisations
+    code: np.ndarray  # (groups,) ternary code
+    count: np.ndarray  # (groups,) number of profiles
+
+
+def group_profiles(
+    organisation: np.ndarray,
+    values: np.ndarray,
+    space: PatternSpace,
+    n_organisations: int,
+    weights: np.ndarray | None = None,
+) -> ProfileGroups:
+    """Group profile rows (each `weights` profiles, default 1) by (organisation, pattern); rows without any
+    annotation are left out (no evidence)."""
+    codes = space.codes(values)
+    informative = codes != space.all_missing
+    key = organisation[informative].astype(np.int64) * 3**space.k + codes[informative]
+    counts = np.bincount(
+        key, weights=None if weights is None else weights[informative], minlength=n_organisations * 3**space.k
+    ).astype(np.int64)
+    keys = np.flatnonzero(counts)
+    return ProfileGroups(keys // 3**space.k, keys % 3**space.k, counts[keys])
+
+
+class AnnotatorEvidence(Protocol):
+    """What the observed profiles say about each organisation's pi, and how their experts are realised."""
+
+    def log_likelihood(self, positive: np.ndarray, negative: np.ndarray, pi: np.ndarray) -> np.ndarray:
+        """(organisations, draws, points) for per-draw code likelihoods (draws, 3^k) of each class."""
+
+    def realise(
+        self,
+        positive: np.ndarray,
+        negative: np.ndarray,
+        prevalence: np.ndarray,
+        employees: np.ndarray,
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """(draws, organisations) integer expert counts given each draw's pi per organisation (organisations, draws)."""
+
+
+class PatternEvidence:
+    """Per-profile patterns (partly missing): the exact likelihood of each (organisation, pattern) group."""
+
+    def __init__(
+        self,
+        groups: ProfileGroups,
+        space: PatternSpace,
+        n_organisations: int,
+        evidence_only: ProfileGroups | None = None,
+    ):
+        """`evidence_only`: further groups (e.g. an LLM's sample of profiles also counted in `groups`) that inform
+        the prevalence but are not realised again."""
+        self.groups, self.space = groups, space
+        self.counts = np.zeros((n_organisations, 3**space.k))
+        self.counts[groups.organisation, groups.code] = groups.count
+        if evidence_only is not None:
+            np.add.at(self.counts, (evidence_only.organisation, evidence_only.code), evidence_only.count)
+        self.used_codes = np.flatnonzero(self.counts.sum(axis=0))
+        self.profiles = np.bincount(groups.organisation, weights=groups.count, minlength=n_organisations).astype(
+            np.int64
+        )
+
+    def log_likelihood(self, positive, negative, pi):
+        codes = self.used_codes
+        l1, l0 = positive[:, codes].T[:, :, None], negative[:, codes].T[:, :, None]  # (codes, draws, 1)
+        per_code = np.log(pi * l1 + (1 - pi) * l0)  # (codes, draws, points)
+        flat = self.counts[:, codes] @ per_code.reshape(len(codes), -1)
+        return flat.reshape(len(self.counts), positive.shape[0], len(pi))
+
+    def realise(self, positive, negative, prevalence, employees, rng):
+        g = self.groups
+        draws = prevalence.shape[1]
+        pi = prevalence[g.organisation].T  # (draws, groups)
+        l1, l0 = positive[:, g.code], negative[:, g.code]
+        expert = pi * l1 / (pi * l1 + (1 - pi) * l0)
+        observed = rng.binomial(g.count[None, :], expert)
+        n_org = len(employees)
+        index = (np.arange(draws)[:, None] * n_org + g.organisation[None, :]).ravel()
+        counts = np.bincount(index, weights=observed.ravel(), minlength=draws * n_org).reshape(draws, n_org)
+        unobserved = rng.binomial((employees - self.profiles)[None, :], prevalence.T)
+        return counts.astype(np.int64) + unobserved
+
+
+class MarginalCountEvidence:
+    """Counts mode with several annotators: only each annotator's number of matches per organisation.
+
+    The vector of match counts of n profiles is a sum of n pattern vectors, so
+    it is approximately normal with mean n * mu(pi) and covariance
+    n * Sigma(pi) (+ 1/12 per count for discreteness), where mu and Sigma come
+    from the joint pattern model and so carry the annotators' correlations.
+    Which profiles matched together is unknown, so the realisation of every
+    employee, observed or not, is Binomial(employees, pi).
+    """
+
+    def __init__(
+        self, matches: np.ndarray, profiles: np.ndarray, space: PatternSpace, columns: list[int] | None = None
+    ):
+        """`matches` (organisations, len(columns)) of the model's annotators `columns` (default all) over `profiles`."""
+        self.matches, self.profiles, self.space = matches.astype(np.float64), profiles.astype(np.float64), space
+        self.columns = list(range(space.k)) if columns is None else columns
+
+    def log_likelihood(self, positive, negative, pi):
+        sub = PatternSpace(len(self.columns))
+        bits = sub.full.astype(np.float64)
+        embedded = np.full((2**sub.k, self.space.k), -1, np.int8)  # the other annotators missing
+        embedded[:, self.columns] = sub.full
+        full_codes = self.space.codes(embedded)
+        moments = []
+        for likelihood in (positive, negative):
+            theta = likelihood[:, full_codes]  # full patterns' probabilities (draws, 2^k)
+            moments.append((theta @ bits, np.einsum("dp,pj,pk->djk", theta, bits, bits)))
+        (mu1, m1), (mu0, m0) = moments
+        w = pi[None, :, None]
+        mean = w * mu1[:, None, :] + (1 - w) * mu0[:, None, :]  # (draws, points, k)
+        second = w[..., None] * m1[:, None] + (1 - w[..., None]) * m0[:, None]
+        cov = second - mean[..., :, None] * mean[..., None, :]  # (draws, points, k, k)
+        out = np.zeros((len(self.profiles), positive.shape[0], len(pi)))
+        for start in range(
+            0, len(self.profiles), _ORGANISATIONS_PER_CHUNK
+        ):  # bounds the (orgs, draws, points, k, k) array
+            rows = slice(start, start + _ORGANISATIONS_PER_CHUNK)
+            n = self.profiles[rows]
+            total_cov = n[:, None, None, None, None] * cov[None] + np.eye(sub.k) / 12.0
+            residual = self.matches[rows, None, None, :] - n[:, None, None, None] * mean[None]
+            solved = np.linalg.solve(total_cov, residual[..., None])[..., 0]
+            _, log_det = np.linalg.slogdet(total_cov)
+            chunk = -0.5 * (np.einsum("odgk,odgk->odg", residual, solved) + log_det)
+            out[rows] = np.where(n[:, None, None] > 0, chunk, 0.0)
+        return out
+
+    def realise(self, positive, negative, prevalence, employees, rng):
+        return rng.binomial(employees[None, :], prevalence.T)
+
+
+class CombinedEvidence:
+    """Evidence from separate counts (e.g. keyword counts over everyone, an LLM's count on a sample): their log
+    likelihoods add up as if the profiles were different ones; the experts are realised by the `primary` part."""
+
+    def __init__(self, parts: list, primary: int):
+        self.parts, self.primary = parts, primary
+
+    def log_likelihood(self, positive, negative, pi):
+        return sum(part.log_likelihood(positive, negative, pi) for part in self.parts)
+
+    def realise(self, positive, negative, prevalence, employees, rng):
+        return self.parts[self.primary].realise(positive, negative, prevalence, employees, rng)

@@ -1,0 +1,120 @@
+"""The prevalence grid and the prevalence priors: a fixed Beta, or a Beta learned across organisations by size.
+
+The grid is uniform in logit; the hierarchical prior's mean depends on log employees so that giants with few experts
+do not set the prior of small specialist firms (docs/headcount.md, "The prior").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.special import betaln, expit, logsumexp
+
+_LOGIT_RANGE = 16.0  # the prevalence grid spans pi in [1.1e-7, 1 - 1.1e-7]: below one expert in a million employees
+_MEAN_STEP = 0.4  # the hierarchical prior's means lie on a lattice in logit, this far apart
+_MEAN_LATTICE = np.arange(-11.0, 3.0 + 1e-9, _MEAN_STEP)  # 1.7e-5 to 95 %
+_SLOPES = np.arange(-3, 4)  # the mean's logit moves by slope * _MEAN_STEP per size class
+_SIZE_CLASS = np.log(10.0) / 2  # size classes: half-decades of employees
+_HYPER_CONCENTRATIONS = np.geomspace(0.5, 2000.0, 12)
+
+
+@dataclass(frozen=True)
+class PrevalenceGrid:
+    """Grid over pi, uniform in logit space; cells carry their width for densities."""
+
+    points: int
+
+    @property
+    def edges(self) -> np.ndarray:
+        return np.linspace(-_LOGIT_RANGE, _LOGIT_RANGE, self.points + 1)
+
+    @property
+    def centres(self) -> np.ndarray:
+        edges = self.edges
+        return expit((edges[:-1] + edges[1:]) / 2)
+
+    @property
+    def log_widths(self) -> np.ndarray:
+        return np.log(np.diff(expit(self.edges)))
+
+    def beta_log_mass(self, alpha: np.ndarray, beta: np.ndarray) -> np.ndarray:
+        """(n, points) log prior mass per cell of Beta(alpha, beta) for (n,) parameters, normalised on the grid."""
+        pi = self.centres[None, :]
+        log_density = (
+            (alpha[:, None] - 1) * np.log(pi) + (beta[:, None] - 1) * np.log1p(-pi) - betaln(alpha, beta)[:, None]
+        )
+        log_mass = log_density + self.log_widths[None, :]
+        return log_mass - logsumexp(log_mass, axis=1, keepdims=True)
+
+    def sample(self, log_posterior: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """One pi per row of (..., points) unnormalised log posteriors, uniform in logit within the chosen cell,
+        and each row's posterior mass in the two edge cells."""
+        shifted = np.exp(log_posterior - log_posterior.max(axis=-1, keepdims=True))
+        cumulative = np.cumsum(shifted, axis=-1)
+        u = rng.random(log_posterior.shape[:-1])[..., None] * cumulative[..., -1:]
+        cell = np.minimum((cumulative < u).sum(axis=-1), self.points - 1)
+        edges = self.edges
+        edge_mass = (shifted[..., 0] + shifted[..., -1]) / cumulative[..., -1]
+        return expit(edges[cell] + rng.random(cell.shape) * (edges[1] - edges[0])), edge_mass
+
+
+@dataclass(frozen=True)
+class Prior:
+    """`fixed`: Beta(alpha, beta) for every organisation; `hierarchical`: a Beta learned across organisations."""
+
+    kind: str
+    alpha: float = 2.0
+    beta: float = 10.0
+
+
+def _without_tiny(values: np.ndarray) -> np.ndarray:
+    """Values below 1e-150 set to 0: their products would be subnormal floats, which slow matrix products ~100x."""
+    values[values < 1e-150] = 0.0
+    return values
+
+
+class HierarchicalPrior:
+    """A Beta over the organisations' prevalences whose mean depends on their size; drawn from its posterior per draw.
+
+    logit(mean of organisation c) = intercept + slope * (size class of c - the middle class), size classes being
+    half-decades of employees, so that giants with few experts do not set the prior of small specialist firms.
+    Intercepts lie on a lattice in logit (1.7e-5 to 95 %), slopes move the mean by -3..3 lattice steps per size
+    class, concentrations are log-uniform from 0.5 to 2000, under a uniform hyperprior; organisations are
+    independent given it. Because every (intercept, slope) puts each size class on a lattice mean, one matrix
+    product per (mean, concentration) cell serves all of them. The posterior is recomputed in every draw from that
+    draw's error rates: a prior learned once from point estimates would hide the error rates' uncertainty.
+    """
+
+    def __init__(self, grid: PrevalenceGrid, employees: np.ndarray):
+        mean, concentration = np.meshgrid(expit(_MEAN_LATTICE), _HYPER_CONCENTRATIONS, indexing="ij")
+        self.log_mass = grid.beta_log_mass((mean * concentration).ravel(), ((1 - mean) * concentration).ravel())
+        self.mass = _without_tiny(np.exp(self.log_mass))  # (means * concentrations, points)
+        size_class = np.floor(np.log(np.maximum(employees, 1)) / _SIZE_CLASS).astype(int)
+        classes, self.size_class = np.unique(size_class, return_inverse=True)
+        offset = classes - (classes.min() + classes.max()) // 2
+        # mean index of each (intercept, slope, size class); combinations leaving the lattice are not in the hyperprior
+        index = np.arange(len(_MEAN_LATTICE))[:, None, None] + _SLOPES[None, :, None] * offset[None, None, :]
+        self.valid = ((index >= 0) & (index < len(_MEAN_LATTICE))).all(axis=2)  # (intercepts, slopes)
+        self.mean_index = np.clip(index, 0, len(_MEAN_LATTICE) - 1)
+
+    def sample(self, log_likelihood: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(organisations, draws, points) log prior per organisation and draw for such log likelihoods."""
+        organisations, draws, points = log_likelihood.shape
+        n_means, n_conc = len(_MEAN_LATTICE), len(_HYPER_CONCENTRATIONS)
+        shift = log_likelihood.max(axis=2, keepdims=True)
+        relative = _without_tiny(np.exp(log_likelihood - shift)).reshape(-1, points)
+        marginal = np.log(np.maximum(relative @ self.mass.T, 1e-300)).reshape(organisations, draws, -1) + shift
+        n_classes = self.mean_index.shape[2]
+        membership = (self.size_class[None, :] == np.arange(n_classes)[:, None]).astype(np.float64)
+        per_class = (membership @ marginal.reshape(organisations, -1)).reshape(n_classes, draws, n_means, n_conc)
+        # log posterior of (intercept, slope, concentration): each size class at its mean
+        classes = np.arange(n_classes)[None, None, :]
+        log_post = per_class[classes, :, self.mean_index].sum(axis=2)  # (intercepts, slopes, draws, concentrations)
+        log_post = np.where(self.valid[:, :, None, None], log_post, -np.inf)
+        log_post = np.moveaxis(log_post, 2, 0).reshape(draws, -1)
+        probability = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
+        cells = np.minimum((probability.cumsum(axis=1) < rng.random((draws, 1))).sum(axis=1), log_post.shape[1] - 1)
+        intercept, slope, concentration = np.unravel_index(cells, (n_means, len(_SLOPES), n_conc))
+        mean = self.mean_index[intercept[None, :], slope[None, :], self.size_class[:, None]]  # (organisations, draws)
+        return self.log_mass[mean * n_conc + concentration[None, :]]

@@ -1,0 +1,160 @@
+"""The result tables of an estimate: per-organisation estimates with their diagnostics, annotators, summary.
+
+Diagnostics (docs/headcount.md, "Diagnostics"): an organisation is flagged where its match rates are incompatible
+with the validation error rates, or where its posterior leans on an edge of the prevalence grid.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from ml_headcount.config import HeadcountSettings
+from ml_headcount.headcount.annotators import MISSING, confusion_table
+from ml_headcount.headcount.evidence import AnnotatorEvidence
+from ml_headcount.headcount.model import EDGE_MASS, Posterior, summarise
+
+ESTIMATE_COLUMNS = ["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]
+MATCHES_PREFIX = "matches:"
+INCOMPATIBLE = 0.01  # a match rate this improbable under every model annotator's validation rates is flagged
+
+
+@dataclass(frozen=True)
+class ObservedPopulation:
+    """What a population table says: per organisation and annotator the matches and profiles rated, the model's
+    evidence, employees, profiles, and the repairs made to a counts table."""
+
+    matches: np.ndarray  # (organisations, annotators)
+    rated: np.ndarray  # (organisations, annotators)
+    evidence: AnnotatorEvidence
+    employees: np.ndarray
+    profiles: np.ndarray
+    repairs: pd.DataFrame
+
+
+def estimate_table(
+    organisations: list[str], observed: ObservedPopulation, posterior: Posterior, flags: list[str], names: list[str]
+) -> pd.DataFrame:
+    """estimates.csv: per organisation its summary, diagnostics and every annotator's matches."""
+    per_org = summarise(posterior.counts)
+    columns = dict(zip(ESTIMATE_COLUMNS, [organisations, observed.employees, observed.profiles]))
+    columns |= {"mean": per_org["mean"].round(2), "q10": per_org["q10"], "q50": per_org["q50"], "q90": per_org["q90"]}
+    columns |= {"edge_mass": posterior.edge_mass.round(4), "flags": flags}
+    columns |= {f"{MATCHES_PREFIX}{name}": observed.matches[:, j] for j, name in enumerate(names)}
+    return pd.DataFrame(columns)
+
+
+def estimate_summary(
+    population,
+    validation,
+    observed: ObservedPopulation,
+    posterior: Posterior,
+    flags: list[str],
+    confusion: pd.DataFrame,
+    chosen_names: list[str],
+    settings: HeadcountSettings,
+) -> dict:
+    """summary.json: the total, what it rests on, the repairs and flags counted, the annotators and the settings."""
+    total = summarise(posterior.counts.sum(axis=1, keepdims=True))
+    labels = validation.labels
+    return {
+        "mode": population.mode,
+        "total": {k: float(v[0]) if k == "mean" else int(v[0]) for k, v in total.items()},
+        "organisations": len(population.organisations),
+        "employees": int(observed.employees.sum()),
+        "profiles": int(observed.profiles.sum()),
+        "error_rates": settings.error_rates,
+        "population_rates_learned": posterior.rates is not None and posterior.rates.identified,
+        "repairs": {str(rule): int(n) for rule, n in observed.repairs["rule"].value_counts().sort_index().items()},
+        "flags": {reason: int(sum(reason in f.split(";") for f in flags)) for reason in FLAG_REASONS},
+        "validation": {
+            "url": validation.url,
+            "rows": len(labels),
+            "positives": int(labels.sum()),
+            "rows_without_label": validation.unlabelled_rows,
+        },
+        "population": {"url": population.url},
+        "annotators": [_annotator_summary(r) for r in confusion.itertuples()],
+        "model_annotators": chosen_names,
+        "settings": settings.model_dump(mode="json"),
+        "seed": settings.seed,
+    }
+
+
+def _annotator_summary(row) -> dict:
+    return {
+        "name": row.annotator,
+        "in_model": bool(row.in_model),
+        "sensitivity": row.sensitivity,
+        "specificity": row.specificity,
+        "population_sensitivity": _or_none(row.population_sensitivity),
+        "population_specificity": _or_none(row.population_specificity),
+        "validation_values": int(row.true_positive + row.false_negative + row.true_negative + row.false_positive),
+    }
+
+
+FLAG_REASONS = ("below_false_positive_rates", "above_sensitivities", "grid_edge")
+
+
+def organisation_flags(
+    posterior: Posterior, matches: np.ndarray, observed: np.ndarray, labels: np.ndarray, validation_values: np.ndarray
+) -> list[str]:
+    """Per organisation, `;`-joined reasons its estimate deserves a look (docs/headcount.md, Diagnostics).
+
+    below_false_positive_rates / above_sensitivities: every model annotator with data matches it less often than
+    its validation false-positive rate (more often than its validation sensitivity) would allow (binomial
+    p < INCOMPATIBLE): the validation rates do not hold there. grid_edge: more than EDGE_MASS of its posterior
+    lies in an edge cell of the prevalence grid.
+    """
+
+    def rate(cls: bool) -> np.ndarray:
+        rows = validation_values[labels == cls]
+        return (rows == 1).sum(axis=0) / np.maximum((rows != MISSING).sum(axis=0), 1)
+
+    has_data = observed > 0
+    below = np.where(has_data, stats.binom.cdf(matches, observed, rate(False)) < INCOMPATIBLE, True)
+    above = np.where(has_data, stats.binom.sf(matches - 1, observed, rate(True)) < INCOMPATIBLE, True)
+    any_data = has_data.any(axis=1)
+    reasons = np.stack([below.all(axis=1) & any_data, above.all(axis=1) & any_data, posterior.edge_mass > EDGE_MASS], 1)
+    return [";".join(r for r, on in zip(FLAG_REASONS, row) if on) for row in reasons]
+
+
+def confusion_with_population_rates(
+    names: list[str],
+    chosen: list[int],
+    labels: np.ndarray,
+    validation_values: np.ndarray,
+    other_values: list[int],
+    posterior: Posterior,
+) -> pd.DataFrame:
+    """Validation and population rates side by side: the population's for the model's annotators, when learned."""
+    confusion = confusion_table(names, labels, validation_values, other_values)
+    confusion.insert(1, "in_model", [j in chosen for j in range(len(names))])
+    sensitivity, specificity = [None] * len(confusion), [None] * len(confusion)
+    if posterior.rates is not None:
+        for position, j in enumerate(chosen):
+            sensitivity[j] = round(float(posterior.rates.population[0, position]), 4)
+            specificity[j] = round(1 - float(posterior.rates.population[1, position]), 4)
+    at = list(confusion.columns).index("specificity") + 1
+    confusion.insert(at, "population_sensitivity", sensitivity)
+    confusion.insert(at + 1, "population_specificity", specificity)
+    return confusion
+
+
+def _or_none(value) -> float | None:
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def with_correlations(confusion: pd.DataFrame, correlations: pd.DataFrame) -> pd.DataFrame:
+    """One row per annotator: its confusion, then its phi correlation with every other annotator in each class."""
+    wide = confusion.copy()
+    for cls in ("positive", "negative"):
+        part = correlations[correlations["class"] == cls]
+        both = pd.concat([part, part.rename(columns={"annotator_a": "annotator_b", "annotator_b": "annotator_a"})])
+        for other in confusion["annotator"]:
+            lookup = both[both["annotator_b"] == other].set_index("annotator_a")["phi"]
+            wide[f"phi_{cls}:{other}"] = wide["annotator"].map(lookup)
+    return wide
