@@ -26,9 +26,3 @@ def company_fields(text: str) -> list[str]:
         if match and match.group(1).strip():
             companies.append(match.group(1).strip())
     return companies
-
-
-def current_employer(text: str) -> str | None:
-    """The first (most recent) company of the Experiences section, or None."""
-    companies = company_fields(text)
-    return companies[0] if companies else None

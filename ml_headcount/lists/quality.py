@@ -30,7 +30,7 @@ import pandas as pd
 from ml_headcount.config import ListSettings, Settings
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.eligibility import organisation_name_share
-from ml_headcount.lists.evidence import Corpus, build_corpus
+from ml_headcount.lists.evidence import Corpus
 from ml_headcount.lists.folds import stratified_folds
 from ml_headcount.lists.intervals import bootstrap_balanced_accuracy, wilson_interval
 from ml_headcount.lists.learners import LIST_NAMES, Lists, learn
@@ -283,11 +283,6 @@ def _seed_spread(seeds: dict | None) -> dict | None:
         values = [v for v in seeds[f"{matcher}_balanced_accuracy"] if v is not None]
         spread[f"{matcher}_spread"] = round(max(values) - min(values), 4) if values else None
     return {**seeds, **spread}
-
-
-def cross_validated_quality(cvs: pd.DataFrame, keywords: pd.DataFrame, settings: Settings) -> CrossValidation:
-    """The whole measurement from a run's `cvs.parquet` and `keywords.parquet` tables."""
-    return cross_validate(build_corpus(cvs, keywords, settings.extraction), settings)
 
 
 def list_quality(matched: np.ndarray, positive: np.ndarray, list_settings: ListSettings) -> dict:

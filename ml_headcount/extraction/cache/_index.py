@@ -65,12 +65,6 @@ class CacheIndex:
         """The number of complete shards."""
         return self.pairs["shard_id"].nunique()
 
-    @property
-    def shard_of(self) -> pd.Series:
-        """The first holder of each CV (index: cv_id)."""
-        first = self.pairs.drop_duplicates("cv_id")
-        return pd.Series(first["shard_id"].to_numpy(), index=pd.Index(first["cv_id"].to_numpy(), name="cv_id"))
-
     def missing(self, cv_ids: list[str]) -> pd.Index:
         """The CVs no cached shard holds, sorted."""
         return pd.Index(cv_ids).unique().difference(pd.Index(self.pairs["cv_id"].unique())).sort_values()
