@@ -32,6 +32,15 @@ def test_invalid_values_and_misspelt_fields_are_rejected():
         load_settings(extraction={"top_k": 10})
 
 
+def test_a_config_file_with_the_old_filters_section_is_told_its_new_name(tmp_path):
+    old = tmp_path / "settings.yaml"
+    old.write_text("filters:\n  method: study\n")
+    with pytest.raises(SettingsError, match="settings.yaml.*filters: this section is called lists now"):
+        load_settings(old)
+    (tmp_path / "new.yaml").write_text("lists:\n  method: study\n")
+    assert load_settings(tmp_path / "new.yaml").lists.method == "study"
+
+
 def test_unreadable_config_files_are_user_errors(tmp_path):
     listed = tmp_path / "settings.yaml"
     listed.write_text("- top_n\n- 10\n")

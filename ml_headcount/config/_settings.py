@@ -71,7 +71,10 @@ def load_settings(config_file: str | Path | None = None, **overrides) -> Setting
     try:
         from_file = _read_config_file(Path(config_file)) if config_file else {}
         from_env = Settings().model_dump(exclude_unset=True)  # BaseSettings reads the environment
-        return Settings.model_validate(_deep_merge(_deep_merge(from_file, from_env), overrides))
+        merged = _deep_merge(_deep_merge(from_file, from_env), overrides)
+        if "filters" in merged:  # the section's name until the keyword lists got one name
+            raise SettingsError(f"{source}: filters: this section is called lists now; rename it")
+        return Settings.model_validate(merged)
     except ValidationError as error:
         problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
         raise SettingsError(f"{source}: {problems}") from None
