@@ -63,7 +63,6 @@ from ml_headcount.headcount.annotators import (
     annotator_values,
     choose_annotators,
     code_likelihoods,
-    rated_together,
 )
 from ml_headcount.headcount.count_tables import count_evidence, read_count_data
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
@@ -196,16 +195,14 @@ def profile_scenario(scenario, rated, validation, pool, args, settings, rng):
     """Scenarios a-c: per-profile annotations, the model fitted through headcount_draws."""
     labels = rated.labels[validation]
     candidates = usable_columns(rated.llm[validation])
+    candidate_values = rated.llm[validation][:, candidates]
+    picked = choose_annotators(labels, candidate_values, settings.max_joint_annotators, settings.smoothing)
+    chosen = [candidates[j] for j in picked]
     sizes = np.exp(rng.uniform(np.log(20), np.log(5000), args.organisations)).astype(int)
     organisation, expert, cv = draw_cvs(rated.labels[pool], sizes, rng)
     values = shifted(rated.llm[pool][cv], expert, rated.llm[pool], rated.labels[pool], scenario, rng)
     annotated_share = rng.uniform(0.1, 0.3, len(sizes))
     values[rng.random(len(organisation)) >= annotated_share[organisation]] = MISSING
-    together = rated_together(values[:, candidates])  # as `estimate` chooses: pairs the population rated together
-    picked = choose_annotators(
-        labels, rated.llm[validation][:, candidates], settings.max_joint_annotators, settings.smoothing, together
-    )
-    chosen = [candidates[j] for j in picked]
     truth = np.bincount(organisation, weights=expert, minlength=len(sizes)).astype(int)
 
     space, n_org = PatternSpace(len(chosen)), len(sizes)

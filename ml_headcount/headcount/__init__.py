@@ -8,14 +8,7 @@ from ml_headcount._exports import exported
 __all__, __getattr__ = exported(
     __name__,
     {
-        "annotators": [
-            "MISSING",
-            "PatternSpace",
-            "annotator_values",
-            "choose_annotators",
-            "code_likelihoods",
-            "rated_together",
-        ],
+        "annotators": ["MISSING", "PatternSpace", "annotator_values", "choose_annotators", "code_likelihoods"],
         "count_tables": ["count_evidence", "read_count_data"],
         "keyword_annotators": ["keyword_values"],
         "evidence": ["PatternEvidence", "group_profiles"],

@@ -34,7 +34,6 @@ MISSING = -1
 _TRUE_STRINGS = {"1", "1.0", "true"}
 _FALSE_STRINGS = {"0", "0.0", "false"}
 EM_ITERATIONS = 40
-JOINT_SHARE = 0.01  # two annotators rated together on fewer of the profiles either rated are not rated together
 
 
 def annotator_values(column: pd.Series) -> np.ndarray:
@@ -130,57 +129,23 @@ def leave_one_out_score(space: PatternSpace, labels: np.ndarray, codes: np.ndarr
     return float(scores.mean())
 
 
-def rated_together(values: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-    """(annotators, annotators) True where at least JOINT_SHARE of the profiles either annotator rated (rows of the
-    (rows, annotators) `values`, each `weights` profiles) were rated by both."""
-    observed = (values != MISSING).astype(np.float64)
-    both = (observed * (1.0 if weights is None else weights[:, None])).T @ observed
-    rated = np.diag(both)
-    return (both > 0) & (both >= JOINT_SHARE * (rated[:, None] + rated[None, :] - both))
-
-
-def _paired(together: np.ndarray | None, max_joint: int) -> np.ndarray | None:
-    """Who may pair with whom, where the population rated some pair of annotators together (None: anyone)."""
-    if together is None or max_joint < 2:
-        return None
-    partnered = together & ~np.eye(len(together), dtype=bool)
-    return partnered if partnered.any() else None
-
-
-def choose_annotators(
-    labels: np.ndarray, values: np.ndarray, max_joint: int, smoothing: float, together: np.ndarray | None = None
-) -> list[int]:
+def choose_annotators(labels: np.ndarray, values: np.ndarray, max_joint: int, smoothing: float) -> list[int]:
     """Greedy forward selection of at most `max_joint` columns by leave-one-out class log probability.
 
     A joint pattern model over many annotators is not estimable from a few
     hundred labelled CVs (2^22 patterns), so it models the subset that predicts
     the label best out of sample; adding a column stops when it no longer helps.
-    `together` (rated_together, counted_together: which annotators the population
-    rated on the same profiles): where it rated some pair together, the model's
-    annotators are such a pair (and any further one is rated with both), the
-    second taken even if it does not improve the score. Only then do the
-    population's joint patterns inform its error rates (Hui-Walter): two
-    annotators counted over different profiles (an LLM's sample, a keyword count
-    over everyone) leave them resting on the validation's, however well those
-    predict the validation labels.
     """
-    paired = _paired(together, max_joint)
     chosen: list[int] = []
     best = -np.inf
     while len(chosen) < min(max_joint, values.shape[1]):
-        candidates = [
-            j
-            for j in range(values.shape[1])
-            if j not in chosen and (paired is None or (paired[j, chosen].all() if chosen else paired[j].any()))
-        ]
-        if not candidates:
-            break
+        candidates = [j for j in range(values.shape[1]) if j not in chosen]
         scored = []
         for j in candidates:
             space = PatternSpace(len(chosen) + 1)
             scored.append((leave_one_out_score(space, labels, space.codes(values[:, chosen + [j]]), smoothing), j))
         score, column = max(scored)
-        if score <= best + 1e-4 and not (paired is not None and len(chosen) == 1):
+        if score <= best + 1e-4:
             break
         chosen.append(column)
         best = score

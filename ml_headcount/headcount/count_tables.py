@@ -206,12 +206,6 @@ def _raised_denominator(
     )
 
 
-def counted_together(data: CountData) -> np.ndarray:
-    """(annotators, annotators) True where two annotators were counted over the same denominator: the same profiles."""
-    columns = np.array(data.denominator_columns, dtype=object)
-    return columns[:, None] == columns[None, :]
-
-
 def count_evidence(data: CountData, chosen: list[int], space: PatternSpace, n_organisations: int):
     """The evidence of the model's annotators `chosen`: exact pattern tables where the counts determine them.
 

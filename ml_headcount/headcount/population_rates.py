@@ -35,7 +35,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, expit, logit, logsumexp
 
-from ml_headcount.headcount.annotators import JOINT_SHARE, MISSING, PatternSpace, code_likelihoods
+from ml_headcount.headcount.annotators import MISSING, PatternSpace, code_likelihoods
 
 if TYPE_CHECKING:
     from ml_headcount.headcount.evidence import AnnotatorEvidence
@@ -44,6 +44,7 @@ _NEWTON_STEPS = 30
 _HESSIAN_STEP = 0.02  # logit
 _SEARCH_RANGE = 6.0  # the mode is looked for within this many logits of the validation rate
 _LOGIT_LIMIT = 30.0
+JOINT_SHARE = 0.01
 _DEPENDENCE_SD = 1.0  # prior sd of the shift of a pair's log odds ratio in the population from the validation's
 _HERMITE = np.polynomial.hermite.hermgauss(24)
 

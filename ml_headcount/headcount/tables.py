@@ -22,16 +22,8 @@ from ml_headcount.headcount.annotators import (
     annotator_values,
     choose_annotators,
     class_correlations,
-    rated_together,
 )
-from ml_headcount.headcount.count_tables import (
-    LARGEST_COUNT,
-    REPAIR_COLUMNS,
-    CountData,
-    count_evidence,
-    counted_together,
-    read_count_data,
-)
+from ml_headcount.headcount.count_tables import LARGEST_COUNT, REPAIR_COLUMNS, count_evidence, read_count_data
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws
 from ml_headcount.headcount.population_rates import RateModel
@@ -302,10 +294,8 @@ def estimate(
     validation_values, validation_other = _values(validation.table, names, validation_given)
     check_validation_values(validation, names, validation_values)
     labels = validation.labels
-    data = _population_data(population, names, population_given, settings)
-    together = counted_together(data) if isinstance(data, CountData) else rated_together(data, population.weights)
-    chosen = choose_annotators(labels, validation_values, settings.max_joint_annotators, settings.smoothing, together)
-    observed = _evidence(population, data, chosen, PatternSpace(len(chosen)))
+    chosen = choose_annotators(labels, validation_values, settings.max_joint_annotators, settings.smoothing)
+    observed = _evidence(population, names, chosen, PatternSpace(len(chosen)), population_given, settings)
     posterior = headcount_draws(
         labels,
         validation_values[:, chosen],
@@ -330,12 +320,18 @@ def estimate(
     return Estimate(estimates, posterior.counts, summary, annotators, chosen_names, observed.repairs)
 
 
-def _population_data(
-    population: Population, names: list[str], population_given: dict[str, np.ndarray], settings: HeadcountSettings
-) -> CountData | np.ndarray:
-    """A counts table's repaired counts of the annotators `names`, or the (rows, annotators) values of the profiles."""
+def _evidence(
+    population: Population,
+    names: list[str],
+    chosen: list[int],
+    space: PatternSpace,
+    population_given: dict[str, np.ndarray],
+    settings: HeadcountSettings,
+) -> ObservedPopulation:
+    """What the population table says, for the model's annotators `chosen` (and the matches of all `names`)."""
+    n_org = len(population.organisations)
     if population.mode == "counts":
-        return read_count_data(
+        data = read_count_data(
             population.table,
             population.url,
             population.organisations,
@@ -343,26 +339,17 @@ def _population_data(
             names,
             settings.repair_counts,
         )
-    return _values(population.table, names, population_given)[0]
-
-
-def _evidence(
-    population: Population, data: CountData | np.ndarray, chosen: list[int], space: PatternSpace
-) -> ObservedPopulation:
-    """What the population table says, for the model's annotators `chosen` (and the matches of all of them)."""
-    n_org = len(population.organisations)
-    if isinstance(data, CountData):
         evidence = count_evidence(data, chosen, space, n_org)
         return ObservedPopulation(
             data.matches, data.denominators, evidence, data.employees, data.profiles, data.repairs
         )
-    population_values = data
+    population_values, _ = _values(population.table, names, population_given)
     weights = np.ones(len(population.table)) if population.weights is None else population.weights
     matches, observed = (
         np.stack(
             [
                 np.bincount(population.profile_organisation, weights=weights * mask[:, j], minlength=n_org)
-                for j in range(population_values.shape[1])
+                for j in range(len(names))
             ],
             axis=1,
         ).astype(np.int64)
