@@ -66,9 +66,7 @@ from ml_headcount.headcount.annotators import (
 )
 from ml_headcount.headcount.count_tables import count_evidence, read_count_data
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
-from ml_headcount.headcount.model import bootstrap_joints, headcount_draws, summarise
-from ml_headcount.headcount.population_rates import RateModel
-from ml_headcount.headcount.prevalence_prior import Prior
+from ml_headcount.headcount.model import bootstrap_joints, headcount_draws, model_options, summarise
 from ml_headcount.headcount.tables import estimate, read_counts, read_validation
 
 RATED_CVS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rated_cvs.csv"
@@ -214,12 +212,8 @@ def profile_scenario(scenario, rated, validation, pool, args, settings, rng):
         evidence,
         sizes,
         draws=args.draws,
-        prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
-        smoothing=settings.smoothing,
-        transfer=settings.transfer,
-        grid_points=settings.grid_points,
         rng=rng,
-        rates=RateModel(settings.error_rates, settings.rate_shift_sd),
+        **model_options(settings),
     )
     best = values[:, chosen[0]]
     rated_profiles = np.bincount(organisation, weights=best != MISSING, minlength=n_org)

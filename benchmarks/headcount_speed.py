@@ -23,9 +23,7 @@ import numpy as np
 from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
-from ml_headcount.headcount.model import headcount_draws, summarise
-from ml_headcount.headcount.population_rates import RateModel
-from ml_headcount.headcount.prevalence_prior import Prior
+from ml_headcount.headcount.model import headcount_draws, model_options, summarise
 
 
 def annotators(expert: np.ndarray, rng: np.random.Generator, llm_share: float, missing: float) -> np.ndarray:
@@ -73,12 +71,8 @@ def main() -> None:
         evidence,
         employees,
         draws=args.draws,
-        prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
-        smoothing=settings.smoothing,
-        transfer=settings.transfer,
-        grid_points=settings.grid_points,
         rng=rng,
-        rates=RateModel(settings.error_rates, settings.rate_shift_sd),
+        **model_options(settings),
     ).counts
     total = summarise(draws.sum(axis=1, keepdims=True))
     finished, cpu_seconds = time.perf_counter(), time.process_time() - cpu_started

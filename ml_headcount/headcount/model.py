@@ -44,6 +44,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.annotators import PatternSpace, code_likelihoods, fit_joint
 from ml_headcount.headcount.evidence import AnnotatorEvidence
 from ml_headcount.headcount.population_rates import (
@@ -99,6 +100,17 @@ class Posterior:
     counts: np.ndarray  # (draws, organisations) expert counts
     edge_mass: np.ndarray  # (organisations,) mean posterior mass of pi in the grid's edge cells
     rates: PopulationRates | None  # the population error rates, when learned
+
+
+def model_options(settings: HeadcountSettings) -> dict:
+    """`headcount_draws`' model options as the settings give them: its prior, smoothing, transfer, grid and rates."""
+    return {
+        "prior": Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
+        "smoothing": settings.smoothing,
+        "transfer": settings.transfer,
+        "grid_points": settings.grid_points,
+        "rates": RateModel(settings.error_rates, settings.rate_shift_sd),
+    }
 
 
 def headcount_draws(

@@ -25,9 +25,7 @@ from ml_headcount.headcount.annotators import (
 )
 from ml_headcount.headcount.count_tables import LARGEST_COUNT, REPAIR_COLUMNS, count_evidence, read_count_data
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
-from ml_headcount.headcount.model import headcount_draws
-from ml_headcount.headcount.population_rates import RateModel
-from ml_headcount.headcount.prevalence_prior import Prior
+from ml_headcount.headcount.model import headcount_draws, model_options
 from ml_headcount.headcount.result_tables import (
     ObservedPopulation,
     confusion_with_population_rates,
@@ -302,12 +300,8 @@ def estimate(
         observed.evidence,
         observed.employees,
         draws=settings.draws,
-        prior=Prior(settings.prior, settings.prior_alpha, settings.prior_beta),
-        smoothing=settings.smoothing,
-        transfer=settings.transfer,
-        grid_points=settings.grid_points,
         rng=np.random.default_rng(settings.seed),
-        rates=RateModel(settings.error_rates, settings.rate_shift_sd),
+        **model_options(settings),
     )
     flags = organisation_flags(
         posterior, observed.matches[:, chosen], observed.rated[:, chosen], labels, validation_values[:, chosen]
