@@ -33,6 +33,11 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         ["employees", "employee_count", "headcount"], description="Column with the organisation's number of employees."
     )
     profiles_aliases: list[str] = Field(["profiles", "profile_count"], description="Counts mode: profiles searched.")
+    type_aliases: list[str] = Field(
+        ["organisation_type", "organization_type", "org_type"],
+        description="The optional organisation-type column (one value per organisation): the hierarchical prior is "
+        "learned per type, so that consultancies do not set the prior of research labs.",
+    )
     max_joint_annotators: int = Field(
         2,
         ge=1,

@@ -54,7 +54,7 @@ from ml_headcount.headcount.population_rates import (
     with_dependence,
     with_marginals,
 )
-from ml_headcount.headcount.prevalence_prior import HierarchicalPrior, PrevalenceGrid, Prior
+from ml_headcount.headcount.prevalence_prior import HierarchicalPrior, PerTypePrior, PrevalenceGrid, Prior
 
 DRAWS_PER_BATCH = 16
 _FIT_POINTS = 1024  # the prevalence grid on which the population error rates are fitted from marginal counts
@@ -126,13 +126,17 @@ def headcount_draws(
     grid_points: int,
     rng: np.random.Generator,
     rates: RateModel = RateModel("validation"),
+    types: np.ndarray | None = None,
 ) -> Posterior:
-    """Posterior predictive expert counts per draw and organisation; see the module docstring."""
+    """Posterior predictive expert counts per draw and organisation; see the module docstring. With `types` (one per
+    organisation) the hierarchical prior is learned per type."""
     space = PatternSpace(validation_values.shape[1])
     codes = space.codes(validation_values)
     grid = PrevalenceGrid(grid_points)
     pi = grid.centres
-    hierarchical = HierarchicalPrior(grid, employees) if prior.kind == "hierarchical" else None
+    hierarchical = None
+    if prior.kind == "hierarchical":
+        hierarchical = HierarchicalPrior(grid, employees) if types is None else PerTypePrior(grid, employees, types)
     fixed_prior = grid.beta_log_mass(np.array([prior.alpha]), np.array([prior.beta]))[None]
     learned = None
     if rates.kind == "population":

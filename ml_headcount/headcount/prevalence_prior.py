@@ -1,7 +1,8 @@
 """The prevalence grid and the prevalence priors: a fixed Beta, or a Beta learned across organisations by size.
 
 The grid is uniform in logit; the hierarchical prior's mean depends on log employees so that giants with few experts
-do not set the prior of small specialist firms (docs/headcount.md, "The prior").
+do not set the prior of small specialist firms, and, given organisation types, it is learned per type
+(docs/headcount.md, "The prior").
 """
 
 from __future__ import annotations
@@ -118,3 +119,19 @@ class HierarchicalPrior:
         intercept, slope, concentration = np.unravel_index(cells, (n_means, len(_SLOPES), n_conc))
         mean = self.mean_index[intercept[None, :], slope[None, :], self.size_class[:, None]]  # (organisations, draws)
         return self.log_mass[mean * n_conc + concentration[None, :]]
+
+
+class PerTypePrior:
+    """One HierarchicalPrior per organisation type: organisations of one type share a prior, and no type speaks for
+    another (a consultancy's few experts do not set a research lab's prior)."""
+
+    def __init__(self, grid: PrevalenceGrid, employees: np.ndarray, types: np.ndarray):
+        self.members = [np.flatnonzero(types == kind) for kind in np.unique(types)]
+        self.priors = [HierarchicalPrior(grid, employees[members]) for members in self.members]
+
+    def sample(self, log_likelihood: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(organisations, draws, points) log prior, each type's from its own hierarchical prior."""
+        log_prior = np.empty_like(log_likelihood)
+        for members, prior in zip(self.members, self.priors):
+            log_prior[members] = prior.sample(log_likelihood[members], rng)
+        return log_prior

@@ -34,7 +34,7 @@ from ml_headcount.headcount.result_tables import (
     organisation_flags,
     with_correlations,
 )
-from ml_headcount.io.tables import column_by_alias, find_column
+from ml_headcount.io.tables import column_by_alias, find_column, is_missing
 
 
 @dataclass
@@ -60,6 +60,7 @@ class Population:
     profile_organisation: np.ndarray | None = None  # population, patterns: organisation index of each row
     weights: np.ndarray | None = None  # patterns: profiles of each row
     count_columns: tuple[str, str | None] | None = None  # counts: the employees and (optional) profiles columns
+    types: np.ndarray | None = None  # each organisation's type, when the table has a type column
 
 
 @dataclass
@@ -162,7 +163,8 @@ def _read_profiles(
             )
         employees = largest
     mode = "population" if weights is None else "patterns"
-    return Population(url, mode, organisations.tolist(), employees, profiles, table, index, weights)
+    types = _organisation_types(table, url, settings, index, len(organisations))
+    return Population(url, mode, organisations.tolist(), employees, profiles, table, index, weights, types=types)
 
 
 def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> Population:
@@ -188,7 +190,34 @@ def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> P
         data.profiles,
         table,
         count_columns=(employees_column, profiles_column),
+        types=_organisation_types(table, url, settings, np.arange(len(organisations)), len(organisations)),
     )
+
+
+def _organisation_types(
+    table: pd.DataFrame, url: str, settings: HeadcountSettings, index: np.ndarray, n_organisations: int
+) -> np.ndarray | None:
+    """Each organisation's type from the optional type column (`index`: each row's organisation), or None without
+    one; an InputError naming the row when a type is empty or an organisation's rows disagree."""
+    column = column_by_alias(list(table.columns), settings.type_aliases)
+    if column is None:
+        return None
+    values = table[column].map(lambda v: "" if is_missing(v) else unicodedata.normalize("NFC", str(v).strip()))
+    values = values.to_numpy(dtype=str)
+    if (values == "").any():
+        row = int(np.flatnonzero(values == "")[0]) + 1
+        raise InputError(f"{url}: row {row}, column {column!r}: empty organisation type")
+    first_row = np.full(n_organisations, len(values))
+    np.minimum.at(first_row, index, np.arange(len(values)))
+    types = values[first_row]  # every organisation has a row: its names come from the rows
+    disagree = values != types[index]
+    if disagree.any():
+        row = int(np.flatnonzero(disagree)[0]) + 1
+        raise InputError(
+            f"{url}: row {row}, column {column!r}: type {str(values[row - 1])!r}, but the organisation's first row "
+            f"says {str(types[index[row - 1]])!r}; give each organisation one type"
+        )
+    return types
 
 
 def _reserved_columns(table: pd.DataFrame, url: str, ingest: IngestSettings, settings: HeadcountSettings) -> set[str]:
@@ -202,6 +231,7 @@ def _reserved_columns(table: pd.DataFrame, url: str, ingest: IngestSettings, set
             settings.employees_aliases,
             settings.profiles_aliases,
             settings.count_aliases,
+            settings.type_aliases,
             ["cv_id"],
         )
     }
@@ -301,6 +331,7 @@ def estimate(
         observed.employees,
         draws=settings.draws,
         rng=np.random.default_rng(settings.seed),
+        types=population.types,
         **model_options(settings),
     )
     flags = organisation_flags(

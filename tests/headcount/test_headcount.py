@@ -262,3 +262,60 @@ def test_positive_label_may_be_named_as_the_table_writes_it():
     assert read_validation(table, "v.csv", "yes", IngestSettings()).labels.tolist() == [True, False, True]
     with pytest.raises(InputError, match="must hold the positive label 'expert'"):
         read_validation(table, "v.csv", "expert", IngestSettings())
+
+
+def test_a_prior_learned_per_organisation_type_keeps_consultancies_from_setting_labs_priors():
+    """Twenty labs (35-55 % experts) and twenty consultancies (0.5-3 %) of one size, six profiles rated each: one
+    prior for all of them is a compromise that fits neither; one per type is each type's own."""
+    rng = np.random.default_rng(0)
+    labels = rng.random(400) < 0.3
+    validation = noisy(labels, 0.85, 0.95, rng)[:, None]
+    types = np.array(["lab"] * 20 + ["consultancy"] * 20)
+    prevalence = np.where(types == "lab", rng.uniform(0.35, 0.55, 40), rng.uniform(0.005, 0.03, 40))
+    employees, observed = np.full(40, 300), 6
+    organisation = np.repeat(np.arange(40), observed)
+    expert = rng.random(len(organisation)) < prevalence[organisation]
+    values = noisy(expert, 0.85, 0.95, rng)[:, None]
+    truth = rng.binomial(employees - observed, prevalence) + np.bincount(organisation, weights=expert).astype(int)
+    space = PatternSpace(1)
+    evidence = PatternEvidence(group_profiles(organisation, values, space, 40), space, 40)
+    error, covered = {}, {}
+    for name, given in (("pooled", None), ("per type", types)):
+        draws = headcount_draws(
+            labels,
+            validation,
+            evidence,
+            employees,
+            draws=300,
+            prior=Prior("hierarchical"),
+            smoothing=4.0,
+            transfer=1.0,
+            grid_points=256,
+            rng=np.random.default_rng(1),
+            types=given,
+        ).counts
+        summary = summarise(draws)
+        error[name] = np.abs(summary["q50"] - truth).mean()
+        covered[name] = ((summary["q10"] <= truth) & (truth <= summary["q90"])).mean()
+    assert error["per type"] < 0.5 * error["pooled"], error
+    assert covered["per type"] >= 0.8, covered
+
+
+def test_the_organisation_type_column_is_one_value_per_organisation_and_no_annotator():
+    table = pd.DataFrame(
+        {"organisation": ["a", "a", "b"], "org_type": ["lab", "lab", "consultancy"], "llm": ["1", "0", "1"]}
+    )
+    population = read_population(table, "p.csv", HeadcountSettings())
+    assert population.types.tolist() == ["lab", "consultancy"]
+    with pytest.raises(InputError, match=r"p.csv: row 2, column 'org_type': type 'firm', but the organisation's"):
+        read_population(table.assign(org_type=["lab", "firm", "consultancy"]), "p.csv", HeadcountSettings())
+    with pytest.raises(InputError, match=r"p.csv: row 3, column 'org_type': empty organisation type"):
+        read_population(table.assign(org_type=["lab", "lab", " "]), "p.csv", HeadcountSettings())
+    validation = pd.DataFrame({"category": ["1", "0", "1", "0"], "llm": ["1", "0", "1", "1"]})
+    result = estimate(
+        read_validation(validation, "v.csv", "1", IngestSettings()),
+        population,
+        HeadcountSettings(draws=50),
+        IngestSettings(),
+    )
+    assert result.annotators["annotator"].tolist() == ["llm"]
