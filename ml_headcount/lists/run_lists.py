@@ -4,6 +4,7 @@ cleaning and tokenisation, and its TF-IDF classifier."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING
 
@@ -32,10 +33,9 @@ class RunLists:
     by_category: dict[str, dict[str, KeywordList]]  # category -> list name -> its keywords and exclusions
     ingest: IngestSettings
     extraction: ExtractionSettings
-    queries: dict[str, SearchQuery] | None = None  # "<category>/<list>" -> its query, for phrase search
     classifier: TextClassifier | None = None  # the run's TF-IDF classifier, where it has one
 
-    @property
+    @cached_property
     def lists(self) -> dict[str, KeywordList]:
         """Every list by its column, `<category>/<list>`."""
         return {
@@ -43,6 +43,11 @@ class RunLists:
             for c, by_name in self.by_category.items()
             for name, keywords in by_name.items()
         }
+
+    @cached_property
+    def queries(self) -> dict[str, SearchQuery]:
+        """Every list's query by its column, for phrase search."""
+        return {name: list_query(keywords) for name, keywords in self.lists.items()}
 
     def matcher(self, kind: str, with_classifier: bool = False) -> KeywordMatcher | PhraseMatcher | WithClassifier:
         """The product's matcher of the lists, or phrase search of their queries (`kind`: lists.matcher); with the
@@ -83,16 +88,12 @@ def load_run_lists(store: ArtifactStore, run_id: str) -> RunLists:
             }
             for category, by_name in lists.items()
         }
-        named = {
-            list_column(c, name): keywords for c, by_name in by_category.items() for name, keywords in by_name.items()
-        }
         return RunLists(
             run_id=run.run_id,
             location=store.location(run.prefix),
             by_category=by_category,
             ingest=IngestSettings.model_validate(parameters["ingest"]),
             extraction=ExtractionSettings.model_validate(parameters["extraction"]),
-            queries={name: list_query(keywords) for name, keywords in named.items()},
             classifier=(
                 TextClassifier.from_document(store.read_json(run.text_classifier))
                 if store.exists(run.text_classifier)
