@@ -155,3 +155,37 @@ def test_profile_text_is_a_text_column():
         "machine learning researcher training neural networks",
         "sales manager negotiating enterprise contracts",
     ]
+
+
+def test_reading_a_csv_leaves_the_process_as_it_was(tmp_path):
+    """The csv module's field limit is raised while a CSV is read (a long cell is read, then rejected as too long)
+    and restored after: other code in the process, a user's own csv reader say, keeps its own limit."""
+    import csv
+
+    path = tmp_path / "cvs.csv"
+    path.write_text(
+        "cv_text,category\n"
+        + "".join(
+            f"machine learning researcher {i} training deep models,1\nsales manager {i} for accounts,0\n"
+            for i in ("vision", "speech", "robotics")
+        )
+    )
+    before = csv.field_size_limit()
+    assert ingest(str(path), IngestSettings(max_text_chars=200_000)).summary()["cvs"] == 6
+    assert csv.field_size_limit() == before
+
+
+def test_importing_ingest_changes_nothing_in_the_process():
+    """No decoding error handler is registered and no csv limit is set by importing the module: only a process that
+    reads such a file registers the handler, and only while it reads is the limit raised."""
+    import subprocess
+    import sys
+
+    code = (
+        "import codecs, csv; limit = csv.field_size_limit(); import ml_headcount.corpus.ingest\n"
+        "try:\n    codecs.lookup_error('ml-headcount-cp1252-fallback'); print('registered')\n"
+        "except LookupError:\n    print('not registered')\n"
+        "print(csv.field_size_limit() == limit)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert result.stdout.split() == ["not", "registered", "True"]
