@@ -33,10 +33,17 @@ Compared, on the same organisations (the annotator the model chose first is "bes
   the validation confusion matrices; expected experts per profile, scaled to the employees. In d, on the pattern
   tables that the counts determine.
 
-Seeds: the reported run uses seeds 0..n-1. Design choices (prior sd of the rate shift, the dependence shift, the
-bounds for unidentified rates, the hierarchical prior's lattice) were tried on seeds 100-103 only.
+Seeds: the reported run uses seeds 400-429, which no decision has seen. Design choices (the dependence shift, the
+bounds for unidentified rates, the hierarchical prior's lattice) were tried on seeds 100-103, and the prior sd of the
+rate shift on 100-129. Seeds used up on the way (docs/headcount.md): 0-5, the reported set until then, informed
+dropping one change; 200-229 of d alone showed that 6 seeds cannot rank the methods (one seed's MAE is set by its
+validation half's errors, and ranged 70-2,760), hence 30; 300-329 then found c's coverage below 0.72, hence the
+prior sd's new value.
 
-    uv run python benchmarks/headcount_calibration.py [--seeds 6] [--organisations 40] [--draws 300]
+    uv run python benchmarks/headcount_calibration.py [--seeds 30] [--first-seed 400] [--organisations 40]
+
+Per scenario it also prints on how many seeds the model's MAE is below the best baseline's, and a bootstrap
+interval over seeds of the mean difference.
 
 The model's MAE (`mae`) is that of its posterior medians, the point estimate for absolute error; `mean_mae` that of
 its posterior means.
@@ -87,6 +94,7 @@ COUNT_LLMS = ["prompt-1-claude-opus-4-1-20250805", "prompt-1-gpt-5-2025-08-07"]
 BANDS = [0, 100, 1000, 10000, 200001]
 _DAWID_SKENE_STEPS = 100
 METHODS = ["mae", "mean_mae", "naive_mae", "rogan_gladen_mae", "acc_mae", "dawid_skene_mae"]
+BASELINES = METHODS[2:]
 
 
 @dataclass
@@ -301,10 +309,27 @@ def evaluate(scenario, seed, sizes, truth, draws, baselines, edge):
     return row, pd.DataFrame({"scenario": scenario, "size": sizes, "covered": covered})
 
 
+def paired_comparison(table: pd.DataFrame, rng: np.random.Generator) -> str:
+    """Per scenario: the model's MAE against the best baseline's (lowest mean MAE) seed by seed, with a 90 %
+    bootstrap interval over seeds of the mean difference (negative: the model's is lower)."""
+    lines = []
+    for scenario, part in table.groupby("scenario"):
+        baselines = [b for b in BASELINES if b in part and part[b].notna().all()]
+        best = min(baselines, key=lambda b: part[b].mean())
+        difference = (part["mae"] - part[best]).to_numpy()
+        means = rng.choice(difference, (2000, len(difference))).mean(axis=1)
+        low, high = np.quantile(means, [0.05, 0.95])
+        lines.append(
+            f"scenario={scenario}: model below {best} on {int((difference < 0).sum())} of {len(difference)} seeds; "
+            f"mean difference {difference.mean():.2f} [90 % over seeds: {low:.2f}, {high:.2f}]"
+        )
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=6)
-    parser.add_argument("--first-seed", type=int, default=0, help="100 for the design seeds")
+    parser.add_argument("--seeds", type=int, default=30)
+    parser.add_argument("--first-seed", type=int, default=400, help="100 for the design seeds")
     parser.add_argument("--organisations", type=int, default=40)
     parser.add_argument("--draws", type=int, default=300)
     parser.add_argument("--scenarios", default="abcd")
@@ -345,6 +370,8 @@ def main() -> None:
         .round(3)
         .to_string()
     )
+    print()
+    print(paired_comparison(table, np.random.default_rng(0)))
     print()
     parts = []
     for scenario, part in table.groupby("scenario"):

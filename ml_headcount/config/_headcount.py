@@ -75,7 +75,7 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         "prevalences, the validation rates their prior; validation: the validation rates hold in the population.",
     )
     rate_shift_sd: float = Field(
-        0.5, gt=0, description="Prior sd, in logit, of an annotator's population rate around its validation rate."
+        0.6, gt=0, description="Prior sd, in logit, of an annotator's population rate around its validation rate."
     )
     repair_counts: bool = Field(
         True,

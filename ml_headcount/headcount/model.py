@@ -98,7 +98,7 @@ class Posterior:
     """The draws and what they rest on."""
 
     counts: np.ndarray  # (draws, organisations) expert counts
-    edge_mass: np.ndarray  # (organisations,) mean posterior mass of pi in the grid's edge cells
+    edge_mass: np.ndarray  # (organisations,) mean posterior mass of pi in the grid's edge cells, where they matter
     rates: PopulationRates | None  # the population error rates, when learned
 
 
@@ -171,7 +171,7 @@ def headcount_draws(
         prevalence, edge = grid.sample(log_likelihood + log_prior, rng)  # (organisations, batch)
         edge_mass += edge.sum(axis=1)
         result[start : start + batch] = evidence.realise(positive, negative, prevalence, employees, rng)
-    return Posterior(result, edge_mass / draws, learned)
+    return Posterior(result, np.where(grid.edge_matters(employees), edge_mass / draws, 0.0), learned)
 
 
 def summarise(draws: np.ndarray) -> dict[str, np.ndarray]:

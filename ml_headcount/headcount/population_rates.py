@@ -54,7 +54,7 @@ class RateModel:
     """`population`: rates learned from the population with the validation rates as prior; `validation`: as measured."""
 
     kind: str
-    shift_sd: float = 0.5  # prior sd (logit) of a population rate around its validation rate
+    shift_sd: float = 0.6  # prior sd (logit) of a population rate around its validation rate (HeadcountSettings)
 
 
 @dataclass(frozen=True)

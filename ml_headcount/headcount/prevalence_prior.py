@@ -48,6 +48,15 @@ class PrevalenceGrid:
         log_mass = log_density + self.log_widths[None, :]
         return log_mass - logsumexp(log_mass, axis=1, keepdims=True)
 
+    def edge_matters(self, employees: np.ndarray) -> np.ndarray:
+        """Per organisation, whether the prevalences beyond the grid's edges are worth half an employee or more.
+
+        Below that, whatever posterior mass lies beyond an edge cannot move a count (a 640,000-employee firm's
+        floor is 0.07 experts), so mass in its edge cell says the data put it near 0 (or 1), not that the grid cut
+        it off.
+        """
+        return employees * expit(-_LOGIT_RANGE) >= 0.5
+
     def sample(self, log_posterior: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """One pi per row of (..., points) unnormalised log posteriors, uniform in logit within the chosen cell,
         and each row's posterior mass in the two edge cells."""

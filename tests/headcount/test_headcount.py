@@ -319,3 +319,27 @@ def test_the_organisation_type_column_is_one_value_per_organisation_and_no_annot
         IngestSettings(),
     )
     assert result.annotators["annotator"].tolist() == ["llm"]
+
+
+def test_a_grid_edge_is_flagged_only_where_what_lies_beyond_it_could_move_a_count():
+    """Both organisations' profiles all say 0 to an annotator that misses nothing, under a prior almost flat in logit:
+    their posteriors reach the grid's floor (1.1e-7). For 10 million employees the floor is a whole expert, so the
+    grid may cut off what the data say; for 1,000 it is a ten-thousandth of one, so nothing beyond it changes the
+    count (before, that was flagged too)."""
+    labels = np.repeat([True, False], 100)
+    space = PatternSpace(1)
+    employees = np.array([10_000_000, 1_000])
+    groups = group_profiles(np.arange(2), np.zeros((2, 1), np.int8), space, 2, weights=employees.astype(float))
+    posterior = headcount_draws(
+        labels,
+        labels[:, None].astype(np.int8),
+        PatternEvidence(groups, space, 2),
+        employees,
+        draws=200,
+        prior=Prior("fixed", 0.01, 10.0),
+        smoothing=4.0,
+        transfer=1.0,
+        grid_points=256,
+        rng=np.random.default_rng(0),
+    )
+    assert posterior.edge_mass[0] > 0.01 and posterior.edge_mass[1] == 0.0
