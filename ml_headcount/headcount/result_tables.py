@@ -17,8 +17,8 @@ from ml_headcount.headcount.annotators import MISSING, confusion_table
 from ml_headcount.headcount.evidence import AnnotatorEvidence
 from ml_headcount.headcount.model import EDGE_MASS, Posterior, summarise
 
-ESTIMATE_COLUMNS = ["organisation", "employees", "profiles", "mean", "q10", "q50", "q90"]
 MATCHES_PREFIX = "matches:"
+TYPE_COLUMN = "organisation_type"  # the type whose prior an organisation's estimate was drawn under
 INCOMPATIBLE = 0.01  # a match rate this improbable under every model annotator's validation rates is flagged
 
 
@@ -36,11 +36,18 @@ class ObservedPopulation:
 
 
 def estimate_table(
-    organisations: list[str], observed: ObservedPopulation, posterior: Posterior, flags: list[str], names: list[str]
+    organisations: list[str],
+    observed: ObservedPopulation,
+    posterior: Posterior,
+    flags: list[str],
+    names: list[str],
+    types: np.ndarray | None = None,
 ) -> pd.DataFrame:
-    """estimates.csv: per organisation its summary, diagnostics and every annotator's matches."""
+    """estimates.csv: per organisation (and its type, given one) its summary, diagnostics and every annotator's
+    matches."""
     per_org = summarise(posterior.counts)
-    columns = dict(zip(ESTIMATE_COLUMNS, [organisations, observed.employees, observed.profiles]))
+    columns = {"organisation": organisations} | ({} if types is None else {TYPE_COLUMN: types})
+    columns |= {"employees": observed.employees, "profiles": observed.profiles}
     columns |= {"mean": per_org["mean"].round(2), "q10": per_org["q10"], "q50": per_org["q50"], "q90": per_org["q90"]}
     columns |= {"edge_mass": posterior.edge_mass.round(4), "flags": flags}
     columns |= {f"{MATCHES_PREFIX}{name}": observed.matches[:, j] for j, name in enumerate(names)}

@@ -337,7 +337,7 @@ def estimate(
     flags = organisation_flags(
         posterior, observed.matches[:, chosen], observed.rated[:, chosen], labels, validation_values[:, chosen]
     )
-    estimates = estimate_table(population.organisations, observed, posterior, flags, names)
+    estimates = estimate_table(population.organisations, observed, posterior, flags, names, population.types)
     confusion = confusion_with_population_rates(names, chosen, labels, validation_values, validation_other, posterior)
     annotators = with_correlations(confusion, class_correlations(names, labels, validation_values))
     chosen_names = [names[j] for j in chosen]

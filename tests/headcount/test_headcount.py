@@ -319,6 +319,7 @@ def test_the_organisation_type_column_is_one_value_per_organisation_and_no_annot
         IngestSettings(),
     )
     assert result.annotators["annotator"].tolist() == ["llm"]
+    assert result.estimates["organisation_type"].tolist() == ["lab", "consultancy"]
 
 
 def test_a_grid_edge_is_flagged_only_where_what_lies_beyond_it_could_move_a_count():
