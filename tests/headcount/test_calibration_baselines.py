@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 from crowdkit.aggregation import DawidSkene
 
 from ml_headcount.headcount.annotators import MISSING, PatternSpace
@@ -50,6 +51,8 @@ def _crowd_kit_shares(labels, validation_values, organisation, values, n_org):
     return np.bincount(organisation, weights=expert, minlength=n_org) / np.bincount(organisation, minlength=n_org)
 
 
+# crowd-kit 1.4.2 uses pandas keywords (inplace, copy) that this pandas deprecates; nothing of ours
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:crowdkit.*")
 def test_the_dawid_skene_baseline_is_crowd_kits_grouped_by_pattern():
     rng = np.random.default_rng(3)
     labels = rng.random(200) < 0.35
