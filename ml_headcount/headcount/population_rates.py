@@ -35,6 +35,7 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, expit, logit, logsumexp
 
+from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, code_likelihoods
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ class RateModel:
     """`population`: rates learned from the population with the validation rates as prior; `validation`: as measured."""
 
     kind: str
-    shift_sd: float = 0.6  # prior sd (logit) of a population rate around its validation rate (HeadcountSettings)
+    # prior sd (logit) of a population rate around its validation rate
+    shift_sd: float = HeadcountSettings.model_fields["rate_shift_sd"].default
 
 
 @dataclass(frozen=True)
