@@ -21,7 +21,8 @@ the population's marginal rates by exponential tilting, theta'(p) proportional t
 theta(p) * exp(lambda . bits(p)), which keeps every log odds ratio (with_marginals).
 Where no profile was rated by two of the annotators nothing identifies the rates;
 then only the bounds that the organisations' match rates put on them, whatever the
-prevalences, move them (_bounded_rates), and the dependence stays the validation's.
+prevalences, move them (_bounded_rates), the rates are drawn from that gridded posterior
+(RateGrid), and the dependence stays the validation's.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, expit, logit, logsumexp
+from scipy.stats import norm
 
 from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, code_likelihoods
@@ -48,6 +50,10 @@ _LOGIT_LIMIT = 30.0
 JOINT_SHARE = 0.01
 _DEPENDENCE_SD = 1.0  # prior sd of the shift of a pair's log odds ratio in the population from the validation's
 _HERMITE = np.polynomial.hermite.hermgauss(24)
+INCOMPATIBLE = 0.01  # a match count this improbable (one-sided) contradicts a rate; also the diagnostics' level
+# log likelihood ratio that chance explains at that level: a bound counts only beyond it
+_CHANCE = 0.5 * norm.ppf(1 - INCOMPATIBLE) ** 2
+_BOUND_OFFSETS = np.linspace(-_SEARCH_RANGE, _SEARCH_RANGE, 481)  # logit grid around the validation rate
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,22 @@ class RateModel:
 
 
 @dataclass(frozen=True)
+class RateGrid:
+    """Per (class, annotator) logit rate, in class-major order: its posterior on a grid, independent of the others."""
+
+    logits: np.ndarray  # (2k, points), evenly spaced per row
+    weights: np.ndarray  # (2k, points), each row summing to 1
+
+    def sample(self, draws: int, rng: np.random.Generator) -> np.ndarray:
+        """(draws, 2k) logit rates: a grid point per draw by its weight, then uniform within its cell."""
+        step = self.logits[:, 1] - self.logits[:, 0]
+        cdf = np.cumsum(self.weights, axis=1)
+        picked = np.stack([np.searchsorted(row, rng.random(draws)) for row in cdf], axis=1)
+        picked = np.minimum(picked, self.logits.shape[1] - 1)
+        return np.take_along_axis(self.logits.T, picked, axis=0) + (rng.random(picked.shape) - 0.5) * step
+
+
+@dataclass(frozen=True)
 class PopulationRates:
     """Per class (0 = expert, 1 = not) and annotator: the validation rate of saying 1 and the population's posterior."""
 
@@ -67,7 +89,14 @@ class PopulationRates:
     mode: np.ndarray  # (2, k) logit posterior mode in the population
     dependence: np.ndarray  # (2, pairs) posterior mode of each pair's log odds ratio shift from the validation's
     covariance: np.ndarray  # (2k + 2 pairs,) ^ 2: the normal approximation's covariance of (mode, dependence)
-    identified: bool  # False: too few profiles rated by two or more annotators: the validation's rates are kept
+    # the rates' posterior where too few profiles were rated by two or more annotators to identify them (None: the
+    # normal approximation holds); their dependence is then the validation's
+    grid: RateGrid | None = None
+
+    @property
+    def identified(self) -> bool:
+        """Whether the population's joint ratings identified the rates (else only bounds moved them)."""
+        return self.grid is None
 
     @property
     def population(self) -> np.ndarray:
@@ -81,6 +110,9 @@ class PopulationRates:
 
     def sample(self, draws: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """(draws, 2, k) population rates and (draws, 2, pairs) log odds ratio shifts drawn from the posterior."""
+        if self.grid is not None:
+            rates = expit(self.grid.sample(draws, rng)).reshape(draws, *self.mode.shape)
+            return rates, np.zeros((draws, *self.dependence.shape))
         centre = np.concatenate([self.mode.ravel(), self.dependence.ravel()])
         drawn = rng.multivariate_normal(centre, self.covariance, size=draws, method="eigh")
         rates = expit(drawn[:, : self.mode.size]).reshape(draws, *self.mode.shape)
@@ -164,9 +196,11 @@ def population_rates(
         # not identified (Hui-Walter needs annotators that rated the same profiles): with one annotator per profile
         # a fit would move the rates by the assumed shape of the prevalences; only what holds for any prevalences is
         # learned: the bounds the organisations' match rates put on the rates
-        mode, variance = _bounded_rates(evidence.counts, space, centre[:n_rates], prior_var[:n_rates])
+        grid = _bounded_rates(evidence.counts, space, centre[:n_rates], prior_var[:n_rates])
+        mode = np.take_along_axis(grid.logits, grid.weights.argmax(axis=1)[:, None], axis=1)[:, 0]
+        variance = (grid.weights * (grid.logits - (grid.weights * grid.logits).sum(axis=1, keepdims=True)) ** 2).sum(1)
         covariance = np.diag(np.concatenate([variance, np.zeros(2 * pairs)]))  # the dependence stays the validation's
-        return PopulationRates(validation, mode.reshape(2, space.k), np.zeros((2, pairs)), covariance, identified=False)
+        return PopulationRates(validation, mode.reshape(2, space.k), np.zeros((2, pairs)), covariance, grid)
     objective = partial(_negative_log_posterior, space, joints, evidence, centre, prior_var, pi, log_widths)
     point = objective(0)
     mode = minimize(point, start, method="L-BFGS-B", bounds=bounds).x
@@ -180,7 +214,7 @@ def population_rates(
     if len(replicates) > 1:
         covariance = covariance + np.cov(np.array(replicates), rowvar=False)
     dependence = mode[n_rates:n_shifts].reshape(2, pairs)
-    return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), dependence, covariance, identified=True)
+    return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), dependence, covariance)
 
 
 def _negative_log_posterior(
@@ -216,38 +250,34 @@ def _negative_log_posterior(
     return negative_log_posterior
 
 
-def _bounded_rates(
-    counts: np.ndarray, space: PatternSpace, centre: np.ndarray, prior_var: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """Per (class, annotator) logit rate: the mode and variance of its posterior under the profile likelihood that
-    holds whatever the prevalences are.
+def _bounded_rates(counts: np.ndarray, space: PatternSpace, centre: np.ndarray, prior_var: np.ndarray) -> RateGrid:
+    """Per (class, annotator) logit rate: its posterior on a grid under the profile likelihood that holds whatever
+    the prevalences are.
 
     An organisation whose annotator matches a share r of the profiles it rated fits any rates with
     false-positive rate <= r <= sensitivity exactly (some prevalence does); below the false-positive rate its best
     prevalence is 0, above the sensitivity 1. So an organisation with r below a candidate false-positive rate f
-    weighs f by its binomial likelihood relative to that at r, and one above a candidate sensitivity likewise:
-    the mode stays the validation rate unless match rates contradict it, and then moves no further than they
-    require. The variance is that of the whole posterior, the prior's cut by the bounds.
+    weighs f by its binomial likelihood relative to that at r, and one above a candidate sensitivity likewise, less
+    what chance explains at the INCOMPATIBLE level (_CHANCE): a small organisation that matched nobody is no
+    evidence against f, since any prevalence lets it match nobody by chance. Without that allowance the many such
+    organisations pulled the false-positive rates below the validation's where the population's equalled it
+    (calibration d). The posterior stays the prior unless match rates contradict it, and moves no further than they
+    require.
     """
     ones = counts @ (space.digits == 1)  # (organisations, k) matches
     rated = counts @ (space.digits != 2)
     share = ones / np.maximum(rated, 1)
-    offsets = np.linspace(-_SEARCH_RANGE, _SEARCH_RANGE, 481)
-    mode, variance = np.empty(len(centre)), np.empty(len(centre))
-    for index, (c, v) in enumerate(zip(centre, prior_var)):
+    logits, weights = centre[:, None] + _BOUND_OFFSETS[None, :], np.empty((len(centre), len(_BOUND_OFFSETS)))
+    for index, v in enumerate(prior_var):
         cls, j = divmod(index, space.k)
-        x = c + offsets
-        rate = expit(x)[:, None]
+        rate = expit(logits[index])[:, None]
         m, n, r = ones[:, j][None], rated[:, j][None], share[:, j][None]
         at = m * np.log(np.maximum(r, 1e-300)) + (n - m) * np.log(np.maximum(1 - r, 1e-300))
-        loss = m * np.log(rate) + (n - m) * np.log1p(-rate) - at  # <= 0
+        loss = np.minimum(m * np.log(rate) + (n - m) * np.log1p(-rate) - at + _CHANCE, 0.0)  # <= 0
         contradicted = (r < rate) if cls == 1 else (r > rate)  # false-positive rates (class 1), sensitivities (0)
-        log_post = np.where(contradicted & (n > 0), loss, 0.0).sum(axis=1) - 0.5 * offsets**2 / v
-        weights = np.exp(log_post - log_post.max())
-        weights /= weights.sum()
-        mode[index] = x[np.argmax(log_post)]
-        variance[index] = weights @ (x - weights @ x) ** 2
-    return mode, variance
+        log_post = np.where(contradicted & (n > 0), loss, 0.0).sum(axis=1) - 0.5 * _BOUND_OFFSETS**2 / v
+        weights[index] = np.exp(log_post - log_post.max())
+    return RateGrid(logits, weights / weights.sum(axis=1, keepdims=True))
 
 
 def _jointly_observed(evidence: AnnotatorEvidence, space: PatternSpace) -> bool:

@@ -16,10 +16,10 @@ from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.annotators import MISSING, confusion_table
 from ml_headcount.headcount.evidence import AnnotatorEvidence
 from ml_headcount.headcount.model import EDGE_MASS, Posterior, summarise
+from ml_headcount.headcount.population_rates import INCOMPATIBLE
 
 MATCHES_PREFIX = "matches:"
 TYPE_COLUMN = "organisation_type"  # the type whose prior an organisation's estimate was drawn under
-INCOMPATIBLE = 0.01  # a match rate this improbable under every model annotator's validation rates is flagged
 
 
 @dataclass(frozen=True)

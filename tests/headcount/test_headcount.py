@@ -12,6 +12,7 @@ from ml_headcount.errors import InputError
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, annotator_values
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws, summarise
+from ml_headcount.headcount.population_rates import RateModel
 from ml_headcount.headcount.prevalence_prior import Prior
 from ml_headcount.headcount.tables import estimate, read_counts, read_population, read_validation
 
@@ -108,6 +109,37 @@ def test_partly_missing_annotations_are_marginalised_not_imputed():
     values[:2000, 0] = MISSING
     summary = summarise(draws_for(labels, validation, np.zeros(4000, int), values, [4000]))
     assert summary["q10"][0] <= expert.sum() <= summary["q90"][0]
+
+
+def test_rates_no_joint_rating_identifies_are_drawn_where_the_counts_allow_them():
+    """One annotator, so nothing identifies its population rates; a firm without experts whose 4,000 rated profiles
+    match 3 % of the time bounds its false-positive rate (validation: 10 %) from above. The draws follow that
+    posterior: before, a normal around its mode put 13 % of them where the firm's count is improbable (p < 0.001)."""
+    rng = np.random.default_rng(12)
+    labels = rng.random(600) < 0.3
+    validation = noisy(labels, 0.8, 0.9, rng)[:, None]
+    organisation = np.repeat([0, 1, 2], [4000, 1000, 2000])
+    expert = rng.random(len(organisation)) < np.array([0.0, 0.3, 0.1])[organisation]
+    values = np.where(expert, rng.random(len(expert)) < 0.8, rng.random(len(expert)) < 0.03).astype(np.int8)
+    evidence = PatternEvidence(group_profiles(organisation, values[:, None], PatternSpace(1), 3), PatternSpace(1), 3)
+    posterior = headcount_draws(
+        labels,
+        validation,
+        evidence,
+        np.array([4000, 1000, 2000]),
+        draws=50,
+        prior=Prior("fixed"),
+        smoothing=4.0,
+        transfer=1.0,
+        grid_points=256,
+        rng=rng,
+        rates=RateModel("population"),
+    )
+    assert not posterior.rates.identified
+    false_positive = posterior.rates.sample(4000, rng)[0][:, 1, 0]
+    matches = int(values[organisation == 0].sum())
+    improbable = stats.binom.cdf(matches, 4000, false_positive) < 0.001
+    assert improbable.mean() < 0.02, improbable.mean()
 
 
 def test_value_rule_keeps_only_zero_and_one():

@@ -207,6 +207,21 @@ def test_population_error_rates_recover_easier_negatives_the_validation_rates_mi
     assert learned.summary["flags"]["below_false_positive_rates"] >= 1
 
 
+def _estimate_broad_and_llm_sample(validation, sizes, organisation, broad, llm, sampled, draws):
+    """The estimate from a counts table of the broad list's matches over everyone and an LLM's on its sample."""
+    counts = pd.DataFrame(
+        {
+            "organisation": [f"o{i}" for i in range(len(sizes))],
+            "employees": sizes,
+            "broad": np.bincount(organisation, broad).astype(int),
+            "llm": np.bincount(organisation[sampled], llm[sampled], minlength=len(sizes)).astype(int),
+            "llm:profiles": np.bincount(organisation[sampled], minlength=len(sizes)),
+        }
+    )
+    settings = HeadcountSettings(draws=draws, annotators=["broad", "llm"])
+    return estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
+
+
 def test_rates_that_no_profile_rated_twice_identifies_move_only_as_far_as_match_rates_require():
     """Keyword counts over everyone, an LLM on its own sample: no profile has both, so only the bounds that the match
     rates put on the rates whatever the prevalences are move them. The broad list's validation false-positive rate
@@ -218,17 +233,7 @@ def test_rates_that_no_profile_rated_twice_identifies_move_only_as_far_as_match_
     organisation, expert, broad, _ = _profiles(rng, sizes, shares)
     sampled = rng.random(len(expert)) < 0.2
     llm = _noisy(expert, 0.8, 0.1 / 3, rng)
-    counts = pd.DataFrame(
-        {
-            "organisation": [f"o{i}" for i in range(len(sizes))],
-            "employees": sizes,
-            "broad": np.bincount(organisation, broad).astype(int),
-            "llm": np.bincount(organisation[sampled], llm[sampled], minlength=len(sizes)).astype(int),
-            "llm:profiles": np.bincount(organisation[sampled], minlength=len(sizes)),
-        }
-    )
-    settings = HeadcountSettings(draws=300, annotators=["broad", "llm"])
-    result = estimate(validation, read_counts(counts, "c.csv", settings), settings, IngestSettings())
+    result = _estimate_broad_and_llm_sample(validation, sizes, organisation, broad, llm, sampled, draws=300)
     assert not result.summary["population_rates_learned"]
     rates = result.annotators.set_index("annotator")
     assert rates.loc["broad", "population_specificity"] == pytest.approx(rates.loc["broad", "specificity"], abs=0.005)
@@ -236,6 +241,23 @@ def test_rates_that_no_profile_rated_twice_identifies_move_only_as_far_as_match_
     assert rates.loc["llm", "population_specificity"] > rates.loc["llm", "specificity"] + 0.03  # towards 1 - 0.1 / 3
     truth = np.bincount(organisation, expert).sum()
     assert result.summary["total"]["q10"] <= truth <= result.summary["total"]["q90"]
+
+
+def test_small_organisations_that_matched_nobody_by_chance_leave_the_false_positive_rate_alone():
+    """An LLM rates three profiles of each of 80 small firms, with the validation's rates. About half the firms get no
+    match, which any prevalence explains by chance; before, each such firm counted against every false-positive
+    rate above 0, and together they pulled the LLM's learned specificity from 0.92 to 0.97."""
+    rng = np.random.default_rng(9)
+    validation = _validation(rng)
+    sizes = [30] * 80
+    organisation, expert, broad, _ = _profiles(rng, sizes, [0.2] * 80)
+    sampled = np.concatenate([rng.permutation(np.repeat([True, False], [3, 27])) for _ in sizes])
+    llm = _noisy(expert, 0.8, 0.1, rng)
+    assert (np.bincount(organisation[sampled], llm[sampled]) == 0).sum() >= 30
+    result = _estimate_broad_and_llm_sample(validation, sizes, organisation, broad, llm, sampled, draws=100)
+    assert not result.summary["population_rates_learned"]
+    rates = result.annotators.set_index("annotator")
+    assert rates.loc["llm", "population_specificity"] == pytest.approx(rates.loc["llm", "specificity"], abs=0.02)
 
 
 @pytest.mark.parametrize("employees", [["1e30", "40"], ["1e30", "1e30"]])
