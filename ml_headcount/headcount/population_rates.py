@@ -80,6 +80,17 @@ class RateGrid:
         picked = np.minimum(picked, self.logits.shape[1] - 1)
         return np.take_along_axis(self.logits.T, picked, axis=0) + (rng.random(picked.shape) - 0.5) * step
 
+    @property
+    def mode(self) -> np.ndarray:
+        """(2k,) each rate's most probable grid point."""
+        return np.take_along_axis(self.logits, self.weights.argmax(axis=1)[:, None], axis=1)[:, 0]
+
+    @property
+    def variance(self) -> np.ndarray:
+        """(2k,) each rate's posterior variance."""
+        mean = (self.weights * self.logits).sum(axis=1, keepdims=True)
+        return (self.weights * (self.logits - mean) ** 2).sum(axis=1)
+
 
 @dataclass(frozen=True)
 class PopulationRates:
@@ -197,10 +208,8 @@ def population_rates(
         # a fit would move the rates by the assumed shape of the prevalences; only what holds for any prevalences is
         # learned: the bounds the organisations' match rates put on the rates
         grid = _bounded_rates(evidence.counts, space, centre[:n_rates], prior_var[:n_rates])
-        mode = np.take_along_axis(grid.logits, grid.weights.argmax(axis=1)[:, None], axis=1)[:, 0]
-        variance = (grid.weights * (grid.logits - (grid.weights * grid.logits).sum(axis=1, keepdims=True)) ** 2).sum(1)
-        covariance = np.diag(np.concatenate([variance, np.zeros(2 * pairs)]))  # the dependence stays the validation's
-        return PopulationRates(validation, mode.reshape(2, space.k), np.zeros((2, pairs)), covariance, grid)
+        covariance = np.diag(np.concatenate([grid.variance, np.zeros(2 * pairs)]))  # the dependence: the validation's
+        return PopulationRates(validation, grid.mode.reshape(2, space.k), np.zeros((2, pairs)), covariance, grid)
     objective = partial(_negative_log_posterior, space, joints, evidence, centre, prior_var, pi, log_widths)
     point = objective(0)
     mode = minimize(point, start, method="L-BFGS-B", bounds=bounds).x
