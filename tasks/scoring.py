@@ -47,4 +47,6 @@ def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLa
         " (scored by an earlier run of these CVs: copied)" if stage.cached else "",
         summary["list_quality"],
     )
+    if skipped := summary.get("text_classifier_skipped"):
+        logger.warning("no TF-IDF classifier in this run: %s (the lists are unaffected)", skipped)
     return {**summary, "from_cache": stage.cached, "cache_rejected": stage.rejected}

@@ -143,8 +143,9 @@ def _classifier(run_lists: RunLists, location: str, positive: str) -> TextClassi
     model = run_lists.classifier
     if model is None:
         raise InputError(
-            f"{run_lists.location}: headcount.text_classifier is on, and the keyword run has no "
-            "text_classifier.json (learn one with lists.text_classifier, or turn the setting off)"
+            f"{run_lists.location}: headcount.text_classifier is on, and the keyword run has no TF-IDF classifier "
+            "(its text_classifier.json says why when it tried; learn one with lists.text_classifier, or turn the "
+            "setting off)"
         )
     if positive not in model.coefficients:
         raise InputError(f"{location}: no classifier of category {positive!r}")

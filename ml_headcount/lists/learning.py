@@ -55,14 +55,16 @@ def score_and_learn_lists(store: ArtifactStore, settings: Settings, run: RunLayo
     store.write_json(run.keyword_lists, document)
     store.write_json(run.queries, queries.queries_document(document))
     store.write_parquet(run.heldout_matches, validation.heldout_matches)
+    classifier_skipped = None
     if settings.lists.text_classifier:  # learned from the same CVs as the lists, cross-validated on the same folds
-        _write_text_classifier(store, run, corpus, validation, settings)
+        classifier_skipped = _write_text_classifier(store, run, corpus, validation, settings)
     return {
         "scored_keywords": int(stats["keyword"].nunique()),
         "discriminative_keywords": discriminative.groupby("category").size().to_dict(),
         "list_method": settings.lists.method,
         "learning_cvs": len(learning),
         **_lists_summary(document),
+        **({"text_classifier_skipped": classifier_skipped} if classifier_skipped else {}),
     }
 
 
@@ -81,10 +83,21 @@ def _rows_of(store: ArtifactStore, key: str, columns: list[str] | None, cv_ids: 
 
 def _write_text_classifier(
     store: ArtifactStore, run: RunLayout, corpus: Corpus, validation: quality.CrossValidation, settings: Settings
-) -> None:
+) -> str | None:
+    """text_classifier.json: the model, or why there is none (returned then). An optional annotator that cannot be
+    learned from these CVs never fails a run that has lists to give."""
     labels = corpus.cvs["category"].to_numpy().astype(str)
-    model = text_classifier.fit(corpus.cvs["text"].tolist(), labels, settings.lists.seed)
+    skipped = validation.classifier_skipped
+    if skipped is None:
+        try:
+            model = text_classifier.fit(corpus.cvs["text"].tolist(), labels, settings.lists.seed)
+        except text_classifier.Unfittable as reason:
+            skipped = str(reason)
+    if skipped is not None:
+        store.write_json(run.text_classifier, text_classifier.skipped_document(skipped, len(labels)))
+        return skipped
     store.write_json(run.text_classifier, quality.classifier_document(corpus, model, validation, settings))
+    return None
 
 
 def _lists_summary(document: dict) -> dict:

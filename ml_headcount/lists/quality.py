@@ -57,6 +57,7 @@ class CrossValidation:
     stability: dict[str, dict[str, dict[str, float]]]  # category -> list name -> keyword -> share of fold lists with it
     exclusion_stability: dict[str, dict[str, dict[str, float]]]  # the same for the lists' exclusions (AND NOT)
     classifier_quality: dict[str, dict]  # category -> the TF-IDF classifier's cross-validated figures (when learned)
+    classifier_skipped: str | None = None  # why the TF-IDF classifier could not be learned, when it could not
 
 
 def phrase_list_matches(texts: list[str], keywords: list[str]) -> np.ndarray:
@@ -120,15 +121,19 @@ def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None 
     ]
     matches, first_folds = repeats[0].matches, repeats[0].folds
     categories = sorted(set(labels.tolist()))
-    classifier_quality = {}
+    classifier_quality, classifier_skipped = {}, None
     if list_settings.text_classifier:  # on the first seed's folds, beside the lists' held-out matches
-        decided = text_classifier.heldout_decisions(
-            corpus.cvs["text"].tolist(), labels, first_folds, list_settings.seed
-        )
+        try:
+            decided = text_classifier.heldout_decisions(
+                corpus.cvs["text"].tolist(), labels, first_folds, list_settings.seed
+            )
+        except text_classifier.Unfittable as reason:
+            decided, classifier_skipped = {}, str(reason)
         matches = matches.assign(**{text_classifier.column(c): (d >= 0).astype(np.int8) for c, d in decided.items()})
         classifier_quality = {
             c: list_quality(matches[text_classifier.column(c)].to_numpy() > 0, labels == c, list_settings)
             for c in categories
+            if c in decided
         }
     fold_lists = [lists for repeat in repeats for lists in repeat.fold_lists]
     return CrossValidation(
@@ -140,6 +145,7 @@ def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None 
         _stability(fold_lists, categories, list),
         _stability(fold_lists, categories, exclusions_of),
         classifier_quality,
+        classifier_skipped,
     )
 
 

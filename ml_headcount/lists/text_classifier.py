@@ -19,6 +19,11 @@ weights and each category's coefficients and intercept. Never pickle: run
 storage is shared and need not be trusted, and unpickling runs code. Loaded
 back, it gives scikit-learn's own vectorizer the stored vocabulary and idf, so
 its annotations equal the fitted model's exactly (tested on the rated CVs).
+
+A classifier needs terms shared by CVs: on a small or unusual table (a dozen
+CVs, texts without shared words) none may remain, and then the run goes on
+without one. `fit` raises `Unfittable`, and text_classifier.json records why
+(`skipped_document`): the run's other artifacts stand, and the report says so.
 """
 
 from __future__ import annotations
@@ -37,6 +42,10 @@ VECTORIZER = {
     "lowercase": True,
     "token_pattern": r"(?u)\b\w\w+\b",
 }
+
+
+class Unfittable(ValueError):
+    """Why no classifier can be learned from these CVs; the run goes on without one."""
 
 
 def column(category: str) -> str:
@@ -87,8 +96,11 @@ class TextClassifier:
         }
 
     @classmethod
-    def from_document(cls, document: dict) -> TextClassifier:
-        """The model from its JSON form; ValueError when it is not one this code wrote."""
+    def from_document(cls, document: dict) -> TextClassifier | None:
+        """The model from its JSON form (None when the run skipped it); ValueError when it is not one this code
+        wrote."""
+        if document.get("format") == FORMAT and isinstance(document.get("skipped"), str):
+            return None
         if document.get("format") != FORMAT or document.get("vectorizer") != VECTORIZER:
             raise ValueError(f"not a {FORMAT!r} model with the vectorizer {VECTORIZER}")
         categories = document["categories"]
@@ -100,15 +112,24 @@ class TextClassifier:
         )
 
 
+def skipped_document(reason: str, learning_cvs: int) -> dict:
+    """text_classifier.json of a run that has no classifier: why."""
+    return {"format": FORMAT, "skipped": reason, "learning_cvs": learning_cvs}
+
+
 def fit(texts: list[str], labels: np.ndarray, seed: int) -> TextClassifier:
-    """One classifier per category of `labels` (one-vs-rest) on one shared TF-IDF vocabulary.
+    """One classifier per category of `labels` (one-vs-rest) on one shared TF-IDF vocabulary; Unfittable when no
+    term is in enough of the texts.
 
     With two categories, one is fitted and the other is its negation: with balanced class weights the objective is
     symmetric in the labels, so that is the optimum of the other fit too (and half the cost)."""
     from sklearn.linear_model import LogisticRegression
 
     vectorizer = _vectorizer()
-    features = vectorizer.fit_transform(texts)
+    try:
+        features = vectorizer.fit_transform(texts)
+    except ValueError:  # scikit-learn's "no terms remain" / "empty vocabulary": nothing to learn from
+        raise Unfittable(f"no term is in {VECTORIZER['min_df']} or more of its {len(texts)} CVs") from None
     categories = [str(c) for c in sorted(set(labels.tolist()))]
     coefficients, intercepts = {}, {}
     for category in categories[-1:] if len(categories) == 2 else categories:
@@ -125,11 +146,14 @@ def fit(texts: list[str], labels: np.ndarray, seed: int) -> TextClassifier:
 
 def heldout_decisions(texts: list[str], labels: np.ndarray, folds: np.ndarray, seed: int) -> dict[str, np.ndarray]:
     """Per category, each text's decision value by the classifier learned without its fold (annotated 1 when >= 0;
-    -inf where a fold had nothing outside the category to learn from)."""
+    -inf where a fold had nothing outside the category to learn from); Unfittable when a fold's CVs give none."""
     values = {str(c): np.full(len(texts), -np.inf) for c in sorted(set(labels.tolist()))}
     for fold in np.unique(folds):
         train, held = np.flatnonzero(folds != fold), np.flatnonzero(folds == fold)
-        model = fit([texts[i] for i in train], labels[train], seed)
+        try:
+            model = fit([texts[i] for i in train], labels[train], seed)
+        except Unfittable as reason:
+            raise Unfittable(f"cross-validation fold {fold}: {reason}") from None
         for category, decided in model.decision([texts[i] for i in held]).items():
             values[category][held] = decided
     return values

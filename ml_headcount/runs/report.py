@@ -178,11 +178,15 @@ def _query_section(queries: dict) -> list[str]:
 
 
 def _classifier_section(classifier: dict) -> list[str]:
-    """The TF-IDF + logistic-regression annotator's quality per category, like a list's."""
+    """The TF-IDF + logistic-regression annotator's quality per category, like a list's (or why there is none)."""
     lines = [
         "",
         "## TF-IDF + logistic-regression annotator",
         "",
+    ]
+    if "skipped" in classifier:
+        return lines + [f"Not learned from these {classifier['learning_cvs']} CVs: {classifier['skipped']}."]
+    lines += [
         f"`text_classifier.json` (terms, idf, coefficients; learned from {classifier['learning_cvs']} CVs, "
         "cross-validated on the lists' folds). It needs the profiles' texts (population mode, `apply`), not a "
         "search tool. In-sample figures are optimistic.",
