@@ -49,3 +49,16 @@ class IngestSettings(BaseModel, extra="forbid"):
     chunk_rows: int = Field(
         10_000, ge=1, description="Rows parsed at a time: ingest memory follows this, not the file size."
     )
+    chunk_bytes: int = Field(
+        64 * 2**20,
+        ge=1,
+        description="A chunk also ends at this size (characters of its fields in CSV, TSV and JSONL; uncompressed "
+        "bytes in Parquet): chunk_rows rows of long rows would otherwise be held at once.",
+    )
+    max_row_chars: int = Field(
+        2_000_000,
+        ge=1,
+        description="A CSV/TSV record or JSONL line longer than this, or a Parquet row group whose rows average more "
+        "bytes, is rejected as its rows, read no further than this (a compressed file's one 2 GB line is never held "
+        "whole).",
+    )

@@ -7,6 +7,9 @@ ml_headcount/config/), not how much a bomb would have cost without it. docs/bad-
 from __future__ import annotations
 
 import gzip
+import json
+import os
+import re
 import subprocess
 import sys
 import tracemalloc
@@ -17,7 +20,7 @@ import pytest
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
 from ml_headcount.corpus.dataset import Inbox, RegisteredDataset, register_file
-from ml_headcount.corpus.ingest import ingest
+from ml_headcount.corpus.ingest import ingest, ingest_file
 from ml_headcount.errors import InputChangedError, InputError
 from ml_headcount.io.storage import ArtifactStore
 from tasks.policies import is_transient
@@ -36,6 +39,8 @@ def test_every_bound_is_a_setting_with_a_stated_default():
         "max_xlsx_bytes": 256 * 2**20,
         "chunk_rows": 10_000,
         "max_text_chars": 100_000,
+        "max_row_chars": 2_000_000,
+        "chunk_bytes": 64 * 2**20,
     }.items():
         assert fields[name].default == default and fields[name].description, name
 
@@ -95,7 +100,7 @@ def test_a_header_past_the_column_cap_costs_nothing_like_its_width_in_rows(tmp_p
     tracemalloc.start()
     try:
         with pytest.raises(InputError, match=r"the header has 1,000,002 columns, over ingest.max_columns \(1,000\)"):
-            ingest(str(path), IngestSettings())
+            ingest(str(path), IngestSettings(max_row_chars=10**8))  # the 8 MB header is no longer a row too long
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -184,3 +189,84 @@ def test_values_right_of_the_last_header_cell_of_a_sheet_are_not_columns(tmp_pat
     path = tmp_path / "formatted.xlsx"
     book.save(path)
     assert ingest(str(path), IngestSettings()).summary()["cvs"] == 2
+
+
+def _gzip_csv_with_one_long_line(path: Path, chars: int) -> None:
+    """A .csv.gz (a few MB) whose last line, without a newline, is `chars` characters: written in pieces."""
+    piece = "word " * (2**20 // 5)
+    with gzip.open(path, "wt", compresslevel=1) as out:
+        out.write(f"cv_text,category\n{ML[0]},1\n")
+        for _ in range(chars // len(piece)):
+            out.write(piece)
+        out.write(",0")
+
+
+def _parquet_with_one_large_cell(path: Path, chars: int) -> None:
+    """A zstd Parquet (a few KB) whose second row's text is `chars` characters, in a row group of its own."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pa.table({"cv_text": [ML[0], "x" * chars], "category": ["1", "0"]})
+    pq.write_table(table, path, compression="zstd", row_group_size=1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "name, write", [("long.csv.gz", _gzip_csv_with_one_long_line), ("cell.parquet", _parquet_with_one_large_cell)]
+)
+def test_a_compressed_row_of_hundreds_of_mb_is_rejected_without_being_held(name, write, tmp_path):
+    """A 256 MB row inside a small file is rejected before it is inflated: `run`'s peak RSS (the ~310 MB a run costs
+    before it reads a row) stays under 450 MB; it was 0.9 GB (.csv.gz, 300 MB line) and 1.5 GB (Parquet)."""
+    path = tmp_path / name
+    write(path, 256 * 2**20)
+    assert path.stat().st_size < 5e6
+    env = dict(os.environ, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300")
+    done = subprocess.run(
+        ["/usr/bin/time", "-v", sys.executable, "-m", "flows.cli", "run", str(path), "--storage-url", str(tmp_path)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    peak_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", done.stderr).group(1))
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ml-headcount: error:")]
+    assert done.returncode == 2 and errors == [
+        f"ml-headcount: error: {path}: column 'category' yields 1 usable categories (['1']) after cleaning; "
+        "at least 2 are needed to find discriminative keywords"
+    ], done.stderr[-3000:]
+    assert "Traceback" not in done.stderr
+    assert peak_kb < 450_000, f"peak RSS {peak_kb / 1000:.0f} MB"
+
+
+def test_a_row_over_max_row_chars_costs_that_row_only(tmp_path):
+    """A CSV line, a quoted record over several lines and a JSONL line, each over ingest.max_row_chars, are rejected
+    as their rows; every later row is read and keeps its number."""
+    settings = IngestSettings(max_row_chars=2000)
+    long = "long words " * 500
+    csv_path = tmp_path / "rows.csv"
+    csv_path.write_text(
+        f'cv_text,category\n{ML[0]},1\n{long},1\n"{ML[1]}\n{long}\n{long}, still quoted",0\n{OTHER[0]},0\n'
+        f'"{OTHER[1]}",0\n'
+    )
+    jsonl_path = tmp_path / "rows.jsonl"
+    jsonl_path.write_text(
+        "".join(
+            json.dumps({"cv_text": text, "category": label}) + "\n"
+            for text, label in [(ML[0], "1"), (long, "1"), (OTHER[0], "0"), (OTHER[1], "0")]
+        )
+    )
+    reason = "a row longer than 2,000 characters (ingest.max_row_chars)"
+    for path, rejected, kept in [(csv_path, [2, 3], [1, 4, 5]), (jsonl_path, [2], [1, 3, 4])]:
+        result = ingest(str(path), settings)
+        assert result.rejected["source_row"].tolist() == rejected and set(result.rejected["reason"]) == {reason}
+        assert result.cvs["source_row"].tolist() == kept, path
+        assert result.rejected["raw_text"].str.len().max() <= 1000
+
+
+def test_a_parquet_row_group_of_rows_over_max_row_chars_is_not_read(tmp_path):
+    path = tmp_path / "cell.parquet"
+    _parquet_with_one_large_cell(path, 5000)
+    result = ingest_file(str(path), IngestSettings(max_row_chars=2000))
+    assert result.rejected["source_row"].tolist() == [2] and result.cvs["source_row"].tolist() == [1]
+    assert result.rejected["reason"].iloc[0].startswith("in a Parquet row group of 1 rows and ")

@@ -6,6 +6,7 @@ import csv
 import re
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -53,6 +54,30 @@ def check_columns(count: int, name: str, settings: IngestSettings, where: str = 
             f"{name}: {where} {count:,} columns, over ingest.max_columns ({settings.max_columns:,}); "
             "every row is padded to that width in memory"
         )
+
+
+def row_too_long(settings: IngestSettings) -> str:
+    """Why a row over ingest.max_row_chars is rejected."""
+    return f"a row longer than {settings.max_row_chars:,} characters (ingest.max_row_chars)"
+
+
+class LongLine(NamedTuple):
+    """A line over ingest.max_row_chars, read no further than that: the start of its raw text."""
+
+    raw: str
+
+
+def bounded_lines(text, limit: int) -> Iterator[str | LongLine]:
+    """The lines of a text stream, none held longer than `limit` characters: a longer line is a `LongLine`, the rest
+    of it read and dropped a piece at a time (a 2 GB line inside a 2 MB .gz costs `limit`, not 2 GB)."""
+    while line := text.readline(limit + 1):
+        if len(line) <= limit:
+            yield line
+            continue
+        raw = line[:RAW_KEPT]
+        while line and not line.endswith(("\n", "\r")):
+            line = text.readline(limit + 1)
+        yield LongLine(raw)
 
 
 def unique_names(names: list[str]) -> list[str]:

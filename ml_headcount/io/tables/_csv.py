@@ -1,4 +1,5 @@
-"""CSV and TSV, streamed in chunks: a row with too many fields, or one over the field limit, costs that row only."""
+"""CSV and TSV, streamed in chunks: a row with too many fields, over the field limit or over ingest.max_row_chars,
+costs that row only."""
 
 from __future__ import annotations
 
@@ -11,27 +12,33 @@ import pandas as pd
 
 from ml_headcount.config import IngestSettings
 from ml_headcount.errors import InputError
-from ml_headcount.io.tables._base import RAW_KEPT, Chunk, MalformedRow, check_columns, unique_names
+from ml_headcount.io.tables._base import RAW_KEPT, Chunk, MalformedRow, check_columns, row_too_long, unique_names
 
 _DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 
 
 class _TooLarge(NamedTuple):
-    """A record with a field over the csv module's field limit: its error and the start of its raw text."""
+    """A record that cannot be kept whole (over ingest.max_row_chars, or a field over the csv module's limit): why,
+    and the start of its raw text."""
 
-    error: csv.Error
+    reason: str
     raw: str
 
 
+class _RowTooLong(Exception):
+    """Raised by `_Lines` when the record being read passes ingest.max_row_chars."""
+
+
 def csv_chunks(text, delimiter: str, name: str, settings: IngestSettings) -> Iterator[Chunk]:
-    """The rows of a delimited text stream, `settings.chunk_rows` at a time, numbered from 1 after the header."""
+    """The rows of a delimited text stream, `settings.chunk_rows` (or `chunk_bytes`) at a time, numbered from 1 after
+    the header."""
     header: list[str] | None = None
-    rows, index, malformed, source_row = [], [], [], 0
+    rows, index, malformed, source_row, chars = [], [], [], 0, 0
     with _field_size_limit(4 * settings.max_text_chars):  # a longer field is read, then rejected as too long
-        for record in _records(text, delimiter, name):
+        for record in _records(text, delimiter, name, settings):
             if header is None:
                 if isinstance(record, _TooLarge):
-                    raise InputError(f"{name}: row 1: {record.error}")
+                    raise InputError(f"{name}: row 1: {record.reason}")
                 check_columns(len(record), name, settings)
                 header = unique_names([f.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, f in enumerate(record)])
                 continue
@@ -42,9 +49,10 @@ def csv_chunks(text, delimiter: str, name: str, settings: IngestSettings) -> Ite
             else:
                 rows.append(record + [None] * (len(header) - len(record)))
                 index.append(source_row)
-            if len(rows) + len(malformed) >= settings.chunk_rows:
+            chars += len(problem.raw) if problem else sum(map(len, record))
+            if len(rows) + len(malformed) >= settings.chunk_rows or chars >= settings.chunk_bytes:
                 yield Chunk(pd.DataFrame(rows, columns=header, index=index, dtype=object), malformed)
-                rows, index, malformed = [], [], []
+                rows, index, malformed, chars = [], [], [], 0
     if header is not None:
         yield Chunk(pd.DataFrame(rows, columns=header, index=index, dtype=object), malformed)
 
@@ -52,8 +60,7 @@ def csv_chunks(text, delimiter: str, name: str, settings: IngestSettings) -> Ite
 def _problem(record: list[str] | _TooLarge, width: int, delimiter: str) -> MalformedRow | None:
     """Why a record cannot be a row of a table `width` columns wide (its source row left 0), or None."""
     if isinstance(record, _TooLarge):  # one huge cell costs its row, as a text over ingest.max_text_chars does
-        reason = f"a field longer than {csv.field_size_limit():,} characters (4 x ingest.max_text_chars)"
-        return MalformedRow(0, reason, record.raw)
+        return MalformedRow(0, record.reason, record.raw)
     while len(record) > width and record[-1] == "":
         record.pop()  # trailing delimiters
     if len(record) <= width:
@@ -62,29 +69,26 @@ def _problem(record: list[str] | _TooLarge, width: int, delimiter: str) -> Malfo
     return MalformedRow(0, reason, delimiter.join(record[:RAW_KEPT]))
 
 
-def _records(text, delimiter: str, name: str) -> Iterator[list[str] | _TooLarge]:
-    """The stream's non-blank records; a record over the field limit is skipped to its end and given as `_TooLarge`."""
-    record_lines: list[str] = []  # the lines of the record being parsed: what is skipped when one is too large
-
-    def lines() -> Iterator[str]:
-        for line in text:
-            record_lines.append(line)
-            yield line
-
-    source = lines()
-    reader = csv.reader(source, delimiter=delimiter)
+def _records(text, delimiter: str, name: str, settings: IngestSettings) -> Iterator[list[str] | _TooLarge]:
+    """The stream's non-blank records; one too large to keep is skipped to its end and given as `_TooLarge`."""
+    lines = _Lines(text, settings.max_row_chars)
+    reader = csv.reader(lines, delimiter=delimiter)
     parsed = 0
     while True:
         try:
             record = next(reader)
         except StopIteration:
             return
+        except _RowTooLong:
+            record = _TooLarge(row_too_long(settings), lines.start())
+            lines.skip_rest_of_record(delimiter)
         except csv.Error as error:
             if "field larger than field limit" not in str(error):
                 raise InputError(f"{name}: row {max(parsed, 1)}: {error}") from error
-            record = _TooLarge(error, "".join(record_lines)[:RAW_KEPT])
-            _skip_rest_of_record(record_lines, source, delimiter)
-        record_lines.clear()
+            reason = f"a field longer than {csv.field_size_limit():,} characters (4 x ingest.max_text_chars)"
+            record = _TooLarge(reason, lines.start())
+            lines.skip_rest_of_record(delimiter)
+        lines.new_record()
         if record and record != [""]:  # blank lines are not rows
             parsed += 1
             yield record
@@ -101,38 +105,77 @@ def _field_size_limit(limit: int) -> Iterator[None]:
         csv.field_size_limit(previous)
 
 
-def _skip_rest_of_record(record_lines: list[str], source: Iterator[str], delimiter: str) -> None:
-    """After the csv reader gave up on a record part-way, consume the lines that are still that record's: those up to
-    the end of a quoted field it was inside (the reader would otherwise take them for new rows)."""
-    inside = _ends_inside_quotes("".join(record_lines), delimiter, False)
-    while inside:
-        line = next(source, None)
-        if line is None:
-            return
-        inside = _ends_inside_quotes(line, delimiter, True)
+class _Lines:
+    """The lines the csv reader parses, no record's held longer than `limit` characters: reading past it raises
+    `_RowTooLong` (the reader's own field limit comes only after a whole line is in memory, and a 2 GB line inside a
+    2 MB .csv.gz would be)."""
+
+    def __init__(self, text, limit: int):
+        self.text, self.limit = text, limit
+        self.record: list[str] = []  # the lines (the last perhaps cut short) read of the record being parsed
+        self.size = 0
+
+    def __iter__(self) -> _Lines:
+        return self
+
+    def __next__(self) -> str:
+        line = self.text.readline(self.limit - self.size + 1)
+        if not line:
+            raise StopIteration
+        self.record.append(line)
+        self.size += len(line)
+        if self.size > self.limit:
+            raise _RowTooLong
+        return line
+
+    def start(self) -> str:
+        """The start of the record's raw text, as a rejected row keeps it."""
+        return "".join(self.record)[:RAW_KEPT]
+
+    def new_record(self) -> None:
+        self.record, self.size = [], 0
+
+    def skip_rest_of_record(self, delimiter: str) -> None:
+        """After the csv reader gave up on a record part-way, read and drop what is still that record: the rest of a
+        line cut short, and the lines up to the end of a quoted field it was inside (the reader would otherwise take
+        them for new rows)."""
+        state = _FIELD_START
+        for piece in self.record:
+            state = _quote_state(piece, delimiter, state)
+        piece = self.record[-1] if self.record else "\n"
+        while state == _QUOTED or not piece.endswith(("\n", "\r")):
+            piece = self.text.readline(self.limit)
+            if not piece:
+                return
+            state = _quote_state(piece, delimiter, state)
 
 
-def _ends_inside_quotes(text: str, delimiter: str, inside: bool) -> bool:
-    """Whether CSV `text` (the csv module's dialect: '"' quotes, '""' escapes) ends inside a quoted field, given
-    whether it starts inside one."""
-    position, end, field_start = 0, len(text), not inside
+# where CSV text leaves its parser: at a field's start, in an unquoted field, in a quoted one, or just after a quote in
+# a quoted one (which the next character shows to be the closing quote or the first of an escaped pair)
+_FIELD_START, _UNQUOTED, _QUOTED, _AFTER_QUOTE = range(4)
+
+
+def _quote_state(text: str, delimiter: str, state: int) -> int:
+    """Where CSV `text` (the csv module's dialect: '"' quotes, '""' escapes) leaves a parser that started it in
+    `state`; a line end outside quotes ends the record, so `text` is at most one line, or part of one."""
+    position, end = 0, len(text)
     while position < end:
-        if inside:
+        if state == _AFTER_QUOTE:
+            state = _QUOTED if text[position] == '"' else _UNQUOTED
+            position += state == _QUOTED
+        elif state == _QUOTED:
             quote = text.find('"', position)
             if quote < 0:
-                return True
-            if quote + 1 < end and text[quote + 1] == '"':
-                position = quote + 2  # an escaped quote
-                continue
-            inside, field_start, position = False, False, quote + 1
-        elif field_start and text[position] == '"':
-            inside, position = True, position + 1
+                return _QUOTED
+            state, position = _AFTER_QUOTE, quote + 1
+        elif state == _FIELD_START and text[position] == '"':
+            state, position = _QUOTED, position + 1
         else:
             separator = text.find(delimiter, position)
             if separator < 0:
-                return False
-            position, field_start = separator + 1, True
-    return inside
+                return _UNQUOTED
+            state, position = _FIELD_START, separator + 1
+    return state
 
 
 def sniffed_delimiter(sample: str) -> str:

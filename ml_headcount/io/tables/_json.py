@@ -9,41 +9,58 @@ import pandas as pd
 
 from ml_headcount.config import IngestSettings
 from ml_headcount.errors import InputError
-from ml_headcount.io.tables._base import RAW_KEPT, Chunk, MalformedRow, check_columns
+from ml_headcount.io.tables._base import (
+    RAW_KEPT,
+    Chunk,
+    LongLine,
+    MalformedRow,
+    bounded_lines,
+    check_columns,
+    row_too_long,
+)
 
 
 def jsonl_chunks(text, name: str, settings: IngestSettings) -> Iterator[Chunk]:
-    """One JSON object per line, `settings.chunk_rows` at a time; a line that is not an object costs that row only."""
+    """One JSON object per line, `settings.chunk_rows` (or `chunk_bytes`) at a time; a line that is not an object, or
+    is over ingest.max_row_chars, costs that row only."""
     records, index, malformed = [], [], []
     columns: set[str] = set()
-    source_row = 0
-    for line in text:
-        if not line.strip():
+    source_row = chars = 0
+    for line in bounded_lines(text, settings.max_row_chars):
+        if isinstance(line, str) and not line.strip():
             continue
         source_row += 1
-        problem = None
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as error:
-            problem = f"invalid JSON: {error}"
-        except RecursionError:
-            problem = "invalid JSON: nested too deeply"
-        else:
-            if not isinstance(record, dict):
-                problem = f"invalid JSON line: a {type(record).__name__}, not an object"
-            elif len(record) > settings.max_columns:
-                problem = f"a record with more than {settings.max_columns:,} fields (ingest.max_columns)"
+        record, problem = _record(line, settings)
+        raw = line.raw if isinstance(line, LongLine) else line.rstrip("\r\n")[:RAW_KEPT]
         if problem:
-            malformed.append(MalformedRow(source_row, problem, line.rstrip("\r\n")[:RAW_KEPT]))
+            malformed.append(MalformedRow(source_row, problem, raw))
         else:
             records.append(record)
             index.append(source_row)
             columns.update(map(str, record))
             check_columns(len(columns), name, settings, "its records together have")
-        if len(records) + len(malformed) >= settings.chunk_rows:
+        chars += len(raw) if problem else len(line)
+        if len(records) + len(malformed) >= settings.chunk_rows or chars >= settings.chunk_bytes:
             yield Chunk(_records_table(records, index), malformed)
-            records, index, malformed = [], [], []
+            records, index, malformed, chars = [], [], [], 0
     yield Chunk(_records_table(records, index), malformed)
+
+
+def _record(line: str | LongLine, settings: IngestSettings) -> tuple[dict | None, str]:
+    """A JSONL line's record, or why it has none."""
+    if isinstance(line, LongLine):
+        return None, row_too_long(settings)
+    try:
+        record = json.loads(line)
+    except json.JSONDecodeError as error:
+        return None, f"invalid JSON: {error}"
+    except RecursionError:
+        return None, "invalid JSON: nested too deeply"
+    if not isinstance(record, dict):
+        return None, f"invalid JSON line: a {type(record).__name__}, not an object"
+    if len(record) > settings.max_columns:
+        return None, f"a record with more than {settings.max_columns:,} fields (ingest.max_columns)"
+    return record, ""
 
 
 def json_array_chunks(text, name: str, settings: IngestSettings) -> Iterator[Chunk]:
