@@ -248,7 +248,7 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
         preflight.check_input(table, settings)
     store = preflight.check_storage(settings)
     if args.keywords:
-        run_store(args.keywords, settings.storage)
+        preflight.check_run_lists(*run_store(args.keywords, settings.storage))
     with _flow_console(args):
         from flows.headcount import headcount as headcount_flow
 
@@ -275,7 +275,7 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
 
     settings = _settings(args)
     preflight.check_input(args.input, settings)
-    run_store(args.run, settings.storage)
+    preflight.check_run_lists(*run_store(args.run, settings.storage))
     with _flow_console(args):
         from flows.cv_apply import cv_apply
 

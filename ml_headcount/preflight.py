@@ -2,8 +2,9 @@
 
 A user error found here costs the user a second, not the ~20 s a temporary
 Prefect server takes to start: the input can be opened, the storage can be
-written, the run id is a valid name. The flows check the same again, since they
-also run without the command line (deployments, Python).
+written, the run id is a valid name, a run's stored lists are of a run's shape.
+The flows check the same again, since they also run without the command line
+(deployments, Python).
 """
 
 from __future__ import annotations
@@ -30,3 +31,11 @@ def check_run_id(run_id: str | None, what: str = "run id") -> None:
     """An InputError when a given run id could not be one segment of a storage key."""
     if run_id is not None:
         check_name(run_id, what)
+
+
+def check_run_lists(store: ArtifactStore, run_id: str) -> None:
+    """An InputError, naming the run and the file, when the run's lists, queries, settings or classifier are not of
+    the shape a run writes (a damaged or planted artifact fails here, not after Prefect started)."""
+    from ml_headcount.lists.run_lists import load_run_lists
+
+    load_run_lists(store, run_id)

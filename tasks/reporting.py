@@ -7,6 +7,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from ml_headcount.config import Settings
 from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.lists.documents import MAX_CLASSIFIER_BYTES
 from ml_headcount.runs import report, report_html
 from ml_headcount.runs.layout import RunLayout, complete_run
 from tasks.policies import TASK_POLICY
@@ -20,7 +21,9 @@ def run_report(store: ArtifactStore, manifest: dict, settings: Settings, run: Ru
     lists = store.read_json(run.keyword_lists)
     clusters = store.read_json(run.clusters)
     queries = store.read_json(run.queries) if store.exists(run.queries) else None
-    classifier = store.read_json(run.text_classifier) if store.exists(run.text_classifier) else None
+    classifier = (
+        store.read_json(run.text_classifier, MAX_CLASSIFIER_BYTES) if store.exists(run.text_classifier) else None
+    )
     markdown = report.render_report(manifest, discriminative, lists, clusters, queries, classifier)
     store.write_text(run.report, markdown)
     page = report_html.run_page(manifest, discriminative, category_keywords, lists, clusters)

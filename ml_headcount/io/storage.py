@@ -333,8 +333,9 @@ class ArtifactStore:
     def write_json(self, key: str, value) -> str:
         return self.write_text(key, json.dumps(value, indent=2, sort_keys=False, default=str) + "\n")
 
-    def read_json(self, key: str):
-        return json.loads(self.read_bytes(key))
+    def read_json(self, key: str, max_bytes: int = 16 * 2**20):
+        """A small JSON document (a summary, a pointer); a run's artifacts are read by `io.artifacts.read_artifact`."""
+        return json.loads(self.read_bounded(key, max_bytes))
 
     def write_parquet(self, key: str, table: pd.DataFrame) -> str:
         buffer = io.BytesIO()

@@ -12,8 +12,10 @@ import numpy as np
 
 from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.errors import InputError
+from ml_headcount.io.artifacts import read_artifact
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.lists import text_classifier
+from ml_headcount.lists.documents import MAX_CLASSIFIER_BYTES, ClassifierDocument, KeywordLists, Queries, RunManifest
 from ml_headcount.lists.queries import QueryError, dialect, list_query
 from ml_headcount.lists.text_classifier import TextClassifier
 from ml_headcount.runs.finished import finished_run
@@ -74,47 +76,33 @@ class WithClassifier:
 
 def load_run_lists(store: ArtifactStore, run_id: str) -> RunLists:
     """A finished run's lists, queries and classifier, and how it cleaned and tokenised texts (`run_id`: an id or
-    `latest`); an InputError naming the run when it is not a complete run's."""
+    `latest`); an InputError naming the run and the file when it is not a complete run's."""
     run = finished_run(store, run_id)
     try:
-        manifest, lists = store.read_json(run.manifest), store.read_json(run.keyword_lists)
-        parameters = manifest["parameters"]
-        by_category = {
-            str(category): {
-                str(name): KeywordList(
-                    [str(k) for k in entry["keywords"]], [str(k) for k in entry.get("exclusions", [])]
-                )
-                for name, entry in by_name.items()
-            }
-            for category, by_name in lists.items()
-        }
-        return RunLists(
-            run_id=run.run_id,
-            location=store.location(run.prefix),
-            by_category=by_category,
-            ingest=IngestSettings.model_validate(parameters["ingest"]),
-            extraction=ExtractionSettings.model_validate(parameters["extraction"]),
-            classifier=(
-                TextClassifier.from_document(store.read_json(run.text_classifier))
-                if store.exists(run.text_classifier)
-                else None
-            ),
+        parameters = read_artifact(store, run.manifest, RunManifest).parameters
+        lists = read_artifact(store, run.keyword_lists, KeywordLists).root
+        classifier = (
+            TextClassifier.from_document(
+                read_artifact(store, run.text_classifier, ClassifierDocument, MAX_CLASSIFIER_BYTES)
+            )
+            if store.exists(run.text_classifier)
+            else None
         )
     except FileNotFoundError as error:
         raise InputError(
             f"{store.location(run.prefix)}: the run lacks {PurePosixPath(str(error)).name or 'a file'}"
         ) from None
-    except (
-        ValueError,
-        RecursionError,
-        KeyError,
-        TypeError,
-        AttributeError,
-    ) as error:  # pydantic's errors are ValueErrors
-        raise InputError(
-            f"{store.location(run.prefix)}: its manifest.json or keyword_lists.json is not a run's "
-            f"({type(error).__name__}); check the run id and --storage-url"
-        ) from None
+    return RunLists(
+        run_id=run.run_id,
+        location=store.location(run.prefix),
+        by_category={
+            category: {name: KeywordList(entry.keywords, entry.exclusions) for name, entry in by_name.items()}
+            for category, by_name in lists.items()
+        },
+        ingest=parameters.ingest,
+        extraction=parameters.extraction,
+        classifier=classifier,
+    )
 
 
 def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: str | None, list_name: str) -> str:
@@ -123,7 +111,7 @@ def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: st
     run = finished_run(store, run_id)
     if not store.exists(run.queries):
         raise QueryError(f"{store.location(run.queries)}: the run has no queries (a run older than queries.json)")
-    queries = store.read_json(run.queries)["queries"]
+    queries = read_artifact(store, run.queries, Queries).queries
     if category is None:
         named = [c for c in queries if c != "0"]
         if len(named) != 1:
@@ -135,10 +123,10 @@ def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: st
             f"{store.location(run.queries)}: no list {category}/{list_name}; lists: "
             f"{[f'{c}/{n}' for c, by in queries.items() for n in by]}"
         )
-    rendered = entry["dialects"][dialect_name]
-    if "query" not in rendered:
+    rendered = entry.dialects.get(dialect_name)
+    if rendered is None or rendered.query is None:
         raise QueryError(
             f"{store.location(run.queries)}: list {category}/{list_name} has no {dialect_name} query: "
-            f"{rendered['refused']}"
+            f"{rendered.refused if rendered else 'the run did not write one'}"
         )
-    return rendered["query"]
+    return rendered.query

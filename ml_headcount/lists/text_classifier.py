@@ -29,8 +29,12 @@ without one. `fit` raises `Unfittable`, and text_classifier.json records why
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from ml_headcount.lists.documents import ClassifierDocument
 
 NAME = "tfidf"  # the classifier's list name: columns `<category>/tfidf`
 FORMAT = "ml-headcount text classifier 1"
@@ -96,19 +100,18 @@ class TextClassifier:
         }
 
     @classmethod
-    def from_document(cls, document: dict) -> TextClassifier | None:
-        """The model from its JSON form (None when the run skipped it); ValueError when it is not one this code
-        wrote."""
-        if document.get("format") == FORMAT and isinstance(document.get("skipped"), str):
+    def from_document(cls, document: ClassifierDocument) -> TextClassifier | None:
+        """The model from its JSON form, as validated (None when the run skipped it)."""
+        from ml_headcount.lists.documents import SkippedClassifier
+
+        model = document.root
+        if isinstance(model, SkippedClassifier):
             return None
-        if document.get("format") != FORMAT or document.get("vectorizer") != VECTORIZER:
-            raise ValueError(f"not a {FORMAT!r} model with the vectorizer {VECTORIZER}")
-        categories = document["categories"]
         return cls(
-            list(document["terms"]),
-            np.asarray(document["idf"], dtype=np.float64),
-            {c: np.asarray(e["coefficients"], dtype=np.float64) for c, e in categories.items()},
-            {c: float(e["intercept"]) for c, e in categories.items()},
+            model.terms,
+            np.asarray(model.idf, dtype=np.float64),
+            {c: np.asarray(e.coefficients, dtype=np.float64) for c, e in model.categories.items()},
+            {c: e.intercept for c, e in model.categories.items()},
         )
 
 
