@@ -17,6 +17,8 @@ from pathlib import Path
 
 import openpyxl
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 from ml_headcount.config import IngestSettings
@@ -297,6 +299,17 @@ CASES = {
         bytes_of("\n".join([json.dumps({"cv_text": t, "category": c}) for t, c in ROWS] + ["42"]) + "\n"),
         cvs=4,
         rejected={5: "invalid JSON line: a int"},
+    ),
+    # issue 32, item 12: a repeated column was renamed `x.1` and dropped silently
+    "a repeated header": Case(
+        "twice.csv",
+        bytes_of(csv_text(header=("cv_text", "category")).replace("cv_text,category", "cv_text,category,cv_text", 1)),
+        error=r"row 1, column 'cv_text': the header names it twice \(columns 1 and 3\)",
+    ),
+    "a parquet with a repeated column": Case(
+        "twice.parquet",
+        lambda p: pq.write_table(pa.table([[ML[0]], ["1"], ["0"]], names=["cv_text", "category", "category"]), p),
+        error=r"row 1, column 'category': the header names it twice \(columns 2 and 3\)",
     ),
 }
 

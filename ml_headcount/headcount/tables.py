@@ -113,14 +113,22 @@ def _whole_numbers(table: pd.DataFrame, column: str, url: str) -> np.ndarray:
     return numbers.to_numpy().astype(np.int64)
 
 
+def _name(value) -> str:
+    """An organisation's name or type as one spelling: NFKC-normalised (`Café` composed or decomposed, fullwidth
+    `Ａcme` and `Acme` are one name), without format characters (a zero-width space, a BOM: Unicode category Cf,
+    invisible in every table view) and stripped; "" for a missing value."""
+    if is_missing(value):
+        return ""
+    normalised = unicodedata.normalize("NFKC", str(value))
+    return "".join(c for c in normalised if unicodedata.category(c) != "Cf").strip()
+
+
 def _organisation_names(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> tuple[str, pd.Series]:
-    """The organisation column and its names, stripped and NFC-normalised (`Café` is one name however written)."""
+    """The organisation column and its names, one spelling each (`_name`)."""
     if table.empty:
         raise InputError(f"{url}: row 1: the table has a header but no rows")
     org_column = find_column(list(table.columns), settings.org_column, settings.org_aliases, "organisation", url)
-    names = table[org_column].map(
-        lambda v: "" if v is None or (isinstance(v, float) and v != v) else unicodedata.normalize("NFC", str(v).strip())
-    )
+    names = table[org_column].map(_name)
     if (names == "").any():
         row = int(np.flatnonzero((names == "").to_numpy())[0]) + 1
         raise InputError(f"{url}: row {row}, column {org_column!r}: empty organisation")
@@ -202,7 +210,7 @@ def _organisation_types(
     column = column_by_alias(list(table.columns), settings.type_aliases)
     if column is None:
         return None
-    values = table[column].map(lambda v: "" if is_missing(v) else unicodedata.normalize("NFC", str(v).strip()))
+    values = table[column].map(_name)
     values = values.to_numpy(dtype=str)
     if (values == "").any():
         row = int(np.flatnonzero(values == "")[0]) + 1

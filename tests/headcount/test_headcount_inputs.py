@@ -10,6 +10,7 @@ import pytest
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.tables import estimate, read_counts, read_patterns, read_population, read_validation
+from ml_headcount.io.tables import read_table
 
 
 def _noisy(labels, sensitivity, false_positive, rng):
@@ -303,3 +304,20 @@ def test_an_organisation_written_two_unicode_ways_is_one():
             "c.csv",
             HeadcountSettings(),
         )
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    ["Acme\u200b", "\ufeffAcme", "\uff21cme", "Ac\u00adme"],
+    ids=["zero-width space", "BOM", "fullwidth A", "soft hyphen"],
+)
+def test_an_organisation_written_with_invisible_or_fullwidth_characters_is_one(spelling, tmp_path):
+    """`Acme`, `Acme` with a zero-width space and fullwidth `Ａcme` were three organisations (names are NFKC-normalised
+    and format characters, Unicode category Cf, dropped); read from a real UTF-8 file by the product's reader."""
+    path = tmp_path / "population.csv"
+    path.write_text(f"organisation,llm\nAcme,1\n{spelling},0\nBar,1\n", encoding="utf-8")
+    population = read_population(read_table(str(path))[0], str(path), HeadcountSettings())
+    assert population.organisations == ["Acme", "Bar"] and population.profiles.tolist() == [2, 1]
+    path.write_text(f"organisation,employees,llm\nAcme,3,1\n{spelling},4,1\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"row 2, column 'organisation': organisation 'Acme' appears twice"):
+        read_counts(read_table(str(path))[0], str(path), HeadcountSettings())

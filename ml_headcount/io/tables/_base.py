@@ -80,14 +80,18 @@ def bounded_lines(text, limit: int) -> Iterator[str | LongLine]:
         yield LongLine(raw)
 
 
-def unique_names(names: list[str]) -> list[str]:
-    """Column names made unique as pandas' readers do: a repeated `x` becomes `x.1`, `x.2`, ..."""
-    seen: dict[str, int] = {}
-    out = []
-    for n in names:
-        out.append(n if n not in seen else f"{n}.{seen[n]}")
-        seen[n] = seen.get(n, 0) + 1
-    return out
+def distinct_names(names: list[str], name: str) -> list[str]:
+    """The header's column names; an InputError naming the column when one repeats (pandas' readers would call the
+    second `x.1`, and a reader looking for `x` would silently take the first and drop the second)."""
+    first: dict[str, int] = {}
+    for i, column in enumerate(names, start=1):
+        if column in first:
+            raise InputError(
+                f"{name}: row 1, column {column!r}: the header names it twice (columns {first[column]} and {i}); "
+                "rename one"
+            )
+        first[column] = i
+    return names
 
 
 def is_missing(value) -> bool:

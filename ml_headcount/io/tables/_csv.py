@@ -12,7 +12,7 @@ import pandas as pd
 
 from ml_headcount.config import IngestSettings
 from ml_headcount.errors import InputError
-from ml_headcount.io.tables._base import RAW_KEPT, Chunk, MalformedRow, check_columns, row_too_long, unique_names
+from ml_headcount.io.tables._base import RAW_KEPT, Chunk, MalformedRow, check_columns, distinct_names, row_too_long
 
 _DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 
@@ -40,7 +40,9 @@ def csv_chunks(text, delimiter: str, name: str, settings: IngestSettings) -> Ite
                 if isinstance(record, _TooLarge):
                     raise InputError(f"{name}: row 1: {record.reason}")
                 check_columns(len(record), name, settings)
-                header = unique_names([f.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, f in enumerate(record)])
+                header = distinct_names(
+                    [f.strip().lstrip("\ufeff") or f"column_{i + 1}" for i, f in enumerate(record)], name
+                )
                 continue
             source_row += 1
             problem = _problem(record, len(header), delimiter)

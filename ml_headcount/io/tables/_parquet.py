@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 
 from ml_headcount.config import IngestSettings
 from ml_headcount.errors import InputError
-from ml_headcount.io.tables._base import Chunk, MalformedRow, check_columns
+from ml_headcount.io.tables._base import Chunk, MalformedRow, check_columns, distinct_names
 
 
 def parquet_chunks(stream, name: str, settings: IngestSettings) -> Iterator[Chunk]:
@@ -20,6 +20,7 @@ def parquet_chunks(stream, name: str, settings: IngestSettings) -> Iterator[Chun
         parquet = pq.ParquetFile(stream)
         columns = [str(c) for c in parquet.schema_arrow.names]
         check_columns(len(columns), name, settings, "the table has")
+        distinct_names(columns, name)
         start = 1
         for group in range(parquet.num_row_groups):
             yield from _row_group_chunks(parquet, group, start, columns, settings)

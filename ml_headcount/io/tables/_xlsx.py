@@ -9,7 +9,7 @@ import pandas as pd
 
 from ml_headcount.config import IngestSettings
 from ml_headcount.errors import InputError
-from ml_headcount.io.tables._base import Chunk, check_columns, unique_names
+from ml_headcount.io.tables._base import Chunk, check_columns, distinct_names
 
 
 def xlsx_chunks(handle, name: str, settings: IngestSettings) -> Iterator[Chunk]:
@@ -41,8 +41,9 @@ def xlsx_chunks(handle, name: str, settings: IngestSettings) -> Iterator[Chunk]:
                 continue
             header = header[: max(i for i, v in enumerate(header) if v is not None) + 1]  # empty cells after the last
             check_columns(len(header), f"{name} sheet {sheet.title!r}", settings)
-            columns = unique_names(
-                [str(v).strip() if v is not None else f"column_{i + 1}" for i, v in enumerate(header)]
+            columns = distinct_names(
+                [str(v).strip() if v is not None else f"column_{i + 1}" for i, v in enumerate(header)],
+                f"{name} sheet {sheet.title!r}",
             )
             batch, index = [], []
             for values in rows:
