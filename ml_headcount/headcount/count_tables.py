@@ -44,6 +44,34 @@ class CountData:
     repairs: pd.DataFrame
 
 
+def whole_numbers(table: pd.DataFrame, column: str, url: str) -> np.ndarray:
+    """A column of whole numbers from 0 to LARGEST_COUNT; an InputError naming the first row that is not one."""
+    numbers = pd.to_numeric(table[column], errors="coerce")
+    bad = numbers.isna() | (numbers < 0) | (numbers % 1 != 0) | (numbers > LARGEST_COUNT)
+    if bad.any():
+        row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
+        value = table[column].iloc[row - 1]
+        value = value.item() if isinstance(value, np.generic) else value
+        reason = (
+            f"is larger than any headcount ({LARGEST_COUNT:g})"
+            if numbers.iloc[row - 1] > LARGEST_COUNT
+            else "is not a whole number >= 0"
+        )
+        raise InputError(f"{url}: row {row}, column {column!r}: {value!r} {reason}")
+    return numbers.to_numpy().astype(np.int64)
+
+
+def check_totals(counts: np.ndarray, index: np.ndarray, organisations: list[str], url: str, column: str) -> None:
+    """An InputError naming the row where an organisation's counts summed over its rows (a pattern table's) pass
+    LARGEST_COUNT: each row's count is bounded, so 10,000 rows of 10^12 would otherwise be 10^16 profiles."""
+    running = pd.Series(counts, dtype=np.float64).groupby(index).cumsum().to_numpy()  # exact far beyond the bound
+    for row in np.flatnonzero(running > LARGEST_COUNT)[:1] + 1:
+        raise InputError(
+            f"{url}: row {row}, column {column!r}: organisation {organisations[index[row - 1]]!r} has "
+            f"{running[row - 1]:,.0f} profiles up to this row, more than any headcount ({LARGEST_COUNT:g})"
+        )
+
+
 class _Repairs:
     """The repairs made so far, or the refusal of the first one."""
 

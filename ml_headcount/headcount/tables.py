@@ -23,7 +23,13 @@ from ml_headcount.headcount.annotators import (
     choose_annotators,
     class_correlations,
 )
-from ml_headcount.headcount.count_tables import LARGEST_COUNT, REPAIR_COLUMNS, count_evidence, read_count_data
+from ml_headcount.headcount.count_tables import (
+    REPAIR_COLUMNS,
+    check_totals,
+    count_evidence,
+    read_count_data,
+    whole_numbers,
+)
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws, model_options
 from ml_headcount.headcount.result_tables import (
@@ -97,22 +103,6 @@ def read_validation(
     )
 
 
-def _whole_numbers(table: pd.DataFrame, column: str, url: str) -> np.ndarray:
-    numbers = pd.to_numeric(table[column], errors="coerce")
-    bad = numbers.isna() | (numbers < 0) | (numbers % 1 != 0) | (numbers > LARGEST_COUNT)
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0]) + 1
-        value = table[column].iloc[row - 1]
-        value = value.item() if isinstance(value, np.generic) else value
-        reason = (
-            f"is larger than any headcount ({LARGEST_COUNT:g})"
-            if numbers.iloc[row - 1] > LARGEST_COUNT
-            else "is not a whole number >= 0"
-        )
-        raise InputError(f"{url}: row {row}, column {column!r}: {value!r} {reason}")
-    return numbers.to_numpy().astype(np.int64)
-
-
 def _name(value) -> str:
     """An organisation's name or type as one spelling: NFKC-normalised (`Café` composed or decomposed, fullwidth
     `Ａcme` and `Acme` are one name), without format characters (a zero-width space, a BOM: Unicode category Cf,
@@ -144,21 +134,23 @@ def read_patterns(table: pd.DataFrame, url: str, settings: HeadcountSettings) ->
     """One row per (organisation, pattern of annotator values 0/1/blank) with its number of profiles."""
     if table.empty:
         raise InputError(f"{url}: row 1: the table has a header but no rows")
-    count_column_name = find_column(list(table.columns), None, settings.count_aliases, "count", url)
-    return _read_profiles(table, url, settings, _whole_numbers(table, count_column_name, url))
+    count_column = find_column(list(table.columns), None, settings.count_aliases, "count", url)
+    return _read_profiles(table, url, settings, whole_numbers(table, count_column, url), count_column)
 
 
 def _read_profiles(
-    table: pd.DataFrame, url: str, settings: HeadcountSettings, weights: np.ndarray | None
+    table: pd.DataFrame, url: str, settings: HeadcountSettings, weights: np.ndarray | None, count_column: str = ""
 ) -> Population:
     columns = list(table.columns)
     _, names = _organisation_names(table, url, settings)
     organisations, index = np.unique(names.to_numpy(dtype=str), return_inverse=True)
+    if weights is not None:
+        check_totals(weights, index, organisations.tolist(), url, count_column)
     profiles = np.bincount(index, weights=weights, minlength=len(organisations)).astype(np.int64)
     employees = profiles.copy()
     employees_column = column_by_alias(columns, settings.employees_aliases)
     if employees_column:
-        given = _whole_numbers(table, employees_column, url)
+        given = whole_numbers(table, employees_column, url)
         largest = np.zeros(len(organisations), np.int64)
         np.maximum.at(largest, index, given)
         smallest = largest.copy()

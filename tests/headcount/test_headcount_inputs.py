@@ -321,3 +321,18 @@ def test_an_organisation_written_with_invisible_or_fullwidth_characters_is_one(s
     path.write_text(f"organisation,employees,llm\nAcme,3,1\n{spelling},4,1\n", encoding="utf-8")
     with pytest.raises(InputError, match=r"row 2, column 'organisation': organisation 'Acme' appears twice"):
         read_counts(read_table(str(path))[0], str(path), HeadcountSettings())
+
+
+def test_a_pattern_tables_counts_are_bounded_per_organisation_not_only_per_row(tmp_path):
+    """10,000 rows of 10^12 profiles each were accepted (10^16 profiles for one organisation): each row's count was
+    bounded, their sum was not."""
+    path = tmp_path / "patterns.csv"
+    path.write_text("organisation,llm,count\nsmall,1,5\n" + "big,1,1000000000000\n" * 10_000)
+    with pytest.raises(
+        InputError,
+        match=r"patterns.csv: row 3, column 'count': organisation 'big' has 2,000,000,000,000 profiles up to this row, "
+        r"more than any headcount \(1e\+12\)",
+    ):
+        read_patterns(read_table(str(path))[0], str(path), HeadcountSettings())
+    path.write_text("organisation,llm,count\nsmall,1,5\nbig,1,600000000000\nbig,0,400000000000\n")
+    assert read_patterns(read_table(str(path))[0], str(path), HeadcountSettings()).profiles.tolist() == [10**12, 5]
