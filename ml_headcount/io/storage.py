@@ -133,7 +133,12 @@ class ArtifactStore:
         return f"{self.url}/{key}" if key else self.url
 
     def _path(self, key: str) -> str:
-        return f"{self.root.rstrip('/')}/{key}"
+        """The key's path; locally a StorageError when a symbolic link inside the store leads it out (`runs/x ->
+        /elsewhere` would redirect a run's writes: the product never writes or reads outside its store)."""
+        path = f"{self.root.rstrip('/')}/{key}"
+        if self.is_local and not (real := Path(path).resolve()).is_relative_to(self.root):
+            raise StorageError(f"{self.location(key)}: a symbolic link in the store leads out of it, to {real}")
+        return path
 
     def write_bytes(self, key: str, data: bytes) -> str:
         path = self._path(key)

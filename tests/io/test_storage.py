@@ -1,12 +1,20 @@
-"""The artifact store's guarantees that do not need S3: spreadsheet-safe CSVs, exact keys, redacted URLs."""
+"""The artifact store's guarantees that do not need S3: spreadsheet-safe CSVs, exact keys, redacted URLs, no way
+out of a local store."""
 
 from __future__ import annotations
 
+import os
+import re
+import subprocess
+import sys
+
 import pandas as pd
+import pytest
 
 from ml_headcount.config import StorageSettings
-from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.io.storage import ArtifactStore, StorageError
 from ml_headcount.io.urls import redact_url
+from tests.conftest import REPO
 
 FORMULAS = [
     '=HYPERLINK("http://evil","x")',
@@ -59,3 +67,40 @@ def test_redact_url_strips_credentials_and_presigned_queries():
     )
     assert redact_url("s3://bucket/inbox/a.csv") == "s3://bucket/inbox/a.csv"
     assert redact_url("/data/cvs?.csv") == "/data/cvs?.csv"  # a local path is kept as it is
+
+
+def test_a_symbolic_link_in_a_local_store_never_leads_writes_out_of_it(tmp_path):
+    """`store/estimates/x -> /elsewhere` redirected `estimate --run-id x`'s writes out of the store: refused now, in
+    one line naming the link's key, exit 2; nothing is written where the link points."""
+    store, elsewhere = tmp_path / "store", tmp_path / "elsewhere"
+    (store / "estimates").mkdir(parents=True)
+    elsewhere.mkdir()
+    (store / "estimates" / "x").symlink_to(elsewhere)
+    env = dict(os.environ, PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="300")
+    examples = REPO / "examples"
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "estimate", "--validation", str(examples / "headcount_validation.csv")]
+        + ["--counts", str(examples / "headcount_counts.csv"), "--storage-url", str(store), "--run-id", "x"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    errors = [line for line in done.stderr.splitlines() if line.startswith("ml-headcount: error:")]
+    assert done.returncode == 2 and len(errors) == 1, done.stderr[-3000:]
+    assert re.fullmatch(
+        rf"ml-headcount: error: {store}/estimates/x/\S+: a symbolic link in the store leads out of it, to "
+        rf"{elsewhere}/\S+",
+        errors[0],
+    ), errors
+    assert "Traceback" not in done.stderr and list(elsewhere.iterdir()) == []
+
+    # reading through such a link is refused too, and a link that stays inside the store is followed
+    plain = ArtifactStore(StorageSettings(url=str(store)))
+    (elsewhere / "secret.json").write_text("{}")
+    with pytest.raises(StorageError, match="leads out of it"):
+        plain.read_json("estimates/x/secret.json")
+    (store / "inside").symlink_to(store / "estimates")
+    plain.write_json("inside/y/summary.json", {"ok": True})
+    assert plain.read_json("estimates/y/summary.json") == {"ok": True}
