@@ -28,7 +28,8 @@ def run_report(store: ArtifactStore, manifest: dict, settings: Settings, run: Ru
     store.write_text(run.report, markdown)
     page = report_html.run_page(manifest, discriminative, category_keywords, lists, clusters)
     store.write_text(run.report_html, page)
-    store.write_bytes(run.top_keywords_plot, report.plot_top_keywords(discriminative, category_keywords))
+    plot = report.plot_top_keywords(discriminative, category_keywords, manifest["ingest"]["categories"])
+    store.write_bytes(run.top_keywords_plot, plot)
 
     create_table_artifact(
         key="top-discriminative-keywords",  # one key: the UI keeps every run's version under it

@@ -123,7 +123,7 @@ def run_page(
             "top-keywords",
             "Top keywords per category",
             image(
-                report.plot_top_keywords(discriminative, category_keywords),
+                report.plot_top_keywords(discriminative, category_keywords, manifest["ingest"]["categories"]),
                 "share of each category's CVs the top keywords were extracted from",
             ),
             *top,
