@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ml_headcount.runs.report import new_figure, plain_text, png_bytes
+
 FOREST_ORGANISATIONS = 60
 
 
@@ -114,10 +116,9 @@ def _checks(summary: dict) -> list[str]:
     return lines + [""]
 
 
+@plain_text
 def plot_forest(estimates: pd.DataFrame, top: int = FOREST_ORGANISATIONS) -> bytes:
     """Mean and 80 % interval per organisation, largest estimate first (the top `top`)."""
-    from ml_headcount.runs.report import new_figure, png_bytes
-
     shown = estimates.sort_values("mean", ascending=False).head(top).iloc[::-1]
     figure = new_figure(figsize=(8, max(2.5, 0.28 * len(shown) + 1.2)))
     axes = figure.subplots()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 
@@ -257,6 +258,20 @@ def _with_interval(value: float, interval: list[float]) -> str:
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
+def plain_text(plot):
+    """`plot` drawing every text as given: labels come from users (categories, organisations), and matplotlib parses
+    `$...$` as mathtext by default, so a category `$x^$` failed the run at its report."""
+
+    @functools.wraps(plot)
+    def drawn(*args, **kwargs):
+        from matplotlib import rc_context
+
+        with rc_context({"text.parse_math": False}):  # read when each text is made: titles, ticks, legends
+            return plot(*args, **kwargs)
+
+    return drawn
+
+
 def new_figure(**kwargs):
     """A matplotlib Figure outside pyplot: it chooses no process-wide backend and leaves no window or figure open."""
     from matplotlib.figure import Figure
@@ -271,6 +286,7 @@ def png_bytes(figure) -> bytes:
     return buffer.getvalue()
 
 
+@plain_text
 def plot_top_keywords(discriminative: pd.DataFrame, category_keywords: pd.DataFrame, top: int = TOP_IN_PLOT) -> bytes:
     """PNG: per category, its top keywords and the share of each category's CVs they were extracted from.
 
@@ -314,6 +330,7 @@ def plot_top_keywords(discriminative: pd.DataFrame, category_keywords: pd.DataFr
     return png_bytes(figure)
 
 
+@plain_text
 def plot_list_quality(lists: dict) -> bytes:
     """PNG: each list's sensitivity against its specificity, cross-validated with 80 % intervals, and in-sample."""
     figure = new_figure(figsize=(6.5, 5.0))
