@@ -8,7 +8,9 @@ as its text, in its own table cell, and never become an HTML element or a link.
 
 from __future__ import annotations
 
+import html
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -57,9 +59,63 @@ def run(hostile_run) -> Path:
     return Path(result.stdout.strip().splitlines()[-1])
 
 
+def rendered(markdown: str) -> str:
+    from markdown_it import MarkdownIt
+
+    return MarkdownIt("commonmark").enable("table").render(markdown)
+
+
+def text_of(page: str) -> str:
+    return html.unescape(re.sub(r"<[^>]+>", "", page))
+
+
+def first_cells(page: str, header: str) -> list[str]:
+    """The first cell's text of every body row of each table whose first header cell is `header`."""
+    cells = []
+    for table in re.findall(r"<table>(.*?)</table>", page, re.S):
+        if text_of(re.search(r"<th(?: [^>]*)?>(.*?)</th>", table, re.S).group(1)) == header:
+            body = table.split("<tbody>", 1)[1]
+            cells += [text_of(row) for row in re.findall(r"<tr>\s*<td[^>]*>(.*?)</td>", body, re.S)]
+    return cells
+
+
+def assert_shown_as_text(page: str) -> None:
+    assert "<img" not in page and "<a " not in page, page
+    assert IMAGE in text_of(page) and "[link](http://127.0.0.1:4299/y) *a_b* & \\|" in text_of(page)
+
+
 def test_a_category_with_mathtext_in_it_is_drawn_as_typed(hostile_run, run):
     """Item 4: matplotlib parsed `$x^$` as mathtext and the run failed at its report (exit 1, a traceback)."""
     result, _ = hostile_run
     assert "Traceback" not in result.stderr
     for artifact in ("top_keywords.png", "report.html", "manifest.json"):
         assert (run / artifact).stat().st_size > 0, artifact
+
+
+def test_names_in_the_run_report_render_as_their_text(run):
+    """Item 3: categories and the input's file name went into report.md as Markdown and HTML."""
+    page = rendered((run / "report.md").read_text())
+    assert_shown_as_text(page)
+    assert f"Input: {run.parent.parent.parent / FILE_NAME} (sha256" in text_of(page)
+    listed = first_cells(page, "category")
+    assert listed and set(listed) == {NAME, FORMULA}, listed
+
+
+def test_organisation_and_annotator_names_in_the_estimate_report_render_as_their_text(tmp_path):
+    """Items 3 and 4: an organisation and an annotator named NAME, in report.md and the forest plot."""
+    annotator = f"kw {NAME}"
+    validation = pd.read_csv(EXAMPLES / "headcount_validation.csv").rename(columns={"keyword_filter": annotator})
+    counts = pd.read_csv(EXAMPLES / "headcount_counts.csv").rename(columns={"keyword_filter": annotator})
+    counts.loc[0, "organisation"] = NAME
+    validation.to_csv(tmp_path / "validation.csv", index=False)
+    counts.to_csv(tmp_path / "counts.csv", index=False)
+    storage = tmp_path / "artifacts"
+    arguments = ["--counts", str(tmp_path / "counts.csv"), "--draws", "100", "--storage-url", str(storage)]
+    result = cli("estimate", "--validation", str(tmp_path / "validation.csv"), *arguments, home=tmp_path / "prefect")
+    assert result.returncode == 0, result.stderr[-3000:]
+    estimate = Path(result.stdout.strip().splitlines()[-1])
+    assert (estimate / "forest.png").stat().st_size > 0
+    page = rendered((estimate / "report.md").read_text())
+    assert_shown_as_text(page)
+    assert set(first_cells(page, "organisation")) == set(counts["organisation"])
+    assert annotator in first_cells(page, "annotator")

@@ -22,6 +22,7 @@ __all__, __getattr__ = exported(
             "run_manifest",
         ],
         "finished": ["finished_run", "resolve_run_id", "run_store", "split_run_reference"],
+        "markdown": ["markdown_text"],
         "report": ["new_figure", "plain_text", "png_bytes"],
         "stage_cache": ["StageResult", "cached_stage", "stage_key"],
     },
