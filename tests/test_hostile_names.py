@@ -8,6 +8,7 @@ as its text, in its own table cell, and never become an HTML element or a link.
 
 from __future__ import annotations
 
+import csv
 import html
 import os
 import re
@@ -119,3 +120,15 @@ def test_organisation_and_annotator_names_in_the_estimate_report_render_as_their
     assert_shown_as_text(page)
     assert set(first_cells(page, "organisation")) == set(counts["organisation"])
     assert annotator in first_cells(page, "annotator")
+
+
+def test_apply_writes_formula_like_list_columns_escaped_in_csv(run, tmp_path):
+    """Item 9: a list column `<category>/<list>` is named by a user; the run's own CSVs escape such text, apply's
+    matches.csv wrote it as a formula."""
+    output = tmp_path / "matches.csv"
+    result = cli("apply", str(run), str(EXAMPLES / "demo_cvs.csv"), "-o", str(output), home=tmp_path / "prefect")
+    assert result.returncode == 0, result.stderr[-3000:]
+    with output.open(newline="") as handle:
+        header = next(csv.reader(handle))
+    assert f"'{FORMULA}/broad" in header and f"{NAME}/broad" in header, header
+    assert not [name for name in header if name.startswith(("=", "+", "-", "@"))], header

@@ -30,6 +30,7 @@ import pandas as pd
 from ml_headcount.config import IngestSettings
 from ml_headcount.corpus.cleaning import clean_text, clean_text_problem, cv_id, raw_text_problem, text_hash
 from ml_headcount.errors import InputError
+from ml_headcount.io.cell_escaping import escaped
 from ml_headcount.io.local_files import atomic_path
 from ml_headcount.io.storage import ArtifactStore, StorageError
 from ml_headcount.io.tables import Chunk, find_column, table_chunks
@@ -172,7 +173,7 @@ class _ChunkWriter:
             self._parquet = self._parquet or pq.ParquetWriter(self.handle, batch.schema)
             self._parquet.write_table(batch)
         elif self.kind == "csv":
-            self.handle.write(table.to_csv(index=False, header=self._first).encode("utf-8"))
+            self.handle.write(escaped(table).to_csv(index=False, header=self._first).encode("utf-8"))
         else:
             buffer = io.StringIO()
             table.to_json(buffer, orient="records", lines=True)
