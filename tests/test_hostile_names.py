@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import html
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -39,6 +41,14 @@ def cli(*args: str, home: Path, timeout: float = 600) -> subprocess.CompletedPro
     return subprocess.run(
         [sys.executable, "-m", "flows.cli", *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout
     )
+
+
+def one_error_line(result: subprocess.CompletedProcess) -> str:
+    """The command's only line on standard error, checked to be a user error's (exit 2, no traceback)."""
+    assert result.returncode == 2, result.stderr[-3000:]
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ml-headcount: error: "), result.stderr[-3000:]
+    return lines[0]
 
 
 @pytest.fixture(scope="module")
@@ -132,3 +142,32 @@ def test_apply_writes_formula_like_list_columns_escaped_in_csv(run, tmp_path):
         header = next(csv.reader(handle))
     assert f"'{FORMULA}/broad" in header and f"{NAME}/broad" in header, header
     assert not [name for name in header if name.startswith(("=", "+", "-", "@"))], header
+
+
+def copied(run: Path, tmp_path: Path) -> Path:
+    """A copy of the run in a storage of its own, to edit."""
+    copy = tmp_path / "store" / "runs" / run.name
+    shutil.copytree(run, copy)
+    return copy
+
+
+def test_query_prints_only_the_query_its_phrases_give(run, tmp_path):
+    """Item 5: `query` printed whatever queries.json held: SQL and terminal escape codes edited into a copy of a run."""
+    home = tmp_path / "prefect"
+    arguments = ["--dialect", "postgres", "--category", FORMULA]
+    stored = json.loads((run / "queries.json").read_text())["queries"][FORMULA]["broad"]
+    assert cli("query", str(run), *arguments, home=home).stdout.strip() == stored["dialects"]["postgres"]["query"]
+    injected = "text ~* 'research'; DROP TABLE profiles; --\x1b[2J\x1b]0;owned\x07"
+    for field, edit in [
+        ("the query", lambda entry: entry["dialects"]["postgres"].update(query=injected)),
+        ("its phrases", lambda entry: entry["any_of"].append(injected)),
+        ("its refusal", lambda entry: entry["dialects"].update(postgres={"refused": injected})),
+    ]:
+        copy = copied(run, tmp_path / field.replace(" ", "-"))
+        document = json.loads((copy / "queries.json").read_text())
+        edit(document["queries"][FORMULA]["broad"])
+        (copy / "queries.json").write_text(json.dumps(document))
+        result = cli("query", str(copy), *arguments, home=home)
+        line = one_error_line(result)
+        assert str(copy / "queries.json") in line and "DROP" not in result.stdout + line, (field, line)
+        assert "\x1b" not in result.stdout + result.stderr, field
