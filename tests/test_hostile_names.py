@@ -16,6 +16,7 @@ import re
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -171,3 +172,27 @@ def test_query_prints_only_the_query_its_phrases_give(run, tmp_path):
         line = one_error_line(result)
         assert str(copy / "queries.json") in line and "DROP" not in result.stdout + line, (field, line)
         assert "\x1b" not in result.stdout + result.stderr, field
+
+
+def test_a_tampered_ngram_max_in_a_runs_manifest_is_refused_not_computed(run, tmp_path):
+    """Item 6: `apply` on a copy of a run whose manifest says ngram_max 100000000 spun forever."""
+    copy = copied(run, tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    manifest["parameters"]["extraction"]["ngram_max"] = 100_000_000
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    output = tmp_path / "matches.parquet"
+    arguments = [str(copy), str(EXAMPLES / "demo_cvs.csv"), "-o", str(output)]
+    result = cli("apply", *arguments, home=tmp_path / "prefect", timeout=300)  # a Prefect server, then a moment
+    assert "manifest.json" in one_error_line(result)
+
+
+def test_matching_compares_an_n_gram_code_with_64_bits_in_logarithms():
+    """Item 6: settings that bypassed validation (a huge ngram_max) are refused at once, not raised to a power."""
+    from ml_headcount.config import ExtractionSettings
+    from ml_headcount.scoring.matching import KeywordCounter
+
+    settings = ExtractionSettings().model_copy(update={"ngram_max": 100_000_000})
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="too many to pack"):
+        KeywordCounter(["machine learning"], settings)
+    assert time.perf_counter() - started < 5
