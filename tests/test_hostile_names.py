@@ -145,6 +145,13 @@ def test_apply_writes_formula_like_list_columns_escaped_in_csv(run, tmp_path):
     assert not [name for name in header if name.startswith(("=", "+", "-", "@"))], header
 
 
+def test_apply_to_an_http_output_is_one_line(run, tmp_path):
+    """Item 14: fsspec opens HTTP only to read; `apply -o http://...` ended in its NotImplementedError, exit 1."""
+    output = "http://127.0.0.1:9/matches.csv"
+    result = cli("apply", str(run), str(EXAMPLES / "demo_cvs.csv"), "-o", output, home=tmp_path / "prefect")
+    assert f"{output}: --output must be a local path or an s3:// URL" in one_error_line(result)
+
+
 def copied(run: Path, tmp_path: Path) -> Path:
     """A copy of the run in a storage of its own, to edit."""
     copy = tmp_path / "store" / "runs" / run.name
