@@ -92,7 +92,7 @@ def first_cells(page: str, header: str) -> list[str]:
 
 
 def assert_shown_as_text(page: str) -> None:
-    assert "<img" not in page and "<a " not in page, page
+    assert "<img" not in page and "<a " not in page and "<script" not in page, page
     assert IMAGE in text_of(page) and "[link](http://127.0.0.1:4299/y) *a_b* & \\|" in text_of(page)
 
 
@@ -131,6 +131,34 @@ def test_organisation_and_annotator_names_in_the_estimate_report_render_as_their
     assert_shown_as_text(page)
     assert set(first_cells(page, "organisation")) == set(counts["organisation"])
     assert annotator in first_cells(page, "annotator")
+
+
+def test_file_names_and_categories_in_the_ingestion_report_render_as_their_text(tmp_path):
+    """Item 3: the cv-ingestion flow's Markdown artifact named inbox files (a `|` turned into `/`), their errors and the
+    dataset's categories unescaped."""
+    from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
+    from ml_headcount.corpus.dataset import (
+        Inbox,
+        RegisteredDataset,
+        ingestion_markdown,
+        ingestion_summary,
+        register_file,
+    )
+    from ml_headcount.io.storage import ArtifactStore
+
+    inbox_folder = tmp_path / "inbox"
+    inbox_folder.mkdir()
+    good, bad = "<img src=x onerror=alert(1)> [a](b) | good.csv", "<script>bad() | `x`.csv"
+    table = pd.read_csv(EXAMPLES / "demo_cvs.csv", dtype={"category": str})
+    table.assign(category=table["category"].map({"0": NAME, "1": FORMULA})).to_csv(inbox_folder / good, index=False)
+    (inbox_folder / bad).write_text("name,age\nada,36\n")  # no text column: quarantined, its error names it
+    storage = StorageSettings(url=str(tmp_path / "artifacts"))
+    inbox = Inbox(InboxSettings(url=str(inbox_folder), quarantine="quarantine"), storage)
+    dataset = RegisteredDataset(ArtifactStore(storage), "cvs")
+    outcomes = [register_file(dataset, inbox, file, IngestSettings(), "first") for file in dataset.pending(inbox)]
+    page = rendered(ingestion_markdown(ingestion_summary("first", inbox, dataset, outcomes, None)))
+    assert_shown_as_text(page)
+    assert sorted(first_cells(page, "file")) == sorted([good, bad])
 
 
 def test_apply_writes_formula_like_list_columns_escaped_in_csv(run, tmp_path):
