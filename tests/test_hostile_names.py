@@ -230,4 +230,4 @@ def test_matching_compares_an_n_gram_code_with_64_bits_in_logarithms():
     started = time.perf_counter()
     with pytest.raises(ValueError, match="too many to pack"):
         KeywordCounter(["machine learning"], settings)
-    assert time.perf_counter() - started < 5
+    assert time.perf_counter() - started < 60  # seconds of imports on a busy machine; the exact power never ends
