@@ -275,6 +275,8 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
 
     settings = _settings(args)
     preflight.check_input(args.input, settings)
+    if args.output:
+        preflight.check_output(args.output, settings)
     preflight.check_run_lists(*run_store(args.run, settings.storage))
     with _flow_console(args):
         from flows.cv_apply import cv_apply

@@ -13,6 +13,7 @@ from ml_headcount.config import Settings
 from ml_headcount.io.urls import redact_url, reveal
 from ml_headcount.lists.apply import default_output
 from ml_headcount.runs.finished import run_store
+from ml_headcount.runs.markdown import markdown_text
 from tasks.apply import list_match_table
 from tasks.policies import without_user_error_tracebacks
 
@@ -51,6 +52,6 @@ def cv_apply(
             {"list": name, "keywords": summary["list_sizes"].get(name), "matched rows": n, "rows": summary["rows"]}
             for name, n in summary["matched"].items()
         ],
-        description=f"Rows of {redact_url(input_url)} matching the keyword lists of run {run_id}",
+        description=f"Rows of {markdown_text(redact_url(input_url))} matching the keyword lists of run {run_id}",
     )
     return summary

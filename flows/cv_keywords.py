@@ -18,6 +18,7 @@ from ml_headcount.io.storage import ArtifactStore, StorageError, openable
 from ml_headcount.io.urls import redact_url, reveal
 from ml_headcount.progress import Progress, heartbeat, still_running
 from ml_headcount.runs.layout import RunLayout, claim_run, run_manifest
+from ml_headcount.runs.markdown import markdown_text
 from tasks.backends import Backend, backend_for
 from tasks.clustering import keyword_clusters
 from tasks.extraction import reextraction_shards, run_keywords_table, uncached_extraction_shards
@@ -192,5 +193,5 @@ def _link_to_report(store: ArtifactStore, run: RunLayout, location: str) -> None
         key="cv-keywords-report-html",
         link=openable(store, run.report_html),
         link_text=f"report.html of run {run.run_id}",
-        description=f"Run {run.run_id}: report.html; every artifact is beside it, at {location}",
+        description=f"Run {run.run_id}: report.html; every artifact is beside it, at {markdown_text(location)}",
     )

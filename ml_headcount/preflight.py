@@ -11,13 +11,19 @@ from __future__ import annotations
 
 from ml_headcount.config import Settings
 from ml_headcount.io.storage import ArtifactStore, check_name, storage_options
-from ml_headcount.io.urls import opened
+from ml_headcount.io.urls import check_writable, opened
 
 
 def check_input(url: str, settings: Settings) -> None:
     """An InputError, naming the file, when `url` cannot be opened and read (missing, a directory, access denied)."""
     with opened(url, storage_options(url, settings.storage)) as handle:
         handle.read(1)
+
+
+def check_output(url: str, settings: Settings) -> None:
+    """An InputError when `url` is no place an output can be written (HTTP, credentials in an s3:// URL)."""
+    check_writable(url, "--output")
+    storage_options(url, settings.storage)
 
 
 def check_storage(settings: Settings) -> ArtifactStore:

@@ -202,3 +202,42 @@ def test_estimate_json_is_one_object_on_stdout_and_quiet_is_silent(tmp_path):
     assert Path(answer["location"]).parent == tmp_path / "artifacts" / "estimates"
     assert answer["summary"]["mode"] == "counts" and answer["summary"]["settings"]["draws"] == 100
     assert (Path(answer["location"]) / "report.html").exists()
+
+
+def test_credentials_in_an_s3_url_and_a_url_that_cannot_be_written_are_one_line_before_prefect(tmp_path):
+    """Issue 32, items 7 and 14: an s3:// URL with user info ended in botocore's traceback with the secret in it, an
+    HTTP storage URL with user info in aiohttp's (InvalidUrlClientError), `apply -o http://...` in fsspec's
+    NotImplementedError; all exit 1. S3 credentials come from the environment; nothing but a local path or s3:// is
+    written to."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect"),
+        PREFECT_API_URL="http://127.0.0.1:9/api",
+        PREFECT_SERVER_ALLOW_EPHEMERAL_MODE="false",
+    )
+    storage = ["--storage-url", str(tmp_path / "artifacts")]
+    counts = ["--counts", "examples/headcount_counts.csv"]
+    secret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYzz9"  # AWS secret keys may hold '/'
+    cases = {
+        "s3 input": (
+            ["estimate", "--validation", f"s3://AKIAKEY:{secret}@bucket/val.csv", *counts, *storage],
+            "s3://bucket/val.csv: credentials in an s3:// URL are refused",
+        ),
+        "s3 storage": (
+            ["run", "examples/demo_cvs.csv", "--storage-url", f"s3://AKIAKEY:{secret}@bucket/ml"],
+            "s3://bucket/ml: credentials in an s3:// URL are refused",
+        ),
+        "http storage": (
+            ["run", "examples/demo_cvs.csv", "--storage-url", f"http://user:{secret}@127.0.0.1:9/store"],
+            "http://127.0.0.1:9/store: the storage must be a local path or an s3:// URL",
+        ),
+        "http output": (
+            ["apply", "no-such-run", "examples/demo_cvs.csv", "-o", "http://127.0.0.1:9/matches.csv", *storage],
+            "http://127.0.0.1:9/matches.csv: --output must be a local path or an s3:// URL",
+        ),
+    }
+    for name, (args, message) in cases.items():
+        result = cli(*args, env=env)
+        assert result.returncode == 2, (name, result.stderr[-2000:])
+        assert result.stderr.count("\n") == 1 and message in result.stderr, (name, result.stderr)
+        assert "wJalr" not in result.stdout + result.stderr and "CYzz9" not in result.stdout + result.stderr, name

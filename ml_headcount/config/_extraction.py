@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
+# the longest keyword in tokens: a phrase, not a sentence (the study's lists use up to 4)
+MAX_NGRAM = 10
 
 
 # Part of every extraction cache key: bump when the same settings would give other keywords, or the cache's format
@@ -42,7 +44,12 @@ class ExtractionSettings(BaseModel, extra="forbid"):
     )
     top_n: int = 30
     ngram_min: int = 1
-    ngram_max: int = 4
+    ngram_max: int = Field(
+        4,
+        le=MAX_NGRAM,
+        description=f"Longest keyword, in tokens (at most {MAX_NGRAM}: candidates per CV grow with it, and matching "
+        "packs half an n-gram's token ids into 64 bits).",
+    )
     use_mmr: bool = True
     diversity: float = 0.5
     stop_words: Literal["study", "english", "none"] = "study"

@@ -40,6 +40,7 @@ from ml_headcount.corpus.row_tables import REJECTED_COLUMNS
 from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore, check_name
 from ml_headcount.io.urls import redact_url, stream_sha256
+from ml_headcount.runs.markdown import markdown_text as md
 
 DATASET_COLUMNS = [
     "cv_id",
@@ -284,9 +285,9 @@ def ingestion_markdown(summary: dict) -> str:
     lines = [
         f"# Ingestion {summary['ingestion_id']}",
         "",
-        f"Inbox `{summary['inbox']}` → dataset `{summary['dataset']}`: "
+        f"Inbox {md(summary['inbox'])} → dataset {md(summary['dataset'])}: "
         f"{summary['registered_cvs']} new CVs, {summary['dataset_cvs']} in total "
-        f"({', '.join(f'{c}: {n}' for c, n in summary['dataset_categories'].items()) or 'empty'}).",
+        f"({', '.join(f'{md(c)}: {n}' for c, n in summary['dataset_categories'].items()) or 'empty'}).",
         "",
     ]
     if summary["keywords_run_event"]:
@@ -309,7 +310,7 @@ def ingestion_markdown(summary: dict) -> str:
             f["rejected"],
             note,
         ]
-        lines.append("| " + " | ".join(str(c).replace("|", "/") for c in cells) + " |")
+        lines.append("| " + " | ".join(md(c) for c in cells) + " |")
     return "\n".join(lines) + "\n"
 
 

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import pandas as pd
 
+from ml_headcount.runs.markdown import markdown_text as md
+from ml_headcount.runs.report import new_figure, plain_text, png_bytes
+
 FOREST_ORGANISATIONS = 60
 
 
 def markdown_table(table: pd.DataFrame) -> list[str]:
-    """The table as Markdown lines; missing values blank."""
-    lines = ["| " + " | ".join(map(str, table.columns)) + " |", "|" + "---|" * len(table.columns)]
+    """The table as Markdown lines, every cell shown as its text (`markdown_text`); missing values blank."""
+    lines = ["| " + " | ".join(map(md, table.columns)) + " |", "|" + "---|" * len(table.columns)]
     lines += [
-        "| " + " | ".join("" if pd.isna(v) else str(v) for v in row) + " |" for row in table.itertuples(index=False)
+        "| " + " | ".join("" if pd.isna(v) else md(v) for v in row) + " |" for row in table.itertuples(index=False)
     ]
     return lines
 
@@ -32,11 +35,11 @@ def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, 
         f"(80 % interval {total['q10']}–{total['q90']}, median {total['q50']}), "
         f"from {summary['profiles']} profiles of {summary['employees']} employees ({summary['mode']} mode).",
         "",
-        f"Validation: `{summary['validation']['url']}`, {summary['validation']['rows']} labelled rows "
+        f"Validation: {md(summary['validation']['url'])}, {summary['validation']['rows']} labelled rows "
         f"({summary['validation']['positives']} positive; rows without a label, not used: "
-        f"{summary['validation']['rows_without_label']}). Population: `{summary['population']['url']}`.",
+        f"{summary['validation']['rows_without_label']}). Population: {md(summary['population']['url'])}.",
         "",
-        f"Model: the joint response pattern of {', '.join(f'`{n}`' for n in summary['model_annotators'])} per class "
+        f"Model: the joint response pattern of {', '.join(map(md, summary['model_annotators']))} per class "
         f"(Dirichlet smoothing {settings['smoothing']} towards independence), prevalence prior {prior}, "
         f"{settings['draws']} draws, seed {summary['seed']}. Intervals include validation resampling "
         f"(transfer {settings['transfer']}), the prior, unobserved employees and realisation (docs/headcount.md).",
@@ -114,10 +117,9 @@ def _checks(summary: dict) -> list[str]:
     return lines + [""]
 
 
+@plain_text
 def plot_forest(estimates: pd.DataFrame, top: int = FOREST_ORGANISATIONS) -> bytes:
     """Mean and 80 % interval per organisation, largest estimate first (the top `top`)."""
-    from ml_headcount.runs.report import new_figure, png_bytes
-
     shown = estimates.sort_values("mean", ascending=False).head(top).iloc[::-1]
     figure = new_figure(figsize=(8, max(2.5, 0.28 * len(shown) + 1.2)))
     axes = figure.subplots()

@@ -19,6 +19,6 @@ __all__, __getattr__ = exported(
             "openable",
             "storage_options",
         ],
-        "urls": ["file_sha256", "opened", "protect", "redact_url", "reveal", "stream_sha256"],
+        "urls": ["check_writable", "file_sha256", "opened", "protect", "redact_url", "reveal", "stream_sha256"],
     },
 )

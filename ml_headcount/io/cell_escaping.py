@@ -14,8 +14,9 @@ def _text_columns(table: pd.DataFrame) -> list[str]:
 
 
 def escaped(table: pd.DataFrame) -> pd.DataFrame:
-    """The table with every text cell `escape_cell`ed: what CSV artifacts hold."""
-    escaped = table.copy()
+    """The table with every text cell and column name `escape_cell`ed: what CSV artifacts hold (a column can be
+    named by a user: `apply`'s `<category>/<list>`)."""
+    escaped = table.rename(columns=escape_cell)
     for column in _text_columns(escaped):
         escaped[column] = escaped[column].map(escape_cell)
     return escaped
@@ -36,8 +37,8 @@ def unescape_cell(value):
 
 
 def unescaped(table: pd.DataFrame) -> pd.DataFrame:
-    """A table read from an `escaped` CSV, every text cell as it was."""
-    table = table.copy()
+    """A table read from an `escaped` CSV, every text cell and column name as it was."""
+    table = table.rename(columns=unescape_cell)
     for column in _text_columns(table):
         table[column] = table[column].map(unescape_cell)
     return table

@@ -36,7 +36,7 @@ from filelock import FileLock
 from ml_headcount.config import StorageSettings
 from ml_headcount.errors import InputError, UserError
 from ml_headcount.io.local_files import TEMPORARY_MARK, atomic_path, temporary_beside
-from ml_headcount.io.urls import redact_url, stream_sha256
+from ml_headcount.io.urls import check_writable, redact_url, refuse_s3_credentials, stream_sha256
 
 if TYPE_CHECKING:  # the table methods import pandas and pyarrow where they run: a command that stops at a user
     # error (a run that is not there) answers before importing them, in well under a second instead of ~2.5 s
@@ -71,9 +71,11 @@ S3_RETRIES = {"max_attempts": 8, "mode": "standard"}
 
 
 def storage_options(url: str, settings: StorageSettings) -> dict:
-    """fsspec options for a URL; credentials stay in the environment and never enter these."""
+    """fsspec options for a URL; credentials stay in the environment and never enter these (nor the URL:
+    `refuse_s3_credentials`)."""
     if not url.startswith("s3://"):
         return {}
+    refuse_s3_credentials(url)
     client_kwargs = {}
     endpoint = settings.endpoint_url or os.environ.get("AWS_ENDPOINT_URL")
     if endpoint:
@@ -88,6 +90,7 @@ class ArtifactStore:
 
     def __init__(self, settings: StorageSettings):
         url = settings.url
+        check_writable(url, "the storage")
         self.is_local = "://" not in url or url.startswith("file://")
         if self.is_local:
             url = str(Path(url.removeprefix("file://")).expanduser().resolve())

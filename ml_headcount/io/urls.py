@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit, urlunsplit
@@ -14,13 +15,38 @@ from pydantic import SecretStr
 
 from ml_headcount.errors import InputError, UserError
 
+# what an authority without user info is: a host (or [IPv6]) and an optional port
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]*\]|[^:\[\]]*)(:\d*)?")
+
 
 def redact_url(url: str) -> str:
     """The URL without user info (user:password@), query or fragment (presigned signatures): safe to record, log."""
     parts = urlsplit(str(url))
     if len(parts.scheme) <= 1:  # a local path (or a Windows drive letter)
         return str(url)
+    if "@" not in parts.netloc and not _HOST_PORT.fullmatch(parts.netloc) and "@" in str(url):
+        # a password with '/' in it, unescaped (RFC 3986 wants %2F; AWS secret keys hold '/'): the authority seems
+        # to end at that '/', so the user info is taken to end at the first '@'
+        parts = urlsplit(f"{parts.scheme}://{str(url).split('@', 1)[1]}")
     return urlunsplit((parts.scheme, parts.netloc.rsplit("@", 1)[-1], parts.path, "", ""))
+
+
+def refuse_s3_credentials(url: str) -> None:
+    """An InputError when an s3:// URL carries credentials (s3://key:secret@bucket/...): S3's come from the
+    environment only, and botocore's errors about such a URL print it whole (a bucket name holds no ':' or '@')."""
+    bucket = url.removeprefix("s3://").split("/", 1)[0]
+    if url.startswith("s3://") and (":" in bucket or "@" in bucket):
+        raise InputError(
+            f"{redact_url(url)}: credentials in an s3:// URL are refused; give s3://bucket/key and set "
+            "AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) in the environment"
+        )
+
+
+def check_writable(url: str, what: str) -> None:
+    """An InputError unless `url` is somewhere artifacts and outputs can be written: a local path or s3:// (fsspec
+    opens HTTP(S) and other schemes too, but only to read: a write failed with a traceback)."""
+    if "://" in url and not url.startswith(("file://", "s3://")):
+        raise InputError(f"{redact_url(url)}: {what} must be a local path or an s3:// URL")
 
 
 def protect(url: str) -> str | SecretStr:

@@ -30,10 +30,11 @@ import pandas as pd
 from ml_headcount.config import IngestSettings
 from ml_headcount.corpus.cleaning import clean_text, clean_text_problem, cv_id, raw_text_problem, text_hash
 from ml_headcount.errors import InputError
+from ml_headcount.io.cell_escaping import escaped
 from ml_headcount.io.local_files import atomic_path
 from ml_headcount.io.storage import ArtifactStore, StorageError
 from ml_headcount.io.tables import Chunk, find_column, table_chunks
-from ml_headcount.io.urls import redact_url
+from ml_headcount.io.urls import check_writable, redact_url
 from ml_headcount.lists.run_lists import RunLists, WithClassifier
 from ml_headcount.scoring.phrase_matching import PhraseMatcher
 
@@ -138,6 +139,7 @@ def _kind(url: str) -> str:
 @contextmanager
 def _table_writer(url: str, options: dict) -> Iterator[_ChunkWriter]:
     """A function that appends a chunk to the output; the output appears whole, or not at all when local."""
+    check_writable(url, "--output")
     local = "://" not in url or url.startswith("file://")
     target = str(Path(url.removeprefix("file://")).expanduser()) if local else url
     if local and Path(target).is_dir():
@@ -172,7 +174,7 @@ class _ChunkWriter:
             self._parquet = self._parquet or pq.ParquetWriter(self.handle, batch.schema)
             self._parquet.write_table(batch)
         elif self.kind == "csv":
-            self.handle.write(table.to_csv(index=False, header=self._first).encode("utf-8"))
+            self.handle.write(escaped(table).to_csv(index=False, header=self._first).encode("utf-8"))
         else:
             buffer = io.StringIO()
             table.to_json(buffer, orient="records", lines=True)

@@ -52,8 +52,11 @@ class RenderedQuery(BaseModel):
 
 
 class ListQueries(BaseModel):
-    """One list's entry in queries.json."""
+    """One list's entry in queries.json: its phrases (the query is rebuilt from them before it is printed) and its
+    queries by dialect."""
 
+    any_of: list[str]
+    none_of: list[str]
     dialects: dict[str, RenderedQuery]
 
 

@@ -16,7 +16,7 @@ from ml_headcount.io.artifacts import read_artifact
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.documents import MAX_CLASSIFIER_BYTES, ClassifierDocument, KeywordLists, Queries, RunManifest
-from ml_headcount.lists.queries import QueryError, dialect, list_query
+from ml_headcount.lists.queries import QueryError, dialect, lint, list_query, render
 from ml_headcount.lists.text_classifier import TextClassifier
 from ml_headcount.runs.finished import finished_run
 from ml_headcount.scoring.keyword_list import KeywordList, list_column
@@ -106,7 +106,8 @@ def load_run_lists(store: ArtifactStore, run_id: str) -> RunLists:
 
 
 def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: str | None, list_name: str) -> str:
-    """One list's query in one dialect, from the run's queries.json; QueryError (a user error) when there is none."""
+    """One list's query in one dialect, rebuilt from the phrases in the run's queries.json by the linter and renderer;
+    QueryError (a user error) when there is none, or when the stored query is not the rebuilt one."""
     dialect(dialect_name)
     run = finished_run(store, run_id)
     if not store.exists(run.queries):
@@ -123,10 +124,17 @@ def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: st
             f"{store.location(run.queries)}: no list {category}/{list_name}; lists: "
             f"{[f'{c}/{n}' for c, by in queries.items() for n in by]}"
         )
-    rendered = entry.dialects.get(dialect_name)
-    if rendered is None or rendered.query is None:
+    try:
+        rebuilt = render(lint(entry.any_of, entry.none_of)[0], dialect_name)
+    except QueryError as error:
         raise QueryError(
-            f"{store.location(run.queries)}: list {category}/{list_name} has no {dialect_name} query: "
-            f"{rendered.refused if rendered else 'the run did not write one'}"
+            f"{store.location(run.queries)}: list {category}/{list_name} has no {dialect_name} query: {error}"
+        ) from None
+    # printed only as its phrases give it: a query edited into the file (SQL, terminal escape codes) is never shown
+    stored = entry.dialects.get(dialect_name)
+    if stored is None or stored.query != rebuilt:
+        raise QueryError(
+            f"{store.location(run.queries)}: the {dialect_name} query of list {category}/{list_name} is not the one "
+            "its phrases (any_of, none_of) give; the file was changed after the run wrote it"
         )
-    return rendered.query
+    return rebuilt

@@ -22,7 +22,8 @@ __all__, __getattr__ = exported(
             "run_manifest",
         ],
         "finished": ["finished_run", "resolve_run_id", "run_store", "split_run_reference"],
-        "report": ["new_figure", "png_bytes"],
+        "markdown": ["markdown_text"],
+        "report": ["new_figure", "plain_text", "png_bytes"],
         "stage_cache": ["StageResult", "cached_stage", "stage_key"],
     },
 )

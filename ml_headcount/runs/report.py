@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 
 import pandas as pd
 
+from ml_headcount.runs.markdown import markdown_text as md
 from ml_headcount.scoring.keyword_list import list_column
 
 TOP_IN_REPORT = 15
@@ -44,8 +46,8 @@ def _counts_section(manifest: dict) -> list[str]:
     lines = [
         f"# ml-headcount run `{manifest['run_id']}`",
         "",
-        f"Input: `{manifest['input']['url']}` (sha256 `{manifest['input']['sha256'][:16]}…`)  ",
-        f"Model: `{manifest['parameters']['extraction']['model']}` on {extraction['device']}, "
+        f"Input: {md(manifest['input']['url'])} (sha256 `{manifest['input']['sha256'][:16]}…`)  ",
+        f"Model: {md(manifest['parameters']['extraction']['model'])} on {extraction['device']}, "
         f"backend `{manifest['parameters']['backend']}`",
         "",
         "## Counts",
@@ -57,13 +59,13 @@ def _counts_section(manifest: dict) -> list[str]:
         f"| {ingest['repaired_encoding']} | {extraction['keywords']} "
         f"| {extraction['cvs_extracted']} | {extraction['cvs_from_cache']} |",
         "",
-        "CVs per category: " + ", ".join(f"`{c}`: {n}" for c, n in ingest["categories"].items()),
+        "CVs per category: " + ", ".join(f"{md(c)}: {n}" for c, n in ingest["categories"].items()),
         "",
     ]
     if ingest["rejected_by_reason"]:
         lines += [
             "Rejected rows (see `rejected.csv`): "
-            + ", ".join(f"{r}: {n}" for r, n in ingest["rejected_by_reason"].items()),
+            + ", ".join(f"{md(r)}: {n}" for r, n in ingest["rejected_by_reason"].items()),
             "",
         ]
     if manifest.get("cache_rejected"):
@@ -80,13 +82,14 @@ def _top_keywords_section(discriminative: pd.DataFrame) -> list[str]:
     lines = ["## Top discriminative keywords", ""]
     for category, group in top_keywords_table(discriminative).groupby("category", sort=True):
         lines += [
-            f"### Category `{category}`",
+            f"### Category {md(category)}",
             "",
             "| # | keyword | score | specificity | CVs in category | CVs in all |",
             "|---|---|---|---|---|---|",
         ]
         lines += [
-            f"| {r.rank} | {r.keyword} | {r.score:.3f} | {r.specificity:.3f} | {r.frequency} | {r.total_frequency} |"
+            f"| {r.rank} | {md(r.keyword)} | {r.score:.3f} | {r.specificity:.3f} | {r.frequency} "
+            f"| {r.total_frequency} |"
             for r in group.itertuples()
         ]
         lines.append("")
@@ -121,8 +124,8 @@ def _lists_section(lists: dict) -> list[str]:
         "first keywords",
     ]
     for row in list_quality_table(lists):
-        cells = [f"`{row['category']}`", row["list"], *(row[column] for column in columns)]
-        lines.append("| " + " | ".join(str(cell) for cell in cells) + " |")
+        cells = [row["category"], row["list"], *(row[column] for column in columns)]
+        lines.append("| " + " | ".join(md(cell) for cell in cells) + " |")
     return lines
 
 
@@ -130,11 +133,11 @@ def _clusters_section(clusters: dict) -> list[str]:
     """Per category, its keyword clusters: representative, size, mean score and first members."""
     lines = ["", "## Keyword clusters", ""]
     for category, result in clusters.items():
-        lines += [f"### Category `{category}` ({result['method']})", ""]
+        lines += [f"### Category {md(category)} ({result['method']})", ""]
         for cluster in result["clusters"]:
             lines.append(
-                f"- **{cluster['representative']}** ({cluster['cluster']}, {cluster['size']} keywords, "
-                f"mean score {cluster['mean_score']:.3f}): {', '.join(cluster['keywords'][:10])}"
+                f"- **{md(cluster['representative'])}** ({cluster['cluster']}, {cluster['size']} keywords, "
+                f"mean score {cluster['mean_score']:.3f}): {md(', '.join(cluster['keywords'][:10]))}"
             )
         lines.append("")
     return lines
@@ -164,13 +167,13 @@ def _query_section(queries: dict) -> list[str]:
             shape = f"{complexity['phrases']} phrases, {complexity['form']}" if complexity else "empty"
             boolean = entry["dialects"]["boolean"]
             lines.append(
-                f"| `{category}` | {name} | {shape} | {_balanced_cell(quality['product'])} | "
+                f"| {md(category)} | {md(name)} | {shape} | {_balanced_cell(quality['product'])} | "
                 f"{_fmt(quality['product']['seed_spread'])} | {_fmt(quality['phrase']['in_sample_sensitivity'])} / "
                 f"{_fmt(quality['phrase']['in_sample_specificity'])} | {_balanced_cell(quality['phrase'])} | "
-                f"{_fmt(quality['phrase']['seed_spread'])} | `{boolean.get('query', boolean.get('refused'))}` |"
+                f"{_fmt(quality['phrase']['seed_spread'])} | {md(boolean.get('query', boolean.get('refused')))} |"
             )
     notes = [
-        f"- `{c}/{name}`: {note}"
+        f"- {md(list_column(c, name))}: {md(note)}"
         for c, by_name in queries["queries"].items()
         for name, e in by_name.items()
         for note in e["lint"]
@@ -186,7 +189,7 @@ def _classifier_section(classifier: dict) -> list[str]:
         "",
     ]
     if "skipped" in classifier:
-        return lines + [f"Not learned from these {classifier['learning_cvs']} CVs: {classifier['skipped']}."]
+        return lines + [f"Not learned from these {classifier['learning_cvs']} CVs: {md(classifier['skipped'])}."]
     lines += [
         f"`text_classifier.json` (terms, idf, coefficients; learned from {classifier['learning_cvs']} CVs, "
         "cross-validated on the lists' folds). It needs the profiles' texts (population mode, `apply`), not a "
@@ -203,7 +206,7 @@ def _classifier_section(classifier: dict) -> list[str]:
             for key in ("sensitivity", "specificity", "balanced_accuracy")
         ]
         lines.append(
-            f"| `{category}` | `{entry['column']}` | {_fmt(entry['in_sample_sensitivity'])} "
+            f"| {md(category)} | {md(entry['column'])} | {_fmt(entry['in_sample_sensitivity'])} "
             f"| {_fmt(entry['in_sample_specificity'])} | " + " | ".join(cells) + " |"
         )
     return lines
@@ -258,6 +261,20 @@ def _with_interval(value: float, interval: list[float]) -> str:
     return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
+def plain_text(plot):
+    """`plot` drawing every text as given: labels come from users (categories, organisations), and matplotlib parses
+    `$...$` as mathtext by default, so a category `$x^$` failed the run at its report."""
+
+    @functools.wraps(plot)
+    def drawn(*args, **kwargs):
+        from matplotlib import rc_context
+
+        with rc_context({"text.parse_math": False}):  # read when each text is made: titles, ticks, legends
+            return plot(*args, **kwargs)
+
+    return drawn
+
+
 def new_figure(**kwargs):
     """A matplotlib Figure outside pyplot: it chooses no process-wide backend and leaves no window or figure open."""
     from matplotlib.figure import Figure
@@ -279,6 +296,7 @@ def plot_top_keywords(
     return png_bytes(top_keywords_figure(discriminative, category_keywords, cvs, top))
 
 
+@plain_text
 def top_keywords_figure(
     discriminative: pd.DataFrame, category_keywords: pd.DataFrame, cvs: dict[str, int], top: int = TOP_IN_PLOT
 ):
@@ -328,6 +346,7 @@ def top_keywords_figure(
     return figure
 
 
+@plain_text
 def plot_list_quality(lists: dict) -> bytes:
     """PNG: each list's sensitivity against its specificity, cross-validated with 80 % intervals, and in-sample."""
     figure = new_figure(figsize=(6.5, 5.0))

@@ -15,6 +15,7 @@ matches: a text matches a list when it contains any of the list's keywords.
 
 from __future__ import annotations
 
+import math
 import re
 from itertools import chain
 
@@ -83,7 +84,9 @@ class KeywordCounter:
             {t: i for i, t in enumerate(sorted({t for k in countable for t in token_lists[k]}), start=1)}
         )
         base = len(self._token_id) + 1
-        if base ** ((extraction.ngram_max + 1) // 2) >= 2**63:
+        # in logarithms: settings read from a run's manifest need not be this code's, and an exact power of a
+        # tampered ngram_max (100000000) would never finish
+        if (extraction.ngram_max + 1) // 2 * math.log2(base) >= 63:
             raise ValueError(
                 f"{base - 1} distinct keyword tokens: too many to pack half an {extraction.ngram_max}-gram into 64 bits"
             )

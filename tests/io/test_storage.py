@@ -66,6 +66,11 @@ def test_redact_url_strips_credentials_and_presigned_queries():
         == "https://host.example/cvs.csv"
     )
     assert redact_url("s3://bucket/inbox/a.csv") == "s3://bucket/inbox/a.csv"
+    # issue 32: a password with an unescaped '/' (AWS secret keys hold them) is user info too, not a path
+    assert redact_url("s3://AKIA:wJalr/K7MDENG@bucket/ml") == "s3://bucket/ml"
+    assert redact_url("http://u:a/b@127.0.0.1:9/store?x=1") == "http://127.0.0.1:9/store"
+    assert redact_url("http://[::1]:8080/a@b.csv") == "http://[::1]:8080/a@b.csv"
+    assert redact_url("s3://bucket/people/ada@example.org.csv") == "s3://bucket/people/ada@example.org.csv"
     assert redact_url("/data/cvs?.csv") == "/data/cvs?.csv"  # a local path is kept as it is
 
 
