@@ -71,8 +71,7 @@ S3_RETRIES = {"max_attempts": 8, "mode": "standard"}
 
 
 def storage_options(url: str, settings: StorageSettings) -> dict:
-    """fsspec options for a URL; credentials stay in the environment and never enter these (nor the URL:
-    `refuse_s3_credentials`)."""
+    """fsspec options for a URL; credentials stay in the environment (never in these, nor in the URL)."""
     if not url.startswith("s3://"):
         return {}
     refuse_s3_credentials(url)

@@ -122,7 +122,10 @@ def test_a_flood_of_empty_arrays_is_refused_before_it_is_parsed(tmp_path):
     [
         ({"queries": []}, "queries: Input should be a valid dictionary"),
         ("[" * 200_000, "JSON nested too deeply"),
-        ({"queries": {"1": {"broad": {"any_of": ["machine"]}}}}, r"queries\.1\.broad\.dialects: Field required"),
+        (
+            {"queries": {"1": {"broad": {"any_of": ["machine"], "none_of": []}}}},
+            r"queries\.1\.broad\.dialects: Field required",
+        ),
     ],
     ids=["queries a list", "nested 200,000 deep", "dialects missing"],
 )
