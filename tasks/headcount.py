@@ -82,7 +82,8 @@ def headcount_estimate(
     """The headcount estimate of every organisation, logged with its total."""
     result = estimate(validation, population, settings.headcount, settings.ingest, keyword_values)
     total = result.summary["total"]
-    get_run_logger().info(
+    logger = get_run_logger()
+    logger.info(
         "%d organisations: %.0f ML experts (80 %% interval %d-%d), model annotators %s",
         result.summary["organisations"],
         total["mean"],
@@ -90,6 +91,8 @@ def headcount_estimate(
         total["q90"],
         result.chosen,
     )
+    if contradiction := result.summary["predictive_checks"]["message"]:
+        logger.warning(contradiction)
     return result
 
 

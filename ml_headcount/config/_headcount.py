@@ -77,6 +77,16 @@ class HeadcountSettings(BaseModel, extra="forbid"):
     rate_shift_sd: float = Field(
         0.6, gt=0, description="Prior sd, in logit, of an annotator's population rate around its validation rate."
     )
+    rate_spread_sd: float = Field(
+        0.9,
+        ge=0,
+        description="Sd, in logit, of an organisation's false-positive rate around the population's: 0.9 puts the "
+        "10th and 90th percentile organisations 10x apart (docs/headcount.md, error rates that differ); 0 = one "
+        "rate for every organisation.",
+    )
+    sensitivity_spread_sd: float = Field(
+        0.4, ge=0, description="Sd, in logit, of an organisation's sensitivity around the population's."
+    )
     repair_counts: bool = Field(
         True,
         description="Counts tables: repair impossible counts by the stated rule and list them in repairs.csv; "

@@ -46,6 +46,7 @@ def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, 
     ]
     lines += _annotator_lines(summary, annotators)
     lines += _checks(summary)
+    lines += _predictive_lines(summary["predictive_checks"])
     lines += ["## Organisations (largest estimate first)", ""]
     ordered = estimates.sort_values("mean", ascending=False)
     lines += markdown_table(ordered[["organisation", "employees", "profiles", "mean", "q10", "q50", "q90", "flags"]])
@@ -93,6 +94,8 @@ def _annotator_lines(summary: dict, annotators: pd.DataFrame) -> list[str]:
 FLAG_MEANINGS = {
     "below_false_positive_rates": "match less often than every model annotator's validation false-positive rate allows",
     "above_sensitivities": "match more often than every model annotator's validation sensitivity allows",
+    "contradicts_inputs": "have a count outside its 99 % posterior predictive interval: the model contradicts "
+    "that input there (the `predicted99_*` columns of `estimates.csv`)",
     "grid_edge": "have more than 1 % of their posterior in an edge cell of the prevalence grid",
 }
 
@@ -112,6 +115,34 @@ def _checks(summary: dict) -> list[str]:
     if not any(summary["flags"].values()):
         lines.append("- No organisation flagged.")
     return lines + [""]
+
+
+def predictive_rows(checks: dict) -> list[dict]:
+    """Per model annotator: the organisations it rated profiles of, and how many of their counts the model's posterior
+    predictive intervals leave out (both reports' table)."""
+    return [
+        {
+            "annotator": name,
+            "organisations checked": entry["organisations"],
+            "share outside 80 % interval": "" if entry["outside_80"] is None else f"{entry['outside_80']:.1%}",
+            "outside 99 % interval": entry["outside_99"],
+        }
+        for name, entry in checks["annotators"].items()
+    ]
+
+
+def _predictive_lines(checks: dict) -> list[str]:
+    """Whether the fitted model reproduces each annotator's counts (docs/headcount.md, Posterior predictive checks)."""
+    lines = [
+        "## Posterior predictive checks",
+        "",
+        "Each organisation's observed matches against the fitted model's predictive interval of them: about 20 % of "
+        "organisations or fewer outside the 80 % interval fits; a count outside its 99 % interval is one the model "
+        "contradicts.",
+        "",
+    ]
+    lines += markdown_table(pd.DataFrame(predictive_rows(checks)))
+    return lines + ["", f"**{checks['message']}.**" if checks["message"] else "The model reproduces every count.", ""]
 
 
 def plot_forest(estimates: pd.DataFrame, top: int = FOREST_ORGANISATIONS) -> bytes:

@@ -26,6 +26,7 @@ from ml_headcount.headcount.annotators import (
 from ml_headcount.headcount.count_tables import LARGEST_COUNT, REPAIR_COLUMNS, count_evidence, read_count_data
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws, model_options
+from ml_headcount.headcount.predictive_checks import predictive_checks
 from ml_headcount.headcount.result_tables import (
     ObservedPopulation,
     confusion_with_population_rates,
@@ -332,16 +333,21 @@ def estimate(
         draws=settings.draws,
         rng=np.random.default_rng(settings.seed),
         types=population.types,
+        rated=observed.rated[:, chosen],
         **model_options(settings),
     )
-    flags = organisation_flags(
-        posterior, observed.matches[:, chosen], observed.rated[:, chosen], labels, validation_values[:, chosen]
+    chosen_names = [names[j] for j in chosen]
+    checks = predictive_checks(
+        posterior.predicted, observed.matches[:, chosen], observed.rated[:, chosen], chosen_names
     )
-    estimates = estimate_table(population.organisations, observed, posterior, flags, names, population.types)
+    flags = organisation_flags(
+        posterior, observed.matches[:, chosen], observed.rated[:, chosen], labels, validation_values[:, chosen], checks
+    )
+    estimates = estimate_table(population.organisations, observed, posterior, flags, names, population.types, checks)
     confusion = confusion_with_population_rates(names, chosen, labels, validation_values, validation_other, posterior)
     annotators = with_correlations(confusion, class_correlations(names, labels, validation_values))
-    chosen_names = [names[j] for j in chosen]
     summary = estimate_summary(population, validation, observed, posterior, flags, confusion, chosen_names, settings)
+    summary["predictive_checks"] = {**checks.summary(), "message": checks.contradiction_line()}
     return Estimate(estimates, posterior.counts, summary, annotators, chosen_names, observed.repairs)
 
 

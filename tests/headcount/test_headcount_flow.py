@@ -48,7 +48,13 @@ def test_flow_writes_every_artifact_in_both_modes(prefect_harness, tmp_path):
         repairs = pd.read_csv(f"{location}/repairs.csv")
         assert list(repairs.columns) == ["row", "organisation", "column", "value", "repaired", "rule"] and repairs.empty
         assert summary["repairs"] == {}
-        assert set(summary["flags"]) == {"below_false_positive_rates", "above_sensitivities", "grid_edge"}
+        assert set(summary["flags"]) == {
+            "below_false_positive_rates",
+            "above_sensitivities",
+            "contradicts_inputs",
+            "grid_edge",
+        }
+        assert set(summary["predictive_checks"]["annotators"]) == set(summary["model_annotators"])
         assert {"population_sensitivity", "population_specificity", "sensitivity"} <= set(annotators.columns)
         assert {"edge_mass", "flags"} <= set(estimates.columns)
 
