@@ -18,10 +18,10 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         "1", description="The validation label (after ingest's normalisation) that marks an ML expert."
     )
     text_classifier: bool = Field(
-        False,
-        description="--keywords: the keyword run's TF-IDF + logistic-regression classifier is one more "
-        "annotator (`<positive>/tfidf`), with its out-of-fold annotations for the CVs the run learned from "
-        "(docs/lists.md).",
+        True,
+        description="--keywords with a population of profile texts: the keyword run's TF-IDF + logistic-regression "
+        "classifier, where the run has one, is one more annotator (`<positive>/tfidf`), with its out-of-fold "
+        "annotations for the CVs the run learned from (docs/lists.md).",
     )
     org_column: str | None = Field(None, description="Organisation column; None = detect from org_aliases.")
     # each table its own columns; None = ingest's setting, else detected from ingest's aliases

@@ -61,6 +61,7 @@ def _annotator_lines(summary: dict, annotators: pd.DataFrame) -> list[str]:
     columns = [
         "annotator",
         "in_model",
+        "why",
         "sensitivity",
         "specificity",
         "population_sensitivity",
@@ -82,12 +83,21 @@ def _annotator_lines(summary: dict, annotators: pd.DataFrame) -> list[str]:
         else "the validation rates were kept: too few profiles were rated by two or more of the model's annotators "
         "to learn the population's (docs/headcount.md)"
     )
+    spread = summary["rate_spread"]
+    spreads = ", ".join(
+        f"`{name}` {sd} / {spread['sensitivity_sd'][name]}" for name, sd in spread["false_positive_sd"].items()
+    )
     lines += [
         "",
-        f"Error rates: {rates}. Values other than 0/1 (`other_values`, e.g. REJECT) count as missing and "
-        "are marginalised.",
+        f"Error rates: {rates}. Each organisation's rates differ from the population's by a random effect, sd in "
+        f"logit of the false-positive rate / sensitivity: {spreads} "
+        f"({'learned from the organisations with two or more annotators' if spread['learned'] else 'as set'}). "
+        "Values other than 0/1 (`other_values`, e.g. REJECT) count as missing and are marginalised.",
         "",
     ]
+    dropped = summary["validation_columns_not_in_population"]
+    if dropped:
+        lines += [f"Validation columns not in the population table, so not annotators: {', '.join(dropped)}.", ""]
     return lines
 
 

@@ -114,6 +114,7 @@ def _annotator_summary(row) -> dict:
     return {
         "name": row.annotator,
         "in_model": bool(row.in_model),
+        "why": row.why,
         "sensitivity": row.sensitivity,
         "specificity": row.specificity,
         "population_sensitivity": _or_none(row.population_sensitivity),
@@ -169,10 +170,13 @@ def confusion_with_population_rates(
     validation_values: np.ndarray,
     other_values: list[int],
     posterior: Posterior,
+    max_joint: int,
 ) -> pd.DataFrame:
-    """Validation and population rates side by side: the population's for the model's annotators, when learned."""
+    """Validation and population rates side by side: the population's for the model's annotators, when learned; and
+    why each annotator is in the model or not."""
     confusion = confusion_table(names, labels, validation_values, other_values)
     confusion.insert(1, "in_model", [j in chosen for j in range(len(names))])
+    confusion.insert(2, "why", [_why(j in chosen, len(chosen) == max_joint, max_joint) for j in range(len(names))])
     sensitivity, specificity = [None] * len(confusion), [None] * len(confusion)
     if posterior.rates is not None:
         for position, j in enumerate(chosen):
@@ -182,6 +186,15 @@ def confusion_with_population_rates(
     confusion.insert(at, "population_sensitivity", sensitivity)
     confusion.insert(at + 1, "population_specificity", specificity)
     return confusion
+
+
+def _why(in_model: bool, full: bool, max_joint: int) -> str:
+    """Why an annotator is in the joint model or not (annotators.choose_annotators' greedy leave-one-out choice)."""
+    if in_model:
+        return "chosen: it improved the leave-one-out prediction of the validation labels"
+    if full:
+        return f"left out: the model holds {max_joint} (max_joint_annotators), and those chosen predicted better"
+    return "left out: adding it did not improve the leave-one-out prediction of the validation labels"
 
 
 def _or_none(value) -> float | None:

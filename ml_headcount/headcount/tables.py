@@ -278,6 +278,17 @@ def annotator_names(
     return names
 
 
+def validation_only_columns(
+    validation: Validation, population: Population, ingest: IngestSettings, settings: HeadcountSettings
+) -> list[str]:
+    """The validation table's would-be annotator columns that the population lacks (none when annotators are
+    configured): they cannot be annotators, and the user is told which."""
+    if settings.annotators:
+        return []
+    reserved = _reserved_columns(validation.table, validation.url, ingest, settings)
+    return [c for c in validation.table.columns if c not in reserved and c not in set(population.table.columns)]
+
+
 def check_validation_values(validation: Validation, names: list[str], values: np.ndarray) -> None:
     """The refusal rule: an annotator with no 0/1 value, or a single value, on the validation table is unusable."""
     for j, name in enumerate(names):
@@ -344,10 +355,13 @@ def estimate(
         posterior, observed.matches[:, chosen], observed.rated[:, chosen], labels, validation_values[:, chosen], checks
     )
     estimates = estimate_table(population.organisations, observed, posterior, flags, names, population.types, checks)
-    confusion = confusion_with_population_rates(names, chosen, labels, validation_values, validation_other, posterior)
+    confusion = confusion_with_population_rates(
+        names, chosen, labels, validation_values, validation_other, posterior, settings.max_joint_annotators
+    )
     annotators = with_correlations(confusion, class_correlations(names, labels, validation_values))
     summary = estimate_summary(population, validation, observed, posterior, flags, confusion, chosen_names, settings)
     summary["predictive_checks"] = {**checks.summary(), "message": checks.contradiction_line()}
+    summary["validation_columns_not_in_population"] = validation_only_columns(validation, population, ingest, settings)
     return Estimate(estimates, posterior.counts, summary, annotators, chosen_names, observed.repairs)
 
 

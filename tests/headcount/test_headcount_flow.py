@@ -269,3 +269,27 @@ def test_cli_reads_each_tables_columns_by_its_own_options(tmp_path):
         f"ml-headcount: error: {validation}: configured text column 'resume' not found; "
         "columns found: ['cv_text', 'hand_rating', 'llm_a']"
     ]
+
+
+def test_the_studys_workflow_counts_of_a_runs_lists_from_a_search_tool_with_the_run_as_keywords(
+    prefect_harness, demo_run, tmp_path
+):
+    """run -> query -> a search tool's counts of the lists -> estimate --counts --keywords: the counts table names the
+    lists by their columns, and the validation CVs the run learned from get their out-of-fold phrase-search matches
+    (refused before: "a counts table has none")."""
+    from flows.headcount import headcount
+
+    settings = load_settings(storage={"url": str(demo_run.parent.parent)})
+    location = headcount(
+        str(REPO / "examples" / "demo_cvs.csv"),
+        counts_url=str(REPO / "examples" / "search_tool_counts.csv"),
+        keywords_run=demo_run.name,
+        settings=settings,
+    )
+    summary = json.loads(Path(f"{location}/summary.json").read_text())
+    assert set(summary["model_annotators"]) <= {"1/broad", "1/strict"} and summary["model_annotators"]
+    assert summary["mode"] == "counts" and summary["organisations"] == 6
+    estimates = pd.read_csv(f"{location}/estimates.csv").set_index("organisation")
+    assert estimates.loc["Dogwood Digital", "q90"] < estimates.loc["Elm Research Lab", "q10"]
+    annotators = pd.read_csv(f"{location}/annotators.csv")
+    assert annotators["why"].str.startswith(("chosen", "left out")).all()
