@@ -87,6 +87,12 @@ class HeadcountSettings(BaseModel, extra="forbid"):
     sensitivity_spread_sd: float = Field(
         0.4, ge=0, description="Sd, in logit, of an organisation's sensitivity around the population's."
     )
+    max_organisations: int = Field(
+        5000,
+        ge=1,
+        description="A table of more organisations is refused before any work: the estimate's memory and time grow "
+        "with the organisations (1,000 take ~2 minutes and 0.5 GB on 2 cores; docs/headcount.md, Speed).",
+    )
     repair_counts: bool = Field(
         True,
         description="Counts tables: repair impossible counts by the stated rule and list them in repairs.csv; "

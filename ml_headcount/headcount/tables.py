@@ -147,6 +147,7 @@ def _read_profiles(
     columns = list(table.columns)
     _, names = _organisation_names(table, url, settings)
     organisations, index = np.unique(names.to_numpy(dtype=str), return_inverse=True)
+    _within_limit(len(organisations), url, settings)
     profiles = np.bincount(index, weights=weights, minlength=len(organisations)).astype(np.int64)
     employees = profiles.copy()
     employees_column = column_by_alias(columns, settings.employees_aliases)
@@ -176,6 +177,7 @@ def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> P
     employees_column = find_column(columns, None, settings.employees_aliases, "employees", url)
     profiles_column = column_by_alias(columns, settings.profiles_aliases)
     organisations = names.tolist()
+    _within_limit(len(organisations), url, settings)
     duplicated = names.duplicated()
     if duplicated.any():
         row = int(np.flatnonzero(duplicated.to_numpy())[0]) + 1
@@ -193,6 +195,14 @@ def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> P
         count_columns=(employees_column, profiles_column),
         types=_organisation_types(table, url, settings, np.arange(len(organisations)), len(organisations)),
     )
+
+
+def _within_limit(organisations: int, url: str, settings: HeadcountSettings) -> None:
+    if organisations > settings.max_organisations:
+        raise InputError(
+            f"{url}: {organisations:,} organisations, more than the estimate takes at once "
+            f"(headcount.max_organisations, {settings.max_organisations:,}); split the table by organisation"
+        )
 
 
 def _organisation_types(
