@@ -20,10 +20,10 @@ widen an interval instead of being averaged at the confidence of the larger one.
 
 How far rates spread is learned where organisations carry two or more
 annotators' evidence (learned_spread): each of an annotator's configured sds
-is scaled by a factor on a grid (SCALES), whose weakly informative prior is
-centred on 1, at the mode of its posterior, which weighs how well the
-organisations' sources agree at each scale. Where no organisation has two
-sources, the factors stay at the prior's centre.
+is scaled by a factor on a grid (SCALES), at the mode of its posterior, which
+weighs how well the organisations' sources agree at each scale against a
+half-normal prior (sd 1: no spread unless the organisations show one). Where no
+organisation has two sources, nothing shows it, and the settings' sds hold.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ from scipy.special import gammaln
 _LARGEST_CONCENTRATION = 1e10  # beyond it the Dirichlet-multinomial is the multinomial to float precision
 _NEWTON_STEPS = 25
 SCALES = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0])  # multiples of the configured sds weighed
-_SCALE_PRIOR_SD = 0.5  # the factor's prior: normal around 1, cut at 0
+_SCALE_PRIOR_SD = 1.0  # the factor's prior: half-normal (no spread unless the organisations show one)
 _SWEEPS = 2
 
 
@@ -96,7 +96,7 @@ def _matching_concentration(q: np.ndarray, variance: np.ndarray) -> np.ndarray:
         slope = a * tetragamma_a + b * tetragamma_b  # d gap / d log kappa, < 0
         step = np.clip(gap / slope, -3.0, 3.0)
         u = np.clip(u - step, -30.0, np.log(_LARGEST_CONCENTRATION))
-        if np.abs(step).max() < 1e-8:
+        if np.abs(step).max(initial=0.0) < 1e-8:
             break
     return np.where(small, _LARGEST_CONCENTRATION, np.exp(u))
 
@@ -147,12 +147,12 @@ def learned_spread(
 ) -> LearnedSpread:
     """Each annotator's factors at the posterior mode given `log_marginal(spread)`, each organisation's log marginal
     likelihood under a spread, of which the `informative` organisations (two or more annotators' evidence) count;
-    the factors are found one at a time, in a few sweeps. Without informative organisations, the prior's centre
-    (1)."""
+    the factors are found one at a time, in a few sweeps. Without informative organisations, the settings' sds
+    (factors 1)."""
     scales = np.ones((2, k))
     if configured.none or not informative.any():
         return LearnedSpread(configured, scales, False)
-    log_prior = -0.5 * ((SCALES - 1.0) / _SCALE_PRIOR_SD) ** 2
+    log_prior = -0.5 * (SCALES / _SCALE_PRIOR_SD) ** 2
     for _ in range(_SWEEPS):
         for rate, j in np.ndindex(2, k):
             trial = np.repeat(scales[None], len(SCALES), axis=0)

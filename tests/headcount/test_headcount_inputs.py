@@ -204,7 +204,7 @@ def test_population_error_rates_recover_easier_negatives_the_validation_rates_mi
         name: e.summary["rate_spread"]["false_positive_sd"]
         for name, e in (("learned", learned), ("as_validated", as_validated))
     }
-    assert max(spread["learned"].values()) <= 0.45 < min(spread["as_validated"].values()), spread
+    assert max(spread["learned"].values()) == 0 and max(spread["as_validated"].values()) > 0.45, spread
     rates = learned.annotators.set_index("annotator")
     assert rates.loc["llm", "population_specificity"] == pytest.approx(1 - 0.1 / 3, abs=0.02)
     assert rates.loc["llm", "specificity"] == pytest.approx(0.9, abs=0.04)
