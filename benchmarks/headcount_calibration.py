@@ -307,16 +307,18 @@ def counts_scenario(scenario, rated, validation, pool, args, settings, rng):
 
 
 def _varying_false_positives(keywords, expert, organisation, types, pool_keywords, rng):
-    """The keyword lists with each organisation's non-experts matching the broad list at the pool's rate times its
-    factor (matches added or dropped at random; the strict list stays inside the broad one)."""
+    """The keyword lists with each organisation's non-experts matching both lists at the pool's rates times its
+    factor: matches dropped at random, or added (a share of the added broad matches, the pool's strict-to-broad
+    ratio, match the strict list too), so the strict list stays inside the broad one."""
     factor = np.exp(np.where(types == 1, 1, -1) * FIELD_SPREAD[0] + rng.normal(0, FIELD_SPREAD[1], len(types)))
-    base = pool_keywords[:, 0].mean()
+    broad_rate, strict_rate = pool_keywords[:, 0].mean(), pool_keywords[:, 1].mean()
     f = factor[organisation]
-    broad = keywords[:, 0].astype(bool)
+    broad, strict = keywords[:, 0].astype(bool), keywords[:, 1].astype(bool)
     dropped = ~expert & broad & (rng.random(len(broad)) > np.minimum(f, 1))
-    added = ~expert & ~broad & (rng.random(len(broad)) < np.maximum(f - 1, 0) * base / (1 - base))
+    added = ~expert & ~broad & (rng.random(len(broad)) < np.maximum(f - 1, 0) * broad_rate / (1 - broad_rate))
     broad = (broad & ~dropped) | added
-    return np.stack([broad, keywords[:, 1].astype(bool) & broad], axis=1).astype(np.int8)
+    strict = (strict & broad) | (added & (rng.random(len(broad)) < strict_rate / broad_rate))
+    return np.stack([broad, strict], axis=1).astype(np.int8)
 
 
 def _count_baselines(counts, population, names, result, labels, validation_values) -> dict:

@@ -61,6 +61,7 @@ from ml_headcount.headcount.evidence import AnnotatorEvidence, single_codes
 from ml_headcount.headcount.population_rates import (
     PopulationRates,
     RateModel,
+    nested_annotators,
     population_rates,
     with_dependence,
     with_marginals,
@@ -172,7 +173,9 @@ def headcount_draws(
             fine.log_widths,
         )
 
-    informative = evidence.annotators_seen().sum(axis=1) >= 2
+    # two sources show how far rates spread only if one is not a copy of the other: a strict list's matches inside a
+    # broad list's are one source (with nested lists alone, the organisations' rates spread as the settings say)
+    informative = (evidence.annotators_seen() & ~nested_annotators(validation_values)).sum(axis=1) >= 2
     spreads = _learned_spread(space, point, learned, evidence, spread, grid, informative)
     spread = spreads.spread
 
