@@ -18,6 +18,11 @@ Scenarios:
   (hand-written before any run, not learned: `broad`, and `strict` = broad and a research term) counted over all
   employees with their AND; two LLMs (the prompt-1 Opus and GPT-5 columns, chosen beforehand) each rating its own
   random 5-20 % sample, with per-annotator denominators (`llm:profiles`).
+- e: the field's shape: as d, with 20-600,000 employees, the keyword lists' false-positive rate differing between
+  organisations (each one's broad list matches non-experts at the pool's rate times a log-normal factor, 10x apart
+  between the 10th and 90th percentile and set partly by the organisation's type, given in an `organisation_type`
+  column), and three LLMs co-rating one random 1-75 % sample of half the organisations.
+- f: as e, keyword counts only.
 
 What these do and do not measure: the shifts in b-c are synthetic, applied to the same 227-CV pool, so the
 population's non-experts are not new people; d's keyword lists are not a keyword run's. Each scenario measures
@@ -49,8 +54,12 @@ interval over seeds of the mean difference.
 The model's MAE (`mae`) is that of its posterior medians, the point estimate for absolute error; `mean_mae` that of
 its posterior means.
 
+Posterior predictive checks (predictive_checks): `outside80` and `outside99` are the shares of the organisations'
+model-annotator counts outside their 80 % and 99 % predictive intervals (the counts also fitted the model, so a
+model that fits sits at or below 0.2 and 0.01).
+
 Last line: scenario=a coverage80=... total_covered=... mae=... mean_mae=... naive_mae=... rogan_gladen_mae=...
-acc_mae=... dawid_skene_mae=... | b ... | c ... | d ...
+acc_mae=... dawid_skene_mae=... outside80=... outside99=... | b ... | c ... | d ... | e ... | f ...
 """
 
 from __future__ import annotations
@@ -75,6 +84,7 @@ from ml_headcount.headcount.annotators import (
 from ml_headcount.headcount.count_tables import count_evidence, read_count_data
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import bootstrap_joints, headcount_draws, model_options, summarise
+from ml_headcount.headcount.predictive_checks import predictive_checks
 from ml_headcount.headcount.tables import estimate, read_counts, read_validation
 
 RATED_CVS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rated_cvs.csv"
@@ -92,7 +102,9 @@ BROAD = [
 ]
 RESEARCH = ["phd", "ph.d", "research scientist", "publication", "neurips", "icml", "iclr", "cvpr", "arxiv"]
 COUNT_LLMS = ["prompt-1-claude-opus-4-1-20250805", "prompt-1-gpt-5-2025-08-07"]
-BANDS = [0, 100, 1000, 10000, 200001]
+FIELD_LLMS = [*COUNT_LLMS, "prompt-1-gpt-5-mini-2025-08-07"]  # e: three LLMs co-rating one sample
+FIELD_SPREAD = (0.6, 0.6)  # e, f: log false-positive factor: +-0.6 by type, sd 0.6 within (10x p10-p90 in all)
+BANDS = [0, 100, 1000, 10000, 600001]
 _DAWID_SKENE_STEPS = 100
 METHODS = ["mae", "mean_mae", "naive_mae", "rogan_gladen_mae", "acc_mae", "dawid_skene_mae"]
 BASELINES = METHODS[2:]
@@ -215,6 +227,7 @@ def profile_scenario(scenario, rated, validation, pool, args, settings, rng):
     space, n_org = PatternSpace(len(chosen)), len(sizes)
     validation_values = rated.llm[validation][:, chosen]
     evidence = PatternEvidence(group_profiles(organisation, values[:, chosen], space, n_org), space, n_org)
+    rated_by = np.stack([np.bincount(organisation, values[:, j] != MISSING, n_org) for j in chosen], 1).astype(int)
     posterior = headcount_draws(
         labels,
         validation_values,
@@ -222,8 +235,11 @@ def profile_scenario(scenario, rated, validation, pool, args, settings, rng):
         sizes,
         draws=args.draws,
         rng=rng,
+        rated=rated_by,
         **model_options(settings),
     )
+    matched_by = np.stack([np.bincount(organisation, values[:, j] == 1, n_org) for j in chosen], axis=1)
+    checks = predictive_checks(posterior.predicted, matched_by, rated_by, [str(j) for j in chosen])
     best = values[:, chosen[0]]
     rated_profiles = np.bincount(organisation, weights=best != MISSING, minlength=n_org)
     matches = np.bincount(organisation, weights=best == 1, minlength=n_org)
@@ -234,35 +250,46 @@ def profile_scenario(scenario, rated, validation, pool, args, settings, rng):
         "acc": acc(evidence, space, labels, validation_values, settings),
         "dawid_skene": dawid_skene(evidence, space, labels, validation_values),
     }
-    return sizes, truth, posterior.counts, {k: v * sizes for k, v in baselines.items()}, posterior.edge_mass
+    return sizes, truth, posterior.counts, {k: v * sizes for k, v in baselines.items()}, posterior.edge_mass, checks
 
 
-def counts_scenario(rated, validation, pool, args, settings, rng):
-    """Scenario d: a counts table (keyword counts over everyone, LLM counts on samples) through `estimate`."""
-    llm = [rated.llm_names.index(n) for n in COUNT_LLMS]
-    sizes = np.exp(rng.uniform(np.log(20), np.log(200_000), args.organisations)).astype(int)
+def counts_scenario(scenario, rated, validation, pool, args, settings, rng):
+    """Scenarios d-f: a counts table (keyword counts over everyone, LLM counts on samples) through `estimate`."""
+    largest = 200_000 if scenario == "d" else 600_000
+    sizes = np.exp(rng.uniform(np.log(20), np.log(largest), args.organisations)).astype(int)
     organisation, expert, cv = draw_cvs(rated.labels[pool], sizes, rng)
-    keywords, llm_values = rated.keywords[pool][cv], rated.llm[pool][cv][:, llm]
-    n_org = len(sizes)
+    keywords, n_org = rated.keywords[pool][cv], len(sizes)
+    columns = {"organisation": [f"org{i}" for i in range(n_org)], "employees": sizes}
+    if scenario != "d":
+        types = rng.integers(0, 2, n_org)
+        columns["organisation_type"] = np.where(types == 1, "analytics", "outsourcing")
+        keywords = _varying_false_positives(keywords, expert, organisation, types, rated.keywords[pool], rng)
 
     def per_org(weights):
         return np.bincount(organisation, weights=weights, minlength=n_org).astype(int)
 
-    columns = {
-        "organisation": [f"org{i}" for i in range(n_org)],
-        "employees": sizes,
+    columns |= {
         "broad": per_org(keywords[:, 0]),
         "strict": per_org(keywords[:, 1]),
         "broad&strict": per_org(keywords[:, 0] & keywords[:, 1]),
     }
-    for j, name in enumerate(("llm_a", "llm_b")):
-        share = rng.uniform(0.05, 0.2, n_org)[organisation]
-        sampled = (rng.random(len(organisation)) < share) & (llm_values[:, j] != MISSING)
+    names = ["broad", "strict"]
+    llms = {"d": COUNT_LLMS, "e": FIELD_LLMS, "f": []}[scenario]
+    llm_values = rated.llm[pool][cv][:, [rated.llm_names.index(n) for n in llms]]
+    if scenario == "e":  # one sample of half the organisations, rated by all three LLMs
+        shared = (rng.random(n_org) < 0.5) * rng.uniform(0.01, 0.75, n_org)
+        in_shared = rng.random(len(organisation)) < shared[organisation]
+    for j, name in enumerate(f"llm_{c}" for c in "abc"[: len(llms)]):
+        if scenario == "d":  # each LLM its own sample (drawn as in every report of d)
+            share = rng.uniform(0.05, 0.2, n_org)[organisation]
+            in_shared = rng.random(len(organisation)) < share
+        sampled = in_shared & (llm_values[:, j] != MISSING)
         columns[name] = per_org(sampled & (llm_values[:, j] == 1))
         columns[f"{name}:profiles"] = per_org(sampled)
+        names.append(name)
     counts = pd.DataFrame(columns)
-    names = ["broad", "strict", "llm_a", "llm_b"]
-    validation_values = np.concatenate([rated.keywords[validation], rated.llm[validation][:, llm]], axis=1)
+    llm_columns = [rated.llm_names.index(n) for n in llms]
+    validation_values = np.concatenate([rated.keywords[validation], rated.llm[validation][:, llm_columns]], axis=1)
     as_text = np.where(validation_values == MISSING, "", validation_values.astype(str))
     validation_table = pd.DataFrame(
         {"category": np.where(rated.labels[validation], "1", "0"), **{n: as_text[:, j] for j, n in enumerate(names)}}
@@ -273,24 +300,46 @@ def counts_scenario(rated, validation, pool, args, settings, rng):
         read_validation(validation_table, "validation.csv", "1", IngestSettings()), population, run, IngestSettings()
     )
     truth = np.bincount(organisation, weights=expert, minlength=n_org).astype(int)
+    baselines = _count_baselines(counts, population, names, result, rated.labels[validation], validation_values)
+    edge = result.estimates["edge_mass"].to_numpy()
+    checks = result.summary["predictive_checks"]["annotators"]
+    return sizes, truth, result.draws, {k: v * sizes for k, v in baselines.items()}, edge, checks
+
+
+def _varying_false_positives(keywords, expert, organisation, types, pool_keywords, rng):
+    """The keyword lists with each organisation's non-experts matching both lists at the pool's rates times its
+    factor: matches dropped at random, or added (a share of the added broad matches, the pool's strict-to-broad
+    ratio, match the strict list too), so the strict list stays inside the broad one."""
+    factor = np.exp(np.where(types == 1, 1, -1) * FIELD_SPREAD[0] + rng.normal(0, FIELD_SPREAD[1], len(types)))
+    broad_rate, strict_rate = pool_keywords[:, 0].mean(), pool_keywords[:, 1].mean()
+    f = factor[organisation]
+    broad, strict = keywords[:, 0].astype(bool), keywords[:, 1].astype(bool)
+    dropped = ~expert & broad & (rng.random(len(broad)) > np.minimum(f, 1))
+    added = ~expert & ~broad & (rng.random(len(broad)) < np.maximum(f - 1, 0) * broad_rate / (1 - broad_rate))
+    broad = (broad & ~dropped) | added
+    strict = (strict & broad) | (added & (rng.random(len(broad)) < strict_rate / broad_rate))
+    return np.stack([broad, strict], axis=1).astype(np.int8)
+
+
+def _count_baselines(counts, population, names, result, labels, validation_values) -> dict:
+    """Naive and Rogan-Gladen on the model's first annotator; ACC and Dawid-Skene where the counts determine the
+    patterns."""
     chosen = [names.index(n) for n in result.chosen]
-    labels = rated.labels[validation]
     data = read_count_data(counts, "counts.csv", population.organisations, "employees", None, names, True)
     best = chosen[0]
     naive, rogan_gladen = single_annotator(
         labels, validation_values[:, best], data.matches[:, best], data.denominators[:, best]
     )
     space = PatternSpace(len(chosen))
-    evidence = count_evidence(data, chosen, space, n_org)
+    evidence = count_evidence(data, chosen, space, len(population.organisations))
     baselines = {"naive": naive, "rogan_gladen": rogan_gladen}
     if isinstance(evidence, PatternEvidence):
-        baselines["acc"] = acc(evidence, space, labels, validation_values[:, chosen], settings)
+        baselines["acc"] = acc(evidence, space, labels, validation_values[:, chosen], HeadcountSettings())
         baselines["dawid_skene"] = dawid_skene(evidence, space, labels, validation_values[:, chosen])
-    edge = result.estimates["edge_mass"].to_numpy()
-    return sizes, truth, result.draws, {k: v * sizes for k, v in baselines.items()}, edge
+    return baselines
 
 
-def evaluate(scenario, seed, sizes, truth, draws, baselines, edge):
+def evaluate(scenario, seed, sizes, truth, draws, baselines, edge, checks):
     per_org, total = summarise(draws), summarise(draws.sum(axis=1, keepdims=True))
     covered = (per_org["q10"] <= truth) & (truth <= per_org["q90"])
     row = {
@@ -307,7 +356,20 @@ def evaluate(scenario, seed, sizes, truth, draws, baselines, edge):
         "mean_mae": np.abs(per_org["mean"] - truth).mean(),
     }
     row |= {f"{name}_mae": np.abs(value - truth).mean() for name, value in baselines.items()}
+    row |= _outside_shares(checks)
     return row, pd.DataFrame({"scenario": scenario, "size": sizes, "covered": covered})
+
+
+def _outside_shares(checks) -> dict:
+    """The shares of organisation-annotator counts outside their 80 % and 99 % predictive intervals."""
+    if isinstance(checks, dict):  # an estimate's summary: per annotator, its organisations and how many fell outside
+        checked = sum(c["organisations"] for c in checks.values())
+        outside80 = sum((c["outside_80"] or 0) * c["organisations"] for c in checks.values())
+        outside99 = sum(c["outside_99"] for c in checks.values())
+    else:
+        checked = int(checks.checked.sum())
+        outside80, outside99 = int(checks.outside(0.80).sum()), int(checks.outside(0.99).sum())
+    return {"outside80": outside80 / max(checked, 1), "outside99": outside99 / max(checked, 1)}
 
 
 def paired_comparison(table: pd.DataFrame, rng: np.random.Generator) -> str:
@@ -333,7 +395,7 @@ def main() -> None:
     parser.add_argument("--first-seed", type=int, default=500, help="100 for the design seeds")
     parser.add_argument("--organisations", type=int, default=40)
     parser.add_argument("--draws", type=int, default=300)
-    parser.add_argument("--scenarios", default="abcd")
+    parser.add_argument("--scenarios", default="abcdef")
     parser.add_argument("--error-rates", choices=["population", "validation"], help="override HeadcountSettings")
     parser.add_argument("--rate-shift-sd", type=float, help="override HeadcountSettings.rate_shift_sd")
     args = parser.parse_args()
@@ -351,7 +413,8 @@ def main() -> None:
             order = rng.permutation(len(rated.labels))
             validation, pool = order[: len(order) // 2], order[len(order) // 2 :]
             inputs = (rated, validation, pool, args, settings, rng)
-            result = counts_scenario(*inputs) if scenario == "d" else profile_scenario(scenario, *inputs)
+            scenario_of = counts_scenario if scenario in "def" else profile_scenario
+            result = scenario_of(scenario, *inputs)
             row, per_org = evaluate(scenario, seed, *result)
             rows.append(row)
             organisations.append(per_org)
@@ -363,7 +426,7 @@ def main() -> None:
         f"{args.first_seed + args.seeds - 1}; {time.perf_counter() - started:.0f} s"
     )
     print(table.round(3).to_string(index=False))
-    bands = pd.cut(every_org["size"], BANDS, labels=["20-100", "100-1000", "1000-10000", "10000-200000"])
+    bands = pd.cut(every_org["size"], BANDS, labels=["20-100", "100-1000", "1000-10000", "10000-600000"])
     print()
     print(
         every_org.groupby(["scenario", bands], observed=True)
@@ -380,6 +443,7 @@ def main() -> None:
         maes = " ".join(
             f"{m}={part[m].mean():.2f}" if m in part and part[m].notna().any() else f"{m}=n/a" for m in METHODS
         )
+        maes += f" outside80={part['outside80'].mean():.3f} outside99={part['outside99'].mean():.3f}"
         parts.append(
             f"scenario={scenario} coverage80={coverage:.3f} total_covered={part['total_covered'].mean():.3f} "
             f"on_edge={int(part['on_edge'].sum())} {maes}"

@@ -23,6 +23,7 @@ from ml_headcount.headcount.tables import (
 from ml_headcount.io.storage import ArtifactStore, storage_options
 from ml_headcount.io.tables import read_table
 from ml_headcount.io.urls import redact_url, reveal
+from ml_headcount.lists.text_classifier import NAME as CLASSIFIER
 from ml_headcount.runs import report_html
 from ml_headcount.runs.finished import run_store
 from ml_headcount.runs.layout import EstimateLayout, RunLayout, complete_estimate
@@ -54,25 +55,53 @@ def keyword_annotations(
     run: str, validation: Validation, population: Population, settings: Settings
 ) -> tuple[dict, dict]:
     """A finished keyword run's lists as annotators of both tables; `run` is a run id or `latest` in the same storage,
-    or a run's location."""
-    if population.mode != "population":
+    or a run's location.
+
+    A counts table counted the lists with a search tool: its columns name them (`1/broad`, or `1/broad@phrase`), and
+    the validation CVs are matched by phrase search, the instrument that made the counts."""
+    if population.mode == "patterns":
         raise InputError(
-            f"{population.url}: --keywords needs one row per profile with its text; a {population.mode} table has none"
+            f"{population.url}: --keywords needs one row per profile with its text, or a counts table whose columns "
+            "count the run's lists; a pattern table has neither"
         )
+    counts = population.mode == "counts"
     store, run_id = run_store(run, settings.storage)
-    return keyword_values(
+    with_classifier = settings.headcount.text_classifier and not counts  # a search tool cannot run the classifier
+    validation_values, population_values = keyword_values(
         store,
         RunLayout(run_id),
         settings.headcount.positive,
         settings.ingest,
         validation.table,
         validation.url,
-        population.table,
+        None if counts else population.table,
         population.url,
-        settings.lists.matcher,
-        settings.headcount.text_classifier,
+        "phrase" if counts else settings.lists.matcher,
+        with_classifier,
         (settings.headcount.validation_text_column, settings.headcount.population_text_column),
     )
+    if with_classifier and not any(name.endswith(f"/{CLASSIFIER}") for name in validation_values):
+        get_run_logger().warning(
+            "the keyword run %s has no TF-IDF classifier (its text_classifier.json says why): not an annotator", run_id
+        )
+    return (_as_counted(validation_values, population), {}) if counts else (validation_values, population_values)
+
+
+def _as_counted(validation_values: dict, population: Population) -> dict:
+    """The validation values of the lists the counts table counts, under its column names."""
+    columns = set(population.table.columns)
+    named = {}
+    for name, values in validation_values.items():
+        product_name = name.removesuffix("@phrase")
+        if name in columns or product_name in columns:
+            named[name if name in columns else product_name] = values
+    if not named:
+        expected = ", ".join(sorted(n.removesuffix("@phrase") for n in validation_values))
+        raise InputError(
+            f"{population.url}: no column counts one of the keyword run's lists; name each list's count by its "
+            f"column ({expected})"
+        )
+    return named
 
 
 @task(name="headcount-estimate", persist_result=False)  # pure computation: a retry could not change it
@@ -82,7 +111,8 @@ def headcount_estimate(
     """The headcount estimate of every organisation, logged with its total."""
     result = estimate(validation, population, settings.headcount, settings.ingest, keyword_values)
     total = result.summary["total"]
-    get_run_logger().info(
+    logger = get_run_logger()
+    logger.info(
         "%d organisations: %.0f ML experts (80 %% interval %d-%d), model annotators %s",
         result.summary["organisations"],
         total["mean"],
@@ -90,6 +120,14 @@ def headcount_estimate(
         total["q90"],
         result.chosen,
     )
+    if dropped := result.summary["validation_columns_not_in_population"]:
+        logger.info(
+            "%d validation column(s) are not in the population table, so not annotators: %s",
+            len(dropped),
+            ", ".join(dropped),
+        )
+    if contradiction := result.summary["predictive_checks"]["message"]:
+        logger.warning(contradiction)
     return result
 
 

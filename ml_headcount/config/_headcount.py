@@ -18,10 +18,10 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         "1", description="The validation label (after ingest's normalisation) that marks an ML expert."
     )
     text_classifier: bool = Field(
-        False,
-        description="--keywords: the keyword run's TF-IDF + logistic-regression classifier is one more "
-        "annotator (`<positive>/tfidf`), with its out-of-fold annotations for the CVs the run learned from "
-        "(docs/lists.md).",
+        True,
+        description="--keywords with a population of profile texts: the keyword run's TF-IDF + logistic-regression "
+        "classifier, where the run has one, is one more annotator (`<positive>/tfidf`), with its out-of-fold "
+        "annotations for the CVs the run learned from (docs/lists.md).",
     )
     org_column: str | None = Field(None, description="Organisation column; None = detect from org_aliases.")
     # each table its own columns; None = ingest's setting, else detected from ingest's aliases
@@ -76,6 +76,22 @@ class HeadcountSettings(BaseModel, extra="forbid"):
     )
     rate_shift_sd: float = Field(
         0.6, gt=0, description="Prior sd, in logit, of an annotator's population rate around its validation rate."
+    )
+    rate_spread_sd: float = Field(
+        0.9,
+        ge=0,
+        description="Sd, in logit, of an organisation's false-positive rate around the population's: 0.9 puts the "
+        "10th and 90th percentile organisations 10x apart (docs/headcount.md, error rates that differ); 0 = one "
+        "rate for every organisation.",
+    )
+    sensitivity_spread_sd: float = Field(
+        0.4, ge=0, description="Sd, in logit, of an organisation's sensitivity around the population's."
+    )
+    max_organisations: int = Field(
+        5000,
+        ge=1,
+        description="A table of more organisations is refused before any work: the estimate's memory and time grow "
+        "with the organisations (1,000 take ~2 minutes and 0.5 GB on 2 cores; docs/headcount.md, Speed).",
     )
     repair_counts: bool = Field(
         True,

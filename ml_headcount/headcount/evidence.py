@@ -4,6 +4,11 @@ Profiles are grouped by (organisation, ternary pattern code); an AnnotatorEviden
 of each class into a log likelihood over the prevalence grid, and realises the experts among the employees. Pattern
 tables have the exact likelihood (PatternEvidence); marginal match counts of several annotators over the same
 profiles a normal approximation (MarginalCountEvidence); separate counts add up (CombinedEvidence).
+
+With a RateSpread (rate_spread), each organisation's rates differ from the population's by a random effect: the
+likelihood of a group of profiles rated by the same annotators is then a Dirichlet-multinomial (its variance, for
+marginal counts), and the experts are realised from the prevalence alone, since which profiles matched says less
+about who is an expert where the organisation's own rates are uncertain.
 """
 
 from __future__ import annotations
@@ -14,8 +19,11 @@ from typing import Protocol
 import numpy as np
 
 from ml_headcount.headcount.annotators import PatternSpace
+from ml_headcount.headcount.rate_spread import RateSpread, dirichlet_multinomial
 
 _ORGANISATIONS_PER_CHUNK = 32
+_ORGANISATIONS_PER_SPREAD_CHUNK = 256  # bounds the (organisations, draws, points) arrays of the Dirichlet-multinomial
+NO_SPREAD = RateSpread()
 
 
 @dataclass(frozen=True)
@@ -49,7 +57,9 @@ def group_profiles(
 class AnnotatorEvidence(Protocol):
     """What the observed profiles say about each organisation's pi, and how their experts are realised."""
 
-    def log_likelihood(self, positive: np.ndarray, negative: np.ndarray, pi: np.ndarray) -> np.ndarray:
+    def log_likelihood(
+        self, positive: np.ndarray, negative: np.ndarray, pi: np.ndarray, spread: RateSpread = NO_SPREAD
+    ) -> np.ndarray:
         """(organisations, draws, points) for per-draw code likelihoods (draws, 3^k) of each class."""
 
     def realise(
@@ -59,8 +69,29 @@ class AnnotatorEvidence(Protocol):
         prevalence: np.ndarray,
         employees: np.ndarray,
         rng: np.random.Generator,
+        spread: RateSpread = NO_SPREAD,
     ) -> np.ndarray:
         """(draws, organisations) integer expert counts given each draw's pi per organisation (organisations, draws)."""
+
+    def annotators_seen(self) -> np.ndarray:
+        """(organisations, k) whether each model annotator rated any of the organisation's profiles."""
+
+
+def single_codes(space: PatternSpace) -> np.ndarray:
+    """(k,) the ternary code of annotator j saying 1 with the others missing: its likelihood is j's rate."""
+    digits = 3 ** np.arange(space.k)
+    return 2 * digits.sum() - digits
+
+
+def _concentration(positive, negative, pi, spread: RateSpread, space: PatternSpace, annotators) -> np.ndarray:
+    """(draws, points) the Dirichlet-multinomial's kappa for profiles rated by `annotators`: the most variable one's
+    (their random effects move together where they rated the same profiles)."""
+    codes = single_codes(space)[list(annotators)]
+    kappas = [
+        spread.annotator(j).concentration(positive[:, c, None], negative[:, c, None], pi[None, :])
+        for j, c in zip(annotators, codes)
+    ]
+    return np.min(kappas, axis=0)
 
 
 class PatternEvidence:
@@ -85,14 +116,36 @@ class PatternEvidence:
             np.int64
         )
 
-    def log_likelihood(self, positive, negative, pi):
+    def log_likelihood(self, positive, negative, pi, spread=NO_SPREAD):
         codes = self.used_codes
         l1, l0 = positive[:, codes].T[:, :, None], negative[:, codes].T[:, :, None]  # (codes, draws, 1)
+        if not spread.none:
+            return self._spread_log_likelihood(pi * l1 + (1 - pi) * l0, positive, negative, pi, spread)
         per_code = np.log(pi * l1 + (1 - pi) * l0)  # (codes, draws, points)
         flat = self.counts[:, codes] @ per_code.reshape(len(codes), -1)
         return flat.reshape(len(self.counts), positive.shape[0], len(pi))
 
-    def realise(self, positive, negative, prevalence, employees, rng):
+    def annotators_seen(self):
+        return (self.counts > 0) @ (self.space.digits != 2) > 0
+
+    def _spread_log_likelihood(self, probabilities, positive, negative, pi, spread):
+        """A Dirichlet-multinomial per organisation and set of annotators that rated its profiles (the codes that
+        share a missingness)."""
+        observed = self.space.digits[self.used_codes] != 2  # (used codes, k)
+        out = np.zeros((len(self.counts), positive.shape[0], len(pi)))
+        for mask in np.unique(observed, axis=0):
+            same = np.flatnonzero((observed == mask).all(axis=1))
+            kappa = _concentration(positive, negative, pi, spread, self.space, np.flatnonzero(mask))
+            counts = self.counts[:, self.used_codes[same]]
+            rows = np.flatnonzero(counts.sum(axis=1))
+            for start in range(0, len(rows), _ORGANISATIONS_PER_SPREAD_CHUNK):
+                chunk = rows[start : start + _ORGANISATIONS_PER_SPREAD_CHUNK]
+                out[chunk] += dirichlet_multinomial(counts[chunk], probabilities[same], kappa)
+        return out
+
+    def realise(self, positive, negative, prevalence, employees, rng, spread=NO_SPREAD):
+        if not spread.none:
+            return rng.binomial(employees[None, :], prevalence.T)
         g = self.groups
         draws = prevalence.shape[1]
         pi = prevalence[g.organisation].T  # (draws, groups)
@@ -124,7 +177,7 @@ class MarginalCountEvidence:
         self.matches, self.profiles, self.space = matches.astype(np.float64), profiles.astype(np.float64), space
         self.columns = list(range(space.k)) if columns is None else columns
 
-    def log_likelihood(self, positive, negative, pi):
+    def log_likelihood(self, positive, negative, pi, spread=NO_SPREAD):
         sub = PatternSpace(len(self.columns))
         bits = sub.full.astype(np.float64)
         embedded = np.full((2**sub.k, self.space.k), -1, np.int8)  # the other annotators missing
@@ -139,13 +192,18 @@ class MarginalCountEvidence:
         mean = w * mu1[:, None, :] + (1 - w) * mu0[:, None, :]  # (draws, points, k)
         second = w[..., None] * m1[:, None] + (1 - w[..., None]) * m0[:, None]
         cov = second - mean[..., :, None] * mean[..., None, :]  # (draws, points, k, k)
+        # the random effects' extra variance: a Dirichlet-multinomial's, n * cov * (1 + (n - 1) / (kappa + 1))
+        kappa = None if spread.none else _concentration(positive, negative, pi, spread, self.space, self.columns)
         out = np.zeros((len(self.profiles), positive.shape[0], len(pi)))
         for start in range(
             0, len(self.profiles), _ORGANISATIONS_PER_CHUNK
         ):  # bounds the (orgs, draws, points, k, k) array
             rows = slice(start, start + _ORGANISATIONS_PER_CHUNK)
             n = self.profiles[rows]
-            total_cov = n[:, None, None, None, None] * cov[None] + np.eye(sub.k) / 12.0
+            inflation = (
+                1.0 if kappa is None else (1 + (n[:, None, None] - 1).clip(0) / (kappa[None] + 1))[..., None, None]
+            )
+            total_cov = n[:, None, None, None, None] * cov[None] * inflation + np.eye(sub.k) / 12.0
             residual = self.matches[rows, None, None, :] - n[:, None, None, None] * mean[None]
             solved = np.linalg.solve(total_cov, residual[..., None])[..., 0]
             _, log_det = np.linalg.slogdet(total_cov)
@@ -153,8 +211,13 @@ class MarginalCountEvidence:
             out[rows] = np.where(n[:, None, None] > 0, chunk, 0.0)
         return out
 
-    def realise(self, positive, negative, prevalence, employees, rng):
+    def realise(self, positive, negative, prevalence, employees, rng, spread=NO_SPREAD):
         return rng.binomial(employees[None, :], prevalence.T)
+
+    def annotators_seen(self):
+        seen = np.zeros((len(self.profiles), self.space.k), bool)
+        seen[:, self.columns] = (self.profiles > 0)[:, None]
+        return seen
 
 
 class CombinedEvidence:
@@ -164,8 +227,11 @@ class CombinedEvidence:
     def __init__(self, parts: list, primary: int):
         self.parts, self.primary = parts, primary
 
-    def log_likelihood(self, positive, negative, pi):
-        return sum(part.log_likelihood(positive, negative, pi) for part in self.parts)
+    def log_likelihood(self, positive, negative, pi, spread=NO_SPREAD):
+        return sum(part.log_likelihood(positive, negative, pi, spread) for part in self.parts)
 
-    def realise(self, positive, negative, prevalence, employees, rng):
-        return self.parts[self.primary].realise(positive, negative, prevalence, employees, rng)
+    def realise(self, positive, negative, prevalence, employees, rng, spread=NO_SPREAD):
+        return self.parts[self.primary].realise(positive, negative, prevalence, employees, rng, spread)
+
+    def annotators_seen(self):
+        return np.logical_or.reduce([part.annotators_seen() for part in self.parts])

@@ -9,8 +9,8 @@ were learned from), and a run without that file is refused for them. Every
 other text (the population, validation CVs the run did not see, and a large
 run's CVs outside its learning sample) is matched with the lists as they are.
 
-With `headcount.text_classifier`, the run's TF-IDF + logistic-regression
-classifier (`text_classifier.json`) is one more annotator, `<category>/tfidf`:
+With `headcount.text_classifier` (the default), the run's TF-IDF + logistic-regression
+classifier (`text_classifier.json`), where it has one, is one more annotator, `<category>/tfidf`:
 like a list's, its values for CVs the run learned from are its out-of-fold
 annotations (`heldout_matches.parquet`, the lists' folds), and every other
 text is annotated by the stored model.
@@ -73,14 +73,15 @@ def keyword_values(
     ingest: IngestSettings,
     validation: pd.DataFrame,
     validation_url: str,
-    population: pd.DataFrame,
+    population: pd.DataFrame | None,
     population_url: str,
     matcher: str = "product",
     with_classifier: bool = False,
     text_columns: tuple[str | None, str | None] = (None, None),
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Values of the run's non-empty lists for the positive category, for the validation and population rows; with
-    `with_classifier` (headcount.text_classifier) also the run's TF-IDF classifier, `<positive>/tfidf`.
+    """Values of the run's non-empty lists for the positive category, for the validation and population rows (none
+    without a `population`: a counts table counted them); with `with_classifier` (headcount.text_classifier) also the
+    run's TF-IDF classifier, `<positive>/tfidf`, where the run has one.
     `text_columns`: the validation's and the population's text column (None = ingest.text_column, else detected)."""
     run_lists = load_run_lists(store, run.run_id)
     lists = {
@@ -107,6 +108,8 @@ def keyword_values(
     if learned.any():
         _use_out_of_fold(store, run, validation_values, validation_ids, learned, validation_url)
 
+    if population is None:
+        return validation_values, {}
     population_texts, population_has_text = _cleaned_texts(population, population_url, ingest, text_columns[1])
     return validation_values, _matched(population_texts, population_has_text, lists, extraction, matcher, classifier)
 
@@ -137,16 +140,12 @@ def _use_out_of_fold(
         column[learned] = np.where(out_of_fold.isna(), MISSING, out_of_fold.fillna(MISSING)).astype(np.int8)
 
 
-def _classifier(run_lists: RunLists, location: str, positive: str) -> TextClassifier:
-    """The run's TF-IDF classifier of the positive category (its text_classifier.json at `location`); InputError
-    when the run has none."""
+def _classifier(run_lists: RunLists, location: str, positive: str) -> TextClassifier | None:
+    """The run's TF-IDF classifier of the positive category (its text_classifier.json at `location`); None when the
+    run has none (its text_classifier.json says why, when it tried)."""
     model = run_lists.classifier
     if model is None:
-        raise InputError(
-            f"{run_lists.location}: headcount.text_classifier is on, and the keyword run has no TF-IDF classifier "
-            "(its text_classifier.json says why when it tried; learn one with lists.text_classifier, or turn the "
-            "setting off)"
-        )
+        return None
     if positive not in model.coefficients:
         raise InputError(f"{location}: no classifier of category {positive!r}")
     return TextClassifier(

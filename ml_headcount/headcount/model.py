@@ -29,6 +29,16 @@ Every draw combines the four sources of uncertainty (docs/headcount.md):
 Profiles with no annotation at all carry no evidence and are treated like
 unobserved employees. An organisation with no profiles gets the prior.
 
+Error rates that differ between organisations (`spread`, rate_spread): each
+organisation's rates are the population's shifted by a random effect, integrated
+out in the likelihood (a Dirichlet-multinomial), and its experts are realised
+from its prevalence alone.
+
+Posterior predictive checks (`rated`): per draw, each organisation's matches of
+every model annotator among the profiles it rated, from the draw's prevalence and
+rates (with a fresh random effect): what the fitted model says the inputs
+should look like.
+
 Error rates that do not transfer (`RateModel("population")`, the default of
 `estimate`): the validation table is prior information about each annotator's
 rates, not their value in the population. The population's per-class rates are
@@ -43,18 +53,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import logsumexp
 
 from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.annotators import PatternSpace, code_likelihoods, fit_joint
-from ml_headcount.headcount.evidence import AnnotatorEvidence
+from ml_headcount.headcount.evidence import AnnotatorEvidence, single_codes
 from ml_headcount.headcount.population_rates import (
     PopulationRates,
     RateModel,
+    nested_annotators,
     population_rates,
     with_dependence,
     with_marginals,
 )
 from ml_headcount.headcount.prevalence_prior import HierarchicalPrior, PerTypePrior, PrevalenceGrid, Prior
+from ml_headcount.headcount.rate_spread import LearnedSpread, RateSpread, learned_spread
 
 DRAWS_PER_BATCH = 16
 _FIT_POINTS = 1024  # the prevalence grid on which the population error rates are fitted from marginal counts
@@ -100,6 +113,8 @@ class Posterior:
     counts: np.ndarray  # (draws, organisations) expert counts
     edge_mass: np.ndarray  # (organisations,) mean posterior mass of pi in the grid's edge cells, where they matter
     rates: PopulationRates | None  # the population error rates, when learned
+    predicted: np.ndarray | None = None  # (draws, organisations, k) posterior predictive matches, given `rated`
+    spread: LearnedSpread | None = None  # how far the organisations' rates spread around the population's
 
 
 def model_options(settings: HeadcountSettings) -> dict:
@@ -110,6 +125,7 @@ def model_options(settings: HeadcountSettings) -> dict:
         "transfer": settings.transfer,
         "grid_points": settings.grid_points,
         "rates": RateModel(settings.error_rates, settings.rate_shift_sd),
+        "spread": RateSpread(settings.rate_spread_sd, settings.sensitivity_spread_sd),
     }
 
 
@@ -126,10 +142,13 @@ def headcount_draws(
     grid_points: int,
     rng: np.random.Generator,
     rates: RateModel = RateModel("validation"),
+    spread: RateSpread = RateSpread(),
     types: np.ndarray | None = None,
+    rated: np.ndarray | None = None,
 ) -> Posterior:
     """Posterior predictive expert counts per draw and organisation; see the module docstring. With `types` (one per
-    organisation) the hierarchical prior is learned per type."""
+    organisation) the hierarchical prior is learned per type; with `rated` (organisations, k), the profiles each
+    model annotator rated, the predictive draws of its matches too."""
     space = PatternSpace(validation_values.shape[1])
     codes = space.codes(validation_values)
     grid = PrevalenceGrid(grid_points)
@@ -138,23 +157,16 @@ def headcount_draws(
     if prior.kind == "hierarchical":
         hierarchical = HierarchicalPrior(grid, employees) if types is None else PerTypePrior(grid, employees, types)
     fixed_prior = grid.beta_log_mass(np.array([prior.alpha]), np.array([prior.beta]))[None]
+    point = bootstrap_joints(space, labels, codes, smoothing, transfer, 1, None)
     learned = None
     if rates.kind == "population":
-        point = bootstrap_joints(space, labels, codes, smoothing, transfer, 1, None)
         replicates = bootstrap_joints(space, labels, codes, smoothing, transfer, _RATE_REPLICATES, rng)
-        fine = PrevalenceGrid(_FIT_POINTS)
-        learned = population_rates(
-            space,
-            tuple(np.concatenate(pair) for pair in zip(point, replicates)),
-            validation_values,
-            labels,
-            evidence,
-            rates,
-            fine.centres,
-            fine.log_widths,
-        )
+        learned = _population_rates(space, point, replicates, validation_values, labels, evidence, rates)
+    spreads = _learned_spread(space, point, learned, evidence, spread, grid, validation_values)
+    spread = spreads.spread
 
     result = np.empty((draws, len(employees)), dtype=np.int64)
+    predicted = None if rated is None else np.empty((draws, *rated.shape), dtype=np.int64)
     edge_mass = np.zeros(len(employees))
     for start in range(0, draws, DRAWS_PER_BATCH):
         batch = min(DRAWS_PER_BATCH, draws - start)
@@ -166,12 +178,55 @@ def headcount_draws(
                 for c, joint in enumerate(joints)
             )
         positive, negative = (code_likelihoods(space, joint) for joint in joints)
-        log_likelihood = evidence.log_likelihood(positive, negative, pi)
+        log_likelihood = evidence.log_likelihood(positive, negative, pi, spread)
         log_prior = hierarchical.sample(log_likelihood, rng) if hierarchical else fixed_prior
         prevalence, edge = grid.sample(log_likelihood + log_prior, rng)  # (organisations, batch)
         edge_mass += edge.sum(axis=1)
-        result[start : start + batch] = evidence.realise(positive, negative, prevalence, employees, rng)
-    return Posterior(result, np.where(grid.edge_matters(employees), edge_mass / draws, 0.0), learned)
+        result[start : start + batch] = evidence.realise(positive, negative, prevalence, employees, rng, spread)
+        if predicted is not None:
+            predicted[start : start + batch] = _predicted_matches(
+                space, positive, negative, prevalence, rated, spread, rng
+            )
+    edge = np.where(grid.edge_matters(employees), edge_mass / draws, 0.0)
+    return Posterior(result, edge, learned, predicted, spreads)
+
+
+def _population_rates(space, point, replicates, validation_values, labels, evidence, rates) -> PopulationRates:
+    """The population rates' posterior, fitted on the point fit and the bootstrap replicates of the joints."""
+    joints = tuple(np.concatenate(pair) for pair in zip(point, replicates))
+    fine = PrevalenceGrid(_FIT_POINTS)
+    return population_rates(space, joints, validation_values, labels, evidence, rates, fine.centres, fine.log_widths)
+
+
+def _learned_spread(space, point, learned, evidence, spread, grid, validation_values) -> LearnedSpread:
+    """How far the organisations' rates spread, weighed at the validation's joint fit tilted to the population's
+    rates (when learned), each organisation's prevalence integrated over a Jeffreys prior, where organisations carry
+    two sources. Two annotators are two sources only if one is not a copy of the other: a strict list's matches
+    inside a broad list's are one (with nested lists alone, the organisations' rates spread as the settings say)."""
+    informative = (evidence.annotators_seen() & ~nested_annotators(validation_values)).sum(axis=1) >= 2
+    if learned is not None:
+        point = tuple(
+            with_marginals(
+                space, with_dependence(space, joint, learned.dependence[c][None]), learned.population[c][None]
+            )
+            for c, joint in enumerate(point)
+        )
+    positive, negative = (code_likelihoods(space, joint) for joint in point)
+    log_prior = grid.beta_log_mass(np.array([0.5]), np.array([0.5]))[0]
+
+    def log_marginal(candidate: RateSpread) -> np.ndarray:
+        log_likelihood = evidence.log_likelihood(positive, negative, grid.centres, candidate)[:, 0, :]
+        return logsumexp(log_likelihood + log_prior, axis=1)
+
+    return learned_spread(spread, space.k, log_marginal, informative)
+
+
+def _predicted_matches(space, positive, negative, prevalence, rated, spread, rng) -> np.ndarray:
+    """(batch, organisations, k) each model annotator's matches among the profiles it rated, drawn from the batch's
+    prevalences and rates."""
+    codes = single_codes(space)
+    pi = prevalence.T[:, :, None]  # (batch, organisations, 1)
+    return spread.matches(rated[None], positive[:, None, codes], negative[:, None, codes], pi, rng)
 
 
 def summarise(draws: np.ndarray) -> dict[str, np.ndarray]:

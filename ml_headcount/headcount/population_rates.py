@@ -203,7 +203,7 @@ def population_rates(
     start = np.concatenate([centre, [0.0, np.log(4.0)]])  # log a, log b: Beta(1, 4) to start
     bounds = [(c - _SEARCH_RANGE, c + _SEARCH_RANGE) for c in centre] + [(-5.0, 6.0)] * 2
 
-    if not _jointly_observed(evidence, space):
+    if not _jointly_observed(evidence, space, nested_annotators(validation_values)):
         # not identified (Hui-Walter needs annotators that rated the same profiles): with one annotator per profile
         # a fit would move the rates by the assumed shape of the prevalences; only what holds for any prevalences is
         # learned: the bounds the organisations' match rates put on the rates
@@ -289,12 +289,24 @@ def _bounded_rates(counts: np.ndarray, space: PatternSpace, centre: np.ndarray, 
     return RateGrid(logits, weights / weights.sum(axis=1, keepdims=True))
 
 
-def _jointly_observed(evidence: AnnotatorEvidence, space: PatternSpace) -> bool:
-    """Whether at least JOINT_SHARE of the profiles have two or more of the model's annotators observed."""
+def nested_annotators(values: np.ndarray) -> np.ndarray:
+    """(k,) whether each annotator says 1 only where another says 1, on every validation row rated by both: a strict
+    list inside a broad one. Such an annotator adds no second view of a profile: with the other, it is one source."""
+    k = values.shape[1]
+    nested = np.zeros(k, bool)
+    for j, i in itertools.permutations(range(k), 2):
+        both = (values[:, j] != MISSING) & (values[:, i] != MISSING)
+        nested[j] |= bool(both.any() and not ((values[:, j] == 1) & (values[:, i] == 0) & both).any())
+    return nested
+
+
+def _jointly_observed(evidence: AnnotatorEvidence, space: PatternSpace, nested: np.ndarray) -> bool:
+    """Whether at least JOINT_SHARE of the profiles have two or more of the model's annotators observed, not counting
+    one nested in another (nested lists alone fix only a line of rates, calibration f)."""
     counts = getattr(evidence, "counts", None)
-    if counts is None:  # marginal counts of several annotators over the same profiles
+    if counts is None:  # marginal counts of several annotators over the same profiles: no pattern counts to bound
         return space.k > 1
-    several = (space.digits != 2).sum(axis=1) >= 2
+    several = ((space.digits != 2) & ~nested[None, :]).sum(axis=1) >= 2
     return bool(counts[:, several].sum() >= JOINT_SHARE * counts.sum()) if counts.sum() else False
 
 

@@ -49,6 +49,7 @@ def render_estimate_report(run_id: str, summary: dict, estimates: pd.DataFrame, 
     ]
     lines += _annotator_lines(summary, annotators)
     lines += _checks(summary)
+    lines += _predictive_lines(summary["predictive_checks"])
     lines += ["## Organisations (largest estimate first)", ""]
     ordered = estimates.sort_values("mean", ascending=False)
     lines += markdown_table(ordered[["organisation", "employees", "profiles", "mean", "q10", "q50", "q90", "flags"]])
@@ -63,6 +64,7 @@ def _annotator_lines(summary: dict, annotators: pd.DataFrame) -> list[str]:
     columns = [
         "annotator",
         "in_model",
+        "why",
         "sensitivity",
         "specificity",
         "population_sensitivity",
@@ -84,18 +86,29 @@ def _annotator_lines(summary: dict, annotators: pd.DataFrame) -> list[str]:
         else "the validation rates were kept: too few profiles were rated by two or more of the model's annotators "
         "to learn the population's (docs/headcount.md)"
     )
+    spread = summary["rate_spread"]
+    spreads = ", ".join(
+        f"{md(name)} {sd} / {spread['sensitivity_sd'][name]}" for name, sd in spread["false_positive_sd"].items()
+    )
     lines += [
         "",
-        f"Error rates: {rates}. Values other than 0/1 (`other_values`, e.g. REJECT) count as missing and "
-        "are marginalised.",
+        f"Error rates: {rates}. Each organisation's rates differ from the population's by a random effect, sd in "
+        f"logit of the false-positive rate / sensitivity: {spreads} "
+        f"({'learned from the organisations with two or more annotators' if spread['learned'] else 'as set'}). "
+        "Values other than 0/1 (`other_values`, e.g. REJECT) count as missing and are marginalised.",
         "",
     ]
+    dropped = summary["validation_columns_not_in_population"]
+    if dropped:
+        lines += [f"Validation columns not in the population table, so not annotators: {md(', '.join(dropped))}.", ""]
     return lines
 
 
 FLAG_MEANINGS = {
     "below_false_positive_rates": "match less often than every model annotator's validation false-positive rate allows",
     "above_sensitivities": "match more often than every model annotator's validation sensitivity allows",
+    "contradicts_inputs": "have a count outside its 99 % posterior predictive interval: the model contradicts "
+    "that input there (the `predicted99_*` columns of `estimates.csv`)",
     "grid_edge": "have more than 1 % of their posterior in an edge cell of the prevalence grid",
 }
 
@@ -115,6 +128,35 @@ def _checks(summary: dict) -> list[str]:
     if not any(summary["flags"].values()):
         lines.append("- No organisation flagged.")
     return lines + [""]
+
+
+def predictive_rows(checks: dict) -> list[dict]:
+    """Per model annotator: the organisations it rated profiles of, and how many of their counts the model's posterior
+    predictive intervals leave out (both reports' table)."""
+    return [
+        {
+            "annotator": name,
+            "organisations checked": entry["organisations"],
+            "share outside 80 % interval": "" if entry["outside_80"] is None else f"{entry['outside_80']:.1%}",
+            "outside 99 % interval": entry["outside_99"],
+        }
+        for name, entry in checks["annotators"].items()
+    ]
+
+
+def _predictive_lines(checks: dict) -> list[str]:
+    """Whether the fitted model reproduces each annotator's counts (docs/headcount.md, Posterior predictive checks)."""
+    lines = [
+        "## Posterior predictive checks",
+        "",
+        "Each organisation's observed matches against the fitted model's predictive interval of them: about 20 % of "
+        "organisations or fewer outside the 80 % interval fits; a count outside its 99 % interval is one the model "
+        "contradicts.",
+        "",
+    ]
+    lines += markdown_table(pd.DataFrame(predictive_rows(checks)))
+    verdict = f"**{md(checks['message'])}.**" if checks["message"] else "The model reproduces every count."
+    return lines + ["", verdict, ""]
 
 
 @plain_text

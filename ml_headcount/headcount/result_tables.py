@@ -1,7 +1,8 @@
 """The result tables of an estimate: per-organisation estimates with their diagnostics, annotators, summary.
 
 Diagnostics (docs/headcount.md, "Diagnostics"): an organisation is flagged where its match rates are incompatible
-with the validation error rates, or where its posterior leans on an edge of the prevalence grid.
+with the validation error rates, where the fitted model contradicts one of its counts (predictive_checks), or where
+its posterior leans on an edge of the prevalence grid.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from ml_headcount.headcount.annotators import MISSING, confusion_table
 from ml_headcount.headcount.evidence import AnnotatorEvidence
 from ml_headcount.headcount.model import EDGE_MASS, Posterior, summarise
 from ml_headcount.headcount.population_rates import INCOMPATIBLE
+from ml_headcount.headcount.predictive_checks import PredictiveChecks
 
 MATCHES_PREFIX = "matches:"
 TYPE_COLUMN = "organisation_type"  # the type whose prior an organisation's estimate was drawn under
@@ -41,17 +43,18 @@ def estimate_table(
     posterior: Posterior,
     flags: list[str],
     names: list[str],
-    types: np.ndarray | None = None,
+    types: np.ndarray | None,
+    checks: PredictiveChecks,
 ) -> pd.DataFrame:
-    """estimates.csv: per organisation (and its type, given one) its summary, diagnostics and every annotator's
-    matches."""
+    """estimates.csv: per organisation (and its type, given one) its summary, diagnostics, every annotator's
+    matches, and the model annotators' predictive intervals of them (-1 where it rated none of its profiles)."""
     per_org = summarise(posterior.counts)
     columns = {"organisation": organisations} | ({} if types is None else {TYPE_COLUMN: types})
     columns |= {"employees": observed.employees, "profiles": observed.profiles}
     columns |= {"mean": per_org["mean"].round(2), "q10": per_org["q10"], "q50": per_org["q50"], "q90": per_org["q90"]}
     columns |= {"edge_mass": posterior.edge_mass.round(4), "flags": flags}
     columns |= {f"{MATCHES_PREFIX}{name}": observed.matches[:, j] for j, name in enumerate(names)}
-    return pd.DataFrame(columns)
+    return pd.DataFrame(columns | checks.columns())
 
 
 def estimate_summary(
@@ -75,6 +78,7 @@ def estimate_summary(
         "profiles": int(observed.profiles.sum()),
         "error_rates": settings.error_rates,
         "population_rates_learned": posterior.rates is not None and posterior.rates.identified,
+        "rate_spread": _spread_summary(posterior, chosen_names),
         "repairs": {str(rule): int(n) for rule, n in observed.repairs["rule"].value_counts().sort_index().items()},
         "flags": {reason: int(sum(reason in f.split(";") for f in flags)) for reason in FLAG_REASONS},
         "validation": {
@@ -91,10 +95,26 @@ def estimate_summary(
     }
 
 
+def _spread_summary(posterior: Posterior, chosen_names: list[str]) -> dict:
+    """How far the organisations' error rates spread around the population's, per model annotator."""
+    learned = posterior.spread
+    spread = learned.spread
+    return {
+        "learned": learned.learned,
+        "false_positive_sd": dict(
+            zip(chosen_names, np.broadcast_to(spread.false_positive, len(chosen_names)).round(3).tolist())
+        ),
+        "sensitivity_sd": dict(
+            zip(chosen_names, np.broadcast_to(spread.sensitivity, len(chosen_names)).round(3).tolist())
+        ),
+    }
+
+
 def _annotator_summary(row) -> dict:
     return {
         "name": row.annotator,
         "in_model": bool(row.in_model),
+        "why": row.why,
         "sensitivity": row.sensitivity,
         "specificity": row.specificity,
         "population_sensitivity": _or_none(row.population_sensitivity),
@@ -103,18 +123,24 @@ def _annotator_summary(row) -> dict:
     }
 
 
-FLAG_REASONS = ("below_false_positive_rates", "above_sensitivities", "grid_edge")
+FLAG_REASONS = ("below_false_positive_rates", "above_sensitivities", "contradicts_inputs", "grid_edge")
 
 
 def organisation_flags(
-    posterior: Posterior, matches: np.ndarray, observed: np.ndarray, labels: np.ndarray, validation_values: np.ndarray
+    posterior: Posterior,
+    matches: np.ndarray,
+    observed: np.ndarray,
+    labels: np.ndarray,
+    validation_values: np.ndarray,
+    checks: PredictiveChecks,
 ) -> list[str]:
     """Per organisation, `;`-joined reasons its estimate deserves a look (docs/headcount.md, Diagnostics).
 
     below_false_positive_rates / above_sensitivities: every model annotator with data matches it less often than
     its validation false-positive rate (more often than its validation sensitivity) would allow (binomial
-    p < INCOMPATIBLE): the validation rates do not hold there. grid_edge: more than EDGE_MASS of its posterior
-    lies in an edge cell of the prevalence grid.
+    p < INCOMPATIBLE): the validation rates do not hold there. contradicts_inputs: a model annotator's count lies
+    outside its 99 % posterior predictive interval. grid_edge: more than EDGE_MASS of its posterior lies in an edge
+    cell of the prevalence grid.
     """
 
     def rate(cls: bool) -> np.ndarray:
@@ -125,7 +151,15 @@ def organisation_flags(
     below = np.where(has_data, stats.binom.cdf(matches, observed, rate(False)) < INCOMPATIBLE, True)
     above = np.where(has_data, stats.binom.sf(matches - 1, observed, rate(True)) < INCOMPATIBLE, True)
     any_data = has_data.any(axis=1)
-    reasons = np.stack([below.all(axis=1) & any_data, above.all(axis=1) & any_data, posterior.edge_mass > EDGE_MASS], 1)
+    reasons = np.stack(
+        [
+            below.all(axis=1) & any_data,
+            above.all(axis=1) & any_data,
+            checks.contradicted,
+            posterior.edge_mass > EDGE_MASS,
+        ],
+        1,
+    )
     return [";".join(r for r, on in zip(FLAG_REASONS, row) if on) for row in reasons]
 
 
@@ -136,10 +170,13 @@ def confusion_with_population_rates(
     validation_values: np.ndarray,
     other_values: list[int],
     posterior: Posterior,
+    max_joint: int,
 ) -> pd.DataFrame:
-    """Validation and population rates side by side: the population's for the model's annotators, when learned."""
+    """Validation and population rates side by side: the population's for the model's annotators, when learned; and
+    why each annotator is in the model or not."""
     confusion = confusion_table(names, labels, validation_values, other_values)
     confusion.insert(1, "in_model", [j in chosen for j in range(len(names))])
+    confusion.insert(2, "why", [_why(j in chosen, len(chosen) == max_joint, max_joint) for j in range(len(names))])
     sensitivity, specificity = [None] * len(confusion), [None] * len(confusion)
     if posterior.rates is not None:
         for position, j in enumerate(chosen):
@@ -149,6 +186,15 @@ def confusion_with_population_rates(
     confusion.insert(at, "population_sensitivity", sensitivity)
     confusion.insert(at + 1, "population_specificity", specificity)
     return confusion
+
+
+def _why(in_model: bool, full: bool, max_joint: int) -> str:
+    """Why an annotator is in the joint model or not (annotators.choose_annotators' greedy leave-one-out choice)."""
+    if in_model:
+        return "chosen: it improved the leave-one-out prediction of the validation labels"
+    if full:
+        return f"left out: the model holds {max_joint} (max_joint_annotators), and those chosen predicted better"
+    return "left out: adding it did not improve the leave-one-out prediction of the validation labels"
 
 
 def _or_none(value) -> float | None:

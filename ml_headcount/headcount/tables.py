@@ -16,13 +16,13 @@ import pandas as pd
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.corpus.cleaning import normalise_labels
 from ml_headcount.errors import InputError
-from ml_headcount.headcount.annotators import (
-    MISSING,
-    PatternSpace,
-    annotator_values,
-    choose_annotators,
-    class_correlations,
+from ml_headcount.headcount.annotator_columns import (
+    annotator_names,
+    check_validation_values,
+    validation_only_columns,
+    values_of,
 )
+from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators, class_correlations
 from ml_headcount.headcount.count_tables import (
     REPAIR_COLUMNS,
     check_totals,
@@ -32,6 +32,7 @@ from ml_headcount.headcount.count_tables import (
 )
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws, model_options
+from ml_headcount.headcount.predictive_checks import predictive_checks
 from ml_headcount.headcount.result_tables import (
     ObservedPopulation,
     confusion_with_population_rates,
@@ -144,6 +145,7 @@ def _read_profiles(
     columns = list(table.columns)
     _, names = _organisation_names(table, url, settings)
     organisations, index = np.unique(names.to_numpy(dtype=str), return_inverse=True)
+    _within_limit(len(organisations), url, settings)
     if weights is not None:
         check_totals(weights, index, organisations.tolist(), url, count_column)
     profiles = np.bincount(index, weights=weights, minlength=len(organisations)).astype(np.int64)
@@ -175,6 +177,7 @@ def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> P
     employees_column = find_column(columns, None, settings.employees_aliases, "employees", url)
     profiles_column = column_by_alias(columns, settings.profiles_aliases)
     organisations = names.tolist()
+    _within_limit(len(organisations), url, settings)
     duplicated = names.duplicated()
     if duplicated.any():
         row = int(np.flatnonzero(duplicated.to_numpy())[0]) + 1
@@ -192,6 +195,14 @@ def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> P
         count_columns=(employees_column, profiles_column),
         types=_organisation_types(table, url, settings, np.arange(len(organisations)), len(organisations)),
     )
+
+
+def _within_limit(organisations: int, url: str, settings: HeadcountSettings) -> None:
+    if organisations > settings.max_organisations:
+        raise InputError(
+            f"{url}: {organisations:,} organisations, more than the estimate takes at once "
+            f"(headcount.max_organisations, {settings.max_organisations:,}); split the table by organisation"
+        )
 
 
 def _organisation_types(
@@ -220,95 +231,6 @@ def _organisation_types(
     return types
 
 
-def _reserved_columns(table: pd.DataFrame, url: str, ingest: IngestSettings, settings: HeadcountSettings) -> set[str]:
-    columns = list(table.columns)
-    reserved = {
-        column_by_alias(columns, aliases)
-        for aliases in (
-            ingest.text_aliases,
-            ingest.label_aliases,
-            settings.org_aliases,
-            settings.employees_aliases,
-            settings.profiles_aliases,
-            settings.count_aliases,
-            settings.type_aliases,
-            ["cv_id"],
-        )
-    }
-    configured = (
-        ingest.text_column,
-        ingest.label_column,
-        settings.org_column,
-        settings.validation_label_column,
-        settings.validation_text_column,
-        settings.population_text_column,
-    )
-    reserved |= {c for c in configured if c}
-    return {c for c in reserved if c}
-
-
-def annotator_names(
-    validation: Validation,
-    population: Population,
-    extra: list[str],
-    ingest: IngestSettings,
-    settings: HeadcountSettings,
-) -> list[str]:
-    """The annotators: as configured, else every column in both tables that is no text/label/organisation column."""
-    if settings.annotators:
-        for name in (n for n in settings.annotators if n not in extra):
-            for table, url in ((validation.table, validation.url), (population.table, population.url)):
-                if name not in table.columns:
-                    raise InputError(
-                        f"{url}: annotator column {name!r} not found; columns found: {list(table.columns)}"
-                    )
-        return list(settings.annotators)
-    reserved = _reserved_columns(validation.table, validation.url, ingest, settings) | _reserved_columns(
-        population.table, population.url, ingest, settings
-    )
-    shared = [c for c in validation.table.columns if c in set(population.table.columns) and c not in reserved]
-    names = shared + [e for e in extra if e not in shared]
-    if not names:
-        raise InputError(
-            f"{validation.url} and {population.url} share no annotator column (and no --keywords run was given); "
-            f"validation columns: {list(validation.table.columns)}, "
-            f"population columns: {list(population.table.columns)}"
-        )
-    return names
-
-
-def check_validation_values(validation: Validation, names: list[str], values: np.ndarray) -> None:
-    """The refusal rule: an annotator with no 0/1 value, or a single value, on the validation table is unusable."""
-    for j, name in enumerate(names):
-        seen = set(values[values[:, j] != MISSING, j].tolist())
-        if not seen:
-            raise InputError(
-                f"{validation.url}: annotator {name!r} has no 0/1 value on the validation table; "
-                "leave it out with --annotators"
-            )
-        if len(seen) == 1:
-            raise InputError(
-                f"{validation.url}: annotator {name!r} is {seen.pop()} on every validation row where it has a value; "
-                "its error rates cannot be estimated, leave it out with --annotators"
-            )
-
-
-def _values(table: pd.DataFrame, names: list[str], given: dict[str, np.ndarray]) -> tuple[np.ndarray, list[int]]:
-    """(rows, annotators) int8 values (MISSING where not 0/1), and per annotator its number of non-0/1, non-blank
-    values."""
-    columns, other = [], []
-    for name in names:
-        if name in given:
-            columns.append(given[name])
-            other.append(0)
-            continue
-        values = annotator_values(table[name])
-        raw = table[name].map(lambda v: "" if v is None or (isinstance(v, float) and v != v) else str(v).strip())
-        other.append(int(((values == MISSING) & (raw != "").to_numpy()).sum()))
-        columns.append(values)
-    return np.stack(columns, axis=1) if columns else np.zeros((len(table), 0), np.int8), other
-
-
 def estimate(
     validation: Validation,
     population: Population,
@@ -319,7 +241,7 @@ def estimate(
     """Choose the annotators, draw every organisation's headcount, and build the result tables."""
     validation_given, population_given = keyword_values or ({}, {})
     names = annotator_names(validation, population, list(validation_given), ingest, settings)
-    validation_values, validation_other = _values(validation.table, names, validation_given)
+    validation_values, validation_other = values_of(validation.table, names, validation_given)
     check_validation_values(validation, names, validation_values)
     labels = validation.labels
     chosen = choose_annotators(labels, validation_values, settings.max_joint_annotators, settings.smoothing)
@@ -332,16 +254,24 @@ def estimate(
         draws=settings.draws,
         rng=np.random.default_rng(settings.seed),
         types=population.types,
+        rated=observed.rated[:, chosen],
         **model_options(settings),
     )
-    flags = organisation_flags(
-        posterior, observed.matches[:, chosen], observed.rated[:, chosen], labels, validation_values[:, chosen]
-    )
-    estimates = estimate_table(population.organisations, observed, posterior, flags, names, population.types)
-    confusion = confusion_with_population_rates(names, chosen, labels, validation_values, validation_other, posterior)
-    annotators = with_correlations(confusion, class_correlations(names, labels, validation_values))
     chosen_names = [names[j] for j in chosen]
+    checks = predictive_checks(
+        posterior.predicted, observed.matches[:, chosen], observed.rated[:, chosen], chosen_names
+    )
+    flags = organisation_flags(
+        posterior, observed.matches[:, chosen], observed.rated[:, chosen], labels, validation_values[:, chosen], checks
+    )
+    estimates = estimate_table(population.organisations, observed, posterior, flags, names, population.types, checks)
+    confusion = confusion_with_population_rates(
+        names, chosen, labels, validation_values, validation_other, posterior, settings.max_joint_annotators
+    )
+    annotators = with_correlations(confusion, class_correlations(names, labels, validation_values))
     summary = estimate_summary(population, validation, observed, posterior, flags, confusion, chosen_names, settings)
+    summary["predictive_checks"] = {**checks.summary(), "message": checks.contradiction_line()}
+    summary["validation_columns_not_in_population"] = validation_only_columns(validation, population, ingest, settings)
     return Estimate(estimates, posterior.counts, summary, annotators, chosen_names, observed.repairs)
 
 
@@ -368,7 +298,7 @@ def _evidence(
         return ObservedPopulation(
             data.matches, data.denominators, evidence, data.employees, data.profiles, data.repairs
         )
-    population_values, _ = _values(population.table, names, population_given)
+    population_values, _ = values_of(population.table, names, population_given)
     weights = np.ones(len(population.table)) if population.weights is None else population.weights
     matches, observed = (
         np.stack(

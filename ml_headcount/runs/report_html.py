@@ -14,6 +14,7 @@ import numbers
 
 import pandas as pd
 
+from ml_headcount.headcount.report import predictive_rows
 from ml_headcount.runs import report
 
 STYLE = """
@@ -206,6 +207,7 @@ def estimate_page(run_id: str, summary: dict, estimates: pd.DataFrame, annotator
         section("forest", "Estimates per organisation", image(forest, "mean and 80 % interval per organisation")),
         section("diagnostics", "Inputs and model", diagnostics),
         section("annotators", "Annotators (validation)", table(annotators)),
+        section("checks", "Posterior predictive checks", _predictive_checks(summary["predictive_checks"])),
         section(
             "organisations",
             "Organisations",
@@ -214,3 +216,8 @@ def estimate_page(run_id: str, summary: dict, estimates: pd.DataFrame, annotator
         section("artifacts", "Artifacts", artifact_links(ESTIMATE_ARTIFACTS)),
     ]
     return page(f"Headcount estimate {run_id}", lead, sections)
+
+
+def _predictive_checks(checks: dict) -> str:
+    verdict = f"<p><strong>{e(checks['message'])}.</strong></p>" if checks["message"] else ""
+    return verdict + table(predictive_rows(checks))

@@ -68,3 +68,21 @@ def test_the_dawid_skene_baseline_is_crowd_kits_grouped_by_pattern():
     one_by_one = _crowd_kit_shares(labels, validation_values, organisation, values, 6)
     np.testing.assert_allclose(grouped, one_by_one, atol=0.003)  # the benchmark smooths its M-step by half a count
     assert np.ptp(one_by_one) > 0.2  # organisations that differ, so the comparison can fail
+
+
+@pytest.mark.shared_data
+def test_the_calibration_benchmark_runs_every_scenario_at_a_tiny_size():
+    """Its figures live in docs/headcount.md; this proves that the script still runs and prints its last line."""
+    import subprocess
+
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARK), "--seeds", "1", "--organisations", "4", "--draws", "20"],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    last = result.stdout.strip().splitlines()[-1]
+    assert [part.split()[0] for part in last.split(" | ")] == [f"scenario={s}" for s in "abcdef"], last
+    assert "outside80=" in last and "coverage80=" in last

@@ -48,7 +48,13 @@ def test_flow_writes_every_artifact_in_both_modes(prefect_harness, tmp_path):
         repairs = pd.read_csv(f"{location}/repairs.csv")
         assert list(repairs.columns) == ["row", "organisation", "column", "value", "repaired", "rule"] and repairs.empty
         assert summary["repairs"] == {}
-        assert set(summary["flags"]) == {"below_false_positive_rates", "above_sensitivities", "grid_edge"}
+        assert set(summary["flags"]) == {
+            "below_false_positive_rates",
+            "above_sensitivities",
+            "contradicts_inputs",
+            "grid_edge",
+        }
+        assert set(summary["predictive_checks"]["annotators"]) == set(summary["model_annotators"])
         assert {"population_sensitivity", "population_specificity", "sensitivity"} <= set(annotators.columns)
         assert {"edge_mass", "flags"} <= set(estimates.columns)
 
@@ -150,6 +156,19 @@ def test_cli_prints_the_estimate_location_last_and_refuses_a_bad_annotator_in_on
     assert refused.returncode == 2
     assert "ml-headcount: error: " in refused.stderr and "annotator column 'llm_c' not found" in refused.stderr
     assert "Traceback" not in refused.stderr
+
+
+def test_cli_refuses_a_counts_table_over_the_organisation_limit_in_one_line_before_any_work(tmp_path):
+    """100,000 organisations peaked at 20.9 GB before the estimate was killed: above the documented limit, one line."""
+    n = 5001
+    counts = tmp_path / "many.csv"
+    pd.DataFrame(
+        {"organisation": [f"org{i}" for i in range(n)], "employees": 100, "keyword_filter": np.arange(n) % 7}
+    ).to_csv(counts, index=False)
+    refused = _cli(tmp_path, "--counts", str(counts))
+    assert refused.returncode == 2, refused.stderr[-2000:]
+    assert refused.stderr.count("\n") == 1 and "5,001 organisations" in refused.stderr, refused.stderr
+    assert "headcount.max_organisations, 5,000" in refused.stderr
 
 
 def test_cli_accepts_a_search_tools_counts_table_and_reports_its_repairs(tmp_path):
@@ -263,3 +282,27 @@ def test_cli_reads_each_tables_columns_by_its_own_options(tmp_path):
         f"ml-headcount: error: {validation}: configured text column 'resume' not found; "
         "columns found: ['cv_text', 'hand_rating', 'llm_a']"
     ]
+
+
+def test_the_studys_workflow_counts_of_a_runs_lists_from_a_search_tool_with_the_run_as_keywords(
+    prefect_harness, demo_run, tmp_path
+):
+    """run -> query -> a search tool's counts of the lists -> estimate --counts --keywords: the counts table names the
+    lists by their columns, and the validation CVs the run learned from get their out-of-fold phrase-search matches
+    (refused before: "a counts table has none")."""
+    from flows.headcount import headcount
+
+    settings = load_settings(storage={"url": str(demo_run.parent.parent)})
+    location = headcount(
+        str(REPO / "examples" / "demo_cvs.csv"),
+        counts_url=str(REPO / "examples" / "search_tool_counts.csv"),
+        keywords_run=demo_run.name,
+        settings=settings,
+    )
+    summary = json.loads(Path(f"{location}/summary.json").read_text())
+    assert set(summary["model_annotators"]) <= {"1/broad", "1/strict"} and summary["model_annotators"]
+    assert summary["mode"] == "counts" and summary["organisations"] == 6
+    estimates = pd.read_csv(f"{location}/estimates.csv").set_index("organisation")
+    assert estimates.loc["Dogwood Digital", "q90"] < estimates.loc["Elm Research Lab", "q10"]
+    annotators = pd.read_csv(f"{location}/annotators.csv")
+    assert annotators["why"].str.startswith(("chosen", "left out")).all()

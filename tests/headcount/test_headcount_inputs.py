@@ -199,7 +199,13 @@ def test_population_error_rates_recover_easier_negatives_the_validation_rates_mi
     assert learned.summary["total"]["mean"] == pytest.approx(truth.sum(), rel=0.08)
     assert learned.summary["total"]["q10"] <= truth.sum() <= learned.summary["total"]["q90"]
     assert learned.summary["population_rates_learned"]
-    assert as_validated.summary["total"]["q90"] < truth.sum()
+    # rates that hold in every organisation need no organisation effect; the validation's wrong rates are reconciled
+    # with the counts only by a large one, and that interval is wide rather than wrong (it was 15-35 % low before)
+    spread = {
+        name: e.summary["rate_spread"]["false_positive_sd"]
+        for name, e in (("learned", learned), ("as_validated", as_validated))
+    }
+    assert max(spread["learned"].values()) == 0 and max(spread["as_validated"].values()) > 0.45, spread
     rates = learned.annotators.set_index("annotator")
     assert rates.loc["llm", "population_specificity"] == pytest.approx(1 - 0.1 / 3, abs=0.02)
     assert rates.loc["llm", "specificity"] == pytest.approx(0.9, abs=0.04)

@@ -1,0 +1,91 @@
+"""Posterior predictive checks: does the fitted model reproduce the counts it was given?
+
+For every organisation and model annotator, the matches it observed are set
+beside the posterior predictive distribution of those matches (model.py's
+`rated` draws: the draw's prevalence and rates, a fresh organisation effect).
+An observed count outside its 99 % predictive interval is one the model
+contradicts: the estimate then rests on an assumption the data reject (most
+often that the annotator errs there as in the rest of the population), and the
+organisation is flagged `contradicts_inputs`. Per annotator, the share of
+organisations outside their 80 % interval checks the whole table: a model that
+fits sits near 20 % or below (the counts were used to fit it, so the check is
+conservative), and one far above it does not describe that annotator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+LEVELS = (0.80, 0.99)
+CONTRADICTION_LEVEL = 0.99
+
+
+@dataclass(frozen=True)
+class PredictiveChecks:
+    """Per organisation and model annotator: observed matches and their predictive intervals."""
+
+    names: list[str]  # the model annotators
+    observed: np.ndarray  # (organisations, k) matches
+    checked: np.ndarray  # (organisations, k) whether the annotator rated any of the organisation's profiles
+    bounds: dict[float, tuple[np.ndarray, np.ndarray]]  # level -> (low, high), each (organisations, k)
+
+    def outside(self, level: float) -> np.ndarray:
+        """(organisations, k) whether the observed matches fall outside the `level` predictive interval."""
+        low, high = self.bounds[level]
+        return self.checked & ((self.observed < low) | (self.observed > high))
+
+    @property
+    def contradicted(self) -> np.ndarray:
+        """(organisations,) whether any annotator's count falls outside its 99 % predictive interval."""
+        return self.outside(CONTRADICTION_LEVEL).any(axis=1)
+
+    def columns(self) -> dict[str, np.ndarray]:
+        """estimates.csv's columns: per annotator, the 80 % and 99 % predictive intervals of its matches."""
+        result = {}
+        for j, name in enumerate(self.names):
+            for level, (low, high) in self.bounds.items():
+                percent = f"{level:.0%}".rstrip("%")
+                result[f"predicted{percent}_low:{name}"] = np.where(self.checked[:, j], low[:, j], -1)
+                result[f"predicted{percent}_high:{name}"] = np.where(self.checked[:, j], high[:, j], -1)
+        return result
+
+    def summary(self) -> dict:
+        """summary.json's `predictive_checks`: per annotator, the organisations checked, the share outside their 80 %
+        interval and the number outside their 99 % interval; and the organisations the model contradicts."""
+        per_annotator = {}
+        for j, name in enumerate(self.names):
+            checked = int(self.checked[:, j].sum())
+            per_annotator[name] = {
+                "organisations": checked,
+                "outside_80": round(float(self.outside(0.80)[:, j].sum() / checked), 4) if checked else None,
+                "outside_99": int(self.outside(CONTRADICTION_LEVEL)[:, j].sum()),
+            }
+        return {"annotators": per_annotator, "contradicted_organisations": int(self.contradicted.sum())}
+
+    def contradiction_line(self) -> str | None:
+        """One line for the console where the model contradicts its inputs; None where it does not."""
+        outside = self.outside(CONTRADICTION_LEVEL)
+        if not outside.any():
+            return None
+        which = ", ".join(
+            f"{name} ({int(outside[:, j].sum())})" for j, name in enumerate(self.names) if outside[:, j].any()
+        )
+        return (
+            f"the model contradicts its inputs: {int(self.contradicted.sum())} organisation(s) have counts outside "
+            f"their 99 % predictive interval, by annotator {which}; their estimates rest on what those counts "
+            "reject (estimates.csv: flag contradicts_inputs)"
+        )
+
+
+def predictive_checks(
+    predicted: np.ndarray, matches: np.ndarray, rated: np.ndarray, names: list[str]
+) -> PredictiveChecks:
+    """The checks of observed `matches` (organisations, k) against `predicted` draws (draws, organisations, k)."""
+    bounds = {}
+    for level in LEVELS:
+        tail = (1 - level) / 2
+        low, high = np.quantile(predicted, [tail, 1 - tail], axis=0, method="inverted_cdf")
+        bounds[level] = (low.astype(np.int64), high.astype(np.int64))
+    return PredictiveChecks(list(names), matches.astype(np.int64), rated > 0, bounds)

@@ -1,0 +1,68 @@
+"""Headcounts that agree with the evidence they are given, and say so when it disagrees: keyword false-positive
+rates that differ between organisations, an LLM's large sample of one organisation's own profiles, and posterior
+predictive checks of every count."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ml_headcount.config import HeadcountSettings, IngestSettings
+from ml_headcount.headcount.tables import estimate, read_counts, read_validation
+
+
+def _search_tool_tables(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A validation table and a people-search tool's counts shaped like the field's: 80 organisations whose broad
+    keyword query's false-positive rate varies 10x between the 10th and 90th percentile (and sits far below the
+    validation's), an LLM that rated a sample of every other one, and the field's consultancy: 41,000 employees, the
+    broad query matching 715, the LLM calling 25 of 30,809 sampled profiles experts."""
+    labels = rng.random(585) < 0.25
+
+    def rated(sensitivity: float, specificity: float) -> np.ndarray:
+        return np.where(labels, rng.random(585) < sensitivity, rng.random(585) >= specificity).astype(int)
+
+    validation = pd.DataFrame({"category": labels.astype(int), "broad": rated(0.74, 0.92), "llm": rated(0.6, 0.97)})
+    n = 80
+    sizes = np.exp(rng.uniform(np.log(300), np.log(60000), n)).astype(int)
+    experts = rng.binomial(sizes, rng.beta(0.6, 60, n))
+    false_positive = 1 / (1 + np.exp(-(np.log(0.0003 / 0.9997) + rng.normal(0, 0.9, n))))
+    counts = pd.DataFrame(
+        {
+            "organisation": [f"org{i}" for i in range(n)],
+            "employees": sizes,
+            "broad": rng.binomial(experts, 0.74) + rng.binomial(sizes - experts, false_positive),
+        }
+    )
+    sampled = np.maximum(1, (sizes * rng.uniform(0.05, 0.75, n)).astype(int))
+    in_sample = rng.hypergeometric(experts, sizes - experts, sampled)
+    llm = rng.binomial(in_sample, 0.6) + rng.binomial(sampled - in_sample, 0.0008)
+    every_other = np.arange(n) % 2 == 0
+    counts["llm"] = np.where(every_other, llm, np.nan)
+    counts["llm:profiles"] = np.where(every_other, sampled, np.nan)
+    consultancy = {"organisation": "consultancy", "employees": 41000, "broad": 715, "llm": 25, "llm:profiles": 30809}
+    return validation, pd.concat([counts, pd.DataFrame([consultancy])], ignore_index=True)
+
+
+def test_a_large_llm_sample_outweighs_a_keyword_count_ten_times_what_it_allows_and_the_count_is_flagged():
+    validation, counts = _search_tool_tables(np.random.default_rng(0))
+    settings = HeadcountSettings(draws=400)
+    result = estimate(
+        read_validation(validation, "v.csv", "1", IngestSettings()),
+        read_counts(counts, "c.csv", settings),
+        settings,
+        IngestSettings(),
+    )
+    consultancy = result.estimates.set_index("organisation").loc["consultancy"]
+    # 25 positives in 30,809 profiles: even with no LLM false positive and a sensitivity of 0.45, about 130 experts
+    # at most; the keyword count alone says 600 or more (one rate for every organisation gave 701 [628, 820])
+    assert consultancy["q50"] <= 130 and consultancy["q90"] < 300, consultancy
+    # the model says that it contradicts the keyword count there, and by how much
+    assert "contradicts_inputs" in consultancy["flags"]
+    assert consultancy["predicted99_high:broad"] < consultancy["matches:broad"] == 715
+    assert consultancy["predicted80_low:llm"] <= 25 <= consultancy["predicted80_high:llm"]
+    checks = result.summary["predictive_checks"]
+    assert checks["contradicted_organisations"] >= 1 and "broad" in checks["message"]
+    assert checks["annotators"]["broad"]["organisations"] == 81 and checks["annotators"]["llm"]["organisations"] == 41
+    # a model that fits leaves about 20 % or fewer of the organisations outside their 80 % intervals
+    assert checks["annotators"]["broad"]["outside_80"] <= 0.25
+    assert result.summary["rate_spread"]["learned"]
