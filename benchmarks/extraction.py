@@ -21,7 +21,7 @@ by what a user gets, on every usable CV of the input whatever --limit says:
 exact and fast keywords of all CVs (through the product's extraction cache
 under --store, so a rerun extracts nothing), the category's broad list learned
 from each with the default settings and cross-validated on the same folds
-(`filter_quality.cross_validate`). The last line is
+(`ml_headcount.lists.quality.cross_validate`). The last line is
 `speedup=<exact/reference> jaccard=<exact vs reference> fast_speedup=<fast/reference>
 fast_balanced_delta=<exact - fast cross-validated balanced accuracy of the broad list>`.
 """
@@ -41,7 +41,7 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.filter_quality import cached_keywords  # noqa: E402
+from benchmarks.list_quality import cached_keywords  # noqa: E402
 from ml_headcount.config import ExtractionSettings, IngestSettings, Settings  # noqa: E402
 from ml_headcount.corpus.ingest import ingest  # noqa: E402
 from ml_headcount.extraction import extractor as keywords  # noqa: E402
