@@ -135,7 +135,12 @@ class LearnedSpread:
 
     configured: RateSpread
     scales: np.ndarray  # (2, k) each annotator's factors of its false-positive rate's and sensitivity's sd
-    learned: bool  # whether any organisation carried two or more annotators' evidence
+    two_sources: np.ndarray  # (organisations,) whether each carried two or more annotators' evidence
+
+    @property
+    def learned(self) -> bool:
+        """Whether the factors were learned (some organisation carried two sources), not the settings' sds."""
+        return bool(self.two_sources.any()) and not self.configured.none
 
     @property
     def spread(self) -> RateSpread:
@@ -151,7 +156,7 @@ def learned_spread(
     (factors 1)."""
     scales = np.ones((2, k))
     if configured.none or not informative.any():
-        return LearnedSpread(configured, scales, False)
+        return LearnedSpread(configured, scales, informative)
     log_prior = -0.5 * (SCALES / _SCALE_PRIOR_SD) ** 2
     for _ in range(_SWEEPS):
         for rate, j in np.ndindex(2, k):
@@ -159,4 +164,4 @@ def learned_spread(
             trial[:, rate, j] = SCALES
             fit = [log_marginal(configured.scaled(factors))[informative].sum() for factors in trial]
             scales[rate, j] = SCALES[int(np.argmax(log_prior + np.array(fit)))]
-    return LearnedSpread(configured, scales, True)
+    return LearnedSpread(configured, scales, informative)

@@ -79,6 +79,7 @@ def estimate_summary(
         "error_rates": settings.error_rates,
         "population_rates_learned": posterior.rates is not None and posterior.rates.identified,
         "rate_spread": _spread_summary(posterior, chosen_names),
+        "rates_not_identified": _rates_not_identified(posterior, population.organisations, observed.profiles),
         "repairs": {str(rule): int(n) for rule, n in observed.repairs["rule"].value_counts().sort_index().items()},
         "flags": {reason: int(sum(reason in f.split(";") for f in flags)) for reason in FLAG_REASONS},
         "validation": {
@@ -108,6 +109,17 @@ def _spread_summary(posterior: Posterior, chosen_names: list[str]) -> dict:
             zip(chosen_names, np.broadcast_to(spread.sensitivity, len(chosen_names)).round(3).tolist())
         ),
     }
+
+
+def _rates_not_identified(posterior: Posterior, organisations: list[str], profiles: np.ndarray) -> list[str]:
+    """The organisations whose estimate rests on error rates nothing in the data identifies: the population's rates
+    were not learned from jointly rated profiles, and the organisation's own evidence is one source (a keyword count,
+    or nested lists), so its interval spans what the rates' prior allows, not what the data show."""
+    identified = posterior.rates is not None and posterior.rates.identified
+    if identified or posterior.spread is None:
+        return []
+    alone = ~posterior.spread.two_sources & (profiles > 0)
+    return [organisations[i] for i in np.flatnonzero(alone)]
 
 
 def _annotator_summary(row) -> dict:

@@ -66,3 +66,20 @@ def test_a_large_llm_sample_outweighs_a_keyword_count_ten_times_what_it_allows_a
     # a model that fits leaves about 20 % or fewer of the organisations outside their 80 % intervals
     assert checks["annotators"]["broad"]["outside_80"] <= 0.25
     assert result.summary["rate_spread"]["learned"]
+    # nothing identifies the population's rates (no profile rated twice): the organisations with one source are named
+    assert (
+        "consultancy" not in result.summary["rates_not_identified"] and "org1" in result.summary["rates_not_identified"]
+    )
+
+
+def test_an_estimate_from_keyword_counts_alone_names_every_organisation_whose_rates_nothing_identifies():
+    validation, counts = _search_tool_tables(np.random.default_rng(0))
+    settings = HeadcountSettings(draws=200)
+    result = estimate(
+        read_validation(validation.drop(columns=["llm"]), "v.csv", "1", IngestSettings()),
+        read_counts(counts.drop(columns=["llm", "llm:profiles"]), "c.csv", settings),
+        settings,
+        IngestSettings(),
+    )
+    assert len(result.summary["rates_not_identified"]) == len(counts) == 81
+    assert not result.summary["rate_spread"]["learned"]  # one source: the settings' spread, nothing learned
