@@ -53,7 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 def _command(commands, name: str, help: str, example: str) -> argparse.ArgumentParser:
     return commands.add_parser(
         name,
-        help=help,
+        help=help.replace("%", "%%"),  # argparse %-formats a command's help, not its description
         description=help[0].upper() + help[1:] + ".",
         epilog=f"example:\n  {example}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -130,7 +130,7 @@ def _estimate_parser(commands) -> None:
     estimate = _command(
         commands,
         "estimate",
-        "estimate each organisation's ML experts with 80 %% intervals (docs/headcount.md)",
+        "estimate each organisation's ML experts with 80 % intervals (docs/headcount.md)",
         "ml-headcount estimate --validation examples/headcount_validation.csv --counts examples/headcount_counts.csv",
     )
     estimate.add_argument("--validation", required=True, help="hand-labelled profiles with the annotator columns")

@@ -147,6 +147,7 @@ def test_version_help_and_flags():
         assert "example:\n  ml-headcount " + command in cli(command, "--help").stdout, command
     run_help = cli("run", "--help").stdout
     assert all(flag in run_help for flag in ("--mode", "--top-n", "--workers", "--json", "--verbose", "--quiet"))
+    assert "with 80 % intervals" in cli("estimate", "--help").stdout and "80 % intervals" in top  # not "80 %%"
 
 
 def test_a_temporary_server_that_does_not_start_is_one_line_and_exit_1(tmp_path):
