@@ -19,9 +19,10 @@ Scenarios:
   employees with their AND; two LLMs (the prompt-1 Opus and GPT-5 columns, chosen beforehand) each rating its own
   random 5-20 % sample, with per-annotator denominators (`llm:profiles`).
 - e: the field's shape: as d, with 20-600,000 employees, the keyword lists' false-positive rate differing between
-  organisations (each one's broad list matches non-experts at the pool's rate times a log-normal factor, 10x apart
-  between the 10th and 90th percentile and set partly by the organisation's type, given in an `organisation_type`
-  column), and three LLMs co-rating one random 1-75 % sample of half the organisations.
+  organisations (each one's broad list matches non-experts at the pool non-experts' rate shifted in logit by a
+  normal effect, its odds 10x apart between the 10th and 90th percentile and set partly by the organisation's type,
+  given in an `organisation_type` column), and three LLMs co-rating one random 1-75 % sample of half the
+  organisations.
 - f: as e, keyword counts only.
 
 What these do and do not measure: the shifts in b-c are synthetic, applied to the same 227-CV pool, so the
@@ -72,6 +73,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit, logit
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.headcount.annotators import (
@@ -103,7 +105,7 @@ BROAD = [
 RESEARCH = ["phd", "ph.d", "research scientist", "publication", "neurips", "icml", "iclr", "cvpr", "arxiv"]
 COUNT_LLMS = ["prompt-1-claude-opus-4-1-20250805", "prompt-1-gpt-5-2025-08-07"]
 FIELD_LLMS = [*COUNT_LLMS, "prompt-1-gpt-5-mini-2025-08-07"]  # e: three LLMs co-rating one sample
-FIELD_SPREAD = (0.6, 0.6)  # e, f: log false-positive factor: +-0.6 by type, sd 0.6 within (10x p10-p90 in all)
+FIELD_SPREAD = (0.6, 0.6)  # e, f: logit false-positive shift: +-0.6 by type, sd 0.6 within (10x p10-p90 in odds)
 BANDS = [0, 100, 1000, 10000, 600001]
 _DAWID_SKENE_STEPS = 100
 METHODS = ["mae", "mean_mae", "naive_mae", "rogan_gladen_mae", "acc_mae", "dawid_skene_mae"]
@@ -263,7 +265,9 @@ def counts_scenario(scenario, rated, validation, pool, args, settings, rng):
     if scenario != "d":
         types = rng.integers(0, 2, n_org)
         columns["organisation_type"] = np.where(types == 1, "analytics", "outsourcing")
-        keywords = _varying_false_positives(keywords, expert, organisation, types, rated.keywords[pool], rng)
+        keywords = _varying_false_positives(
+            keywords, expert, organisation, types, rated.keywords[pool][~rated.labels[pool]], rng
+        )
 
     def per_org(weights):
         return np.bincount(organisation, weights=weights, minlength=n_org).astype(int)
@@ -306,18 +310,21 @@ def counts_scenario(scenario, rated, validation, pool, args, settings, rng):
     return sizes, truth, result.draws, {k: v * sizes for k, v in baselines.items()}, edge, checks
 
 
-def _varying_false_positives(keywords, expert, organisation, types, pool_keywords, rng):
-    """The keyword lists with each organisation's non-experts matching both lists at the pool's rates times its
-    factor: matches dropped at random, or added (a share of the added broad matches, the pool's strict-to-broad
-    ratio, match the strict list too), so the strict list stays inside the broad one."""
-    factor = np.exp(np.where(types == 1, 1, -1) * FIELD_SPREAD[0] + rng.normal(0, FIELD_SPREAD[1], len(types)))
-    broad_rate, strict_rate = pool_keywords[:, 0].mean(), pool_keywords[:, 1].mean()
-    f = factor[organisation]
+def _varying_false_positives(keywords, expert, organisation, types, pool_negatives, rng):
+    """The keyword lists with each organisation's non-experts matching the broad list at the pool non-experts' rate
+    shifted in logit by its type and its own effect: matches dropped at random, or added (as many of the added broad
+    matches match the strict list as of the pool non-experts' broad matches), so the strict list stays inside the
+    broad one. A shift in logit, not a factor on the rate: the pool's non-experts are hard cases whose broad rate
+    (~0.5) a factor of 3 would take past 1."""
+    broad_rate = pool_negatives[:, 0].mean()
+    strict_share = pool_negatives[:, 1].sum() / max(pool_negatives[:, 0].sum(), 1)
+    shift = np.where(types == 1, 1, -1) * FIELD_SPREAD[0] + rng.normal(0, FIELD_SPREAD[1], len(types))
+    f = (expit(logit(broad_rate) + shift) / broad_rate)[organisation]
     broad, strict = keywords[:, 0].astype(bool), keywords[:, 1].astype(bool)
     dropped = ~expert & broad & (rng.random(len(broad)) > np.minimum(f, 1))
     added = ~expert & ~broad & (rng.random(len(broad)) < np.maximum(f - 1, 0) * broad_rate / (1 - broad_rate))
     broad = (broad & ~dropped) | added
-    strict = (strict & broad) | (added & (rng.random(len(broad)) < strict_rate / broad_rate))
+    strict = (strict & broad) | (added & (rng.random(len(broad)) < strict_share))
     return np.stack([broad, strict], axis=1).astype(np.int8)
 
 

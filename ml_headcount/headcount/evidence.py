@@ -76,6 +76,9 @@ class AnnotatorEvidence(Protocol):
     def annotators_seen(self) -> np.ndarray:
         """(organisations, k) whether each model annotator rated any of the organisation's profiles."""
 
+    def subset(self, members: np.ndarray) -> AnnotatorEvidence:
+        """The evidence of the organisations `members` alone, in that order."""
+
 
 def single_codes(space: PatternSpace) -> np.ndarray:
     """(k,) the ternary code of annotator j saying 1 with the others missing: its likelihood is j's rate."""
@@ -127,6 +130,18 @@ class PatternEvidence:
 
     def annotators_seen(self):
         return (self.counts > 0) @ (self.space.digits != 2) > 0
+
+    def subset(self, members):
+        position = np.full(len(self.counts), -1)
+        position[members] = np.arange(len(members))
+        g = self.groups
+        kept = position[g.organisation] >= 0
+        part = PatternEvidence(
+            ProfileGroups(position[g.organisation[kept]], g.code[kept], g.count[kept]), self.space, len(members)
+        )
+        part.counts = self.counts[members]  # the evidence-only groups too
+        part.used_codes = np.flatnonzero(part.counts.sum(axis=0))
+        return part
 
     def _spread_log_likelihood(self, probabilities, positive, negative, pi, spread):
         """A Dirichlet-multinomial per organisation and set of annotators that rated its profiles (the codes that
@@ -219,6 +234,9 @@ class MarginalCountEvidence:
         seen[:, self.columns] = (self.profiles > 0)[:, None]
         return seen
 
+    def subset(self, members):
+        return MarginalCountEvidence(self.matches[members], self.profiles[members], self.space, self.columns)
+
 
 class CombinedEvidence:
     """Evidence from separate counts (e.g. keyword counts over everyone, an LLM's count on a sample): their log
@@ -235,3 +253,6 @@ class CombinedEvidence:
 
     def annotators_seen(self):
         return np.logical_or.reduce([part.annotators_seen() for part in self.parts])
+
+    def subset(self, members):
+        return CombinedEvidence([part.subset(members) for part in self.parts], self.primary)

@@ -161,9 +161,18 @@ def headcount_draws(
     learned = None
     if rates.kind == "population":
         replicates = bootstrap_joints(space, labels, codes, smoothing, transfer, _RATE_REPLICATES, rng)
-        learned = _population_rates(space, point, replicates, validation_values, labels, evidence, rates)
+        learned = _population_rates(space, point, replicates, validation_values, labels, evidence, rates, spread)
     spreads = _learned_spread(space, point, learned, evidence, spread, grid, validation_values)
+    if learned is not None and not learned.identified and spreads.learned:
+        # the bounds allow each organisation's own rates the spread: the learned one, where the organisations show it
+        learned = _population_rates(
+            space, point, replicates, validation_values, labels, evidence, rates, spreads.spread
+        )
     spread = spreads.spread
+
+    groups = [_RateGroup(slice(None), evidence, learned)]
+    if learned is not None and types is not None and len(np.unique(types)) > 1:
+        groups = _rates_by_type(space, point, replicates, validation_values, labels, evidence, rates, spread, types)
 
     result = np.empty((draws, len(employees)), dtype=np.int64)
     predicted = None if rated is None else np.empty((draws, *rated.shape), dtype=np.int64)
@@ -171,31 +180,73 @@ def headcount_draws(
     for start in range(0, draws, DRAWS_PER_BATCH):
         batch = min(DRAWS_PER_BATCH, draws - start)
         joints = bootstrap_joints(space, labels, codes, smoothing, transfer, batch, rng)
-        if learned is not None:
-            drawn, shift = learned.sample(batch, rng)  # (batch, 2, k) population rates, (batch, 2, pairs) dependence
-            joints = tuple(
-                with_marginals(space, with_dependence(space, joint, shift[:, c]), drawn[:, c])
-                for c, joint in enumerate(joints)
-            )
-        positive, negative = (code_likelihoods(space, joint) for joint in joints)
-        log_likelihood = evidence.log_likelihood(positive, negative, pi, spread)
+        likelihoods = [_code_likelihoods(space, joints, group.rates, rng) for group in groups]
+        log_likelihood = np.empty((len(employees), batch, len(pi)))
+        for group, (positive, negative) in zip(groups, likelihoods):
+            log_likelihood[group.members] = group.evidence.log_likelihood(positive, negative, pi, spread)
         log_prior = hierarchical.sample(log_likelihood, rng) if hierarchical else fixed_prior
         prevalence, edge = grid.sample(log_likelihood + log_prior, rng)  # (organisations, batch)
         edge_mass += edge.sum(axis=1)
-        result[start : start + batch] = evidence.realise(positive, negative, prevalence, employees, rng, spread)
-        if predicted is not None:
-            predicted[start : start + batch] = _predicted_matches(
-                space, positive, negative, prevalence, rated, spread, rng
+        for group, (positive, negative) in zip(groups, likelihoods):
+            members, drawn = group.members, slice(start, start + batch)
+            result[drawn, members] = group.evidence.realise(
+                positive, negative, prevalence[members], employees[members], rng, spread
             )
+            if predicted is not None:
+                predicted[drawn, members] = _predicted_matches(
+                    space, positive, negative, prevalence[members], rated[members], spread, rng
+                )
     edge = np.where(grid.edge_matters(employees), edge_mass / draws, 0.0)
     return Posterior(result, edge, learned, predicted, spreads)
 
 
-def _population_rates(space, point, replicates, validation_values, labels, evidence, rates) -> PopulationRates:
+@dataclass(frozen=True)
+class _RateGroup:
+    """Organisations that share population rates: all of them, or one type's."""
+
+    members: np.ndarray | slice
+    evidence: AnnotatorEvidence
+    rates: PopulationRates | None  # None: the validation's
+
+
+def _code_likelihoods(space, joints, rates, rng) -> tuple[np.ndarray, np.ndarray]:
+    """Per class (batch, 3^k) pattern likelihoods of a batch of bootstrap joints, tilted to the rates' draws."""
+    if rates is not None:
+        drawn, shift = rates.sample(len(joints[0]), rng)  # (batch, 2, k) rates, (batch, 2, pairs) dependence
+        joints = tuple(
+            with_marginals(space, with_dependence(space, joint, shift[:, c]), drawn[:, c])
+            for c, joint in enumerate(joints)
+        )
+    positive, negative = (code_likelihoods(space, joint) for joint in joints)
+    return positive, negative
+
+
+def _rates_by_type(space, point, replicates, validation_values, labels, evidence, rates, spread, types) -> list:
+    """One _RateGroup per organisation type, its rates learned from its own organisations, their prior around the
+    validation's widened by the organisations' spread: a type's rates may differ from the population's as much as
+    an organisation's do (an analytics consultancy's keyword false-positive rate is not an outsourcing firm's).
+    Around the validation's, not the pooled rates': where types differ, the pooled fit is a compromise that fits
+    neither (a test's pooled LLM sensitivity 0.23, the truth 0.7). Where nothing identifies the rates, each type's
+    are drawn apart from the others', so the intervals carry that a type's rates may be off together."""
+    shift_sd = np.stack([np.broadcast_to(sd, (space.k,)) for sd in (spread.sensitivity, spread.false_positive)])
+    groups = []
+    for kind in np.unique(types):
+        members = np.flatnonzero(types == kind)
+        part = evidence.subset(members)
+        fitted = _population_rates(space, point, replicates, validation_values, labels, part, rates, spread, shift_sd)
+        groups.append(_RateGroup(members, part, fitted))
+    return groups
+
+
+def _population_rates(
+    space, point, replicates, validation_values, labels, evidence, rates, spread, part_shift_sd=0.0
+) -> PopulationRates:
     """The population rates' posterior, fitted on the point fit and the bootstrap replicates of the joints."""
     joints = tuple(np.concatenate(pair) for pair in zip(point, replicates))
     fine = PrevalenceGrid(_FIT_POINTS)
-    return population_rates(space, joints, validation_values, labels, evidence, rates, fine.centres, fine.log_widths)
+    return population_rates(
+        space, joints, validation_values, labels, evidence, rates, fine.centres, fine.log_widths, spread, part_shift_sd
+    )
 
 
 def _learned_spread(space, point, learned, evidence, spread, grid, validation_values) -> LearnedSpread:

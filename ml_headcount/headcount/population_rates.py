@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 from scipy.optimize import minimize
 from scipy.special import betaln, expit, logit, logsumexp
-from scipy.stats import norm
 
 from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, code_likelihoods
+from ml_headcount.headcount.rate_spread import RateSpread
 
 if TYPE_CHECKING:
     from ml_headcount.headcount.evidence import AnnotatorEvidence
@@ -50,9 +50,7 @@ _LOGIT_LIMIT = 30.0
 JOINT_SHARE = 0.01
 _DEPENDENCE_SD = 1.0  # prior sd of the shift of a pair's log odds ratio in the population from the validation's
 _HERMITE = np.polynomial.hermite.hermgauss(24)
-INCOMPATIBLE = 0.01  # a match count this improbable (one-sided) contradicts a rate; also the diagnostics' level
-# log likelihood ratio that chance explains at that level: a bound counts only beyond it
-_CHANCE = 0.5 * norm.ppf(1 - INCOMPATIBLE) ** 2
+INCOMPATIBLE = 0.01  # a match count this improbable (one-sided) contradicts a validation rate (the diagnostics)
 _BOUND_OFFSETS = np.linspace(-_SEARCH_RANGE, _SEARCH_RANGE, 481)  # logit grid around the validation rate
 
 
@@ -177,6 +175,8 @@ def population_rates(
     model: RateModel,
     pi: np.ndarray,
     log_widths: np.ndarray,
+    spread: RateSpread,
+    part_shift_sd: np.ndarray | float = 0.0,
 ) -> PopulationRates:
     """The population rates' posterior given every organisation's evidence.
 
@@ -187,8 +187,10 @@ def population_rates(
     found for the point fit; the modes refitted with each replicate's within-class dependence add their spread,
     since a dependence that differs from the validation's moves the rates the population implies. `pi` and
     `log_widths` are a prevalence grid for evidence that cannot be integrated per organisation (marginal counts).
-    Where fewer than JOINT_SHARE of the profiles were rated by two or more of the model's annotators, the rates are
-    not identified by the data: the validation's are kept (`identified` False) and the draws use them as measured.
+    `part_shift_sd` (2, k) widens the prior for a part of the population whose rates may differ from the rest's (an
+    organisation type's). Where fewer than JOINT_SHARE of the profiles were rated by two or more of the model's
+    annotators, the rates are not identified by the data: only the bounds that the organisations' match shares put
+    on them move them (_bounded_rates; `identified` False).
     """
     bits = space.full.astype(np.float64)
     validation = np.stack([joint[0] @ bits for joint in joints])  # (2, k)
@@ -197,8 +199,9 @@ def population_rates(
     pairs = space.k * (space.k - 1) // 2
     # the population's within-class dependence may differ from the validation's as its rates do: each pair's log
     # odds ratio per class is shifted, the shift's prior centred on 0
+    rate_var = sampling_var + model.shift_sd**2 + np.square(part_shift_sd)
     centre = np.concatenate([logit(validation).ravel(), np.zeros(2 * pairs)])
-    prior_var = np.concatenate([(sampling_var + model.shift_sd**2).ravel(), np.full(2 * pairs, _DEPENDENCE_SD**2)])
+    prior_var = np.concatenate([rate_var.ravel(), np.full(2 * pairs, _DEPENDENCE_SD**2)])
     n_rates, n_shifts = 2 * space.k, len(centre)
     start = np.concatenate([centre, [0.0, np.log(4.0)]])  # log a, log b: Beta(1, 4) to start
     bounds = [(c - _SEARCH_RANGE, c + _SEARCH_RANGE) for c in centre] + [(-5.0, 6.0)] * 2
@@ -207,7 +210,7 @@ def population_rates(
         # not identified (Hui-Walter needs annotators that rated the same profiles): with one annotator per profile
         # a fit would move the rates by the assumed shape of the prevalences; only what holds for any prevalences is
         # learned: the bounds the organisations' match rates put on the rates
-        grid = _bounded_rates(evidence.counts, space, centre[:n_rates], prior_var[:n_rates])
+        grid = _bounded_rates(evidence.counts, space, centre[:n_rates], prior_var[:n_rates], spread)
         covariance = np.diag(np.concatenate([grid.variance, np.zeros(2 * pairs)]))  # the dependence: the validation's
         return PopulationRates(validation, grid.mode.reshape(2, space.k), np.zeros((2, pairs)), covariance, grid)
     objective = partial(_negative_log_posterior, space, joints, evidence, centre, prior_var, pi, log_widths)
@@ -259,34 +262,49 @@ def _negative_log_posterior(
     return negative_log_posterior
 
 
-def _bounded_rates(counts: np.ndarray, space: PatternSpace, centre: np.ndarray, prior_var: np.ndarray) -> RateGrid:
+def _bounded_rates(
+    counts: np.ndarray, space: PatternSpace, centre: np.ndarray, prior_var: np.ndarray, spread: RateSpread
+) -> RateGrid:
     """Per (class, annotator) logit rate: its posterior on a grid under the profile likelihood that holds whatever
     the prevalences are.
 
     An organisation whose annotator matches a share r of the profiles it rated fits any rates with
     false-positive rate <= r <= sensitivity exactly (some prevalence does); below the false-positive rate its best
-    prevalence is 0, above the sensitivity 1. So an organisation with r below a candidate false-positive rate f
-    weighs f by its binomial likelihood relative to that at r, and one above a candidate sensitivity likewise, less
-    what chance explains at the INCOMPATIBLE level (_CHANCE): a small organisation that matched nobody is no
-    evidence against f, since any prevalence lets it match nobody by chance. Without that allowance the many such
-    organisations pulled the false-positive rates below the validation's where the population's equalled it
-    (calibration d). The posterior stays the prior unless match rates contradict it, and moves no further than they
-    require.
+    prevalence is 0, above the sensitivity 1. So an organisation with r below a candidate false-positive rate
+    weighs it by how far its own rate would have to fall below the population's: its match share's logit is normal
+    around its own rate (the binomial's variance, 1 / (n r (1 - r))), and its own rate around the population's
+    (the organisations' spread, rate_spread). Above a candidate sensitivity likewise, unless its own
+    false-positive rate explains r better (r below both is no contradiction). Without the binomial's variance
+    the many small organisations that matched nobody pulled the false-positive rates below the validation's where
+    the population's equalled it (calibration d); without the spread, the organisations whose own rates are low
+    pulled the population's down to theirs (calibration f).
+    The posterior stays the prior unless match rates contradict it, and moves no further than they require.
     """
     ones = counts @ (space.digits == 1)  # (organisations, k) matches
     rated = counts @ (space.digits != 2)
-    share = ones / np.maximum(rated, 1)
+    share = (ones + 0.5) / (rated + 1.0)
+    observed, binomial_var = logit(share), 1.0 / ((rated + 1.0) * share * (1 - share))
+    own_sd = np.stack([np.broadcast_to(sd, (space.k,)) for sd in (spread.sensitivity, spread.false_positive)])
     logits, weights = centre[:, None] + _BOUND_OFFSETS[None, :], np.empty((len(centre), len(_BOUND_OFFSETS)))
     for index, v in enumerate(prior_var):
         cls, j = divmod(index, space.k)
-        rate = expit(logits[index])[:, None]
-        m, n, r = ones[:, j][None], rated[:, j][None], share[:, j][None]
-        at = m * np.log(np.maximum(r, 1e-300)) + (n - m) * np.log(np.maximum(1 - r, 1e-300))
-        loss = np.minimum(m * np.log(rate) + (n - m) * np.log1p(-rate) - at + _CHANCE, 0.0)  # <= 0
-        contradicted = (r < rate) if cls == 1 else (r > rate)  # false-positive rates (class 1), sensitivities (0)
-        log_post = np.where(contradicted & (n > 0), loss, 0.0).sum(axis=1) - 0.5 * _BOUND_OFFSETS**2 / v
+        seen = rated[:, j] > 0
+        gap = observed[seen, j][:, None] - logits[index][None, :]  # (organisations, points)
+        if cls == 1:  # a false-positive rate: contradicted by shares below it
+            loss = _contradiction(np.minimum(gap, 0.0), binomial_var[seen, j], own_sd[1, j])
+        else:  # a sensitivity: by shares above it that the organisation's own false-positive rate does not explain
+            loss = _contradiction(np.maximum(gap, 0.0), binomial_var[seen, j], own_sd[0, j])
+            above_fp = np.maximum(observed[seen, j] - centre[space.k + j], 0.0)[:, None]
+            loss = np.maximum(loss, _contradiction(above_fp, binomial_var[seen, j], own_sd[1, j]))
+        log_post = loss.sum(axis=0) - 0.5 * _BOUND_OFFSETS**2 / v
         weights[index] = np.exp(log_post - log_post.max())
     return RateGrid(logits, weights / weights.sum(axis=1, keepdims=True))
+
+
+def _contradiction(gap: np.ndarray, binomial_var: np.ndarray, own_sd: float) -> np.ndarray:
+    """(organisations, points) log likelihood (<= 0) of logit gaps between match shares and the rates they
+    contradict: normal, with the binomial's variance and the organisation's own rate's."""
+    return -0.5 * gap**2 / (binomial_var[:, None] + own_sd**2)
 
 
 def nested_annotators(values: np.ndarray) -> np.ndarray:

@@ -233,7 +233,8 @@ def test_rates_that_no_profile_rated_twice_identifies_move_only_as_far_as_match_
     """Keyword counts over everyone, an LLM on its own sample: no profile has both, so only the bounds that the match
     rates put on the rates whatever the prevalences are move them. The broad list's validation false-positive rate
     is below every organisation's match rate, so nothing contradicts it; an LLM whose population false-positive
-    rate is a third of the validation's is contradicted by the organisation without experts."""
+    rate is a third of the validation's is contradicted by the organisation without experts, as far as an
+    organisation's own rate may not explain it."""
     rng = np.random.default_rng(8)
     validation = _validation(rng)
     sizes, shares = [3000, 800, 5000, 200, 1500, 12000], [0.0, 0.3, 0.02, 0.4, 0.1, 0.05]
@@ -245,7 +246,8 @@ def test_rates_that_no_profile_rated_twice_identifies_move_only_as_far_as_match_
     rates = result.annotators.set_index("annotator")
     assert rates.loc["broad", "population_specificity"] == pytest.approx(rates.loc["broad", "specificity"], abs=0.005)
     assert rates.loc["llm", "population_sensitivity"] == pytest.approx(rates.loc["llm", "sensitivity"], abs=0.01)
-    assert rates.loc["llm", "population_specificity"] > rates.loc["llm", "specificity"] + 0.03  # towards 1 - 0.1 / 3
+    # towards 1 - 0.1 / 3, part of the way: one organisation's low rate may be its own (the organisations' spread)
+    assert rates.loc["llm", "specificity"] + 0.02 < rates.loc["llm", "population_specificity"] < 1 - 0.1 / 3 + 0.01
     truth = np.bincount(organisation, expert).sum()
     assert result.summary["total"]["q10"] <= truth <= result.summary["total"]["q90"]
 
