@@ -296,7 +296,7 @@ def _query_parser(commands) -> None:
     )
     query.add_argument("run", help="the run's location as `run` prints it, or a run id or `latest` under --storage-url")
     query.add_argument("--dialect", default="boolean", help="boolean (LinkedIn-style, SQLite FTS5), lucene, postgres")
-    query.add_argument("--category", help="the list's category (default: the one category other than 0)")
+    query.add_argument("--category", help="the list's category (default: the one the run's lists are for)")
     query.add_argument("--list", default="broad", help="strict or broad (default broad)")
     query.add_argument("--storage-url", help="where runs are, for a run id (default ./artifacts)")
     query.set_defaults(handler=_query)

@@ -29,6 +29,21 @@ class ScoringSettings(BaseModel, extra="forbid"):
     strict_specificity: float = 0.8
 
 
+class DesignOptimism(BaseModel, extra="forbid"):
+    """What cross-validation cannot see: the learner's design chosen on the same CVs. The new-sample interval
+    subtracts `sensitivity` and `specificity` from the cross-validated figures and widens by `sd` (per rate);
+    docs/lists.md gives the measurements behind the defaults."""
+
+    sensitivity: float = Field(0.19, ge=-1.0, le=1.0, description="Cross-validated minus new-CV sensitivity.")
+    specificity: float = Field(0.01, ge=-1.0, le=1.0, description="Cross-validated minus new-CV specificity.")
+    sd: float = Field(0.05, ge=0.0, le=1.0, description="Spread of that gap from one design and sample to another.")
+    source: str = Field(
+        "the default broad list's gap between its cross-validated rates and two samples of rated CVs it never saw "
+        "(a 91-CV lockbox, 119 other rated CVs), docs/lists.md",
+        description="Where the figures were measured.",
+    )
+
+
 class ListSettings(BaseModel, extra="forbid"):
     """How keyword lists are learned from the scored keywords, and how their quality is measured (docs/lists.md)."""
 
@@ -41,10 +56,25 @@ class ListSettings(BaseModel, extra="forbid"):
     inner_folds: int = Field(4, ge=2, description="selected: folds inside each training set that choose a list's size.")
     seed: int = Field(42, description="Seed of the fold assignment and of the bootstrap.")
     cv_repeats: int = Field(
-        2,
+        5,
         ge=1,
-        description="Cross-validations with fold seeds seed, seed + 1, ...: their spread of balanced accuracy "
-        "and the keywords' stability are reported; each repeat costs one more cross-validation.",
+        description="Cross-validations with fold seeds seed, seed + 1, ...: the reported cross-validated figures are "
+        "their mean, with their spread; each repeat costs one more cross-validation.",
+    )
+    positive: str | None = Field(
+        None,
+        description="The category the lists are for: the report and queries.json lead with it (None: `1` where it is "
+        "a category, else the least frequent one).",
+    )
+    new_sample_cvs: int | None = Field(
+        None,
+        ge=2,
+        description="Rated CVs of the new sample whose prediction interval each list reports (`new_sample`); None: as "
+        "many as the lists were learned from.",
+    )
+    design_optimism: DesignOptimism = Field(
+        default_factory=lambda: DesignOptimism(),
+        description="How much a list's cross-validated figures overstate what CVs it never saw give (docs/lists.md).",
     )
     matcher: Literal["product", "phrase"] = Field(
         "product",
