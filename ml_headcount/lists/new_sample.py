@@ -7,7 +7,7 @@ Three sources of error, simulated together (seeded, so a run's figures are repro
    n CVs per class (binomial variance p(1 - p) / n), plus the spread between fold seeds over their number;
 2. design selection: the learner's design was chosen on the same CVs, which cross-validation cannot see; the
    rates a new CV sees are lower by `design_optimism.sensitivity` / `.specificity`, give or take
-   `design_optimism.sd` (settings; docs/lists.md says where they were measured);
+   `design_optimism.sd` (settings, per list name; docs/lists.md says where they were measured);
 3. the new sample's own binomial noise: `cvs` CVs, split between the classes as the run's CVs are.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ml_headcount.config import ListSettings
+from ml_headcount.config import DesignOptimism, ListSettings
 
 DRAWS = 20_000
 
@@ -26,10 +26,12 @@ def new_sample_interval(
     class_cvs: tuple[int, int],
     cvs: int,
     list_settings: ListSettings,
+    list_name: str,
 ) -> dict:
     """The `list_settings.interval` prediction interval of each rate on a new sample of `cvs` rated CVs, from the
-    per-fold-seed cross-validated rates of a list learned from `class_cvs` (in the category, outside) CVs."""
-    optimism = list_settings.design_optimism
+    per-fold-seed cross-validated rates of a list (`list_name`: whose design optimism applies) learned from
+    `class_cvs` (in the category, outside) CVs."""
+    optimism = list_settings.design_optimism.get(list_name, DesignOptimism())
     rng = np.random.default_rng(list_settings.seed)
     n_positive, n_negative = class_cvs
     new_positive = min(max(round(cvs * n_positive / (n_positive + n_negative)), 1), cvs - 1)

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from ml_headcount.config import ListSettings, Settings
+from ml_headcount.errors import InputError
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.eligibility import organisation_name_share
 from ml_headcount.lists.evidence import Corpus
@@ -250,6 +251,8 @@ def positive_category(labels: np.ndarray, list_settings: ListSettings) -> str:
     """The category the lists are for: `lists.positive`, else `1` where it is a category, else the least frequent
     (ties: the first by name)."""
     values, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
+    if list_settings.positive is not None and list_settings.positive not in values:
+        raise InputError(f"lists.positive {list_settings.positive!r} is not a category ({', '.join(values)})")
     if list_settings.positive is not None:
         return list_settings.positive
     return "1" if "1" in values else str(values[np.argmin(counts)])
@@ -275,7 +278,7 @@ def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: Cross
                 "cross_validated_phrase": cross_validation.phrase_quality.get(category, {}).get(name),
                 "cross_validated_seeds": _seed_spread(cross_validation.seeds.get(category, {}).get(name)),
                 "new_sample": _new_sample(
-                    cross_validation.seeds.get(category, {}).get(name), labels == category, settings
+                    cross_validation.seeds.get(category, {}).get(name), labels == category, name, settings
                 ),
                 "stability": {
                     k: cross_validation.stability.get(category, {}).get(name, {}).get(k, 0.0) for k in keywords
@@ -288,7 +291,7 @@ def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: Cross
     }
 
 
-def _new_sample(seeds: dict | None, positive: np.ndarray, settings: Settings) -> dict | None:
+def _new_sample(seeds: dict | None, positive: np.ndarray, name: str, settings: Settings) -> dict | None:
     """The prediction interval of the list's rates on a new sample (`lists.new_sample_cvs`, default as many CVs as
     the lists were learned from), with the run's matcher's per-seed rates; None where a class has too few CVs."""
     list_settings = settings.lists
@@ -301,6 +304,7 @@ def _new_sample(seeds: dict | None, positive: np.ndarray, settings: Settings) ->
         class_cvs,
         list_settings.new_sample_cvs or len(positive),
         list_settings,
+        name,
     )
 
 

@@ -130,14 +130,17 @@ def test_the_new_sample_interval_of_the_default_broad_list_holds_what_new_rated_
     # inside the 80 % interval of a sample of their size.
     sensitivities, specificities = [0.74, 0.73, 0.75, 0.72, 0.76], [0.86, 0.87, 0.85, 0.86, 0.86]
     for cvs, seen in ((91, 0.708), (119, 0.717)):
-        interval = new_sample_interval(sensitivities, specificities, (119, 335), cvs, settings.lists)
+        interval = new_sample_interval(sensitivities, specificities, (119, 335), cvs, settings.lists, "broad")
         low, high = interval["balanced_accuracy"]
         assert low <= seen <= high, (cvs, interval)
-    wide = new_sample_interval(sensitivities, specificities, (119, 335), 119, settings.lists)
+    wide = new_sample_interval(sensitivities, specificities, (119, 335), 119, settings.lists, "broad")
     assert wide["sensitivity"][0] <= 0.515 <= wide["sensitivity"][1]
     # the interval without the design optimism (cross-validation's own noise) misses what new CVs gave
-    naive = _with(settings, design_optimism=DesignOptimism(sensitivity=0.0, specificity=0.0, sd=0.0)).lists
-    assert new_sample_interval(sensitivities, specificities, (119, 335), 119, naive)["balanced_accuracy"][0] > 0.717
+    naive = _with(settings, design_optimism={"broad": DesignOptimism()}).lists
+    assert (
+        new_sample_interval(sensitivities, specificities, (119, 335), 119, naive, "broad")["balanced_accuracy"][0]
+        > 0.717
+    )
 
 
 def _manifest(corpus) -> dict:
