@@ -30,7 +30,7 @@ VARIANTS = {
     "default": {},
     "no exclusions": {"max_exclusions": 0},
     "no employer rule": {"min_employers": 1},
-    "fewest knobs (w = 1, penalty 1, no exclusions)": {"broad_weights": [1.0], "penalties": [1.0], "max_exclusions": 0},
+    "fewest knobs (w = 1; penalty 1; no exclusions)": {"broad_weights": [1.0], "penalties": [1.0], "max_exclusions": 0},
     "study": {"method": "study"},
 }
 SPLIT_SEED = 1000  # split s uses fold seed SPLIT_SEED + s; its test part is fold 0 of 5
@@ -56,7 +56,9 @@ def _rates(matched: np.ndarray, positive: np.ndarray) -> tuple[float, float]:
     return float(matched[positive].mean()), float((~matched[~positive]).mean())
 
 
-def replay_split(corpus: Corpus, settings: Settings, category: str, split: int, list_name: str) -> list[dict]:
+def replay_split(
+    corpus: Corpus, settings: Settings, category: str, split: int, list_name: str, variants: list[str]
+) -> list[dict]:
     """One split: per variant, its development cross-validated and test (sensitivity, specificity) of `list_name`."""
     labels = corpus.cvs["category"].to_numpy().astype(str)
     test = stratified_folds(corpus.cvs["cv_id"].to_numpy(), labels, 5, SPLIT_SEED + split) == 0
@@ -64,8 +66,8 @@ def replay_split(corpus: Corpus, settings: Settings, category: str, split: int, 
     dev_labels = labels[~test]
     folds = stratified_folds(development.cvs["cv_id"].to_numpy(), dev_labels, settings.lists.folds, SPLIT_SEED + split)
     rows = []
-    for name, update in VARIANTS.items():
-        variant = settings.model_copy(update={"lists": settings.lists.model_copy(update=update)})
+    for name in variants:
+        variant = settings.model_copy(update={"lists": settings.lists.model_copy(update=VARIANTS[name])})
         started = time.perf_counter()
         matches = heldout_matches(development, folds, variant)[f"{category}/{list_name}"].to_numpy() > 0
         lists = learn(development, None, variant)[category][list_name]
@@ -85,15 +87,18 @@ def replay_split(corpus: Corpus, settings: Settings, category: str, split: int, 
     return rows
 
 
-def replay(corpus: Corpus, settings: Settings, category: str, splits: int, list_name: str = "broad") -> pd.DataFrame:
-    """Every split's rows, with the replayed choice (best development balanced accuracy) marked `chosen`."""
+def replay(
+    corpus: Corpus, settings: Settings, category: str, splits: int, variants: list[str], list_name: str = "broad"
+) -> pd.DataFrame:
+    """Every split's rows for `variants` (names in VARIANTS, the default first), with the replayed choice (best
+    development balanced accuracy) marked `chosen`."""
     rows = []
     for split in range(splits):
-        rows += replay_split(corpus, settings, category, split, list_name)
+        rows += replay_split(corpus, settings, category, split, list_name, variants)
         done = ", ".join(
             f"{r['variant']} {(r['dev_sensitivity'] + r['dev_specificity']) / 2:.3f} / "
             f"{(r['test_sensitivity'] + r['test_specificity']) / 2:.3f}"
-            for r in rows[-len(VARIANTS) :]
+            for r in rows[-len(variants) :]
         )
         print(f"split {split}: balanced accuracy, development (cross-validated) / test: {done}", flush=True)
     table = pd.DataFrame(rows)
@@ -106,7 +111,7 @@ def replay(corpus: Corpus, settings: Settings, category: str, splits: int, list_
 
 def summary(table: pd.DataFrame) -> pd.DataFrame:
     """Per variant, and for the replayed choice: mean development and test figures, the test spread, the optimism."""
-    groups = [(name, table[table["variant"] == name]) for name in VARIANTS] + [
+    groups = [(name, table[table["variant"] == name]) for name in table["variant"].unique()] + [
         ("replayed choice (best development figure)", table[table["chosen"]])
     ]
     rows = []

@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from design_replay import replay, summary  # noqa: E402
+from design_replay import VARIANTS, replay, summary  # noqa: E402
 
 from ml_headcount.config import Settings, load_settings  # noqa: E402
 from ml_headcount.corpus.ingest import ingest  # noqa: E402
@@ -122,10 +122,10 @@ def lockbox_quality(development: Corpus, lockbox: pd.DataFrame, settings: Settin
     return result
 
 
-def print_replay(corpus: Corpus, settings: Settings, category: str, splits: int) -> None:
+def print_replay(corpus: Corpus, settings: Settings, category: str, splits: int, variants: list[str]) -> None:
     """The replayed design selection on `splits` development/test splits of all the corpus's CVs, and its summary."""
     started = time.perf_counter()
-    table = replay(corpus, settings, category, splits)
+    table = replay(corpus, settings, category, splits, variants)
     result = summary(table)
     print(
         f"design selection replayed on {splits} stratified 80/20 splits of {len(corpus.cvs)} CVs "
@@ -156,6 +156,9 @@ def main() -> None:
     parser.add_argument("--no-lockbox", action="store_true", help="development runs: never compute the lockbox figures")
     parser.add_argument("--mode", choices=["exact", "fast"], help="extraction mode (default: the settings', exact)")
     parser.add_argument("--replay", type=int, metavar="N", help="replay the design selection on N splits instead")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"--replay: comma-separated learners of {list(VARIANTS)}"
+    )
     args = parser.parse_args()
 
     extraction = {"mode": args.mode} if args.mode else {}
@@ -167,7 +170,10 @@ def main() -> None:
     cvs = ingest(args.input, settings.ingest).cvs.reset_index(drop=True)
     keywords = cached_keywords(cvs, settings)
     if args.replay:
-        print_replay(build_corpus(cvs, keywords, settings.extraction), settings, args.category, args.replay)
+        variants = [name.strip() for name in args.variants.split(",")]
+        if unknown := set(variants) - set(VARIANTS):
+            parser.error(f"--variants: unknown {sorted(unknown)}; known: {list(VARIANTS)}")
+        print_replay(build_corpus(cvs, keywords, settings.extraction), settings, args.category, args.replay, variants)
         return
     locked = lockbox_rows(cvs)
     development_cvs = cvs.drop(index=locked).reset_index(drop=True)
