@@ -156,13 +156,21 @@ def _pooled_quality(repeats: list[pd.DataFrame], labels: np.ndarray, matcher: st
     """Per category and list, the quality of its pooled held-out matches by `matcher`, averaged over fold seeds."""
     return {
         c: {
-            name: list_quality(
-                [m[list_column(c, name, matcher)].to_numpy() > 0 for m in repeats], labels == c, list_settings
+            name: _design_labelled(
+                list_quality(
+                    [m[list_column(c, name, matcher)].to_numpy() > 0 for m in repeats], labels == c, list_settings
+                )
             )
             for name in LIST_NAMES
         }
         for c in sorted(set(labels.tolist()))
     }
+
+
+def _design_labelled(quality: dict) -> dict:
+    """A list's figures, saying that the learner's design was chosen on the study's rated CVs."""
+    design = "nested; the learner's design was chosen on the study's rated CVs (optimistic on them: see new_sample)"
+    return {**quality, "figures": f"{quality['figures']}, {design}"}
 
 
 def _seed_accuracies(repeats: list[pd.DataFrame], labels: np.ndarray, fold_seeds: list[int]) -> dict:
@@ -265,11 +273,13 @@ def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: Cross
     labels = corpus.cvs["category"].to_numpy().astype(str)
     positive = positive_category(labels, settings.lists)
     order = sorted(lists, key=lambda c: (c != positive, c))
+    other = f"complement of {positive}" if len(lists) == 2 else "other"
+    roles = {c: "positive" if c == positive else other for c in lists}
     return {
         category: {
             name: {
                 "method": settings.lists.method,
-                "role": "positive" if category == positive else f"complement of {positive}",
+                "role": roles[category],
                 "keywords": list(keywords),
                 "exclusions": exclusions_of(keywords),
                 **in_sample[category][name],
@@ -346,8 +356,7 @@ def list_quality(matched: np.ndarray | list[np.ndarray], positive: np.ndarray, l
     per_seed = [matched] if isinstance(matched, np.ndarray) else matched
     n_positive, n_negative = int(positive.sum()), int((~positive).sum())
     base = {
-        "figures": f"cross-validated ({list_settings.folds} folds, nested), mean over {len(per_seed)} fold seeds; "
-        "the learner's design was chosen on the study's rated CVs (optimistic on them: see new_sample)",
+        "figures": f"cross-validated ({list_settings.folds} folds), mean over {len(per_seed)} fold seeds",
         "folds": list_settings.folds,
         "fold_seeds": len(per_seed),
         "interval": f"{list_settings.interval:.0%} {INTERVAL_METHOD}",
