@@ -166,10 +166,11 @@ class ListSettings(BaseModel, extra="forbid"):
         "broader keywords).",
     )
     max_exclusions: int = Field(
-        3,
+        0,
         ge=0,
         description="selected: most exclusions of a list (`(A OR B) AND NOT (C OR D)`); how many (0: the plain OR "
-        "list) is chosen by inner cross-validation.",
+        "list) is chosen by inner cross-validation. Off by default: under the replayed design selection they did not "
+        "pay on the rated CVs (docs/lists.md).",
     )
     strict_weights: list[float] = Field(
         [3.0, 5.0, 8.0, 13.0, 21.0, 34.0],

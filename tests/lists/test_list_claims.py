@@ -29,6 +29,7 @@ def settings():
         strict_weights=[3.0, 8.0],
         penalties=[0.0],
         max_keywords=6,
+        max_exclusions=3,  # off by default; the constructed corpus needs them for a broad exclusion
         cv_repeats=2,
         text_classifier=False,
     )
