@@ -12,6 +12,7 @@ the optimism (development minus test). The test parts overlap the CVs on which t
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import time
 
@@ -28,7 +29,7 @@ from ml_headcount.lists.quality import heldout_matches, list_matches
 # learner with fewer hand-set knobs
 VARIANTS = {
     "default": {},
-    "no exclusions": {"max_exclusions": 0},
+    "with exclusions (up to 3)": {"max_exclusions": 3},  # the default until this replay
     "no employer rule": {"min_employers": 1},
     "fewest knobs (w = 1; penalty 1; no exclusions)": {"broad_weights": [1.0], "penalties": [1.0], "max_exclusions": 0},
     "study": {"method": "study"},
@@ -134,3 +135,9 @@ def summary(table: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows)
+
+
+if __name__ == "__main__":  # a module of list_quality.py; run alone it only says so
+    argparse.ArgumentParser(
+        description=__doc__.splitlines()[0], epilog="Run it as: benchmarks/list_quality.py --replay N [--variants ...]"
+    ).parse_args()
