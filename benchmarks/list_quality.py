@@ -1,7 +1,7 @@
 """Keyword lists on CVs they never saw: the study's rule, the default learner, the TF-IDF + logistic regression.
 
     uv run python benchmarks/list_quality.py [--input PATH] [--storage-url URL] [--category 1] [--repeats 5]
-                                               [--no-lockbox]
+                                               [--no-lockbox] [--mode exact|fast] [--replay N]
 
 First a lockbox is set aside: 20 % of the CVs of each category, chosen by the
 sha256 of a fixed salt and the cleaned text (`lockbox_rows`); no design
@@ -18,6 +18,12 @@ the content-keyed cache under --storage-url (a run on the same input fills
 it); CVs it lacks are extracted here first. The last line is
 `lockbox_broad_balanced=<l> cv_broad_balanced=<c> seed_spread=<s> phrase_cv_broad_balanced=<p>`
 for the broad list of --category (`lockbox_broad_balanced=hidden` with --no-lockbox).
+
+With --replay N it does something else: the design selection replayed on N random development/test splits of all
+the CVs (`design_replay.py`): every learner variant cross-validated on each development part, the best one chosen,
+each scored on the test part. It prints the expected figure on new CVs and its spread per variant and for the
+replayed choice; the last line is `replay_new_cv_balanced=<m> replay_sd=<s> replay_optimism=<o>
+default_new_cv_balanced=<d>`.
 """
 
 from __future__ import annotations
@@ -33,6 +39,9 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from design_replay import VARIANTS, replay, summary  # noqa: E402
 
 from ml_headcount.config import Settings, load_settings  # noqa: E402
 from ml_headcount.corpus.ingest import ingest  # noqa: E402
@@ -113,6 +122,26 @@ def lockbox_quality(development: Corpus, lockbox: pd.DataFrame, settings: Settin
     return result
 
 
+def print_replay(corpus: Corpus, settings: Settings, category: str, splits: int, variants: list[str]) -> None:
+    """The replayed design selection on `splits` development/test splits of all the corpus's CVs, and its summary."""
+    started = time.perf_counter()
+    table = replay(corpus, settings, category, splits, variants)
+    result = summary(table)
+    print(
+        f"design selection replayed on {splits} stratified 80/20 splits of {len(corpus.cvs)} CVs "
+        f"({time.perf_counter() - started:.0f} s); broad list of category {category}; choices per variant: "
+        f"{table[table['chosen']]['variant'].value_counts().to_dict()}"
+    )
+    with pd.option_context("display.width", 250, "display.max_columns", 20):
+        print(result.round(4).to_string(index=False))
+    chosen, default = result.iloc[-1], result[result["learner"] == "default"].iloc[0]
+    print(
+        f"replay_new_cv_balanced={chosen['new-CV balanced (test)']:.4f} replay_sd={chosen['test sd']:.4f} "
+        f"replay_optimism={chosen['optimism (dev - test)']:.4f} "
+        f"default_new_cv_balanced={default['new-CV balanced (test)']:.4f}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default=str(DEFAULT_INPUT))
@@ -125,13 +154,27 @@ def main() -> None:
         "--repeats", type=int, default=5, help="fold seeds (lists.seed, +1, ...) of the cross-validation"
     )
     parser.add_argument("--no-lockbox", action="store_true", help="development runs: never compute the lockbox figures")
+    parser.add_argument("--mode", choices=["exact", "fast"], help="extraction mode (default: the settings', exact)")
+    parser.add_argument("--replay", type=int, metavar="N", help="replay the design selection on N splits instead")
+    parser.add_argument(
+        "--variants", default=",".join(VARIANTS), help=f"--replay: comma-separated learners of {list(VARIANTS)}"
+    )
     args = parser.parse_args()
 
+    extraction = {"mode": args.mode} if args.mode else {}
     settings = with_list_settings(
-        load_settings(args.config, storage={"url": args.storage_url}), cv_repeats=args.repeats
+        load_settings(args.config, storage={"url": args.storage_url}, extraction=extraction),
+        cv_repeats=args.repeats,
+        text_classifier=False,
     )
     cvs = ingest(args.input, settings.ingest).cvs.reset_index(drop=True)
     keywords = cached_keywords(cvs, settings)
+    if args.replay:
+        variants = [name.strip() for name in args.variants.split(",")]
+        if unknown := set(variants) - set(VARIANTS):
+            parser.error(f"--variants: unknown {sorted(unknown)}; known: {list(VARIANTS)}")
+        print_replay(build_corpus(cvs, keywords, settings.extraction), settings, args.category, args.replay, variants)
+        return
     locked = lockbox_rows(cvs)
     development_cvs = cvs.drop(index=locked).reset_index(drop=True)
     corpus = build_corpus(

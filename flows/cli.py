@@ -105,6 +105,7 @@ def _run_parser(commands) -> None:
     run.add_argument("--mode", choices=["exact", "fast"], help="exact: KeyBERT's keywords (default); fast: ~20x faster")
     run.add_argument("--top-n", type=int, help="keywords extracted per CV (default 30)")
     run.add_argument("--workers", type=int, help="processes for cleaning and counting (default: every CPU)")
+    run.add_argument("--positive", help="the category the lists are for (default 1, else the rarest)")
     _output_options(run)
     run.set_defaults(handler=_run)
 
@@ -202,6 +203,7 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
         workers=args.workers,
         extraction=extraction,
         ingest={"limit": args.limit} if args.limit is not None else None,
+        lists={"positive": args.positive} if args.positive is not None else None,
     )
     preflight.check_run_id(args.run_id)
     preflight.check_input(args.input, settings)
@@ -296,7 +298,7 @@ def _query_parser(commands) -> None:
     )
     query.add_argument("run", help="the run's location as `run` prints it, or a run id or `latest` under --storage-url")
     query.add_argument("--dialect", default="boolean", help="boolean (LinkedIn-style, SQLite FTS5), lucene, postgres")
-    query.add_argument("--category", help="the list's category (default: the one category other than 0)")
+    query.add_argument("--category", help="the list's category (default: the one the run's lists are for)")
     query.add_argument("--list", default="broad", help="strict or broad (default broad)")
     query.add_argument("--storage-url", help="where runs are, for a run id (default ./artifacts)")
     query.set_defaults(handler=_query)

@@ -20,7 +20,7 @@ __all__, __getattr__ = exported(
         "_headcount": ["HeadcountSettings"],
         "_infrastructure": ["InboxSettings", "ModalSettings", "StorageSettings"],
         "_ingest": ["IngestSettings"],
-        "_keywords": ["ClusteringSettings", "ListSettings", "ScoringSettings"],
+        "_keywords": ["ClusteringSettings", "DesignOptimism", "ListSettings", "ScoringSettings"],
         "_settings": ["Settings", "SettingsError", "available_cpus", "load_settings"],
     },
 )

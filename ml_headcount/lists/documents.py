@@ -27,11 +27,29 @@ class RunManifest(BaseModel):
     parameters: RunParameters
 
 
+Interval = Annotated[list[Annotated[float, Field(ge=0.0, le=1.0)]], Field(min_length=2, max_length=2)]
+
+
+class NewSample(BaseModel):
+    """What a new sample of `cvs` rated CVs will see of a list: `level` prediction intervals of its rates, with the
+    cross-validation's fold and seed noise, the design-selection optimism and the new sample's binomial noise."""
+
+    cvs: int = Field(ge=1)
+    level: float = Field(gt=0.0, lt=1.0)
+    sensitivity: Interval
+    specificity: Interval
+    balanced_accuracy: Interval
+    source: str
+
+
 class ListEntry(BaseModel):
-    """One keyword list: its keywords and exclusions (a string is not a list of its letters)."""
+    """One keyword list: its keywords and exclusions (a string is not a list of its letters), and the interval a
+    new sample will see (None where a class has too few CVs; absent in runs older than it)."""
 
     keywords: list[str]
     exclusions: list[str] = []
+    role: str | None = None  # "positive" for the category the lists are for, else "complement of <it>"
+    new_sample: NewSample | None = None
 
 
 class KeywordLists(RootModel[dict[str, dict[str, ListEntry]]]):
@@ -61,8 +79,10 @@ class ListQueries(BaseModel):
 
 
 class Queries(BaseModel):
-    """queries.json: category -> list name -> its queries by dialect."""
+    """queries.json: category -> list name -> its queries by dialect (the category the lists are for, `positive`,
+    first; absent in runs older than it)."""
 
+    positive: str | None = None
     queries: dict[str, dict[str, ListQueries]]
 
 

@@ -8,8 +8,9 @@ from statistics import NormalDist
 import numpy as np
 
 
-def wilson_interval(successes: int, n: int, level: float) -> tuple[float, float]:
-    """The Wilson score interval of a proportion `successes / n` at confidence `level`."""
+def wilson_interval(successes: float, n: int, level: float) -> tuple[float, float]:
+    """The Wilson score interval of a proportion `successes / n` at confidence `level` (`successes` may be a mean
+    count, e.g. over fold seeds)."""
     z = NormalDist().inv_cdf(0.5 + level / 2)
     p = successes / n
     centre = (p + z * z / (2 * n)) / (1 + z * z / n)

@@ -18,7 +18,8 @@ the training CVs: the broad list maximises balanced accuracy, the strict list
 is the most sensitive one whose inner-cross-validated specificity reaches the
 target. A list may then end in exclusions (`(A OR B) AND NOT (C)`, a
 `matching.KeywordList`), grown by the same rule with the classes' roles
-swapped; how many (none: the plain OR list) is chosen by the same inner folds.
+swapped; how many (none: the plain OR list) is chosen by the same inner folds. Last, the strict list is put
+inside the broad one (`strict_inside_broad`).
 """
 
 from __future__ import annotations
@@ -83,11 +84,24 @@ def selected_lists(evidence: KeywordEvidence, cv_ids: np.ndarray, vocabulary: li
     for category in sorted(set(evidence.labels.tolist())):
         choice = _inner_choice(evidence, inner, category, vocabulary, settings)
         exclusions = _inner_exclusions(evidence, inner, category, vocabulary, settings, choice)
-        lists[str(category)] = {}
+        grown = {}
         for name in LIST_NAMES:
             path, excluded = grow_list(evidence, category, vocabulary, settings, choice[name], exclusions[name])
-            lists[str(category)][name] = KeywordList([vocabulary[j] for j in path], [vocabulary[j] for j in excluded])
+            grown[name] = KeywordList([vocabulary[j] for j in path], [vocabulary[j] for j in excluded])
+        lists[str(category)] = strict_inside_broad(grown["strict"], grown["broad"])
     return lists
+
+
+def strict_inside_broad(strict: KeywordList, broad: KeywordList) -> dict[str, KeywordList]:
+    """The two lists made so that every text the strict list matches, the broad one matches, under either matcher:
+    the broad list also holds the strict list's keywords, the strict list also the broad list's exclusions. (Grown
+    apart, a strict keyword the broad list lacks, or a broad exclusion, let a CV match strict and not broad.)"""
+    return {
+        "strict": KeywordList(
+            list(strict), strict.exclusions + [e for e in broad.exclusions if e not in strict.exclusions]
+        ),
+        "broad": KeywordList(list(broad) + [k for k in strict if k not in broad], broad.exclusions),
+    }
 
 
 def _inner_exclusions(

@@ -28,12 +28,14 @@ import numpy as np
 import pandas as pd
 
 from ml_headcount.config import ListSettings, Settings
+from ml_headcount.errors import InputError
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.eligibility import organisation_name_share
 from ml_headcount.lists.evidence import Corpus
 from ml_headcount.lists.folds import stratified_folds
 from ml_headcount.lists.intervals import bootstrap_balanced_accuracy, wilson_interval
 from ml_headcount.lists.learners import LIST_NAMES, Lists, learn
+from ml_headcount.lists.new_sample import new_sample_interval
 from ml_headcount.lists.queries import list_query
 from ml_headcount.scoring.keyword_list import list_column
 from ml_headcount.scoring.matching import exclusions_of
@@ -136,12 +138,13 @@ def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None 
             if c in decided
         }
     fold_lists = [lists for repeat in repeats for lists in repeat.fold_lists]
+    seed_matches = [repeat.matches for repeat in repeats]
     return CrossValidation(
         first_folds,
         matches,
-        _pooled_quality(matches, labels, "product", list_settings),
-        _pooled_quality(matches, labels, "phrase", list_settings),
-        _seed_accuracies([repeat.matches for repeat in repeats], labels, fold_seeds),
+        _pooled_quality(seed_matches, labels, "product", list_settings),
+        _pooled_quality(seed_matches, labels, "phrase", list_settings),
+        _seed_accuracies(seed_matches, labels, fold_seeds),
         _stability(fold_lists, categories, list),
         _stability(fold_lists, categories, exclusions_of),
         classifier_quality,
@@ -149,34 +152,44 @@ def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None 
     )
 
 
-def _pooled_quality(matches: pd.DataFrame, labels: np.ndarray, matcher: str, list_settings: ListSettings) -> dict:
-    """Per category and list, the quality of its pooled held-out matches by `matcher`."""
+def _pooled_quality(repeats: list[pd.DataFrame], labels: np.ndarray, matcher: str, list_settings: ListSettings) -> dict:
+    """Per category and list, the quality of its pooled held-out matches by `matcher`, averaged over fold seeds."""
     return {
         c: {
-            name: list_quality(matches[list_column(c, name, matcher)].to_numpy() > 0, labels == c, list_settings)
+            name: _design_labelled(
+                list_quality(
+                    [m[list_column(c, name, matcher)].to_numpy() > 0 for m in repeats], labels == c, list_settings
+                )
+            )
             for name in LIST_NAMES
         }
         for c in sorted(set(labels.tolist()))
     }
+
+
+def _design_labelled(quality: dict) -> dict:
+    """A list's figures, saying that the learner's design was chosen on the study's rated CVs."""
+    design = "nested; the learner's design was chosen on the study's rated CVs (optimistic on them: see new_sample)"
+    return {**quality, "figures": f"{quality['figures']}, {design}"}
 
 
 def _seed_accuracies(repeats: list[pd.DataFrame], labels: np.ndarray, fold_seeds: list[int]) -> dict:
-    """Per category and list, the fold seeds and each seed's held-out balanced accuracy per matcher."""
-    return {
-        c: {
-            name: {
-                "fold_seeds": fold_seeds,
-                **{
-                    f"{matcher}_balanced_accuracy": [
-                        _balanced(m[list_column(c, name, matcher)].to_numpy() > 0, labels == c) for m in repeats
-                    ]
-                    for matcher in MATCHERS
-                },
-            }
-            for name in LIST_NAMES
-        }
-        for c in sorted(set(labels.tolist()))
-    }
+    """Per category and list, the fold seeds and each seed's held-out balanced accuracy, sensitivity and specificity
+    per matcher."""
+    result: dict = {}
+    for c in sorted(set(labels.tolist())):
+        positive = labels == c
+        result[c] = {}
+        for name in LIST_NAMES:
+            seeds: dict = {"fold_seeds": fold_seeds}
+            for matcher in MATCHERS:
+                matched = [m[list_column(c, name, matcher)].to_numpy() > 0 for m in repeats]
+                seeds[f"{matcher}_balanced_accuracy"] = [_balanced(m, positive) for m in matched]
+                rates = [_rates(m, positive) for m in matched]
+                seeds[f"{matcher}_sensitivity"] = [r[0] for r in rates]
+                seeds[f"{matcher}_specificity"] = [r[1] for r in rates]
+            result[c][name] = seeds
+    return result
 
 
 def _stability(fold_lists: list[Lists], categories: list[str], terms: Callable[[list[str]], list[str]]) -> dict:
@@ -223,6 +236,13 @@ def _heldout(corpus: Corpus, folds: np.ndarray, settings: Settings) -> _HeldOut:
     return _HeldOut(pd.DataFrame({"cv_id": corpus.cvs["cv_id"].to_numpy(), **matches}), per_fold, folds)
 
 
+def _rates(matched: np.ndarray, positive: np.ndarray) -> tuple[float | None, float | None]:
+    """(sensitivity, specificity) of matches, None where a class is empty."""
+    sensitivity = round(float(matched[positive].mean()), 4) if positive.any() else None
+    specificity = round(float((~matched[~positive]).mean()), 4) if (~positive).any() else None
+    return sensitivity, specificity
+
+
 def _balanced(matched: np.ndarray, positive: np.ndarray) -> float | None:
     if positive.all() or not positive.any():
         return None
@@ -235,13 +255,31 @@ def _shares(lists: list[list[str]]) -> dict[str, float]:
     return {str(k): round(float(n) / max(len(lists), 1), 4) for k, n in counts.items()}
 
 
+def positive_category(labels: np.ndarray, list_settings: ListSettings) -> str:
+    """The category the lists are for: `lists.positive`, else `1` where it is a category, else the least frequent
+    (ties: the first by name)."""
+    values, counts = np.unique(np.asarray(labels).astype(str), return_counts=True)
+    if list_settings.positive is not None and list_settings.positive not in values:
+        raise InputError(f"lists.positive {list_settings.positive!r} is not a category ({', '.join(values)})")
+    if list_settings.positive is not None:
+        return list_settings.positive
+    return "1" if "1" in values else str(values[np.argmin(counts)])
+
+
 def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: CrossValidation, settings: Settings) -> dict:
-    """keyword_lists.json: per category and list, the keywords with in-sample and cross-validated quality."""
+    """keyword_lists.json: per category (the positive one first) and list, the keywords with in-sample and
+    cross-validated quality, and the interval a new sample of rated CVs will see."""
     in_sample = in_sample_quality(corpus, lists)
+    labels = corpus.cvs["category"].to_numpy().astype(str)
+    positive = positive_category(labels, settings.lists)
+    order = sorted(lists, key=lambda c: (c != positive, c))
+    other = f"complement of {positive}" if len(lists) == 2 else "other"
+    roles = {c: "positive" if c == positive else other for c in lists}
     return {
         category: {
             name: {
                 "method": settings.lists.method,
+                "role": roles[category],
                 "keywords": list(keywords),
                 "exclusions": exclusions_of(keywords),
                 **in_sample[category][name],
@@ -249,15 +287,35 @@ def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: Cross
                 "cross_validated": cross_validation.quality.get(category, {}).get(name),
                 "cross_validated_phrase": cross_validation.phrase_quality.get(category, {}).get(name),
                 "cross_validated_seeds": _seed_spread(cross_validation.seeds.get(category, {}).get(name)),
+                "new_sample": _new_sample(
+                    cross_validation.seeds.get(category, {}).get(name), labels == category, name, settings
+                ),
                 "stability": {
                     k: cross_validation.stability.get(category, {}).get(name, {}).get(k, 0.0) for k in keywords
                 },
                 "exclusion_stability": cross_validation.exclusion_stability.get(category, {}).get(name, {}),
             }
-            for name, keywords in by_name.items()
+            for name, keywords in lists[category].items()
         }
-        for category, by_name in lists.items()
+        for category in order
     }
+
+
+def _new_sample(seeds: dict | None, positive: np.ndarray, name: str, settings: Settings) -> dict | None:
+    """The prediction interval of the list's rates on a new sample (`lists.new_sample_cvs`, default as many CVs as
+    the lists were learned from), with the run's matcher's per-seed rates; None where a class has too few CVs."""
+    list_settings = settings.lists
+    class_cvs = int(positive.sum()), int((~positive).sum())
+    if not seeds or min(class_cvs) < list_settings.folds:
+        return None
+    return new_sample_interval(
+        seeds[f"{list_settings.matcher}_sensitivity"],
+        seeds[f"{list_settings.matcher}_specificity"],
+        class_cvs,
+        list_settings.new_sample_cvs or len(positive),
+        list_settings,
+        name,
+    )
 
 
 def classifier_document(
@@ -291,11 +349,16 @@ def _seed_spread(seeds: dict | None) -> dict | None:
     return {**seeds, **spread}
 
 
-def list_quality(matched: np.ndarray, positive: np.ndarray, list_settings: ListSettings) -> dict:
-    """Pooled held-out sensitivity, specificity and balanced accuracy with their intervals, or why there are none."""
+def list_quality(matched: np.ndarray | list[np.ndarray], positive: np.ndarray, list_settings: ListSettings) -> dict:
+    """Pooled held-out sensitivity, specificity and balanced accuracy with their intervals, or why there are none.
+    `matched`: one cross-validation's held-out matches, or a list of them (one per fold seed): the figures are then
+    the mean over the seeds, their intervals those of the mean rates on the CVs there are."""
+    per_seed = [matched] if isinstance(matched, np.ndarray) else matched
     n_positive, n_negative = int(positive.sum()), int((~positive).sum())
     base = {
+        "figures": f"cross-validated ({list_settings.folds} folds), mean over {len(per_seed)} fold seeds",
         "folds": list_settings.folds,
+        "fold_seeds": len(per_seed),
         "interval": f"{list_settings.interval:.0%} {INTERVAL_METHOD}",
         "cvs": [n_positive, n_negative],
     }
@@ -305,7 +368,9 @@ def list_quality(matched: np.ndarray, positive: np.ndarray, list_settings: ListS
             "note": f"too few CVs for {list_settings.folds}-fold cross-validation "
             f"({n_positive} in the category, {n_negative} outside)",
         }
-    found, rejected = int(matched[positive].sum()), int((~matched[~positive]).sum())
+    # mean numbers of found and rejected CVs over the seeds (the intervals read them as counts of one sample)
+    found = float(np.mean([m[positive].sum() for m in per_seed]))
+    rejected = float(np.mean([(~m[~positive]).sum() for m in per_seed]))
     sensitivity, specificity = found / n_positive, rejected / n_negative
     return {
         **base,

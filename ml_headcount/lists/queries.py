@@ -222,17 +222,30 @@ def query_document(any_of: list[str], none_of: list[str] = ()) -> dict:
 def queries_document(lists: dict) -> dict:
     """queries.json of a run from its keyword_lists.json: every list as a query in every dialect, with its quality
     under the product's matcher and under phrase search (the queries' matcher), in-sample and cross-validated."""
+    positive = next((c for c, by_name in lists.items() if _role(by_name) == "positive"), None)
+    order = sorted(lists, key=lambda c: c != positive)  # the category the lists are for first; stable otherwise
     return {
+        "positive": positive,
         "dialects": {name: {"description": d.description, "limit": d.limit} for name, d in DIALECTS.items()},
         "matcher": "phrase search: letter-and-digit tokens, case folded, a phrase's tokens consecutive (docs/lists.md)",
         "queries": {
             category: {
-                name: {**query_document(entry["keywords"], entry.get("exclusions", [])), "quality": _quality(entry)}
-                for name, entry in by_name.items()
+                name: {
+                    **query_document(entry["keywords"], entry.get("exclusions", [])),
+                    "role": entry.get("role"),
+                    "new_sample": entry.get("new_sample"),  # what a new sample of rated CVs will see (run's matcher)
+                    "quality": _quality(entry),
+                }
+                for name, entry in lists[category].items()
             }
-            for category, by_name in lists.items()
+            for category in order
         },
     }
+
+
+def _role(by_name: dict) -> str | None:
+    """A category's role in the run (`positive`, or the complement of it), as keyword_lists.json records it."""
+    return next(iter(by_name.values()), {}).get("role")
 
 
 def _quality(entry: dict) -> dict:

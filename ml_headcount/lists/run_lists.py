@@ -112,8 +112,11 @@ def run_query(store: ArtifactStore, run_id: str, dialect_name: str, category: st
     run = finished_run(store, run_id)
     if not store.exists(run.queries):
         raise QueryError(f"{store.location(run.queries)}: the run has no queries (a run older than queries.json)")
-    queries = read_artifact(store, run.queries, Queries).queries
-    if category is None:
+    document = read_artifact(store, run.queries, Queries)
+    queries = document.queries
+    if category is None and document.positive in queries:
+        category = document.positive
+    if category is None:  # a run older than `positive` in queries.json
         named = [c for c in queries if c != "0"]
         if len(named) != 1:
             raise QueryError(f"{store.location(run.queries)}: give --category, one of {sorted(queries)}")

@@ -105,7 +105,9 @@ def run_page(
     )
     quality_note = (
         '<p class="note">In-sample: measured on the CVs the lists were learned from (optimistic). '
-        "Cross-validated: on CVs held out of the learning, with 80 % intervals.</p>"
+        "Cross-validated: on CVs held out of the learning, mean over the fold seeds, with 80 % intervals; the "
+        "learner's design was chosen on the study's rated CVs, so on them these are optimistic. New sample: the 80 % "
+        "prediction interval a new sample of rated CVs will see (docs/lists.md).</p>"
     )
     top = [
         f"<h3>Category {e(category)}</h3>" + table(group.drop(columns="category"))

@@ -145,6 +145,7 @@ def _research_corpus(settings, sales_in_negatives: bool) -> evidence.Corpus:
 
 def test_the_learner_chooses_and_not_by_inner_cross_validation_and_keeps_the_plain_or(settings):
     # `research` finds every CV of category 1 and half of the others; AND NOT `sales` removes those
+    settings = settings.model_copy(update={"lists": settings.lists.model_copy(update={"max_exclusions": 3})})
     corpus = _research_corpus(settings, sales_in_negatives=True)
     broad = learners.learn(corpus, None, settings)["1"]["broad"]
     assert (list(broad), broad.exclusions) == (["research"], ["sales"])
