@@ -12,6 +12,6 @@ __all__, __getattr__ = exported(
     {
         "_base": ["CONTROL", "Chunk", "MalformedRow", "RAW_KEPT", "is_missing"],
         "_columns": ["column_by_alias", "find_column"],
-        "_reading": ["handle_chunks", "read_table", "table_chunks"],
+        "_reading": ["handle_chunks", "read_table", "table_chunks", "table_headers"],
     },
 )
