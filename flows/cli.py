@@ -17,6 +17,7 @@ import sys
 from contextlib import contextmanager
 from importlib.metadata import version
 
+from flows import runs_command
 from flows.console import (
     PrefectServerError,
     console,
@@ -354,27 +355,8 @@ def _runs_parser(commands) -> None:
         "list the keyword runs under a storage URL, or compare two runs' lists",
         "ml-headcount runs ./artifacts --compare <older-run-id> latest",
     )
-    runs.add_argument("storage_url", nargs="?", help="where the runs are (default ./artifacts; s3://bucket/prefix)")
-    runs.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="what RUN_B's lists added and removed")
-    runs.add_argument("--category", help="the category whose broad list is shown (default: the one other than 0)")
-    runs.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    runs.set_defaults(handler=_runs)
-
-
-def _runs(args: argparse.Namespace) -> tuple[str, int]:
-    """The runs as a table, or two runs' lists compared; nothing of Prefect is needed."""
-    from ml_headcount.config import load_settings
-    from ml_headcount.io.storage import ArtifactStore
-    from ml_headcount.runs import listing
-
-    settings = load_settings(**({"storage": {"url": args.storage_url}} if args.storage_url else {}))
-    store = ArtifactStore(settings.storage)
-    if args.compare:
-        rows = listing.compare_runs(store, *args.compare)
-        text = listing.comparison_text(rows, *args.compare)
-        return (json.dumps({"compare": args.compare, "lists": rows}) if args.json else text), 0
-    rows = listing.list_runs(store, args.category)
-    return (json.dumps({"runs": rows}) if args.json else listing.runs_table(rows)), 0
+    runs_command.add_arguments(runs)
+    runs.set_defaults(handler=runs_command.runs)
 
 
 def _protected(url: str | None):

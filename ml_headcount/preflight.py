@@ -52,8 +52,7 @@ def check_run_lists(store: ArtifactStore, run_id: str) -> None:
 def check_cv_columns(url: str, settings: Settings, with_label: bool = True) -> None:
     """An InputError naming the file, the column and the option that names it, when the CV table at `url` has no text
     column (or, `with_label`, no label column), read from its header: what ingest (`run`) and `apply` would find."""
-    from ml_headcount.corpus.ingest import TEXT_COLUMN_OPTION, cv_columns
-    from ml_headcount.io.tables import find_column, table_headers
+    from ml_headcount.io.tables import TEXT_COLUMN_OPTION, cv_columns, find_column, table_headers
 
     name = redact_url(url)
     headers = table_headers(url, settings.ingest, storage_options(url, settings.storage))

@@ -27,12 +27,8 @@ from ml_headcount.corpus.cleaning import clean_text, clean_text_problem, cv_id, 
 from ml_headcount.corpus.row_tables import KeptCvs, RejectedRows
 from ml_headcount.errors import InputChangedError, InputError
 from ml_headcount.io import parallel
-from ml_headcount.io.tables import RAW_KEPT, Chunk, find_column, handle_chunks, is_missing
+from ml_headcount.io.tables import RAW_KEPT, Chunk, cv_columns, handle_chunks, is_missing
 from ml_headcount.io.urls import opened, redact_url, stream_sha256
-
-# how a user names the columns when no alias finds them: the command's option, and the setting it sets
-TEXT_COLUMN_OPTION = "--text-column (ingest.text_column)"
-LABEL_COLUMN_OPTION = "--label-column (ingest.label_column)"
 
 
 @dataclass
@@ -336,11 +332,3 @@ def _text_of(value) -> str:
         return str(value)
     except RecursionError:
         return f"<a {type(value).__name__} nested too deeply to show>"
-
-
-def cv_columns(columns: list[str], settings: IngestSettings, name: str) -> tuple[str, str]:
-    """The text and the label column of a CV table with these columns; an InputError naming the option that fixes it."""
-    return (
-        find_column(columns, settings.text_column, settings.text_aliases, "text", name, TEXT_COLUMN_OPTION),
-        find_column(columns, settings.label_column, settings.label_aliases, "label", name, LABEL_COLUMN_OPTION),
-    )

@@ -29,12 +29,11 @@ import pandas as pd
 
 from ml_headcount.config import IngestSettings
 from ml_headcount.corpus.cleaning import clean_text, clean_text_problem, cv_id, raw_text_problem, text_hash
-from ml_headcount.corpus.ingest import TEXT_COLUMN_OPTION
 from ml_headcount.errors import InputError
 from ml_headcount.io.cell_escaping import escaped
 from ml_headcount.io.local_files import atomic_path
 from ml_headcount.io.storage import ArtifactStore, StorageError
-from ml_headcount.io.tables import Chunk, find_column, table_chunks
+from ml_headcount.io.tables import TEXT_COLUMN_OPTION, Chunk, find_column, table_chunks
 from ml_headcount.io.urls import check_writable, redact_url
 from ml_headcount.lists.run_lists import RunLists, WithClassifier
 from ml_headcount.scoring.phrase_matching import PhraseMatcher

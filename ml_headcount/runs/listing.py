@@ -12,7 +12,7 @@ from pydantic import BaseModel, RootModel
 
 from ml_headcount.errors import InputError
 from ml_headcount.io.artifacts import read_artifact
-from ml_headcount.io.storage import ArtifactStore
+from ml_headcount.io.storage import ArtifactStore, check_name
 from ml_headcount.io.urls import redact_url
 from ml_headcount.runs.finished import finished_run
 from ml_headcount.runs.layout import RunLayout
@@ -53,10 +53,18 @@ def list_runs(store: ArtifactStore, category: str | None = None) -> list[dict]:
     rows = []
     for prefix in store.list("runs"):
         run_id = prefix.rstrip("/").rsplit("/", 1)[-1]
-        if run_id.endswith(".json") or not store.exists(f"runs/{run_id}/manifest.json"):
-            continue  # latest.json, or a run still going (or crashed)
+        if run_id.endswith(".json") or not _is_run_id(run_id) or not store.exists(f"runs/{run_id}/manifest.json"):
+            continue  # latest.json, a folder no run could have made, or a run still going (or crashed)
         rows.append(run_row(store, run_id, category))
     return sorted(rows, key=lambda row: (row["completed"], row["run_id"]))
+
+
+def _is_run_id(name: str) -> bool:
+    try:
+        check_name(name, "run id")
+    except InputError:
+        return False
+    return True
 
 
 def run_row(store: ArtifactStore, run_id: str, category: str | None) -> dict:

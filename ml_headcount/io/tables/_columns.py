@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import difflib
 
+from ml_headcount.config import IngestSettings
 from ml_headcount.errors import InputError
+
+# how a user names a CV table's columns when no alias finds them: the command's option, and the setting it sets
+TEXT_COLUMN_OPTION = "--text-column (ingest.text_column)"
+LABEL_COLUMN_OPTION = "--label-column (ingest.label_column)"
 
 
 def column_by_alias(columns: list[str], aliases: list[str]) -> str | None:
@@ -32,3 +37,11 @@ def find_column(columns: list[str], override: str | None, aliases: list[str], wh
             f"{url}: no {what} column found; columns found: {columns}; expected one of {aliases}, or name it with {fix}"
         )
     return found
+
+
+def cv_columns(columns: list[str], settings: IngestSettings, name: str) -> tuple[str, str]:
+    """The text and the label column of a CV table with these columns; an InputError naming the option that fixes it."""
+    return (
+        find_column(columns, settings.text_column, settings.text_aliases, "text", name, TEXT_COLUMN_OPTION),
+        find_column(columns, settings.label_column, settings.label_aliases, "label", name, LABEL_COLUMN_OPTION),
+    )
