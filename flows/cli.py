@@ -235,8 +235,8 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
     )
     preflight.check_run_id(args.run_id)
     preflight.check_input(args.input, settings)
-    preflight.check_cv_columns(args.input, settings)
     store = preflight.check_storage(settings)
+    preflight.check_cv_columns(args.input, settings)  # last: reading a header costs the most (its reader's imports)
     if settings.backend == "modal":
         from modal_workers.client import require_modal_credentials
 
@@ -279,10 +279,10 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
     mode, population = next((m, url) for m in ("population", "counts", "patterns") if (url := getattr(args, m)))
     for table in (args.validation, population):
         preflight.check_input(table, settings)
-    preflight.check_estimate_columns(args.validation, population, mode, bool(args.keywords), settings)
     store = preflight.check_storage(settings)
     if args.keywords:
         preflight.check_run_lists(*run_store(args.keywords, settings.storage))
+    preflight.check_estimate_columns(args.validation, population, mode, bool(args.keywords), settings)
     with _flow_console(args):
         from flows.headcount import headcount as headcount_flow
 
@@ -309,10 +309,10 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
 
     settings = _settings(args, ingest=_ingest_overrides(args))
     preflight.check_input(args.input, settings)
-    preflight.check_cv_columns(args.input, settings, with_label=False)
     if args.output:
         preflight.check_output(args.output, settings)
     preflight.check_run_lists(*run_store(args.run, settings.storage))
+    preflight.check_cv_columns(args.input, settings, with_label=False)
     with _flow_console(args):
         from flows.cv_apply import cv_apply
 
