@@ -24,6 +24,9 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         "annotations for the CVs the run learned from (docs/lists.md).",
     )
     org_column: str | None = Field(None, description="Organisation column; None = detect from org_aliases.")
+    employees_column: str | None = Field(
+        None, description="The population's or counts table's employees column; None = detect from employees_aliases."
+    )
     # each table its own columns; None = ingest's setting, else detected from ingest's aliases
     validation_label_column: str | None = Field(None, description="The validation table's label column.")
     validation_text_column: str | None = Field(None, description="--keywords: the validation table's text column.")

@@ -280,7 +280,8 @@ def test_cli_reads_each_tables_columns_by_its_own_options(tmp_path):
     errors = [line for line in refused.stderr.splitlines() if line.startswith("ml-headcount: error:")]
     assert errors == [
         f"ml-headcount: error: {validation}: configured text column 'resume' not found; "
-        "columns found: ['cv_text', 'hand_rating', 'llm_a']"
+        "columns found: ['cv_text', 'hand_rating', 'llm_a']; "
+        "it is set by --validation-text-column (headcount.validation_text_column)"
     ]
 
 
