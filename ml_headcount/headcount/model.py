@@ -50,7 +50,7 @@ population rates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import logsumexp
@@ -70,6 +70,10 @@ from ml_headcount.headcount.prevalence_prior import HierarchicalPrior, PerTypePr
 from ml_headcount.headcount.rate_spread import LearnedSpread, RateSpread, learned_spread
 
 DRAWS_PER_BATCH = 16
+# (organisations, draws, points) elements per batch of organisations: 2 MB arrays, which stay in the processor's
+# caches (arrays of hundreds of MB ran many times slower per element, besides the memory they took)
+_BATCH_ELEMENTS = 2**18
+FIT_ORGANISATIONS = 2_000  # population-level quantities are fitted on at most this many organisations
 _FIT_POINTS = 1024  # the prevalence grid on which the population error rates are fitted from marginal counts
 _RATE_REPLICATES = 8  # bootstrap replicates whose refitted population rates add the dependence's uncertainty
 EDGE_MASS = 0.01  # an estimate with more posterior mass than this in a grid's edge cell is flagged
@@ -115,6 +119,7 @@ class Posterior:
     rates: PopulationRates | None  # the population error rates, when learned
     predicted: np.ndarray | None = None  # (draws, organisations, k) posterior predictive matches, given `rated`
     spread: LearnedSpread | None = None  # how far the organisations' rates spread around the population's
+    fitted: int | None = None  # the organisations population-level quantities were fitted on (fitted_organisations)
 
 
 def model_options(settings: HeadcountSettings) -> dict:
@@ -145,28 +150,27 @@ def headcount_draws(
     spread: RateSpread = RateSpread(),
     types: np.ndarray | None = None,
     rated: np.ndarray | None = None,
+    organisations_per_batch: int | None = None,
 ) -> Posterior:
     """Posterior predictive expert counts per draw and organisation; see the module docstring. With `types` (one per
     organisation) the hierarchical prior is learned per type; with `rated` (organisations, k), the profiles each
-    model annotator rated, the predictive draws of its matches too."""
+    model annotator rated, the predictive draws of its matches too. Organisations are taken in batches of
+    `organisations_per_batch` (default: as many as _BATCH_ELEMENTS hold), which bound the memory and leave the draws
+    as they are; population-level quantities are fitted on `fitted_organisations`."""
     space = PatternSpace(validation_values.shape[1])
     codes = space.codes(validation_values)
     grid = PrevalenceGrid(grid_points)
-    pi = grid.centres
-    hierarchical = None
-    if prior.kind == "hierarchical":
-        hierarchical = HierarchicalPrior(grid, employees) if types is None else PerTypePrior(grid, employees, types)
-    fixed_prior = grid.beta_log_mass(np.array([prior.alpha]), np.array([prior.beta]))[None]
+    fit = fitted_organisations(employees)
+    fit_evidence = evidence if len(fit) == len(employees) else evidence.subset(fit)
     point = bootstrap_joints(space, labels, codes, smoothing, transfer, 1, None)
     learned = None
     if rates.kind == "population":
         replicates = bootstrap_joints(space, labels, codes, smoothing, transfer, _RATE_REPLICATES, rng)
-        learned = _population_rates(space, point, replicates, validation_values, labels, evidence, rates)
-    spreads = _learned_spread(space, point, learned, evidence, spread, grid, validation_values)
-    spread = spreads.spread
-
-    result = np.empty((draws, len(employees)), dtype=np.int64)
-    predicted = None if rated is None else np.empty((draws, *rated.shape), dtype=np.int64)
+        learned = _population_rates(space, point, replicates, validation_values, labels, fit_evidence, rates)
+    spreads = _learned_spread(space, point, learned, evidence, fit, spread, grid, validation_values)
+    batches = _batches(evidence, employees, fit, grid, prior, types, organisations_per_batch)
+    result = np.empty((draws, len(employees)), dtype=np.int32)
+    predicted = None if rated is None else np.empty((draws, *rated.shape), dtype=np.int32)
     edge_mass = np.zeros(len(employees))
     for start in range(0, draws, DRAWS_PER_BATCH):
         batch = min(DRAWS_PER_BATCH, draws - start)
@@ -178,17 +182,86 @@ def headcount_draws(
                 for c, joint in enumerate(joints)
             )
         positive, negative = (code_likelihoods(space, joint) for joint in joints)
-        log_likelihood = evidence.log_likelihood(positive, negative, pi, spread)
-        log_prior = hierarchical.sample(log_likelihood, rng) if hierarchical else fixed_prior
-        prevalence, edge = grid.sample(log_likelihood + log_prior, rng)  # (organisations, batch)
+        prevalence, edge = batches.prevalences(positive, negative, spreads.spread, rng)  # (organisations, batch)
         edge_mass += edge.sum(axis=1)
-        result[start : start + batch] = evidence.realise(positive, negative, prevalence, employees, rng, spread)
+        result[start : start + batch] = evidence.realise(positive, negative, prevalence, employees, rng, spreads.spread)
         if predicted is not None:
             predicted[start : start + batch] = _predicted_matches(
-                space, positive, negative, prevalence, rated, spread, rng
+                space, positive, negative, prevalence, rated, spreads.spread, rng
             )
     edge = np.where(grid.edge_matters(employees), edge_mass / draws, 0.0)
-    return Posterior(result, edge, learned, predicted, spreads)
+    return Posterior(result, edge, learned, predicted, spreads, len(fit))
+
+
+def fitted_organisations(employees: np.ndarray) -> np.ndarray:
+    """The organisations that population-level quantities (the population rates, the rate spread, the hierarchical
+    prior's hyperparameters) are fitted on: all of them, or in a table of more than FIT_ORGANISATIONS, that many
+    spread evenly over the organisations ordered by size (deterministic, every size represented): beyond a few
+    thousand organisations more of them narrow those fits no further than their assumptions hold, and cost time."""
+    if len(employees) <= FIT_ORGANISATIONS:
+        return np.arange(len(employees))
+    order = np.argsort(employees, kind="stable")
+    return np.sort(order[np.linspace(0, len(order) - 1, FIT_ORGANISATIONS).round().astype(np.int64)])
+
+
+def _batches(evidence, employees, fit, grid, prior, types, organisations_per_batch) -> _Batches:
+    """The batches of organisations, default as many as _BATCH_ELEMENTS hold, and their prior."""
+    size = organisations_per_batch or max(1, _BATCH_ELEMENTS // (DRAWS_PER_BATCH * grid.points))
+    every = _organisation_batches(evidence, np.arange(len(employees)), size, len(employees))
+    hierarchical = None
+    if prior.kind == "hierarchical":
+        hierarchical = HierarchicalPrior(grid, employees) if types is None else PerTypePrior(grid, employees, types)
+    return _Batches(
+        every,
+        every if len(fit) == len(employees) else _organisation_batches(evidence, fit, size, len(employees)),
+        grid,
+        hierarchical,
+        grid.beta_log_mass(np.array([prior.alpha]), np.array([prior.beta]))[None],
+    )
+
+
+def _organisation_batches(evidence: AnnotatorEvidence, rows: np.ndarray, size: int, organisations: int) -> list:
+    """(rows, their evidence) per batch of at most `size` of the `organisations`."""
+    if len(rows) <= size and len(rows) == organisations:
+        return [(rows, evidence)]
+    return [
+        (rows[start : start + size], evidence.subset(rows[start : start + size])) for start in range(0, len(rows), size)
+    ]
+
+
+@dataclass(frozen=True)
+class _Batches:
+    """Each draw batch's prevalences, computed a batch of organisations at a time."""
+
+    batches: list  # (rows, evidence) covering every organisation
+    fit_batches: list  # (rows, evidence) covering the organisations the hierarchical prior is learned from
+    grid: PrevalenceGrid
+    hierarchical: HierarchicalPrior | PerTypePrior | None
+    fixed_prior: np.ndarray
+
+    def prevalences(self, positive, negative, spread, rng) -> tuple[np.ndarray, np.ndarray]:
+        """(organisations, draws) prevalences and their posterior mass in the grid's edge cells: the hierarchical
+        prior's hyperparameters drawn from the sum over the fitted organisations' batches, then each batch's."""
+        pi, draws = self.grid.centres, positive.shape[0]
+        drawn, kept = None, []
+        if self.hierarchical is not None:
+            totals = self.hierarchical.log_marginals(draws)
+            for rows, part in self.fit_batches:
+                log_likelihood = part.log_likelihood(positive, negative, pi, spread)
+                self.hierarchical.accumulate(totals, log_likelihood, rows)
+                if self.fit_batches is self.batches:  # fitted on every organisation: at most FIT_ORGANISATIONS' kept
+                    kept.append(log_likelihood)
+            drawn = self.hierarchical.draw(totals, rng)
+        organisations = sum(len(rows) for rows, _ in self.batches)
+        uniforms = rng.random((organisations, draws)), rng.random((organisations, draws))
+        prevalence, edge = np.empty((organisations, draws)), np.empty((organisations, draws))
+        for index, (rows, part) in enumerate(self.batches):
+            log_likelihood = kept[index] if kept else part.log_likelihood(positive, negative, pi, spread)
+            log_prior = self.fixed_prior if drawn is None else self.hierarchical.log_prior(drawn, rows)
+            prevalence[rows], edge[rows] = self.grid.sample(
+                log_likelihood + log_prior, (uniforms[0][rows], uniforms[1][rows])
+            )
+        return prevalence, edge
 
 
 def _population_rates(space, point, replicates, validation_values, labels, evidence, rates) -> PopulationRates:
@@ -198,12 +271,14 @@ def _population_rates(space, point, replicates, validation_values, labels, evide
     return population_rates(space, joints, validation_values, labels, evidence, rates, fine.centres, fine.log_widths)
 
 
-def _learned_spread(space, point, learned, evidence, spread, grid, validation_values) -> LearnedSpread:
+def _learned_spread(space, point, learned, evidence, fit, spread, grid, validation_values) -> LearnedSpread:
     """How far the organisations' rates spread, weighed at the validation's joint fit tilted to the population's
     rates (when learned), each organisation's prevalence integrated over a Jeffreys prior, where organisations carry
-    two sources. Two annotators are two sources only if one is not a copy of the other: a strict list's matches
-    inside a broad list's are one (with nested lists alone, the organisations' rates spread as the settings say)."""
+    two sources (of the `fit` organisations). Two annotators are two sources only if one is not a copy of the other:
+    a strict list's matches inside a broad list's are one (with nested lists alone, the organisations' rates spread
+    as the settings say)."""
     informative = (evidence.annotators_seen() & ~nested_annotators(validation_values)).sum(axis=1) >= 2
+    fit_evidence = evidence if len(fit) == len(informative) else evidence.subset(fit)
     if learned is not None:
         point = tuple(
             with_marginals(
@@ -215,10 +290,10 @@ def _learned_spread(space, point, learned, evidence, spread, grid, validation_va
     log_prior = grid.beta_log_mass(np.array([0.5]), np.array([0.5]))[0]
 
     def log_marginal(candidate: RateSpread) -> np.ndarray:
-        log_likelihood = evidence.log_likelihood(positive, negative, grid.centres, candidate)[:, 0, :]
+        log_likelihood = fit_evidence.log_likelihood(positive, negative, grid.centres, candidate)[:, 0, :]
         return logsumexp(log_likelihood + log_prior, axis=1)
 
-    return learned_spread(spread, space.k, log_marginal, informative)
+    return replace(learned_spread(spread, space.k, log_marginal, informative[fit]), two_sources=informative)
 
 
 def _predicted_matches(space, positive, negative, prevalence, rated, spread, rng) -> np.ndarray:
@@ -231,5 +306,16 @@ def _predicted_matches(space, positive, negative, prevalence, rated, spread, rng
 
 def summarise(draws: np.ndarray) -> dict[str, np.ndarray]:
     """Mean and the 10/50/90 % quantiles per column of (draws, n) counts (quantiles are observed counts)."""
-    q10, q50, q90 = np.quantile(draws, [0.1, 0.5, 0.9], axis=0, method="inverted_cdf")
+    q10, q50, q90 = column_quantiles(draws, [0.1, 0.5, 0.9])
     return {"mean": draws.mean(axis=0), "q10": q10, "q50": q50, "q90": q90}
+
+
+def column_quantiles(draws: np.ndarray, levels: list[float]) -> np.ndarray:
+    """(levels, ...) quantiles along the first axis of draws that are observed values, a few columns at a time
+    (np.quantile copies its input: a whole table's draws twice over)."""
+    columns = max(1, _BATCH_ELEMENTS // (len(draws) * (draws[0].size // max(1, draws.shape[1]))))
+    parts = [
+        np.quantile(draws[:, start : start + columns], levels, axis=0, method="inverted_cdf")
+        for start in range(0, draws.shape[1], columns)
+    ]
+    return np.concatenate(parts, axis=1)
