@@ -275,6 +275,7 @@ def estimate(
     annotators = with_correlations(confusion, class_correlations(names, labels, validation_values))
     summary = estimate_summary(population, validation, observed, posterior, flags, confusion, chosen_names, settings)
     summary["predictive_checks"] = {**checks.summary(), "message": checks.contradiction_line()}
+    summary["population_fitted_on"] = {"organisations": posterior.fitted, "of": len(population.organisations)}
     summary["validation_columns_not_in_population"] = validation_only_columns(validation, population, ingest, settings)
     return Estimate(estimates, posterior.counts, summary, annotators, chosen_names, observed.repairs)
 
