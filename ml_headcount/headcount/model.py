@@ -158,31 +158,21 @@ def headcount_draws(
     organisations_per_batch: int | None = None,
 ) -> Posterior:
     """Posterior predictive expert counts per draw and organisation; see the module docstring. With `types` (one per
-    organisation) the hierarchical prior and the population rates are learned per type; with `rated` (organisations, k), the profiles each
-    model annotator rated, the predictive draws of its matches too. Organisations are taken in batches of
-    `organisations_per_batch` (default: as many as _BATCH_ELEMENTS hold), which bound the memory and leave the draws
-    as they are; population-level quantities are fitted on `fitted_organisations`."""
+    organisation) the hierarchical prior and the population rates are learned per type; with `rated` (organisations,
+    k), the profiles each model annotator rated, the predictive draws of its matches too. Organisations are taken in
+    batches of `organisations_per_batch` (default: as many as _BATCH_ELEMENTS hold), which bound the memory and leave
+    the draws as they are; population-level quantities are fitted on `fitted_organisations`."""
     space = PatternSpace(validation_values.shape[1])
     codes = space.codes(validation_values)
     grid = PrevalenceGrid(grid_points)
     fit = fitted_organisations(employees)
-    fit_evidence = evidence if len(fit) == len(employees) else evidence.subset(fit)
     point = bootstrap_joints(space, labels, codes, smoothing, transfer, 1, None)
-    learned = None
+    replicates = None
     if rates.kind == "population":
         replicates = bootstrap_joints(space, labels, codes, smoothing, transfer, _RATE_REPLICATES, rng)
-        learned = _population_rates(space, point, replicates, validation_values, labels, fit_evidence, rates, spread)
-    spreads = _learned_spread(space, point, learned, evidence, fit, spread, grid, validation_values)
-    if learned is not None and not learned.identified and spreads.learned:
-        # the bounds allow each organisation's own rates the spread: the learned one, where the organisations show it
-        learned = _population_rates(
-            space, point, replicates, validation_values, labels, fit_evidence, rates, spreads.spread
-        )
+    fitting = (space, point, replicates, validation_values, labels, rates)
+    learned, spreads, groups = _rate_groups(fitting, evidence, len(employees), fit, spread, grid, types)
     spread = spreads.spread
-    groups = [_RateGroup(np.arange(len(employees)), evidence, learned)]
-    if learned is not None and types is not None and len(np.unique(types)) > 1:
-        fitting = (space, point, replicates, validation_values, labels, rates, spread)
-        groups = _rates_by_type(fitting, evidence, fit, types)
     batches = _batches(groups, evidence, employees, fit, grid, prior, types, organisations_per_batch)
     result = np.empty((draws, len(employees)), dtype=np.int32)
     predicted = None if rated is None else np.empty((draws, *rated.shape), dtype=np.int32)
@@ -305,29 +295,40 @@ def _code_likelihoods(space, joints, rates, rng) -> tuple[np.ndarray, np.ndarray
     return positive, negative
 
 
-def _rates_by_type(fitting: tuple, evidence, fit, types) -> list[_RateGroup]:
+def _rate_groups(fitting: tuple, evidence, organisations: int, fit, spread, grid, types) -> tuple:
+    """The population rates (None: the validation's, `fitting`'s replicates None), the organisations' learned
+    spread, and the _RateGroups that share rates: all organisations, or one per type. `fitting`: _population_rates'
+    arguments before the evidence."""
+    space, point, replicates, validation_values = fitting[:4]
+    fit_evidence = evidence if len(fit) == organisations else evidence.subset(fit)
+    learned = None if replicates is None else _population_rates(*fitting, fit_evidence, spread)
+    spreads = _learned_spread(space, point, learned, evidence, fit, spread, grid, validation_values)
+    if learned is not None and not learned.identified and spreads.learned:
+        # the bounds allow each organisation's own rates the spread: the learned one, where the organisations show it
+        learned = _population_rates(*fitting, fit_evidence, spreads.spread)
+    if learned is None or types is None or len(np.unique(types)) < 2:
+        return learned, spreads, [_RateGroup(np.arange(organisations), evidence, learned)]
+    return learned, spreads, _rates_by_type(fitting, evidence, fit, spreads.spread, types)
+
+
+def _rates_by_type(fitting: tuple, evidence, fit, spread, types) -> list[_RateGroup]:
     """One _RateGroup per organisation type, its rates learned from its own (fitted) organisations, their prior
     around the validation's widened by the organisations' spread: a type's rates may differ from the population's as
     much as an organisation's do (an analytics consultancy's keyword false-positive rate is not an outsourcing
     firm's). Around the validation's, not the pooled rates': where types differ, the pooled fit is a compromise that
     fits neither (a test's pooled LLM sensitivity 0.23, the truth 0.7). Where nothing identifies the rates, each
-    type's are drawn apart from the others', so the intervals carry that a type's rates may be off together.
-    `fitting`: _population_rates' arguments but the evidence."""
-    space, point, replicates, validation_values, labels, rates, spread = fitting
-    shift_sd = np.stack([np.broadcast_to(sd, (space.k,)) for sd in (spread.sensitivity, spread.false_positive)])
+    type's are drawn apart from the others', so the intervals carry that a type's rates may be off together."""
+    shift_sd = np.stack([np.broadcast_to(sd, (fitting[0].k,)) for sd in (spread.sensitivity, spread.false_positive)])
     groups = []
     for kind in np.unique(types):
         members = np.flatnonzero(types == kind)
-        fitted_on = evidence.subset(members[np.isin(members, fit)])
-        learned = _population_rates(
-            space, point, replicates, validation_values, labels, fitted_on, rates, spread, shift_sd
-        )
+        learned = _population_rates(*fitting, evidence.subset(members[np.isin(members, fit)]), spread, shift_sd)
         groups.append(_RateGroup(members, evidence.subset(members), learned))
     return groups
 
 
 def _population_rates(
-    space, point, replicates, validation_values, labels, evidence, rates, spread, part_shift_sd=0.0
+    space, point, replicates, validation_values, labels, rates, evidence, spread, part_shift_sd=0.0
 ) -> PopulationRates:
     """The population rates' posterior, fitted on the point fit and the bootstrap replicates of the joints."""
     joints = tuple(np.concatenate(pair) for pair in zip(point, replicates))

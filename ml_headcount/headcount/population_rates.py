@@ -197,15 +197,14 @@ def population_rates(
     observed = np.stack([(validation_values[labels == cls] != MISSING).sum(axis=0) for cls in (True, False)])
     sampling_var = 1.0 / ((observed + 1.0) * validation * (1 - validation))
     pairs = space.k * (space.k - 1) // 2
+    rate_var = sampling_var + model.shift_sd**2 + np.square(part_shift_sd)
     # the population's within-class dependence may differ from the validation's as its rates do: each pair's log
     # odds ratio per class is shifted, the shift's prior centred on 0
-    rate_var = sampling_var + model.shift_sd**2 + np.square(part_shift_sd)
     centre = np.concatenate([logit(validation).ravel(), np.zeros(2 * pairs)])
     prior_var = np.concatenate([rate_var.ravel(), np.full(2 * pairs, _DEPENDENCE_SD**2)])
     n_rates, n_shifts = 2 * space.k, len(centre)
     start = np.concatenate([centre, [0.0, np.log(4.0)]])  # log a, log b: Beta(1, 4) to start
     bounds = [(c - _SEARCH_RANGE, c + _SEARCH_RANGE) for c in centre] + [(-5.0, 6.0)] * 2
-
     if not _jointly_observed(evidence, space, nested_annotators(validation_values)):
         # not identified (Hui-Walter needs annotators that rated the same profiles): with one annotator per profile
         # a fit would move the rates by the assumed shape of the prevalences; only what holds for any prevalences is
