@@ -17,6 +17,7 @@ import sys
 from contextlib import contextmanager
 from importlib.metadata import version
 
+from flows import runs_command
 from flows.console import (
     PrefectServerError,
     console,
@@ -45,7 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version('ml-headcount')}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for add_command in (_run_parser, _apply_parser, _estimate_parser, _query_parser, _modal_check_parser):
+    for add_command in (
+        _run_parser,
+        _apply_parser,
+        _estimate_parser,
+        _query_parser,
+        _runs_parser,
+        _modal_check_parser,
+    ):
         add_command(commands)
     return parser
 
@@ -99,6 +107,7 @@ def _run_parser(commands) -> None:
     )
     run.add_argument("input", help=TABLE)
     _storage_options(run, "where artifacts and caches go")
+    _column_options(run, with_label=True)
     run.add_argument("--limit", type=int, help="keep the first N usable rows")
     run.add_argument("--run-id", help="name of the run (default: UTC time + random suffix)")
     run.add_argument("--backend", choices=["local", "modal"], help="where the model runs (default local)")
@@ -110,6 +119,22 @@ def _run_parser(commands) -> None:
     run.set_defaults(handler=_run)
 
 
+def _column_options(command: argparse.ArgumentParser, with_label: bool) -> None:
+    command.add_argument("--text-column", help="the CV text column (default: detected: cv_text, resume, text, ...)")
+    if with_label:
+        command.add_argument("--label-column", help="the category column (default: detected: category, label, ...)")
+
+
+def _ingest_overrides(args: argparse.Namespace) -> dict | None:
+    """The ingest settings a command's options set (text and label column, limit)."""
+    given = {
+        "text_column": args.text_column,
+        "label_column": getattr(args, "label_column", None),
+        "limit": args.limit,
+    }
+    return {key: value for key, value in given.items() if value is not None} or None
+
+
 def _apply_parser(commands) -> None:
     apply = _command(
         commands,
@@ -119,6 +144,8 @@ def _apply_parser(commands) -> None:
     )
     apply.add_argument("run", help=RUN)
     apply.add_argument("input", help=TABLE)
+    _column_options(apply, with_label=False)
+    apply.add_argument("--limit", type=int, help="match the first N rows only (a quick look at a large table)")
     apply.add_argument(
         "-o", "--output", help="where the matches go: .parquet, .csv or .jsonl (default <storage>/filtered/<run id>/)"
     )
@@ -143,7 +170,10 @@ def _estimate_parser(commands) -> None:
     source.add_argument("--patterns", help="one row per organisation and pattern of annotator values, with a count")
     estimate.add_argument("--keywords", metavar="RUN", help=f"{RUN}, whose lists become annotators")
     estimate.add_argument("--annotators", help="comma-separated annotator columns (default: all shared columns)")
-    estimate.add_argument("--org-column", help="organisation column (default: detected)")
+    estimate.add_argument("--org-column", help="organisation column (default: detected: organisation, company, ...)")
+    estimate.add_argument(
+        "--employees-column", help="the population's or counts table's employees column (default: detected)"
+    )
     for table, column, detected in (
         ("validation", "label", "category, label, ..."),
         ("validation", "text", "cv_text, profile_text, ..."),
@@ -202,12 +232,13 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
         backend=args.backend,
         workers=args.workers,
         extraction=extraction,
-        ingest={"limit": args.limit} if args.limit is not None else None,
+        ingest=_ingest_overrides(args),
         lists={"positive": args.positive} if args.positive is not None else None,
     )
     preflight.check_run_id(args.run_id)
     preflight.check_input(args.input, settings)
     store = preflight.check_storage(settings)
+    preflight.check_cv_columns(args.input, settings)  # last: reading a header costs the most (its reader's imports)
     if settings.backend == "modal":
         from modal_workers.client import require_modal_credentials
 
@@ -234,6 +265,7 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
         for key, value in {
             "annotators": args.annotators.split(",") if args.annotators else None,
             "org_column": args.org_column,
+            "employees_column": args.employees_column,
             "validation_label_column": args.validation_label_column,
             "validation_text_column": args.validation_text_column,
             "population_text_column": args.population_text_column,
@@ -246,11 +278,13 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
     }
     settings = _settings(args, headcount=headcount)
     preflight.check_run_id(args.run_id, "estimate id")
-    for table in (args.validation, args.population or args.counts or args.patterns):
+    mode, population = next((m, url) for m in ("population", "counts", "patterns") if (url := getattr(args, m)))
+    for table in (args.validation, population):
         preflight.check_input(table, settings)
     store = preflight.check_storage(settings)
     if args.keywords:
         preflight.check_run_lists(*run_store(args.keywords, settings.storage))
+    preflight.check_estimate_columns(args.validation, population, mode, bool(args.keywords), settings)
     with _flow_console(args):
         from flows.headcount import headcount as headcount_flow
 
@@ -275,11 +309,12 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
     from ml_headcount import preflight
     from ml_headcount.runs.finished import run_store
 
-    settings = _settings(args)
+    settings = _settings(args, ingest=_ingest_overrides(args))
     preflight.check_input(args.input, settings)
     if args.output:
         preflight.check_output(args.output, settings)
     preflight.check_run_lists(*run_store(args.run, settings.storage))
+    preflight.check_cv_columns(args.input, settings, with_label=False)
     with _flow_console(args):
         from flows.cv_apply import cv_apply
 
@@ -313,6 +348,17 @@ def _query(args: argparse.Namespace) -> tuple[str, int]:
     settings = load_settings(**({"storage": {"url": args.storage_url}} if args.storage_url else {}))
     store, run_id = run_store(args.run, settings.storage)
     return run_query(store, run_id, args.dialect, args.category, args.list), 0
+
+
+def _runs_parser(commands) -> None:
+    runs = _command(
+        commands,
+        "runs",
+        "list the keyword runs under a storage URL, or compare two runs' lists",
+        "ml-headcount runs ./artifacts --compare <older-run-id> latest",
+    )
+    runs_command.add_arguments(runs)
+    runs.set_defaults(handler=runs_command.runs)
 
 
 def _protected(url: str | None):

@@ -17,6 +17,8 @@ from pathlib import Path
 
 # Prefect's default (20 s) is too short on a busy 2-core machine; the user's own setting always wins
 SERVER_STARTUP_S = 180
+# a running server answers its health check in milliseconds; a stopped one refuses at once, a wrong host times out
+SERVER_CHECK_S = 5.0
 
 
 class PrefectServerError(RuntimeError):
@@ -40,6 +42,8 @@ def temporary_server():
         PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
     )
 
+    if PREFECT_API_URL.value():
+        check_server(PREFECT_API_URL.value())
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         yield
         return
@@ -68,6 +72,22 @@ def temporary_server():
         for worker in (APILogWorker, EventsWorker):  # what the flow logged and emitted reaches the server first
             worker.drain_all(timeout=5)
         server.stop()
+
+
+def check_server(api_url: str, timeout_s: float = SERVER_CHECK_S) -> None:
+    """A `PrefectServerError` in one line when the server that PREFECT_API_URL names does not answer its health check
+    (stopped, wrong port): before a flow starts, not as Prefect's traceback from inside the first flow call."""
+    import httpx
+
+    try:
+        httpx.get(f"{api_url.rstrip('/')}/health", timeout=timeout_s).raise_for_status()
+    except httpx.HTTPError as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise PrefectServerError(
+            f"the Prefect server at {api_url} (PREFECT_API_URL) is unreachable ({reason}); start it, or go back to "
+            "the temporary server of each command with `prefect config unset PREFECT_API_URL` (and unset it in "
+            "the environment, if it is set there)"
+        ) from None
 
 
 @contextmanager

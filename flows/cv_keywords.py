@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 
 from prefect import flow, get_run_logger
-from prefect.artifacts import create_link_artifact, create_progress_artifact, update_progress_artifact
+from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.runtime import flow_run
 from pydantic import SecretStr
 
 from ml_headcount.config import Settings
 from ml_headcount.extraction.cache import Assembly, Shard, cache_prefix
-from ml_headcount.io.storage import ArtifactStore, StorageError, openable
+from ml_headcount.io.storage import ArtifactStore, StorageError
 from ml_headcount.io.urls import redact_url, reveal
 from ml_headcount.progress import Progress, heartbeat, still_running
 from ml_headcount.runs.layout import RunLayout, claim_run, run_manifest
@@ -129,7 +129,7 @@ def cv_keywords(input_url: str | SecretStr, settings: Settings = Settings(), run
     with _timed("report", timings):
         run_report(store, manifest, settings, run)
     location = completed_run(store, manifest, run)
-    _link_to_report(store, run, location)
+    _report_location(store, run, location)
     return location
 
 
@@ -187,11 +187,14 @@ def _extraction_summary(backend: Backend, settings: Settings, extracted: _Extrac
     }
 
 
-def _link_to_report(store: ArtifactStore, run: RunLayout, location: str) -> None:
-    """A link to the run's report.html in the Prefect UI."""
-    create_link_artifact(
+def _report_location(store: ArtifactStore, run: RunLayout, location: str) -> None:
+    """Where the run's report.html is, as a page of the Prefect UI shows it: its location in words, not a link (a
+    browser does not follow a file:// or s3:// link from the UI's http page)."""
+    create_markdown_artifact(
         key="cv-keywords-report-html",
-        link=openable(store, run.report_html),
-        link_text=f"report.html of run {run.run_id}",
-        description=f"Run {run.run_id}: report.html; every artifact is beside it, at {markdown_text(location)}",
+        markdown=f"**report.html of run {run.run_id}** (plots and tables, one self-contained page) is at\n\n"
+        f"{markdown_text(store.location(run.report_html))}\n\n"
+        "Open it from there: a browser does not open a file:// or s3:// link from this page. Every artifact of the "
+        "run is beside it; the artifact `cv-keywords-report` is the same report in this UI.",
+        description=f"Run {run.run_id}: where its report.html is ({markdown_text(location)})",
     )

@@ -2,7 +2,8 @@
 
 A user error found here costs the user a second, not the ~20 s a temporary
 Prefect server takes to start: the input can be opened, the storage can be
-written, the run id is a valid name, a run's stored lists are of a run's shape.
+written, the run id is a valid name, a run's stored lists are of a run's shape,
+the tables have the columns the command needs (their headers alone are read).
 The flows check the same again, since they also run without the command line
 (deployments, Python).
 """
@@ -10,8 +11,9 @@ The flows check the same again, since they also run without the command line
 from __future__ import annotations
 
 from ml_headcount.config import Settings
+from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore, check_name, storage_options
-from ml_headcount.io.urls import check_writable, opened
+from ml_headcount.io.urls import check_writable, opened, redact_url
 
 
 def check_input(url: str, settings: Settings) -> None:
@@ -45,3 +47,50 @@ def check_run_lists(store: ArtifactStore, run_id: str) -> None:
     from ml_headcount.lists.run_lists import load_run_lists
 
     load_run_lists(store, run_id)
+
+
+def check_cv_columns(url: str, settings: Settings, with_label: bool = True) -> None:
+    """An InputError naming the file, the column and the option that names it, when the CV table at `url` has no text
+    column (or, `with_label`, no label column), read from its header: what ingest (`run`) and `apply` would find."""
+    from ml_headcount.io.tables import TEXT_COLUMN_OPTION, cv_columns, find_column, table_headers
+
+    name = redact_url(url)
+    headers = table_headers(url, settings.ingest, storage_options(url, settings.storage))
+    ingest = settings.ingest
+    first_error = None
+    for sheet, columns in headers.items():
+        where = name if sheet is None else f"{name} sheet {sheet!r}"
+        try:
+            if with_label:
+                cv_columns(columns, ingest, where)
+            else:
+                find_column(columns, ingest.text_column, ingest.text_aliases, "text", where, TEXT_COLUMN_OPTION)
+            return
+        except InputError as error:
+            first_error = first_error or error
+        if not with_label:  # apply reads the first sheet only
+            break
+    if first_error is not None:
+        raise first_error
+
+
+def check_estimate_columns(
+    validation_url: str, population_url: str, mode: str, with_keywords: bool, settings: Settings
+) -> None:
+    """An InputError naming the file, the column and the option that fixes it, when the estimate's tables lack a
+    column it needs, read from their headers (every XLSX sheet's columns, as the estimate reads them)."""
+    from ml_headcount.headcount.columns import check_estimate_headers
+
+    validation, population = (
+        (_all_columns(url, settings), redact_url(url)) for url in (validation_url, population_url)
+    )
+    check_estimate_headers(validation, population, mode, with_keywords, settings.headcount, settings.ingest)
+
+
+def _all_columns(url: str, settings: Settings) -> list[str]:
+    from ml_headcount.io.tables import table_headers
+
+    columns: dict[str, None] = {}
+    for header in table_headers(url, settings.ingest, storage_options(url, settings.storage)).values():
+        columns.update(dict.fromkeys(header))
+    return list(columns)

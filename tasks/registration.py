@@ -34,7 +34,10 @@ def dataset_of(settings: Settings) -> RegisteredDataset:
 def pending_inbox_files(dataset: RegisteredDataset, inbox: Inbox) -> list[InboxFile]:
     """Files in the inbox whose location and content were never processed."""
     pending = dataset.pending(inbox)
-    get_run_logger().info("%s: %d new or changed files", inbox.location, len(pending))
+    logger = get_run_logger()
+    if inbox.missing:
+        logger.warning("%s does not exist: no file can arrive; create it (or set settings.inbox.url)", inbox.location)
+    logger.info("%s: %d new or changed files", inbox.location, len(pending))
     return pending
 
 

@@ -122,16 +122,16 @@ def test_user_errors_are_reported_before_prefect_starts_in_under_3_seconds(tmp_p
 
 
 def test_a_user_error_inside_a_flow_is_one_error_line_with_prefects_own_records_left_out(tmp_path):
-    """A table without a label column is found only once the flow reads it: Prefect's engine then logs the task's and
+    """A table of one category is found only once the flow reads its rows: Prefect's engine then logs the task's and
     the flow's failure, which the console leaves out at the default verbosity (the command says it once) and shows
     with -v."""
     table = tmp_path / "people.csv"
-    table.write_text("cv_text,name\nMachine learning researcher training deep models,Ada\n")
+    table.write_text("cv_text,category\nMachine learning researcher training deep models,1\n")
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
     args = ["run", str(table), "--storage-url", str(tmp_path / "artifacts")]
     result = cli(*args, env=env, timeout=300)
     assert result.returncode == 2, result.stderr[-3000:]
-    naming = [line for line in result.stderr.splitlines() if "no label column found" in line]
+    naming = [line for line in result.stderr.splitlines() if "yields 1 usable categories" in line]
     assert len(naming) == 1 and naming[0].startswith("ml-headcount: error: "), result.stderr[-3000:]
     assert " ERROR " not in result.stderr and "Traceback" not in result.stderr, result.stderr[-3000:]
     verbose = cli(*args, "-v", env=env, timeout=300)

@@ -24,6 +24,8 @@ import httpx
 import pandas as pd
 import pytest
 
+from ml_headcount.runs.markdown import markdown_text
+
 REPO = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).parent / "prefect")
 POOL = "ml-headcount-local"
@@ -89,13 +91,14 @@ def stop(processes: list[subprocess.Popen]) -> None:
 
 @pytest.fixture
 def prefect(tmp_path):
-    """A Prefect server on an ephemeral port with its own home; yields (env, api url, start a process)."""
+    """A Prefect server on an ephemeral port (not 4200) with its own home, started as docs/deployments.md says:
+    PREFECT_API_URL set in the profile first, then the server on that port; yields (env, api url, start a process,
+    the server's process)."""
     port = free_port()
     api = f"http://127.0.0.1:{port}/api"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "ML_HEADCOUNT_"))}
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"),
-        PREFECT_API_URL=api,
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_LOCAL_STORAGE_PATH=str(tmp_path / "prefect-storage"),
         HF_HUB_OFFLINE="1",  # the model ships in a package; nothing may be downloaded
@@ -118,22 +121,12 @@ def prefect(tmp_path):
         processes.append(process)
         return process
 
-    # no scheduler: the test's runs are the only runs, whatever the clock says
-    start(
-        "server",
-        "server",
-        "start",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--no-scheduler",
-        "--no-ui",
-        "--analytics-off",
-    )
+    prefect_cli(env, "config", "set", f"PREFECT_API_URL={api}")  # step 1, saved in the profile under PREFECT_HOME
+    # step 2; no scheduler: the test's runs are the only runs, whatever the clock says
+    server = start("server", "server", "start", "--port", str(port), "--no-scheduler", "--analytics-off")
     try:
         wait_for(lambda: _healthy(api), 120, "the Prefect server to answer")
-        yield env, api, start
+        yield env, api, start, server
     finally:
         stop(processes)
         for log in sorted(logs.iterdir()):  # shown by pytest when the test failed
@@ -177,7 +170,7 @@ def drop_cvs(inbox: Path) -> None:
 
 
 def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
-    env, api, start = prefect
+    env, api, start, server = prefect
     started = time.monotonic()
     inbox, storage = tmp_path / "inbox", tmp_path / "artifacts"
     drop_cvs(inbox)
@@ -219,6 +212,7 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
     )
     assert "extracton" in refused
     start("worker", "worker", "start", "--pool", POOL, cwd=tmp_path)  # not the repo: the pull step must find it
+    _ui_shows_the_deployments(api)
 
     # settings given per run, as an operator would: the inbox and storage of this test, a lighter extraction
     settings = {
@@ -271,6 +265,10 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
         f"{api}/artifacts/filter", json={"artifacts": {"flow_run_id": {"any_": [keywords_run_id]}}}
     ).json()
     assert {"top-discriminative-keywords", "cv-keywords-report"} <= {a["key"] for a in artifacts}
+    (report_html,) = [a for a in artifacts if a["key"] == "cv-keywords-report-html"]
+    # the UI shows where report.html is; a file:// link it could not open is no longer given
+    assert report_html["type"] == "markdown" and "file:///" not in report_html["data"]
+    assert markdown_text(str(run_dir / "report.html")) in report_html["data"]
 
     # a second ingestion finds nothing new, emits nothing and starts nothing
     prefect_cli(env, *ingest, "--param", f"settings={json.dumps(settings)}")
@@ -283,7 +281,44 @@ def test_inbox_files_are_registered_and_refresh_the_keywords(prefect, tmp_path):
     ] * 2
     assert len(list((storage / "datasets" / "cvs" / "ingestions").iterdir())) == 1
 
+    # the server stopped: a command that would run a flow says so in one line, naming the way back
+    stop([server])
+    stopped = subprocess.run(
+        [sys.executable, "-m", "flows.cli", "apply", "latest", str(inbox / "batch-1.csv"), "--storage-url", storage],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert stopped.returncode == 1 and stopped.stderr.splitlines() == [
+        f"ml-headcount: error: the Prefect server at {api} (PREFECT_API_URL) is unreachable ([Errno 111] Connection "
+        "refused); start it, or go back to the temporary server of each command with `prefect config unset "
+        "PREFECT_API_URL` (and unset it in the environment, if it is set there)"
+    ], stopped.stderr
+
     print(f"end-to-end: {time.monotonic() - started:.0f} s after the server was up")
+
+
+def _ui_shows_the_deployments(api: str) -> None:
+    """The UI's deployments page in a real browser lists the deployments: it loaded its API from this server's port
+    (not 4200's), every API call answered."""
+    from playwright.sync_api import sync_playwright
+
+    origin = api.removesuffix("/api")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        try:
+            page = browser.new_page()
+            calls = []
+            page.on("response", lambda response: calls.append((response.url, response.status)))
+            page.goto(f"{origin}/deployments", timeout=120_000)
+            page.get_by_text("cv-ingestion").first.wait_for(timeout=120_000)
+            assert "Can't connect to Server API" not in page.inner_text("body")
+        finally:
+            browser.close()
+    api_calls = [(url, status) for url, status in calls if "/api/" in url]
+    assert api_calls and all(url.startswith(f"{api}/") and status < 400 for url, status in api_calls), api_calls
 
 
 def _events(api: str, name: str) -> list[dict]:

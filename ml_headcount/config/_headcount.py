@@ -24,6 +24,9 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         "annotations for the CVs the run learned from (docs/lists.md).",
     )
     org_column: str | None = Field(None, description="Organisation column; None = detect from org_aliases.")
+    employees_column: str | None = Field(
+        None, description="The population's or counts table's employees column; None = detect from employees_aliases."
+    )
     # each table its own columns; None = ingest's setting, else detected from ingest's aliases
     validation_label_column: str | None = Field(None, description="The validation table's label column.")
     validation_text_column: str | None = Field(None, description="--keywords: the validation table's text column.")
@@ -88,10 +91,10 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         0.4, ge=0, description="Sd, in logit, of an organisation's sensitivity around the population's."
     )
     max_organisations: int = Field(
-        5000,
+        10_000,
         ge=1,
-        description="A table of more organisations is refused before any work: the estimate's memory and time grow "
-        "with the organisations (1,000 take ~2 minutes and 0.5 GB on 2 cores; docs/headcount.md, Speed).",
+        description="A table of more organisations is refused before any work: the estimate's time grows with the "
+        "organisations, its memory with the organisations times the draws (docs/headcount.md, Scale).",
     )
     repair_counts: bool = Field(
         True,

@@ -23,7 +23,9 @@ class IngestSettings(BaseModel, extra="forbid"):
     drop_short_numbers: bool = Field(True, description="The study's rule: drop 1-2 digit numbers.")
     min_text_chars: int = Field(20, description="Cleaned texts shorter than this are rejected.")
     limit: int | None = Field(
-        None, description="Keep the first N usable rows (quick runs); later rows count as beyond_limit."
+        None,
+        description="Keep the first N usable rows (quick runs); later rows count as beyond_limit. `apply`: match "
+        "the first N rows.",
     )
     max_text_chars: int = Field(
         100_000,

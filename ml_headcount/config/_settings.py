@@ -11,6 +11,7 @@ environment only.
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import tomllib
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ml_headcount.config._extraction import ExtractionSettings
@@ -76,8 +77,23 @@ def load_settings(config_file: str | Path | None = None, **overrides) -> Setting
             raise SettingsError(f"{source}: filters: this section is called lists now; rename it")
         return Settings.model_validate(merged)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'settings'}: {e['msg']}" for e in error.errors())
+        problems = "; ".join(_problem(e) for e in error.errors())
         raise SettingsError(f"{source}: {problems}") from None
+
+
+def _problem(error: dict) -> str:
+    """One validation error as `section.field: message`; a misspelt name gets 'did you mean' its closest field."""
+    where = ".".join(map(str, error["loc"])) or "settings"
+    if error["type"] != "extra_forbidden":
+        return f"{where}: {error['msg']}"
+    model: type[BaseModel] | None = Settings
+    for part in error["loc"][:-1]:  # down to the section that holds the misspelt name
+        field = model.model_fields.get(str(part)) if model else None
+        annotation = field.annotation if field else None
+        model = annotation if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    close = difflib.get_close_matches(str(error["loc"][-1]), list(model.model_fields) if model else [], n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{where}: no such setting{hint}"
 
 
 def _read_config_file(path: Path) -> dict:

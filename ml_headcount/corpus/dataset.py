@@ -99,6 +99,12 @@ class Inbox:
     def location(self) -> str:
         return redact_url(self.store.location(""))
 
+    @property
+    def missing(self) -> bool:
+        """A local inbox folder that does not exist (likely a mistake: nothing can ever arrive there); an S3 prefix
+        without objects is only empty."""
+        return self.store.is_local and not self.store.fs.isdir(self.store.root)
+
     def waiting(self) -> list[str]:
         """Names of the files waiting, sorted; folders (the quarantine) and hidden files are not inputs."""
         try:

@@ -27,7 +27,7 @@ from ml_headcount.corpus.cleaning import clean_text, clean_text_problem, cv_id, 
 from ml_headcount.corpus.row_tables import KeptCvs, RejectedRows
 from ml_headcount.errors import InputChangedError, InputError
 from ml_headcount.io import parallel
-from ml_headcount.io.tables import RAW_KEPT, Chunk, find_column, handle_chunks, is_missing
+from ml_headcount.io.tables import RAW_KEPT, Chunk, cv_columns, handle_chunks, is_missing
 from ml_headcount.io.urls import opened, redact_url, stream_sha256
 
 
@@ -220,7 +220,7 @@ class _Accounting:
             self.encoding = self.encoding or ("cp1252" if chunk.from_cp1252 else "")
             if chunk.sheet is not None and not self._sheet_has_columns(chunk):
                 continue
-            self.columns = self.columns or _text_and_label(list(chunk.table.columns), self.settings, self.name)
+            self.columns = self.columns or cv_columns(list(chunk.table.columns), self.settings, self.name)
             self.input_rows += len(chunk.table) + len(chunk.malformed)
             self.malformed.append([_rejected_row(m.source_row, m.reason, "", "", m.raw) for m in chunk.malformed])
             if self._limit_reached(0):  # nothing more to clean
@@ -237,7 +237,7 @@ class _Accounting:
         """Whether an XLSX sheet's rows are read: it has the text and label columns, the first such sheet's."""
         where = f"{self.name} sheet {chunk.sheet!r}"
         try:
-            columns = _text_and_label(list(chunk.table.columns), self.settings, where)
+            columns = cv_columns(list(chunk.table.columns), self.settings, where)
         except InputError:
             if not chunk.table.empty and chunk.sheet not in self.sheets:
                 self.sheets[chunk.sheet] = -1
@@ -332,10 +332,3 @@ def _text_of(value) -> str:
         return str(value)
     except RecursionError:
         return f"<a {type(value).__name__} nested too deeply to show>"
-
-
-def _text_and_label(columns: list[str], settings: IngestSettings, name: str) -> tuple[str, str]:
-    return (
-        find_column(columns, settings.text_column, settings.text_aliases, "text", name),
-        find_column(columns, settings.label_column, settings.label_aliases, "label", name),
-    )

@@ -11,37 +11,10 @@ import pandas as pd
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.annotators import MISSING, annotator_values
-from ml_headcount.io.tables import column_by_alias
+from ml_headcount.headcount.columns import check_configured_annotators, reserved_columns, shared_annotators
 
 if TYPE_CHECKING:
     from ml_headcount.headcount.tables import Population, Validation
-
-
-def _reserved_columns(table: pd.DataFrame, url: str, ingest: IngestSettings, settings: HeadcountSettings) -> set[str]:
-    columns = list(table.columns)
-    reserved = {
-        column_by_alias(columns, aliases)
-        for aliases in (
-            ingest.text_aliases,
-            ingest.label_aliases,
-            settings.org_aliases,
-            settings.employees_aliases,
-            settings.profiles_aliases,
-            settings.count_aliases,
-            settings.type_aliases,
-            ["cv_id"],
-        )
-    }
-    configured = (
-        ingest.text_column,
-        ingest.label_column,
-        settings.org_column,
-        settings.validation_label_column,
-        settings.validation_text_column,
-        settings.population_text_column,
-    )
-    reserved |= {c for c in configured if c}
-    return {c for c in reserved if c}
 
 
 def annotator_names(
@@ -53,25 +26,17 @@ def annotator_names(
 ) -> list[str]:
     """The annotators: as configured, else every column in both tables that is no text/label/organisation column."""
     if settings.annotators:
-        for name in (n for n in settings.annotators if n not in extra):
-            for table, url in ((validation.table, validation.url), (population.table, population.url)):
-                if name not in table.columns:
-                    raise InputError(
-                        f"{url}: annotator column {name!r} not found; columns found: {list(table.columns)}"
-                    )
+        tables = ((list(validation.table.columns), validation.url), (list(population.table.columns), population.url))
+        check_configured_annotators([n for n in settings.annotators if n not in extra], tables)
         return list(settings.annotators)
-    reserved = _reserved_columns(validation.table, validation.url, ingest, settings) | _reserved_columns(
-        population.table, population.url, ingest, settings
+    shared = shared_annotators(
+        (list(validation.table.columns), validation.url),
+        (list(population.table.columns), population.url),
+        ingest,
+        settings,
+        required=not extra,
     )
-    shared = [c for c in validation.table.columns if c in set(population.table.columns) and c not in reserved]
-    names = shared + [e for e in extra if e not in shared]
-    if not names:
-        raise InputError(
-            f"{validation.url} and {population.url} share no annotator column (and no --keywords run was given); "
-            f"validation columns: {list(validation.table.columns)}, "
-            f"population columns: {list(population.table.columns)}"
-        )
-    return names
+    return shared + [e for e in extra if e not in shared]
 
 
 def validation_only_columns(
@@ -81,7 +46,7 @@ def validation_only_columns(
     configured): they cannot be annotators, and the user is told which."""
     if settings.annotators:
         return []
-    reserved = _reserved_columns(validation.table, validation.url, ingest, settings)
+    reserved = reserved_columns(list(validation.table.columns), ingest, settings)
     return [c for c in validation.table.columns if c not in reserved and c not in set(population.table.columns)]
 
 

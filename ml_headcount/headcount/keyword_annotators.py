@@ -32,8 +32,8 @@ from ml_headcount.config import ExtractionSettings, IngestSettings
 from ml_headcount.corpus.cleaning import clean_text, cv_id, text_hash
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.annotators import MISSING
+from ml_headcount.headcount.columns import profile_text_column
 from ml_headcount.io.storage import ArtifactStore
-from ml_headcount.io.tables import find_column
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.queries import list_query
 from ml_headcount.lists.run_lists import RunLists, load_run_lists
@@ -58,9 +58,9 @@ def match_lists(
 
 
 def _cleaned_texts(
-    table: pd.DataFrame, url: str, ingest: IngestSettings, text_column: str | None
+    table: pd.DataFrame, url: str, ingest: IngestSettings, text_column: str | None, which: str
 ) -> tuple[list[str], np.ndarray]:
-    column = find_column(list(table.columns), text_column or ingest.text_column, ingest.text_aliases, "text", url)
+    column = profile_text_column(list(table.columns), url, ingest, text_column, which)
     raw = table[column].map(lambda v: v if isinstance(v, str) else "")
     texts = [clean_text(t, ingest) if t.strip() else "" for t in raw]
     return texts, np.array([t != "" for t in texts])
@@ -93,7 +93,9 @@ def keyword_values(
         raise InputError(f"{run_lists.location}: the run has no non-empty keyword list for category {positive!r}")
     extraction = run_lists.extraction
 
-    validation_texts, validation_has_text = _cleaned_texts(validation, validation_url, ingest, text_columns[0])
+    validation_texts, validation_has_text = _cleaned_texts(
+        validation, validation_url, ingest, text_columns[0], "validation"
+    )
     validation_ids, learned = _learned(store, run, validation_texts, validation_has_text)
     classifier = _classifier(run_lists, store.location(run.text_classifier), positive) if with_classifier else None
     validation_values = _matched(
@@ -104,7 +106,9 @@ def keyword_values(
 
     if population is None:
         return validation_values, {}
-    population_texts, population_has_text = _cleaned_texts(population, population_url, ingest, text_columns[1])
+    population_texts, population_has_text = _cleaned_texts(
+        population, population_url, ingest, text_columns[1], "population"
+    )
     return validation_values, _matched(population_texts, population_has_text, lists, extraction, matcher, classifier)
 
 
@@ -117,7 +121,7 @@ def out_of_fold_share(
     text_column: str | None = None,
 ) -> float:
     """The share of the validation CVs with a text whose values are the run's out-of-fold matches (keyword_values)."""
-    texts, has_text = _cleaned_texts(validation, validation_url, ingest, text_column)
+    texts, has_text = _cleaned_texts(validation, validation_url, ingest, text_column, "validation")
     learned = _learned(store, run, texts, has_text)[1]
     return float(learned.sum() / max(has_text.sum(), 1))
 

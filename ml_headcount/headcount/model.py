@@ -34,6 +34,11 @@ organisation's rates are the population's shifted by a random effect, integrated
 out in the likelihood (a Dirichlet-multinomial), and its experts are realised
 from its prevalence alone.
 
+Organisation types (`types`): each type's population rates are learned from its own organisations, their prior
+the validation's widened by the organisations' spread (_rates_by_type): a keyword list's false-positive rate in
+analytics consultancies is not its rate in outsourcing firms, and one rate for both read the first's false matches
+as experts.
+
 Posterior predictive checks (`rated`): per draw, each organisation's matches of
 every model annotator among the profiles it rated, from the draw's prevalence and
 rates (with a fresh random effect): what the fitted model says the inputs
@@ -50,7 +55,7 @@ population rates.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import logsumexp
@@ -70,6 +75,10 @@ from ml_headcount.headcount.prevalence_prior import HierarchicalPrior, PerTypePr
 from ml_headcount.headcount.rate_spread import LearnedSpread, RateSpread, learned_spread
 
 DRAWS_PER_BATCH = 16
+# (organisations, draws, points) elements per batch of organisations: 2 MB arrays, which stay in the processor's
+# caches (arrays of hundreds of MB ran many times slower per element, besides the memory they took)
+_BATCH_ELEMENTS = 2**18
+FIT_ORGANISATIONS = 2_000  # population-level quantities are fitted on at most this many organisations
 _FIT_POINTS = 1024  # the prevalence grid on which the population error rates are fitted from marginal counts
 _RATE_REPLICATES = 8  # bootstrap replicates whose refitted population rates add the dependence's uncertainty
 EDGE_MASS = 0.01  # an estimate with more posterior mass than this in a grid's edge cell is flagged
@@ -115,6 +124,7 @@ class Posterior:
     rates: PopulationRates | None  # the population error rates, when learned
     predicted: np.ndarray | None = None  # (draws, organisations, k) posterior predictive matches, given `rated`
     spread: LearnedSpread | None = None  # how far the organisations' rates spread around the population's
+    fitted: int | None = None  # the organisations population-level quantities were fitted on (fitted_organisations)
 
 
 def model_options(settings: HeadcountSettings) -> dict:
@@ -145,47 +155,43 @@ def headcount_draws(
     spread: RateSpread = RateSpread(),
     types: np.ndarray | None = None,
     rated: np.ndarray | None = None,
+    organisations_per_batch: int | None = None,
 ) -> Posterior:
     """Posterior predictive expert counts per draw and organisation; see the module docstring. With `types` (one per
-    organisation) the hierarchical prior is learned per type; with `rated` (organisations, k), the profiles each
-    model annotator rated, the predictive draws of its matches too."""
+    organisation) the hierarchical prior and the population rates are learned per type; with `rated` (organisations, k), the profiles each
+    model annotator rated, the predictive draws of its matches too. Organisations are taken in batches of
+    `organisations_per_batch` (default: as many as _BATCH_ELEMENTS hold), which bound the memory and leave the draws
+    as they are; population-level quantities are fitted on `fitted_organisations`."""
     space = PatternSpace(validation_values.shape[1])
     codes = space.codes(validation_values)
     grid = PrevalenceGrid(grid_points)
-    pi = grid.centres
-    hierarchical = None
-    if prior.kind == "hierarchical":
-        hierarchical = HierarchicalPrior(grid, employees) if types is None else PerTypePrior(grid, employees, types)
-    fixed_prior = grid.beta_log_mass(np.array([prior.alpha]), np.array([prior.beta]))[None]
+    fit = fitted_organisations(employees)
+    fit_evidence = evidence if len(fit) == len(employees) else evidence.subset(fit)
     point = bootstrap_joints(space, labels, codes, smoothing, transfer, 1, None)
     learned = None
     if rates.kind == "population":
         replicates = bootstrap_joints(space, labels, codes, smoothing, transfer, _RATE_REPLICATES, rng)
-        learned = _population_rates(space, point, replicates, validation_values, labels, evidence, rates, spread)
-    spreads = _learned_spread(space, point, learned, evidence, spread, grid, validation_values)
+        learned = _population_rates(space, point, replicates, validation_values, labels, fit_evidence, rates, spread)
+    spreads = _learned_spread(space, point, learned, evidence, fit, spread, grid, validation_values)
     if learned is not None and not learned.identified and spreads.learned:
         # the bounds allow each organisation's own rates the spread: the learned one, where the organisations show it
         learned = _population_rates(
-            space, point, replicates, validation_values, labels, evidence, rates, spreads.spread
+            space, point, replicates, validation_values, labels, fit_evidence, rates, spreads.spread
         )
     spread = spreads.spread
-
-    groups = [_RateGroup(slice(None), evidence, learned)]
+    groups = [_RateGroup(np.arange(len(employees)), evidence, learned)]
     if learned is not None and types is not None and len(np.unique(types)) > 1:
-        groups = _rates_by_type(space, point, replicates, validation_values, labels, evidence, rates, spread, types)
-
-    result = np.empty((draws, len(employees)), dtype=np.int64)
-    predicted = None if rated is None else np.empty((draws, *rated.shape), dtype=np.int64)
+        fitting = (space, point, replicates, validation_values, labels, rates, spread)
+        groups = _rates_by_type(fitting, evidence, fit, types)
+    batches = _batches(groups, evidence, employees, fit, grid, prior, types, organisations_per_batch)
+    result = np.empty((draws, len(employees)), dtype=np.int32)
+    predicted = None if rated is None else np.empty((draws, *rated.shape), dtype=np.int32)
     edge_mass = np.zeros(len(employees))
     for start in range(0, draws, DRAWS_PER_BATCH):
         batch = min(DRAWS_PER_BATCH, draws - start)
         joints = bootstrap_joints(space, labels, codes, smoothing, transfer, batch, rng)
         likelihoods = [_code_likelihoods(space, joints, group.rates, rng) for group in groups]
-        log_likelihood = np.empty((len(employees), batch, len(pi)))
-        for group, (positive, negative) in zip(groups, likelihoods):
-            log_likelihood[group.members] = group.evidence.log_likelihood(positive, negative, pi, spread)
-        log_prior = hierarchical.sample(log_likelihood, rng) if hierarchical else fixed_prior
-        prevalence, edge = grid.sample(log_likelihood + log_prior, rng)  # (organisations, batch)
+        prevalence, edge = batches.prevalences(likelihoods, spread, rng)  # (organisations, batch)
         edge_mass += edge.sum(axis=1)
         for group, (positive, negative) in zip(groups, likelihoods):
             members, drawn = group.members, slice(start, start + batch)
@@ -197,14 +203,92 @@ def headcount_draws(
                     space, positive, negative, prevalence[members], rated[members], spread, rng
                 )
     edge = np.where(grid.edge_matters(employees), edge_mass / draws, 0.0)
-    return Posterior(result, edge, learned, predicted, spreads)
+    return Posterior(result, edge, learned, predicted, spreads, len(fit))
+
+
+def fitted_organisations(employees: np.ndarray) -> np.ndarray:
+    """The organisations that population-level quantities (the population rates, the rate spread, the hierarchical
+    prior's hyperparameters) are fitted on: all of them, or in a table of more than FIT_ORGANISATIONS, that many
+    spread evenly over the organisations ordered by size (deterministic, every size represented): beyond a few
+    thousand organisations more of them narrow those fits no further than their assumptions hold, and cost time."""
+    if len(employees) <= FIT_ORGANISATIONS:
+        return np.arange(len(employees))
+    order = np.argsort(employees, kind="stable")
+    return np.sort(order[np.linspace(0, len(order) - 1, FIT_ORGANISATIONS).round().astype(np.int64)])
+
+
+def _batches(groups, evidence, employees, fit, grid, prior, types, organisations_per_batch) -> _Batches:
+    """The batches of organisations, each inside one rate group and default as many as _BATCH_ELEMENTS hold, and
+    their prior."""
+    size = organisations_per_batch or max(1, _BATCH_ELEMENTS // (DRAWS_PER_BATCH * grid.points))
+    every, fitted = [], []
+    for index, group in enumerate(groups):
+        every += [(*batch, index) for batch in _organisation_batches(evidence, group.members, size, len(employees))]
+        if len(fit) < len(employees):
+            in_fit = group.members[np.isin(group.members, fit)]
+            fitted += [(*batch, index) for batch in _organisation_batches(evidence, in_fit, size, len(employees))]
+    hierarchical = None
+    if prior.kind == "hierarchical":
+        hierarchical = HierarchicalPrior(grid, employees) if types is None else PerTypePrior(grid, employees, types)
+    return _Batches(
+        every,
+        every if len(fit) == len(employees) else fitted,
+        grid,
+        hierarchical,
+        grid.beta_log_mass(np.array([prior.alpha]), np.array([prior.beta]))[None],
+    )
+
+
+def _organisation_batches(evidence: AnnotatorEvidence, rows: np.ndarray, size: int, organisations: int) -> list:
+    """(rows, their evidence) per batch of at most `size` of the `organisations`."""
+    if len(rows) <= size and len(rows) == organisations:
+        return [(rows, evidence)]
+    return [
+        (rows[start : start + size], evidence.subset(rows[start : start + size])) for start in range(0, len(rows), size)
+    ]
+
+
+@dataclass(frozen=True)
+class _Batches:
+    """Each draw batch's prevalences, computed a batch of organisations at a time."""
+
+    batches: list  # (rows, evidence, rate group) covering every organisation
+    fit_batches: list  # (rows, evidence, rate group) covering the organisations the hierarchical prior is learned from
+    grid: PrevalenceGrid
+    hierarchical: HierarchicalPrior | PerTypePrior | None
+    fixed_prior: np.ndarray
+
+    def prevalences(self, likelihoods, spread, rng) -> tuple[np.ndarray, np.ndarray]:
+        """(organisations, draws) prevalences and their posterior mass in the grid's edge cells, given each rate
+        group's (positive, negative) code likelihoods: the hierarchical prior's hyperparameters drawn from the sum
+        over the fitted organisations' batches, then each batch's."""
+        pi, draws = self.grid.centres, likelihoods[0][0].shape[0]
+        drawn, kept = None, []
+        if self.hierarchical is not None:
+            totals = self.hierarchical.log_marginals(draws)
+            for rows, part, group in self.fit_batches:
+                log_likelihood = part.log_likelihood(*likelihoods[group], pi, spread)
+                self.hierarchical.accumulate(totals, log_likelihood, rows)
+                if self.fit_batches is self.batches:  # fitted on every organisation: at most FIT_ORGANISATIONS' kept
+                    kept.append(log_likelihood)
+            drawn = self.hierarchical.draw(totals, rng)
+        organisations = sum(len(rows) for rows, _, _ in self.batches)
+        uniforms = rng.random((organisations, draws)), rng.random((organisations, draws))
+        prevalence, edge = np.empty((organisations, draws)), np.empty((organisations, draws))
+        for index, (rows, part, group) in enumerate(self.batches):
+            log_likelihood = kept[index] if kept else part.log_likelihood(*likelihoods[group], pi, spread)
+            log_prior = self.fixed_prior if drawn is None else self.hierarchical.log_prior(drawn, rows)
+            prevalence[rows], edge[rows] = self.grid.sample(
+                log_likelihood + log_prior, (uniforms[0][rows], uniforms[1][rows])
+            )
+        return prevalence, edge
 
 
 @dataclass(frozen=True)
 class _RateGroup:
     """Organisations that share population rates: all of them, or one type's."""
 
-    members: np.ndarray | slice
+    members: np.ndarray
     evidence: AnnotatorEvidence
     rates: PopulationRates | None  # None: the validation's
 
@@ -221,20 +305,24 @@ def _code_likelihoods(space, joints, rates, rng) -> tuple[np.ndarray, np.ndarray
     return positive, negative
 
 
-def _rates_by_type(space, point, replicates, validation_values, labels, evidence, rates, spread, types) -> list:
-    """One _RateGroup per organisation type, its rates learned from its own organisations, their prior around the
-    validation's widened by the organisations' spread: a type's rates may differ from the population's as much as
-    an organisation's do (an analytics consultancy's keyword false-positive rate is not an outsourcing firm's).
-    Around the validation's, not the pooled rates': where types differ, the pooled fit is a compromise that fits
-    neither (a test's pooled LLM sensitivity 0.23, the truth 0.7). Where nothing identifies the rates, each type's
-    are drawn apart from the others', so the intervals carry that a type's rates may be off together."""
+def _rates_by_type(fitting: tuple, evidence, fit, types) -> list[_RateGroup]:
+    """One _RateGroup per organisation type, its rates learned from its own (fitted) organisations, their prior
+    around the validation's widened by the organisations' spread: a type's rates may differ from the population's as
+    much as an organisation's do (an analytics consultancy's keyword false-positive rate is not an outsourcing
+    firm's). Around the validation's, not the pooled rates': where types differ, the pooled fit is a compromise that
+    fits neither (a test's pooled LLM sensitivity 0.23, the truth 0.7). Where nothing identifies the rates, each
+    type's are drawn apart from the others', so the intervals carry that a type's rates may be off together.
+    `fitting`: _population_rates' arguments but the evidence."""
+    space, point, replicates, validation_values, labels, rates, spread = fitting
     shift_sd = np.stack([np.broadcast_to(sd, (space.k,)) for sd in (spread.sensitivity, spread.false_positive)])
     groups = []
     for kind in np.unique(types):
         members = np.flatnonzero(types == kind)
-        part = evidence.subset(members)
-        fitted = _population_rates(space, point, replicates, validation_values, labels, part, rates, spread, shift_sd)
-        groups.append(_RateGroup(members, part, fitted))
+        fitted_on = evidence.subset(members[np.isin(members, fit)])
+        learned = _population_rates(
+            space, point, replicates, validation_values, labels, fitted_on, rates, spread, shift_sd
+        )
+        groups.append(_RateGroup(members, evidence.subset(members), learned))
     return groups
 
 
@@ -249,12 +337,14 @@ def _population_rates(
     )
 
 
-def _learned_spread(space, point, learned, evidence, spread, grid, validation_values) -> LearnedSpread:
+def _learned_spread(space, point, learned, evidence, fit, spread, grid, validation_values) -> LearnedSpread:
     """How far the organisations' rates spread, weighed at the validation's joint fit tilted to the population's
     rates (when learned), each organisation's prevalence integrated over a Jeffreys prior, where organisations carry
-    two sources. Two annotators are two sources only if one is not a copy of the other: a strict list's matches
-    inside a broad list's are one (with nested lists alone, the organisations' rates spread as the settings say)."""
+    two sources (of the `fit` organisations). Two annotators are two sources only if one is not a copy of the other:
+    a strict list's matches inside a broad list's are one (with nested lists alone, the organisations' rates spread
+    as the settings say)."""
     informative = (evidence.annotators_seen() & ~nested_annotators(validation_values)).sum(axis=1) >= 2
+    fit_evidence = evidence if len(fit) == len(informative) else evidence.subset(fit)
     if learned is not None:
         point = tuple(
             with_marginals(
@@ -266,10 +356,10 @@ def _learned_spread(space, point, learned, evidence, spread, grid, validation_va
     log_prior = grid.beta_log_mass(np.array([0.5]), np.array([0.5]))[0]
 
     def log_marginal(candidate: RateSpread) -> np.ndarray:
-        log_likelihood = evidence.log_likelihood(positive, negative, grid.centres, candidate)[:, 0, :]
+        log_likelihood = fit_evidence.log_likelihood(positive, negative, grid.centres, candidate)[:, 0, :]
         return logsumexp(log_likelihood + log_prior, axis=1)
 
-    return learned_spread(spread, space.k, log_marginal, informative)
+    return replace(learned_spread(spread, space.k, log_marginal, informative[fit]), two_sources=informative)
 
 
 def _predicted_matches(space, positive, negative, prevalence, rated, spread, rng) -> np.ndarray:
@@ -282,5 +372,16 @@ def _predicted_matches(space, positive, negative, prevalence, rated, spread, rng
 
 def summarise(draws: np.ndarray) -> dict[str, np.ndarray]:
     """Mean and the 10/50/90 % quantiles per column of (draws, n) counts (quantiles are observed counts)."""
-    q10, q50, q90 = np.quantile(draws, [0.1, 0.5, 0.9], axis=0, method="inverted_cdf")
+    q10, q50, q90 = column_quantiles(draws, [0.1, 0.5, 0.9])
     return {"mean": draws.mean(axis=0), "q10": q10, "q50": q50, "q90": q90}
+
+
+def column_quantiles(draws: np.ndarray, levels: list[float]) -> np.ndarray:
+    """(levels, ...) quantiles along the first axis of draws that are observed values, a few columns at a time
+    (np.quantile copies its input: a whole table's draws twice over)."""
+    columns = max(1, _BATCH_ELEMENTS // (len(draws) * (draws[0].size // max(1, draws.shape[1]))))
+    parts = [
+        np.quantile(draws[:, start : start + columns], levels, axis=0, method="inverted_cdf")
+        for start in range(0, draws.shape[1], columns)
+    ]
+    return np.concatenate(parts, axis=1)

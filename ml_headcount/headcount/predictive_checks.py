@@ -18,6 +18,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ml_headcount.headcount.model import column_quantiles
+
 LEVELS = (0.80, 0.99)
 CONTRADICTION_LEVEL = 0.99
 
@@ -86,6 +88,6 @@ def predictive_checks(
     bounds = {}
     for level in LEVELS:
         tail = (1 - level) / 2
-        low, high = np.quantile(predicted, [tail, 1 - tail], axis=0, method="inverted_cdf")
+        low, high = column_quantiles(predicted, [tail, 1 - tail])
         bounds[level] = (low.astype(np.int64), high.astype(np.int64))
     return PredictiveChecks(list(names), matches.astype(np.int64), rated > 0, bounds)

@@ -57,16 +57,20 @@ class PrevalenceGrid:
         """
         return employees * expit(-_LOGIT_RANGE) >= 0.5
 
-    def sample(self, log_posterior: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    def sample(
+        self, log_posterior: np.ndarray, uniforms: tuple[np.ndarray, np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
         """One pi per row of (..., points) unnormalised log posteriors, uniform in logit within the chosen cell,
-        and each row's posterior mass in the two edge cells."""
+        and each row's posterior mass in the two edge cells. `uniforms`: two arrays of uniform numbers, shaped as
+        the rows, that choose the cell and the place in it (drawn for every organisation at once, so that a batch of
+        organisations draws what the whole table would)."""
         shifted = np.exp(log_posterior - log_posterior.max(axis=-1, keepdims=True))
         cumulative = np.cumsum(shifted, axis=-1)
-        u = rng.random(log_posterior.shape[:-1])[..., None] * cumulative[..., -1:]
+        u = uniforms[0][..., None] * cumulative[..., -1:]
         cell = np.minimum((cumulative < u).sum(axis=-1), self.points - 1)
         edges = self.edges
         edge_mass = (shifted[..., 0] + shifted[..., -1]) / cumulative[..., -1]
-        return expit(edges[cell] + rng.random(cell.shape) * (edges[1] - edges[0])), edge_mass
+        return expit(edges[cell] + uniforms[1] * (edges[1] - edges[0])), edge_mass
 
 
 @dataclass(frozen=True)
@@ -108,26 +112,39 @@ class HierarchicalPrior:
         self.valid = ((index >= 0) & (index < len(_MEAN_LATTICE))).all(axis=2)  # (intercepts, slopes)
         self.mean_index = np.clip(index, 0, len(_MEAN_LATTICE) - 1)
 
-    def sample(self, log_likelihood: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """(organisations, draws, points) log prior per organisation and draw for such log likelihoods."""
+    def log_marginals(self, draws: int) -> np.ndarray:
+        """Zeros to add the organisations' log marginal likelihoods to: (size classes, draws, means, concentrations)."""
+        return np.zeros((self.mean_index.shape[2], draws, len(_MEAN_LATTICE), len(_HYPER_CONCENTRATIONS)))
+
+    def accumulate(self, totals: np.ndarray, log_likelihood: np.ndarray, rows: np.ndarray) -> None:
+        """Add the log marginal likelihood of organisations `rows` (their log likelihood: (rows, draws, points))
+        under each (mean, concentration) cell to their size classes' `totals`: organisations are independent given
+        the hyperparameters, so a table's is the sum of its batches'."""
         organisations, draws, points = log_likelihood.shape
-        n_means, n_conc = len(_MEAN_LATTICE), len(_HYPER_CONCENTRATIONS)
         shift = log_likelihood.max(axis=2, keepdims=True)
         relative = _without_tiny(np.exp(log_likelihood - shift)).reshape(-1, points)
         marginal = np.log(np.maximum(relative @ self.mass.T, 1e-300)).reshape(organisations, draws, -1) + shift
-        n_classes = self.mean_index.shape[2]
-        membership = (self.size_class[None, :] == np.arange(n_classes)[:, None]).astype(np.float64)
-        per_class = (membership @ marginal.reshape(organisations, -1)).reshape(n_classes, draws, n_means, n_conc)
+        n_classes = totals.shape[0]
+        membership = (self.size_class[rows][None, :] == np.arange(n_classes)[:, None]).astype(np.float64)
+        totals += (membership @ marginal.reshape(organisations, -1)).reshape(totals.shape)
+
+    def draw(self, totals: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per draw, (intercept, slope, concentration) indices from their posterior given the `totals`."""
+        n_classes, draws, n_means, n_conc = totals.shape
         # log posterior of (intercept, slope, concentration): each size class at its mean
         classes = np.arange(n_classes)[None, None, :]
-        log_post = per_class[classes, :, self.mean_index].sum(axis=2)  # (intercepts, slopes, draws, concentrations)
+        log_post = totals[classes, :, self.mean_index].sum(axis=2)  # (intercepts, slopes, draws, concentrations)
         log_post = np.where(self.valid[:, :, None, None], log_post, -np.inf)
         log_post = np.moveaxis(log_post, 2, 0).reshape(draws, -1)
         probability = np.exp(log_post - logsumexp(log_post, axis=1, keepdims=True))
         cells = np.minimum((probability.cumsum(axis=1) < rng.random((draws, 1))).sum(axis=1), log_post.shape[1] - 1)
-        intercept, slope, concentration = np.unravel_index(cells, (n_means, len(_SLOPES), n_conc))
-        mean = self.mean_index[intercept[None, :], slope[None, :], self.size_class[:, None]]  # (organisations, draws)
-        return self.log_mass[mean * n_conc + concentration[None, :]]
+        return np.unravel_index(cells, (n_means, len(_SLOPES), n_conc))
+
+    def log_prior(self, drawn: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndarray) -> np.ndarray:
+        """(rows, draws, points) the log prior of organisations `rows` under each draw's `drawn` hyperparameters."""
+        intercept, slope, concentration = drawn
+        mean = self.mean_index[intercept[None, :], slope[None, :], self.size_class[rows][:, None]]
+        return self.log_mass[mean * len(_HYPER_CONCENTRATIONS) + concentration[None, :]]
 
 
 class PerTypePrior:
@@ -135,12 +152,31 @@ class PerTypePrior:
     another (a consultancy's few experts do not set a research lab's prior)."""
 
     def __init__(self, grid: PrevalenceGrid, employees: np.ndarray, types: np.ndarray):
-        self.members = [np.flatnonzero(types == kind) for kind in np.unique(types)]
+        _, self.type_of = np.unique(types, return_inverse=True)
+        self.members = [np.flatnonzero(self.type_of == kind) for kind in range(self.type_of.max() + 1)]
+        self.position = np.empty(len(types), np.int64)  # each organisation's index among its type's
+        for members in self.members:
+            self.position[members] = np.arange(len(members))
         self.priors = [HierarchicalPrior(grid, employees[members]) for members in self.members]
 
-    def sample(self, log_likelihood: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """(organisations, draws, points) log prior, each type's from its own hierarchical prior."""
-        log_prior = np.empty_like(log_likelihood)
-        for members, prior in zip(self.members, self.priors):
-            log_prior[members] = prior.sample(log_likelihood[members], rng)
-        return log_prior
+    def log_marginals(self, draws: int) -> list[np.ndarray]:
+        return [prior.log_marginals(draws) for prior in self.priors]
+
+    def accumulate(self, totals: list[np.ndarray], log_likelihood: np.ndarray, rows: np.ndarray) -> None:
+        for kind, (total, prior) in enumerate(zip(totals, self.priors)):
+            mine = self.type_of[rows] == kind
+            if mine.any():
+                prior.accumulate(total, log_likelihood[mine], self.position[rows[mine]])
+
+    def draw(self, totals: list[np.ndarray], rng: np.random.Generator) -> list:
+        return [prior.draw(total, rng) for total, prior in zip(totals, self.priors)]
+
+    def log_prior(self, drawn: list, rows: np.ndarray) -> np.ndarray:
+        """(rows, draws, points) log prior, each type's from its own hierarchical prior."""
+        kinds = self.type_of[rows]
+        out = np.empty((len(rows), len(drawn[0][0]), self.priors[0].log_mass.shape[1]))
+        for kind, prior in enumerate(self.priors):
+            mine = kinds == kind
+            if mine.any():
+                out[mine] = prior.log_prior(drawn[kind], self.position[rows[mine]])
+        return out

@@ -24,6 +24,12 @@ from ml_headcount.headcount.annotator_columns import (
     values_of,
 )
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators, class_correlations
+from ml_headcount.headcount.columns import (
+    count_column_of_patterns,
+    employees_column,
+    organisation_column,
+    validation_label_column,
+)
 from ml_headcount.headcount.count_tables import (
     REPAIR_COLUMNS,
     check_totals,
@@ -42,7 +48,7 @@ from ml_headcount.headcount.result_tables import (
     organisation_flags,
     with_correlations,
 )
-from ml_headcount.io.tables import column_by_alias, find_column, is_missing
+from ml_headcount.io.tables import column_by_alias, is_missing
 
 if TYPE_CHECKING:
     from ml_headcount.headcount.new_sample_rates import RunRatePriors
@@ -90,9 +96,7 @@ def read_validation(
     table: pd.DataFrame, url: str, positive: str, ingest: IngestSettings, label_column: str | None = None
 ) -> Validation:
     """The labelled rows; `label_column` (headcount.validation_label_column) wins over ingest.label_column."""
-    label_column = find_column(
-        list(table.columns), label_column or ingest.label_column, ingest.label_aliases, "label", url
-    )
+    label_column = validation_label_column(list(table.columns), url, ingest, label_column)
     labels = normalise_labels(table[label_column])
     labelled = (labels != "").to_numpy()
     present = sorted(set(labels[labelled]))
@@ -122,7 +126,7 @@ def _organisation_names(table: pd.DataFrame, url: str, settings: HeadcountSettin
     """The organisation column and its names, one spelling each (`_name`)."""
     if table.empty:
         raise InputError(f"{url}: row 1: the table has a header but no rows")
-    org_column = find_column(list(table.columns), settings.org_column, settings.org_aliases, "organisation", url)
+    org_column = organisation_column(list(table.columns), url, settings)
     names = table[org_column].map(_name)
     if (names == "").any():
         row = int(np.flatnonzero((names == "").to_numpy())[0]) + 1
@@ -139,7 +143,7 @@ def read_patterns(table: pd.DataFrame, url: str, settings: HeadcountSettings) ->
     """One row per (organisation, pattern of annotator values 0/1/blank) with its number of profiles."""
     if table.empty:
         raise InputError(f"{url}: row 1: the table has a header but no rows")
-    count_column = find_column(list(table.columns), None, settings.count_aliases, "count", url)
+    count_column = count_column_of_patterns(list(table.columns), url, settings)
     return _read_profiles(table, url, settings, whole_numbers(table, count_column, url), count_column)
 
 
@@ -154,16 +158,16 @@ def _read_profiles(
         check_totals(weights, index, organisations.tolist(), url, count_column)
     profiles = np.bincount(index, weights=weights, minlength=len(organisations)).astype(np.int64)
     employees = profiles.copy()
-    employees_column = column_by_alias(columns, settings.employees_aliases)
-    if employees_column:
-        given = whole_numbers(table, employees_column, url)
+    employees_given = employees_column(columns, url, settings, required=False)
+    if employees_given:
+        given = whole_numbers(table, employees_given, url)
         largest = np.zeros(len(organisations), np.int64)
         np.maximum.at(largest, index, given)
         smallest = largest.copy()
         np.minimum.at(smallest, index, given)
         for o in np.flatnonzero((largest != smallest) | (largest < profiles))[:1]:
             raise InputError(
-                f"{url}: column {employees_column!r}: organisation {str(organisations[o])!r} has {profiles[o]} "
+                f"{url}: column {employees_given!r}: organisation {str(organisations[o])!r} has {profiles[o]} "
                 f"profiles and employees values {sorted(set(given[index == o].tolist()))}; it needs one value >= its "
                 "number of profiles"
             )
@@ -178,7 +182,7 @@ def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> P
     (ml_headcount.headcount.count_tables: denominators per annotator, combinations, the repair rule)."""
     columns = list(table.columns)
     org_column, names = _organisation_names(table, url, settings)
-    employees_column = find_column(columns, None, settings.employees_aliases, "employees", url)
+    employees_name = employees_column(columns, url, settings, required=True)
     profiles_column = column_by_alias(columns, settings.profiles_aliases)
     organisations = names.tolist()
     _within_limit(len(organisations), url, settings)
@@ -188,7 +192,7 @@ def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> P
         raise InputError(
             f"{url}: row {row}, column {org_column!r}: organisation {organisations[row - 1]!r} appears twice"
         )
-    data = read_count_data(table, url, organisations, employees_column, profiles_column, [], settings.repair_counts)
+    data = read_count_data(table, url, organisations, employees_name, profiles_column, [], settings.repair_counts)
     return Population(
         url,
         "counts",
@@ -196,7 +200,7 @@ def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> P
         data.employees,
         data.profiles,
         table,
-        count_columns=(employees_column, profiles_column),
+        count_columns=(employees_name, profiles_column),
         types=_organisation_types(table, url, settings, np.arange(len(organisations)), len(organisations)),
     )
 
@@ -281,6 +285,7 @@ def estimate(
     annotators = with_correlations(confusion, class_correlations(names, labels, validation_values))
     summary = estimate_summary(population, validation, observed, posterior, flags, confusion, chosen_names, settings)
     summary["predictive_checks"] = {**checks.summary(), "message": checks.contradiction_line()}
+    summary["population_fitted_on"] = {"organisations": posterior.fitted, "of": len(population.organisations)}
     summary["validation_columns_not_in_population"] = validation_only_columns(validation, population, ingest, settings)
     summary["keyword_rates"] = {
         "new_sample_prior": prior_shift is not None,

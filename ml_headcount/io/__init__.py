@@ -16,7 +16,6 @@ __all__, __getattr__ = exported(
             "StorageSettings",
             "TooLargeError",
             "check_name",
-            "openable",
             "storage_options",
         ],
         "urls": ["check_writable", "file_sha256", "opened", "protect", "redact_url", "reveal", "stream_sha256"],

@@ -387,11 +387,6 @@ class ArtifactStore:
         return unescaped(table)
 
 
-def openable(store: ArtifactStore, key: str) -> str:
-    """A link to an artifact that a browser or a client opens: file://... for a local store, the URL otherwise."""
-    return Path(store.location(key)).as_uri() if store.is_local else store.location(key)
-
-
 def _is_conflict(error: OSError) -> bool:
     """A conditional PUT that lost: 412 Precondition Failed (s3fs: FileExistsError / EINVAL) or 409
     ConditionalRequestConflict."""

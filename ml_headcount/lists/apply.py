@@ -33,7 +33,7 @@ from ml_headcount.errors import InputError
 from ml_headcount.io.cell_escaping import escaped
 from ml_headcount.io.local_files import atomic_path
 from ml_headcount.io.storage import ArtifactStore, StorageError
-from ml_headcount.io.tables import Chunk, find_column, table_chunks
+from ml_headcount.io.tables import TEXT_COLUMN_OPTION, Chunk, find_column, table_chunks
 from ml_headcount.io.urls import check_writable, redact_url
 from ml_headcount.lists.run_lists import RunLists, WithClassifier
 from ml_headcount.scoring.phrase_matching import PhraseMatcher
@@ -98,10 +98,15 @@ def apply_run_lists(
     with _table_writer(output_url, output_options or {}) as write:
         text_column = None
         reading = columns.model_copy(update={"chunk_rows": chunk_rows})
-        for chunk in table_chunks(input_url, reading, input_options):
+        for chunk in _first_rows(table_chunks(input_url, reading, input_options), columns.limit):
             chunk.table.columns = [str(c) for c in chunk.table.columns]
             text_column = text_column or find_column(
-                list(chunk.table.columns), columns.text_column, columns.text_aliases, "text", redact_url(input_url)
+                list(chunk.table.columns),
+                columns.text_column,
+                columns.text_aliases,
+                "text",
+                redact_url(input_url),
+                TEXT_COLUMN_OPTION,
             )
             table = match_table(chunk, text_column, run_lists, matcher)
             write(table)
@@ -117,6 +122,7 @@ def apply_run_lists(
         "input": redact_url(input_url),
         "output": redact_url(output_url),
         "rows": rows,
+        "limit": columns.limit,
         "matched": {name: matched[name] for name in matcher.names},
         "usable": statuses[OK],
         "not_usable": {reason: n for reason, n in statuses.items() if reason != OK},
@@ -126,6 +132,20 @@ def apply_run_lists(
     }
     _write_text(f"{output_url}.summary.json", json.dumps(summary, indent=2) + "\n", output_options or {})
     return summary
+
+
+def _first_rows(chunks: Iterator[Chunk], limit: int | None) -> Iterator[Chunk]:
+    """The chunks' rows up to source row `limit` (ingest.limit: `apply --limit`), every row when None; reading stops
+    at the chunk that reaches it."""
+    for chunk in chunks:
+        if limit is None:
+            yield chunk
+            continue
+        table = chunk.table[chunk.table.index <= limit]
+        malformed = [m for m in chunk.malformed if m.source_row <= limit]
+        yield Chunk(table, malformed, chunk.sheet, chunk.from_cp1252)
+        if max([*chunk.table.index, *(m.source_row for m in chunk.malformed)], default=0) >= limit:
+            return
 
 
 def _kind(url: str) -> str:

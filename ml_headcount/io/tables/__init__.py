@@ -11,7 +11,7 @@ __all__, __getattr__ = exported(
     __name__,
     {
         "_base": ["CONTROL", "Chunk", "MalformedRow", "RAW_KEPT", "is_missing"],
-        "_columns": ["column_by_alias", "find_column"],
-        "_reading": ["handle_chunks", "read_table", "table_chunks"],
+        "_columns": ["LABEL_COLUMN_OPTION", "TEXT_COLUMN_OPTION", "column_by_alias", "cv_columns", "find_column"],
+        "_reading": ["handle_chunks", "read_table", "table_chunks", "table_headers"],
     },
 )

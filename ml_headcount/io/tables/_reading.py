@@ -47,3 +47,15 @@ def read_table(
     if not tables:
         raise InputError(f"{name}: is empty (no header and no rows)")
     return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0].reset_index(drop=True), digest
+
+
+def table_headers(url: str, settings: IngestSettings, storage_options: dict | None = None) -> dict[str | None, list]:
+    """The column names of the table at `url` as ingest reads them, per XLSX sheet (one entry, None, for every other
+    format), from the first rows only: what a command checks before any flow starts."""
+    reading = settings.model_copy(update={"chunk_rows": 1})
+    headers: dict[str | None, list] = {}
+    for chunk in table_chunks(url, reading, storage_options):
+        if chunk.sheet is None:
+            return {None: [str(c) for c in chunk.table.columns]}
+        headers.setdefault(chunk.sheet, [str(c) for c in chunk.table.columns])
+    return headers

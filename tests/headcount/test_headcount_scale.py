@@ -1,0 +1,100 @@
+"""The estimate at scale: organisations are taken in batches, which bound the memory and change no draw."""
+
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+
+from ml_headcount.headcount.annotators import PatternSpace
+from ml_headcount.headcount.evidence import MarginalCountEvidence, PatternEvidence, group_profiles
+from ml_headcount.headcount.model import headcount_draws
+from ml_headcount.headcount.prevalence_prior import Prior
+from ml_headcount.headcount.rate_spread import RateSpread
+
+
+def _validation(rng, n=400):
+    """Labels and a broad and a strict keyword list's values on them (the strict list's matches inside the broad's)."""
+    labels = rng.random(n) < 0.3
+    score = rng.normal(size=n) + np.where(labels, 1.8, -0.6)
+    return labels, np.stack([score > 0.3, score > 1.2], axis=1).astype(np.int8)
+
+
+def _counts(rng, organisations):
+    """Employees, profiles and both lists' matches per organisation, sizes 20 to 600,000."""
+    employees = np.exp(rng.uniform(np.log(20), np.log(600_000), organisations)).astype(np.int64)
+    profiles = rng.binomial(employees, 0.5)
+    experts = rng.binomial(profiles, rng.beta(0.5, 6.0, organisations))
+    broad = rng.binomial(experts, 0.9) + rng.binomial(profiles - experts, 0.2)
+    strict = np.minimum(broad, rng.binomial(experts, 0.6) + rng.binomial(profiles - experts, 0.03))
+    return employees, profiles, np.stack([broad, strict], axis=1)
+
+
+def _draws(evidence, employees, labels, validation, per_batch, **options):
+    return headcount_draws(
+        labels,
+        validation,
+        evidence,
+        employees,
+        draws=40,
+        prior=Prior("hierarchical"),
+        smoothing=4.0,
+        transfer=1.0,
+        grid_points=64,
+        rng=np.random.default_rng(3),
+        organisations_per_batch=per_batch,
+        **options,
+    )
+
+
+def test_batches_of_organisations_give_the_draws_of_the_whole_table():
+    rng = np.random.default_rng(1)
+    labels, validation = _validation(rng)
+    employees, profiles, matches = _counts(rng, 45)
+    types = np.array(["lab", "consultancy", "bank"])[rng.integers(0, 3, 45)]
+    counts = MarginalCountEvidence(matches, profiles, PatternSpace(2))
+    options = {"spread": RateSpread(0.9, 0.4), "types": types, "rated": matches}
+    whole = _draws(counts, employees, labels, validation, None, **options)
+    batched = _draws(counts, employees, labels, validation, 7, **options)
+    np.testing.assert_array_equal(batched.counts, whole.counts)
+    np.testing.assert_array_equal(batched.predicted, whole.predicted)
+    np.testing.assert_allclose(batched.edge_mass, whole.edge_mass)
+
+    organisation = np.repeat(np.arange(45), 30)
+    values = validation[rng.integers(0, len(validation), len(organisation))]
+    space = PatternSpace(2)
+    patterns = PatternEvidence(group_profiles(organisation, values, space, 45), space, 45)
+    employees = np.full(45, 100)
+    whole = _draws(patterns, employees, labels, validation, None, spread=RateSpread(0.9, 0.4))
+    batched = _draws(patterns, employees, labels, validation, 4, spread=RateSpread(0.9, 0.4))
+    np.testing.assert_array_equal(batched.counts, whole.counts)
+
+
+def test_the_memory_of_a_draw_batch_is_bounded_by_the_batches_of_organisations():
+    """20,000 organisations' (organisations, draws, grid) arrays of one draw batch took several GB at once; a batch of
+    organisations at a time holds them within a few hundred MB."""
+    rng = np.random.default_rng(2)
+    labels, validation = _validation(rng)
+    employees, profiles, matches = _counts(rng, 20_000)
+    counts = MarginalCountEvidence(matches, profiles, PatternSpace(2))
+    tracemalloc.start()
+    try:
+        posterior = headcount_draws(
+            labels,
+            validation,
+            counts,
+            employees,
+            draws=16,
+            prior=Prior("hierarchical"),
+            smoothing=4.0,
+            transfer=1.0,
+            grid_points=256,
+            rng=np.random.default_rng(0),
+            rated=matches,
+        )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 400 * 2**20, f"peak {peak / 2**20:.0f} MiB"
+    share = posterior.counts.mean(axis=0) / employees
+    assert ((share >= 0) & (share <= 1)).all()
