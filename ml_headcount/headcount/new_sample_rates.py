@@ -78,21 +78,35 @@ def run_rate_priors(store: ArtifactStore, run: RunLayout, positive: str, out_of_
     without one), applied in proportion `out_of_fold_share` (the validation CVs valued out-of-fold)."""
     matcher = read_artifact(store, run.manifest, RunManifest).parameters.lists.matcher
     entries = read_artifact(store, run.keyword_lists, KeywordLists).root.get(positive, {})
-    by_list, experts = {}, None
+    priors, experts = {}, None  # list name -> (measured logit rates, their targets, extra variance), each (2,)
     for name, entry in entries.items():
         figures = entry.cross_validated if matcher == "product" else entry.cross_validated_phrase
         if figures is None or figures.cvs is None:  # a run older than the figures' CV counts
             continue
         experts = max(experts or 0, figures.cvs[0])
         if entry.new_sample is not None and None not in (figures.sensitivity, figures.specificity):
-            centre, extra = _list_prior(entry, figures)
-            by_list[list_column(positive, name)] = (out_of_fold_share * centre, out_of_fold_share * extra)
+            priors[name] = _list_prior(entry, figures)
+    by_list = {}
+    for name, (measured, target, extra) in priors.items():
+        # a list inside another (its keywords a subset) matches no more CVs in either class: its targets stay at or
+        # below the other's (the demo's strict and broad lists, one keyword each, are the same list, with the
+        # broad list's optimism and none for the strict one: 0.975 against 0.785, which no count could reconcile)
+        for other, (_, other_target, _) in priors.items():
+            if other != name and _nested(entries[name], entries[other]):
+                target = np.minimum(target, other_target)
+        by_list[list_column(positive, name)] = (out_of_fold_share * (target - measured), out_of_fold_share * extra)
     return RunRatePriors(by_list, experts)
 
 
-def _list_prior(entry: ListEntry, figures: CrossValidatedRates) -> tuple[np.ndarray, np.ndarray]:
-    """(2,) logit centre shift and extra variance of P(match | expert) and P(match | not) from the list's new-sample
-    interval, against its cross-validated rates `figures` (by the matcher the interval measured)."""
+def _nested(inner: ListEntry, outer: ListEntry) -> bool:
+    """Whether `inner` matches only CVs that `outer` matches: its keywords among the other's, and every exclusion of
+    the other's among its own."""
+    return set(inner.keywords) <= set(outer.keywords) and set(outer.exclusions) <= set(inner.exclusions)
+
+
+def _list_prior(entry: ListEntry, figures: CrossValidatedRates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(2,) logits of P(match | expert) and P(match | not) as cross-validated (`figures`, by the matcher the interval
+    measured) and as a new sample sees them, and the extra variance, from the list's new-sample interval."""
     sample, n_experts, n_others = entry.new_sample, *figures.cvs
     new_experts = min(max(round(sample.cvs * n_experts / max(n_experts + n_others, 1)), 1), sample.cvs - 1)
     optimism = sample.design_optimism
@@ -107,17 +121,16 @@ def _list_prior(entry: ListEntry, figures: CrossValidatedRates) -> tuple[np.ndar
         ),
     )
     z = norm.ppf(0.5 + sample.level / 2)
-    centre_shift, extra_var = np.zeros(2), np.zeros(2)
+    measured_logit, target, extra_var = np.zeros(2), np.zeros(2), np.zeros(2)
     for c, (interval, measured, lower_by, learned, new) in enumerate(classes):
         low, high = _logit(np.array(interval), max(new, 1))
-        measured_logit = _logit(measured, max(learned, 1))
+        measured_logit[c] = _logit(measured, max(learned, 1))
         # the recorded optimism where the run gives it: an interval's centre is skewed where it meets 0 or 1
-        target = (low + high) / 2 if lower_by is None else _logit(measured - lower_by, max(learned, 1))
-        p = expit(target)
+        target[c] = (low + high) / 2 if lower_by is None else _logit(measured - lower_by, max(learned, 1))
+        p = expit(target[c])
         binomial = (1 / max(learned, 1) + 1 / max(new, 1)) / (p * (1 - p))
-        centre_shift[c] = target - measured_logit
         extra_var[c] = max(((high - low) / (2 * z)) ** 2 - binomial, 0.0)
-    return centre_shift, extra_var
+    return measured_logit, target, extra_var
 
 
 def _logit(rate, cvs: int):

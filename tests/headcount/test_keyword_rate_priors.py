@@ -111,3 +111,19 @@ def test_a_new_sample_interval_below_the_cross_validated_rate_moves_the_prior_an
     assert line is not None and "\n" not in line and f"{FEW_EXPERTS - 1} ML experts" in line
     half = run_rate_priors(store, RunLayout("r1"), "1", 0.5).by_list["1/broad"][0]
     assert np.allclose(half, run_rate_priors(store, RunLayout("r1"), "1", 1.0).by_list["1/broad"][0] / 2)
+
+
+def test_a_list_inside_another_never_gets_a_higher_rate_than_it(tmp_path):
+    """A strict list whose keywords are the broad list's has no design optimism of its own recorded, the broad one
+    0.19: the strict list's sensitivity would stay at 0.5 and the broad one's fall below it, which no count can
+    reconcile (on the demo run, whose two lists are one keyword, the estimate's total rose 4-fold)."""
+    validation = _validation()
+    _run(tmp_path, validation, [0.3, 0.4])
+    store = ArtifactStore(StorageSettings(url=str(tmp_path)))
+    lists = json.loads((tmp_path / "runs" / "r1" / "keyword_lists.json").read_text())
+    broad = lists["1"]["broad"]
+    broad["new_sample"]["design_optimism"] = {"sensitivity": 0.19, "specificity": 0.0, "sd": 0.05}
+    strict = {**broad, "new_sample": {**broad["new_sample"], "design_optimism": {"sensitivity": 0.0}}}
+    store.write_json(RunLayout("r1").keyword_lists, {"1": {"broad": broad, "strict": strict}})
+    priors = run_rate_priors(store, RunLayout("r1"), "1", 1.0).by_list
+    assert priors["1/broad"][0][0] == priors["1/strict"][0][0] < -0.7  # 0.5 -> 0.31 for both
