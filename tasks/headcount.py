@@ -9,7 +9,8 @@ from pydantic import SecretStr
 from ml_headcount.config import Settings
 from ml_headcount.errors import InputError
 from ml_headcount.headcount import report as estimate_report
-from ml_headcount.headcount.keyword_annotators import keyword_values
+from ml_headcount.headcount.keyword_annotators import keyword_values, out_of_fold_share
+from ml_headcount.headcount.new_sample_rates import RunRatePriors, run_rate_priors
 from ml_headcount.headcount.tables import (
     Estimate,
     Population,
@@ -53,9 +54,9 @@ def population_table(url: str | SecretStr, mode: str, settings: Settings) -> Pop
 @task(name="keyword-annotations", **TASK_POLICY)
 def keyword_annotations(
     run: str, validation: Validation, population: Population, settings: Settings
-) -> tuple[dict, dict]:
-    """A finished keyword run's lists as annotators of both tables; `run` is a run id or `latest` in the same storage,
-    or a run's location.
+) -> tuple[dict, dict, RunRatePriors]:
+    """A finished keyword run's lists as annotators of both tables, and their rates as a new sample sees them; `run`
+    is a run id or `latest` in the same storage, or a run's location.
 
     A counts table counted the lists with a search tool: its columns name them (`1/broad`, or `1/broad@phrase`), and
     the validation CVs are matched by phrase search, the instrument that made the counts."""
@@ -84,7 +85,20 @@ def keyword_annotations(
         get_run_logger().warning(
             "the keyword run %s has no TF-IDF classifier (its text_classifier.json says why): not an annotator", run_id
         )
-    return (_as_counted(validation_values, population), {}) if counts else (validation_values, population_values)
+    share = out_of_fold_share(
+        store,
+        RunLayout(run_id),
+        settings.ingest,
+        validation.table,
+        validation.url,
+        settings.headcount.validation_text_column,
+    )
+    rate_priors = run_rate_priors(store, RunLayout(run_id), settings.headcount.positive, share)
+    if few_experts := rate_priors.few_experts_line():
+        get_run_logger().warning(few_experts)
+    if counts:
+        return _as_counted(validation_values, population), {}, rate_priors
+    return validation_values, population_values, rate_priors
 
 
 def _as_counted(validation_values: dict, population: Population) -> dict:
@@ -106,10 +120,14 @@ def _as_counted(validation_values: dict, population: Population) -> dict:
 
 @task(name="headcount-estimate", persist_result=False)  # pure computation: a retry could not change it
 def headcount_estimate(
-    validation: Validation, population: Population, settings: Settings, keyword_values: tuple[dict, dict] | None
+    validation: Validation,
+    population: Population,
+    settings: Settings,
+    keyword_values: tuple[dict, dict, RunRatePriors] | None,
 ) -> Estimate:
     """The headcount estimate of every organisation, logged with its total."""
-    result = estimate(validation, population, settings.headcount, settings.ingest, keyword_values)
+    given, rate_priors = (keyword_values[:2], keyword_values[2]) if keyword_values else (None, None)
+    result = estimate(validation, population, settings.headcount, settings.ingest, given, rate_priors)
     total = result.summary["total"]
     logger = get_run_logger()
     logger.info(

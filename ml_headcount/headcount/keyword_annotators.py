@@ -96,13 +96,7 @@ def keyword_values(
     validation_texts, validation_has_text = _cleaned_texts(
         validation, validation_url, ingest, text_columns[0], "validation"
     )
-    validation_ids = np.array([cv_id(text_hash(t)) for t in validation_texts])
-    # the CVs the lists were learned from: those with held-out matches (a large run learns from a sample of its CVs);
-    # a run without that file learned from all its CVs
-    taught = run.heldout_matches if store.exists(run.heldout_matches) else run.cvs
-    learned = (
-        np.isin(validation_ids, store.read_parquet(taught, columns=["cv_id"])["cv_id"].to_numpy()) & validation_has_text
-    )
+    validation_ids, learned = _learned(store, run, validation_texts, validation_has_text)
     classifier = _classifier(run_lists, store.location(run.text_classifier), positive) if with_classifier else None
     validation_values = _matched(
         validation_texts, validation_has_text & ~learned, lists, extraction, matcher, classifier
@@ -116,6 +110,31 @@ def keyword_values(
         population, population_url, ingest, text_columns[1], "population"
     )
     return validation_values, _matched(population_texts, population_has_text, lists, extraction, matcher, classifier)
+
+
+def out_of_fold_share(
+    store: ArtifactStore,
+    run: RunLayout,
+    ingest: IngestSettings,
+    validation: pd.DataFrame,
+    validation_url: str,
+    text_column: str | None = None,
+) -> float:
+    """The share of the validation CVs with a text whose values are the run's out-of-fold matches (keyword_values)."""
+    texts, has_text = _cleaned_texts(validation, validation_url, ingest, text_column, "validation")
+    learned = _learned(store, run, texts, has_text)[1]
+    return float(learned.sum() / max(has_text.sum(), 1))
+
+
+def _learned(
+    store: ArtifactStore, run: RunLayout, texts: list[str], has_text: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each cleaned validation text's cv_id, and whether it is one of the CVs the lists were learned from: those with
+    held-out matches (a large run learns from a sample of its CVs); a run without that file learned from all its
+    CVs."""
+    ids = np.array([cv_id(text_hash(t)) for t in texts])
+    taught = run.heldout_matches if store.exists(run.heldout_matches) else run.cvs
+    return ids, np.isin(ids, store.read_parquet(taught, columns=["cv_id"])["cv_id"].to_numpy()) & has_text
 
 
 def _use_out_of_fold(

@@ -12,7 +12,7 @@ posterior is approximated by a normal at the mode (Laplace). With two or more
 annotators and organisations that differ in prevalence the rates are
 identified by the data (Hui and Walter 1980); with one annotator, or one
 organisation, they stay close to the prior, and the intervals widen by its
-uncertainty.
+uncertainty. A keyword list's prior moves and widens by what new CVs see of it (RateModel.prior_shift).
 
 The within-class dependence need not transfer either: each pair's log odds ratio
 per class is shifted by a parameter learned with the rates (prior N(0, 1) around
@@ -42,6 +42,7 @@ from ml_headcount.headcount.rate_spread import RateSpread
 
 if TYPE_CHECKING:
     from ml_headcount.headcount.evidence import AnnotatorEvidence
+    from ml_headcount.headcount.new_sample_rates import RatePriorShift
 
 _NEWTON_STEPS = 30
 _HESSIAN_STEP = 0.02  # logit
@@ -61,6 +62,7 @@ class RateModel:
     kind: str
     # prior sd (logit) of a population rate around its validation rate
     shift_sd: float = HeadcountSettings.model_fields["rate_shift_sd"].default
+    prior_shift: RatePriorShift | None = None  # keyword lists' rates as a new sample sees them (new_sample_rates)
 
 
 @dataclass(frozen=True)
@@ -195,12 +197,11 @@ def population_rates(
     bits = space.full.astype(np.float64)
     validation = np.stack([joint[0] @ bits for joint in joints])  # (2, k)
     observed = np.stack([(validation_values[labels == cls] != MISSING).sum(axis=0) for cls in (True, False)])
-    sampling_var = 1.0 / ((observed + 1.0) * validation * (1 - validation))
+    rate_centre, rate_var = _rate_prior(validation, observed, model, part_shift_sd)
     pairs = space.k * (space.k - 1) // 2
-    rate_var = sampling_var + model.shift_sd**2 + np.square(part_shift_sd)
     # the population's within-class dependence may differ from the validation's as its rates do: each pair's log
     # odds ratio per class is shifted, the shift's prior centred on 0
-    centre = np.concatenate([logit(validation).ravel(), np.zeros(2 * pairs)])
+    centre = np.concatenate([rate_centre.ravel(), np.zeros(2 * pairs)])
     prior_var = np.concatenate([rate_var.ravel(), np.full(2 * pairs, _DEPENDENCE_SD**2)])
     n_rates, n_shifts = 2 * space.k, len(centre)
     start = np.concatenate([centre, [0.0, np.log(4.0)]])  # log a, log b: Beta(1, 4) to start
@@ -226,6 +227,15 @@ def population_rates(
         covariance = covariance + np.cov(np.array(replicates), rowvar=False)
     dependence = mode[n_rates:n_shifts].reshape(2, pairs)
     return PopulationRates(validation, mode[:n_rates].reshape(2, space.k), dependence, covariance)
+
+
+def _rate_prior(validation, observed, model: RateModel, part_shift_sd) -> tuple[np.ndarray, np.ndarray]:
+    """(2, k) logit centre and variance of each rate's prior: the validation rate, its sampling variance plus the
+    shift's; a keyword list's moved and widened by what a new sample sees of it (model.prior_shift)."""
+    rate_var = 1.0 / ((observed + 1.0) * validation * (1 - validation)) + model.shift_sd**2 + np.square(part_shift_sd)
+    if model.prior_shift is None:
+        return logit(validation), rate_var
+    return logit(validation) + model.prior_shift.centre_shift, rate_var + model.prior_shift.extra_var
 
 
 def _negative_log_posterior(

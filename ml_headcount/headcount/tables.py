@@ -8,7 +8,8 @@ and (where it applies) row.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -48,6 +49,9 @@ from ml_headcount.headcount.result_tables import (
     with_correlations,
 )
 from ml_headcount.io.tables import column_by_alias, is_missing
+
+if TYPE_CHECKING:
+    from ml_headcount.headcount.new_sample_rates import RunRatePriors
 
 
 @dataclass
@@ -241,8 +245,10 @@ def estimate(
     settings: HeadcountSettings,
     ingest: IngestSettings,
     keyword_values: tuple[dict[str, np.ndarray], dict[str, np.ndarray]] | None = None,
+    rate_priors: RunRatePriors | None = None,
 ) -> Estimate:
-    """Choose the annotators, draw every organisation's headcount, and build the result tables."""
+    """Choose the annotators, draw every organisation's headcount, and build the result tables. `rate_priors`: the
+    keyword run's lists' rates as a new sample sees them (new_sample_rates), for the population error rates."""
     validation_given, population_given = keyword_values or ({}, {})
     names = annotator_names(validation, population, list(validation_given), ingest, settings)
     validation_values, validation_other = values_of(validation.table, names, validation_given)
@@ -250,6 +256,10 @@ def estimate(
     labels = validation.labels
     chosen = choose_annotators(labels, validation_values, settings.max_joint_annotators, settings.smoothing)
     observed = _evidence(population, names, chosen, PatternSpace(len(chosen)), population_given, settings)
+    options = model_options(settings)
+    prior_shift = rate_priors.shift([names[j] for j in chosen]) if rate_priors else None
+    if prior_shift is not None:
+        options["rates"] = replace(options["rates"], prior_shift=prior_shift)
     posterior = headcount_draws(
         labels,
         validation_values[:, chosen],
@@ -259,7 +269,7 @@ def estimate(
         rng=np.random.default_rng(settings.seed),
         types=population.types,
         rated=observed.rated[:, chosen],
-        **model_options(settings),
+        **options,
     )
     chosen_names = [names[j] for j in chosen]
     checks = predictive_checks(
@@ -277,6 +287,10 @@ def estimate(
     summary["predictive_checks"] = {**checks.summary(), "message": checks.contradiction_line()}
     summary["population_fitted_on"] = {"organisations": posterior.fitted, "of": len(population.organisations)}
     summary["validation_columns_not_in_population"] = validation_only_columns(validation, population, ingest, settings)
+    summary["keyword_rates"] = {
+        "new_sample_prior": prior_shift is not None,
+        "few_experts": rate_priors.few_experts_line() if rate_priors else None,
+    }
     return Estimate(estimates, posterior.counts, summary, annotators, chosen_names, observed.repairs)
 
 

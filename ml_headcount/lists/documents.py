@@ -8,17 +8,24 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Discriminator, Field, FiniteFloat, RootModel, Tag, model_validator
 
-from ml_headcount.config import ExtractionSettings, IngestSettings
+from ml_headcount.config import DesignOptimism, ExtractionSettings, IngestSettings
 from ml_headcount.lists.text_classifier import FORMAT, VECTORIZER
 
 MAX_CLASSIFIER_BYTES = 2**30  # 363 CVs give 20,214 terms (1.6 MB); a classifier grows with terms x categories
 
 
+class RunListMatcher(BaseModel):
+    """The run's list settings that applying it reads: the matcher its `new_sample` intervals measured."""
+
+    matcher: Literal["product", "phrase"] = "product"
+
+
 class RunParameters(BaseModel):
-    """How the run cleaned and tokenised texts."""
+    """How the run cleaned and tokenised texts, and matched its lists."""
 
     ingest: IngestSettings
     extraction: ExtractionSettings
+    lists: RunListMatcher = RunListMatcher()
 
 
 class RunManifest(BaseModel):
@@ -40,6 +47,16 @@ class NewSample(BaseModel):
     specificity: Interval
     balanced_accuracy: Interval
     source: str
+    design_optimism: DesignOptimism | None = None  # absent in runs older than it
+
+
+class CrossValidatedRates(BaseModel):
+    """A list's cross-validated rates by one matcher and the CVs it was learned from, (in the category, outside);
+    rates are absent where a class had too few CVs."""
+
+    sensitivity: float | None = Field(None, ge=0.0, le=1.0)
+    specificity: float | None = Field(None, ge=0.0, le=1.0)
+    cvs: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=2)] | None = None
 
 
 class ListEntry(BaseModel):
@@ -50,6 +67,8 @@ class ListEntry(BaseModel):
     exclusions: list[str] = []
     role: str | None = None  # "positive" for the category the lists are for, else "complement of <it>"
     new_sample: NewSample | None = None
+    cross_validated: CrossValidatedRates | None = None  # by the product's matcher
+    cross_validated_phrase: CrossValidatedRates | None = None  # by phrase search
 
 
 class KeywordLists(RootModel[dict[str, dict[str, ListEntry]]]):

@@ -56,6 +56,7 @@ def new_sample_interval(
         "sensitivity": interval(observed[0]),
         "specificity": interval(observed[1]),
         "balanced_accuracy": interval((observed[0] + observed[1]) / 2),
+        "design_optimism": optimism.model_dump(),  # what the estimate's keyword rates move by (new_sample_rates)
         "source": f"cross-validation over {len(sensitivities)} fold seeds (mean, binomial and between-seed noise) "
         f"+ design-selection optimism (sensitivity -{optimism.sensitivity:g}, specificity -{optimism.specificity:g}, "
         f"sd {optimism.sd:g}: {optimism.source or 'none set'}) + binomial noise of {new_positive} + "

@@ -303,6 +303,9 @@ def test_the_studys_workflow_counts_of_a_runs_lists_from_a_search_tool_with_the_
     summary = json.loads(Path(f"{location}/summary.json").read_text())
     assert set(summary["model_annotators"]) <= {"1/broad", "1/strict"} and summary["model_annotators"]
     assert summary["mode"] == "counts" and summary["organisations"] == 6
+    # the lists' rates as a new sample sees them, and one line: 20 experts are too few for rates to trust
+    assert summary["keyword_rates"]["new_sample_prior"]
+    assert summary["keyword_rates"]["few_experts"].startswith("the keyword lists were learned from 20 ML experts")
     estimates = pd.read_csv(f"{location}/estimates.csv").set_index("organisation")
     assert estimates.loc["Dogwood Digital", "q90"] < estimates.loc["Elm Research Lab", "q10"]
     annotators = pd.read_csv(f"{location}/annotators.csv")
