@@ -1,4 +1,4 @@
-"""The human-readable side of a run: a Markdown report and a bar chart."""
+"""The figures and plots of a run's report (its content: runs.run_document): top keywords, list quality."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import math
 
 import pandas as pd
 
-from ml_headcount.runs.markdown import markdown_text as md
+from ml_headcount.runs.summary import category_label, interval_text
 from ml_headcount.scoring.keyword_list import list_column
 
 TOP_IN_REPORT = 15
@@ -23,242 +23,48 @@ def top_keywords_table(discriminative: pd.DataFrame, top: int = TOP_IN_REPORT) -
     ]
 
 
-def render_report(
-    manifest: dict,
-    discriminative: pd.DataFrame,
-    lists: dict,
-    clusters: dict,
-    queries: dict | None = None,
-    classifier: dict | None = None,
-) -> str:
-    """report.md of a run: counts, top keywords, lists and their quality, queries, annotator, clusters, timings."""
-    lines = _counts_section(manifest) + _top_keywords_section(discriminative) + _lists_section(lists)
-    lines += (_query_section(queries) if queries else []) + (_classifier_section(classifier) if classifier else [])
-    lines += _clusters_section(clusters)
-    lines += ["## Timings", "", "| stage | seconds |", "|---|---|"]
-    lines += [f"| {stage} | {seconds:.1f} |" for stage, seconds in manifest["timings_s"].items()]
-    return "\n".join(lines) + "\n"
-
-
-def _counts_section(manifest: dict) -> list[str]:
-    """The run's heading, input and model, and its counts of rows, CVs and keywords."""
-    ingest, extraction = manifest["ingest"], manifest["extraction"]
-    lines = [
-        f"# ml-headcount run `{manifest['run_id']}`",
-        "",
-        f"Input: {md(manifest['input']['url'])} (sha256 `{manifest['input']['sha256'][:16]}…`)  ",
-        f"Model: {md(manifest['parameters']['extraction']['model'])} on {extraction['device']}, "
-        f"backend `{manifest['parameters']['backend']}`",
-        "",
-        "## Counts",
-        "",
-        "| input rows | CVs used | duplicates | rejected | encoding repaired | keywords extracted "
-        "| CVs extracted now | CVs from cache |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {ingest['input_rows']} | {ingest['cvs']} | {ingest['duplicates']} | {ingest['rejected']} "
-        f"| {ingest['repaired_encoding']} | {extraction['keywords']} "
-        f"| {extraction['cvs_extracted']} | {extraction['cvs_from_cache']} |",
-        "",
-        "CVs per category: " + ", ".join(f"{md(c)}: {n}" for c, n in ingest["categories"].items()),
-        "",
-    ]
-    if ingest["rejected_by_reason"]:
-        lines += [
-            "Rejected rows (see `rejected.csv`): "
-            + ", ".join(f"{md(r)}: {n}" for r, n in ingest["rejected_by_reason"].items()),
-            "",
-        ]
-    if manifest.get("cache_rejected"):
-        lines += [
-            f"**{len(manifest['cache_rejected'])} cache entries in the storage failed their checks** and were "
-            "ignored, their results computed again (listed in `manifest.json`, `cache_rejected`).",
-            "",
-        ]
-    return lines
-
-
-def _top_keywords_section(discriminative: pd.DataFrame) -> list[str]:
-    """Per category, a table of its top discriminative keywords."""
-    lines = ["## Top discriminative keywords", ""]
-    for category, group in top_keywords_table(discriminative).groupby("category", sort=True):
-        lines += [
-            f"### Category {md(category)}",
-            "",
-            "| # | keyword | score | specificity | CVs in category | CVs in all |",
-            "|---|---|---|---|---|---|",
-        ]
-        lines += [
-            f"| {r.rank} | {md(r.keyword)} | {r.score:.3f} | {r.specificity:.3f} | {r.frequency} "
-            f"| {r.total_frequency} |"
-            for r in group.itertuples()
-        ]
-        lines.append("")
-    return lines
-
-
-def _lists_section(lists: dict) -> list[str]:
-    """Every keyword list with its in-sample and cross-validated quality."""
-    lines = [
-        "## Keyword lists",
-        "",
-        "A CV matches a list when its cleaned text contains any of its keywords. "
-        "In-sample figures are measured on the CVs the lists were learned from (optimistic); cross-validated "
-        "ones on CVs held out of the learning (stratified folds, pooled), with 80 % intervals "
-        "(Wilson for sensitivity and specificity, bootstrap for balanced accuracy). "
-        "`heldout_matches.parquet` holds every CV's held-out matches.",
-        "",
-        "| category | list | method | keywords | in-sample sens. | in-sample spec. | cross-validated sensitivity "
-        "| cross-validated specificity | cross-validated balanced accuracy | organisation names "
-        "| keywords (first 12) |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    columns = [
-        "method",
-        "keywords",
-        "in-sample sensitivity",
-        "in-sample specificity",
-        "cross-validated sensitivity",
-        "cross-validated specificity",
-        "cross-validated balanced accuracy",
-        "organisation names",
-        "first keywords",
-    ]
-    for row in list_quality_table(lists):
-        cells = [row["category"], row["list"], *(row[column] for column in columns)]
-        lines.append("| " + " | ".join(md(cell) for cell in cells) + " |")
-    return lines
-
-
-def _clusters_section(clusters: dict) -> list[str]:
-    """Per category, its keyword clusters: representative, size, mean score and first members."""
-    lines = ["", "## Keyword clusters", ""]
-    for category, result in clusters.items():
-        lines += [f"### Category {md(category)} ({result['method']})", ""]
-        for cluster in result["clusters"]:
-            lines.append(
-                f"- **{md(cluster['representative'])}** ({cluster['cluster']}, {cluster['size']} keywords, "
-                f"mean score {cluster['mean_score']:.3f}): {md(', '.join(cluster['keywords'][:10]))}"
-            )
-        lines.append("")
-    return lines
-
-
-def _query_section(queries: dict) -> list[str]:
-    """Every list as a search query (boolean dialect; queries.json has every dialect) with its quality per matcher."""
-    lines = [
-        "",
-        "## Search queries",
-        "",
-        "Every list as a query for people-search tools (`queries.json` holds every dialect: "
-        + ", ".join(f"`{name}`" for name in queries["dialects"])
-        + "; `ml-headcount query RUN --dialect D` prints one). "
-        "Quality per matcher: *product* matches the run's n-grams after the study's cleaning, *phrase* is phrase "
-        "search of the query as a search tool runs it. Cross-validated balanced accuracy with its 80 % interval; "
-        "spread: max - min over the fold seeds.",
-        "",
-        "| category | list | complexity | product: CV balanced | product: seed spread "
-        "| phrase: in-sample sens. / spec. | phrase: CV balanced | phrase: seed spread | boolean query |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for category, by_name in queries["queries"].items():
-        for name, entry in by_name.items():
-            quality = entry["quality"]
-            complexity = entry["complexity"]
-            shape = f"{complexity['phrases']} phrases, {complexity['form']}" if complexity else "empty"
-            boolean = entry["dialects"]["boolean"]
-            lines.append(
-                f"| {md(category)} | {md(name)} | {shape} | {_balanced_cell(quality['product'])} | "
-                f"{_fmt(quality['product']['seed_spread'])} | {_fmt(quality['phrase']['in_sample_sensitivity'])} / "
-                f"{_fmt(quality['phrase']['in_sample_specificity'])} | {_balanced_cell(quality['phrase'])} | "
-                f"{_fmt(quality['phrase']['seed_spread'])} | {md(boolean.get('query', boolean.get('refused')))} |"
-            )
-    notes = [
-        f"- {md(list_column(c, name))}: {md(note)}"
-        for c, by_name in queries["queries"].items()
-        for name, e in by_name.items()
-        for note in e["lint"]
-    ]
-    return lines + (["", "Linter repairs:", ""] + notes if notes else [])
-
-
-def _classifier_section(classifier: dict) -> list[str]:
-    """The TF-IDF + logistic-regression annotator's quality per category, like a list's (or why there is none)."""
-    lines = [
-        "",
-        "## TF-IDF + logistic-regression annotator",
-        "",
-    ]
-    if "skipped" in classifier:
-        return lines + [f"Not learned from these {classifier['learning_cvs']} CVs: {md(classifier['skipped'])}."]
-    lines += [
-        f"`text_classifier.json` (terms, idf, coefficients; learned from {classifier['learning_cvs']} CVs, "
-        "cross-validated on the lists' folds). It needs the profiles' texts (population mode, `apply`), not a "
-        "search tool. In-sample figures are optimistic.",
-        "",
-        "| category | column | in-sample sens. | in-sample spec. | cross-validated sensitivity "
-        "| cross-validated specificity | cross-validated balanced accuracy |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for category, entry in classifier["quality"].items():
-        validated = entry["cross_validated"] or {"note": "not measured"}
-        cells = [
-            validated.get("note") or _with_interval(validated[key], validated[f"{key}_interval"])
-            for key in ("sensitivity", "specificity", "balanced_accuracy")
-        ]
-        lines.append(
-            f"| {md(category)} | {md(entry['column'])} | {_fmt(entry['in_sample_sensitivity'])} "
-            f"| {_fmt(entry['in_sample_specificity'])} | " + " | ".join(cells) + " |"
-        )
-    return lines
-
-
-def _balanced_cell(quality: dict) -> str:
+def balanced_cell(quality: dict) -> str:
+    """A matcher's cross-validated balanced accuracy with its interval, or why there is none."""
     validated = quality.get("cross_validated") or {"note": "not measured"}
     if "balanced_accuracy" not in validated:
         return validated.get("note", "n/a")
-    return _with_interval(validated["balanced_accuracy"], validated["balanced_accuracy_interval"])
+    return interval_text(validated["balanced_accuracy"], validated["balanced_accuracy_interval"])
 
 
-def _fmt(value) -> str:
+def fmt(value) -> str:
+    """A figure to 3 decimals; `n/a` where there is none."""
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def list_quality_table(lists: dict) -> list[dict]:
-    """One row per category and list: in-sample and cross-validated quality as text (the report's and UI's table)."""
+def list_quality_table(lists: dict, names: dict | None = None) -> list[dict]:
+    """One row per category (named by `names`, report.category_names) and list: in-sample and cross-validated quality
+    as text (both reports' and the Prefect UI's table)."""
     rows = []
     for category, by_name in lists.items():
         for name, entry in by_name.items():
             validated = entry.get("cross_validated") or {"note": "not measured"}
-            too_small = validated.get("note")
             rows.append(
                 {
-                    "category": category,
+                    "category": category_label(category, names or {}),
                     "list": name,
                     "method": entry.get("method", "study"),
                     "keywords": len(entry["keywords"]),
-                    "in-sample sensitivity": _fmt(entry["in_sample_sensitivity"]),
-                    "in-sample specificity": _fmt(entry["in_sample_specificity"]),
+                    "in-sample sensitivity": fmt(entry["in_sample_sensitivity"]),
+                    "in-sample specificity": fmt(entry["in_sample_specificity"]),
                     **{
-                        f"cross-validated {label}": too_small
-                        or _with_interval(validated[key], validated[f"{key}_interval"])
-                        for label, key in [
-                            ("sensitivity", "sensitivity"),
-                            ("specificity", "specificity"),
-                            ("balanced accuracy", "balanced_accuracy"),
-                        ]
+                        f"cross-validated {key.replace('_', ' ')}": validated.get("note")
+                        or interval_text(validated[key], validated[f"{key}_interval"])
+                        for key in ("sensitivity", "specificity", "balanced_accuracy")
                     },
-                    "organisation names": _fmt(entry.get("organisation_name_share")),
-                    "phrase search: cross-validated balanced accuracy": _balanced_cell(
+                    "organisation names": fmt(entry.get("organisation_name_share")),
+                    "phrase search: cross-validated balanced accuracy": balanced_cell(
                         {"cross_validated": entry.get("cross_validated_phrase")}
                     ),
-                    "first keywords": ", ".join(entry["keywords"][:12]),
+                    "keywords (first 12)": ", ".join(entry["keywords"][:12]),
+                    "exclusions": ", ".join(entry.get("exclusions", [])) or "none",
                 }
             )
     return rows
-
-
-def _with_interval(value: float, interval: list[float]) -> str:
-    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
 
 
 def plain_text(plot):
