@@ -57,7 +57,9 @@ def test_demo_run_prints_its_location_and_learns_separating_keywords(tmp_path):
     assert summary[0].endswith("40 CVs (2 rows rejected), 1,200 keywords extracted."), summary
     assert summary[1] == "ML expert (1), 20 CVs. Cross-validated balanced accuracy (80 % interval):", summary
     assert summary[2].startswith("  strict list, ") and summary[4].startswith("  broad query: "), summary
-    assert "not ML expert (0), 20 CVs" in summary[5] and summary[-1] == f"Report: {run / 'report.html'}", summary
+    assert (
+        summary[5].startswith("not ML expert (0), 20 CVs: strict 0.") and summary[6] == f"Report: {run / 'report.html'}"
+    )
 
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["ingest"]["cvs"] == 40 and manifest["ingest"]["duplicates"] == 1

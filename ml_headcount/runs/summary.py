@@ -70,24 +70,30 @@ def _balanced(validated: dict | None) -> dict | None:
     return {"value": validated["balanced_accuracy"], "interval_80": validated["balanced_accuracy_interval"]}
 
 
-def run_summary_lines(summary: dict, shown_categories: int = 2) -> list[str]:
-    """The run's summary as a few console lines: the positive category (and the next) in full, the others counted."""
+def run_summary_lines(summary: dict, other_categories: int = 3) -> list[str]:
+    """The run's summary as a few console lines: the positive category in full, the next few on a line each."""
     lines = [
         f"Run {summary['run_id']}: {summary['cvs']:,} CVs ({summary['rejected_rows']:,} rows rejected), "
         f"{summary['keywords']:,} keywords extracted."
     ]
-    for entry in summary["categories"][:shown_categories]:
-        lines.append(f"{entry['label']}, {entry['cvs']:,} CVs. Cross-validated balanced accuracy (80 % interval):")
-        for name, quality in entry["lists"].items():
-            validated = quality["cross_validated_balanced_accuracy"]
-            shown = interval_text(validated["value"], validated["interval_80"]) if validated else "not measured"
-            lines.append(f"  {name} list, {quality['keywords']} keywords: {shown}")
-        if entry["broad_query"]:
-            query = entry["broad_query"]
-            lines.append(f"  broad query: {query if len(query) <= QUERY_CHARS else query[:QUERY_CHARS] + ' ...'}")
-    if len(summary["categories"]) > shown_categories:
-        lines.append(f"... and {len(summary['categories']) - shown_categories} more categories: see report.html.")
+    positive, *others = summary["categories"]
+    lines.append(f"{positive['label']}, {positive['cvs']:,} CVs. Cross-validated balanced accuracy (80 % interval):")
+    for name, quality in positive["lists"].items():
+        lines.append(f"  {name} list, {quality['keywords']} keywords: {_quality(quality)}")
+    if positive["broad_query"]:
+        query = positive["broad_query"]
+        lines.append(f"  broad query: {query if len(query) <= QUERY_CHARS else query[:QUERY_CHARS] + ' ...'}")
+    for entry in others[:other_categories]:
+        lists = "; ".join(f"{name} {_quality(quality)}" for name, quality in entry["lists"].items())
+        lines.append(f"{entry['label']}, {entry['cvs']:,} CVs: {lists or 'no lists'}")
+    if len(others) > other_categories:
+        lines.append(f"... and {len(others) - other_categories} more categories: see report.html.")
     return lines
+
+
+def _quality(quality: dict) -> str:
+    validated = quality["cross_validated_balanced_accuracy"]
+    return interval_text(validated["value"], validated["interval_80"]) if validated else "not measured"
 
 
 def apply_summary_lines(summary: dict) -> list[str]:
