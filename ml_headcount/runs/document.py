@@ -166,8 +166,8 @@ h1 { font-size: 1.5rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; margin: 0.6rem 0; font-size: 0.85rem; }
 th, td { border: 1px solid #ddd; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
-th { background: #f3f5f8; } td.number { text-align: right; font-variant-numeric: tabular-nums; }
-td { overflow-wrap: anywhere; max-width: 28rem; }
+th { background: #f3f5f8; } td.number { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+td { overflow-wrap: break-word; max-width: 28rem; }
 img { max-width: 100%; height: auto; } code { font-size: 0.85rem; overflow-wrap: anywhere; }
 """
 
