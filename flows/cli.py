@@ -248,12 +248,23 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
 
         # no flow retry here: the user sees the failure now (tasks retry what is transient)
         location = cv_keywords.with_options(retries=0)(_protected(args.input), settings=settings, run_id=args.run_id)
+    from ml_headcount.runs.layout import RunLayout
+    from ml_headcount.runs.summary import run_summary, run_summary_lines
+
+    run = RunLayout(location.rstrip("/").rsplit("/", 1)[-1])
+    manifest = store.read_json(run.manifest)
+    queries = store.read_json(run.queries) if store.exists(run.queries) else None
+    summary = run_summary(manifest, store.read_json(run.keyword_lists), queries)
+    _say(args, run_summary_lines(summary) + [f"Report: {store.location(run.report_html)}"])
     if not args.json:
         return location, 0
-    from ml_headcount.runs.layout import RunLayout
+    return json.dumps({"location": location, "summary": summary, "manifest": manifest}), 0
 
-    manifest = store.read_json(RunLayout(location.rstrip("/").rsplit("/", 1)[-1]).manifest)
-    return json.dumps({"location": location, "manifest": manifest}), 0
+
+def _say(args: argparse.Namespace, lines: list[str]) -> None:
+    """The command's closing summary on standard error (standard output stays the location or the JSON); not with -q."""
+    if args.verbosity >= 0:
+        print("\n".join(lines), file=sys.stderr, flush=True)
 
 
 def _estimate(args: argparse.Namespace) -> tuple[str, int]:
@@ -297,11 +308,14 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
             settings=settings,
             run_id=args.run_id,
         )
+    from ml_headcount.runs.layout import EstimateLayout
+    from ml_headcount.runs.summary import estimate_summary_lines
+
+    layout = EstimateLayout(location.rstrip("/").rsplit("/", 1)[-1])
+    summary = store.read_json(layout.summary)
+    _say(args, estimate_summary_lines(summary) + [f"Report: {store.location(layout.report_html)}"])
     if not args.json:
         return location, 0
-    from ml_headcount.runs.layout import EstimateLayout
-
-    summary = store.read_json(EstimateLayout(location.rstrip("/").rsplit("/", 1)[-1]).summary)
     return json.dumps({"location": location, "summary": summary}), 0
 
 
@@ -321,6 +335,9 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
         summary = cv_apply(
             _protected(args.input), run_reference=args.run, output_url=_protected(args.output), settings=settings
         )
+    from ml_headcount.runs.summary import apply_summary_lines
+
+    _say(args, apply_summary_lines(summary))
     return (json.dumps(summary) if args.json else summary["output"]), 0
 
 

@@ -135,16 +135,23 @@ class RunStory(logging.Filter):
 
 @contextmanager
 def console(verbosity: int):
-    """Prefect's console handler shows the records `RunStory(verbosity)` keeps, for the duration of the block."""
+    """Prefect's console handler shows the records `RunStory(verbosity)` keeps, progress as `ProgressLine` draws it,
+    for the duration of the block."""
     import prefect.main  # noqa: F401  (sets up Prefect's logging: its console handler on the root logger)
     from prefect.logging.handlers import PrefectConsoleHandler
 
+    from flows.progress_line import ProgressLine
+
     story = RunStory(verbosity)
     handlers = [h for h in logging.getLogger().handlers if isinstance(h, PrefectConsoleHandler)]
-    for handler in handlers:
+    lines = [ProgressLine(h.stream, every_record=verbosity > 0) for h in handlers]
+    for handler, line in zip(handlers, lines):
         handler.addFilter(story)
+        handler.addFilter(line)  # after the story: what it leaves out draws no bar
     try:
         yield
     finally:
-        for handler in handlers:
+        for handler, line in zip(handlers, lines):
+            line.clear()
             handler.removeFilter(story)
+            handler.removeFilter(line)

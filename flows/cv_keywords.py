@@ -16,7 +16,7 @@ from ml_headcount.config import Settings
 from ml_headcount.extraction.cache import Assembly, Shard, cache_prefix
 from ml_headcount.io.storage import ArtifactStore, StorageError
 from ml_headcount.io.urls import redact_url, reveal
-from ml_headcount.progress import Progress, heartbeat, still_running
+from ml_headcount.progress import Progress, heartbeat, progress_log, still_running
 from ml_headcount.runs.layout import RunLayout, claim_run, run_manifest
 from ml_headcount.runs.markdown import markdown_text
 from tasks.backends import Backend, backend_for
@@ -48,10 +48,10 @@ REPAIR_ROUNDS = 2
 def _timed(stage: str, timings: dict[str, float], beat: bool = True):
     """Says when a stage starts and (unless it reports its own progress) every few seconds that it still runs;
     records its wall time."""
-    logger = get_run_logger()
-    logger.info("%s: started", stage)
+    say = progress_log(get_run_logger())
+    say(f"{stage}: started")
     started = time.perf_counter()
-    with heartbeat(still_running(stage), logger.info) if beat else nullcontext():
+    with heartbeat(still_running(stage), say) if beat else nullcontext():
         yield
     timings[stage] = round(timings.get(stage, 0.0) + time.perf_counter() - started, 2)
 
@@ -72,11 +72,12 @@ def extract_with_progress(store: ArtifactStore, backend: Backend, shards: list[S
     logger = get_run_logger()
     artifact = create_progress_artifact(progress=0.0, description=f"keyword extraction, run {run.run_id}")
     progress = Progress("extraction", sum(len(s.cv_ids) for s in shards))
-    with heartbeat(progress.line, logger.info):  # the first shard also loads the model: seconds to minutes
+    say = progress_log(logger, progress)
+    with heartbeat(progress.line, say):  # the first shard also loads the model: seconds to minutes
         for done, _ in enumerate(backend.extract(store, shards, run), start=1):
             progress.advance(len(shards[done - 1].cv_ids))  # Modal's come in any order, but all shards but one are full
             update_progress_artifact(artifact, progress=100.0 * done / len(shards))
-            logger.info("%s (%d/%d shards)", progress.line(), done, len(shards))
+            say(f"{progress.line()} ({done}/{len(shards)} shards)")
 
 
 @flow(

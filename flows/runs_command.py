@@ -10,7 +10,7 @@ def add_arguments(runs: argparse.ArgumentParser) -> None:
     """The command's arguments: the storage URL, --compare, --category, --json."""
     runs.add_argument("storage_url", nargs="?", help="where the runs are (default ./artifacts; s3://bucket/prefix)")
     runs.add_argument("--compare", nargs=2, metavar=("RUN_A", "RUN_B"), help="what RUN_B's lists added and removed")
-    runs.add_argument("--category", help="the category whose broad list is shown (default: the one other than 0)")
+    runs.add_argument("--category", help="the category whose broad list is shown (default: the one the lists are for)")
     runs.add_argument("--json", action="store_true", help="print one JSON object on stdout")
 
 

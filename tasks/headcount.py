@@ -25,7 +25,8 @@ from ml_headcount.io.storage import ArtifactStore, storage_options
 from ml_headcount.io.tables import read_table
 from ml_headcount.io.urls import redact_url, reveal
 from ml_headcount.lists.text_classifier import NAME as CLASSIFIER
-from ml_headcount.runs import report_html
+from ml_headcount.runs.document import html_page
+from ml_headcount.runs.document import markdown as document_markdown
 from ml_headcount.runs.finished import run_store
 from ml_headcount.runs.layout import EstimateLayout, RunLayout, complete_estimate
 from tasks.policies import TASK_POLICY
@@ -153,18 +154,16 @@ def headcount_estimate(
 def estimate_artifacts(store: ArtifactStore, result: Estimate, layout: EstimateLayout) -> str:
     """estimates.csv, annotators.csv, repairs.csv, report.md, report.html, forest.png, then summary.json (written
     last: marks it complete)."""
-    markdown = estimate_report.render_estimate_report(
-        layout.run_id, result.summary, result.estimates, result.annotators
-    )
     forest = estimate_report.plot_forest(result.estimates)
+    document = estimate_report.estimate_document(
+        layout.run_id, result.summary, result.estimates, result.annotators, forest
+    )
+    markdown = document_markdown(document)
     store.write_csv(layout.estimates, result.estimates)
     store.write_csv(layout.annotators, result.annotators)
     store.write_csv(layout.key("repairs.csv"), result.repairs)
     store.write_text(layout.report, markdown)
-    store.write_text(
-        layout.report_html,
-        report_html.estimate_page(layout.run_id, result.summary, result.estimates, result.annotators, forest),
-    )
+    store.write_text(layout.report_html, html_page(document))
     store.write_bytes(layout.forest_plot, forest)
     complete_estimate(store, layout, {"run_id": layout.run_id, **result.summary})
     create_markdown_artifact(

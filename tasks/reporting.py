@@ -8,8 +8,11 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from ml_headcount.config import Settings
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.lists.documents import MAX_CLASSIFIER_BYTES
-from ml_headcount.runs import report, report_html
+from ml_headcount.lists.quality_table import list_quality_table
+from ml_headcount.runs import report
+from ml_headcount.runs.document import html_page, markdown
 from ml_headcount.runs.layout import RunLayout, complete_run
+from ml_headcount.runs.run_document import run_document
 from tasks.policies import TASK_POLICY
 
 
@@ -24,11 +27,11 @@ def run_report(store: ArtifactStore, manifest: dict, settings: Settings, run: Ru
     classifier = (
         store.read_json(run.text_classifier, MAX_CLASSIFIER_BYTES) if store.exists(run.text_classifier) else None
     )
-    markdown = report.render_report(manifest, discriminative, lists, clusters, queries, classifier)
-    store.write_text(run.report, markdown)
-    page = report_html.run_page(manifest, discriminative, category_keywords, lists, clusters)
-    store.write_text(run.report_html, page)
-    plot = report.plot_top_keywords(discriminative, category_keywords, manifest["ingest"]["categories"])
+    document = run_document(manifest, discriminative, category_keywords, lists, clusters, queries, classifier)
+    text = markdown(document)
+    store.write_text(run.report, text)
+    store.write_text(run.report_html, html_page(document))
+    plot = next(part.png for part in document.images() if part.file == "top_keywords.png")
     store.write_bytes(run.top_keywords_plot, plot)
 
     create_table_artifact(
@@ -38,12 +41,12 @@ def run_report(store: ArtifactStore, manifest: dict, settings: Settings, run: Ru
     )
     create_table_artifact(
         key="keyword-list-quality",
-        table=report.list_quality_table(lists),
+        table=list_quality_table(lists, manifest["parameters"].get("report", {}).get("category_names")),
         description=f"Keyword lists of run {run.run_id}: in-sample, cross-validated (mean over fold seeds; design "
         "chosen on the study's rated CVs) and a new sample's 80 % prediction interval",
     )
-    create_markdown_artifact(key="cv-keywords-report", markdown=markdown, description=f"Report of run {run.run_id}")
-    return markdown
+    create_markdown_artifact(key="cv-keywords-report", markdown=text, description=f"Report of run {run.run_id}")
+    return text
 
 
 @task(name="completed-run", **TASK_POLICY)

@@ -7,6 +7,7 @@ from prefect import get_run_logger, task
 from ml_headcount.config import Settings
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.lists.learning import score_and_learn_lists
+from ml_headcount.progress import progress_log
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import cached_stage, stage_key
 from tasks.policies import TASK_POLICY
@@ -35,17 +36,17 @@ def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLa
     artifacts += [run.text_classifier] if settings.lists.text_classifier else []
     logger = get_run_logger()
     stage = cached_stage(
-        store, "scores", key, artifacts, lambda: score_and_learn_lists(store, settings, run, logger.info)
+        store, "scores", key, artifacts, lambda: score_and_learn_lists(store, settings, run, progress_log(logger))
     )
     for entry in stage.rejected:
         logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
     summary = stage.summary
     logger.info(
-        "keyword lists (%s, learned from %d CVs)%s: %s",
+        "keyword lists (%s, learned from %d CVs)%s: cross-validated balanced accuracy %s",
         settings.lists.method,
         summary["learning_cvs"],
         " (scored by an earlier run of these CVs: copied)" if stage.cached else "",
-        summary["list_quality"],
+        ", ".join(f"{name} {'n/a' if q is None else f'{q:.3f}'}" for name, q in summary["list_quality"].items()),
     )
     if skipped := summary.get("text_classifier_skipped"):
         logger.warning("no TF-IDF classifier in this run: %s (the lists are unaffected)", skipped)

@@ -236,6 +236,24 @@ def test_runs_lists_each_run_and_compares_two_runs_lists(prefect_harness, demo_r
     assert compared["1/strict"]["added"] == compared["1/strict"]["removed"] == []
 
 
+def test_runs_shows_the_broad_list_of_the_category_the_lists_are_for(prefect_harness, demo_run, tmp_path, capsys):
+    """A run whose lists are for category 0 (lists.positive=0: keyword_lists.json's role `positive`): `runs` shows its
+    0/broad list, as the run's summary and reports lead with 0 (it showed 1/broad, the one category other than 0)."""
+    from flows.cli import main
+
+    lists = json.loads((demo_run / "keyword_lists.json").read_text())
+    for category, by_name in lists.items():
+        for entry in by_name.values():
+            entry["role"] = "positive" if category == "0" else "complement of 0"
+    copy = tmp_path / "artifacts" / "runs" / "zero-first"
+    shutil.copytree(demo_run, copy)
+    (copy / "keyword_lists.json").write_text(json.dumps(lists))
+
+    assert main(["runs", str(tmp_path / "artifacts"), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["runs"]
+    assert row["list"] == "0/broad" and row["keywords"] == len(lists["0"]["broad"]["keywords"])
+
+
 def test_the_python_example_runs_applies_and_estimates(prefect_harness, tmp_path):
     """examples/from_python.py as a user runs it: its three locations hold a run, matches of 20 rows, an estimate."""
     example = runpy.run_path(str(REPO / "examples" / "from_python.py"))

@@ -21,6 +21,7 @@ __all__, __getattr__ = exported(
         "_infrastructure": ["InboxSettings", "ModalSettings", "StorageSettings"],
         "_ingest": ["IngestSettings"],
         "_keywords": ["ClusteringSettings", "DesignOptimism", "ListSettings", "ScoringSettings"],
+        "_report": ["ReportSettings"],
         "_settings": ["Settings", "SettingsError", "available_cpus", "load_settings"],
     },
 )

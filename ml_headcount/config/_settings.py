@@ -27,6 +27,7 @@ from ml_headcount.config._headcount import HeadcountSettings
 from ml_headcount.config._infrastructure import InboxSettings, ModalSettings, StorageSettings
 from ml_headcount.config._ingest import IngestSettings
 from ml_headcount.config._keywords import ClusteringSettings, ListSettings, ScoringSettings
+from ml_headcount.config._report import ReportSettings
 from ml_headcount.errors import UserError
 
 
@@ -49,6 +50,7 @@ class Settings(BaseSettings):
     modal: ModalSettings = ModalSettings()
     inbox: InboxSettings = InboxSettings()
     headcount: HeadcountSettings = HeadcountSettings()
+    report: ReportSettings = ReportSettings()
 
     def cpu_workers(self) -> int:
         """Processes to use for CPU-bound work: `workers`, or every CPU this process may run on."""

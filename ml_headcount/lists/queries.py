@@ -222,7 +222,7 @@ def query_document(any_of: list[str], none_of: list[str] = ()) -> dict:
 def queries_document(lists: dict) -> dict:
     """queries.json of a run from its keyword_lists.json: every list as a query in every dialect, with its quality
     under the product's matcher and under phrase search (the queries' matcher), in-sample and cross-validated."""
-    positive = next((c for c, by_name in lists.items() if _role(by_name) == "positive"), None)
+    positive = positive_of(lists)
     order = sorted(lists, key=lambda c: c != positive)  # the category the lists are for first; stable otherwise
     return {
         "positive": positive,
@@ -241,6 +241,12 @@ def queries_document(lists: dict) -> dict:
             for category in order
         },
     }
+
+
+def positive_of(lists: dict) -> str | None:
+    """The category keyword_lists.json's lists are for (`lists.positive`): the one whose lists have the role
+    `positive`; None for a run older than roles."""
+    return next((c for c, by_name in lists.items() if _role(by_name) == "positive"), None)
 
 
 def _role(by_name: dict) -> str | None:

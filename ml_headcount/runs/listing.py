@@ -1,9 +1,11 @@
 """The keyword runs under a storage URL, one line each, and two runs' lists compared (`ml-headcount runs`).
 
 A run is listed by what its manifest and keyword_lists.json say: its id, input, completion time, extraction mode,
-and the chosen category's broad list with its cross-validated balanced accuracy (the quality a new sample of the same
-kind will see, with its 80 % interval). Only complete runs are listed (a run without a manifest is still going, or
-crashed). Each file is read through `read_artifact`, so a damaged one is one line naming it, not a traceback.
+and the chosen category's broad list (default: the one the lists are for, `lists.positive`) with its
+cross-validated balanced accuracy and 80 % interval (on CVs the learner's design was chosen on, so optimistic there;
+keyword_lists.json's `new_sample` holds the interval a new sample will see). Only complete runs are listed (a run
+without a manifest is still going, or crashed). Each file is read through `read_artifact`, so a damaged one is one
+line naming it, not a traceback.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from ml_headcount.errors import InputError
 from ml_headcount.io.artifacts import read_artifact
 from ml_headcount.io.storage import ArtifactStore, check_name
 from ml_headcount.io.urls import redact_url
+from ml_headcount.lists.figure_text import fmt, interval_text
+from ml_headcount.lists.queries import positive_of
 from ml_headcount.runs.finished import finished_run
 from ml_headcount.runs.layout import RunLayout
 
@@ -41,6 +45,7 @@ class _Manifest(BaseModel):
 class _ListEntry(BaseModel):
     keywords: list[str]
     cross_validated: dict | None = None
+    role: str | None = None  # `positive` for the category the lists are for (none in runs before roles)
 
 
 class _Lists(RootModel[dict[str, dict[str, _ListEntry]]]):
@@ -49,7 +54,7 @@ class _Lists(RootModel[dict[str, dict[str, _ListEntry]]]):
 
 def list_runs(store: ArtifactStore, category: str | None = None) -> list[dict]:
     """Every complete run under the store, oldest first: id, input, completed, mode, and the broad list of `category`
-    (default: the one category other than 0) with its size and cross-validated balanced accuracy."""
+    (default: the one the lists are for) with its size and cross-validated balanced accuracy."""
     rows = []
     for prefix in store.list("runs"):
         run_id = prefix.rstrip("/").rsplit("/", 1)[-1]
@@ -114,11 +119,15 @@ def _lists(store: ArtifactStore, run: RunLayout) -> dict[str, dict[str, _ListEnt
 
 
 def _category(lists: dict, category: str | None, where: str) -> str:
-    """`category`, else the one category other than 0, else "1"."""
+    """`category`, else the one the lists are for (role `positive`); in a run without roles, the one category other
+    than 0, else "1"."""
     if category is not None:
         if category not in lists:
             raise InputError(f"{where}: no category {category!r}; categories: {sorted(lists)}")
         return category
+    positive = positive_of({c: {n: e.model_dump() for n, e in by_name.items()} for c, by_name in lists.items()})
+    if positive is not None:
+        return positive
     others = [c for c in lists if c != "0"]
     return others[0] if len(others) == 1 else "1"
 
@@ -132,11 +141,10 @@ def _quality(entry: _ListEntry | None) -> dict | None:
 
 
 def quality_text(quality: dict | None) -> str:
-    """`0.78 [0.72-0.83]`, or `-` where the run has no cross-validated figure."""
+    """`0.780 [0.720, 0.830]` as every report writes it, or `-` where the run has no cross-validated figure."""
     if quality is None:
         return "-"
-    low, high = quality["interval"] or (None, None)
-    return f"{quality['value']:.2f}" + (f" [{low:.2f}-{high:.2f}]" if low is not None else "")
+    return interval_text(quality["value"], quality["interval"]) if quality["interval"] else fmt(quality["value"])
 
 
 def runs_table(rows: list[dict]) -> str:

@@ -12,7 +12,11 @@ from ml_headcount.lists import evidence, learners, quality, queries
 from ml_headcount.lists.documents import KeywordLists, Queries
 from ml_headcount.lists.new_sample import new_sample_interval
 from ml_headcount.lists.quality_table import NEW_SAMPLE_COLUMN, list_quality_table
-from ml_headcount.runs.report import render_report
+from ml_headcount.runs.document import markdown
+from ml_headcount.runs.run_document import run_document
+from ml_headcount.runs.summary import run_summary
+
+NAMES = {"1": "ML expert", "0": "not ML expert"}  # report.category_names' default
 
 
 def _with(settings, **update):
@@ -94,14 +98,25 @@ def test_keyword_lists_queries_and_report_lead_with_the_asked_about_category_by_
     assert document["1"]["broad"]["role"] == "positive" and document["0"]["broad"]["role"] == "complement of 1"
     written = queries.queries_document(document)
     assert Queries.model_validate(written).positive == "1" and list(written["queries"]) == ["1", "0"]
-    table = list_quality_table(document)
-    assert [row["category"] for row in table] == ["1 (positive)"] * 2 + ["0 (complement of 1)"] * 2
-    report = render_report(_manifest(corpus), _empty_discriminative(), document, {}, queries=written)
+    table = list_quality_table(document, NAMES)
+    assert [(row["category"], row["role"]) for row in table] == [("ML expert (1)", "positive")] * 2 + [
+        ("not ML expert (0)", "complement of 1")
+    ] * 2
+    assert list_quality_table(document)[0]["category"] == "1"  # no names: the value alone
+    report = _report_md(corpus, document, written)
     lists_part = report[report.index("## Keyword lists") :]
-    assert lists_part.index("| 1 (positive) |") < lists_part.index("| 0 (complement of 1) |")
-    # asked about the other category (--positive / lists.positive), the run leads with it
+    positive_row, complement_row = "| ML expert (1) | positive |", "| not ML expert (0) | complement of 1 |"
+    assert lists_part.index(positive_row) < lists_part.index(complement_row)
+    # asked about the other category (--positive / lists.positive), the run, its summary and its report lead with it
     one = _with(settings, cv_repeats=1)
-    assert list(_document(_with(one, positive="0"), corpus)) == ["0", "1"]
+    zero_first = _document(_with(one, positive="0"), corpus)
+    assert list(zero_first) == ["0", "1"]
+    summary = run_summary(_manifest(corpus), zero_first, None)
+    assert [entry["label"] for entry in summary["categories"]] == ["not ML expert (0)", "ML expert (1)"]
+    report = _report_md(corpus, zero_first, queries.queries_document(zero_first))
+    for part in ("## Summary", "## Counts", "## Keyword lists", "## Search queries"):
+        section = report[report.index(part) :]
+        assert section.index("not ML expert (0)") < section.index("ML expert (1)"), part
     # labels that are not 0/1: the least frequent category leads
     named = _corpus(settings, corpus.cvs["text"].tolist()[:60], ["expert"] * 40 + ["other"] * 20)
     assert list(_document(one, named)) == ["other", "expert"]
@@ -109,7 +124,9 @@ def test_keyword_lists_queries_and_report_lead_with_the_asked_about_category_by_
 
 def test_the_list_table_shows_exclusions_and_the_query_s_phrases(document):
     broad = next(
-        row for row in list_quality_table(document) if row["category"] == "1 (positive)" and row["list"] == "broad"
+        row
+        for row in list_quality_table(document, NAMES)
+        if row["category"] == "ML expert (1)" and row["role"] == "positive" and row["list"] == "broad"
     )
     assert broad["exclusions (AND NOT)"] == "sales"
     assert broad["phrases"] == len(document["1"]["broad"]["keywords"])
@@ -151,7 +168,7 @@ def _manifest(corpus) -> dict:
     return {
         "run_id": "constructed",
         "input": {"url": "constructed.csv", "sha256": "0" * 64},
-        "parameters": {"extraction": {"model": "none"}, "backend": "local"},
+        "parameters": {"extraction": {"model": "none"}, "backend": "local", "report": {"category_names": NAMES}},
         "extraction": {"device": "cpu", "keywords": n, "cvs_extracted": 0, "cvs_from_cache": n},
         "ingest": {
             **{"input_rows": n, "cvs": n, "duplicates": 0, "rejected": 0, "repaired_encoding": 0},
@@ -161,5 +178,10 @@ def _manifest(corpus) -> dict:
     }
 
 
-def _empty_discriminative() -> pd.DataFrame:
-    return pd.DataFrame(columns=["category", "rank", "keyword", "score", "specificity", "frequency", "total_frequency"])
+def _report_md(corpus, lists: dict, written: dict) -> str:
+    """report.md of the constructed corpus's lists: no keywords scored, no clusters."""
+    discriminative = pd.DataFrame(
+        columns=["category", "rank", "keyword", "score", "specificity", "frequency", "total_frequency"]
+    )
+    category_keywords = pd.DataFrame(columns=["category", "keyword", "rate"])
+    return markdown(run_document(_manifest(corpus), discriminative, category_keywords, lists, {}, queries=written))
