@@ -302,7 +302,7 @@ def _rate_groups(fitting: tuple, evidence, organisations: int, fit, spread, grid
     space, point, replicates, validation_values = fitting[:4]
     fit_evidence = evidence if len(fit) == organisations else evidence.subset(fit)
     learned = None if replicates is None else _population_rates(*fitting, fit_evidence, spread)
-    spreads = _learned_spread(space, point, learned, evidence, fit, spread, grid, validation_values)
+    spreads = _learned_spread(space, point, learned, evidence, fit_evidence, fit, spread, grid, validation_values)
     if learned is not None and not learned.identified and spreads.learned:
         # the bounds allow each organisation's own rates the spread: the learned one, where the organisations show it
         learned = _population_rates(*fitting, fit_evidence, spreads.spread)
@@ -322,8 +322,9 @@ def _rates_by_type(fitting: tuple, evidence, fit, spread, types) -> list[_RateGr
     groups = []
     for kind in np.unique(types):
         members = np.flatnonzero(types == kind)
-        learned = _population_rates(*fitting, evidence.subset(members[np.isin(members, fit)]), spread, shift_sd)
-        groups.append(_RateGroup(members, evidence.subset(members), learned))
+        part = evidence.subset(members)
+        fitted_on = part if len(fit) == len(types) else evidence.subset(members[np.isin(members, fit)])
+        groups.append(_RateGroup(members, part, _population_rates(*fitting, fitted_on, spread, shift_sd)))
     return groups
 
 
@@ -338,14 +339,15 @@ def _population_rates(
     )
 
 
-def _learned_spread(space, point, learned, evidence, fit, spread, grid, validation_values) -> LearnedSpread:
+def _learned_spread(
+    space, point, learned, evidence, fit_evidence, fit, spread, grid, validation_values
+) -> LearnedSpread:
     """How far the organisations' rates spread, weighed at the validation's joint fit tilted to the population's
     rates (when learned), each organisation's prevalence integrated over a Jeffreys prior, where organisations carry
-    two sources (of the `fit` organisations). Two annotators are two sources only if one is not a copy of the other:
-    a strict list's matches inside a broad list's are one (with nested lists alone, the organisations' rates spread
-    as the settings say)."""
+    two sources (of the `fit` organisations, whose evidence is `fit_evidence`). Two annotators are two sources only
+    if one is not a copy of the other: a strict list's matches inside a broad list's are one (with nested lists
+    alone, the organisations' rates spread as the settings say)."""
     informative = (evidence.annotators_seen() & ~nested_annotators(validation_values)).sum(axis=1) >= 2
-    fit_evidence = evidence if len(fit) == len(informative) else evidence.subset(fit)
     if learned is not None:
         point = tuple(
             with_marginals(
