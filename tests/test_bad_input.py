@@ -458,18 +458,21 @@ def test_cli(case: Case, command: str, finished_run, tmp_path, prefect_logs, cap
         command_line(command, path, tmp_path, finished_run), case.settings, tmp_path, prefect_logs, capsys
     )
 
+    # refused before any flow where a header tells (most cases), else by the flow's own reading: either way one line
     assert "Traceback" not in output and "Retry" not in output
-    if path.is_dir() or not path.exists():  # refused before any flow (or Prefect server) starts
+    if path.is_dir() or not path.exists():
         assert "prefect.flow_runs" not in output
-    else:
-        assert "prefect.flow_runs" in output, "Prefect's own log lines are captured (and so checked)"
     if command == "apply" and not case.reading:
         assert code == 0 and not errors, errors
+        assert "prefect.flow_runs" in output, "Prefect's own log lines are captured (and so checked)"
         return
     assert code == 2
     assert len(errors) == 1 and case.name in errors[0], errors
+    # a CV table as `estimate`'s validation table lacks the population's annotator columns: refused for those
+    # where its header reads (only the first JSONL record is read before the flow), else for the case's own fault
+    expected = case.error if command != "estimate" else f"{case.error}|annotator column 'llm_a' is not a column"
     if command == "run" or case.reading:
-        assert re.search(case.error, errors[0]), errors
+        assert re.search(expected, errors[0]), errors
 
 
 @pytest.mark.parametrize(
