@@ -247,7 +247,7 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
         from flows.cv_keywords import cv_keywords
 
         # no flow retry here: the user sees the failure now (tasks retry what is transient)
-        location = cv_keywords.with_options(retries=0)(_protected(args.input), settings=settings, run_id=args.run_id)
+        location = cv_keywords(_protected(args.input), settings=settings, run_id=args.run_id)
     from ml_headcount.runs.layout import RunLayout
     from ml_headcount.runs.summary import run_summary, run_summary_lines
 

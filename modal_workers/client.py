@@ -24,7 +24,7 @@ from contextlib import ExitStack
 import modal
 import pandas as pd
 
-from ml_headcount.config import MACHINE_ONLY_EXTRACTION_FIELDS, ExtractionSettings, Settings
+from ml_headcount.config import ExtractionSettings, Settings, machine_only_fields
 from ml_headcount.errors import DeterministicError, UserError
 from modal_workers import app as workers
 from modal_workers.contract import ContainerFailure, ShardKeywords
@@ -97,7 +97,7 @@ def require_image_model(settings: ExtractionSettings) -> None:
 
 def container_settings(settings: ExtractionSettings) -> str:
     """What a container gets of the extraction settings: what decides keywords, never where or how to run."""
-    return settings.model_dump_json(exclude=MACHINE_ONLY_EXTRACTION_FIELDS)
+    return settings.model_dump_json(exclude=machine_only_fields(ExtractionSettings))
 
 
 class ModalSession:

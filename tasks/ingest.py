@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from ml_headcount.config import Settings
+from ml_headcount.config import Settings, result_fields
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.corpus.row_tables import CV_SCHEMA, REJECTED_COLUMNS
 from ml_headcount.io.storage import ArtifactStore, storage_options
@@ -21,7 +21,7 @@ def cleaned_cvs(store: ArtifactStore, input_url: str, settings: Settings, run: R
     """cvs.parquet and rejected.csv of the run, copied from the ingest stage cache when an earlier run cleaned the same
     bytes with the same settings (and the entry checks out), else computed and cached."""
     options = storage_options(input_url, settings.storage)
-    ingest_settings = settings.ingest.model_dump(mode="json")
+    ingest_settings = result_fields(settings.ingest)
 
     def clean() -> dict:
         with tempfile.TemporaryDirectory(prefix="ml-headcount-ingest-") as scratch:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from ml_headcount.config import Settings
+from ml_headcount.config import Settings, result_fields
+from ml_headcount.extraction.cache import cache_key
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.lists.learning import score_and_learn_lists
 from ml_headcount.progress import progress_log
@@ -22,9 +23,9 @@ def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLa
         "scores",
         store.sha256(run.cvs),
         store.sha256(run.keywords),
-        settings.extraction.cache_key(),
-        settings.scoring.model_dump(mode="json", exclude={"batch_cvs"}),
-        settings.lists.model_dump(mode="json", exclude={"apply_chunk_rows"}),
+        cache_key(settings.extraction),
+        result_fields(settings.scoring),
+        result_fields(settings.lists),
     )
     artifacts = [
         run.category_keywords,

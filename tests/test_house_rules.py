@@ -73,3 +73,37 @@ def test_every_subpackage_names_its_public_api():
             ]
             problems += [f"{info.name}.{m} is not named" for m in sorted(public - set(package.__all__))]
     assert problems == []
+
+
+def test_cache_keys_take_settings_through_the_machine_only_marker():
+    """Which fields enter a cache key is marked on the fields (`config.MACHINE_ONLY`): no key or container payload
+    picks a section's fields by hand."""
+    by_hand = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sources(*PACKAGES)
+        if path.name != "_result_fields.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "model_dump" in line and ("exclude=" in line or "include=" in line) and "machine_only_fields" not in line
+    ]
+    assert by_hand == []
+
+
+# Prefect internals the product has used: its server's classes, the log and event workers, a flow run's policy
+PREFECT_INTERNAL_MODULES = ("prefect.server", "prefect.events.worker", "prefect._internal")
+PREFECT_INTERNAL_NAMES = {"SubprocessASGIServer", "APILogWorker", "EventsWorker", "drain_all", "empirical_policy"}
+
+
+def test_prefect_internals_are_used_in_one_adapter_only():
+    """tasks/prefect_internals.py says what the product needs of Prefect beyond its public API, and why; nothing
+    else reaches past that API (pyproject.toml pins the Prefect release it was tested on)."""
+    found = []
+    for path in sources(*PACKAGES):
+        if path.name == "prefect_internals.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            names = {a.name for a in node.names} if isinstance(node, ast.Import | ast.ImportFrom) else set()
+            names |= {node.attr} if isinstance(node, ast.Attribute) else set()
+            if (module or "").startswith(PREFECT_INTERNAL_MODULES) or names & PREFECT_INTERNAL_NAMES:
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert found == []

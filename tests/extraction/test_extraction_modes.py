@@ -13,6 +13,7 @@ from ml_headcount.corpus.ingest import ingest_table
 from ml_headcount.errors import UserError
 from ml_headcount.extraction import extractor as keywords
 from ml_headcount.extraction import mmr, static_vectors
+from ml_headcount.extraction.cache import cache_key
 from ml_headcount.extraction.embedding_cache import EmbeddingCache
 
 pytestmark = pytest.mark.model
@@ -164,18 +165,18 @@ def test_a_model_too_large_for_cpu_is_refused_up_front():
 
 def test_cache_key_differs_between_modes_and_ignores_the_other_modes_knob():
     exact, fast = ExtractionSettings(), ExtractionSettings(mode="fast")
-    assert exact.cache_key() != fast.cache_key()
-    assert ExtractionSettings(mode="fast", screen_margin=0.3).cache_key() == fast.cache_key()
-    assert ExtractionSettings(screen_margin=0.3).cache_key() != exact.cache_key()
-    assert ExtractionSettings(inference_backend="torch", embedding_cache_size=10).cache_key() == exact.cache_key()
-    assert ExtractionSettings(mode="fast", top_n=10).cache_key() != fast.cache_key()
+    assert cache_key(exact) != cache_key(fast)
+    assert cache_key(ExtractionSettings(mode="fast", screen_margin=0.3)) == cache_key(fast)
+    assert cache_key(ExtractionSettings(screen_margin=0.3)) != cache_key(exact)
+    assert cache_key(ExtractionSettings(inference_backend="torch", embedding_cache_size=10)) == cache_key(exact)
+    assert cache_key(ExtractionSettings(mode="fast", top_n=10)) != cache_key(fast)
 
 
 def test_changing_fast_mode_leaves_exact_modes_cache_key(monkeypatch):
-    exact, fast = ExtractionSettings().cache_key(), ExtractionSettings(mode="fast").cache_key()
+    exact, fast = cache_key(ExtractionSettings()), cache_key(ExtractionSettings(mode="fast"))
     monkeypatch.setattr("ml_headcount.config._extraction.FAST_MODE_VERSION", "next")
-    assert ExtractionSettings().cache_key() == exact
-    assert ExtractionSettings(mode="fast").cache_key() != fast
+    assert cache_key(ExtractionSettings()) == exact
+    assert cache_key(ExtractionSettings(mode="fast")) != fast
 
 
 def unit(rows: np.ndarray) -> np.ndarray:
