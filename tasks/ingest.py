@@ -14,7 +14,7 @@ from ml_headcount.io.storage import ArtifactStore, storage_options
 from ml_headcount.io.urls import file_sha256, redact_url
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import StageResult, cached_stage, stage_key
-from tasks.policies import TASK_POLICY
+from tasks.policies import TASK_POLICY, say_ignored_cache_entries
 
 
 def cleaned_cvs(store: ArtifactStore, input_url: str, settings: Settings, run: RunLayout) -> StageResult:
@@ -52,8 +52,7 @@ def clean_cv_table(store: ArtifactStore, input_url: str, settings: Settings, run
     stage = cleaned_cvs(store, input_url, settings, run)
     summary = stage.summary
     logger = get_run_logger()
-    for entry in stage.rejected:
-        logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
+    say_ignored_cache_entries(stage, logger)
     logger.info(
         "%s: %d rows -> %d CVs, %d duplicates, %d rejected %s%s",
         redact_url(input_url),

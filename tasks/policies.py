@@ -23,6 +23,7 @@ import logging
 from prefect.tasks import exponential_backoff
 
 from ml_headcount.errors import DeterministicError, UserError
+from ml_headcount.runs.stage_cache import StageResult
 from tasks.prefect_internals import failure_exception_name
 
 # A retry cannot fix these: the user's input, a bug, or a task too large for this machine's memory (the same
@@ -39,6 +40,12 @@ PERMANENT_ERRORS = (
     MemoryError,
     RecursionError,
 )
+
+
+def say_ignored_cache_entries(stage: StageResult, logger: logging.Logger | logging.LoggerAdapter) -> None:
+    """One warning per cache entry the stage ignored because it failed a check (the run computed anew)."""
+    for entry in stage.rejected:
+        logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
 
 
 def is_transient(task, task_run, state) -> bool:

@@ -11,7 +11,7 @@ from ml_headcount.lists.learning import score_and_learn_lists
 from ml_headcount.progress import progress_log
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import cached_stage, stage_key
-from tasks.policies import TASK_POLICY
+from tasks.policies import TASK_POLICY, say_ignored_cache_entries
 
 
 @task(name="discriminative-keywords", **TASK_POLICY)
@@ -39,8 +39,7 @@ def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLa
     stage = cached_stage(
         store, "scores", key, artifacts, lambda: score_and_learn_lists(store, settings, run, progress_log(logger))
     )
-    for entry in stage.rejected:
-        logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
+    say_ignored_cache_entries(stage, logger)
     summary = stage.summary
     logger.info(
         "keyword lists (%s, learned from %d CVs)%s: cross-validated balanced accuracy %s",
