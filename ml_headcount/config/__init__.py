@@ -1,27 +1,43 @@
 """The one typed settings object, `Settings`, and its sections, one module per part of the pipeline.
 
 `_settings` holds `Settings` itself and how it is loaded (defaults < config file < environment < options); each
-other module holds the sections of one part. Imported on first use, so importing the package does no work.
+other module holds the sections of one part.
 """
 
-from ml_headcount._exports import exported
-
-__all__, __getattr__ = exported(
-    __name__,
-    {
-        "_extraction": [
-            "DEFAULT_MODEL",
-            "EXTRACTION_VERSION",
-            "FAST_MODE_VERSION",
-            "MACHINE_ONLY_EXTRACTION_FIELDS",
-            "ExtractionSettings",
-            "canonical_model_name",
-        ],
-        "_headcount": ["HeadcountSettings"],
-        "_infrastructure": ["InboxSettings", "ModalSettings", "StorageSettings"],
-        "_ingest": ["IngestSettings"],
-        "_keywords": ["ClusteringSettings", "DesignOptimism", "ListSettings", "ScoringSettings"],
-        "_report": ["ReportSettings"],
-        "_settings": ["Settings", "SettingsError", "available_cpus", "load_settings"],
-    },
+from ml_headcount.config._extraction import (
+    DEFAULT_MODEL,
+    EXTRACTION_VERSION,
+    FAST_MODE_VERSION,
+    MACHINE_ONLY_EXTRACTION_FIELDS,
+    ExtractionSettings,
+    canonical_model_name,
 )
+from ml_headcount.config._headcount import HeadcountSettings
+from ml_headcount.config._infrastructure import InboxSettings, ModalSettings, StorageSettings
+from ml_headcount.config._ingest import IngestSettings
+from ml_headcount.config._keywords import ClusteringSettings, DesignOptimism, ListSettings, ScoringSettings
+from ml_headcount.config._report import ReportSettings
+from ml_headcount.config._settings import Settings, SettingsError, available_cpus, load_settings
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "EXTRACTION_VERSION",
+    "FAST_MODE_VERSION",
+    "MACHINE_ONLY_EXTRACTION_FIELDS",
+    "ClusteringSettings",
+    "DesignOptimism",
+    "ExtractionSettings",
+    "HeadcountSettings",
+    "InboxSettings",
+    "IngestSettings",
+    "ListSettings",
+    "ModalSettings",
+    "ReportSettings",
+    "ScoringSettings",
+    "Settings",
+    "SettingsError",
+    "StorageSettings",
+    "available_cpus",
+    "canonical_model_name",
+    "load_settings",
+]

@@ -1,7 +1,7 @@
 """The content-keyed cache of extracted keywords, shared by every run and machine, and its index.
 
 Modules: `_shards` (what is stored and its name), `_index` (finding what is stored), `_verifier` (checking it),
-`_assembly` (a run's keywords from it). Imported on first use, so importing the package does no work.
+`_assembly` (a run's keywords from it).
 
 Layout under the store, per settings key (`cache/keywords/<settings key>/`):
 
@@ -40,13 +40,29 @@ as it is (docs/storage.md, "Trust"):
   failures are reported in its manifest. No check ever fails a run.
 """
 
-from ml_headcount._exports import exported
-
-__all__, __getattr__ = exported(
-    __name__,
-    {
-        "_assembly": ["Assembly", "CvTexts", "load_keywords", "write_run_keywords"],
-        "_index": ["CacheIndex", "cached_shards", "plan_shards"],
-        "_shards": ["KEYWORD_SCHEMA", "Shard", "cache_prefix", "shard_id", "shards_of", "store_shard"],
-    },
+from ml_headcount.extraction.cache._assembly import Assembly, CvTexts, load_keywords, write_run_keywords
+from ml_headcount.extraction.cache._index import CacheIndex, cached_shards, plan_shards
+from ml_headcount.extraction.cache._shards import (
+    KEYWORD_SCHEMA,
+    Shard,
+    cache_prefix,
+    shard_id,
+    shards_of,
+    store_shard,
 )
+
+__all__ = [
+    "KEYWORD_SCHEMA",
+    "Assembly",
+    "CacheIndex",
+    "CvTexts",
+    "Shard",
+    "cache_prefix",
+    "cached_shards",
+    "load_keywords",
+    "plan_shards",
+    "shard_id",
+    "shards_of",
+    "store_shard",
+    "write_run_keywords",
+]
