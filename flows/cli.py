@@ -95,7 +95,7 @@ def _output_options(command: argparse.ArgumentParser, json_output: bool = True) 
 
 def _storage_options(command: argparse.ArgumentParser, what: str) -> None:
     command.add_argument("--storage-url", help=f"{what} (default ./artifacts; s3://bucket/prefix works the same)")
-    command.add_argument("--config", help="YAML, TOML or JSON settings file (see README.md, Settings)")
+    command.add_argument("--config", help="YAML, TOML or JSON settings file (see docs/usage.md, Settings)")
 
 
 def _run_parser(commands) -> None:
