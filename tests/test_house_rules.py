@@ -107,3 +107,34 @@ def test_prefect_internals_are_used_in_one_adapter_only():
             if (module or "").startswith(PREFECT_INTERNAL_MODULES) or names & PREFECT_INTERNAL_NAMES:
                 found.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert found == []
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports, at module level or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return found
+
+
+# (room, room it must not import): each pair was a circle or an arrow back up
+FORBIDDEN_ARROWS = [
+    ("ml_headcount/extraction", "ml_headcount.scoring"),  # scoring finds extraction's candidates, never the reverse
+    ("ml_headcount/config", "ml_headcount.extraction"),  # settings are plain data; cache keys live with the caches
+    ("ml_headcount/config", "ml_headcount.io"),
+    ("modal_workers/app.py", "modal_workers.client"),  # the client drives the app; the app knows no client
+]
+
+
+def test_no_room_imports_one_that_imports_it():
+    found = [
+        f"{path.relative_to(REPO)} imports {module}"
+        for room, banned in FORBIDDEN_ARROWS
+        for path in ([REPO / room] if room.endswith(".py") else sources(room))
+        for module in sorted(_imports(path))
+        if module == banned or module.startswith(banned + ".")
+    ]
+    assert found == []

@@ -14,6 +14,7 @@ from ml_headcount.errors import UserError
 from ml_headcount.extraction import extractor as keywords
 from ml_headcount.extraction import mmr, static_vectors
 from ml_headcount.extraction.cache import cache_key
+from ml_headcount.extraction.candidates import candidate_vectorizer, stop_words
 from ml_headcount.extraction.embedding_cache import EmbeddingCache
 
 pytestmark = pytest.mark.model
@@ -49,7 +50,7 @@ def keybert_per_cv(texts: list[str], settings: ExtractionSettings) -> list[list[
         model.extract_keywords(
             text,
             keyphrase_ngram_range=(settings.ngram_min, settings.ngram_max),
-            stop_words=keywords.stop_words(settings),
+            stop_words=stop_words(settings),
             top_n=settings.top_n,
             use_mmr=settings.use_mmr,
             diversity=settings.diversity,
@@ -81,7 +82,7 @@ def assert_same_keywords(got, want, texts=None, extractor=None):
 
 
 def test_exact_mode_equals_keybert_on_typical_cvs(typical_cvs, extractor, keybert_keywords):
-    candidates = [len(keywords.candidate_vectorizer(extractor.settings).fit([t]).vocabulary_) for t in typical_cvs]
+    candidates = [len(candidate_vectorizer(extractor.settings).fit([t]).vocabulary_) for t in typical_cvs]
     assert min(candidates) > 5 * extractor.settings.top_n, "each CV has far more candidates than picks"
     tokens = extractor._encoder(extractor.settings.precision).tokenizer(typical_cvs)["input_ids"]
     assert sum(len(t) > 256 for t in tokens) >= 5, "several CVs are truncated by the model, as KeyBERT truncates them"
@@ -121,7 +122,7 @@ def test_fast_mode_returns_top_n_of_each_cvs_candidates_without_embedding_any(ty
     texts = typical_cvs[:4]
     extractor = keywords.KeywordExtractor(settings)
     for text, found in zip(texts, extractor.extract(texts), strict=True):
-        candidates = set(keywords.candidate_vectorizer(settings).fit([text]).get_feature_names_out())
+        candidates = set(candidate_vectorizer(settings).fit([text]).get_feature_names_out())
         words = [k for k, _ in found]
         scores = [s for _, s in found]
         assert len(words) == settings.top_n and len(set(words)) == len(words)

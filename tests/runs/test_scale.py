@@ -12,7 +12,7 @@ import pytest
 from ml_headcount.config import ExtractionSettings, IngestSettings, ScoringSettings, Settings, StorageSettings
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.extraction.cache import cache_key
-from ml_headcount.extraction.extractor import candidate_vectorizer
+from ml_headcount.extraction.candidates import candidate_vectorizer
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.lists.folds import stratified_sample
 from ml_headcount.runs import report

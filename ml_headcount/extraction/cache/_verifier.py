@@ -22,9 +22,9 @@ from ml_headcount.extraction.cache._shards import (
     cache_prefix,
     parallel_reads,
 )
+from ml_headcount.extraction.candidates import CandidateText
 from ml_headcount.extraction.extractor import KEYWORD_COLUMNS
 from ml_headcount.io.storage import ArtifactStore, TooLargeError
-from ml_headcount.scoring.matching import CandidateText
 
 
 class ShardVerifier:
