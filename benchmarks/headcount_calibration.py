@@ -83,11 +83,11 @@ from ml_headcount.headcount.annotators import (
     choose_annotators,
     code_likelihoods,
 )
-from ml_headcount.headcount.count_tables import count_evidence, read_count_data
+from ml_headcount.headcount.counts import count_evidence, read_count_data
+from ml_headcount.headcount.estimate import estimate, read_counts, read_validation
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import bootstrap_joints, headcount_draws, model_options, summarise
 from ml_headcount.headcount.predictive_checks import predictive_checks
-from ml_headcount.headcount.tables import estimate, read_counts, read_validation
 
 RATED_CVS = Path(__file__).resolve().parents[2] / "shared" / "data" / "rated_cvs.csv"
 BROAD = [

@@ -31,9 +31,9 @@ from scipy.stats import norm
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators
+from ml_headcount.headcount.estimate import estimate, read_counts, read_validation
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws, model_options, summarise
-from ml_headcount.headcount.tables import estimate, read_counts, read_validation
 
 
 def annotators(expert: np.ndarray, rng: np.random.Generator, llm_share: float, missing: float) -> np.ndarray:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from flows.cv_apply import cv_apply
 from flows.cv_keywords import cv_keywords
-from flows.headcount import headcount
+from flows.estimate import estimate_headcounts
 from ml_headcount.config import load_settings
 
 HERE = Path(__file__).resolve().parent
@@ -28,7 +28,7 @@ def main(storage_url: str = "./artifacts") -> dict[str, str]:
     first_rows = settings.model_copy(update={"ingest": settings.ingest.model_copy(update={"limit": 20})})
     matches = cv_apply(str(HERE / "demo_cvs.csv"), run_reference=run, settings=first_rows)
     # estimate: ML experts per organisation, from a counts table and the validation table's annotators
-    estimate = headcount(
+    estimate = estimate_headcounts(
         str(HERE / "headcount_validation.csv"), counts_url=str(HERE / "headcount_counts.csv"), settings=settings
     )
     return {"run": run, "matches": matches["output"], "estimate": estimate}

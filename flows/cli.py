@@ -271,7 +271,7 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
     from ml_headcount import preflight
     from ml_headcount.runs.finished import run_store
 
-    headcount = {
+    headcount_overrides = {
         key: value
         for key, value in {
             "annotators": args.annotators.split(",") if args.annotators else None,
@@ -287,7 +287,7 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
         }.items()
         if value is not None
     }
-    settings = _settings(args, headcount=headcount)
+    settings = _settings(args, headcount=headcount_overrides)
     preflight.check_run_id(args.run_id, "estimate id")
     mode, population = next((m, url) for m in ("population", "counts", "patterns") if (url := getattr(args, m)))
     for table in (args.validation, population):
@@ -297,9 +297,9 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
         preflight.check_run_lists(*run_store(args.keywords, settings.storage))
     preflight.check_estimate_columns(args.validation, population, mode, bool(args.keywords), settings)
     with _flow_console(args):
-        from flows.headcount import headcount as headcount_flow
+        from flows.estimate import estimate_headcounts
 
-        location = headcount_flow(
+        location = estimate_headcounts(
             _protected(args.validation),
             population_url=_protected(args.population),
             counts_url=_protected(args.counts),

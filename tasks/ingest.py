@@ -9,7 +9,7 @@ from prefect import get_run_logger, task
 
 from ml_headcount.config import Settings, result_fields
 from ml_headcount.corpus.ingest import ingest
-from ml_headcount.corpus.row_tables import CV_SCHEMA, REJECTED_COLUMNS
+from ml_headcount.corpus.kept_and_rejected import CV_SCHEMA, REJECTED_COLUMNS
 from ml_headcount.io.storage import ArtifactStore, storage_options
 from ml_headcount.io.urls import file_sha256, redact_url
 from ml_headcount.runs.layout import RunLayout

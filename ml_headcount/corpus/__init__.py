@@ -2,4 +2,4 @@
 row tables, the registered dataset, employers.
 """
 
-__all__ = ["cleaning", "dataset", "employers", "ingest", "row_tables", "text_repair"]
+__all__ = ["cleaning", "dataset", "employers", "ingest", "kept_and_rejected", "text_repair"]

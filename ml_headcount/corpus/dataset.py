@@ -36,7 +36,7 @@ import pandas as pd
 
 from ml_headcount.config import InboxSettings, IngestSettings, StorageSettings
 from ml_headcount.corpus.ingest import IngestResult, ingest_file
-from ml_headcount.corpus.row_tables import REJECTED_COLUMNS
+from ml_headcount.corpus.kept_and_rejected import REJECTED_COLUMNS
 from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore, check_name
 from ml_headcount.io.urls import redact_url, stream_sha256

@@ -24,7 +24,7 @@ import pandas as pd
 from ml_headcount.config import IngestSettings
 from ml_headcount.corpus import text_repair
 from ml_headcount.corpus.cleaning import clean_text, clean_text_problem, cv_id, raw_text_problem, same_label, text_hash
-from ml_headcount.corpus.row_tables import KeptCvs, RejectedRows
+from ml_headcount.corpus.kept_and_rejected import KeptCvs, RejectedRows
 from ml_headcount.errors import InputChangedError, InputError
 from ml_headcount.io import parallel
 from ml_headcount.io.tables import RAW_KEPT, Chunk, cv_columns, handle_chunks, is_missing

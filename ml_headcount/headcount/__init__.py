@@ -4,7 +4,8 @@ __all__ = [
     "annotator_columns",
     "annotators",
     "columns",
-    "count_tables",
+    "counts",
+    "estimate",
     "evidence",
     "keyword_annotators",
     "model",
@@ -14,6 +15,5 @@ __all__ = [
     "prevalence_prior",
     "rate_spread",
     "report",
-    "result_tables",
-    "tables",
+    "results",
 ]

@@ -14,7 +14,7 @@ from ml_headcount.headcount.annotators import MISSING, annotator_values
 from ml_headcount.headcount.columns import check_configured_annotators, reserved_columns, shared_annotators
 
 if TYPE_CHECKING:
-    from ml_headcount.headcount.tables import Population, Validation
+    from ml_headcount.headcount.estimate import Population, Validation
 
 
 def annotator_names(

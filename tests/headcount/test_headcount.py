@@ -10,11 +10,11 @@ from scipy import stats
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, annotator_values
+from ml_headcount.headcount.estimate import estimate, read_counts, read_population, read_validation
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws, summarise
 from ml_headcount.headcount.population_rates import RateModel
 from ml_headcount.headcount.prevalence_prior import Prior
-from ml_headcount.headcount.tables import estimate, read_counts, read_population, read_validation
 
 
 def draws_for(labels, validation, organisation, values, employees, prior=Prior("fixed"), draws=400, seed=0):

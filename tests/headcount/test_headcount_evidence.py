@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
-from ml_headcount.headcount.tables import estimate, read_counts, read_population, read_validation
+from ml_headcount.headcount.estimate import estimate, read_counts, read_population, read_validation
 
 
 def _search_tool_tables(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:

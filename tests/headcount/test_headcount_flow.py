@@ -27,11 +27,11 @@ ESTIMATE_COLUMNS = ["organisation", "employees", "profiles", "mean", "q10", "q50
 
 
 def test_flow_writes_every_artifact_in_both_modes(prefect_harness, tmp_path):
-    from flows.headcount import headcount
+    from flows.estimate import estimate_headcounts
 
     settings = load_settings(storage={"url": str(tmp_path)}, headcount={"draws": 300})
-    by_profiles = headcount(VALIDATION, population_url=POPULATION, settings=settings, run_id="profiles")
-    by_counts = headcount(VALIDATION, counts_url=COUNTS, settings=settings, run_id="counts")
+    by_profiles = estimate_headcounts(VALIDATION, population_url=POPULATION, settings=settings, run_id="profiles")
+    by_counts = estimate_headcounts(VALIDATION, counts_url=COUNTS, settings=settings, run_id="counts")
     assert by_profiles == str(tmp_path / "estimates" / "profiles")
 
     for location, organisations in ((by_profiles, 6), (by_counts, 7)):
@@ -65,7 +65,7 @@ def test_flow_writes_every_artifact_in_both_modes(prefect_harness, tmp_path):
     ginkgo = pd.read_csv(f"{by_counts}/estimates.csv").set_index("organisation").loc["Ginkgo Partners"]
     assert ginkgo["profiles"] == 0 and ginkgo["q90"] > 0  # no profiles: reported with the prior's interval
     with pytest.raises(RunExistsError, match="immutable"):
-        headcount(VALIDATION, counts_url=COUNTS, settings=settings, run_id="counts")
+        estimate_headcounts(VALIDATION, counts_url=COUNTS, settings=settings, run_id="counts")
 
 
 def _keyword_run(tmp_path, learned_texts: list[str], heldout: dict | None) -> tuple[ArtifactStore, RunLayout]:
@@ -291,10 +291,10 @@ def test_the_studys_workflow_counts_of_a_runs_lists_from_a_search_tool_with_the_
     """run -> query -> a search tool's counts of the lists -> estimate --counts --keywords: the counts table names the
     lists by their columns, and the validation CVs the run learned from get their out-of-fold phrase-search matches
     (refused before: "a counts table has none")."""
-    from flows.headcount import headcount
+    from flows.estimate import estimate_headcounts
 
     settings = load_settings(storage={"url": str(demo_run.parent.parent)})
-    location = headcount(
+    location = estimate_headcounts(
         str(REPO / "examples" / "demo_cvs.csv"),
         counts_url=str(REPO / "examples" / "search_tool_counts.csv"),
         keywords_run=demo_run.name,

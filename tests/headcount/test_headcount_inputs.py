@@ -9,7 +9,7 @@ import pytest
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.errors import InputError
-from ml_headcount.headcount.tables import estimate, read_counts, read_patterns, read_population, read_validation
+from ml_headcount.headcount.estimate import estimate, read_counts, read_patterns, read_population, read_validation
 from ml_headcount.io.tables import read_table
 
 

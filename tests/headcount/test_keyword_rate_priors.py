@@ -73,7 +73,7 @@ def test_an_estimate_on_keyword_counts_widens_with_the_lists_new_sample_uncertai
     """The same run, validation and counts; only the new-sample interval of the broad list's sensitivity differs
     (both centred on its cross-validated 0.5). Before, the estimate read only the out-of-fold matches: the two
     intervals were the same."""
-    from flows.headcount import headcount
+    from flows.estimate import estimate_headcounts
 
     validation = _validation()
     validation_csv, counts_csv = tmp_path / "rated.csv", tmp_path / "counts.csv"
@@ -84,7 +84,9 @@ def test_an_estimate_on_keyword_counts_widens_with_the_lists_new_sample_uncertai
         root = tmp_path / name
         _run(root, validation, sensitivity)
         settings = load_settings(storage={"url": str(root)}, headcount={"draws": 400})
-        location = headcount(str(validation_csv), counts_url=str(counts_csv), keywords_run="r1", settings=settings)
+        location = estimate_headcounts(
+            str(validation_csv), counts_url=str(counts_csv), keywords_run="r1", settings=settings
+        )
         summaries[name] = json.loads(Path(f"{location}/summary.json").read_text())
     widths = {name: summary["total"]["q90"] - summary["total"]["q10"] for name, summary in summaries.items()}
     assert widths["wide"] > 1.3 * widths["narrow"], widths  # 3079 against 1671 (seed 0)

@@ -492,7 +492,7 @@ def test_the_smoke_test_without_a_token_fails_fast_with_modals_hint(tmp_path):
 
 def test_a_local_run_never_imports_modal():
     code = (
-        "import sys; import flows.cli, flows.cv_keywords, flows.cv_apply, flows.headcount, tasks.backends; "
+        "import sys; import flows.cli, flows.cv_keywords, flows.cv_apply, flows.estimate, tasks.backends; "
         "from ml_headcount.config import load_settings; tasks.backends.backend_for(load_settings()).session(); "
         "assert not [m for m in sys.modules if m == 'modal' or m.startswith(('modal.', 'modal_workers'))], "
         "'modal imported'"

@@ -39,12 +39,12 @@ def browser():
 
 @pytest.fixture(scope="module")
 def demo_estimate(prefect_harness, tmp_path_factory) -> Path:
-    from flows.headcount import headcount
+    from flows.estimate import estimate_headcounts
     from ml_headcount.config import load_settings
 
     storage = tmp_path_factory.mktemp("html-estimate") / "artifacts"
     return Path(
-        headcount(
+        estimate_headcounts(
             str(EXAMPLES / "headcount_validation.csv"),
             population_url=str(EXAMPLES / "headcount_population.csv"),
             settings=load_settings(storage={"url": str(storage)}, headcount={"draws": 200}),

@@ -1,4 +1,4 @@
-"""The `headcount` flow: how many ML experts each organisation employs, with 80 % intervals."""
+"""The `estimate` flow: how many ML experts each organisation employs, with 80 % intervals."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.io.urls import redact_url
 from ml_headcount.runs.layout import claim_estimate
-from tasks.headcount import (
+from tasks.estimate import (
     estimate_artifacts,
     headcount_estimate,
     keyword_annotations,
@@ -40,8 +40,8 @@ def _flow_run_name() -> str:
     return f"headcount of {' vs '.join(names[1:] or ['?'])} · validated on {names[0]}{keywords}"
 
 
-@flow(name="headcount", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S)
-def headcount(
+@flow(name="estimate", flow_run_name=_flow_run_name, log_prints=True, timeout_seconds=TIMEOUT_S)
+def estimate_headcounts(
     validation_url: str | SecretStr,
     population_url: str | SecretStr | None = None,
     counts_url: str | SecretStr | None = None,

@@ -30,7 +30,7 @@ from ml_headcount.headcount.columns import (
     organisation_column,
     validation_label_column,
 )
-from ml_headcount.headcount.count_tables import (
+from ml_headcount.headcount.counts import (
     REPAIR_COLUMNS,
     check_totals,
     count_evidence,
@@ -40,7 +40,7 @@ from ml_headcount.headcount.count_tables import (
 from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws, model_options
 from ml_headcount.headcount.predictive_checks import predictive_checks
-from ml_headcount.headcount.result_tables import (
+from ml_headcount.headcount.results import (
     ObservedPopulation,
     confusion_with_population_rates,
     estimate_summary,
@@ -179,7 +179,7 @@ def _read_profiles(
 
 def read_counts(table: pd.DataFrame, url: str, settings: HeadcountSettings) -> Population:
     """One row per organisation: employees, optionally profiles searched and, per annotator, profiles matching it
-    (ml_headcount.headcount.count_tables: denominators per annotator, combinations, the repair rule)."""
+    (ml_headcount.headcount.counts: denominators per annotator, combinations, the repair rule)."""
     columns = list(table.columns)
     org_column, names = _organisation_names(table, url, settings)
     employees_name = employees_column(columns, url, settings, required=True)

@@ -1,4 +1,4 @@
-"""Tasks of the headcount flow: the checked inputs, keyword annotations, the estimate and its artifacts."""
+"""Tasks of the estimate flow: the checked inputs, keyword annotations, the estimate and its artifacts."""
 
 from __future__ import annotations
 
@@ -9,9 +9,7 @@ from pydantic import SecretStr
 from ml_headcount.config import Settings
 from ml_headcount.errors import InputError
 from ml_headcount.headcount import report as estimate_report
-from ml_headcount.headcount.keyword_annotators import keyword_values, out_of_fold_share
-from ml_headcount.headcount.new_sample_rates import RunRatePriors, run_rate_priors
-from ml_headcount.headcount.tables import (
+from ml_headcount.headcount.estimate import (
     Estimate,
     Population,
     Validation,
@@ -21,6 +19,8 @@ from ml_headcount.headcount.tables import (
     read_population,
     read_validation,
 )
+from ml_headcount.headcount.keyword_annotators import keyword_values, out_of_fold_share
+from ml_headcount.headcount.new_sample_rates import RunRatePriors, run_rate_priors
 from ml_headcount.io.storage import ArtifactStore, storage_options
 from ml_headcount.io.tables import read_table
 from ml_headcount.io.urls import redact_url, reveal
