@@ -76,6 +76,7 @@ import pandas as pd
 from scipy.special import expit, logit
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
+from ml_headcount.headcount.annotator_evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.annotators import (
     MISSING,
     PatternSpace,
@@ -85,7 +86,6 @@ from ml_headcount.headcount.annotators import (
 )
 from ml_headcount.headcount.counts import count_evidence, read_count_data
 from ml_headcount.headcount.estimate import estimate, read_counts, read_validation
-from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import bootstrap_joints, headcount_draws, model_options, summarise
 from ml_headcount.headcount.predictive_checks import predictive_checks
 

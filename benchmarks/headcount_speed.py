@@ -30,9 +30,9 @@ import pandas as pd
 from scipy.stats import norm
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
+from ml_headcount.headcount.annotator_evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators
 from ml_headcount.headcount.estimate import estimate, read_counts, read_validation
-from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws, model_options, summarise
 
 

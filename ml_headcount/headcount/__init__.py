@@ -2,11 +2,11 @@
 
 __all__ = [
     "annotator_columns",
+    "annotator_evidence",
     "annotators",
     "columns",
     "counts",
     "estimate",
-    "evidence",
     "keyword_annotators",
     "model",
     "new_sample_rates",

@@ -23,8 +23,13 @@ import numpy as np
 import pandas as pd
 
 from ml_headcount.errors import InputError
+from ml_headcount.headcount.annotator_evidence import (
+    CombinedEvidence,
+    MarginalCountEvidence,
+    PatternEvidence,
+    ProfileGroups,
+)
 from ml_headcount.headcount.annotators import PatternSpace
-from ml_headcount.headcount.evidence import CombinedEvidence, MarginalCountEvidence, PatternEvidence, ProfileGroups
 
 DENOMINATOR_SUFFIX = ":profiles"
 LARGEST_COUNT = 10**12  # above any organisation's headcount: a count beyond it is a mistake, not a number to repair

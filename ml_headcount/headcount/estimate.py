@@ -23,6 +23,7 @@ from ml_headcount.headcount.annotator_columns import (
     validation_only_columns,
     values_of,
 )
+from ml_headcount.headcount.annotator_evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators, class_correlations
 from ml_headcount.headcount.columns import (
     count_column_of_patterns,
@@ -37,7 +38,6 @@ from ml_headcount.headcount.counts import (
     read_count_data,
     whole_numbers,
 )
-from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws, model_options
 from ml_headcount.headcount.predictive_checks import predictive_checks
 from ml_headcount.headcount.results import (

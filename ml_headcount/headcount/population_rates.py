@@ -41,7 +41,7 @@ from ml_headcount.headcount.annotators import MISSING, PatternSpace, code_likeli
 from ml_headcount.headcount.rate_spread import RateSpread
 
 if TYPE_CHECKING:
-    from ml_headcount.headcount.evidence import AnnotatorEvidence
+    from ml_headcount.headcount.annotator_evidence import AnnotatorEvidence
     from ml_headcount.headcount.new_sample_rates import RatePriorShift
 
 _NEWTON_STEPS = 30

@@ -14,8 +14,8 @@ import pandas as pd
 from scipy import stats
 
 from ml_headcount.config import HeadcountSettings
+from ml_headcount.headcount.annotator_evidence import AnnotatorEvidence
 from ml_headcount.headcount.annotators import MISSING, confusion_table
-from ml_headcount.headcount.evidence import AnnotatorEvidence
 from ml_headcount.headcount.model import EDGE_MASS, Posterior, summarise
 from ml_headcount.headcount.population_rates import INCOMPATIBLE
 from ml_headcount.headcount.predictive_checks import PredictiveChecks

@@ -13,8 +13,8 @@ import pandas as pd
 import pytest
 from crowdkit.aggregation import DawidSkene
 
+from ml_headcount.headcount.annotator_evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.annotators import MISSING, PatternSpace
-from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 
 BENCHMARK = Path(__file__).resolve().parents[2] / "benchmarks" / "headcount_calibration.py"
 

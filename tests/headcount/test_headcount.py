@@ -9,9 +9,9 @@ from scipy import stats
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.errors import InputError
+from ml_headcount.headcount.annotator_evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.annotators import MISSING, PatternSpace, annotator_values
 from ml_headcount.headcount.estimate import estimate, read_counts, read_population, read_validation
-from ml_headcount.headcount.evidence import PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws, summarise
 from ml_headcount.headcount.population_rates import RateModel
 from ml_headcount.headcount.prevalence_prior import Prior

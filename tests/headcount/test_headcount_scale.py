@@ -6,8 +6,8 @@ import tracemalloc
 
 import numpy as np
 
+from ml_headcount.headcount.annotator_evidence import MarginalCountEvidence, PatternEvidence, group_profiles
 from ml_headcount.headcount.annotators import PatternSpace
-from ml_headcount.headcount.evidence import MarginalCountEvidence, PatternEvidence, group_profiles
 from ml_headcount.headcount.model import headcount_draws
 from ml_headcount.headcount.prevalence_prior import Prior
 from ml_headcount.headcount.rate_spread import RateSpread
