@@ -38,9 +38,7 @@ def validation_table(url: str | SecretStr, settings: Settings) -> Validation:
     url = reveal(url)
     table, _ = read_table(url, storage_options(url, settings.storage), settings.ingest)
     # the table is named, in messages, the summary and the report, without the URL's credentials
-    return read_validation(
-        table, redact_url(url), settings.headcount.positive, settings.ingest, settings.headcount.validation_label_column
-    )
+    return read_validation(table, redact_url(url), settings.headcount, settings.ingest)
 
 
 @task(name="population-table", **TASK_POLICY)
