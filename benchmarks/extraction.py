@@ -46,6 +46,7 @@ from ml_headcount.config import ExtractionSettings, IngestSettings, Settings  # 
 from ml_headcount.corpus.ingest import ingest  # noqa: E402
 from ml_headcount.extraction import extractor as keywords  # noqa: E402
 from ml_headcount.extraction import mmr
+from ml_headcount.extraction.candidates import candidate_vectorizer, stop_words  # noqa: E402
 from ml_headcount.lists.evidence import build_corpus  # noqa: E402
 from ml_headcount.lists.folds import stratified_folds  # noqa: E402
 from ml_headcount.lists.quality import cross_validate  # noqa: E402
@@ -89,7 +90,7 @@ def reference_method(settings: ExtractionSettings):
     from keybert import KeyBERT
 
     model = KeyBERT(model=keywords.reference_model(settings))
-    stop = keywords.stop_words(settings)
+    stop = stop_words(settings)
 
     def run(texts):
         return [
@@ -117,7 +118,7 @@ def keybert_batched_method(settings: ExtractionSettings):
     def run(texts):
         results = model.extract_keywords(
             texts,
-            vectorizer=keywords.candidate_vectorizer(settings),
+            vectorizer=candidate_vectorizer(settings),
             top_n=settings.top_n,
             use_mmr=settings.use_mmr,
             diversity=settings.diversity,
@@ -133,7 +134,7 @@ def unscreened_method(extractor: keywords.KeywordExtractor):
     exact, encoder = extractor._phrases(settings.precision), extractor._encoder(settings.precision)
 
     def run(texts):
-        vectorizer = keywords.candidate_vectorizer(settings)
+        vectorizer = candidate_vectorizer(settings)
         counts = vectorizer.fit_transform(texts).tocsr()
         counts.sort_indices()
         vocabulary = vectorizer.get_feature_names_out().tolist()

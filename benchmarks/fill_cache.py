@@ -46,7 +46,8 @@ from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSetti
 from ml_headcount.corpus.cleaning import clean_text, text_hash  # noqa: E402
 from ml_headcount.corpus.ingest import ingest_table  # noqa: E402
 from ml_headcount.extraction import cache as extraction_cache  # noqa: E402
-from ml_headcount.extraction.extractor import KeywordExtractor, candidate_vectorizer, keywords_table  # noqa: E402
+from ml_headcount.extraction.candidates import candidate_vectorizer
+from ml_headcount.extraction.extractor import KeywordExtractor, keywords_table  # noqa: E402
 from ml_headcount.io.storage import ArtifactStore  # noqa: E402
 
 SOURCES_STORE = Path(tempfile.gettempdir()) / "ml-headcount-bench" / "sources-store"

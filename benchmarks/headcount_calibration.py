@@ -42,7 +42,7 @@ Compared, on the same organisations (the annotator the model chose first is "bes
 
 Seeds: the reported run uses seeds 500-529, which no decision has seen. Design choices (the dependence shift, the
 bounds for unidentified rates, the hierarchical prior's lattice) were tried on seeds 100-103, the prior sd of the
-rate shift and the bounds' allowance for chance on 100-129. Seeds used up on the way (docs/headcount.md): 0-5, the
+rate shift and the bounds' allowance for chance on 100-129. Seeds used up on the way (docs/calibration.md): 0-5, the
 reported set until then, informed dropping one change; 200-229 of d alone showed that 6 seeds cannot rank the
 methods (one seed's MAE is set by its validation half's errors, and ranged 70-2,760), hence 30; 300-329 then found
 c's coverage below 0.72, hence the prior sd's new value; 400-429, the next report, found d's 0.003 above 0.88.

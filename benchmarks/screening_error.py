@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from ml_headcount.config import ExtractionSettings, IngestSettings  # noqa: E402
 from ml_headcount.corpus.ingest import ingest  # noqa: E402
 from ml_headcount.extraction import encoders  # noqa: E402
-from ml_headcount.extraction.extractor import candidate_vectorizer  # noqa: E402
+from ml_headcount.extraction.candidates import candidate_vectorizer  # noqa: E402
 
 DEFAULT_INPUT = ROOT.parent / "shared" / "data" / "rated_cvs.csv"
 

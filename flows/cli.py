@@ -95,7 +95,7 @@ def _output_options(command: argparse.ArgumentParser, json_output: bool = True) 
 
 def _storage_options(command: argparse.ArgumentParser, what: str) -> None:
     command.add_argument("--storage-url", help=f"{what} (default ./artifacts; s3://bucket/prefix works the same)")
-    command.add_argument("--config", help="YAML, TOML or JSON settings file (see README.md, Settings)")
+    command.add_argument("--config", help="YAML, TOML or JSON settings file (see docs/usage.md, Settings)")
 
 
 def _run_parser(commands) -> None:
@@ -248,7 +248,7 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
         from flows.cv_keywords import cv_keywords
 
         # no flow retry here: the user sees the failure now (tasks retry what is transient)
-        location = cv_keywords.with_options(retries=0)(_protected(args.input), settings=settings, run_id=args.run_id)
+        location = cv_keywords(_protected(args.input), settings=settings, run_id=args.run_id)
     from ml_headcount.runs.layout import RunLayout
     from ml_headcount.runs.summary import run_summary, run_summary_lines
 

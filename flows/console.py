@@ -47,16 +47,14 @@ def temporary_server():
     if PREFECT_API_URL.value() or not PREFECT_SERVER_EPHEMERAL_ENABLED.value():
         yield
         return
-    from prefect.server.api.server import SubprocessASGIServer
+    from tasks.prefect_internals import start_temporary_server, stop_temporary_server
 
-    server = SubprocessASGIServer()
     timeout = PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS.value()
     log = Path(PREFECT_HOME.value()) / "temporary-server.log"
     try:
         with _children_writing_to(log):
-            server.start(timeout=timeout)
+            server = start_temporary_server(timeout)
     except Exception as error:  # noqa: BLE001  (any failure to start is the same outage; Prefect raises RuntimeError)
-        server.stop()  # now, while the console is quiet, rather than at exit
         reason = str(error).split(" stdout:")[0].strip() or type(error).__name__
         raise PrefectServerError(
             f"Prefect's temporary server did not start within {timeout} s ({reason}; its log: {log}); on a busy "
@@ -66,12 +64,7 @@ def temporary_server():
     try:
         yield
     finally:
-        from prefect.events.worker import EventsWorker
-        from prefect.logging.handlers import APILogWorker
-
-        for worker in (APILogWorker, EventsWorker):  # what the flow logged and emitted reaches the server first
-            worker.drain_all(timeout=5)
-        server.stop()
+        stop_temporary_server(server)
 
 
 def check_server(api_url: str, timeout_s: float = SERVER_CHECK_S) -> None:

@@ -18,7 +18,7 @@ from ml_headcount.corpus.dataset import RegisteredDataset
 from ml_headcount.errors import DeterministicError
 from ml_headcount.io.urls import redact_url
 from ml_headcount.runs.layout import new_run_id
-from tasks.policies import PERMANENT_ERRORS, retried_only_if_transient, without_user_error_tracebacks
+from tasks.policies import PERMANENT_ERRORS, without_user_error_tracebacks
 from tasks.registration import dataset_of, file_registration, inbox_of, ingestion_record, pending_inbox_files
 
 DATASET_UPDATED = "ml-headcount.dataset.updated"
@@ -41,10 +41,7 @@ def _flow_run_name() -> str:
     flow_run_name=_flow_run_name,
     log_prints=True,
     timeout_seconds=TIMEOUT_S,
-    retries=1,
-    retry_delay_seconds=60,
 )
-@retried_only_if_transient
 def cv_ingestion(settings: Settings = Settings(), keywords_deployment: str | None = "cv-keywords/weekly") -> dict:
     """Append the inbox's new CV files to the registered dataset; if any CV was new, emit `ml-headcount.dataset.updated`
     for `keywords_deployment` (whose trigger starts it) to refresh the keywords.

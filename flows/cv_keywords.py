@@ -23,7 +23,7 @@ from tasks.backends import Backend, backend_for
 from tasks.clustering import keyword_clusters
 from tasks.extraction import reextraction_shards, run_keywords_table, uncached_extraction_shards
 from tasks.ingest import clean_cv_table
-from tasks.policies import retried_only_if_transient, without_user_error_tracebacks
+from tasks.policies import without_user_error_tracebacks
 from tasks.reporting import completed_run, run_report
 from tasks.scoring import discriminative_keywords
 
@@ -86,10 +86,7 @@ def extract_with_progress(store: ArtifactStore, backend: Backend, shards: list[S
     log_prints=True,
     persist_result=False,
     timeout_seconds=TIMEOUT_S,
-    retries=1,
-    retry_delay_seconds=60,
 )
-@retried_only_if_transient
 def cv_keywords(input_url: str | SecretStr, settings: Settings = Settings(), run_id: str | None = None) -> str:
     """Learn which keywords separate the categories of the CVs in `input_url`; returns the run's location.
 

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from ml_headcount.config import ClusteringSettings, ExtractionSettings
+from ml_headcount.config import ClusteringSettings, ExtractionSettings, result_fields
 
 CLUSTERING_INPUT = ["category", "keyword", "score"]
 
@@ -101,7 +101,7 @@ def clusters_key(discriminative: pd.DataFrame, extraction: ExtractionSettings, c
         extraction.model,
         model_digest(extraction.model),  # a local model by its weights: retrained in place, it clusters anew
         extraction.precision,
-        clustering.model_dump_json(),
+        result_fields(clustering),
         CLUSTERING_VERSION,
     ]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()[:24]

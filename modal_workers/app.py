@@ -200,17 +200,3 @@ def gpu_clusters(
     except Exception:
         return ContainerFailure("clustering", traceback.format_exc())
     return ClusteringResult(clusters, extractor.label, gpu_report(extractor.device))
-
-
-@app.local_entrypoint()
-def check() -> None:
-    """`modal run modal_workers/app.py`: `ml-headcount modal-check` inside this already running app."""
-    import json
-
-    from ml_headcount.config import load_settings
-    from modal_workers.client import modal_check
-
-    report = modal_check(load_settings(), app_running=True)
-    print(json.dumps(report, indent=2))
-    if not report["ok"]:
-        raise SystemExit(1)

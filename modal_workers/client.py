@@ -24,7 +24,7 @@ from contextlib import ExitStack
 import modal
 import pandas as pd
 
-from ml_headcount.config import MACHINE_ONLY_EXTRACTION_FIELDS, ExtractionSettings, Settings
+from ml_headcount.config import ExtractionSettings, Settings, machine_only_fields
 from ml_headcount.errors import DeterministicError, UserError
 from modal_workers import app as workers
 from modal_workers.contract import ContainerFailure, ShardKeywords
@@ -97,16 +97,16 @@ def require_image_model(settings: ExtractionSettings) -> None:
 
 def container_settings(settings: ExtractionSettings) -> str:
     """What a container gets of the extraction settings: what decides keywords, never where or how to run."""
-    return settings.model_dump_json(exclude=MACHINE_ONLY_EXTRACTION_FIELDS)
+    return settings.model_dump_json(exclude=machine_only_fields(ExtractionSettings))
 
 
 class ModalSession:
     """The model stages of one flow run in one ephemeral app: `with ModalSession(settings) as modal_session: ...`."""
 
-    def __init__(self, settings: Settings, app_running: bool = False):
+    def __init__(self, settings: Settings):
         self.settings = settings
         self._exits = ExitStack()
-        self._opened = app_running  # `modal run` has opened the app already (app.py's local entrypoint)
+        self._opened = False
         self.app_start_s: float | None = None
 
     def __enter__(self) -> ModalSession:
@@ -196,12 +196,12 @@ CHECK_TEXTS = [
 ]
 
 
-def modal_check(settings: Settings, app_running: bool = False) -> dict:
-    """Exercise what a real run uses, in an ephemeral app of its own (or the running one): the extraction class
+def modal_check(settings: Settings) -> dict:
+    """Exercise what a real run uses, in an ephemeral app of its own: the extraction class
     through `.starmap` on two shards with the run's resources, the clustering function, the configured model.
     `ok` only if every part ran on CUDA."""
     timings: dict[str, float] = {}
-    with ModalSession(settings, app_running=app_running) as session:
+    with ModalSession(settings) as session:
         session.open()
         timings["image_build_and_app_start_s"] = session.app_start_s
         extractor = session.extractor()

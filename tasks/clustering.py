@@ -10,7 +10,7 @@ from ml_headcount.io.storage import ArtifactStore, TooLargeError
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import cached_stage, stage_key
 from tasks.backends import Backend
-from tasks.policies import TASK_POLICY
+from tasks.policies import TASK_POLICY, say_ignored_cache_entries
 
 MAX_CLUSTERS_BYTES = 64 * 2**20  # clusters of a few hundred keywords per category are tens of KB
 
@@ -40,7 +40,6 @@ def keyword_clusters(store: ArtifactStore, backend: Backend, settings: Settings,
 
     stage = cached_stage(store, "clusters", key, [run.clusters], clustered, check=problem)
     logger = get_run_logger()
-    for entry in stage.rejected:
-        logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
+    say_ignored_cache_entries(stage, logger)
     methods = {category: result["method"] for category, result in store.read_json(run.clusters).items()}
     return {"methods": methods, "from_cache": stage.cached, "cache_rejected": stage.rejected}

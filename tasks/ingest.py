@@ -7,21 +7,21 @@ from pathlib import Path
 
 from prefect import get_run_logger, task
 
-from ml_headcount.config import Settings
+from ml_headcount.config import Settings, result_fields
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.corpus.row_tables import CV_SCHEMA, REJECTED_COLUMNS
 from ml_headcount.io.storage import ArtifactStore, storage_options
 from ml_headcount.io.urls import file_sha256, redact_url
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import StageResult, cached_stage, stage_key
-from tasks.policies import TASK_POLICY
+from tasks.policies import TASK_POLICY, say_ignored_cache_entries
 
 
 def cleaned_cvs(store: ArtifactStore, input_url: str, settings: Settings, run: RunLayout) -> StageResult:
     """cvs.parquet and rejected.csv of the run, copied from the ingest stage cache when an earlier run cleaned the same
     bytes with the same settings (and the entry checks out), else computed and cached."""
     options = storage_options(input_url, settings.storage)
-    ingest_settings = settings.ingest.model_dump(mode="json")
+    ingest_settings = result_fields(settings.ingest)
 
     def clean() -> dict:
         with tempfile.TemporaryDirectory(prefix="ml-headcount-ingest-") as scratch:
@@ -52,8 +52,7 @@ def clean_cv_table(store: ArtifactStore, input_url: str, settings: Settings, run
     stage = cleaned_cvs(store, input_url, settings, run)
     summary = stage.summary
     logger = get_run_logger()
-    for entry in stage.rejected:
-        logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
+    say_ignored_cache_entries(stage, logger)
     logger.info(
         "%s: %d rows -> %d CVs, %d duplicates, %d rejected %s%s",
         redact_url(input_url),

@@ -4,8 +4,8 @@
   backoff and jitter; a `UserError` (bad input, settings, storage or
   credentials), a programming error or running out of memory fails at once:
   retrying cannot fix them.
-- Flow retries (`retried_only_if_transient`): the same rule for a whole flow run,
-  for flows whose own caches make a rerun cheap.
+- No flow-level retries: Prefect retries a flow run whatever failed it, and has no
+  condition for flows; each task retries what it met, under the rule above.
 - Caching: Prefect persists no result and reads no cache record. A Prefect
   result record names its own serializer (pickle included), so one planted in
   shared storage would run code; the product's caches are its own, content
@@ -18,14 +18,13 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 import logging
-import re
 
 from prefect.tasks import exponential_backoff
 
 from ml_headcount.errors import DeterministicError, UserError
+from ml_headcount.runs.stage_cache import StageResult
+from tasks.prefect_internals import failure_exception_name
 
 # A retry cannot fix these: the user's input, a bug, or a task too large for this machine's memory (the same
 # input needs the same memory again; a setting bounds it, docs/bad-input.md).
@@ -41,6 +40,12 @@ PERMANENT_ERRORS = (
     MemoryError,
     RecursionError,
 )
+
+
+def say_ignored_cache_entries(stage: StageResult, logger: logging.Logger | logging.LoggerAdapter) -> None:
+    """One warning per cache entry the stage ignored because it failed a check (the run computed anew)."""
+    for entry in stage.rejected:
+        logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
 
 
 def is_transient(task, task_run, state) -> bool:
@@ -71,13 +76,8 @@ class UserErrorTracebacks(logging.Filter):
         return True
 
 
-# how Prefect's engine names the exception that failed a run, in the run's final "Finished in state Failed(...)" line
-_FAILED_WITH = re.compile(r"encountered an exception (\w+):")
-
-
 def _names_a_user_error(record: logging.LogRecord) -> bool:
-    match = _FAILED_WITH.search(str(record.msg))
-    return match is not None and match.group(1) in _user_error_names()
+    return failure_exception_name(str(record.msg)) in _user_error_names()
 
 
 def _user_error_names() -> set[str]:
@@ -100,37 +100,3 @@ def without_user_error_tracebacks() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(existing, UserErrorTracebacks) for existing in logger.filters):
             logger.addFilter(UserErrorTracebacks())
-
-
-def retried_only_if_transient(flow_function):
-    """Flow-level retries for outages only. Prefect retries a failed flow run whatever failed it; a permanent
-    failure (a UserError, a bug: `PERMANENT_ERRORS`) sets this run's retries to 0 before it fails, so the flow is not
-    run again for nothing. Goes under `@flow`, which sees the function's own signature."""
-
-    @functools.wraps(flow_function)
-    def run(*args, **kwargs):
-        try:
-            return flow_function(*args, **kwargs)
-        except PERMANENT_ERRORS:
-            _no_more_retries()
-            raise
-
-    # Prefect validates parameters against the signature's annotations, resolving names in the wrapper's module:
-    # give it the flow function's own, resolved where it was written
-    run.__signature__ = inspect.signature(flow_function, eval_str=True)
-    return run
-
-
-def _no_more_retries() -> None:
-    from prefect.client.orchestration import get_client
-    from prefect.context import FlowRunContext
-
-    context = FlowRunContext.get()
-    if context is None or context.flow_run is None or not context.flow_run.empirical_policy.retries:
-        return
-    policy = context.flow_run.empirical_policy.model_copy(update={"retries": 0})
-    try:
-        with get_client(sync_client=True) as client:
-            client.update_flow_run(context.flow_run.id, empirical_policy=policy)
-    except Exception:  # noqa: BLE001  (the API unreachable: a needless retry, never a masked error)
-        return

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from prefect import get_run_logger, task
 
-from ml_headcount.config import Settings
+from ml_headcount.config import Settings, result_fields
+from ml_headcount.extraction.cache import cache_key
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.lists.learning import score_and_learn_lists
 from ml_headcount.progress import progress_log
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import cached_stage, stage_key
-from tasks.policies import TASK_POLICY
+from tasks.policies import TASK_POLICY, say_ignored_cache_entries
 
 
 @task(name="discriminative-keywords", **TASK_POLICY)
@@ -22,9 +23,9 @@ def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLa
         "scores",
         store.sha256(run.cvs),
         store.sha256(run.keywords),
-        settings.extraction.cache_key(),
-        settings.scoring.model_dump(mode="json", exclude={"batch_cvs"}),
-        settings.lists.model_dump(mode="json", exclude={"apply_chunk_rows"}),
+        cache_key(settings.extraction),
+        result_fields(settings.scoring),
+        result_fields(settings.lists),
     )
     artifacts = [
         run.category_keywords,
@@ -38,8 +39,7 @@ def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLa
     stage = cached_stage(
         store, "scores", key, artifacts, lambda: score_and_learn_lists(store, settings, run, progress_log(logger))
     )
-    for entry in stage.rejected:
-        logger.warning("ignored the cache entry %s: %s", entry["entry"], entry["reason"])
+    say_ignored_cache_entries(stage, logger)
     summary = stage.summary
     logger.info(
         "keyword lists (%s, learned from %d CVs)%s: cross-validated balanced accuracy %s",

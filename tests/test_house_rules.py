@@ -75,6 +75,71 @@ def test_every_subpackage_names_its_public_api():
     assert problems == []
 
 
+def test_cache_keys_take_settings_through_the_machine_only_marker():
+    """Which fields enter a cache key is marked on the fields (`config.MACHINE_ONLY`): no key or container payload
+    picks a section's fields by hand."""
+    by_hand = [
+        f"{path.relative_to(REPO)}:{number}"
+        for path in sources(*PACKAGES)
+        if path.name != "_result_fields.py"
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if "model_dump" in line and ("exclude=" in line or "include=" in line) and "machine_only_fields" not in line
+    ]
+    assert by_hand == []
+
+
+# Prefect internals the product has used: its server's classes, the log and event workers, a flow run's policy
+PREFECT_INTERNAL_MODULES = ("prefect.server", "prefect.events.worker", "prefect._internal")
+PREFECT_INTERNAL_NAMES = {"SubprocessASGIServer", "APILogWorker", "EventsWorker", "drain_all", "empirical_policy"}
+
+
+def test_prefect_internals_are_used_in_one_adapter_only():
+    """tasks/prefect_internals.py says what the product needs of Prefect beyond its public API, and why; nothing
+    else reaches past that API (pyproject.toml pins the Prefect release it was tested on)."""
+    found = []
+    for path in sources(*PACKAGES):
+        if path.name == "prefect_internals.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            module = node.module if isinstance(node, ast.ImportFrom) else None
+            names = {a.name for a in node.names} if isinstance(node, ast.Import | ast.ImportFrom) else set()
+            names |= {node.attr} if isinstance(node, ast.Attribute) else set()
+            if (module or "").startswith(PREFECT_INTERNAL_MODULES) or names & PREFECT_INTERNAL_NAMES:
+                found.append(f"{path.relative_to(REPO)}:{node.lineno}")
+    assert found == []
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module `path` imports, at module level or inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found |= {node.module} | {f"{node.module}.{a.name}" for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names}
+    return found
+
+
+# (room, room it must not import): each pair was a circle or an arrow back up
+FORBIDDEN_ARROWS = [
+    ("ml_headcount/extraction", "ml_headcount.scoring"),  # scoring finds extraction's candidates, never the reverse
+    ("ml_headcount/config", "ml_headcount.extraction"),  # settings are plain data; cache keys live with the caches
+    ("ml_headcount/config", "ml_headcount.io"),
+    ("modal_workers/app.py", "modal_workers.client"),  # the client drives the app; the app knows no client
+]
+
+
+def test_no_room_imports_one_that_imports_it():
+    found = [
+        f"{path.relative_to(REPO)} imports {module}"
+        for room, banned in FORBIDDEN_ARROWS
+        for path in ([REPO / room] if room.endswith(".py") else sources(room))
+        for module in sorted(_imports(path))
+        if module == banned or module.startswith(banned + ".")
+    ]
+    assert found == []
+
+
 # The domain functions that may take the whole `Settings`: entry points of a whole stage, which read many sections
 # and `Settings`'s own methods. Every other domain function takes the section(s) it reads.
 WHOLE_SETTINGS_ENTRY_POINTS = {

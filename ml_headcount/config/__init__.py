@@ -8,7 +8,6 @@ from ml_headcount.config._extraction import (
     DEFAULT_MODEL,
     EXTRACTION_VERSION,
     FAST_MODE_VERSION,
-    MACHINE_ONLY_EXTRACTION_FIELDS,
     ExtractionSettings,
     canonical_model_name,
 )
@@ -17,13 +16,14 @@ from ml_headcount.config._infrastructure import InboxSettings, ModalSettings, St
 from ml_headcount.config._ingest import IngestSettings
 from ml_headcount.config._keywords import ClusteringSettings, DesignOptimism, ListSettings, ScoringSettings
 from ml_headcount.config._report import ReportSettings
+from ml_headcount.config._result_fields import MACHINE_ONLY, machine_only_fields, result_fields
 from ml_headcount.config._settings import Settings, SettingsError, available_cpus, load_settings
 
 __all__ = [
     "DEFAULT_MODEL",
     "EXTRACTION_VERSION",
     "FAST_MODE_VERSION",
-    "MACHINE_ONLY_EXTRACTION_FIELDS",
+    "MACHINE_ONLY",
     "ClusteringSettings",
     "DesignOptimism",
     "ExtractionSettings",
@@ -40,4 +40,6 @@ __all__ = [
     "available_cpus",
     "canonical_model_name",
     "load_settings",
+    "machine_only_fields",
+    "result_fields",
 ]

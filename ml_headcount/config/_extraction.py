@@ -1,13 +1,13 @@
-"""How keywords are extracted, and what names an extraction cache entry."""
+"""How keywords are extracted."""
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+
+from ml_headcount.config._result_fields import MACHINE_ONLY
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 # the longest keyword in tokens: a phrase, not a sentence (the study's lists use up to 4)
@@ -55,11 +55,14 @@ class ExtractionSettings(BaseModel, extra="forbid"):
     stop_words: Literal["study", "english", "none"] = "study"
     extra_stop_words: list[str] = []
     max_seq_length: int = 256
-    shard_size: int = Field(32, description="CVs per extraction call (and per Modal container call).")
+    shard_size: int = Field(
+        32, description="CVs per extraction call (and per Modal container call).", json_schema_extra=MACHINE_ONLY
+    )
     device: str | None = Field(
         None,
         description="Local backend only: torch device; None = cuda if available, else cpu. Modal containers use their "
         "GPU.",
+        json_schema_extra=MACHINE_ONLY,
     )
     precision: Literal["float32", "float16"] = Field(
         "float32",
@@ -67,7 +70,9 @@ class ExtractionSettings(BaseModel, extra="forbid"):
         "weights do not fit the GPU (e.g. 7B models); exact mode then matches KeyBERT on the same float16 model.",
     )
     max_cpu_weights_gb: float = Field(
-        2.0, description="A model whose weights exceed this is refused on CPU up front: it would run for hours."
+        2.0,
+        description="A model whose weights exceed this is refused on CPU up front: it would run for hours.",
+        json_schema_extra=MACHINE_ONLY,
     )
     mode: Literal["exact", "fast"] = Field(
         "exact",
@@ -83,19 +88,26 @@ class ExtractionSettings(BaseModel, extra="forbid"):
         "screening where it exceeds this.",
     )
     inference_backend: Literal["auto", "openvino", "torch"] = Field(
-        "auto", description="CPU only: auto = OpenVINO where installed, else PyTorch. GPUs always run PyTorch."
+        "auto",
+        description="CPU only: auto = OpenVINO where installed, else PyTorch. GPUs always run PyTorch.",
+        json_schema_extra=MACHINE_ONLY,
     )
     cpu_threads: int | None = Field(
         None,
         ge=1,
         description="CPU only: inference threads of the one extraction process (None = every CPU it may run on). "
         "Measured on 2 cores: one process with 2 threads beats 2 single-thread processes (docs/scale.md).",
+        json_schema_extra=MACHINE_ONLY,
     )
     embedding_cache_size: int = Field(
-        200_000, description="Phrase embeddings kept in memory across shards, per precision."
+        200_000,
+        description="Phrase embeddings kept in memory across shards, per precision.",
+        json_schema_extra=MACHINE_ONLY,
     )
     model_cache_dir: str | None = Field(
-        None, description="Where converted models are kept; None = ~/.cache/ml-headcount."
+        None,
+        description="Where converted models are kept; None = ~/.cache/ml-headcount.",
+        json_schema_extra=MACHINE_ONLY,
     )
 
     @model_validator(mode="after")
@@ -114,31 +126,3 @@ class ExtractionSettings(BaseModel, extra="forbid"):
     @classmethod
     def _canonical_model(cls, name: str) -> str:
         return canonical_model_name(name)
-
-    def cache_key(self) -> str:
-        """Everything that changes extracted keywords, and nothing else (not shard_size): the model by its weights'
-        digest where it is local (the packaged default, a directory), by its hub name otherwise."""
-        from ml_headcount.extraction.encoders import model_digest
-
-        relevant = self.model_dump(exclude=MACHINE_ONLY_EXTRACTION_FIELDS)
-        if digest := model_digest(self.model):
-            relevant["model_sha256"] = digest
-        if self.mode == "fast":
-            relevant.pop("screen_margin")  # exact mode's knob changes nothing here
-            relevant["fast_mode_version"] = FAST_MODE_VERSION
-        relevant["extraction_version"] = EXTRACTION_VERSION
-        return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
-
-
-# How and where the model runs on one machine: never part of a cache key, never sent to a Modal container.
-MACHINE_ONLY_EXTRACTION_FIELDS = frozenset(
-    {
-        "shard_size",
-        "device",
-        "inference_backend",
-        "cpu_threads",
-        "embedding_cache_size",
-        "model_cache_dir",
-        "max_cpu_weights_gb",
-    }
-)

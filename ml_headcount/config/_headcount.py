@@ -57,7 +57,7 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         ge=0,
         description="Extra variance of the annotators' error rates in the population, in units of their "
         "validation resampling variance: 0 = they behave exactly as on the validation set; 1 = as differently as a "
-        "second validation sample would (docs/headcount.md, calibration).",
+        "second validation sample would (docs/calibration.md).",
     )
     prior: Literal["hierarchical", "fixed"] = Field(
         "hierarchical",

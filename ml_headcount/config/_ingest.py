@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from ml_headcount.config._result_fields import MACHINE_ONLY
+
 
 class IngestSettings(BaseModel, extra="forbid"):
     text_column: str | None = Field(None, description="Column holding the CV text; None = detect from aliases.")
@@ -49,13 +51,17 @@ class IngestSettings(BaseModel, extra="forbid"):
         "bz2 or zip) is refused above this size once decompressed (bytes; characters for JSON).",
     )
     chunk_rows: int = Field(
-        10_000, ge=1, description="Rows parsed at a time: ingest memory follows this, not the file size."
+        10_000,
+        ge=1,
+        description="Rows parsed at a time: ingest memory follows this, not the file size.",
+        json_schema_extra=MACHINE_ONLY,
     )
     chunk_bytes: int = Field(
         64 * 2**20,
         ge=1,
         description="A chunk also ends at this size (characters of its fields in CSV, TSV and JSONL; uncompressed "
         "bytes in Parquet): chunk_rows rows of long rows would otherwise be held at once.",
+        json_schema_extra=MACHINE_ONLY,
     )
     max_row_chars: int = Field(
         2_000_000,

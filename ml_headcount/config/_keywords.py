@@ -6,6 +6,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ml_headcount.config._result_fields import MACHINE_ONLY
+
 
 class ScoringSettings(BaseModel, extra="forbid"):
     tfidf_ngram_min: int = 1
@@ -21,7 +23,10 @@ class ScoringSettings(BaseModel, extra="forbid"):
     )
     list_min_frequency: int = Field(5, description="Keyword lists need this total frequency.")
     batch_cvs: int = Field(
-        10_000, ge=1, description="CVs whose texts are counted at a time (memory follows this, not the run)."
+        10_000,
+        ge=1,
+        description="CVs whose texts are counted at a time (memory follows this, not the run).",
+        json_schema_extra=MACHINE_ONLY,
     )
     broad_score: float = 0.8
     broad_specificity: float = 0.7
@@ -152,7 +157,10 @@ class ListSettings(BaseModel, extra="forbid"):
         "and let apply emit its `<category>/tfidf` columns where the run has one.",
     )
     apply_chunk_rows: int = Field(
-        5000, ge=1, description="apply / cv-apply: input rows read, matched and written at a time (bounds memory)."
+        5000,
+        ge=1,
+        description="apply / cv-apply: input rows read, matched and written at a time (bounds memory).",
+        json_schema_extra=MACHINE_ONLY,
     )
     broad_weights: list[float] = Field(
         [1.0, 1.5, 2.0, 3.0],

@@ -1,6 +1,6 @@
 """The one typed settings object.
 
-Defaults are the study's parameters (README.md, "How keywords are scored"). Values come, lowest
+Defaults are the study's parameters (docs/usage.md, "How keywords are scored"). Values come, lowest
 priority first, from these defaults, a YAML/TOML/JSON file, environment
 variables (`ML_HEADCOUNT_<SECTION>__<FIELD>`, e.g.
 `ML_HEADCOUNT_EXTRACTION__TOP_N=10`) and explicit keyword arguments. The same

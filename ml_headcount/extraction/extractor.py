@@ -1,6 +1,6 @@
 """Keyword extraction: KeyBERT's keywords over a sentence-transformers model, one vocabulary per shard.
 
-Candidates are KeyBERT's (the same CountVectorizer); selection is KeyBERT's
+Candidates are KeyBERT's (the same CountVectorizer: ml_headcount.extraction.candidates); selection is KeyBERT's
 MMR (ml_headcount.extraction.mmr) on embeddings a `KeywordExtractor` controls: cached
 across shards, screened in reduced precision and decided in the configured
 precision (exact mode), or static vectors of the candidates distilled from the
@@ -21,8 +21,8 @@ import pandas as pd
 from ml_headcount.config import ExtractionSettings
 from ml_headcount.errors import UserError
 from ml_headcount.extraction import encoders, mmr, static_vectors
+from ml_headcount.extraction.candidates import candidate_vectorizer
 from ml_headcount.extraction.embedding_cache import EmbeddingCache
-from ml_headcount.extraction.stopwords import study_stop_words
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -55,26 +55,6 @@ def reference_model(settings: ExtractionSettings, device: str | None = None) -> 
     if settings.precision == "float16":
         model.half()
     return model
-
-
-def stop_words(settings: ExtractionSettings) -> list[str] | None:
-    """The stop words candidates may not contain (sorted), or None for none: the chosen set plus the extra ones."""
-    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
-
-    base = {"study": study_stop_words(), "english": frozenset(ENGLISH_STOP_WORDS), "none": frozenset()}
-    words = base[settings.stop_words] | {w.lower() for w in settings.extra_stop_words}
-    return sorted(words) or None
-
-
-def candidate_vectorizer(settings: ExtractionSettings, vocabulary=None):
-    """The tokenisation that defines what a keyword is; scoring reuses it to find keywords in texts."""
-    from sklearn.feature_extraction.text import CountVectorizer
-
-    return CountVectorizer(
-        ngram_range=(settings.ngram_min, settings.ngram_max),
-        stop_words=stop_words(settings),
-        vocabulary=vocabulary,
-    )
 
 
 class KeywordExtractor:

@@ -3,19 +3,14 @@ list's specificity target while learning), a class-stratified percentile bootstr
 
 from __future__ import annotations
 
-from statistics import NormalDist
-
 import numpy as np
+from scipy.stats import binomtest
 
 
 def wilson_interval(successes: float, n: int, level: float) -> tuple[float, float]:
-    """The Wilson score interval of a proportion `successes / n` at confidence `level` (`successes` may be a mean
-    count, e.g. over fold seeds)."""
-    z = NormalDist().inv_cdf(0.5 + level / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+    """The Wilson score interval of a proportion `successes / n` at confidence `level` (scipy's); a mean count (over
+    fold seeds, say) is rounded to the nearest whole count, which moves the interval by at most half a count."""
+    return tuple(float(b) for b in binomtest(round(successes), n).proportion_ci(level, method="wilson"))
 
 
 def bootstrap_balanced_accuracy(

@@ -1,6 +1,6 @@
 """Which extracted keywords separate one category of CVs from the others.
 
-Discriminative score of keyword k in category c (the study's formula; README.md, "How keywords are scored"):
+Discriminative score of keyword k in category c (the study's formula; docs/usage.md, "How keywords are scored"):
 
     w * freq_c(k) / sum_c' freq_c'(k)  +  (1 - w) * tfidf_c(k) / (tfidf_c(k) + mean_{c' != c} tfidf_c'(k))
 

@@ -16,7 +16,6 @@ matches: a text matches a list when it contains any of the list's keywords.
 from __future__ import annotations
 
 import math
-import re
 from itertools import chain
 
 import numpy as np
@@ -24,11 +23,8 @@ import pandas as pd
 from scipy import sparse
 
 from ml_headcount.config import ExtractionSettings
-from ml_headcount.extraction.extractor import candidate_vectorizer
+from ml_headcount.extraction.candidates import TextTokens
 from ml_headcount.scoring.keyword_list import exclusions_of
-
-_DEFAULT_TOKEN_PATTERN = r"(?u)\b\w\w+\b"
-_RUNS_OF_TWO_OR_MORE = re.compile(r"\w\w+")
 
 
 class _Halves:
@@ -62,15 +58,9 @@ class KeywordCounter:
     """Occurrences of a fixed vocabulary of keywords in texts, as extraction's CountVectorizer counts them."""
 
     def __init__(self, vocabulary: list[str], extraction: ExtractionSettings):
-        vectorizer = candidate_vectorizer(extraction)
+        tokens = TextTokens(extraction)
         self.vocabulary = list(vocabulary)
-        self._preprocess = vectorizer.build_preprocessor()
-        self._tokenize = vectorizer.build_tokenizer()
-        if vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN:
-            self._tokenize = (
-                _RUNS_OF_TWO_OR_MORE.findall
-            )  # the same tokens (maximal runs of 2+ word characters), faster
-        stop = set(vectorizer.get_stop_words() or [])
+        self._preprocess, self._tokenize, stop = tokens.preprocess, tokens.tokenize, tokens.stop
         token_lists = [k.split(" ") for k in self.vocabulary]
         # a keyword with a stop word, or with a length outside the n-gram range, is never an n-gram of a text
         countable = [
@@ -162,31 +152,3 @@ class KeywordMatcher:
             return np.zeros((len(texts), len(self.names)), dtype=bool)
         counts = self._counter.counts(texts)
         return ((counts @ self._keyword_lists).toarray() > 0) & ~((counts @ self._exclusions).toarray() > 0)
-
-
-class CandidateText:
-    """A text as extraction's CountVectorizer sees it: its tokens after stop words, joined by single spaces.
-
-    Every keyword extraction can pick from a text is an n-gram of those tokens,
-    so it occurs in `joined(text)` between spaces (`holds`), and a text with
-    fewer than `ngram_min` of them has no candidate at all: what the extraction
-    cache checks a cached keyword against."""
-
-    def __init__(self, extraction: ExtractionSettings):
-        vectorizer = candidate_vectorizer(extraction)
-        self._preprocess = vectorizer.build_preprocessor()
-        self._tokenize = vectorizer.build_tokenizer()
-        if vectorizer.token_pattern == _DEFAULT_TOKEN_PATTERN:
-            self._tokenize = _RUNS_OF_TWO_OR_MORE.findall
-        self._stop = frozenset(vectorizer.get_stop_words() or ())
-        self.ngram_min, self.ngram_max = extraction.ngram_min, extraction.ngram_max
-
-    def joined(self, text: str) -> str:
-        """' token token ... ' (leading and trailing space); ' ' when the text has no candidate."""
-        stop = self._stop
-        tokens = [t for t in self._tokenize(self._preprocess(text)) if t not in stop]
-        return f" {' '.join(tokens)} " if len(tokens) >= self.ngram_min else " "
-
-    def holds(self, joined: str, keyword: str) -> bool:
-        """Whether `keyword` is a candidate of the text `joined` came from."""
-        return self.ngram_min <= keyword.count(" ") + 1 <= self.ngram_max and f" {keyword} " in joined

@@ -17,6 +17,7 @@ import pytest
 from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings, load_settings
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.extraction import cache as extraction_cache
+from ml_headcount.extraction.cache import cache_key
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import cached_stage
@@ -74,7 +75,7 @@ def plant_index_garbage(store: ArtifactStore, settings: ExtractionSettings, vict
             pd.DataFrame(
                 {
                     "cv_id": [victim],
-                    "shard_id": [extraction_cache.shard_id(settings.cache_key(), [victim])],
+                    "shard_id": [extraction_cache.shard_id(cache_key(settings), [victim])],
                     "sha256": ["0" * 64],
                 }
             )
@@ -92,7 +93,7 @@ def test_planted_and_damaged_extraction_entries_never_change_the_keywords(store,
     shards = store_all(store, cvs)  # 20 shards: more unfolded parts than COMPACT_AFTER
     extraction_cache.cached_shards(store, SETTINGS)  # the real snapshot
     clean = extraction_cache.load_keywords(store, SETTINGS, texts_of(cvs))
-    key = SETTINGS.cache_key()
+    key = cache_key(SETTINGS)
     by_id = cvs.set_index("cv_id", drop=False)
     victim, other = cvs["cv_id"].iloc[0], cvs["cv_id"].iloc[1]
     victim_keywords = words_as_keywords(by_id.loc[[victim]])
@@ -306,7 +307,7 @@ def plant_in_run_store(store: ArtifactStore, settings) -> dict[str, list[str]]:
     pwned = plant_shard(
         store,
         extraction,
-        extraction_cache.shard_id(extraction.cache_key(), [victim]),
+        extraction_cache.shard_id(cache_key(extraction), [victim]),
         [victim],
         own.assign(keyword=["pwned keyword", *own["keyword"][1:]]),
     )
@@ -413,20 +414,20 @@ def test_a_local_model_is_keyed_by_its_weights_not_its_path(tmp_path, monkeypatc
     (model / "onnx").mkdir()
     (model / "onnx" / "model.onnx").write_bytes(b"a converted copy, not what is loaded")
     settings = ExtractionSettings(model=str(model))
-    before = settings.cache_key()
+    before = cache_key(settings)
 
     (model / "model.safetensors").write_bytes(b"weights after retraining!")  # same path, same size, new weights
-    retrained = settings.cache_key()
+    retrained = cache_key(settings)
     assert retrained != before, "a retrained model reuses the keywords of its old weights"
     (model / "onnx" / "model.onnx").write_bytes(b"another converted copy")
     (model / "README.md").write_text("notes")
-    assert settings.cache_key() == retrained, "only what the model computes with is in its key"
+    assert cache_key(settings) == retrained, "only what the model computes with is in its key"
 
     reads = []
     real_open = open
     monkeypatch.setattr("builtins.open", lambda file, *a, **k: (reads.append(str(file)), real_open(file, *a, **k))[1])
     for _ in range(3):
-        settings.cache_key()
+        cache_key(settings)
     assert not [r for r in reads if "my-model" in r], "hashed once per process and model state, not per key"
 
 
@@ -436,4 +437,4 @@ def test_the_packaged_model_is_keyed_by_its_files_and_a_hub_name_by_itself():
     digest = encoders.model_digest(ExtractionSettings().model)
     assert digest is not None and len(digest) == 64
     assert encoders.model_digest("sentence-transformers/all-mpnet-base-v2") is None  # not local: its hub name names it
-    assert ExtractionSettings(model="all-mpnet-base-v2").cache_key() != ExtractionSettings().cache_key()
+    assert cache_key(ExtractionSettings(model="all-mpnet-base-v2")) != cache_key(ExtractionSettings())

@@ -9,8 +9,8 @@ import pytest
 
 from ml_headcount.config import ExtractionSettings, StorageSettings
 from ml_headcount.extraction import cache as extraction_cache
+from ml_headcount.extraction.candidates import CandidateText
 from ml_headcount.io.storage import ArtifactStore
-from ml_headcount.scoring.matching import CandidateText
 
 SETTINGS = ExtractionSettings(shard_size=4)
 CANDIDATES = CandidateText(SETTINGS)

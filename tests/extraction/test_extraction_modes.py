@@ -13,6 +13,8 @@ from ml_headcount.corpus.ingest import ingest_table
 from ml_headcount.errors import UserError
 from ml_headcount.extraction import extractor as keywords
 from ml_headcount.extraction import mmr, static_vectors
+from ml_headcount.extraction.cache import cache_key
+from ml_headcount.extraction.candidates import candidate_vectorizer, stop_words
 from ml_headcount.extraction.embedding_cache import EmbeddingCache
 
 pytestmark = pytest.mark.model
@@ -48,7 +50,7 @@ def keybert_per_cv(texts: list[str], settings: ExtractionSettings) -> list[list[
         model.extract_keywords(
             text,
             keyphrase_ngram_range=(settings.ngram_min, settings.ngram_max),
-            stop_words=keywords.stop_words(settings),
+            stop_words=stop_words(settings),
             top_n=settings.top_n,
             use_mmr=settings.use_mmr,
             diversity=settings.diversity,
@@ -80,7 +82,7 @@ def assert_same_keywords(got, want, texts=None, extractor=None):
 
 
 def test_exact_mode_equals_keybert_on_typical_cvs(typical_cvs, extractor, keybert_keywords):
-    candidates = [len(keywords.candidate_vectorizer(extractor.settings).fit([t]).vocabulary_) for t in typical_cvs]
+    candidates = [len(candidate_vectorizer(extractor.settings).fit([t]).vocabulary_) for t in typical_cvs]
     assert min(candidates) > 5 * extractor.settings.top_n, "each CV has far more candidates than picks"
     tokens = extractor._encoder(extractor.settings.precision).tokenizer(typical_cvs)["input_ids"]
     assert sum(len(t) > 256 for t in tokens) >= 5, "several CVs are truncated by the model, as KeyBERT truncates them"
@@ -120,7 +122,7 @@ def test_fast_mode_returns_top_n_of_each_cvs_candidates_without_embedding_any(ty
     texts = typical_cvs[:4]
     extractor = keywords.KeywordExtractor(settings)
     for text, found in zip(texts, extractor.extract(texts), strict=True):
-        candidates = set(keywords.candidate_vectorizer(settings).fit([text]).get_feature_names_out())
+        candidates = set(candidate_vectorizer(settings).fit([text]).get_feature_names_out())
         words = [k for k, _ in found]
         scores = [s for _, s in found]
         assert len(words) == settings.top_n and len(set(words)) == len(words)
@@ -164,18 +166,18 @@ def test_a_model_too_large_for_cpu_is_refused_up_front():
 
 def test_cache_key_differs_between_modes_and_ignores_the_other_modes_knob():
     exact, fast = ExtractionSettings(), ExtractionSettings(mode="fast")
-    assert exact.cache_key() != fast.cache_key()
-    assert ExtractionSettings(mode="fast", screen_margin=0.3).cache_key() == fast.cache_key()
-    assert ExtractionSettings(screen_margin=0.3).cache_key() != exact.cache_key()
-    assert ExtractionSettings(inference_backend="torch", embedding_cache_size=10).cache_key() == exact.cache_key()
-    assert ExtractionSettings(mode="fast", top_n=10).cache_key() != fast.cache_key()
+    assert cache_key(exact) != cache_key(fast)
+    assert cache_key(ExtractionSettings(mode="fast", screen_margin=0.3)) == cache_key(fast)
+    assert cache_key(ExtractionSettings(screen_margin=0.3)) != cache_key(exact)
+    assert cache_key(ExtractionSettings(inference_backend="torch", embedding_cache_size=10)) == cache_key(exact)
+    assert cache_key(ExtractionSettings(mode="fast", top_n=10)) != cache_key(fast)
 
 
 def test_changing_fast_mode_leaves_exact_modes_cache_key(monkeypatch):
-    exact, fast = ExtractionSettings().cache_key(), ExtractionSettings(mode="fast").cache_key()
+    exact, fast = cache_key(ExtractionSettings()), cache_key(ExtractionSettings(mode="fast"))
     monkeypatch.setattr("ml_headcount.config._extraction.FAST_MODE_VERSION", "next")
-    assert ExtractionSettings().cache_key() == exact
-    assert ExtractionSettings(mode="fast").cache_key() != fast
+    assert cache_key(ExtractionSettings()) == exact
+    assert cache_key(ExtractionSettings(mode="fast")) != fast
 
 
 def unit(rows: np.ndarray) -> np.ndarray:

@@ -72,7 +72,7 @@ def test_the_dawid_skene_baseline_is_crowd_kits_grouped_by_pattern():
 
 @pytest.mark.shared_data
 def test_the_calibration_benchmark_runs_every_scenario_at_a_tiny_size():
-    """Its figures live in docs/headcount.md; this proves that the script still runs and prints its last line."""
+    """Its figures live in docs/calibration.md; this proves that the script still runs and prints its last line."""
     import subprocess
 
     result = subprocess.run(

@@ -291,11 +291,8 @@ def test_population_employees_column_must_be_one_value_per_organisation_covering
 
 def test_positive_label_may_be_named_as_the_table_writes_it():
     table = pd.DataFrame({"label": ["yes", "no", "yes"], "llm": ["1", "0", "0"]})
-    assert read_validation(table, "v.csv", HeadcountSettings(positive="yes"), IngestSettings()).labels.tolist() == [
-        True,
-        False,
-        True,
-    ]
+    named_yes = HeadcountSettings(positive="yes")
+    assert read_validation(table, "v.csv", named_yes, IngestSettings()).labels.tolist() == [True, False, True]
     with pytest.raises(InputError, match="must hold the positive label 'expert'"):
         read_validation(table, "v.csv", HeadcountSettings(positive="expert"), IngestSettings())
 

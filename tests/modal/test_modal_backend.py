@@ -29,6 +29,7 @@ from flows.cv_keywords import cv_keywords
 from ml_headcount.config import ExtractionSettings, load_settings
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.extraction import cache
+from ml_headcount.extraction.cache import cache_key
 from ml_headcount.extraction.extractor import KeywordExtractor, default_device
 from ml_headcount.io.storage import ArtifactStore
 from modal_workers import app as workers
@@ -391,7 +392,7 @@ def test_containers_get_only_the_settings_that_decide_keywords_without_reaching_
         )
     )
     assert settings_sent.device is None and settings_sent.inference_backend == "auto"
-    assert settings_sent.cache_key() == flow_settings(Path("/x"), "local").extraction.cache_key()
+    assert cache_key(settings_sent) == cache_key(flow_settings(Path("/x"), "local").extraction)
 
 
 def test_cached_rerun_never_starts_modal_without_reaching_modal(
@@ -416,7 +417,7 @@ def test_a_crash_after_two_arrivals_keeps_those_two_shards_without_reaching_moda
     in_process_modal.crash_after = 2
     settings = flow_settings(tmp_path, "modal")
     with pytest.raises(modal.exception.ConnectionError):  # without the flow's own retry, as the CLI runs it
-        cv_keywords.with_options(retries=0)(str(sample_csv), settings=settings, run_id="crashed")
+        cv_keywords(str(sample_csv), settings=settings, run_id="crashed")
     assert cached_shard_count(settings) == 2, "each shard was stored as it arrived"
     in_process_modal.crash_after = None
     cv_keywords(str(sample_csv), settings=settings, run_id="resumed")

@@ -11,7 +11,8 @@ import pytest
 
 from ml_headcount.config import ExtractionSettings, IngestSettings, ScoringSettings, Settings, StorageSettings
 from ml_headcount.corpus.ingest import ingest
-from ml_headcount.extraction.extractor import candidate_vectorizer
+from ml_headcount.extraction.cache import cache_key
+from ml_headcount.extraction.candidates import candidate_vectorizer
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.lists.folds import stratified_sample
 from ml_headcount.runs import report
@@ -100,7 +101,7 @@ def test_a_streamed_write_appears_whole_or_not_at_all(where, tmp_path, request):
 
 
 def test_threads_and_workers_are_machine_settings_outside_every_cache_key():
-    assert ExtractionSettings(cpu_threads=1).cache_key() == ExtractionSettings().cache_key()
+    assert cache_key(ExtractionSettings(cpu_threads=1)) == cache_key(ExtractionSettings())
     assert Settings(workers=3).cpu_workers() == 3
     assert Settings().cpu_workers() == len(os.sched_getaffinity(0))
 

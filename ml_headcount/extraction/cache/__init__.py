@@ -45,6 +45,7 @@ from ml_headcount.extraction.cache._index import CacheIndex, cached_shards, plan
 from ml_headcount.extraction.cache._shards import (
     KEYWORD_SCHEMA,
     Shard,
+    cache_key,
     cache_prefix,
     shard_id,
     shards_of,
@@ -57,6 +58,7 @@ __all__ = [
     "CacheIndex",
     "CvTexts",
     "Shard",
+    "cache_key",
     "cache_prefix",
     "cached_shards",
     "load_keywords",

@@ -17,9 +17,9 @@ from ml_headcount.config import ExtractionSettings
 from ml_headcount.extraction.cache._index import CacheIndex, cached_shards
 from ml_headcount.extraction.cache._shards import KEYWORD_SCHEMA, cache_prefix
 from ml_headcount.extraction.cache._verifier import ShardVerifier
+from ml_headcount.extraction.candidates import CandidateText
 from ml_headcount.io.parallel import ordered_map
 from ml_headcount.io.storage import ArtifactStore
-from ml_headcount.scoring.matching import CandidateText
 
 # CVs a run's keyword table is assembled by at a time (~30 keywords each, and their texts): what assembly holds
 ASSEMBLY_CHUNK = 100_000

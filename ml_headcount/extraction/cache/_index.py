@@ -17,6 +17,7 @@ from ml_headcount.extraction.cache._shards import (
     DIGEST,
     SHARD_ID,
     Shard,
+    cache_key,
     cache_prefix,
     parallel_reads,
     parts_prefix,
@@ -98,7 +99,7 @@ def plan_shards(cv_ids: list[str], cached: CacheIndex, settings: ExtractionSetti
 
 def cached_shards(store: ArtifactStore, settings: ExtractionSettings) -> CacheIndex:
     """The cache's index: every valid shard entry and the CVs it covers. Compacts it when many parts are unfolded."""
-    key = settings.cache_key()
+    key = cache_key(settings)
     prefix = cache_prefix(settings, key)
     rejected: list[dict] = []
     parts = {}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
-from ml_headcount.config import ExtractionSettings
+from ml_headcount.config import EXTRACTION_VERSION, FAST_MODE_VERSION, ExtractionSettings, result_fields
+from ml_headcount.extraction.encoders import model_digest
 from ml_headcount.extraction.extractor import KEYWORD_COLUMNS
 from ml_headcount.io.storage import ArtifactStore
 
@@ -39,8 +41,21 @@ class Shard:
     cv_ids: tuple[str, ...]
 
 
+def cache_key(settings: ExtractionSettings) -> str:
+    """Everything that changes extracted keywords, and nothing else (no machine-only field): the model by its weights'
+    digest where it is local (the packaged default, a directory), by its hub name otherwise."""
+    relevant = result_fields(settings)
+    if digest := model_digest(settings.model):
+        relevant["model_sha256"] = digest
+    if settings.mode == "fast":
+        relevant.pop("screen_margin")  # exact mode's knob changes nothing here
+        relevant["fast_mode_version"] = FAST_MODE_VERSION
+    relevant["extraction_version"] = EXTRACTION_VERSION
+    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def cache_prefix(settings: ExtractionSettings, key: str | None = None) -> str:
-    return f"cache/keywords/{key or settings.cache_key()}"
+    return f"cache/keywords/{key or cache_key(settings)}"
 
 
 def parts_prefix(settings: ExtractionSettings, key: str | None = None) -> str:
@@ -61,7 +76,7 @@ def shard_id(key: str, cv_ids) -> str:
 
 def shards_of(cv_ids: list[str], settings: ExtractionSettings) -> list[Shard]:
     """These CVs (sorted, unique) in shards of `shard_size`."""
-    key, ids, size = settings.cache_key(), sorted(set(cv_ids)), settings.shard_size
+    key, ids, size = cache_key(settings), sorted(set(cv_ids)), settings.shard_size
     return [Shard(shard_id(key, ids[i : i + size]), tuple(ids[i : i + size])) for i in range(0, len(ids), size)]
 
 

@@ -18,19 +18,20 @@ from ml_headcount.extraction.cache._shards import (
     KEYWORD_SCHEMA,
     MAX_SHARD_BYTES,
     SHARD_ID,
+    cache_key,
     cache_prefix,
     parallel_reads,
 )
+from ml_headcount.extraction.candidates import CandidateText
 from ml_headcount.extraction.extractor import KEYWORD_COLUMNS
 from ml_headcount.io.storage import ArtifactStore, TooLargeError
-from ml_headcount.scoring.matching import CandidateText
 
 
 class ShardVerifier:
     """Reads shards through an index and keeps, per CV, the keywords of its first holder that passes every check."""
 
     def __init__(self, store: ArtifactStore, settings: ExtractionSettings, index: CacheIndex):
-        self.store, self.settings, self.key = store, settings, settings.cache_key()
+        self.store, self.settings, self.key = store, settings, cache_key(settings)
         self.prefix = cache_prefix(settings, self.key)
         self.candidates = CandidateText(settings)
         pairs = index.pairs
