@@ -68,11 +68,11 @@ def replay_split(
     folds = stratified_folds(development.cvs["cv_id"].to_numpy(), dev_labels, settings.lists.folds, SPLIT_SEED + split)
     rows = []
     for name in variants:
-        variant = settings.model_copy(update={"lists": settings.lists.model_copy(update=VARIANTS[name])})
+        variant = settings.lists.model_copy(update=VARIANTS[name])
         started = time.perf_counter()
-        matches = heldout_matches(development, folds, variant)[f"{category}/{list_name}"].to_numpy() > 0
-        lists = learn(development, None, variant)[category][list_name]
-        dev_se, dev_sp = _rates(matches, dev_labels == category)
+        matches = heldout_matches(development, folds, variant, settings.scoring)[f"{category}/{list_name}"].to_numpy()
+        lists = learn(development, None, variant, settings.scoring)[category][list_name]
+        dev_se, dev_sp = _rates(matches > 0, dev_labels == category)
         test_se, test_sp = _rates(list_matches(corpus, held, lists), labels[held] == category)
         rows.append(
             {

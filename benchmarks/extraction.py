@@ -170,7 +170,7 @@ def list_quality(
     for mode, extractor in modes.items():
         mode_settings = settings.model_copy(update={"extraction": extractor.settings})
         corpus = build_corpus(cvs, cached_keywords(cvs, mode_settings, extractor), extractor.settings)
-        quality[mode] = cross_validate(corpus, mode_settings, folds).quality[category]["broad"]
+        quality[mode] = cross_validate(corpus, settings.lists, settings.scoring, folds).quality[category]["broad"]
     return quality
 
 

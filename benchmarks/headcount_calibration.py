@@ -301,7 +301,7 @@ def counts_scenario(scenario, rated, validation, pool, args, settings, rng):
     run = settings.model_copy(update={"seed": int(rng.integers(1 << 30))})
     population = read_counts(counts, "counts.csv", run)
     result = estimate(
-        read_validation(validation_table, "validation.csv", "1", IngestSettings()), population, run, IngestSettings()
+        read_validation(validation_table, "validation.csv", run, IngestSettings()), population, run, IngestSettings()
     )
     truth = np.bincount(organisation, weights=expert, minlength=n_org).astype(int)
     baselines = _count_baselines(counts, population, names, result, rated.labels[validation], validation_values)

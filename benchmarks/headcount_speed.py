@@ -82,7 +82,7 @@ def time_counts(args: argparse.Namespace, settings: HeadcountSettings) -> None:
     validation_table, counts_table = counts_tables(args.organisations, np.random.default_rng(0))
     settings = settings.model_copy(update={"max_organisations": max(args.organisations, settings.max_organisations)})
     started, cpu_started = time.perf_counter(), time.process_time()
-    validation = read_validation(validation_table, "validation.csv", "1", IngestSettings())
+    validation = read_validation(validation_table, "validation.csv", settings, IngestSettings())
     result = estimate(validation, read_counts(counts_table, "counts.csv", settings), settings, IngestSettings())
     finished, cpu_seconds = time.perf_counter(), time.process_time() - cpu_started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

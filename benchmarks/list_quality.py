@@ -106,7 +106,7 @@ def with_list_settings(settings: Settings, **update) -> Settings:
 def lockbox_quality(development: Corpus, lockbox: pd.DataFrame, settings: Settings, category: str) -> dict[str, tuple]:
     """(sensitivity, specificity, balanced) per matcher of the broad and strict lists learned on every development CV,
     and of the TF-IDF classifier learned on them, on the lockbox CVs."""
-    lists = learn(development, None, settings)[category]
+    lists = learn(development, None, settings.lists, settings.scoring)[category]
     texts, positive = lockbox["text"].tolist(), lockbox["category"].to_numpy().astype(str) == category
     product = KeywordMatcher({name: lists[name] for name in LIST_NAMES}, settings.extraction).match(texts)
     result = {}
@@ -193,9 +193,9 @@ def main() -> None:
     for method in ("study", "selected"):
         method_settings = with_list_settings(settings, method=method, text_classifier=False)  # timed on its own, below
         started = time.perf_counter()
-        result = cross_validate(corpus, method_settings)
+        result = cross_validate(corpus, method_settings.lists, method_settings.scoring)
         elapsed = time.perf_counter() - started
-        in_sample = learn(corpus, None, method_settings)[args.category]
+        in_sample = learn(corpus, None, method_settings.lists, method_settings.scoring)[args.category]
         for name in LIST_NAMES:
             seeds = result.seeds[args.category][name]
             for matcher in MATCHERS:

@@ -236,9 +236,10 @@ def _run(args: argparse.Namespace) -> tuple[str, int]:
         lists={"positive": args.positive} if args.positive is not None else None,
     )
     preflight.check_run_id(args.run_id)
-    preflight.check_input(args.input, settings)
-    store = preflight.check_storage(settings)
-    preflight.check_cv_columns(args.input, settings)  # last: reading a header costs the most (its reader's imports)
+    preflight.check_input(args.input, settings.storage)
+    store = preflight.check_storage(settings.storage)
+    # last: reading a header costs the most (its reader's imports)
+    preflight.check_cv_columns(args.input, settings.ingest, settings.storage)
     if settings.backend == "modal":
         from modal_workers.client import require_modal_credentials
 
@@ -291,11 +292,13 @@ def _estimate(args: argparse.Namespace) -> tuple[str, int]:
     preflight.check_run_id(args.run_id, "estimate id")
     mode, population = next((m, url) for m in ("population", "counts", "patterns") if (url := getattr(args, m)))
     for table in (args.validation, population):
-        preflight.check_input(table, settings)
-    store = preflight.check_storage(settings)
+        preflight.check_input(table, settings.storage)
+    store = preflight.check_storage(settings.storage)
     if args.keywords:
         preflight.check_run_lists(*run_store(args.keywords, settings.storage))
-    preflight.check_estimate_columns(args.validation, population, mode, bool(args.keywords), settings)
+    preflight.check_estimate_columns(
+        args.validation, population, mode, bool(args.keywords), settings.headcount, settings.ingest, settings.storage
+    )
     with _flow_console(args):
         from flows.estimate import estimate_headcounts
 
@@ -324,11 +327,11 @@ def _apply(args: argparse.Namespace) -> tuple[str, int]:
     from ml_headcount.runs.finished import run_store
 
     settings = _settings(args, ingest=_ingest_overrides(args))
-    preflight.check_input(args.input, settings)
+    preflight.check_input(args.input, settings.storage)
     if args.output:
-        preflight.check_output(args.output, settings)
+        preflight.check_output(args.output, settings.storage)
     preflight.check_run_lists(*run_store(args.run, settings.storage))
-    preflight.check_cv_columns(args.input, settings, with_label=False)
+    preflight.check_cv_columns(args.input, settings.ingest, settings.storage, with_label=False)
     with _flow_console(args):
         from flows.cv_apply import cv_apply
 

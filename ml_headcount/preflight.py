@@ -10,27 +10,27 @@ The flows check the same again, since they also run without the command line
 
 from __future__ import annotations
 
-from ml_headcount.config import Settings
+from ml_headcount.config import HeadcountSettings, IngestSettings, StorageSettings
 from ml_headcount.errors import InputError
 from ml_headcount.io.storage import ArtifactStore, check_name, storage_options
 from ml_headcount.io.urls import check_writable, opened, redact_url
 
 
-def check_input(url: str, settings: Settings) -> None:
+def check_input(url: str, storage_settings: StorageSettings) -> None:
     """An InputError, naming the file, when `url` cannot be opened and read (missing, a directory, access denied)."""
-    with opened(url, storage_options(url, settings.storage)) as handle:
+    with opened(url, storage_options(url, storage_settings)) as handle:
         handle.read(1)
 
 
-def check_output(url: str, settings: Settings) -> None:
+def check_output(url: str, storage_settings: StorageSettings) -> None:
     """An InputError when `url` is no place an output can be written (HTTP, credentials in an s3:// URL)."""
     check_writable(url, "--output")
-    storage_options(url, settings.storage)
+    storage_options(url, storage_settings)
 
 
-def check_storage(settings: Settings) -> ArtifactStore:
+def check_storage(storage_settings: StorageSettings) -> ArtifactStore:
     """The run's storage, verified usable (exists or can be created, writable, credentials accepted)."""
-    store = ArtifactStore(settings.storage)
+    store = ArtifactStore(storage_settings)
     store.verify()
     return store
 
@@ -49,22 +49,24 @@ def check_run_lists(store: ArtifactStore, run_id: str) -> None:
     load_run_lists(store, run_id)
 
 
-def check_cv_columns(url: str, settings: Settings, with_label: bool = True) -> None:
+def check_cv_columns(
+    url: str, ingest_settings: IngestSettings, storage_settings: StorageSettings, with_label: bool = True
+) -> None:
     """An InputError naming the file, the column and the option that names it, when the CV table at `url` has no text
     column (or, `with_label`, no label column), read from its header: what ingest (`run`) and `apply` would find."""
     from ml_headcount.io.tables import TEXT_COLUMN_OPTION, cv_columns, find_column, table_headers
 
     name = redact_url(url)
-    headers = table_headers(url, settings.ingest, storage_options(url, settings.storage))
-    ingest = settings.ingest
+    headers = table_headers(url, ingest_settings, storage_options(url, storage_settings))
     first_error = None
     for sheet, columns in headers.items():
         where = name if sheet is None else f"{name} sheet {sheet!r}"
         try:
             if with_label:
-                cv_columns(columns, ingest, where)
+                cv_columns(columns, ingest_settings, where)
             else:
-                find_column(columns, ingest.text_column, ingest.text_aliases, "text", where, TEXT_COLUMN_OPTION)
+                text_column, aliases = ingest_settings.text_column, ingest_settings.text_aliases
+                find_column(columns, text_column, aliases, "text", where, TEXT_COLUMN_OPTION)
             return
         except InputError as error:
             first_error = first_error or error
@@ -75,22 +77,29 @@ def check_cv_columns(url: str, settings: Settings, with_label: bool = True) -> N
 
 
 def check_estimate_columns(
-    validation_url: str, population_url: str, mode: str, with_keywords: bool, settings: Settings
+    validation_url: str,
+    population_url: str,
+    mode: str,
+    with_keywords: bool,
+    headcount_settings: HeadcountSettings,
+    ingest_settings: IngestSettings,
+    storage_settings: StorageSettings,
 ) -> None:
     """An InputError naming the file, the column and the option that fixes it, when the estimate's tables lack a
     column it needs, read from their headers (every XLSX sheet's columns, as the estimate reads them)."""
     from ml_headcount.headcount.columns import check_estimate_headers
 
     validation, population = (
-        (_all_columns(url, settings), redact_url(url)) for url in (validation_url, population_url)
+        (_all_columns(url, ingest_settings, storage_settings), redact_url(url))
+        for url in (validation_url, population_url)
     )
-    check_estimate_headers(validation, population, mode, with_keywords, settings.headcount, settings.ingest)
+    check_estimate_headers(validation, population, mode, with_keywords, headcount_settings, ingest_settings)
 
 
-def _all_columns(url: str, settings: Settings) -> list[str]:
+def _all_columns(url: str, ingest_settings: IngestSettings, storage_settings: StorageSettings) -> list[str]:
     from ml_headcount.io.tables import table_headers
 
     columns: dict[str, None] = {}
-    for header in table_headers(url, settings.ingest, storage_options(url, settings.storage)).values():
+    for header in table_headers(url, ingest_settings, storage_options(url, storage_settings)).values():
         columns.update(dict.fromkeys(header))
     return list(columns)

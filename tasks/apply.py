@@ -20,11 +20,9 @@ def list_match_table(store: ArtifactStore, input_url: str, run_id: str, output_u
         run_lists,
         output_url,
         settings.ingest,
-        settings.lists.apply_chunk_rows,
+        settings.lists,
         storage_options(input_url, settings.storage),
         storage_options(output_url, settings.storage),
-        settings.lists.matcher,
-        settings.lists.text_classifier,
     )
     get_run_logger().info(
         "%s: %d rows matched against run %s in %.1f s -> %s",

@@ -38,9 +38,7 @@ def validation_table(url: str | SecretStr, settings: Settings) -> Validation:
     url = reveal(url)
     table, _ = read_table(url, storage_options(url, settings.storage), settings.ingest)
     # the table is named, in messages, the summary and the report, without the URL's credentials
-    return read_validation(
-        table, redact_url(url), settings.headcount.positive, settings.ingest, settings.headcount.validation_label_column
-    )
+    return read_validation(table, redact_url(url), settings.headcount, settings.ingest)
 
 
 @task(name="population-table", **TASK_POLICY)
@@ -72,27 +70,20 @@ def keyword_annotations(
     validation_values, population_values = keyword_values(
         store,
         RunLayout(run_id),
-        settings.headcount.positive,
-        settings.ingest,
         validation.table,
         validation.url,
-        None if counts else population.table,
+        None if counts else population.table,  # matched by phrase search, without the classifier (keyword_values)
         population.url,
-        "phrase" if counts else settings.lists.matcher,
-        with_classifier,
-        (settings.headcount.validation_text_column, settings.headcount.population_text_column),
+        settings.headcount,
+        settings.lists,
+        settings.ingest,
     )
     if with_classifier and not any(name.endswith(f"/{CLASSIFIER}") for name in validation_values):
         get_run_logger().warning(
             "the keyword run %s has no TF-IDF classifier (its text_classifier.json says why): not an annotator", run_id
         )
     share = out_of_fold_share(
-        store,
-        RunLayout(run_id),
-        settings.ingest,
-        validation.table,
-        validation.url,
-        settings.headcount.validation_text_column,
+        store, RunLayout(run_id), validation.table, validation.url, settings.headcount, settings.ingest
     )
     rate_priors = run_rate_priors(store, RunLayout(run_id), settings.headcount.positive, share)
     if few_experts := rate_priors.few_experts_line():

@@ -131,10 +131,12 @@ def test_each_column_hints_setting_exists_and_fixes_the_table(column_mistakes):
 
 def _check_columns(preflight, args: list[str], settings) -> None:
     if args[0] == "run":
-        preflight.check_cv_columns(args[1], settings)
+        preflight.check_cv_columns(args[1], settings.ingest, settings.storage)
     else:
         mode = args[3].removeprefix("--")
-        preflight.check_estimate_columns(args[2], args[4], mode, False, settings)
+        preflight.check_estimate_columns(
+            args[2], args[4], mode, False, settings.headcount, settings.ingest, settings.storage
+        )
 
 
 @pytest.mark.shared_data

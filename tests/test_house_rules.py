@@ -138,3 +138,27 @@ def test_no_room_imports_one_that_imports_it():
         if module == banned or module.startswith(banned + ".")
     ]
     assert found == []
+
+
+# The domain functions that may take the whole `Settings`: entry points of a whole stage, which read many sections
+# and `Settings`'s own methods. Every other domain function takes the section(s) it reads.
+WHOLE_SETTINGS_ENTRY_POINTS = {
+    # the scoring stage: reads extraction, scoring and lists, and cpu_workers() for its batch workers
+    "ml_headcount/lists/learning.py::score_and_learn_lists",
+}
+
+
+def test_a_domain_function_takes_the_settings_sections_it_reads_not_the_whole_settings():
+    """One way in for settings: a parameter annotated `Settings` (also `Settings | None`) in ml_headcount/ is a stage
+    entry point of the allow-list; an allowed entry must still exist, so the list cannot outlive its reason."""
+    taking_settings = set()
+    for path in sources("ml_headcount"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            arguments = node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+            annotations = [a.annotation for a in arguments if a.annotation is not None]
+            if any(isinstance(n, ast.Name) and n.id == "Settings" for a in annotations for n in ast.walk(a)):
+                taking_settings.add(f"{path.relative_to(REPO).as_posix()}::{node.name}")
+    assert sorted(taking_settings - WHOLE_SETTINGS_ENTRY_POINTS) == []
+    assert sorted(WHOLE_SETTINGS_ENTRY_POINTS - taking_settings) == []

@@ -93,10 +93,14 @@ class Estimate:
 
 
 def read_validation(
-    table: pd.DataFrame, url: str, positive: str, ingest: IngestSettings, label_column: str | None = None
+    table: pd.DataFrame, url: str, headcount_settings: HeadcountSettings, ingest_settings: IngestSettings
 ) -> Validation:
-    """The labelled rows; `label_column` (headcount.validation_label_column) wins over ingest.label_column."""
-    label_column = validation_label_column(list(table.columns), url, ingest, label_column)
+    """The labelled rows, `headcount.positive` the experts; headcount.validation_label_column wins over
+    ingest.label_column."""
+    positive = headcount_settings.positive
+    label_column = validation_label_column(
+        list(table.columns), url, ingest_settings, headcount_settings.validation_label_column
+    )
     labels = normalise_labels(table[label_column])
     labelled = (labels != "").to_numpy()
     present = sorted(set(labels[labelled]))

@@ -15,12 +15,15 @@ like a list's, its values for CVs the run learned from are its out-of-fold
 annotations (`heldout_matches.parquet`, the lists' folds), and every other
 text is annotated by the stored model.
 
-`matcher` (`lists.matcher`) names the instrument whose counts are estimated:
+`lists.matcher` names the instrument whose counts are estimated:
 `product` (the run's n-gram matcher) or `phrase` (phrase search of each list's
 query, as a search tool runs it). With `phrase` the annotators are
 `<category>/<list>@phrase`, their held-out values are those columns of
 `heldout_matches.parquet` and other texts are matched by phrase search, so
-the error rates are those of the instrument that produces the counts.
+the error rates are those of the instrument that produces the counts. A counts
+table (no population texts) was counted by a search tool: its lists are
+matched by phrase search, and the classifier, which no search tool runs, is no
+annotator.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml_headcount.config import ExtractionSettings, IngestSettings
+from ml_headcount.config import ExtractionSettings, HeadcountSettings, IngestSettings, ListSettings
 from ml_headcount.corpus.cleaning import clean_text, cv_id, text_hash
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.annotators import MISSING
@@ -69,20 +72,22 @@ def _cleaned_texts(
 def keyword_values(
     store: ArtifactStore,
     run: RunLayout,
-    positive: str,
-    ingest: IngestSettings,
     validation: pd.DataFrame,
     validation_url: str,
     population: pd.DataFrame | None,
     population_url: str,
-    matcher: str = "product",
-    with_classifier: bool = False,
-    text_columns: tuple[str | None, str | None] = (None, None),
+    headcount_settings: HeadcountSettings,
+    list_settings: ListSettings,
+    ingest_settings: IngestSettings,
 ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
-    """Values of the run's non-empty lists for the positive category, for the validation and population rows (none
-    without a `population`: a counts table counted them); with `with_classifier` (headcount.text_classifier) also the
-    run's TF-IDF classifier, `<positive>/tfidf`, where the run has one.
-    `text_columns`: the validation's and the population's text column (None = ingest.text_column, else detected)."""
+    """Values of the run's non-empty lists for `headcount.positive`, for the validation and population rows, matched
+    by `lists.matcher`; with `headcount.text_classifier` also the run's TF-IDF classifier, `<positive>/tfidf`, where
+    the run has one. Without a `population` (a counts table counted the lists with a search tool): the validation
+    rows' values alone, by phrase search, and no classifier. The texts are in `headcount.validation_text_column` and
+    `headcount.population_text_column` (None = ingest.text_column, else detected)."""
+    positive, counted = headcount_settings.positive, population is None
+    matcher = "phrase" if counted else list_settings.matcher
+    with_classifier = headcount_settings.text_classifier and not counted
     run_lists = load_run_lists(store, run.run_id)
     lists = {
         list_column(positive, name, matcher): keywords
@@ -94,7 +99,7 @@ def keyword_values(
     extraction = run_lists.extraction
 
     validation_texts, validation_has_text = _cleaned_texts(
-        validation, validation_url, ingest, text_columns[0], "validation"
+        validation, validation_url, ingest_settings, headcount_settings.validation_text_column, "validation"
     )
     validation_ids, learned = _learned(store, run, validation_texts, validation_has_text)
     classifier = _classifier(run_lists, store.location(run.text_classifier), positive) if with_classifier else None
@@ -107,7 +112,7 @@ def keyword_values(
     if population is None:
         return validation_values, {}
     population_texts, population_has_text = _cleaned_texts(
-        population, population_url, ingest, text_columns[1], "population"
+        population, population_url, ingest_settings, headcount_settings.population_text_column, "population"
     )
     return validation_values, _matched(population_texts, population_has_text, lists, extraction, matcher, classifier)
 
@@ -115,13 +120,14 @@ def keyword_values(
 def out_of_fold_share(
     store: ArtifactStore,
     run: RunLayout,
-    ingest: IngestSettings,
     validation: pd.DataFrame,
     validation_url: str,
-    text_column: str | None = None,
+    headcount_settings: HeadcountSettings,
+    ingest_settings: IngestSettings,
 ) -> float:
     """The share of the validation CVs with a text whose values are the run's out-of-fold matches (keyword_values)."""
-    texts, has_text = _cleaned_texts(validation, validation_url, ingest, text_column, "validation")
+    text_column = headcount_settings.validation_text_column
+    texts, has_text = _cleaned_texts(validation, validation_url, ingest_settings, text_column, "validation")
     learned = _learned(store, run, texts, has_text)[1]
     return float(learned.sum() / max(has_text.sum(), 1))
 

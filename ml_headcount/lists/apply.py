@@ -27,7 +27,7 @@ import fsspec
 import numpy as np
 import pandas as pd
 
-from ml_headcount.config import IngestSettings
+from ml_headcount.config import IngestSettings, ListSettings
 from ml_headcount.corpus.cleaning import clean_text, clean_text_problem, cv_id, raw_text_problem, text_hash
 from ml_headcount.errors import InputError
 from ml_headcount.io.cell_escaping import escaped
@@ -83,27 +83,26 @@ def apply_run_lists(
     input_url: str,
     run_lists: RunLists,
     output_url: str,
-    columns: IngestSettings,
-    chunk_rows: int,
+    ingest_settings: IngestSettings,
+    list_settings: ListSettings,
     input_options: dict | None = None,
     output_options: dict | None = None,
-    matcher_kind: str = "product",
-    with_classifier: bool = False,
 ) -> dict:
     """Match every row of the input and write the output table; returns the summary (also written beside it).
-    `with_classifier` (run_lists.text_classifier): the run's TF-IDF classifier's columns too, where it has one."""
+    The input is read `lists.apply_chunk_rows` rows at a time and matched by `lists.matcher`; with
+    `lists.text_classifier`, the run's TF-IDF classifier's columns come too, where it has one."""
     started = time.perf_counter()
-    matcher = run_lists.matcher(matcher_kind, with_classifier)
+    matcher = run_lists.matcher(list_settings.matcher, list_settings.text_classifier)
     rows, matched, statuses = 0, Counter(), Counter()
     with _table_writer(output_url, output_options or {}) as write:
         text_column = None
-        reading = columns.model_copy(update={"chunk_rows": chunk_rows})
-        for chunk in _first_rows(table_chunks(input_url, reading, input_options), columns.limit):
+        reading = ingest_settings.model_copy(update={"chunk_rows": list_settings.apply_chunk_rows})
+        for chunk in _first_rows(table_chunks(input_url, reading, input_options), ingest_settings.limit):
             chunk.table.columns = [str(c) for c in chunk.table.columns]
             text_column = text_column or find_column(
                 list(chunk.table.columns),
-                columns.text_column,
-                columns.text_aliases,
+                ingest_settings.text_column,
+                ingest_settings.text_aliases,
                 "text",
                 redact_url(input_url),
                 TEXT_COLUMN_OPTION,
@@ -122,7 +121,7 @@ def apply_run_lists(
         "input": redact_url(input_url),
         "output": redact_url(output_url),
         "rows": rows,
-        "limit": columns.limit,
+        "limit": ingest_settings.limit,
         "matched": {name: matched[name] for name in matcher.names},
         "usable": statuses[OK],
         "not_usable": {reason: n for reason, n in statuses.items() if reason != OK},

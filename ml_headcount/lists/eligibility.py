@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse
 
-from ml_headcount.config import ListSettings, Settings
+from ml_headcount.config import ListSettings
 from ml_headcount.lists.evidence import Corpus, KeywordEvidence, corpus_evidence
 
 
@@ -30,11 +30,10 @@ def organisation_names(evidence: KeywordEvidence, vocabulary: list[str], list_se
 
 
 def eligible_keywords(
-    evidence: KeywordEvidence, category: str, vocabulary: list[str], settings: Settings
+    evidence: KeywordEvidence, category: str, vocabulary: list[str], list_settings: ListSettings
 ) -> np.ndarray:
     """Columns a list of `category` may use: extracted from and found in several of its CVs, at several employers,
     no organisation names."""
-    list_settings = settings.lists
     positive = evidence.labels == category
     extracted = np.asarray(evidence.extracted[positive].sum(axis=0)).ravel()
     inside = evidence.present[positive].tocsc()

@@ -14,7 +14,7 @@ import dataclasses
 import numpy as np
 from scipy import sparse
 
-from ml_headcount.config import Settings
+from ml_headcount.config import ListSettings
 from ml_headcount.lists.eligibility import eligible_keywords
 from ml_headcount.lists.evidence import KeywordEvidence
 
@@ -23,7 +23,7 @@ def grow_list(
     evidence: KeywordEvidence,
     category: str,
     vocabulary: list[str],
-    settings: Settings,
+    list_settings: ListSettings,
     choice: tuple[float, float, int],
     max_exclusions: int,
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -32,7 +32,7 @@ def grow_list(
     Exclusions are grown by the same greedy rule with the roles of the classes swapped, over the CVs the
     keywords match: the next one removes the most false matches (times w) minus the found CVs it loses."""
     weight, penalty, size = choice
-    columns = eligible_keywords(evidence, category, vocabulary, settings)
+    columns = eligible_keywords(evidence, category, vocabulary, list_settings)
     positive = evidence.labels == category
     candidates = evidence.present[:, columns].tocsc()
     path = columns[greedy_path(candidates, positive, weight, size, penalty)]
@@ -40,7 +40,7 @@ def grow_list(
         return path, path[:0]
     matched = np.asarray(evidence.present[:, path].sum(axis=1)).ravel() > 0
     complement = dataclasses.replace(evidence, labels=np.where(positive, "in", "out"))
-    others = np.setdiff1d(eligible_keywords(complement, "out", vocabulary, settings), path)
+    others = np.setdiff1d(eligible_keywords(complement, "out", vocabulary, list_settings), path)
     class_sizes = (max(int((~positive).sum()), 1), max(int(positive.sum()), 1))
     excluded = greedy_path(
         evidence.present[matched][:, others].tocsc(),

@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ml_headcount.config import ListSettings, ScoringSettings, Settings
+from ml_headcount.config import ListSettings, ScoringSettings
 from ml_headcount.lists.eligibility import eligible_keywords
 from ml_headcount.lists.evidence import Corpus, KeywordEvidence, corpus_evidence
 from ml_headcount.lists.folds import stratified_folds
@@ -40,20 +40,22 @@ LIST_NAMES = ("strict", "broad")
 Lists = dict[str, dict[str, list[str]]]  # category -> list name -> keywords
 
 
-def learn(corpus: Corpus, rows: np.ndarray | None, settings: Settings) -> Lists:
+def learn(
+    corpus: Corpus, rows: np.ndarray | None, list_settings: ListSettings, scoring_settings: ScoringSettings
+) -> Lists:
     """The lists learned from the corpus's CVs at `rows` (all when None), exactly as a run learns them."""
     rows = np.arange(len(corpus.cvs)) if rows is None else np.asarray(rows)
     cvs = corpus.cvs.iloc[rows].reset_index(drop=True)
     keywords = corpus.keywords[corpus.keywords["cv_id"].isin(set(cvs["cv_id"]))]
     vocabulary = sorted(keywords["keyword"].unique())
     columns = np.searchsorted(corpus.vocabulary, vocabulary)
-    if settings.lists.method == "study":
+    if list_settings.method == "study":
         stats = scoring.category_keyword_stats(cvs, keywords)
         counts = corpus.counts[rows][:, columns]
         return study_lists(
-            scoring.discriminative_keywords(cvs, stats, counts, vocabulary, settings.scoring), settings.scoring
+            scoring.discriminative_keywords(cvs, stats, counts, vocabulary, scoring_settings), scoring_settings
         )
-    return selected_lists(corpus_evidence(corpus, rows, columns), cvs["cv_id"].to_numpy(), vocabulary, settings)
+    return selected_lists(corpus_evidence(corpus, rows, columns), cvs["cv_id"].to_numpy(), vocabulary, list_settings)
 
 
 def study_lists(discriminative: pd.DataFrame, scoring_settings: ScoringSettings) -> Lists:
@@ -75,18 +77,19 @@ def study_lists(discriminative: pd.DataFrame, scoring_settings: ScoringSettings)
     return lists
 
 
-def selected_lists(evidence: KeywordEvidence, cv_ids: np.ndarray, vocabulary: list[str], settings: Settings) -> Lists:
+def selected_lists(
+    evidence: KeywordEvidence, cv_ids: np.ndarray, vocabulary: list[str], list_settings: ListSettings
+) -> Lists:
     """Strict and broad lists per category, grown greedily; cost, size and exclusions chosen by inner
     cross-validation (no exclusions: the plain OR list)."""
-    list_settings = settings.lists
     inner = stratified_folds(cv_ids, evidence.labels, list_settings.inner_folds, list_settings.seed)
     lists: Lists = {}
     for category in sorted(set(evidence.labels.tolist())):
-        choice = _inner_choice(evidence, inner, category, vocabulary, settings)
-        exclusions = _inner_exclusions(evidence, inner, category, vocabulary, settings, choice)
+        choice = _inner_choice(evidence, inner, category, vocabulary, list_settings)
+        exclusions = _inner_exclusions(evidence, inner, category, vocabulary, list_settings, choice)
         grown = {}
         for name in LIST_NAMES:
-            path, excluded = grow_list(evidence, category, vocabulary, settings, choice[name], exclusions[name])
+            path, excluded = grow_list(evidence, category, vocabulary, list_settings, choice[name], exclusions[name])
             grown[name] = KeywordList([vocabulary[j] for j in path], [vocabulary[j] for j in excluded])
         lists[str(category)] = strict_inside_broad(grown["strict"], grown["broad"])
     return lists
@@ -109,12 +112,11 @@ def _inner_exclusions(
     inner: np.ndarray,
     category: str,
     vocabulary: list[str],
-    settings: Settings,
+    list_settings: ListSettings,
     choice: dict[str, tuple[float, float, int]],
 ) -> dict[str, int]:
     """How many exclusions each list takes (0: the plain OR list), by inner cross-validation of its chosen
     (cost, penalty, size) with 0 to `lists.max_exclusions` exclusions."""
-    list_settings = settings.lists
     positive = evidence.labels == category
     never = np.iinfo(np.int64).max
     # matched[name][i]: CV i contains a keyword of the list learned without its inner fold; first_excluded: the
@@ -125,7 +127,7 @@ def _inner_exclusions(
         train, held = np.flatnonzero(inner != fold), np.flatnonzero(inner == fold)
         for name in LIST_NAMES:
             path, excluded = grow_list(
-                evidence.rows(train), category, vocabulary, settings, choice[name], list_settings.max_exclusions
+                evidence.rows(train), category, vocabulary, list_settings, choice[name], list_settings.max_exclusions
             )
             matched[name][held] = np.asarray(evidence.present[held][:, path].sum(axis=1)).ravel() > 0
             if len(excluded):
@@ -166,10 +168,9 @@ def _preferred(results: list[tuple], strict: bool, negatives: int, list_settings
 
 
 def _inner_choice(
-    evidence: KeywordEvidence, inner: np.ndarray, category: str, vocabulary: list[str], settings: Settings
+    evidence: KeywordEvidence, inner: np.ndarray, category: str, vocabulary: list[str], list_settings: ListSettings
 ) -> dict[str, tuple[float, float, int]]:
     """(cost, penalty, size) per list, from the pooled inner-fold predictions of every candidate."""
-    list_settings = settings.lists
     options = [
         (w, p)
         for w in sorted(set(list_settings.broad_weights) | set(list_settings.strict_weights))
@@ -182,7 +183,7 @@ def _inner_choice(
     for fold in np.unique(inner):
         train, held = np.flatnonzero(inner != fold), np.flatnonzero(inner == fold)
         part = evidence.rows(train)
-        columns = eligible_keywords(part, category, vocabulary, settings)
+        columns = eligible_keywords(part, category, vocabulary, list_settings)
         candidates = part.present[:, columns].tocsc()
         by_row = candidates.tocsr()
         for w, p in options:

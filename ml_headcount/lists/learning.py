@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pandas as pd
 
-from ml_headcount.config import Settings
+from ml_headcount.config import ListSettings, Settings
 from ml_headcount.io.storage import ArtifactStore
 from ml_headcount.lists import quality, queries, text_classifier
 from ml_headcount.lists.evidence import Corpus, build_corpus
@@ -42,22 +42,23 @@ def score_and_learn_lists(store: ArtifactStore, settings: Settings, run: RunLayo
     )
     store.write_csv(run.category_keywords, stats)
     store.write_csv(run.discriminative_keywords, discriminative)
-    learning = _learning_sample(index, settings)
+    learning = _learning_sample(index, settings.lists)
     with heartbeat(still_running(f"keyword lists (learned from {len(learning):,} CVs, cross-validated)"), log):
         corpus = build_corpus(
             _rows_of(store, run.cvs, ["cv_id", "category", "text"], learning, batch),
             _rows_of(store, run.keywords, None, learning, 20 * batch),
             settings.extraction,
         )
-        lists = learn(corpus, None, settings)
-        validation = quality.cross_validate(corpus, settings)  # the same learning, once per held-out fold
-    document = quality.keyword_lists_document(corpus, lists, validation, settings)
+        lists = learn(corpus, None, settings.lists, settings.scoring)
+        # the same learning, once per held-out fold
+        validation = quality.cross_validate(corpus, settings.lists, settings.scoring)
+    document = quality.keyword_lists_document(corpus, lists, validation, settings.lists)
     store.write_json(run.keyword_lists, document)
     store.write_json(run.queries, queries.queries_document(document))
     store.write_parquet(run.heldout_matches, validation.heldout_matches)
     classifier_skipped = None
     if settings.lists.text_classifier:  # learned from the same CVs as the lists, cross-validated on the same folds
-        classifier_skipped = _write_text_classifier(store, run, corpus, validation, settings)
+        classifier_skipped = _write_text_classifier(store, run, corpus, validation, settings.lists)
     return {
         "scored_keywords": int(stats["keyword"].nunique()),
         "discriminative_keywords": discriminative.groupby("category").size().to_dict(),
@@ -68,9 +69,8 @@ def score_and_learn_lists(store: ArtifactStore, settings: Settings, run: RunLayo
     }
 
 
-def _learning_sample(index: pd.DataFrame, settings: Settings) -> set[str]:
+def _learning_sample(index: pd.DataFrame, list_settings: ListSettings) -> set[str]:
     """cv_ids of the stratified sample the lists are learned from (every CV when there are few enough)."""
-    list_settings = settings.lists
     ids, labels = index["cv_id"].to_numpy(), index["category"].to_numpy()
     return set(index["cv_id"].iloc[stratified_sample(ids, labels, list_settings.max_learning_cvs, list_settings.seed)])
 
@@ -82,7 +82,11 @@ def _rows_of(store: ArtifactStore, key: str, columns: list[str] | None, cv_ids: 
 
 
 def _write_text_classifier(
-    store: ArtifactStore, run: RunLayout, corpus: Corpus, validation: quality.CrossValidation, settings: Settings
+    store: ArtifactStore,
+    run: RunLayout,
+    corpus: Corpus,
+    validation: quality.CrossValidation,
+    list_settings: ListSettings,
 ) -> str | None:
     """text_classifier.json: the model, or why there is none (returned then). An optional annotator that cannot be
     learned from these CVs never fails a run that has lists to give."""
@@ -90,13 +94,13 @@ def _write_text_classifier(
     skipped = validation.classifier_skipped
     if skipped is None:
         try:
-            model = text_classifier.fit(corpus.cvs["text"].tolist(), labels, settings.lists.seed)
+            model = text_classifier.fit(corpus.cvs["text"].tolist(), labels, list_settings.seed)
         except text_classifier.Unfittable as reason:
             skipped = str(reason)
     if skipped is not None:
         store.write_json(run.text_classifier, text_classifier.skipped_document(skipped, len(labels)))
         return skipped
-    store.write_json(run.text_classifier, quality.classifier_document(corpus, model, validation, settings))
+    store.write_json(run.text_classifier, quality.classifier_document(corpus, model, validation))
     return None
 
 

@@ -27,7 +27,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from ml_headcount.config import ListSettings, Settings
+from ml_headcount.config import ListSettings, ScoringSettings
 from ml_headcount.errors import InputError
 from ml_headcount.lists import text_classifier
 from ml_headcount.lists.eligibility import organisation_name_share
@@ -102,7 +102,9 @@ def in_sample_quality(corpus: Corpus, lists: Lists) -> dict[str, dict[str, dict]
     return result
 
 
-def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None = None) -> CrossValidation:
+def cross_validate(
+    corpus: Corpus, list_settings: ListSettings, scoring_settings: ScoringSettings, folds: np.ndarray | None = None
+) -> CrossValidation:
     """Held-out matches of every list for every CV, and the pooled quality per category, list and matcher.
 
     The folds are the seeded stratified ones of the settings unless given
@@ -113,14 +115,10 @@ def cross_validate(corpus: Corpus, settings: Settings, folds: np.ndarray | None 
     the keywords' stability.
     """
     labels = corpus.cvs["category"].to_numpy().astype(str)
-    ids, list_settings = corpus.cvs["cv_id"].to_numpy(), settings.lists
-    fold_seeds = (
-        [list_settings.seed + i for i in range(list_settings.cv_repeats)] if folds is None else [list_settings.seed]
-    )
-    repeats = [
-        _heldout(corpus, stratified_folds(ids, labels, list_settings.folds, seed) if folds is None else folds, settings)
-        for seed in fold_seeds
-    ]
+    ids = corpus.cvs["cv_id"].to_numpy()
+    fold_seeds = [list_settings.seed + i for i in range(list_settings.cv_repeats if folds is None else 1)]
+    per_seed = [stratified_folds(ids, labels, list_settings.folds, s) for s in fold_seeds] if folds is None else [folds]
+    repeats = [_heldout(corpus, f, list_settings, scoring_settings) for f in per_seed]
     matches, first_folds = repeats[0].matches, repeats[0].folds
     categories = sorted(set(labels.tolist()))
     classifier_quality, classifier_skipped = {}, None
@@ -208,13 +206,17 @@ class _HeldOut(NamedTuple):
     folds: np.ndarray
 
 
-def heldout_matches(corpus: Corpus, folds: np.ndarray, settings: Settings) -> pd.DataFrame:
+def heldout_matches(
+    corpus: Corpus, folds: np.ndarray, list_settings: ListSettings, scoring_settings: ScoringSettings
+) -> pd.DataFrame:
     """cv_id and, per category and list, whether the CV matches the list learned without its fold (int8 0/1): with the
     product's matcher (`<category>/<list>`) and with phrase search of the list's query (`<category>/<list>@phrase`)."""
-    return _heldout(corpus, folds, settings).matches
+    return _heldout(corpus, folds, list_settings, scoring_settings).matches
 
 
-def _heldout(corpus: Corpus, folds: np.ndarray, settings: Settings) -> _HeldOut:
+def _heldout(
+    corpus: Corpus, folds: np.ndarray, list_settings: ListSettings, scoring_settings: ScoringSettings
+) -> _HeldOut:
     """The held-out matches, the lists learned for each fold, and the folds."""
     labels = corpus.cvs["category"].to_numpy().astype(str)
     texts = corpus.cvs["text"].tolist()
@@ -227,7 +229,7 @@ def _heldout(corpus: Corpus, folds: np.ndarray, settings: Settings) -> _HeldOut:
     per_fold = []
     for fold in np.unique(folds):
         held = np.flatnonzero(folds == fold)
-        per_fold.append(learn(corpus, np.flatnonzero(folds != fold), settings))
+        per_fold.append(learn(corpus, np.flatnonzero(folds != fold), list_settings, scoring_settings))
         for category, by_name in per_fold[-1].items():
             for name, keywords in by_name.items():
                 matches[list_column(category, name)][held] = list_matches(corpus, held, keywords)
@@ -266,29 +268,31 @@ def positive_category(labels: np.ndarray, list_settings: ListSettings) -> str:
     return "1" if "1" in values else str(values[np.argmin(counts)])
 
 
-def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: CrossValidation, settings: Settings) -> dict:
+def keyword_lists_document(
+    corpus: Corpus, lists: Lists, cross_validation: CrossValidation, list_settings: ListSettings
+) -> dict:
     """keyword_lists.json: per category (the positive one first) and list, the keywords with in-sample and
     cross-validated quality, and the interval a new sample of rated CVs will see."""
     in_sample = in_sample_quality(corpus, lists)
     labels = corpus.cvs["category"].to_numpy().astype(str)
-    positive = positive_category(labels, settings.lists)
+    positive = positive_category(labels, list_settings)
     order = sorted(lists, key=lambda c: (c != positive, c))
     other = f"complement of {positive}" if len(lists) == 2 else "other"
     roles = {c: "positive" if c == positive else other for c in lists}
     return {
         category: {
             name: {
-                "method": settings.lists.method,
+                "method": list_settings.method,
                 "role": roles[category],
                 "keywords": list(keywords),
                 "exclusions": exclusions_of(keywords),
                 **in_sample[category][name],
-                "organisation_name_share": organisation_name_share(corpus, keywords, settings.lists),
+                "organisation_name_share": organisation_name_share(corpus, keywords, list_settings),
                 "cross_validated": cross_validation.quality.get(category, {}).get(name),
                 "cross_validated_phrase": cross_validation.phrase_quality.get(category, {}).get(name),
                 "cross_validated_seeds": _seed_spread(cross_validation.seeds.get(category, {}).get(name)),
                 "new_sample": _new_sample(
-                    cross_validation.seeds.get(category, {}).get(name), labels == category, name, settings
+                    cross_validation.seeds.get(category, {}).get(name), labels == category, name, list_settings
                 ),
                 "stability": {
                     k: cross_validation.stability.get(category, {}).get(name, {}).get(k, 0.0) for k in keywords
@@ -301,10 +305,9 @@ def keyword_lists_document(corpus: Corpus, lists: Lists, cross_validation: Cross
     }
 
 
-def _new_sample(seeds: dict | None, positive: np.ndarray, name: str, settings: Settings) -> dict | None:
+def _new_sample(seeds: dict | None, positive: np.ndarray, name: str, list_settings: ListSettings) -> dict | None:
     """The prediction interval of the list's rates on a new sample (`lists.new_sample_cvs`, default as many CVs as
     the lists were learned from), with the run's matcher's per-seed rates; None where a class has too few CVs."""
-    list_settings = settings.lists
     class_cvs = int(positive.sum()), int((~positive).sum())
     if not seeds or min(class_cvs) < list_settings.folds:
         return None
@@ -319,7 +322,7 @@ def _new_sample(seeds: dict | None, positive: np.ndarray, name: str, settings: S
 
 
 def classifier_document(
-    corpus: Corpus, model: text_classifier.TextClassifier, cross_validation: CrossValidation, settings: Settings
+    corpus: Corpus, model: text_classifier.TextClassifier, cross_validation: CrossValidation
 ) -> dict:
     """text_classifier.json: the model learned on all the corpus's CVs, and per category its in-sample (optimistic)
     and cross-validated (the lists' folds, first seed) sensitivity and specificity."""

@@ -151,7 +151,7 @@ def _tables(validation_annotator, population_annotator=("1", "0", "1", "0")):
     validation = pd.DataFrame({"category": ["1", "1", "0", "0", "0", "1"], "llm": validation_annotator})
     population = pd.DataFrame({"organisation": ["a", "a", "b", "b"], "llm": list(population_annotator)})
     return (
-        read_validation(validation, "v.csv", "1", IngestSettings()),
+        read_validation(validation, "v.csv", HeadcountSettings(), IngestSettings()),
         read_population(population, "p.csv", HeadcountSettings()),
     )
 
@@ -195,7 +195,7 @@ def test_counts_mode_reports_an_organisation_without_profiles_with_the_prior():
     counts = _counts_table([["seen", 1000, 500, 120], ["unseen", 200, 0, 0]])
     settings = HeadcountSettings(prior="fixed", draws=2000)
     result = estimate(
-        read_validation(validation, "v.csv", "1", IngestSettings()),
+        read_validation(validation, "v.csv", HeadcountSettings(), IngestSettings()),
         read_counts(counts, "c.csv", settings),
         settings,
         IngestSettings(),
@@ -212,7 +212,7 @@ def test_counts_mode_with_one_annotator_equals_the_same_profiles_given_one_by_on
     validation = read_validation(
         pd.DataFrame({"category": labels.astype(int).astype(str), "filter": noisy(labels, 0.8, 0.9, rng).astype(str)}),
         "v.csv",
-        "1",
+        HeadcountSettings(),
         IngestSettings(),
     )
     settings = HeadcountSettings(draws=200)
@@ -243,7 +243,7 @@ def test_counts_mode_with_correlated_annotators_uses_their_joint_behaviour():
             {"category": labels.astype(int).astype(str), "broad": broad.astype(str), "strict": strict.astype(str)}
         ),
         "v.csv",
-        "1",
+        HeadcountSettings(),
         IngestSettings(),
     )
     expert = rng.random(2000) < 0.15
@@ -291,9 +291,10 @@ def test_population_employees_column_must_be_one_value_per_organisation_covering
 
 def test_positive_label_may_be_named_as_the_table_writes_it():
     table = pd.DataFrame({"label": ["yes", "no", "yes"], "llm": ["1", "0", "0"]})
-    assert read_validation(table, "v.csv", "yes", IngestSettings()).labels.tolist() == [True, False, True]
+    named_yes = HeadcountSettings(positive="yes")
+    assert read_validation(table, "v.csv", named_yes, IngestSettings()).labels.tolist() == [True, False, True]
     with pytest.raises(InputError, match="must hold the positive label 'expert'"):
-        read_validation(table, "v.csv", "expert", IngestSettings())
+        read_validation(table, "v.csv", HeadcountSettings(positive="expert"), IngestSettings())
 
 
 def test_a_prior_learned_per_organisation_type_keeps_consultancies_from_setting_labs_priors():
@@ -345,7 +346,7 @@ def test_the_organisation_type_column_is_one_value_per_organisation_and_no_annot
         read_population(table.assign(org_type=["lab", "lab", " "]), "p.csv", HeadcountSettings())
     validation = pd.DataFrame({"category": ["1", "0", "1", "0"], "llm": ["1", "0", "1", "1"]})
     result = estimate(
-        read_validation(validation, "v.csv", "1", IngestSettings()),
+        read_validation(validation, "v.csv", HeadcountSettings(), IngestSettings()),
         population,
         HeadcountSettings(draws=50),
         IngestSettings(),

@@ -47,7 +47,7 @@ def test_a_large_llm_sample_outweighs_a_keyword_count_ten_times_what_it_allows_a
     validation, counts = _search_tool_tables(np.random.default_rng(0))
     settings = HeadcountSettings(draws=400)
     result = estimate(
-        read_validation(validation, "v.csv", "1", IngestSettings()),
+        read_validation(validation, "v.csv", HeadcountSettings(), IngestSettings()),
         read_counts(counts, "c.csv", settings),
         settings,
         IngestSettings(),
@@ -76,7 +76,7 @@ def test_an_estimate_from_keyword_counts_alone_names_every_organisation_whose_ra
     validation, counts = _search_tool_tables(np.random.default_rng(0))
     settings = HeadcountSettings(draws=200)
     result = estimate(
-        read_validation(validation.drop(columns=["llm"]), "v.csv", "1", IngestSettings()),
+        read_validation(validation.drop(columns=["llm"]), "v.csv", HeadcountSettings(), IngestSettings()),
         read_counts(counts.drop(columns=["llm", "llm:profiles"]), "c.csv", settings),
         settings,
         IngestSettings(),
@@ -126,7 +126,7 @@ def test_false_positive_rates_that_differ_by_organisation_type_are_learned_per_t
         validation, profiles, truth, analytics = _typed_population(seed)
         settings = HeadcountSettings(draws=200, annotators=["broad", "llm"])
         result = estimate(
-            read_validation(validation, "v.csv", "1", IngestSettings()),
+            read_validation(validation, "v.csv", HeadcountSettings(), IngestSettings()),
             read_population(profiles, "p.csv", settings),
             settings,
             IngestSettings(),

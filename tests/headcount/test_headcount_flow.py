@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_headcount.config import ExtractionSettings, IngestSettings, StorageSettings, load_settings
+from ml_headcount.config import (
+    ExtractionSettings,
+    HeadcountSettings,
+    IngestSettings,
+    ListSettings,
+    StorageSettings,
+    load_settings,
+)
 from ml_headcount.corpus.cleaning import clean_text, cv_id, text_hash
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.keyword_annotators import keyword_values
@@ -100,8 +107,9 @@ def test_keyword_lists_use_out_of_fold_matches_for_the_cvs_they_were_learned_fro
         {"organisation": ["a", "a", "b"], "cv_text": ["deep learning engineer", "", "accountant"]}
     )
     store, run = _keyword_run(tmp_path, validation["cv_text"][:2].tolist(), {"1/broad": np.array([0, 1], np.int8)})
+    lists_alone = HeadcountSettings(positive="1", text_classifier=False)
     validation_values, population_values = keyword_values(
-        store, run, "1", IngestSettings(), validation, "v.csv", population, "p.csv"
+        store, run, validation, "v.csv", population, "p.csv", lists_alone, ListSettings(), IngestSettings()
     )
     assert list(validation_values) == ["1/broad"]  # the empty strict list is no annotator
     assert validation_values["1/broad"].tolist() == [0, 1, 1, 0]  # first two out-of-fold (in-sample would say 1, 1)
@@ -113,7 +121,15 @@ def test_keyword_run_without_heldout_matches_is_refused_for_cvs_it_learned_from(
     store, run = _keyword_run(tmp_path, ["PhD on deep learning"], None)
     with pytest.raises(InputError, match="1 validation CVs are ones the keyword run .* learned its lists from"):
         keyword_values(
-            store, run, "1", IngestSettings(), validation, "v.csv", validation.assign(organisation="a"), "p.csv"
+            store,
+            run,
+            validation,
+            "v.csv",
+            validation.assign(organisation="a"),
+            "p.csv",
+            HeadcountSettings(positive="1", text_classifier=False),
+            ListSettings(),
+            IngestSettings(),
         )
 
 

@@ -33,7 +33,7 @@ def _validation(rng, rows=600):
             "llm": _noisy(labels, 0.8, 0.1, rng).astype(str),
         }
     )
-    return read_validation(table, "v.csv", "1", IngestSettings())
+    return read_validation(table, "v.csv", HeadcountSettings(), IngestSettings())
 
 
 def _profiles(rng, sizes, shares):

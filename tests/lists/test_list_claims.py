@@ -70,7 +70,7 @@ def test_every_cv_the_strict_list_matches_the_broad_list_matches(settings):
     corpus = _interpretability_corpus(settings)
     rows = np.arange(len(corpus.cvs))
     texts = corpus.cvs["text"].tolist()
-    lists = learners.learn(corpus, None, settings)["1"]
+    lists = learners.learn(corpus, None, settings.lists, settings.scoring)["1"]
     strict, broad = (
         quality.list_matches(corpus, rows, lists["strict"]),
         quality.list_matches(corpus, rows, lists["broad"]),
@@ -82,14 +82,16 @@ def test_every_cv_the_strict_list_matches_the_broad_list_matches(settings):
     assert set(lists["strict"]) <= set(lists["broad"])
     assert set(lists["broad"].exclusions) <= set(lists["strict"].exclusions)
     # and so in every fold list: held out, no CV matches 1/strict without 1/broad
-    held = quality.cross_validate(corpus, _with(settings, cv_repeats=1)).heldout_matches
+    one = _with(settings, cv_repeats=1)
+    held = quality.cross_validate(corpus, one.lists, one.scoring).heldout_matches
     for suffix in ("", "@phrase"):
         assert not ((held[f"1/strict{suffix}"] == 1) & (held[f"1/broad{suffix}"] == 0)).any()
 
 
 def _document(settings, corpus) -> dict:
-    validated = quality.cross_validate(corpus, settings)
-    return quality.keyword_lists_document(corpus, learners.learn(corpus, None, settings), validated, settings)
+    validated = quality.cross_validate(corpus, settings.lists, settings.scoring)
+    lists = learners.learn(corpus, None, settings.lists, settings.scoring)
+    return quality.keyword_lists_document(corpus, lists, validated, settings.lists)
 
 
 def test_keyword_lists_queries_and_report_lead_with_the_asked_about_category_by_label(settings, document):

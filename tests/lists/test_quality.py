@@ -41,14 +41,14 @@ def test_folds_are_stratified_reproducible_and_independent_of_row_order(rated):
 @pytest.mark.timeout(2400)  # the first test to use the run waits for its extraction (60 CVs on a busy 2-core CPU)
 @pytest.mark.parametrize("method", ["selected", "study"])
 def test_a_heldout_match_never_depends_on_its_own_label(corpus, settings, method):
-    settings = settings.model_copy(update={"lists": settings.lists.model_copy(update={"method": method})})
+    list_settings = settings.lists.model_copy(update={"method": method})
     labels = corpus.cvs["category"].to_numpy()
     folds = stratified_folds(corpus.cvs["cv_id"].to_numpy(), labels, 5, seed=1)
-    before = quality.heldout_matches(corpus, folds, settings)
+    before = quality.heldout_matches(corpus, folds, list_settings, settings.scoring)
     held = folds == 0
     flipped = np.where(held, np.where(labels == "1", "0", "1"), labels)
     after = quality.heldout_matches(
-        dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=flipped)), folds, settings
+        dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=flipped)), folds, list_settings, settings.scoring
     )
     pd.testing.assert_frame_equal(before[held], after[held])
     assert list(before.columns) == [
@@ -69,7 +69,7 @@ def test_a_heldout_match_never_depends_on_its_own_label(corpus, settings, method
 
 
 def test_selected_lists_avoid_organisation_names_and_single_employer_phrases(corpus, settings):
-    lists = learners.learn(corpus, None, settings)
+    lists = learners.learn(corpus, None, settings.lists, settings.scoring)
     assert lists["1"]["broad"] and lists["1"]["strict"]
     positive = corpus.cvs["category"].to_numpy() == "1"
     for keywords in lists["1"].values():
@@ -83,12 +83,12 @@ def test_selected_lists_avoid_organisation_names_and_single_employer_phrases(cor
     assert in_sample["broad"]["in_sample_sensitivity"] >= in_sample["strict"]["in_sample_sensitivity"]
     assert in_sample["strict"]["in_sample_specificity"] >= 0.9
     stopped = settings.lists.model_copy(update={"organisation_stop_list": [lists["1"]["broad"][0]]})
-    relearned = learners.learn(corpus, None, settings.model_copy(update={"lists": stopped}))["1"]["broad"]
+    relearned = learners.learn(corpus, None, stopped, settings.scoring)["1"]["broad"]
     assert lists["1"]["broad"][0] not in relearned
 
 
 def test_cross_validated_quality_reports_intervals_and_too_small_categories(corpus, settings):
-    result = quality.cross_validate(corpus, settings)
+    result = quality.cross_validate(corpus, settings.lists, settings.scoring)
     broad = result.quality["1"]["broad"]
     assert broad["sensitivity_interval"][0] <= broad["sensitivity"] <= broad["sensitivity_interval"][1]
     assert (
@@ -98,7 +98,9 @@ def test_cross_validated_quality_reports_intervals_and_too_small_categories(corp
     # three CVs relabelled into a category of their own: too few for 5 folds, said instead of numbers
     labels = corpus.cvs["category"].to_numpy().copy()
     labels[:3] = "rare"
-    small = quality.cross_validate(dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=labels)), settings)
+    small = quality.cross_validate(
+        dataclasses.replace(corpus, cvs=corpus.cvs.assign(category=labels)), settings.lists, settings.scoring
+    )
     assert (
         "too few CVs" in small.quality["rare"]["broad"]["note"] and "sensitivity" not in small.quality["rare"]["broad"]
     )
@@ -116,7 +118,7 @@ def test_wilson_interval_and_bootstrap():
 def test_matcher_equals_scoring_presence_on_all_rated_cvs(corpus, rated, settings):
     """Every extracted keyword of the sample as a list of its own, plus the learned lists, on 454 CVs."""
     lists = {f"k{i}": [k] for i, k in enumerate(corpus.vocabulary)}
-    learned = learners.learn(corpus, None, settings)
+    learned = learners.learn(corpus, None, settings.lists, settings.scoring)
     lists.update({f"{c}/{n}": keywords for c, by_name in learned.items() for n, keywords in by_name.items()})
     matched = KeywordMatcher(lists, settings.extraction).match(rated["text"].tolist())
     everything = evidence.build_corpus(rated, corpus.keywords, settings.extraction)
@@ -147,20 +149,22 @@ def test_the_learner_chooses_and_not_by_inner_cross_validation_and_keeps_the_pla
     # `research` finds every CV of category 1 and half of the others; AND NOT `sales` removes those
     settings = settings.model_copy(update={"lists": settings.lists.model_copy(update={"max_exclusions": 3})})
     corpus = _research_corpus(settings, sales_in_negatives=True)
-    broad = learners.learn(corpus, None, settings)["1"]["broad"]
+    broad = learners.learn(corpus, None, settings.lists, settings.scoring)["1"]["broad"]
     assert (list(broad), broad.exclusions) == (["research"], ["sales"])
-    validated = quality.cross_validate(corpus, settings)
+    validated = quality.cross_validate(corpus, settings.lists, settings.scoring)
     assert validated.quality["1"]["broad"]["balanced_accuracy"] == 1.0
     assert validated.exclusion_stability["1"]["broad"] == {"sales": 1.0}
-    document = quality.keyword_lists_document(corpus, {"1": {"broad": broad}}, validated, settings)
+    document = quality.keyword_lists_document(corpus, {"1": {"broad": broad}}, validated, settings.lists)
     assert document["1"]["broad"]["exclusions"] == ["sales"]
     assert queries.queries_document(document)["queries"]["1"]["broad"]["dialects"]["boolean"]["query"] == (
         '("research") NOT ("sales")'
     )
     # the plain OR list stays a candidate: without exclusions allowed it is all there is, at 0.75
-    plain = settings.model_copy(update={"lists": settings.lists.model_copy(update={"max_exclusions": 0})})
-    assert learners.learn(corpus, None, plain)["1"]["broad"].exclusions == []
-    assert quality.cross_validate(corpus, plain).quality["1"]["broad"]["balanced_accuracy"] == 0.75
+    plain = settings.lists.model_copy(update={"max_exclusions": 0})
+    assert learners.learn(corpus, None, plain, settings.scoring)["1"]["broad"].exclusions == []
+    assert quality.cross_validate(corpus, plain, settings.scoring).quality["1"]["broad"]["balanced_accuracy"] == 0.75
     # where no exclusion pays (`sales` never meets `research`), inner cross-validation keeps the plain OR
-    separable = learners.learn(_research_corpus(settings, sales_in_negatives=False), None, settings)["1"]["broad"]
+    separable = learners.learn(
+        _research_corpus(settings, sales_in_negatives=False), None, settings.lists, settings.scoring
+    )["1"]["broad"]
     assert (list(separable), separable.exclusions) == (["research"], [])

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ml_headcount.config import IngestSettings, StorageSettings, load_settings
+from ml_headcount.config import HeadcountSettings, IngestSettings, ListSettings, StorageSettings, load_settings
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.headcount.keyword_annotators import keyword_values
 from ml_headcount.io.storage import ArtifactStore
@@ -104,7 +104,7 @@ def queries(rated_sample_run) -> list[SearchQuery]:
         settings.extraction,
     )
     evidence = corpus_evidence(corpus, np.arange(len(corpus.cvs)), np.arange(len(corpus.vocabulary)))
-    path, excluded = grow_list(evidence, "1", corpus.vocabulary, settings, (1.0, 0.0, 10), 3)
+    path, excluded = grow_list(evidence, "1", corpus.vocabulary, settings.lists, (1.0, 0.0, 10), 3)
     excluding = list_query(KeywordList([corpus.vocabulary[j] for j in path], [corpus.vocabulary[j] for j in excluded]))
     assert excluding.none_of and excluding.complexity["form"] == "any AND NOT any"
     return learned + [lint(*EDGE_CASES)[0], excluding]
@@ -283,7 +283,15 @@ def test_phrase_matcher_of_a_run_in_apply_and_as_annotators_is_its_queries_phras
     learned = set(pd.read_parquet(rated_sample_run / "cvs.parquet")["cv_id"])
     table = rated.rename(columns={"text": "cv_text"})
     validation, population = keyword_values(
-        store, run, "1", IngestSettings(), table, "validation.csv", table, "population.csv", matcher="phrase"
+        store,
+        run,
+        table,
+        "validation.csv",
+        table,
+        "population.csv",
+        HeadcountSettings(positive="1", text_classifier=False),
+        ListSettings(matcher="phrase"),
+        IngestSettings(),
     )
     assert set(validation) == {"1/strict@phrase", "1/broad@phrase"}
     heldout = pd.read_parquet(rated_sample_run / "heldout_matches.parquet").set_index("cv_id")

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from flows import cli
-from ml_headcount.config import IngestSettings, StorageSettings
+from ml_headcount.config import HeadcountSettings, IngestSettings, ListSettings, StorageSettings
 from ml_headcount.corpus.ingest import ingest
 from ml_headcount.headcount.keyword_annotators import keyword_values
 from ml_headcount.io.storage import ArtifactStore
@@ -101,8 +101,9 @@ def test_headcount_uses_the_classifiers_out_of_fold_annotations_for_the_cvs_it_l
     run = RunLayout(rated_sample_run.name)
     rated = ingest(str(RATED_CVS), IngestSettings()).cvs
     table = rated.rename(columns={"text": "cv_text"})
+    with_classifier = HeadcountSettings(positive="1", text_classifier=True)
     validation, population = keyword_values(
-        store, run, "1", IngestSettings(), table, "validation.csv", table, "population.csv", with_classifier=True
+        store, run, table, "validation.csv", table, "population.csv", with_classifier, ListSettings(), IngestSettings()
     )
     assert set(validation) == {"1/strict", "1/broad", "1/tfidf"}
     learned = rated["cv_id"].isin(set(pd.read_parquet(rated_sample_run / "cvs.parquet")["cv_id"])).to_numpy()
@@ -121,12 +122,12 @@ def test_headcount_uses_the_classifiers_out_of_fold_annotations_for_the_cvs_it_l
     validation, population = keyword_values(
         ArtifactStore(StorageSettings(url=str(tmp_path))),
         RunLayout("without"),
-        "1",
-        IngestSettings(),
         table,
         "validation.csv",
         table,
         "population.csv",
-        with_classifier=True,
+        with_classifier,
+        ListSettings(),
+        IngestSettings(),
     )
     assert set(validation) == set(population) == {"1/strict", "1/broad"}
