@@ -7,10 +7,11 @@ from prefect import get_run_logger, task
 from ml_headcount.config import Settings, result_fields
 from ml_headcount.extraction.cache import cache_key
 from ml_headcount.io.storage import ArtifactStore
-from ml_headcount.lists.learning import score_and_learn_lists
+from ml_headcount.lists.stage import learn_run_lists
 from ml_headcount.progress import progress_log
 from ml_headcount.runs.layout import RunLayout
 from ml_headcount.runs.stage_cache import cached_stage, stage_key
+from ml_headcount.scoring.stage import write_run_scores
 from tasks.policies import TASK_POLICY, say_ignored_cache_entries
 
 
@@ -36,8 +37,14 @@ def discriminative_keywords(store: ArtifactStore, settings: Settings, run: RunLa
     ]
     artifacts += [run.text_classifier] if settings.lists.text_classifier else []
     logger = get_run_logger()
+    log = progress_log(logger)
     stage = cached_stage(
-        store, "scores", key, artifacts, lambda: score_and_learn_lists(store, settings, run, progress_log(logger))
+        store,
+        "scores",
+        key,
+        artifacts,
+        # the stage's two parts: the scores, then the lists learned from them (cached as one)
+        lambda: {**write_run_scores(store, settings, run, log), **learn_run_lists(store, settings, run, log)},
     )
     say_ignored_cache_entries(stage, logger)
     summary = stage.summary

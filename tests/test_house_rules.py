@@ -144,7 +144,8 @@ def test_no_room_imports_one_that_imports_it():
 # and `Settings`'s own methods. Every other domain function takes the section(s) it reads.
 WHOLE_SETTINGS_ENTRY_POINTS = {
     # the scoring stage: reads extraction, scoring and lists, and cpu_workers() for its batch workers
-    "ml_headcount/lists/learning.py::score_and_learn_lists",
+    "ml_headcount/scoring/stage.py::write_run_scores",
+    "ml_headcount/lists/stage.py::learn_run_lists",
 }
 
 

@@ -10,11 +10,11 @@ __all__ = [
     "greedy",
     "intervals",
     "learners",
-    "learning",
     "new_sample",
     "quality",
     "quality_table",
     "queries",
     "run_lists",
+    "stage",
     "text_classifier",
 ]

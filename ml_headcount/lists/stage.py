@@ -1,12 +1,8 @@
-"""A run's scoring stage: every CV's keyword scores, then lists learned from a sample and cross-validated.
+"""A run's lists, after its scores (`scoring.stage`): learned from a sample and cross-validated.
 
-The scores are summed over all the run's CVs in batches (`scoring.corpus`);
-the lists are learned from a stratified sample of at most
-`lists.max_learning_cvs` CVs (the learners hold that sample in memory) and
-cross-validated on the same CVs, once per held-out fold. What is written:
-category_keywords.csv, discriminative_keywords.csv, keyword_lists.json,
-queries.json, heldout_matches.parquet and, with `lists.text_classifier`,
-text_classifier.json.
+The lists are learned from a stratified sample of at most `lists.max_learning_cvs` CVs (the learners hold that
+sample in memory) and cross-validated on the same CVs, once per held-out fold. What is written: keyword_lists.json,
+queries.json, heldout_matches.parquet and, with `lists.text_classifier`, text_classifier.json.
 """
 
 from __future__ import annotations
@@ -23,25 +19,13 @@ from ml_headcount.lists.folds import stratified_sample
 from ml_headcount.lists.learners import learn
 from ml_headcount.progress import heartbeat, still_running
 from ml_headcount.runs.layout import RunLayout
-from ml_headcount.scoring.corpus import corpus_scores
 from ml_headcount.scoring.keyword_list import list_column
 
 
-def score_and_learn_lists(store: ArtifactStore, settings: Settings, run: RunLayout, log: Callable[[str], None]) -> dict:
-    """Write the run's scores, lists, queries and held-out matches (and classifier); returns their sizes and quality."""
+def learn_run_lists(store: ArtifactStore, settings: Settings, run: RunLayout, log: Callable[[str], None]) -> dict:
+    """Write the run's lists, queries and held-out matches (and classifier); returns their sizes and quality."""
     index = store.read_parquet(run.cvs, columns=["cv_id", "category"])
     batch = settings.scoring.batch_cvs
-    stats, discriminative = corpus_scores(
-        store.parquet_batches(run.cvs, ["text", "category"], batch),
-        store.parquet_batches(run.keywords, ["cv_id", "keyword", "score"], 20 * batch),
-        index.set_index("cv_id")["category"],
-        settings.extraction,
-        settings.scoring,
-        settings.cpu_workers(),
-        log,
-    )
-    store.write_csv(run.category_keywords, stats)
-    store.write_csv(run.discriminative_keywords, discriminative)
     learning = _learning_sample(index, settings.lists)
     with heartbeat(still_running(f"keyword lists (learned from {len(learning):,} CVs, cross-validated)"), log):
         corpus = build_corpus(
@@ -60,8 +44,6 @@ def score_and_learn_lists(store: ArtifactStore, settings: Settings, run: RunLayo
     if settings.lists.text_classifier:  # learned from the same CVs as the lists, cross-validated on the same folds
         classifier_skipped = _write_text_classifier(store, run, corpus, validation, settings.lists)
     return {
-        "scored_keywords": int(stats["keyword"].nunique()),
-        "discriminative_keywords": discriminative.groupby("category").size().to_dict(),
         "list_method": settings.lists.method,
         "learning_cvs": len(learning),
         **_lists_summary(document),
