@@ -6,8 +6,6 @@ other module holds the sections of one part.
 
 from ml_headcount.config._extraction import (
     DEFAULT_MODEL,
-    EXTRACTION_VERSION,
-    FAST_MODE_VERSION,
     ExtractionSettings,
     canonical_model_name,
 )
@@ -21,8 +19,6 @@ from ml_headcount.config._settings import Settings, SettingsError, available_cpu
 
 __all__ = [
     "DEFAULT_MODEL",
-    "EXTRACTION_VERSION",
-    "FAST_MODE_VERSION",
     "MACHINE_ONLY",
     "ClusteringSettings",
     "DesignOptimism",

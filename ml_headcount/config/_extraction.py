@@ -14,16 +14,6 @@ DEFAULT_MODEL = "all-MiniLM-L6-v2"
 MAX_NGRAM = 10
 
 
-# Part of every extraction cache key: bump when the same settings would give other keywords, or the cache's format
-# changes. 3: entries record their Parquet's sha256; keys hold local models' weight digests.
-EXTRACTION_VERSION = "3"
-
-
-# Part of fast mode's cache keys only, so that changing fast mode leaves exact mode's caches valid.
-# 2: static vectors of the model's tokens for every candidate (1 embedded near-picks with the transformer).
-FAST_MODE_VERSION = "2"
-
-
 def canonical_model_name(name: str) -> str:
     """One name per model everywhere (settings, cache keys, image build, container load).
 

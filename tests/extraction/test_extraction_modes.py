@@ -175,7 +175,7 @@ def test_cache_key_differs_between_modes_and_ignores_the_other_modes_knob():
 
 def test_changing_fast_mode_leaves_exact_modes_cache_key(monkeypatch):
     exact, fast = cache_key(ExtractionSettings()), cache_key(ExtractionSettings(mode="fast"))
-    monkeypatch.setattr("ml_headcount.config._extraction.FAST_MODE_VERSION", "next")
+    monkeypatch.setattr("ml_headcount.extraction.cache._shards.FAST_MODE_VERSION", "next")
     assert cache_key(ExtractionSettings()) == exact
     assert cache_key(ExtractionSettings(mode="fast")) != fast
 

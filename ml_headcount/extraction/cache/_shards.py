@@ -12,10 +12,20 @@ from dataclasses import dataclass
 import pandas as pd
 import pyarrow as pa
 
-from ml_headcount.config import EXTRACTION_VERSION, FAST_MODE_VERSION, ExtractionSettings, result_fields
+from ml_headcount.config import ExtractionSettings, result_fields
 from ml_headcount.extraction.encoders import model_digest
 from ml_headcount.extraction.extractor import KEYWORD_COLUMNS
 from ml_headcount.io.storage import ArtifactStore
+
+# Part of every extraction cache key: bump when the same settings would give other keywords, or the cache's format
+# changes. 3: entries record their Parquet's sha256; keys hold local models' weight digests.
+EXTRACTION_VERSION = "3"
+
+
+# Part of fast mode's cache keys only, so that changing fast mode leaves exact mode's caches valid.
+# 2: static vectors of the model's tokens for every candidate (1 embedded near-picks with the transformer).
+FAST_MODE_VERSION = "2"
+
 
 # concurrent GETs: object stores answer in parallel, and a local disk does not mind
 READERS = 16
