@@ -98,21 +98,32 @@ def _concentration(positive, negative, pi, spread: RateSpread, space: PatternSpa
     return np.min(kappas, axis=0)
 
 
-class _Concentrations:
-    """The Dirichlet-multinomial concentrations of the last draw batch, shared by an evidence's batches of
-    organisations: they depend on the draws' rates, the grid and the spread alone, not on the organisations."""
+class _DrawBatchValues:
+    """Values of the last draw batch that depend on the draws' rates, the grid and the spread alone, not on the
+    organisations (the Dirichlet-multinomial concentrations, the matches' moments): computed once per draw batch and
+    shared by an evidence's batches of organisations (a 100,000-organisation table has 1,563 of them)."""
 
     def __init__(self):
         self.key, self.values = (), {}
 
-    def get(self, positive, negative, pi, spread: RateSpread, space: PatternSpace, annotators) -> np.ndarray:
+    def get(self, positive, negative, pi, spread: RateSpread, name: tuple, compute):
         key = (positive, negative, pi, spread)  # held, so identity cannot be a freed object's
         if len(self.key) != len(key) or any(a is not b for a, b in zip(key, self.key)):
             self.key, self.values = key, {}
+        if name not in self.values:
+            self.values[name] = compute()
+        return self.values[name]
+
+    def concentration(self, positive, negative, pi, spread: RateSpread, space: PatternSpace, annotators) -> np.ndarray:
         annotators = tuple(int(j) for j in annotators)
-        if annotators not in self.values:
-            self.values[annotators] = _concentration(positive, negative, pi, spread, space, annotators)
-        return self.values[annotators]
+        return self.get(
+            positive,
+            negative,
+            pi,
+            spread,
+            ("concentration", annotators),
+            lambda: _concentration(positive, negative, pi, spread, space, annotators),
+        )
 
 
 class PatternEvidence:
@@ -133,7 +144,7 @@ class PatternEvidence:
         if evidence_only is not None:
             np.add.at(self.counts, (evidence_only.organisation, evidence_only.code), evidence_only.count)
         self.used_codes = np.flatnonzero(self.counts.sum(axis=0))
-        self.concentrations = _Concentrations()
+        self.shared = _DrawBatchValues()
         self.profiles = np.bincount(groups.organisation, weights=groups.count, minlength=n_organisations).astype(
             np.int64
         )
@@ -167,7 +178,7 @@ class PatternEvidence:
         out = np.zeros((len(self.counts), positive.shape[0], len(pi)))
         for mask in np.unique(observed, axis=0):
             same = np.flatnonzero((observed == mask).all(axis=1))
-            kappa = self.concentrations.get(positive, negative, pi, spread, self.space, np.flatnonzero(mask))
+            kappa = self.shared.concentration(positive, negative, pi, spread, self.space, np.flatnonzero(mask))
             counts = self.counts[:, self.used_codes[same]]
             rows = np.flatnonzero(counts.sum(axis=1))
             for start in range(0, len(rows), _ORGANISATIONS_PER_SPREAD_CHUNK):
@@ -207,25 +218,18 @@ class MarginalCountEvidence:
     ):
         """`matches` (organisations, len(columns)) of the model's annotators `columns` (default all) over `profiles`."""
         self.matches, self.profiles, self.space = matches.astype(np.float64), profiles.astype(np.float64), space
-        self.concentrations = _Concentrations()
+        self.shared = _DrawBatchValues()
         self.columns = list(range(space.k)) if columns is None else columns
 
     def log_likelihood(self, positive, negative, pi, spread=NO_SPREAD):
-        mean, cov = self._moments(positive, negative, pi)
-        # the random effects' extra variance: a Dirichlet-multinomial's, n * cov * (1 + (n - 1) / (kappa + 1))
-        kappa = (
-            None if spread.none else self.concentrations.get(positive, negative, pi, spread, self.space, self.columns)
+        mean_projected, projection, variances, kappa = self.shared.get(
+            positive,
+            negative,
+            pi,
+            spread,
+            ("eigenbasis", tuple(self.columns)),
+            lambda: self._eigenbasis(positive, negative, pi, spread),
         )
-        # n * cov * inflation + I / 12 is diagonal in cov's eigenbasis, whatever the organisation: one
-        # eigendecomposition per (draw, point) replaces a solve and a determinant per organisation
-        variances, vectors = np.linalg.eigh(cov)  # (draws, points, k), (draws, points, k, k)
-        # float32, eigen-directions first: the residuals' rounding (~0.1 match at 600,000 profiles) moves a log
-        # likelihood by less than 1e-3 near its mode, and contiguous (organisations, draws, points) slices per
-        # direction run ten times faster than reductions over a short last axis
-        mean_projected = np.einsum("dgk,dgkj->jdg", mean, vectors).astype(np.float32)
-        projection = np.moveaxis(vectors, (2, 3), (0, 1)).reshape(len(self.columns), -1).astype(np.float32)
-        variances = np.moveaxis(variances, 2, 0).astype(np.float32)  # (k, draws, points)
-        kappa = None if kappa is None else kappa.astype(np.float32)
         out = np.zeros((len(self.profiles), positive.shape[0], len(pi)))
         rows_per_chunk = max(1, _ELEMENTS_PER_CHUNK // variances.size)
         for start in range(0, len(self.profiles), rows_per_chunk):
@@ -240,6 +244,37 @@ class MarginalCountEvidence:
                 chunk += residual * residual / variance + np.log(variance)
             out[rows] = np.where(n > 0, np.float32(-0.5) * chunk, 0.0)
         return out
+
+    def _eigenbasis(self, positive, negative, pi, spread):
+        """One profile's matches' mean and covariance per (draw, point), in the covariance's eigenbasis, and the
+        random effects' concentrations: what log_likelihood needs of the draws, whatever the organisations."""
+        mean, cov = self._moments(positive, negative, pi)
+        # the random effects' extra variance: a Dirichlet-multinomial's, n * cov * (1 + (n - 1) / (kappa + 1))
+        kappa = (
+            None if spread.none else self.shared.concentration(positive, negative, pi, spread, self.space, self.columns)
+        )
+        # n * cov * inflation + I / 12 is diagonal in cov's eigenbasis, whatever the organisation: one
+        # eigendecomposition per (draw, point) replaces a solve and a determinant per organisation
+        variances, vectors = np.linalg.eigh(cov)  # (draws, points, k), (draws, points, k, k)
+        # float32, eigen-directions first: the residuals' rounding (~0.1 match at 600,000 profiles) moves a log
+        # likelihood by less than 1e-3 near its mode, and contiguous (organisations, draws, points) slices per
+        # direction run ten times faster than reductions over a short last axis
+        mean_projected = np.einsum("dgk,dgkj->jdg", mean, vectors).astype(np.float32)
+        projection = np.moveaxis(vectors, (2, 3), (0, 1)).reshape(len(self.columns), -1).astype(np.float32)
+        variances = np.moveaxis(variances, 2, 0).astype(np.float32)  # (k, draws, points)
+        return mean_projected, projection, variances, None if kappa is None else kappa.astype(np.float32)
+
+    def log_likelihood_at(self, positive, negative, pi):
+        """(organisations, nodes) log likelihood at each organisation's own prevalences `pi` (organisations, nodes),
+        under one set of (3^k,) code likelihoods and no spread; in float64 and exact per point, so that a sum over
+        organisations moves smoothly with the rates (the population rates' fit)."""
+        mean, cov = self._moments(positive[None], negative[None], pi.ravel())
+        n = np.repeat(self.profiles, pi.shape[1])[:, None]
+        variance = n[..., None] * cov[0] + np.eye(len(self.columns)) / 12.0  # (organisations * nodes, k, k)
+        residual = np.repeat(self.matches, pi.shape[1], axis=0) - n * mean[0]
+        quadratic = (residual * np.linalg.solve(variance, residual[..., None])[..., 0]).sum(axis=1)
+        out = -0.5 * (quadratic + np.linalg.slogdet(variance)[1])
+        return np.where(n[:, 0] > 0, out, 0.0).reshape(pi.shape)
 
     def _moments(self, positive, negative, pi) -> tuple[np.ndarray, np.ndarray]:
         """(draws, points, k) mean and (draws, points, k, k) covariance of one profile's matches at each pi."""
@@ -268,7 +303,7 @@ class MarginalCountEvidence:
 
     def subset(self, rows):
         part = MarginalCountEvidence(self.matches[rows], self.profiles[rows], self.space, self.columns)
-        part.concentrations = self.concentrations
+        part.shared = self.shared
         return part
 
 
