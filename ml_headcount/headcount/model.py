@@ -55,8 +55,6 @@ population rates.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -179,22 +177,21 @@ def headcount_draws(
     result = np.empty((draws, len(employees)), dtype=np.int32)
     predicted = None if rated is None else np.empty((draws, *rated.shape), dtype=np.int32)
     edge_mass = np.zeros(len(employees))
-    with ThreadPoolExecutor(os.cpu_count()) as pool:
-        for start in range(0, draws, DRAWS_PER_BATCH):
-            batch = min(DRAWS_PER_BATCH, draws - start)
-            joints = bootstrap_joints(space, labels, codes, smoothing, transfer, batch, rng)
-            likelihoods = [_code_likelihoods(space, joints, group.rates, rng) for group in groups]
-            prevalence, edge = batches.prevalences(likelihoods, spread, rng, pool)  # (organisations, batch)
-            edge_mass += edge.sum(axis=1)
-            for group, (positive, negative) in zip(groups, likelihoods):
-                members, drawn = group.members, slice(start, start + batch)
-                result[drawn, members] = group.evidence.realise(
-                    positive, negative, prevalence[members], employees[members], rng, spread
+    for start in range(0, draws, DRAWS_PER_BATCH):
+        batch = min(DRAWS_PER_BATCH, draws - start)
+        joints = bootstrap_joints(space, labels, codes, smoothing, transfer, batch, rng)
+        likelihoods = [_code_likelihoods(space, joints, group.rates, rng) for group in groups]
+        prevalence, edge = batches.prevalences(likelihoods, spread, rng)  # (organisations, batch)
+        edge_mass += edge.sum(axis=1)
+        for group, (positive, negative) in zip(groups, likelihoods):
+            members, drawn = group.members, slice(start, start + batch)
+            result[drawn, members] = group.evidence.realise(
+                positive, negative, prevalence[members], employees[members], rng, spread
+            )
+            if predicted is not None:
+                predicted[drawn, members] = _predicted_matches(
+                    space, positive, negative, prevalence[members], rated[members], spread, rng
                 )
-                if predicted is not None:
-                    predicted[drawn, members] = _predicted_matches(
-                        space, positive, negative, prevalence[members], rated[members], spread, rng
-                    )
     edge = np.where(grid.edge_matters(employees), edge_mass / draws, 0.0)
     return Posterior(result, edge, learned, predicted, spreads, len(fit))
 
@@ -251,44 +248,29 @@ class _Batches:
     hierarchical: HierarchicalPrior | PerTypePrior | None
     fixed_prior: np.ndarray
 
-    def prevalences(self, likelihoods, spread, rng, pool: ThreadPoolExecutor) -> tuple[np.ndarray, np.ndarray]:
+    def prevalences(self, likelihoods, spread, rng) -> tuple[np.ndarray, np.ndarray]:
         """(organisations, draws) prevalences and their posterior mass in the grid's edge cells, given each rate
         group's (positive, negative) code likelihoods: the hierarchical prior's hyperparameters drawn from the sum
-        over the fitted organisations' batches, then each batch's. The batches run on `pool`'s threads (numpy
-        releases the GIL in their array work); their sums are added in batch order, so the draws are the same
-        whatever the threads."""
+        over the fitted organisations' batches, then each batch's."""
         pi, draws = self.grid.centres, likelihoods[0][0].shape[0]
-
-        def log_likelihood(batch) -> np.ndarray:
-            rows, part, group = batch
-            return part.log_likelihood(*likelihoods[group], pi, spread)
-
-        def fitted(batch) -> tuple[np.ndarray, object]:
-            batch_log_likelihood = log_likelihood(batch)
-            return batch_log_likelihood, self.hierarchical.batch_totals(batch_log_likelihood, batch[0])
-
         drawn, kept = None, []
         if self.hierarchical is not None:
             totals = self.hierarchical.log_marginals(draws)
-            for batch_log_likelihood, batch_totals in pool.map(fitted, self.fit_batches):
-                self.hierarchical.add(totals, batch_totals)
+            for rows, part, group in self.fit_batches:
+                log_likelihood = part.log_likelihood(*likelihoods[group], pi, spread)
+                self.hierarchical.accumulate(totals, log_likelihood, rows)
                 if self.fit_batches is self.batches:  # fitted on every organisation: at most FIT_ORGANISATIONS' kept
-                    kept.append(batch_log_likelihood)
+                    kept.append(log_likelihood)
             drawn = self.hierarchical.draw(totals, rng)
         organisations = sum(len(rows) for rows, _, _ in self.batches)
         uniforms = rng.random((organisations, draws)), rng.random((organisations, draws))
         prevalence, edge = np.empty((organisations, draws)), np.empty((organisations, draws))
-
-        def sample(index: int) -> None:  # each batch writes its own rows
-            rows = self.batches[index][0]
-            batch_log_likelihood = kept[index] if kept else log_likelihood(self.batches[index])
+        for index, (rows, part, group) in enumerate(self.batches):
+            log_likelihood = kept[index] if kept else part.log_likelihood(*likelihoods[group], pi, spread)
             log_prior = self.fixed_prior if drawn is None else self.hierarchical.log_prior(drawn, rows)
             prevalence[rows], edge[rows] = self.grid.sample(
-                batch_log_likelihood + log_prior, (uniforms[0][rows], uniforms[1][rows])
+                log_likelihood + log_prior, (uniforms[0][rows], uniforms[1][rows])
             )
-
-        for _ in pool.map(sample, range(len(self.batches))):
-            pass
         return prevalence, edge
 
 

@@ -116,22 +116,17 @@ class HierarchicalPrior:
         """Zeros to add the organisations' log marginal likelihoods to: (size classes, draws, means, concentrations)."""
         return np.zeros((self.mean_index.shape[2], draws, len(_MEAN_LATTICE), len(_HYPER_CONCENTRATIONS)))
 
-    def batch_totals(self, log_likelihood: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """The log marginal likelihood of organisations `rows` (their log likelihood: (rows, draws, points)) under
-        each (mean, concentration) cell, summed per size class: organisations are independent given the
-        hyperparameters, so a table's totals are the sum of its batches' (`add`)."""
+    def accumulate(self, totals: np.ndarray, log_likelihood: np.ndarray, rows: np.ndarray) -> None:
+        """Add the log marginal likelihood of organisations `rows` (their log likelihood: (rows, draws, points))
+        under each (mean, concentration) cell to their size classes' `totals`: organisations are independent given
+        the hyperparameters, so a table's is the sum of its batches'."""
         organisations, draws, points = log_likelihood.shape
         shift = log_likelihood.max(axis=2, keepdims=True)
         relative = _without_tiny(np.exp(log_likelihood - shift)).reshape(-1, points)
         marginal = np.log(np.maximum(relative @ self.mass.T, 1e-300)).reshape(organisations, draws, -1) + shift
-        n_classes = self.mean_index.shape[2]
+        n_classes = totals.shape[0]
         membership = (self.size_class[rows][None, :] == np.arange(n_classes)[:, None]).astype(np.float64)
-        shape = (n_classes, draws, len(_MEAN_LATTICE), len(_HYPER_CONCENTRATIONS))
-        return (membership @ marginal.reshape(organisations, -1)).reshape(shape)
-
-    @staticmethod
-    def add(totals: np.ndarray, batch: np.ndarray) -> None:
-        totals += batch
+        totals += (membership @ marginal.reshape(organisations, -1)).reshape(totals.shape)
 
     def draw(self, totals: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Per draw, (intercept, slope, concentration) indices from their posterior given the `totals`."""
@@ -167,20 +162,11 @@ class PerTypePrior:
     def log_marginals(self, draws: int) -> list[np.ndarray]:
         return [prior.log_marginals(draws) for prior in self.priors]
 
-    def batch_totals(self, log_likelihood: np.ndarray, rows: np.ndarray) -> list[np.ndarray | None]:
-        kinds = self.type_of[rows]
-        return [
-            prior.batch_totals(log_likelihood[kinds == kind], self.position[rows[kinds == kind]])
-            if (kinds == kind).any()
-            else None
-            for kind, prior in enumerate(self.priors)
-        ]
-
-    @staticmethod
-    def add(totals: list[np.ndarray], batch: list[np.ndarray | None]) -> None:
-        for total, part in zip(totals, batch):
-            if part is not None:
-                HierarchicalPrior.add(total, part)
+    def accumulate(self, totals: list[np.ndarray], log_likelihood: np.ndarray, rows: np.ndarray) -> None:
+        for kind, (total, prior) in enumerate(zip(totals, self.priors)):
+            mine = self.type_of[rows] == kind
+            if mine.any():
+                prior.accumulate(total, log_likelihood[mine], self.position[rows[mine]])
 
     def draw(self, totals: list[np.ndarray], rng: np.random.Generator) -> list:
         return [prior.draw(total, rng) for total, prior in zip(totals, self.priors)]
