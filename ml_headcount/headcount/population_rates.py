@@ -378,7 +378,7 @@ def _pattern_log_marginal(counts: np.ndarray, l1: np.ndarray, l0: np.ndarray, a:
 
     coarse = expit(_COARSE_LOGITS)
     on_coarse = counts @ np.log(l0[:, None] + coarse[None, :] * d[:, None]) + a * np.log(coarse) + b * np.log1p(-coarse)
-    x = _COARSE_LOGITS[np.argmax(on_coarse, axis=1)]
+    x = logit(coarse)[np.argmax(on_coarse, axis=1)]
     for _ in range(_NEWTON_STEPS // 3):
         p = expit(x)
         g = l0 + p[:, None] * d
