@@ -10,7 +10,8 @@ from scipy.special import logit
 from ml_headcount.headcount.annotator_evidence import MarginalCountEvidence, PatternEvidence, group_profiles
 from ml_headcount.headcount.annotators import PatternSpace, code_likelihoods
 from ml_headcount.headcount.model import bootstrap_joints, headcount_draws
-from ml_headcount.headcount.population_rates import RateModel, _log_marginal, with_marginals
+from ml_headcount.headcount.population_rates import RateModel, with_marginals
+from ml_headcount.headcount.prevalence_integral import log_marginal
 from ml_headcount.headcount.prevalence_prior import PrevalenceGrid, Prior
 from ml_headcount.headcount.rate_spread import RateSpread
 
@@ -146,12 +147,12 @@ def test_the_population_rates_objective_on_marginal_counts_is_smooth_in_the_rate
     false_positive = other_joint[0] @ space.full.astype(np.float64)
     grid = PrevalenceGrid(1024)
 
-    def log_marginal(shift: float) -> float:
+    def at_shift(shift: float) -> float:
         rates = false_positive + np.array([shift, 0.0])
         negative = code_likelihoods(space, with_marginals(space, other_joint, rates[None]))[0]
-        return _log_marginal(evidence, positive, negative, 1.0, 4.0, grid.centres, grid.log_widths)
+        return log_marginal(evidence, positive, negative, 1.0, 4.0, grid.centres, grid.log_widths)
 
     shifts = np.linspace(-0.004, 0.004, 17)
-    values = np.array([log_marginal(shift) for shift in shifts])
+    values = np.array([at_shift(shift) for shift in shifts])
     wiggle = values - np.polyval(np.polyfit(shifts, values, 4), shifts)
     assert np.abs(wiggle).max() < 0.01, wiggle
