@@ -405,9 +405,16 @@ def main() -> None:
     parser.add_argument("--scenarios", default="abcdef")
     parser.add_argument("--error-rates", choices=["population", "validation"], help="override HeadcountSettings")
     parser.add_argument("--rate-shift-sd", type=float, help="override HeadcountSettings.rate_shift_sd")
+    parser.add_argument("--rate-spread-sd", type=float, help="override HeadcountSettings.rate_spread_sd")
     args = parser.parse_args()
     overrides = {
-        k: v for k, v in {"error_rates": args.error_rates, "rate_shift_sd": args.rate_shift_sd}.items() if v is not None
+        k: v
+        for k, v in {
+            "error_rates": args.error_rates,
+            "rate_shift_sd": args.rate_shift_sd,
+            "rate_spread_sd": args.rate_spread_sd,
+        }.items()
+        if v is not None
     }
     settings = HeadcountSettings(draws=args.draws, **overrides)
     rated = load_rated()
@@ -428,7 +435,8 @@ def main() -> None:
     table, every_org = pd.DataFrame(rows), pd.concat(organisations)
 
     print(
-        f"settings: error_rates={settings.error_rates} rate_shift_sd={settings.rate_shift_sd} prior={settings.prior} "
+        f"settings: error_rates={settings.error_rates} rate_shift_sd={settings.rate_shift_sd} "
+        f"rate_spread_sd={settings.rate_spread_sd} prior={settings.prior} "
         f"draws={args.draws} organisations={args.organisations} seeds={args.first_seed}.."
         f"{args.first_seed + args.seeds - 1}; {time.perf_counter() - started:.0f} s"
     )
