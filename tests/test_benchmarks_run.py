@@ -25,7 +25,12 @@ TINY = {
         (["--seeds", "1", "--organisations", "4", "--draws", "50", "--scenarios", "a"], "scenario=a coverage80=")
     ],
     "headcount_speed.py": [
-        (["--organisations", "20", "--profiles", "2000", "--draws", "50"], "error_rates=population organisations=20")
+        (["--organisations", "20", "--profiles", "2000", "--draws", "50"], "error_rates=population organisations=20"),
+        (["--counts", "--organisations", "20", "--draws", "50"], "counts error_rates=population organisations=20"),
+        (
+            ["--counts", "--with-and", "--organisations", "20", "--draws", "50"],
+            "counts with_and error_rates=population organisations=20",
+        ),
     ],
     "ingest_memory.py": [(["--mb", "1", "--dir", "{tmp}"], "file_mb=")],
     "list_quality.py": [
