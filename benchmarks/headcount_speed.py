@@ -59,9 +59,10 @@ def keyword_lists(expert: np.ndarray, rng: np.random.Generator) -> tuple[np.ndar
 
 def counts_tables(
     organisations: int, rng: np.random.Generator, with_and: bool = False
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """A validation table of 600 rated profiles and a counts table of `organisations` rows (module docstring); with
-    `with_and`, the lists' AND count too (the strict list's matches, which lie inside the broad list's)."""
+) -> tuple[pd.DataFrame, pd.DataFrame, float]:
+    """A validation table of 600 rated profiles, a counts table of `organisations` rows (module docstring) and the
+    expected number of experts among their employees; with `with_and`, the lists' AND count too (the strict list's
+    matches, which lie inside the broad list's)."""
     labels = rng.random(600) < 0.3
     broad, strict = keyword_lists(labels, rng)
     validation = pd.DataFrame(
@@ -69,7 +70,8 @@ def counts_tables(
     )
     employees = np.exp(rng.uniform(np.log(20), np.log(600_000), organisations)).astype(np.int64)
     profiles = rng.binomial(employees, rng.uniform(0.2, 0.9, organisations))
-    experts = rng.binomial(profiles, rng.beta(0.5, 6.0, organisations))
+    share = rng.beta(0.5, 6.0, organisations)
+    experts = rng.binomial(profiles, share)
     # the lists' matches among each organisation's experts and others: binomials at keyword_lists' rates
     columns = {}
     for name, threshold in (("broad", 0.3), ("strict", 1.2)):
@@ -82,19 +84,23 @@ def counts_tables(
         {"organisation": [f"org{i}" for i in range(organisations)], "employees": employees, "profiles": profiles}
         | columns
     )
-    return validation, counts
+    return validation, counts, float(experts.sum() + (employees - profiles) @ share)
 
 
 def time_counts(args: argparse.Namespace, settings: HeadcountSettings) -> None:
     """The counts-table path, timed as a user runs it: reading both tables, the estimate, its result tables."""
-    validation_table, counts_table = counts_tables(args.organisations, np.random.default_rng(0), args.with_and)
+    validation_table, counts_table, truth = counts_tables(args.organisations, np.random.default_rng(0), args.with_and)
     settings = settings.model_copy(update={"max_organisations": max(args.organisations, settings.max_organisations)})
     started, cpu_started = time.perf_counter(), time.process_time()
     validation = read_validation(validation_table, "validation.csv", settings, IngestSettings())
     result = estimate(validation, read_counts(counts_table, "counts.csv", settings), settings, IngestSettings())
     finished, cpu_seconds = time.perf_counter(), time.process_time() - cpu_started
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(f"annotators in model: {result.chosen}, estimated total: {result.estimates['mean'].sum():.0f}")
+    total = summarise(result.draws.sum(axis=1, keepdims=True))
+    print(
+        f"annotators in model: {result.chosen}; total (expected truth ~{truth:.0f}): mean {total['mean'][0]:.0f}, "
+        f"80 % interval {total['q10'][0]}-{total['q90'][0]}"
+    )
     print(
         f"counts{' with_and' if args.with_and else ''} error_rates={args.error_rates} "
         f"organisations={args.organisations} draws={args.draws} "
