@@ -12,9 +12,11 @@ into a Dirichlet-multinomial with the same mean, whose concentration kappa makes
 an annotator's match probability q = pi * s + (1 - pi) * f vary between
 organisations as much, in logit, as the random effects make it vary:
 trigamma(kappa q) + trigamma(kappa (1 - q)) = Var(logit q), the delta method's
-variance. A Beta's logit is skewed as a logit-normal is, so a count far above
-what the population rate predicts stays possible (most of its matches false)
-without being likely. What follows for a user: a large count pins down its own
+variance. Where the rate is small a Beta's logit is skewed to the left, which a
+logit-normal's is not: a count far above what the population rate predicts stays
+possible (most of its matches false) but is less likely than the random effect
+makes it (a 5 % rate, sd 0.9: 0.019 above 15 % against the logit-normal's 0.089;
+docs/calibration.md, f). What follows for a user: a large count pins down its own
 organisation's rate more than the prevalence, and two sources that disagree
 widen an interval instead of being averaged at the confidence of the larger one.
 
