@@ -25,6 +25,7 @@ from ml_headcount.headcount.rate_spread import RateSpread, dirichlet_multinomial
 _ELEMENTS_PER_CHUNK = 2**16  # the normal approximation's (organisations, draws, points, k) arrays: kept in the caches
 _ORGANISATIONS_PER_SPREAD_CHUNK = 256  # bounds the (organisations, draws, points) arrays of the Dirichlet-multinomial
 NO_SPREAD = RateSpread()
+ALL_CELLS = slice(None)
 
 
 @dataclass(frozen=True)
@@ -59,9 +60,16 @@ class AnnotatorEvidence(Protocol):
     """What the observed profiles say about each organisation's pi, and how their experts are realised."""
 
     def log_likelihood(
-        self, positive: np.ndarray, negative: np.ndarray, pi: np.ndarray, spread: RateSpread = NO_SPREAD
+        self,
+        positive: np.ndarray,
+        negative: np.ndarray,
+        pi: np.ndarray,
+        spread: RateSpread = NO_SPREAD,
+        cells: slice = ALL_CELLS,
     ) -> np.ndarray:
-        """(organisations, draws, points) for per-draw code likelihoods (draws, 3^k) of each class."""
+        """(organisations, draws, len(pi[cells])) for per-draw code likelihoods (draws, 3^k) of each class, at the
+        prevalences `pi[cells]`: `pi` is the whole grid, so that what depends on it alone is shared by every batch
+        of organisations whatever part of it they need."""
 
     def realise(
         self,
@@ -149,14 +157,14 @@ class PatternEvidence:
             np.int64
         )
 
-    def log_likelihood(self, positive, negative, pi, spread=NO_SPREAD):
-        codes = self.used_codes
+    def log_likelihood(self, positive, negative, pi, spread=NO_SPREAD, cells=ALL_CELLS):
+        codes, p = self.used_codes, pi[cells]
         l1, l0 = positive[:, codes].T[:, :, None], negative[:, codes].T[:, :, None]  # (codes, draws, 1)
         if not spread.none:
-            return self._spread_log_likelihood(pi * l1 + (1 - pi) * l0, positive, negative, pi, spread)
-        per_code = np.log(pi * l1 + (1 - pi) * l0)  # (codes, draws, points)
+            return self._spread_log_likelihood(p * l1 + (1 - p) * l0, positive, negative, pi, spread, cells)
+        per_code = np.log(p * l1 + (1 - p) * l0)  # (codes, draws, points)
         flat = self.counts[:, codes] @ per_code.reshape(len(codes), -1)
-        return flat.reshape(len(self.counts), positive.shape[0], len(pi))
+        return flat.reshape(len(self.counts), positive.shape[0], len(p))
 
     def annotators_seen(self):
         return (self.counts > 0) @ (self.space.digits != 2) > 0
@@ -171,14 +179,15 @@ class PatternEvidence:
         part.counts, part.profiles = self.counts[rows], self.profiles[rows]
         return part
 
-    def _spread_log_likelihood(self, probabilities, positive, negative, pi, spread):
+    def _spread_log_likelihood(self, probabilities, positive, negative, pi, spread, cells):
         """A Dirichlet-multinomial per organisation and set of annotators that rated its profiles (the codes that
         share a missingness)."""
         observed = self.space.digits[self.used_codes] != 2  # (used codes, k)
-        out = np.zeros((len(self.counts), positive.shape[0], len(pi)))
+        out = np.zeros((len(self.counts), *probabilities.shape[1:]))
         for mask in np.unique(observed, axis=0):
             same = np.flatnonzero((observed == mask).all(axis=1))
             kappa = self.shared.concentration(positive, negative, pi, spread, self.space, np.flatnonzero(mask))
+            kappa = kappa[:, cells]
             counts = self.counts[:, self.used_codes[same]]
             rows = np.flatnonzero(counts.sum(axis=1))
             for start in range(0, len(rows), _ORGANISATIONS_PER_SPREAD_CHUNK):
@@ -221,20 +230,25 @@ class MarginalCountEvidence:
         self.shared = _DrawBatchValues()
         self.columns = list(range(space.k)) if columns is None else columns
 
-    def log_likelihood(self, positive, negative, pi, spread=NO_SPREAD):
-        mean_projected, projection, variances, kappa = self.shared.get(
-            positive,
-            negative,
-            pi,
-            spread,
-            ("eigenbasis", tuple(self.columns)),
-            lambda: self._eigenbasis(positive, negative, pi, spread),
+    def log_likelihood(self, positive, negative, pi, spread=NO_SPREAD, cells=ALL_CELLS):
+        mean_projected, vectors, variances, kappa = (
+            None if value is None else value[..., cells]
+            for value in self.shared.get(
+                positive,
+                negative,
+                pi,
+                spread,
+                ("eigenbasis", tuple(self.columns)),
+                lambda: self._eigenbasis(positive, negative, pi, spread),
+            )
         )
-        out = np.zeros((len(self.profiles), positive.shape[0], len(pi)))
+        projection = vectors.reshape(len(self.columns), -1)
+        out = np.zeros((len(self.profiles), *variances.shape[1:]))
         rows_per_chunk = max(1, _ELEMENTS_PER_CHUNK // variances.size)
         for start in range(0, len(self.profiles), rows_per_chunk):
             rows = slice(start, start + rows_per_chunk)
             n = self.profiles[rows][:, None, None].astype(np.float32)
+            # the random effects' extra variance: a Dirichlet-multinomial's, n * cov * (1 + (n - 1) / (kappa + 1))
             scale = n if kappa is None else n * (1 + (n - 1).clip(0) / (kappa[None] + 1))
             matches = (self.matches[rows].astype(np.float32) @ projection).reshape(-1, *variances.shape)
             chunk = np.zeros((len(n), *variances.shape[1:]), np.float32)
@@ -249,7 +263,6 @@ class MarginalCountEvidence:
         """One profile's matches' mean and covariance per (draw, point), in the covariance's eigenbasis, and the
         random effects' concentrations: what log_likelihood needs of the draws, whatever the organisations."""
         mean, cov = self._moments(positive, negative, pi)
-        # the random effects' extra variance: a Dirichlet-multinomial's, n * cov * (1 + (n - 1) / (kappa + 1))
         kappa = (
             None if spread.none else self.shared.concentration(positive, negative, pi, spread, self.space, self.columns)
         )
@@ -260,9 +273,9 @@ class MarginalCountEvidence:
         # likelihood by less than 1e-3 near its mode, and contiguous (organisations, draws, points) slices per
         # direction run ten times faster than reductions over a short last axis
         mean_projected = np.einsum("dgk,dgkj->jdg", mean, vectors).astype(np.float32)
-        projection = np.moveaxis(vectors, (2, 3), (0, 1)).reshape(len(self.columns), -1).astype(np.float32)
+        vectors = np.ascontiguousarray(np.moveaxis(vectors, (2, 3), (0, 1)), np.float32)  # (k, k, draws, points)
         variances = np.moveaxis(variances, 2, 0).astype(np.float32)  # (k, draws, points)
-        return mean_projected, projection, variances, None if kappa is None else kappa.astype(np.float32)
+        return mean_projected, vectors, variances, None if kappa is None else kappa.astype(np.float32)
 
     def log_likelihood_at(self, positive, negative, pi):
         """(organisations, nodes) log likelihood at each organisation's own prevalences `pi` (organisations, nodes),
@@ -314,8 +327,8 @@ class CombinedEvidence:
     def __init__(self, parts: list, primary: int):
         self.parts, self.primary = parts, primary
 
-    def log_likelihood(self, positive, negative, pi, spread=NO_SPREAD):
-        return sum(part.log_likelihood(positive, negative, pi, spread) for part in self.parts)
+    def log_likelihood(self, positive, negative, pi, spread=NO_SPREAD, cells=ALL_CELLS):
+        return sum(part.log_likelihood(positive, negative, pi, spread, cells) for part in self.parts)
 
     def realise(self, positive, negative, prevalence, employees, rng, spread=NO_SPREAD):
         return self.parts[self.primary].realise(positive, negative, prevalence, employees, rng, spread)

@@ -61,7 +61,7 @@ import numpy as np
 from scipy.special import logsumexp
 
 from ml_headcount.config import HeadcountSettings
-from ml_headcount.headcount.annotator_evidence import AnnotatorEvidence, single_codes
+from ml_headcount.headcount.annotator_evidence import ALL_CELLS, AnnotatorEvidence, single_codes
 from ml_headcount.headcount.annotators import PatternSpace, code_likelihoods, fit_joint
 from ml_headcount.headcount.population_rates import (
     PopulationRates,
@@ -79,6 +79,8 @@ DRAWS_PER_BATCH = 16
 # caches (arrays of hundreds of MB ran many times slower per element, besides the memory they took)
 _BATCH_ELEMENTS = 2**18
 FIT_ORGANISATIONS = 2_000  # population-level quantities are fitted on at most this many organisations
+_COARSE_STEP = 16  # where an organisation's posterior lies is found on every 16th cell of the prevalence grid
+_NEGLIGIBLE = 40.0  # cells whose log posterior is this far below the maximum carry no mass (e^-40) and are left out
 _FIT_POINTS = 1024  # the prevalence grid on which the population error rates are fitted from marginal counts
 _RATE_REPLICATES = 8  # bootstrap replicates whose refitted population rates add the dependence's uncertainty
 EDGE_MASS = 0.01  # an estimate with more posterior mass than this in a grid's edge cell is flagged
@@ -266,12 +268,38 @@ class _Batches:
         uniforms = rng.random((organisations, draws)), rng.random((organisations, draws))
         prevalence, edge = np.empty((organisations, draws)), np.empty((organisations, draws))
         for index, (rows, part, group) in enumerate(self.batches):
-            log_likelihood = kept[index] if kept else part.log_likelihood(*likelihoods[group], pi, spread)
-            log_prior = self.fixed_prior if drawn is None else self.hierarchical.log_prior(drawn, rows)
+            if kept:
+                log_posterior, first = kept[index] + self._log_prior(drawn, rows, ALL_CELLS), 0
+            else:
+                log_posterior, first = self._where_it_lies(part, likelihoods[group], spread, drawn, rows)
             prevalence[rows], edge[rows] = self.grid.sample(
-                log_likelihood + log_prior, (uniforms[0][rows], uniforms[1][rows])
+                log_posterior, (uniforms[0][rows], uniforms[1][rows]), first
             )
         return prevalence, edge
+
+    def _log_prior(self, drawn, rows: np.ndarray, cells: slice) -> np.ndarray:
+        return self.fixed_prior[..., cells] if drawn is None else self.hierarchical.log_prior(drawn, rows, cells)
+
+    def _log_posterior(self, part, likelihoods, spread, drawn, rows: np.ndarray, cells: slice) -> np.ndarray:
+        log_likelihood = part.log_likelihood(*likelihoods, self.grid.centres, spread, cells)
+        return log_likelihood + self._log_prior(drawn, rows, cells)
+
+    def _where_it_lies(self, part, likelihoods, spread, drawn, rows: np.ndarray) -> tuple[np.ndarray, int]:
+        """A batch's log posterior on the run of cells that carries its mass, and the first of those cells.
+
+        An organisation's posterior spans about 140 of the grid's 1,024 cells, so most of a large table's work went
+        to cells with no mass. The run is found on every _COARSE_STEP-th cell, a sixteenth of the work: from the
+        coarse cell before the first within _NEGLIGIBLE of its row's maximum to the coarse cell after the last. A
+        posterior with one mode falls further beyond them, and the posteriors here have one: log-concave in pi where
+        the rates are the population's (a log-concave likelihood of a mixture, a Beta prior, a cell's width
+        pi (1 - pi) in pi), and smooth over many cells where they spread. The draws are the whole grid's but for
+        float rounding."""
+        step, points = _COARSE_STEP, self.grid.points
+        coarse = self._log_posterior(part, likelihoods, spread, drawn, rows, slice(step // 2, None, step))
+        near = np.flatnonzero((coarse >= coarse.max(axis=-1, keepdims=True) - _NEGLIGIBLE).any(axis=(0, 1)))
+        first = max(0, step // 2 + step * (near[0] - 1))
+        last = min(points - 1, step // 2 + step * (near[-1] + 1))
+        return self._log_posterior(part, likelihoods, spread, drawn, rows, slice(first, last + 1)), first
 
 
 @dataclass(frozen=True)

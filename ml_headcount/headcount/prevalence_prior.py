@@ -8,6 +8,7 @@ do not set the prior of small specialist firms, and, given organisation types, i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from scipy.special import betaln, expit, logsumexp
@@ -30,7 +31,7 @@ class PrevalenceGrid:
     def edges(self) -> np.ndarray:
         return np.linspace(-_LOGIT_RANGE, _LOGIT_RANGE, self.points + 1)
 
-    @property
+    @cached_property  # one array, so that values cached on it (annotator_evidence's) are found again
     def centres(self) -> np.ndarray:
         edges = self.edges
         return expit((edges[:-1] + edges[1:]) / 2)
@@ -58,19 +59,21 @@ class PrevalenceGrid:
         return employees * expit(-_LOGIT_RANGE) >= 0.5
 
     def sample(
-        self, log_posterior: np.ndarray, uniforms: tuple[np.ndarray, np.ndarray]
+        self, log_posterior: np.ndarray, uniforms: tuple[np.ndarray, np.ndarray], first: int = 0
     ) -> tuple[np.ndarray, np.ndarray]:
-        """One pi per row of (..., points) unnormalised log posteriors, uniform in logit within the chosen cell,
-        and each row's posterior mass in the two edge cells. `uniforms`: two arrays of uniform numbers, shaped as
-        the rows, that choose the cell and the place in it (drawn for every organisation at once, so that a batch of
-        organisations draws what the whole table would)."""
+        """One pi per row of (..., cells) unnormalised log posteriors on the grid's cells from `first` on (the rest
+        carrying no mass), uniform in logit within the chosen cell, and each row's posterior mass in the grid's two
+        edge cells. `uniforms`: two arrays of uniform numbers, shaped as the rows, that choose the cell and the
+        place in it (drawn for every organisation at once, so that a batch of organisations draws what the whole
+        table would)."""
         shifted = np.exp(log_posterior - log_posterior.max(axis=-1, keepdims=True))
         cumulative = np.cumsum(shifted, axis=-1)
         u = uniforms[0][..., None] * cumulative[..., -1:]
-        cell = np.minimum((cumulative < u).sum(axis=-1), self.points - 1)
+        cells = shifted.shape[-1]
+        cell = first + np.minimum((cumulative < u).sum(axis=-1), cells - 1)
         edges = self.edges
-        edge_mass = (shifted[..., 0] + shifted[..., -1]) / cumulative[..., -1]
-        return expit(edges[cell] + uniforms[1] * (edges[1] - edges[0])), edge_mass
+        in_edges = shifted[..., 0] * (first == 0) + shifted[..., -1] * (first + cells == self.points)
+        return expit(edges[cell] + uniforms[1] * (edges[1] - edges[0])), in_edges / cumulative[..., -1]
 
 
 @dataclass(frozen=True)
@@ -140,11 +143,14 @@ class HierarchicalPrior:
         cells = np.minimum((probability.cumsum(axis=1) < rng.random((draws, 1))).sum(axis=1), log_post.shape[1] - 1)
         return np.unravel_index(cells, (n_means, len(_SLOPES), n_conc))
 
-    def log_prior(self, drawn: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndarray) -> np.ndarray:
-        """(rows, draws, points) the log prior of organisations `rows` under each draw's `drawn` hyperparameters."""
+    def log_prior(
+        self, drawn: tuple[np.ndarray, np.ndarray, np.ndarray], rows: np.ndarray, cells: slice = slice(None)
+    ) -> np.ndarray:
+        """(rows, draws, cells) the log prior of organisations `rows` on the grid's `cells` under each draw's `drawn`
+        hyperparameters."""
         intercept, slope, concentration = drawn
         mean = self.mean_index[intercept[None, :], slope[None, :], self.size_class[rows][:, None]]
-        return self.log_mass[mean * len(_HYPER_CONCENTRATIONS) + concentration[None, :]]
+        return self.log_mass[:, cells][mean * len(_HYPER_CONCENTRATIONS) + concentration[None, :]]
 
 
 class PerTypePrior:
@@ -171,12 +177,12 @@ class PerTypePrior:
     def draw(self, totals: list[np.ndarray], rng: np.random.Generator) -> list:
         return [prior.draw(total, rng) for total, prior in zip(totals, self.priors)]
 
-    def log_prior(self, drawn: list, rows: np.ndarray) -> np.ndarray:
-        """(rows, draws, points) log prior, each type's from its own hierarchical prior."""
+    def log_prior(self, drawn: list, rows: np.ndarray, cells: slice = slice(None)) -> np.ndarray:
+        """(rows, draws, cells) log prior, each type's from its own hierarchical prior."""
         kinds = self.type_of[rows]
-        out = np.empty((len(rows), len(drawn[0][0]), self.priors[0].log_mass.shape[1]))
+        out = np.empty((len(rows), len(drawn[0][0]), len(self.priors[0].log_mass[0, cells])))
         for kind, prior in enumerate(self.priors):
             mine = kinds == kind
             if mine.any():
-                out[mine] = prior.log_prior(drawn[kind], self.position[rows[mine]])
+                out[mine] = prior.log_prior(drawn[kind], self.position[rows[mine]], cells)
         return out

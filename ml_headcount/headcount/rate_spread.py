@@ -37,6 +37,7 @@ import numpy as np
 from scipy.special import gammaln
 
 _LARGEST_CONCENTRATION = 1e10  # beyond it the Dirichlet-multinomial is the multinomial to float precision
+_CONCENTRATION_NODES = 1024  # a predictive draw's kappa is interpolated between this many prevalences
 _NEWTON_STEPS = 25
 SCALES = np.array([0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 2.0, 3.0])  # multiples of the configured sds weighed
 _SCALE_PRIOR_SD = 1.0  # the factor's prior: half-normal (no spread unless the organisations show one)
@@ -79,9 +80,24 @@ class RateSpread:
         `s` and `f` (broadcast, annotators last): a posterior predictive draw."""
         q = np.clip(p * s + (1 - p) * f, 1e-12, 1 - 1e-12)
         if not self.none:
-            kappa = self.concentration(s, f, p)
+            kappa = self._interpolated_concentration(s, f, p)
             q = rng.beta(kappa * q, kappa * (1 - q))
         return rng.binomial(profiles, q)
+
+    def _interpolated_concentration(self, s: np.ndarray, f: np.ndarray, p: np.ndarray) -> np.ndarray:
+        """`concentration` at prevalences `p` in (0, 1) (p, s and f of one number of dimensions, annotators last),
+        interpolated linearly in logit p and log kappa between _CONCENTRATION_NODES prevalences spanning p (relative
+        error ~1e-4, more only where kappa reaches _LARGEST_CONCENTRATION and the Beta is a point anyway): a Newton
+        solve per rate and node instead of one per organisation, draw and annotator, which took a third of a
+        100,000-organisation estimate's time and most of its memory."""
+        x = np.log(p) - np.log1p(-p)
+        nodes = np.linspace(x.min(), x.max(), _CONCENTRATION_NODES)
+        # nodes on an axis before the annotators' (last, as the sds broadcast): (..., nodes, annotators)
+        table = np.log(self.concentration(s[..., None, :], f[..., None, :], 1 / (1 + np.exp(-nodes[:, None]))))
+        position = (x - nodes[0]) / max(nodes[1] - nodes[0], 1e-12)
+        below = np.clip(np.floor(position), 0, _CONCENTRATION_NODES - 2).astype(np.int64)
+        low, high = (np.take_along_axis(table, node[..., None], axis=-2)[..., 0, :] for node in (below, below + 1))
+        return np.exp(low + (position - below) * (high - low))
 
 
 def _matching_concentration(q: np.ndarray, variance: np.ndarray) -> np.ndarray:
