@@ -9,7 +9,9 @@ often that the annotator errs there as in the rest of the population), and the
 organisation is flagged `contradicts_inputs`. Per annotator, the share of
 organisations outside their 80 % interval checks the whole table: a model that
 fits sits near 20 % or below (the counts were used to fit it, so the check is
-conservative), and one far above it does not describe that annotator.
+conservative), and one far above it does not describe that annotator: more
+than a binomial's 99.9 % quantile at 20 % is said on the console too, though no
+single count lies outside its 99 % interval.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.stats import binom
 
 from ml_headcount.headcount.model import column_quantiles
 
 LEVELS = (0.80, 0.99)
 CONTRADICTION_LEVEL = 0.99
+TABLE_LEVEL = 0.80  # the whole-table check: the share of organisations outside this interval
+_TABLE_FALSE_ALARM = 0.001  # a share outside TABLE_LEVEL's interval above Binomial(n, 1 - TABLE_LEVEL)'s 99.9 %
 
 
 @dataclass(frozen=True)
@@ -37,6 +42,13 @@ class PredictiveChecks:
         """(organisations, k) whether the observed matches fall outside the `level` predictive interval."""
         low, high = self.bounds[level]
         return self.checked & ((self.observed < low) | (self.observed > high))
+
+    def table_misfit(self) -> np.ndarray:
+        """(k,) whether more of an annotator's organisations fall outside their TABLE_LEVEL interval than a model
+        that fits leaves there (a binomial's 1 - _TABLE_FALSE_ALARM quantile)."""
+        checked = self.checked.sum(axis=0)
+        most = binom.ppf(1 - _TABLE_FALSE_ALARM, checked, 1 - TABLE_LEVEL)
+        return (checked > 0) & (self.outside(TABLE_LEVEL).sum(axis=0) > most)
 
     @property
     def contradicted(self) -> np.ndarray:
@@ -63,22 +75,32 @@ class PredictiveChecks:
                 "organisations": checked,
                 "outside_80": round(float(self.outside(0.80)[:, j].sum() / checked), 4) if checked else None,
                 "outside_99": int(self.outside(CONTRADICTION_LEVEL)[:, j].sum()),
+                "table_misfit": bool(self.table_misfit()[j]),
             }
         return {"annotators": per_annotator, "contradicted_organisations": int(self.contradicted.sum())}
 
     def contradiction_line(self) -> str | None:
-        """One line for the console where the model contradicts its inputs; None where it does not."""
-        outside = self.outside(CONTRADICTION_LEVEL)
-        if not outside.any():
-            return None
-        which = ", ".join(
-            f"{name} ({int(outside[:, j].sum())})" for j, name in enumerate(self.names) if outside[:, j].any()
-        )
-        return (
-            f"the model contradicts its inputs: {int(self.contradicted.sum())} organisation(s) have counts outside "
-            f"their 99 % predictive interval, by annotator {which}; their estimates rest on what those counts "
-            "reject (estimates.csv: flag contradicts_inputs)"
-        )
+        """One line for the console where the model contradicts its inputs, count by count or across the table;
+        None where it does not."""
+        outside, misfit = self.outside(CONTRADICTION_LEVEL), self.table_misfit()
+        said = []
+        if outside.any():
+            which = ", ".join(
+                f"{name} ({int(outside[:, j].sum())})" for j, name in enumerate(self.names) if outside[:, j].any()
+            )
+            said.append(
+                f"{int(self.contradicted.sum())} organisation(s) have counts outside their 99 % predictive interval, "
+                f"by annotator {which}; their estimates rest on what those counts reject (estimates.csv: flag "
+                "contradicts_inputs)"
+            )
+        if misfit.any():
+            share = self.outside(TABLE_LEVEL).sum(axis=0) / np.maximum(self.checked.sum(axis=0), 1)
+            which = ", ".join(f"{name} ({share[j]:.0%})" for j, name in enumerate(self.names) if misfit[j])
+            said.append(
+                f"across the table, the counts of {which} of the organisations fall outside their 80 % predictive "
+                "interval, where a model that fits leaves 20 % or fewer: the model does not describe that annotator"
+            )
+        return "the model contradicts its inputs: " + "; and ".join(said) if said else None
 
 
 def predictive_checks(

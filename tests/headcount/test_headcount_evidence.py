@@ -9,6 +9,7 @@ import pandas as pd
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.headcount.estimate import estimate, read_counts, read_population, read_validation
+from ml_headcount.headcount.predictive_checks import PredictiveChecks
 
 
 def _search_tool_tables(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -139,3 +140,28 @@ def test_false_positive_rates_that_differ_by_organisation_type_are_learned_per_t
     # organisation (rates per type: about 15-28)
     assert np.mean(errors) < 40, errors
     assert np.mean(covered_analytics) >= 0.5, covered_analytics
+
+
+def test_a_table_whose_counts_miss_their_80_percent_intervals_too_often_is_said_to_contradict_the_model():
+    """No count outside its 99 % interval, but a third of the organisations outside their 80 % interval: the console
+    line says so (the speed benchmark's strict list, 33 %, went unsaid)."""
+    rng = np.random.default_rng(0)
+    organisations = 300
+    observed = rng.integers(100, 200, (organisations, 2))
+    wide = (observed - 50, observed + 50)  # every count inside its 99 % interval
+    missed = rng.random(organisations) < 0.33
+    low80 = np.stack([np.where(missed, observed[:, 0] + 1, observed[:, 0] - 5), observed[:, 1] - 5], axis=1)
+    bounds = {0.80: (low80, observed + 5), 0.99: wide}
+    checks = PredictiveChecks(["strict", "broad"], observed, np.ones_like(observed, bool), bounds)
+    line = checks.contradiction_line()
+    assert line is not None and "strict (3" in line and "broad" not in line, line
+    assert checks.summary()["annotators"]["strict"]["table_misfit"]
+    assert not checks.summary()["annotators"]["broad"]["table_misfit"]
+    # near the nominal 20 %, nothing is said
+    fitting = rng.random(organisations) < 0.2
+    low80 = np.stack([np.where(fitting, observed[:, 0] + 1, observed[:, 0] - 5), observed[:, 1] - 5], axis=1)
+    bounds = {0.80: (low80, observed + 5), 0.99: wide}
+    assert (
+        PredictiveChecks(["strict", "broad"], observed, np.ones_like(observed, bool), bounds).contradiction_line()
+        is None
+    )
