@@ -14,6 +14,7 @@ about who is an expert where the organisation's own rates are uncertain.
 from __future__ import annotations
 
 import copy
+import threading
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -113,14 +114,16 @@ class _DrawBatchValues:
 
     def __init__(self):
         self.key, self.values = (), {}
+        self.lock = threading.RLock()  # batches of organisations are computed by several threads; values nest
 
     def get(self, positive, negative, pi, spread: RateSpread, name: tuple, compute):
         key = (positive, negative, pi, spread)  # held, so identity cannot be a freed object's
-        if len(self.key) != len(key) or any(a is not b for a, b in zip(key, self.key)):
-            self.key, self.values = key, {}
-        if name not in self.values:
-            self.values[name] = compute()
-        return self.values[name]
+        with self.lock:
+            if len(self.key) != len(key) or any(a is not b for a, b in zip(key, self.key)):
+                self.key, self.values = key, {}
+            if name not in self.values:
+                self.values[name] = compute()
+            return self.values[name]
 
     def concentration(self, positive, negative, pi, spread: RateSpread, space: PatternSpace, annotators) -> np.ndarray:
         annotators = tuple(int(j) for j in annotators)
