@@ -91,7 +91,7 @@ class HeadcountSettings(BaseModel, extra="forbid"):
         0.4, ge=0, description="Sd, in logit, of an organisation's sensitivity around the population's."
     )
     max_organisations: int = Field(
-        10_000,
+        100_000,
         ge=1,
         description="A table of more organisations is refused before any work: the estimate's time grows with the "
         "organisations, its memory with the organisations times the draws (docs/headcount.md, Scale).",

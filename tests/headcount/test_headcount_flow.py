@@ -176,15 +176,15 @@ def test_cli_prints_the_estimate_location_last_and_refuses_a_bad_annotator_in_on
 
 def test_cli_refuses_a_counts_table_over_the_organisation_limit_in_one_line_before_any_work(tmp_path):
     """Above the documented limit (docs/headcount.md, Scale), one line before any work."""
-    n = 10_001
+    n = 100_001
     counts = tmp_path / "many.csv"
     pd.DataFrame(
         {"organisation": [f"org{i}" for i in range(n)], "employees": 100, "keyword_filter": np.arange(n) % 7}
     ).to_csv(counts, index=False)
     refused = _cli(tmp_path, "--counts", str(counts))
     assert refused.returncode == 2, refused.stderr[-2000:]
-    assert refused.stderr.count("\n") == 1 and "10,001 organisations" in refused.stderr, refused.stderr
-    assert "headcount.max_organisations, 10,000" in refused.stderr
+    assert refused.stderr.count("\n") == 1 and "100,001 organisations" in refused.stderr, refused.stderr
+    assert "headcount.max_organisations, 100,000" in refused.stderr
 
 
 def test_cli_accepts_a_search_tools_counts_table_and_reports_its_repairs(tmp_path):
