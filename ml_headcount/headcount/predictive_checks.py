@@ -95,10 +95,11 @@ class PredictiveChecks:
             )
         if misfit.any():
             share = self.outside(TABLE_LEVEL).sum(axis=0) / np.maximum(self.checked.sum(axis=0), 1)
-            which = ", ".join(f"{name} ({share[j]:.0%})" for j, name in enumerate(self.names) if misfit[j])
+            which = ", ".join(f"{name}'s for {share[j]:.0%}" for j, name in enumerate(self.names) if misfit[j])
             said.append(
-                f"across the table, the counts of {which} of the organisations fall outside their 80 % predictive "
-                "interval, where a model that fits leaves 20 % or fewer: the model does not describe that annotator"
+                f"across the table, counts fall outside their 80 % predictive interval, {which} of the "
+                "organisations, where a model that fits leaves 20 % or fewer: the model does not describe those "
+                "annotators there"
             )
         return "the model contradicts its inputs: " + "; and ".join(said) if said else None
 

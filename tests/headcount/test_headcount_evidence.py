@@ -154,7 +154,7 @@ def test_a_table_whose_counts_miss_their_80_percent_intervals_too_often_is_said_
     bounds = {0.80: (low80, observed + 5), 0.99: wide}
     checks = PredictiveChecks(["strict", "broad"], observed, np.ones_like(observed, bool), bounds)
     line = checks.contradiction_line()
-    assert line is not None and "strict (3" in line and "broad" not in line, line
+    assert line is not None and "strict's for 3" in line and "broad" not in line, line
     assert checks.summary()["annotators"]["strict"]["table_misfit"]
     assert not checks.summary()["annotators"]["broad"]["table_misfit"]
     # near the nominal 20 %, nothing is said
