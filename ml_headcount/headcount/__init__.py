@@ -12,6 +12,7 @@ __all__ = [
     "new_sample_rates",
     "population_rates",
     "predictive_checks",
+    "prevalence_batches",
     "prevalence_integral",
     "prevalence_prior",
     "rate_spread",

@@ -55,15 +55,13 @@ population rates.
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.special import logsumexp
 
 from ml_headcount.config import HeadcountSettings
-from ml_headcount.headcount.annotator_evidence import ALL_CELLS, AnnotatorEvidence, single_codes
+from ml_headcount.headcount.annotator_evidence import AnnotatorEvidence, single_codes
 from ml_headcount.headcount.annotators import PatternSpace, code_likelihoods, fit_joint
 from ml_headcount.headcount.population_rates import (
     PopulationRates,
@@ -73,6 +71,7 @@ from ml_headcount.headcount.population_rates import (
     with_dependence,
     with_marginals,
 )
+from ml_headcount.headcount.prevalence_batches import OrganisationBatches
 from ml_headcount.headcount.prevalence_prior import HierarchicalPrior, PerTypePrior, PrevalenceGrid, Prior
 from ml_headcount.headcount.rate_spread import LearnedSpread, RateSpread, learned_spread
 
@@ -83,8 +82,6 @@ DRAWS_PER_BATCH = 16
 # prevalences, against 31 s in 2 MB batches)
 _BATCH_ELEMENTS = 2**20
 FIT_ORGANISATIONS = 2_000  # population-level quantities are fitted on at most this many organisations
-_COARSE_STEP = 16  # where an organisation's posterior lies is found on every 16th cell of the prevalence grid
-_NEGLIGIBLE = 40.0  # cells whose log posterior is this far below the maximum carry no mass (e^-40) and are left out
 _FIT_POINTS = 1024  # the prevalence grid on which the population error rates are fitted from marginal counts
 _RATE_REPLICATES = 8  # bootstrap replicates whose refitted population rates add the dependence's uncertainty
 EDGE_MASS = 0.01  # an estimate with more posterior mass than this in a grid's edge cell is flagged
@@ -213,7 +210,7 @@ def fitted_organisations(employees: np.ndarray) -> np.ndarray:
     return np.sort(order[np.linspace(0, len(order) - 1, FIT_ORGANISATIONS).round().astype(np.int64)])
 
 
-def _batches(groups, evidence, employees, fit, grid, prior, types, organisations_per_batch) -> _Batches:
+def _batches(groups, evidence, employees, fit, grid, prior, types, organisations_per_batch) -> OrganisationBatches:
     """The batches of organisations, each inside one rate group and default as many as _BATCH_ELEMENTS hold, and
     their prior."""
     size = organisations_per_batch or max(1, _BATCH_ELEMENTS // (DRAWS_PER_BATCH * grid.points))
@@ -226,7 +223,7 @@ def _batches(groups, evidence, employees, fit, grid, prior, types, organisations
     hierarchical = None
     if prior.kind == "hierarchical":
         hierarchical = HierarchicalPrior(grid, employees) if types is None else PerTypePrior(grid, employees, types)
-    return _Batches(
+    return OrganisationBatches(
         every,
         every if len(fit) == len(employees) else fitted,
         grid,
@@ -242,75 +239,6 @@ def _organisation_batches(evidence: AnnotatorEvidence, rows: np.ndarray, size: i
     return [
         (rows[start : start + size], evidence.subset(rows[start : start + size])) for start in range(0, len(rows), size)
     ]
-
-
-@dataclass(frozen=True)
-class _Batches:
-    """Each draw batch's prevalences, computed a batch of organisations at a time."""
-
-    batches: list  # (rows, evidence, rate group) covering every organisation
-    fit_batches: list  # (rows, evidence, rate group) covering the organisations the hierarchical prior is learned from
-    grid: PrevalenceGrid
-    hierarchical: HierarchicalPrior | PerTypePrior | None
-    fixed_prior: np.ndarray
-
-    def prevalences(self, likelihoods, spread, rng) -> tuple[np.ndarray, np.ndarray]:
-        """(organisations, draws) prevalences and their posterior mass in the grid's edge cells, given each rate
-        group's (positive, negative) code likelihoods: the hierarchical prior's hyperparameters drawn from the sum
-        over the fitted organisations' batches, then each batch's."""
-        pi, draws = self.grid.centres, likelihoods[0][0].shape[0]
-        drawn, kept = None, []
-        if self.hierarchical is not None:
-            totals = self.hierarchical.log_marginals(draws)
-            for rows, part, group in self.fit_batches:
-                log_likelihood = part.log_likelihood(*likelihoods[group], pi, spread)
-                self.hierarchical.accumulate(totals, log_likelihood, rows)
-                if self.fit_batches is self.batches:  # fitted on every organisation: at most FIT_ORGANISATIONS' kept
-                    kept.append(log_likelihood)
-            drawn = self.hierarchical.draw(totals, rng)
-        organisations = sum(len(rows) for rows, _, _ in self.batches)
-        uniforms = rng.random((organisations, draws)), rng.random((organisations, draws))
-        prevalence, edge = np.empty((organisations, draws)), np.empty((organisations, draws))
-
-        def sample(index: int) -> None:
-            rows, part, group = self.batches[index]
-            if kept:
-                log_posterior, first = kept[index] + self._log_prior(drawn, rows, ALL_CELLS), 0
-            else:
-                log_posterior, first = self._where_it_lies(part, likelihoods[group], spread, drawn, rows)
-            prevalence[rows], edge[rows] = self.grid.sample(
-                log_posterior, (uniforms[0][rows], uniforms[1][rows]), first
-            )
-
-        # a thread per core: the batches write their own rows, draw no random numbers, and spend their time in
-        # numpy's elementwise loops, which let go of the interpreter (one core was busy while the other idled)
-        with ThreadPoolExecutor(os.cpu_count()) as threads:
-            list(threads.map(sample, range(len(self.batches))))
-        return prevalence, edge
-
-    def _log_prior(self, drawn, rows: np.ndarray, cells: slice) -> np.ndarray:
-        return self.fixed_prior[..., cells] if drawn is None else self.hierarchical.log_prior(drawn, rows, cells)
-
-    def _log_posterior(self, part, likelihoods, spread, drawn, rows: np.ndarray, cells: slice) -> np.ndarray:
-        log_likelihood = part.log_likelihood(*likelihoods, self.grid.centres, spread, cells)
-        return log_likelihood + self._log_prior(drawn, rows, cells)
-
-    def _where_it_lies(self, part, likelihoods, spread, drawn, rows: np.ndarray) -> tuple[np.ndarray, int]:
-        """A batch's log posterior on the run of cells that carries its mass, and the first of those cells.
-
-        Within _NEGLIGIBLE of its maximum, an organisation's posterior spans about 140 of the default grid's 256
-        cells and a batch's about 170, so a third of a large table's work went to cells with no mass. The run is
-        found on every _COARSE_STEP-th cell, a sixteenth of the work: from the coarse cell before the first within
-        _NEGLIGIBLE of its row's maximum to the coarse cell after the last. A posterior with one mode falls further
-        beyond them, and the posteriors here have one: log-concave in pi where the rates are the population's (a
-        log-concave likelihood of a mixture, a Beta prior, a cell's width pi (1 - pi) in pi), and smooth over many
-        cells where they spread. So the draws are the whole grid's (tests/headcount/test_headcount_scale.py)."""
-        step, points = _COARSE_STEP, self.grid.points
-        coarse = self._log_posterior(part, likelihoods, spread, drawn, rows, slice(step // 2, None, step))
-        near = np.flatnonzero((coarse >= coarse.max(axis=-1, keepdims=True) - _NEGLIGIBLE).any(axis=(0, 1)))
-        first = max(0, step // 2 + step * (near[0] - 1))
-        last = min(points - 1, step // 2 + step * (near[-1] + 1))
-        return self._log_posterior(part, likelihoods, spread, drawn, rows, slice(first, last + 1)), first
 
 
 @dataclass(frozen=True)

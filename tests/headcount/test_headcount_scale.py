@@ -7,7 +7,7 @@ import tracemalloc
 import numpy as np
 from scipy.special import expit, logit
 
-from ml_headcount.headcount import model
+from ml_headcount.headcount import model, prevalence_batches
 from ml_headcount.headcount.annotator_evidence import MarginalCountEvidence, PatternEvidence, group_profiles
 from ml_headcount.headcount.annotators import PatternSpace, code_likelihoods
 from ml_headcount.headcount.model import bootstrap_joints, headcount_draws
@@ -87,14 +87,14 @@ def test_posteriors_computed_on_the_cells_that_carry_their_mass_draw_what_the_wh
     patterns = PatternEvidence(group_profiles(organisation, values, space, 45), space, 45)
     monkeypatch.setattr(model, "FIT_ORGANISATIONS", 20)  # the other 25 drawn as a large table's are
     widths = []
-    whole_posterior = model._Batches._log_posterior
+    whole_posterior = prevalence_batches.OrganisationBatches._log_posterior
 
     def recorded(self, *args):
         posterior = whole_posterior(self, *args)
         widths.append(posterior.shape[-1])
         return posterior
 
-    monkeypatch.setattr(model._Batches, "_log_posterior", recorded)
+    monkeypatch.setattr(prevalence_batches.OrganisationBatches, "_log_posterior", recorded)
     cases = [
         (MarginalCountEvidence(matches, profiles, space), employees, {"types": types, "rated": matches}),
         (patterns, np.full(45, 100), {}),
@@ -105,7 +105,7 @@ def test_posteriors_computed_on_the_cells_that_carry_their_mass_draw_what_the_wh
         windowed = _draws(evidence, sizes, labels, validation, 5, **run)
         assert min(widths) < 256 / 2  # most cells were left out
         with monkeypatch.context() as every_cell:
-            every_cell.setattr(model, "_NEGLIGIBLE", np.inf)
+            every_cell.setattr(prevalence_batches, "_NEGLIGIBLE", np.inf)
             whole = _draws(evidence, sizes, labels, validation, 5, **run)
         np.testing.assert_array_equal(windowed.counts, whole.counts)
         if "rated" in options:
