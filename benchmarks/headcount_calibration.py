@@ -83,6 +83,7 @@ from ml_headcount.headcount.annotators import (
     annotator_values,
     choose_annotators,
     code_likelihoods,
+    shown_apart,
 )
 from ml_headcount.headcount.counts import count_evidence, read_count_data
 from ml_headcount.headcount.estimate import estimate, read_counts, read_validation
@@ -216,14 +217,19 @@ def profile_scenario(scenario, rated, validation, pool, args, settings, rng):
     """Scenarios a-c: per-profile annotations, the model fitted through headcount_draws."""
     labels = rated.labels[validation]
     candidates = usable_columns(rated.llm[validation])
-    candidate_values = rated.llm[validation][:, candidates]
-    picked = choose_annotators(labels, candidate_values, settings.max_joint_annotators, settings.smoothing)
-    chosen = [candidates[j] for j in picked]
     sizes = np.exp(rng.uniform(np.log(20), np.log(5000), args.organisations)).astype(int)
     organisation, expert, cv = draw_cvs(rated.labels[pool], sizes, rng)
     values = shifted(rated.llm[pool][cv], expert, rated.llm[pool], rated.labels[pool], scenario, rng)
     annotated_share = rng.uniform(0.1, 0.3, len(sizes))
     values[rng.random(len(organisation)) >= annotated_share[organisation]] = MISSING
+    picked = choose_annotators(
+        labels,
+        rated.llm[validation][:, candidates],
+        settings.max_joint_annotators,
+        settings.smoothing,
+        shown_apart(values[:, candidates]),
+    )
+    chosen = [candidates[j] for j in picked]
     truth = np.bincount(organisation, weights=expert, minlength=len(sizes)).astype(int)
 
     space, n_org = PatternSpace(len(chosen)), len(sizes)

@@ -34,7 +34,7 @@ from scipy.stats import norm
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.headcount.annotator_evidence import PatternEvidence, group_profiles
-from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators
+from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators, shown_apart
 from ml_headcount.headcount.estimate import estimate, read_counts, read_validation
 from ml_headcount.headcount.model import headcount_draws, model_options, summarise
 
@@ -136,7 +136,9 @@ def main() -> None:
     employees = (profiles * 1.5).astype(np.int64)
 
     started, cpu_started = time.perf_counter(), time.process_time()
-    chosen = choose_annotators(labels, validation, settings.max_joint_annotators, settings.smoothing)
+    chosen = choose_annotators(
+        labels, validation, settings.max_joint_annotators, settings.smoothing, shown_apart(values)
+    )
     space = PatternSpace(len(chosen))
     evidence = PatternEvidence(
         group_profiles(organisation, values[:, chosen], space, args.organisations), space, args.organisations

@@ -129,19 +129,23 @@ def leave_one_out_score(space: PatternSpace, labels: np.ndarray, codes: np.ndarr
     return float(scores.mean())
 
 
-def choose_annotators(labels: np.ndarray, values: np.ndarray, max_joint: int, smoothing: float) -> list[int]:
+def choose_annotators(
+    labels: np.ndarray, values: np.ndarray, max_joint: int, smoothing: float, shown_apart: np.ndarray | None = None
+) -> list[int]:
     """Greedy forward selection of at most `max_joint` columns by leave-one-out class log probability.
 
     A joint pattern model over many annotators is not estimable from a few
     hundred labelled CVs (2^22 patterns), so it models the subset that predicts
     the label best out of sample; adding a column stops when it no longer helps.
+    A column displaced by one it is nested with (displaced_by) is no candidate.
     """
+    displaced = displaced_by(labels, values, shown_apart)
+    candidates = [j for j in range(values.shape[1]) if displaced[j] is None]
     chosen: list[int] = []
     best = -np.inf
-    while len(chosen) < min(max_joint, values.shape[1]):
-        candidates = [j for j in range(values.shape[1]) if j not in chosen]
+    while len(chosen) < min(max_joint, len(candidates)):
         scored = []
-        for j in candidates:
+        for j in (j for j in candidates if j not in chosen):
             space = PatternSpace(len(chosen) + 1)
             scored.append((leave_one_out_score(space, labels, space.codes(values[:, chosen + [j]]), smoothing), j))
         score, column = max(scored)
@@ -150,6 +154,59 @@ def choose_annotators(labels: np.ndarray, values: np.ndarray, max_joint: int, sm
         chosen.append(column)
         best = score
     return chosen
+
+
+def displaced_by(labels: np.ndarray, values: np.ndarray, shown_apart: np.ndarray | None = None) -> list[int | None]:
+    """Per column, the column it is nested with (nested_annotators: a strict keyword list inside a broad one) whose
+    prevalence a shift of its false-positive rate moves less (_shift_sensitivity), or None. `shown_apart` (k, k):
+    pairs the population shows not to be nested (each matched a profile the other did not), which are not.
+
+    Nested columns' false matches are the same people's, so an organisation whose rate differs from the
+    population's shifts both, and where nothing else identifies the rates the model read the shift twice, as
+    experts (docs/calibration.md, f). Of them the model holds the one least moved by such a shift. Nested on the
+    validation rows alone is not enough where the population shows otherwise: a few hundred rows leave many pairs of
+    LLMs nested by chance.
+    """
+    k = values.shape[1]
+    apart = np.zeros((k, k), bool) if shown_apart is None else shown_apart
+    moved = _shift_sensitivity(labels, values)
+    order = sorted(range(k), key=lambda j: (moved[j], j))
+    displaced: list[int | None] = [None] * k
+    for rank, j in enumerate(order):
+        displaced[j] = next(
+            (c for c in order[:rank] if not apart[c, j] and nested_annotators(values[:, [c, j]]).any()), None
+        )
+    return displaced
+
+
+def shown_apart(values: np.ndarray) -> np.ndarray:
+    """(k, k) the pairs of columns that `values` (rows, k) show not to be nested: each said 1 on a row where the
+    other said 0."""
+    ones, zeros = (values == 1).astype(np.float32), (values == 0).astype(np.float32)
+    one_only = ones.T @ zeros > 0
+    return one_only & one_only.T
+
+
+def _shift_sensitivity(labels: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """(k,) how far a column's prevalence, (share - f) / (s - f), moves per logit of shift in its false-positive rate
+    f: f (1 - f) / (s - f), at the validation rates (infinite where it does not separate the classes)."""
+    rated = values != MISSING
+    s, f = (
+        (((values == 1) & rated & rows).sum(axis=0) + 0.5) / ((rated & rows).sum(axis=0) + 1.0)
+        for rows in (labels[:, None], ~labels[:, None])
+    )
+    return np.where(s > f, f * (1 - f) / np.maximum(s - f, 1e-12), np.inf)
+
+
+def nested_annotators(values: np.ndarray) -> np.ndarray:
+    """(k,) whether each annotator says 1 only where another says 1, on every validation row rated by both: a strict
+    list inside a broad one. Such an annotator adds no second view of a profile: with the other, it is one source."""
+    k = values.shape[1]
+    nested = np.zeros(k, bool)
+    for j, i in itertools.permutations(range(k), 2):
+        both = (values[:, j] != MISSING) & (values[:, i] != MISSING)
+        nested[j] |= bool(both.any() and not ((values[:, j] == 1) & (values[:, i] == 0) & both).any())
+    return nested
 
 
 def confusion_table(names: list[str], labels: np.ndarray, values: np.ndarray, other_values: list[int]) -> pd.DataFrame:

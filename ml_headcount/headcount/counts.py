@@ -48,6 +48,16 @@ class CountData:
     profiles: np.ndarray
     repairs: pd.DataFrame
 
+    @property
+    def shown_apart(self) -> np.ndarray:
+        """(annotators, annotators) the pairs that a combination column shows not to be nested: in some
+        organisation each matched a profile the other did not (annotators.shown_apart)."""
+        k = self.matches.shape[1]
+        one_only = np.zeros((k, k), bool)
+        for (a, b), both in self.pairs.items():
+            one_only[a, b], one_only[b, a] = (self.matches[:, a] > both).any(), (self.matches[:, b] > both).any()
+        return one_only & one_only.T
+
 
 def whole_numbers(table: pd.DataFrame, column: str, url: str) -> np.ndarray:
     """A column of whole numbers from 0 to LARGEST_COUNT; an InputError naming the first row that is not one."""

@@ -24,7 +24,13 @@ from ml_headcount.headcount.annotator_columns import (
     values_of,
 )
 from ml_headcount.headcount.annotator_evidence import PatternEvidence, group_profiles
-from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators, class_correlations
+from ml_headcount.headcount.annotators import (
+    MISSING,
+    PatternSpace,
+    choose_annotators,
+    class_correlations,
+    shown_apart,
+)
 from ml_headcount.headcount.columns import (
     count_column_of_patterns,
     employees_column,
@@ -33,6 +39,7 @@ from ml_headcount.headcount.columns import (
 )
 from ml_headcount.headcount.counts import (
     REPAIR_COLUMNS,
+    CountData,
     check_totals,
     count_evidence,
     read_count_data,
@@ -258,8 +265,12 @@ def estimate(
     validation_values, validation_other = values_of(validation.table, names, validation_given)
     check_validation_values(validation, names, validation_values)
     labels = validation.labels
-    chosen = choose_annotators(labels, validation_values, settings.max_joint_annotators, settings.smoothing)
-    observed = _evidence(population, names, chosen, PatternSpace(len(chosen)), population_given, settings)
+    population_values = _population_values(population, names, population_given, settings)
+    apart = (
+        population_values.shown_apart if isinstance(population_values, CountData) else shown_apart(population_values)
+    )
+    chosen = choose_annotators(labels, validation_values, settings.max_joint_annotators, settings.smoothing, apart)
+    observed = _evidence(population, population_values, chosen, PatternSpace(len(chosen)))
     options = model_options(settings)
     prior_shift = rate_priors.shift([names[j] for j in chosen]) if rate_priors else None
     if prior_shift is not None:
@@ -284,7 +295,7 @@ def estimate(
     )
     estimates = estimate_table(population.organisations, observed, posterior, flags, names, population.types, checks)
     confusion = confusion_with_population_rates(
-        names, chosen, labels, validation_values, validation_other, posterior, settings.max_joint_annotators
+        names, chosen, labels, validation_values, validation_other, posterior, settings.max_joint_annotators, apart
     )
     annotators = with_correlations(confusion, class_correlations(names, labels, validation_values))
     summary = estimate_summary(population, validation, observed, posterior, flags, confusion, chosen_names, settings)
@@ -298,18 +309,13 @@ def estimate(
     return Estimate(estimates, posterior.counts, summary, annotators, chosen_names, observed.repairs)
 
 
-def _evidence(
-    population: Population,
-    names: list[str],
-    chosen: list[int],
-    space: PatternSpace,
-    population_given: dict[str, np.ndarray],
-    settings: HeadcountSettings,
-) -> ObservedPopulation:
-    """What the population table says, for the model's annotators `chosen` (and the matches of all `names`)."""
-    n_org = len(population.organisations)
+def _population_values(
+    population: Population, names: list[str], population_given: dict[str, np.ndarray], settings: HeadcountSettings
+) -> CountData | np.ndarray:
+    """The population's values of every annotator in `names`: a counts table's repaired counts, or each profile's
+    values (profiles, annotators)."""
     if population.mode == "counts":
-        data = read_count_data(
+        return read_count_data(
             population.table,
             population.url,
             population.organisations,
@@ -317,25 +323,31 @@ def _evidence(
             names,
             settings.repair_counts,
         )
-        evidence = count_evidence(data, chosen, space, n_org)
+    return values_of(population.table, names, population_given)[0]
+
+
+def _evidence(
+    population: Population, values: CountData | np.ndarray, chosen: list[int], space: PatternSpace
+) -> ObservedPopulation:
+    """What the population table says, for the model's annotators `chosen` (and the matches of every annotator)."""
+    n_org = len(population.organisations)
+    if isinstance(values, CountData):
+        evidence = count_evidence(values, chosen, space, n_org)
         return ObservedPopulation(
-            data.matches, data.denominators, evidence, data.employees, data.profiles, data.repairs
+            values.matches, values.denominators, evidence, values.employees, values.profiles, values.repairs
         )
-    population_values, _ = values_of(population.table, names, population_given)
     weights = np.ones(len(population.table)) if population.weights is None else population.weights
     matches, observed = (
         np.stack(
             [
                 np.bincount(population.profile_organisation, weights=weights * mask[:, j], minlength=n_org)
-                for j in range(len(names))
+                for j in range(values.shape[1])
             ],
             axis=1,
         ).astype(np.int64)
-        for mask in (population_values == 1, population_values != MISSING)
+        for mask in (values == 1, values != MISSING)
     )
-    groups = group_profiles(
-        population.profile_organisation, population_values[:, chosen], space, n_org, population.weights
-    )
+    groups = group_profiles(population.profile_organisation, values[:, chosen], space, n_org, population.weights)
     evidence = PatternEvidence(groups, space, n_org)
     return ObservedPopulation(
         matches, observed, evidence, population.employees, population.profiles, pd.DataFrame(columns=REPAIR_COLUMNS)

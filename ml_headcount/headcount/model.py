@@ -62,11 +62,10 @@ from scipy.special import logsumexp
 
 from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.annotator_evidence import AnnotatorEvidence, single_codes
-from ml_headcount.headcount.annotators import PatternSpace, code_likelihoods, fit_joint
+from ml_headcount.headcount.annotators import PatternSpace, code_likelihoods, fit_joint, nested_annotators
 from ml_headcount.headcount.population_rates import (
     PopulationRates,
     RateModel,
-    nested_annotators,
     population_rates,
     with_dependence,
     with_marginals,

@@ -37,7 +37,7 @@ from scipy.optimize import minimize
 from scipy.special import expit, logit
 
 from ml_headcount.config import HeadcountSettings
-from ml_headcount.headcount.annotators import MISSING, PatternSpace, code_likelihoods
+from ml_headcount.headcount.annotators import MISSING, PatternSpace, code_likelihoods, nested_annotators
 from ml_headcount.headcount.prevalence_integral import log_marginal
 from ml_headcount.headcount.rate_spread import RateSpread
 
@@ -313,17 +313,6 @@ def _contradiction(gap: np.ndarray, binomial_var: np.ndarray, own_sd: float) -> 
     """(organisations, points) log likelihood (<= 0) of logit gaps between match shares and the rates they
     contradict: normal, with the binomial's variance and the organisation's own rate's."""
     return -0.5 * gap**2 / (binomial_var[:, None] + own_sd**2)
-
-
-def nested_annotators(values: np.ndarray) -> np.ndarray:
-    """(k,) whether each annotator says 1 only where another says 1, on every validation row rated by both: a strict
-    list inside a broad one. Such an annotator adds no second view of a profile: with the other, it is one source."""
-    k = values.shape[1]
-    nested = np.zeros(k, bool)
-    for j, i in itertools.permutations(range(k), 2):
-        both = (values[:, j] != MISSING) & (values[:, i] != MISSING)
-        nested[j] |= bool(both.any() and not ((values[:, j] == 1) & (values[:, i] == 0) & both).any())
-    return nested
 
 
 def _jointly_observed(evidence: AnnotatorEvidence, space: PatternSpace, nested: np.ndarray) -> bool:

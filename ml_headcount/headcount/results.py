@@ -15,7 +15,7 @@ from scipy import stats
 
 from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.annotator_evidence import AnnotatorEvidence
-from ml_headcount.headcount.annotators import MISSING, confusion_table
+from ml_headcount.headcount.annotators import MISSING, confusion_table, displaced_by
 from ml_headcount.headcount.model import EDGE_MASS, Posterior, summarise
 from ml_headcount.headcount.population_rates import INCOMPATIBLE
 from ml_headcount.headcount.predictive_checks import PredictiveChecks
@@ -183,12 +183,18 @@ def confusion_with_population_rates(
     other_values: list[int],
     posterior: Posterior,
     max_joint: int,
+    shown_apart: np.ndarray,
 ) -> pd.DataFrame:
     """Validation and population rates side by side: the population's for the model's annotators, when learned; and
-    why each annotator is in the model or not."""
+    why each annotator is in the model or not (`shown_apart`: annotators.displaced_by's)."""
     confusion = confusion_table(names, labels, validation_values, other_values)
     confusion.insert(1, "in_model", [j in chosen for j in range(len(names))])
-    confusion.insert(2, "why", [_why(j in chosen, len(chosen) == max_joint, max_joint) for j in range(len(names))])
+    displaced = displaced_by(labels, validation_values, shown_apart)
+    why = [
+        _why(j in chosen, len(chosen) == max_joint, max_joint, None if c is None else names[c])
+        for j, c in enumerate(displaced)
+    ]
+    confusion.insert(2, "why", why)
     sensitivity, specificity = [None] * len(confusion), [None] * len(confusion)
     if posterior.rates is not None:
         for position, j in enumerate(chosen):
@@ -200,10 +206,16 @@ def confusion_with_population_rates(
     return confusion
 
 
-def _why(in_model: bool, full: bool, max_joint: int) -> str:
-    """Why an annotator is in the joint model or not (annotators.choose_annotators' greedy leave-one-out choice)."""
+def _why(in_model: bool, full: bool, max_joint: int, nested_with: str | None) -> str:
+    """Why an annotator is in the joint model or not (annotators.choose_annotators' greedy leave-one-out choice, among
+    the annotators no nested one displaced)."""
     if in_model:
         return "chosen: it improved the leave-one-out prediction of the validation labels"
+    if nested_with is not None:
+        return (
+            f"left out: nested with {nested_with} (on the validation rows one says 1 only where the other does), "
+            "whose prevalence a shift of its false-positive rate moves less; their false matches are the same people's"
+        )
     if full:
         return f"left out: the model holds {max_joint} (max_joint_annotators), and those chosen predicted better"
     return "left out: adding it did not improve the leave-one-out prediction of the validation labels"

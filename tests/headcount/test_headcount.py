@@ -10,7 +10,7 @@ from scipy import stats
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.errors import InputError
 from ml_headcount.headcount.annotator_evidence import PatternEvidence, group_profiles
-from ml_headcount.headcount.annotators import MISSING, PatternSpace, annotator_values
+from ml_headcount.headcount.annotators import MISSING, PatternSpace, annotator_values, displaced_by, shown_apart
 from ml_headcount.headcount.estimate import estimate, read_counts, read_population, read_validation
 from ml_headcount.headcount.model import headcount_draws, summarise
 from ml_headcount.headcount.population_rates import RateModel
@@ -233,8 +233,11 @@ def test_counts_mode_with_correlated_annotators_uses_their_joint_behaviour():
     rng = np.random.default_rng(8)
 
     def broad_and_strict(labels):
+        # one score read twice with a little noise each: strongly correlated, but neither nested in the other (a
+        # nested one would be left out, annotators.displaced_by)
         score = rng.normal(size=len(labels)) + np.where(labels, 1.5, -1.0)
-        return (score > 0).astype(int), (score > 1.0).astype(int)  # strict matches are a subset of broad ones
+        broad, strict = (score + rng.normal(0, 0.6, len(labels)) > cut for cut in (0.0, 1.0))
+        return broad.astype(int), strict.astype(int)
 
     labels = rng.random(600) < 0.3
     broad, strict = broad_and_strict(labels)
@@ -262,6 +265,22 @@ def test_counts_mode_with_correlated_annotators_uses_their_joint_behaviour():
     row = result.estimates.iloc[0]
     assert result.chosen == ["broad", "strict"] or set(result.chosen) == {"broad", "strict"}
     assert row["q10"] <= expert.sum() <= row["q90"]
+
+
+def test_two_llms_nested_on_the_validation_rows_by_chance_are_both_candidates_where_the_population_shows_otherwise():
+    """A strict LLM that says 1 only where a liberal one does on 300 validation rows, but not on the population's
+    profiles: nested by chance, not by construction, so neither displaces the other."""
+    rng = np.random.default_rng(4)
+    labels = rng.random(300) < 0.3
+    liberal = np.where(labels, rng.random(300) < 0.9, rng.random(300) < 0.1)
+    strict = liberal & np.where(labels, rng.random(300) < 0.7, rng.random(300) < 0.3)
+    validation = np.stack([liberal, strict], axis=1).astype(np.int8)
+    assert displaced_by(labels, validation) == [1, None]  # the liberal one moves more with a false-positive shift
+    expert = rng.random(5000) < 0.2
+    population = np.stack(
+        [np.where(expert, rng.random(5000) < 0.9, rng.random(5000) < 0.1) for _ in range(2)], axis=1
+    ).astype(np.int8)
+    assert displaced_by(labels, validation, shown_apart(population)) == [None, None]
 
 
 def test_bad_counts_are_refused_with_row_and_column():
