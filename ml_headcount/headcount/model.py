@@ -83,6 +83,10 @@ _BATCH_ELEMENTS = 2**20
 FIT_ORGANISATIONS = 2_000  # population-level quantities are fitted on at most this many organisations
 _FIT_POINTS = 1024  # the prevalence grid on which the population error rates are fitted from marginal counts
 _RATE_REPLICATES = 8  # bootstrap replicates whose refitted population rates add the dependence's uncertainty
+# of the organisations' rate variance (the spread), the share a type's shift takes where types are given; each
+# organisation's own effect takes the rest. Both whole, an organisation's rate spread twice as far as the settings
+# say, and a count far above its type's rate read as experts (docs/calibration.md, f)
+TYPE_SHARE = 0.5
 EDGE_MASS = 0.01  # an estimate with more posterior mass than this in a grid's edge cell is flagged
 
 
@@ -173,8 +177,7 @@ def headcount_draws(
     if rates.kind == "population":
         replicates = bootstrap_joints(space, labels, codes, smoothing, transfer, _RATE_REPLICATES, rng)
     fitting = (space, point, replicates, validation_values, labels, rates)
-    learned, spreads, groups = _rate_groups(fitting, evidence, len(employees), fit, spread, grid, types)
-    spread = spreads.spread
+    learned, spreads, groups, spread = _rate_groups(fitting, evidence, len(employees), fit, spread, grid, types)
     batches = _batches(groups, evidence, employees, fit, grid, prior, types, organisations_per_batch)
     result = np.empty((draws, len(employees)), dtype=np.int32)
     predicted = None if rated is None else np.empty((draws, *rated.shape), dtype=np.int32)
@@ -263,8 +266,8 @@ def _code_likelihoods(space, joints, rates, rng) -> tuple[np.ndarray, np.ndarray
 
 def _rate_groups(fitting: tuple, evidence, organisations: int, fit, spread, grid, types) -> tuple:
     """The population rates (None: the validation's, `fitting`'s replicates None), the organisations' learned
-    spread, and the _RateGroups that share rates: all organisations, or one per type. `fitting`: _population_rates'
-    arguments before the evidence."""
+    spread, the _RateGroups that share rates (all organisations, or one per type), and the spread of each
+    organisation's own rates around its group's. `fitting`: _population_rates' arguments before the evidence."""
     space, point, replicates, validation_values = fitting[:4]
     fit_evidence = evidence if len(fit) == organisations else evidence.subset(fit)
     learned = None if replicates is None else _population_rates(*fitting, fit_evidence, spread)
@@ -273,18 +276,20 @@ def _rate_groups(fitting: tuple, evidence, organisations: int, fit, spread, grid
         # the bounds allow each organisation's own rates the spread: the learned one, where the organisations show it
         learned = _population_rates(*fitting, fit_evidence, spreads.spread)
     if learned is None or types is None or len(np.unique(types)) < 2:
-        return learned, spreads, [_RateGroup(np.arange(organisations), evidence, learned)]
-    return learned, spreads, _rates_by_type(fitting, evidence, fit, spreads.spread, types)
+        return learned, spreads, [_RateGroup(np.arange(organisations), evidence, learned)], spreads.spread
+    k = fitting[0].k
+    own, by_type = (spreads.spread.scaled(np.full((2, k), np.sqrt(share))) for share in (1 - TYPE_SHARE, TYPE_SHARE))
+    return learned, spreads, _rates_by_type(fitting, evidence, fit, own, by_type, types), own
 
 
-def _rates_by_type(fitting: tuple, evidence, fit, spread, types) -> list[_RateGroup]:
+def _rates_by_type(fitting: tuple, evidence, fit, spread, by_type: RateSpread, types) -> list[_RateGroup]:
     """One _RateGroup per organisation type, its rates learned from its own (fitted) organisations, their prior
-    around the validation's widened by the organisations' spread: a type's rates may differ from the population's as
-    much as an organisation's do (an analytics consultancy's keyword false-positive rate is not an outsourcing
-    firm's). Around the validation's, not the pooled rates': where types differ, the pooled fit is a compromise that
+    around the validation's widened by `by_type`, a type's share of the organisations' spread (an analytics
+    consultancy's keyword false-positive rate is not an outsourcing firm's); `spread`: each organisation's own, the
+    rest. Around the validation's, not the pooled rates': where types differ, the pooled fit is a compromise that
     fits neither (a test's pooled LLM sensitivity 0.23, the truth 0.7). Where nothing identifies the rates, each
     type's are drawn apart from the others', so the intervals carry that a type's rates may be off together."""
-    shift_sd = np.stack([np.broadcast_to(sd, (fitting[0].k,)) for sd in (spread.sensitivity, spread.false_positive)])
+    shift_sd = np.stack([np.broadcast_to(sd, (fitting[0].k,)) for sd in (by_type.sensitivity, by_type.false_positive)])
     groups = []
     for kind in np.unique(types):
         members = np.flatnonzero(types == kind)
