@@ -35,9 +35,9 @@ out in the likelihood (a Dirichlet-multinomial), and its experts are realised
 from its prevalence alone.
 
 Organisation types (`types`): each type's population rates are learned from its own organisations, their prior
-the validation's widened by the organisations' spread (_rates_by_type): a keyword list's false-positive rate in
-analytics consultancies is not its rate in outsourcing firms, and one rate for both read the first's false matches
-as experts.
+the validation's widened by the type's share of the organisations' spread (_rates_by_type, TYPE_SHARE): a keyword
+list's false-positive rate in analytics consultancies is not its rate in outsourcing firms, and one rate for both
+read the first's false matches as experts.
 
 Posterior predictive checks (`rated`): per draw, each organisation's matches of
 every model annotator among the profiles it rated, from the draw's prevalence and
