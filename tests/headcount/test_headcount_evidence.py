@@ -44,15 +44,19 @@ def _search_tool_tables(rng: np.random.Generator) -> tuple[pd.DataFrame, pd.Data
     return validation, pd.concat([counts, pd.DataFrame([consultancy])], ignore_index=True)
 
 
-def test_a_large_llm_sample_outweighs_a_keyword_count_ten_times_what_it_allows_and_the_count_is_flagged():
-    validation, counts = _search_tool_tables(np.random.default_rng(0))
-    settings = HeadcountSettings(draws=400)
-    result = estimate(
+def _estimate_counts(validation: pd.DataFrame, counts: pd.DataFrame, draws: int):
+    settings = HeadcountSettings(draws=draws)
+    return estimate(
         read_validation(validation, "v.csv", HeadcountSettings(), IngestSettings()),
         read_counts(counts, "c.csv", settings),
         settings,
         IngestSettings(),
     )
+
+
+def test_a_large_llm_sample_outweighs_a_keyword_count_ten_times_what_it_allows_and_the_count_is_flagged():
+    validation, counts = _search_tool_tables(np.random.default_rng(0))
+    result = _estimate_counts(validation, counts, draws=400)
     consultancy = result.estimates.set_index("organisation").loc["consultancy"]
     # 25 positives in 30,809 profiles: even with no LLM false positive and a sensitivity of 0.45, about 130 experts
     # at most; the keyword count alone says 600 or more (one rate for every organisation gave 701 [628, 820])
@@ -75,13 +79,7 @@ def test_a_large_llm_sample_outweighs_a_keyword_count_ten_times_what_it_allows_a
 
 def test_an_estimate_from_keyword_counts_alone_names_every_organisation_whose_rates_nothing_identifies():
     validation, counts = _search_tool_tables(np.random.default_rng(0))
-    settings = HeadcountSettings(draws=200)
-    result = estimate(
-        read_validation(validation.drop(columns=["llm"]), "v.csv", HeadcountSettings(), IngestSettings()),
-        read_counts(counts.drop(columns=["llm", "llm:profiles"]), "c.csv", settings),
-        settings,
-        IngestSettings(),
-    )
+    result = _estimate_counts(validation.drop(columns=["llm"]), counts.drop(columns=["llm", "llm:profiles"]), draws=200)
     assert len(result.summary["rates_not_identified"]) == len(counts) == 81
     assert not result.summary["rate_spread"]["learned"]  # one source: the settings' spread, nothing learned
 
@@ -206,13 +204,7 @@ def test_of_two_nested_keyword_lists_the_model_holds_the_one_a_false_positive_sh
     errors, covered = [], []
     for seed in (0, 1, 2):
         validation, counts, truth = _nested_lists_tables(seed)
-        settings = HeadcountSettings(draws=200)
-        result = estimate(
-            read_validation(validation, "v.csv", HeadcountSettings(), IngestSettings()),
-            read_counts(counts, "c.csv", settings),
-            settings,
-            IngestSettings(),
-        )
+        result = _estimate_counts(validation, counts, draws=200)
         assert result.chosen == ["strict"]
         why = result.annotators.set_index("annotator").loc["broad", "why"]
         assert why.startswith("left out: nested with strict"), why
