@@ -84,8 +84,8 @@ FIT_ORGANISATIONS = 2_000  # population-level quantities are fitted on at most t
 _FIT_POINTS = 1024  # the prevalence grid on which the population error rates are fitted from marginal counts
 _RATE_REPLICATES = 8  # bootstrap replicates whose refitted population rates add the dependence's uncertainty
 # of the organisations' rate variance (the spread), the share a type's shift takes where types are given; each
-# organisation's own effect takes the rest. Both whole, an organisation's rate spread twice as far as the settings
-# say, and a count far above its type's rate read as experts (docs/calibration.md, f)
+# organisation's own effect takes the rest. Both whole, an organisation's rate varied twice as much as the settings
+# say, and a count far above its type's rate was read as experts (docs/calibration.md, f)
 TYPE_SHARE = 0.5
 EDGE_MASS = 0.01  # an estimate with more posterior mass than this in a grid's edge cell is flagged
 
