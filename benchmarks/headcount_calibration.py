@@ -83,6 +83,7 @@ from ml_headcount.headcount.annotators import (
     annotator_values,
     choose_annotators,
     code_likelihoods,
+    displaced_by,
     shown_apart,
 )
 from ml_headcount.headcount.counts import count_evidence, read_count_data
@@ -227,7 +228,7 @@ def profile_scenario(scenario, rated, validation, pool, args, settings, rng):
         rated.llm[validation][:, candidates],
         settings.max_joint_annotators,
         settings.smoothing,
-        shown_apart(values[:, candidates]),
+        displaced_by(labels, rated.llm[validation][:, candidates], shown_apart(values[:, candidates])),
     )
     chosen = [candidates[j] for j in picked]
     truth = np.bincount(organisation, weights=expert, minlength=len(sizes)).astype(int)

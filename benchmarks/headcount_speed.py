@@ -34,7 +34,7 @@ from scipy.stats import norm
 
 from ml_headcount.config import HeadcountSettings, IngestSettings
 from ml_headcount.headcount.annotator_evidence import PatternEvidence, group_profiles
-from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators, shown_apart
+from ml_headcount.headcount.annotators import MISSING, PatternSpace, choose_annotators, displaced_by, shown_apart
 from ml_headcount.headcount.estimate import estimate, read_counts, read_validation
 from ml_headcount.headcount.model import headcount_draws, model_options, summarise
 
@@ -137,7 +137,11 @@ def main() -> None:
 
     started, cpu_started = time.perf_counter(), time.process_time()
     chosen = choose_annotators(
-        labels, validation, settings.max_joint_annotators, settings.smoothing, shown_apart(values)
+        labels,
+        validation,
+        settings.max_joint_annotators,
+        settings.smoothing,
+        displaced_by(labels, validation, shown_apart(values)),
     )
     space = PatternSpace(len(chosen))
     evidence = PatternEvidence(

@@ -130,16 +130,17 @@ def leave_one_out_score(space: PatternSpace, labels: np.ndarray, codes: np.ndarr
 
 
 def choose_annotators(
-    labels: np.ndarray, values: np.ndarray, max_joint: int, smoothing: float, shown_apart: np.ndarray | None = None
+    labels: np.ndarray, values: np.ndarray, max_joint: int, smoothing: float, displaced: list | None = None
 ) -> list[int]:
     """Greedy forward selection of at most `max_joint` columns by leave-one-out class log probability.
 
     A joint pattern model over many annotators is not estimable from a few
     hundred labelled CVs (2^22 patterns), so it models the subset that predicts
     the label best out of sample; adding a column stops when it no longer helps.
-    A column displaced by one it is nested with (displaced_by) is no candidate.
+    A column displaced by one it is nested with (`displaced`: displaced_by's answer, by default on the validation
+    rows alone) is no candidate.
     """
-    displaced = displaced_by(labels, values, shown_apart)
+    displaced = displaced_by(labels, values) if displaced is None else displaced
     candidates = [j for j in range(values.shape[1]) if displaced[j] is None]
     chosen: list[int] = []
     best = -np.inf

@@ -29,6 +29,7 @@ from ml_headcount.headcount.annotators import (
     PatternSpace,
     choose_annotators,
     class_correlations,
+    displaced_by,
     shown_apart,
 )
 from ml_headcount.headcount.columns import (
@@ -269,7 +270,8 @@ def estimate(
     apart = (
         population_values.shown_apart if isinstance(population_values, CountData) else shown_apart(population_values)
     )
-    chosen = choose_annotators(labels, validation_values, settings.max_joint_annotators, settings.smoothing, apart)
+    displaced = displaced_by(labels, validation_values, apart)
+    chosen = choose_annotators(labels, validation_values, settings.max_joint_annotators, settings.smoothing, displaced)
     observed = _evidence(population, population_values, chosen, PatternSpace(len(chosen)))
     options = model_options(settings)
     prior_shift = rate_priors.shift([names[j] for j in chosen]) if rate_priors else None
@@ -295,7 +297,7 @@ def estimate(
     )
     estimates = estimate_table(population.organisations, observed, posterior, flags, names, population.types, checks)
     confusion = confusion_with_population_rates(
-        names, chosen, labels, validation_values, validation_other, posterior, settings.max_joint_annotators, apart
+        names, chosen, labels, validation_values, validation_other, posterior, settings.max_joint_annotators, displaced
     )
     annotators = with_correlations(confusion, class_correlations(names, labels, validation_values))
     summary = estimate_summary(population, validation, observed, posterior, flags, confusion, chosen_names, settings)

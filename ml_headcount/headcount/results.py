@@ -15,7 +15,7 @@ from scipy import stats
 
 from ml_headcount.config import HeadcountSettings
 from ml_headcount.headcount.annotator_evidence import AnnotatorEvidence
-from ml_headcount.headcount.annotators import MISSING, confusion_table, displaced_by
+from ml_headcount.headcount.annotators import MISSING, confusion_table
 from ml_headcount.headcount.model import EDGE_MASS, Posterior, summarise
 from ml_headcount.headcount.population_rates import INCOMPATIBLE
 from ml_headcount.headcount.predictive_checks import PredictiveChecks
@@ -183,13 +183,12 @@ def confusion_with_population_rates(
     other_values: list[int],
     posterior: Posterior,
     max_joint: int,
-    shown_apart: np.ndarray,
+    displaced: list,
 ) -> pd.DataFrame:
     """Validation and population rates side by side: the population's for the model's annotators, when learned; and
-    why each annotator is in the model or not (`shown_apart`: annotators.displaced_by's)."""
+    why each annotator is in the model or not (`displaced`: annotators.displaced_by's answer the choice used)."""
     confusion = confusion_table(names, labels, validation_values, other_values)
     confusion.insert(1, "in_model", [j in chosen for j in range(len(names))])
-    displaced = displaced_by(labels, validation_values, shown_apart)
     why = [
         _why(j in chosen, len(chosen) == max_joint, max_joint, None if c is None else names[c])
         for j, c in enumerate(displaced)
