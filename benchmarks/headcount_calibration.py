@@ -251,7 +251,7 @@ def profile_scenario(scenario, rated, validation, pool, args, settings, rng):
         **model_options(settings),
     )
     matched_by = np.stack([np.bincount(organisation, values[:, j] == 1, n_org) for j in chosen], axis=1)
-    checks = predictive_checks(posterior.predicted, matched_by, rated_by, [str(j) for j in chosen])
+    checks = predictive_checks(posterior.predicted, posterior.held_out, matched_by, rated_by, [str(j) for j in chosen])
     best = values[:, chosen[0]]
     rated_profiles = np.bincount(organisation, weights=best != MISSING, minlength=n_org)
     matches = np.bincount(organisation, weights=best == 1, minlength=n_org)
@@ -378,15 +378,16 @@ def evaluate(scenario, seed, sizes, truth, draws, baselines, edge, checks):
 
 
 def _outside_shares(checks) -> dict:
-    """The shares of organisation-annotator counts outside their 80 % and 99 % predictive intervals."""
+    """The shares of organisation-annotator counts outside the 80 % interval their other evidence predicts (the
+    whole-table check) and outside their 99 % posterior predictive interval."""
     if isinstance(checks, dict):  # an estimate's summary: per annotator, its organisations and how many fell outside
-        checked = sum(c["organisations"] for c in checks.values())
-        outside80 = sum((c["outside_80"] or 0) * c["organisations"] for c in checks.values())
-        outside99 = sum(c["outside_99"] for c in checks.values())
+        table = sum(c["outside_80_of"] for c in checks.values())
+        outside80 = sum((c["outside_80"] or 0) * c["outside_80_of"] for c in checks.values())
+        checked, outside99 = (sum(c[key] for c in checks.values()) for key in ("organisations", "outside_99"))
     else:
-        checked = int(checks.checked.sum())
-        outside80, outside99 = int(checks.outside(0.80).sum()), int(checks.outside(0.99).sum())
-    return {"outside80": outside80 / max(checked, 1), "outside99": outside99 / max(checked, 1)}
+        table, checked = int(checks.checked[checks.table_rows].sum()), int(checks.checked.sum())
+        outside80, outside99 = int(checks.table_outside().sum()), int(checks.outside(0.99).sum())
+    return {"outside80": outside80 / max(table, 1), "outside99": outside99 / max(checked, 1)}
 
 
 def paired_comparison(table: pd.DataFrame, rng: np.random.Generator) -> str:

@@ -89,6 +89,10 @@ class AnnotatorEvidence(Protocol):
     def subset(self, rows: np.ndarray) -> AnnotatorEvidence:
         """The evidence of the organisations `rows` alone, in that order (a batch of organisations)."""
 
+    def without(self, j: int) -> AnnotatorEvidence | None:
+        """The evidence with model annotator j's ratings left out (None: nothing else is left), for the
+        predictive check of j's counts against what the other sources say (predictive_checks)."""
+
 
 def single_codes(space: PatternSpace) -> np.ndarray:
     """(k,) the ternary code of annotator j saying 1 with the others missing: its likelihood is j's rate."""
@@ -181,6 +185,18 @@ class PatternEvidence:
         part.groups = ProfileGroups(position[g.organisation[kept]], g.code[kept], g.count[kept])
         part.counts, part.profiles = self.counts[rows], self.profiles[rows]
         return part
+
+    def without(self, j):
+        place = 3**j
+        digit = self.space.digits[:, j]
+        moved = np.arange(3**self.space.k) + (2 - digit) * place  # each code with j's digit missing
+        part = copy.copy(self)
+        part.counts = np.zeros_like(self.counts)
+        np.add.at(part.counts.T, moved, self.counts.T)
+        part.counts[:, self.space.all_missing] = 0  # profiles that only j rated carry no evidence left
+        part.used_codes = np.flatnonzero(part.counts.sum(axis=0))
+        part.groups = ProfileGroups(self.groups.organisation, moved[self.groups.code], self.groups.count)
+        return part if part.used_codes.size else None
 
     def _spread_log_likelihood(self, probabilities, positive, negative, pi, spread, cells):
         """A Dirichlet-multinomial per organisation and set of annotators that rated its profiles (the codes that
@@ -322,6 +338,16 @@ class MarginalCountEvidence:
         part.shared = self.shared
         return part
 
+    def without(self, j):
+        kept = [index for index, column in enumerate(self.columns) if column != j]
+        if not kept:
+            return None
+        part = MarginalCountEvidence(
+            self.matches[:, kept], self.profiles, self.space, [self.columns[index] for index in kept]
+        )
+        part.shared = self.shared  # its values are keyed by the columns
+        return part
+
 
 class CombinedEvidence:
     """Evidence from separate counts (e.g. keyword counts over everyone, an LLM's count on a sample): their log
@@ -341,3 +367,7 @@ class CombinedEvidence:
 
     def subset(self, rows):
         return CombinedEvidence([part.subset(rows) for part in self.parts], self.primary)
+
+    def without(self, j):
+        parts = [kept for kept in (part.without(j) for part in self.parts) if kept is not None]
+        return CombinedEvidence(parts, 0) if parts else None

@@ -290,7 +290,7 @@ def estimate(
     )
     chosen_names = [names[j] for j in chosen]
     checks = predictive_checks(
-        posterior.predicted, observed.matches[:, chosen], observed.rated[:, chosen], chosen_names
+        posterior.predicted, posterior.held_out, observed.matches[:, chosen], observed.rated[:, chosen], chosen_names
     )
     flags = organisation_flags(
         posterior, observed.matches[:, chosen], observed.rated[:, chosen], labels, validation_values[:, chosen], checks

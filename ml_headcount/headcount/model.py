@@ -42,7 +42,9 @@ read the first's false matches as experts.
 Posterior predictive checks (`rated`): per draw, each organisation's matches of
 every model annotator among the profiles it rated, from the draw's prevalence and
 rates (with a fresh random effect): what the fitted model says the inputs
-should look like.
+should look like. And for the whole-table check (`held_out`), on the fitted
+organisations, each annotator's matches drawn from the prevalence that the
+organisation's other evidence gives: a count does not pull its own interval.
 
 Error rates that do not transfer (`RateModel("population")`, the default of
 `estimate`): the validation table is prior information about each annotator's
@@ -131,6 +133,9 @@ class Posterior:
     predicted: np.ndarray | None = None  # (draws, organisations, k) posterior predictive matches, given `rated`
     spread: LearnedSpread | None = None  # how far the organisations' rates spread around the population's
     fitted: int | None = None  # the organisations population-level quantities were fitted on (fitted_organisations)
+    # the fitted organisations and (draws, those organisations, k) each model annotator's matches drawn from the
+    # prevalence the other annotators' evidence gives (the prior alone where there is none): the whole-table check
+    held_out: tuple[np.ndarray, np.ndarray] | None = None
 
 
 def model_options(settings: HeadcountSettings) -> dict:
@@ -181,12 +186,14 @@ def headcount_draws(
     batches = _batches(groups, evidence, employees, fit, grid, prior, types, organisations_per_batch)
     result = np.empty((draws, len(employees)), dtype=np.int32)
     predicted = None if rated is None else np.empty((draws, *rated.shape), dtype=np.int32)
+    held_out, held_out_parts = (None, None) if rated is None else _held_out_parts(batches, fit, space.k, draws)
+    held_out_rng = rng.spawn(1)[0]  # its own stream: the main draws are the same with the check or without it
     edge_mass = np.zeros(len(employees))
     for start in range(0, draws, DRAWS_PER_BATCH):
         batch = min(DRAWS_PER_BATCH, draws - start)
         joints = bootstrap_joints(space, labels, codes, smoothing, transfer, batch, rng)
         likelihoods = [_code_likelihoods(space, joints, group.rates, rng) for group in groups]
-        prevalence, edge = batches.prevalences(likelihoods, spread, rng)  # (organisations, batch)
+        prevalence, edge, hyperparameters = batches.prevalences(likelihoods, spread, rng)  # (organisations, batch)
         edge_mass += edge.sum(axis=1)
         for group, (positive, negative) in zip(groups, likelihoods):
             members, drawn = group.members, slice(start, start + batch)
@@ -197,8 +204,12 @@ def headcount_draws(
                 predicted[drawn, members] = _predicted_matches(
                     space, positive, negative, prevalence[members], rated[members], spread, rng
                 )
+        if held_out is not None:
+            held_out[start : start + batch] = _held_out_matches(
+                space, batches, held_out_parts, likelihoods, spread, hyperparameters, rated, held_out_rng
+            )
     edge = np.where(grid.edge_matters(employees), edge_mass / draws, 0.0)
-    return Posterior(result, edge, learned, predicted, spreads, len(fit))
+    return Posterior(result, edge, learned, predicted, spreads, len(fit), None if rated is None else (fit, held_out))
 
 
 def fitted_organisations(employees: np.ndarray) -> np.ndarray:
@@ -334,6 +345,30 @@ def _learned_spread(
         return logsumexp(log_likelihood + log_prior, axis=1)
 
     return replace(learned_spread(spread, space.k, log_marginal, informative[fit]), two_sources=informative)
+
+
+def _held_out_parts(batches: OrganisationBatches, fit: np.ndarray, k: int, draws: int) -> tuple[np.ndarray, list]:
+    """The whole-table check's (draws, fitted organisations, k) matches to fill, and per model annotator the fitted
+    organisations' batches as (rows, their evidence without the annotator, rate group, their places among the
+    fitted organisations)."""
+    parts = [
+        [(rows, part.without(j), group, np.searchsorted(fit, rows)) for rows, part, group in batches.fit_batches]
+        for j in range(k)
+    ]
+    return np.empty((draws, len(fit), k), dtype=np.int32), parts
+
+
+def _held_out_matches(space, batches, parts, likelihoods, spread, hyperparameters, rated, rng) -> np.ndarray:
+    """(batch, fitted organisations, k) each annotator's matches drawn from the prevalence that the other
+    annotators' evidence and the hierarchical prior give: a count that agrees with them falls outside its 80 %
+    interval one time in five where the model holds, whatever its own weight in the fit."""
+    out = np.empty((likelihoods[0][0].shape[0], sum(len(rows) for rows, *_ in parts[0]), space.k), dtype=np.int32)
+    for j, batches_without in enumerate(parts):
+        for rows, evidence, group, places in batches_without:
+            pi = batches.held_out_prevalence(rows, evidence, likelihoods[group], spread, hyperparameters, rng)
+            predicted = _predicted_matches(space, *likelihoods[group], pi, rated[rows], spread, rng)
+            out[:, places, j] = predicted[..., j]
+    return out
 
 
 def _predicted_matches(space, positive, negative, prevalence, rated, spread, rng) -> np.ndarray:

@@ -32,10 +32,11 @@ class OrganisationBatches:
     hierarchical: HierarchicalPrior | PerTypePrior | None
     fixed_prior: np.ndarray
 
-    def prevalences(self, likelihoods, spread, rng) -> tuple[np.ndarray, np.ndarray]:
+    def prevalences(self, likelihoods, spread, rng) -> tuple[np.ndarray, np.ndarray, tuple | None]:
         """(organisations, draws) prevalences and their posterior mass in the grid's edge cells, given each rate
         group's (positive, negative) code likelihoods: the hierarchical prior's hyperparameters drawn from the sum
-        over the fitted organisations' batches, then each batch's."""
+        over the fitted organisations' batches, then each batch's; and the hyperparameters drawn (None: the fixed
+        prior)."""
         pi, draws = self.grid.centres, likelihoods[0][0].shape[0]
         drawn, kept = None, []
         if self.hierarchical is not None:
@@ -64,7 +65,17 @@ class OrganisationBatches:
         # numpy's elementwise loops, which let go of the interpreter (one core was busy while the other idled)
         with ThreadPoolExecutor(os.cpu_count()) as threads:
             list(threads.map(sample, range(len(self.batches))))
-        return prevalence, edge
+        return prevalence, edge, drawn
+
+    def held_out_prevalence(self, rows, evidence, likelihoods, spread, drawn, rng) -> np.ndarray:
+        """(rows, draws) prevalences of the organisations `rows` given `evidence` (None: none, the prior alone) under
+        the hierarchical prior's `drawn` hyperparameters, as `prevalences` drew them from the whole table."""
+        draws = likelihoods[0].shape[0]
+        log_prior = np.broadcast_to(self._log_prior(drawn, rows, ALL_CELLS), (len(rows), draws, self.grid.points))
+        if evidence is not None:
+            log_prior = log_prior + evidence.log_likelihood(*likelihoods, self.grid.centres, spread)
+        uniforms = rng.random((len(rows), draws)), rng.random((len(rows), draws))
+        return self.grid.sample(log_prior, uniforms)[0]
 
     def _log_prior(self, drawn, rows: np.ndarray, cells: slice) -> np.ndarray:
         return self.fixed_prior[..., cells] if drawn is None else self.hierarchical.log_prior(drawn, rows, cells)

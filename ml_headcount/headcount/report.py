@@ -168,13 +168,16 @@ def _checks(summary: dict) -> Bullets:
 
 
 def predictive_rows(checks: dict) -> list[dict]:
-    """Per model annotator: the organisations it rated profiles of, and how many of their counts the model's posterior
-    predictive intervals leave out (both reports' table)."""
+    """Per model annotator: the organisations it rated profiles of, the share of their counts outside the 80 %
+    interval their other evidence predicts, and how many lie outside their 99 % posterior predictive interval (both
+    reports' table)."""
     return [
         {
             "annotator": name,
             "organisations checked": entry["organisations"],
-            "share outside 80 % interval": "" if entry["outside_80"] is None else f"{entry['outside_80']:.1%}",
+            "share outside the 80 % interval the other evidence predicts": (
+                "" if entry["outside_80"] is None else f"{entry['outside_80']:.1%}"
+            ),
             "outside 99 % interval": entry["outside_99"],
         }
         for name, entry in checks["annotators"].items()
@@ -184,9 +187,9 @@ def predictive_rows(checks: dict) -> list[dict]:
 def _predictive(checks: dict) -> list:
     """Whether the fitted model reproduces each annotator's counts (docs/headcount.md, Posterior predictive checks)."""
     note = Paragraph(
-        "Each organisation's observed matches against the fitted model's predictive interval of them: about 20 % of "
-        "organisations or fewer outside the 80 % interval fits; a count outside its 99 % interval is one the model "
-        "contradicts."
+        "Each organisation's observed matches against the fitted model's predictive interval of them: a count outside "
+        "its 99 % interval is one the model contradicts. Across the table, each count against the 80 % interval that "
+        "the organisation's other evidence predicts: where the model fits, about 20 % or a little fewer fall outside."
     )
     verdict = (
         Paragraph(Strong(f"{checks['message']}."))
