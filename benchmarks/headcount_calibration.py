@@ -58,9 +58,10 @@ interval over seeds of the mean difference.
 The model's MAE (`mae`) is that of its posterior medians, the point estimate for absolute error; `mean_mae` that of
 its posterior means.
 
-Posterior predictive checks (predictive_checks): `outside80` and `outside99` are the shares of the organisations'
-model-annotator counts outside their 80 % and 99 % predictive intervals (the counts also fitted the model, so a
-model that fits sits at or below 0.2 and 0.01).
+Posterior predictive checks (predictive_checks): `outside80` is the whole-table check's share of the organisations'
+model-annotator counts outside the 80 % interval their other evidence predicts (near 0.2 where the model holds, lower
+where the rates are uncertain); `outside99` the share outside their 99 % posterior predictive interval (the counts
+also fitted the model, so at or below 0.01 where it fits).
 
 Last line: scenario=a coverage80=... total_covered=... mae=... mean_mae=... naive_mae=... rogan_gladen_mae=...
 acc_mae=... dawid_skene_mae=... outside80=... outside99=... | b ... | c ... | d ... | e ... | f ...
