@@ -204,7 +204,7 @@ def _counts_drawn_from_the_model(seed: int) -> tuple[pd.DataFrame, pd.DataFrame]
 
 def test_on_counts_drawn_from_the_model_the_whole_table_check_sits_near_its_nominal_20_percent():
     """Each count's 80 % interval is the one its other evidence predicts. Intervals that the count itself had fitted
-    left 0.3-4 % of such counts outside, where the model held, so the share could not say how far a table misfits."""
+    left 1-4 % of such counts outside, where the model held, so the share could not say how far a table misfits."""
     shares = []
     for seed in (0, 1):
         checks = _estimate_counts(*_counts_drawn_from_the_model(seed), draws=200).summary["predictive_checks"]
